@@ -1,0 +1,993 @@
+/**
+ * RESP2 / RESP3 values, their encoders, and an incremental, binary-safe parser.
+ *
+ * This module is pure (no I/O) and runs on the client's hot path, so it is plain, allocation-aware TypeScript:
+ * the parser works on bytes, keeps only the reply that is still incomplete, and never throws.
+ *
+ * @since 0.1.0
+ */
+import { Data } from "effect"
+import { Buffer, constants } from "node:buffer"
+
+// -------------------------------------------------------------------------------------------------------------------
+// models
+// -------------------------------------------------------------------------------------------------------------------
+
+/**
+ * A value of the RESP2 / RESP3 protocol, as the {@link Parser} delivers it and {@link encodeValue} writes it.
+ *
+ * - `string`: simple string (`+OK`)
+ * - `number`: integer (`:`) within `Number.MAX_SAFE_INTEGER`, and double (`,`, including `inf`, `-inf`, `nan`)
+ * - `bigint`: integer (`:`) outside the safe range, and big number (`(`)
+ * - `boolean`: RESP3 boolean (`#t` / `#f`)
+ * - `null`: RESP3 null (`_`), RESP2 null bulk string (`$-1`) and null array (`*-1`)
+ * - `Uint8Array`: bulk string (`$`); the parser delivers a `Buffer` that owns its bytes, decoding is the caller's choice
+ * - {@link ErrorReply}: simple error (`-`) and bulk error (`!`), a value and never thrown
+ * - {@link VerbatimString}: verbatim string (`=`)
+ * - {@link RespMap}, {@link RespSet}, {@link RespPush}: map (`%`), set (`~`), push (`>`)
+ * - `ReadonlyArray<RespValue>`: array (`*`)
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RespValue =
+  | string
+  | number
+  | bigint
+  | boolean
+  | null
+  | Uint8Array
+  | ErrorReply
+  | VerbatimString
+  | RespMap
+  | RespSet
+  | RespPush
+  | ReadonlyArray<RespValue>
+
+/**
+ * An error reply (`-ERR unknown command` or a RESP3 bulk error `!`). A reply like any other: the parser delivers it
+ * as a value, so the caller decides which command it belongs to and how to fail it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class ErrorReply {
+  constructor(
+    /** The text after the `-`, e.g. `"ERR unknown command 'FOO'"`. */
+    readonly message: string
+  ) {}
+
+  /**
+   * The error code: the first word of the message (`"ERR"`, `"WRONGTYPE"`, `"NOAUTH"`, `"LOADING"`…).
+   *
+   * @since 0.1.0
+   */
+  get code(): string {
+    const space = this.message.indexOf(" ")
+    return space === -1 ? this.message : this.message.slice(0, space)
+  }
+}
+
+/**
+ * A RESP3 verbatim string: `=15\r\ntxt:Some string\r\n` has format `"txt"` and value `Some string` (as bytes).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class VerbatimString {
+  constructor(
+    /** The three-character format, e.g. `"txt"` or `"mkd"`. */
+    readonly format: string,
+    /** The text after the `fmt:` prefix. */
+    readonly value: Uint8Array
+  ) {}
+}
+
+/**
+ * A RESP3 map (`%`). Entries keep the wire order; keys may be any {@link RespValue}, so this is a list of pairs
+ * rather than a JavaScript `Map`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class RespMap {
+  constructor(readonly entries: ReadonlyArray<readonly [RespValue, RespValue]>) {}
+}
+
+/**
+ * A RESP3 set (`~`), in wire order.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class RespSet {
+  constructor(readonly values: ReadonlyArray<RespValue>) {}
+}
+
+/**
+ * A RESP3 push (`>`): out-of-band data such as pub/sub messages and client-side caching invalidations. It is not
+ * the reply to any command, so the client must route it elsewhere.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export class RespPush {
+  constructor(readonly values: ReadonlyArray<RespValue>) {}
+}
+
+/**
+ * The bytes received violate the protocol (or a configured limit). The stream position is lost after this, so the
+ * connection that produced it must be closed and never reused.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ProtocolError extends Data.TaggedError("ProtocolError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+// -------------------------------------------------------------------------------------------------------------------
+// parsing
+// -------------------------------------------------------------------------------------------------------------------
+
+/**
+ * Bounds on what a {@link Parser} accepts. They keep a broken or hostile peer from making the parser hold unbounded
+ * memory: a declared length over a limit is rejected as soon as it is read, before any of its payload is buffered.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export interface ParserOptions {
+  /**
+   * Largest bulk string / bulk error / verbatim string payload, in bytes. Default `512 * 1024 * 1024`, Redis's own
+   * `proto-max-bulk-len` default (capped at the largest Buffer the runtime can allocate).
+   */
+  readonly maxBulkLength?: number
+  /**
+   * Largest declared element count of one array, set or push, or entry count (key-value pairs) of one map or
+   * attribute. Default `1 << 24` (16,777,216): far above what a cache client receives, and because the parser
+   * never pre-allocates from a declared count, memory still grows only with the bytes actually received.
+   */
+  readonly maxAggregateLength?: number
+  /**
+   * Largest content of a line (simple string, simple error, integer, double, big number, or a length), in bytes,
+   * not counting the type byte and the CRLF. Default `64 * 1024`.
+   */
+  readonly maxLineLength?: number
+  /**
+   * Largest number of aggregates (arrays, maps, sets, pushes, attributes) open at once. Default `64`: real
+   * replies nest a handful of levels (XREAD is four), and the parser's stack is explicit, so this only bounds
+   * memory, never the JavaScript call stack.
+   */
+  readonly maxDepth?: number
+}
+
+const DEFAULT_MAX_BULK_LENGTH = 512 * 1024 * 1024
+const DEFAULT_MAX_AGGREGATE_LENGTH = 1 << 24
+const DEFAULT_MAX_LINE_LENGTH = 64 * 1024
+const DEFAULT_MAX_DEPTH = 64
+
+const CR = 13
+const LF = 10
+
+// Type bytes.
+const T_SIMPLE = 43 // +
+const T_ERROR = 45 // -
+const T_INTEGER = 58 // :
+const T_BULK = 36 // $
+const T_ARRAY = 42 // *
+const T_NULL = 95 // _
+const T_BOOLEAN = 35 // #
+const T_DOUBLE = 44 // ,
+const T_BIG_NUMBER = 40 // (
+const T_BULK_ERROR = 33 // !
+const T_VERBATIM = 61 // =
+const T_MAP = 37 // %
+const T_SET = 126 // ~
+const T_PUSH = 62 // >
+const T_ATTRIBUTE = 124 // |
+
+// A lookup table is cheaper than a chain of comparisons on every reply.
+const KNOWN_TYPE = new Uint8Array(256)
+for (
+  const t of [
+    T_SIMPLE,
+    T_ERROR,
+    T_INTEGER,
+    T_BULK,
+    T_ARRAY,
+    T_NULL,
+    T_BOOLEAN,
+    T_DOUBLE,
+    T_BIG_NUMBER,
+    T_BULK_ERROR,
+    T_VERBATIM,
+    T_MAP,
+    T_SET,
+    T_PUSH,
+    T_ATTRIBUTE
+  ]
+) KNOWN_TYPE[t] = 1
+
+// Results of a line scan that are not a CR position.
+const NEED_MORE = -2
+const FAILED = -1
+// Result of a length parse that is not a length.
+const BAD_LENGTH = -2
+
+const DOUBLE_RE = /^[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?$/
+const BIG_NUMBER_RE = /^[+-]?\d+$/
+
+const describeByte = (byte: number): string =>
+  byte >= 0x20 && byte < 0x7f
+    ? `"${String.fromCharCode(byte)}" (0x${byte.toString(16).padStart(2, "0")})`
+    : `0x${byte.toString(16).padStart(2, "0")}`
+
+const describeLine = (src: Buffer, start: number, stop: number): string =>
+  JSON.stringify(src.toString("latin1", start, Math.min(stop, start + 32)) + (stop - start > 32 ? "…" : ""))
+
+// Simple strings are short and ASCII in practice ("OK", "QUEUED", "PONG"); decoding them in JavaScript avoids a
+// call into the runtime per reply. Anything longer or non-ASCII is decoded as UTF-8 by the runtime.
+const decodeSimple = (src: Buffer, start: number, stop: number): string => {
+  const length = stop - start
+  if (length === 2 && src[start] === 79 && src[start + 1] === 75) return "OK"
+  if (length <= 16) {
+    let s = ""
+    for (let i = start; i < stop; i++) {
+      const b = src[i]!
+      if (b >= 0x80) return src.toString("utf8", start, stop)
+      s += String.fromCharCode(b)
+    }
+    return s
+  }
+  return src.toString("utf8", start, stop)
+}
+
+// Parses an integer reply from bytes; `undefined` when it is not `[+-]?[0-9]+`.
+const parseInteger = (src: Buffer, start: number, stop: number): number | bigint | undefined => {
+  let i = start
+  let negative = false
+  if (i < stop) {
+    const sign = src[i]
+    if (sign === 45) {
+      negative = true
+      i++
+    } else if (sign === 43) {
+      i++
+    }
+  }
+  if (i === stop) return undefined
+  let n = 0
+  for (; i < stop; i++) {
+    const d = src[i]! - 48
+    if (d < 0 || d > 9) return undefined
+    // Exact while n stays within 2^53; beyond that the value is re-read as a bigint below, so rounding is harmless
+    // (and monotonic, so it cannot bring n back under the bound).
+    n = n * 10 + d
+  }
+  if (n <= Number.MAX_SAFE_INTEGER) return negative ? 0 - n : n
+  return BigInt(src.toString("latin1", start, stop))
+}
+
+// Parses a declared length: a non-negative decimal, or exactly "-1". Values past 2^53 come out imprecise but still
+// larger than any limit, which is all the caller needs.
+const parseLength = (src: Buffer, start: number, stop: number): number => {
+  if (start === stop) return BAD_LENGTH
+  if (src[start] === 45) return stop - start === 2 && src[start + 1] === 49 ? -1 : BAD_LENGTH
+  let n = 0
+  for (let i = start; i < stop; i++) {
+    const d = src[i]! - 48
+    if (d < 0 || d > 9) return BAD_LENGTH
+    n = n * 10 + d
+  }
+  return n
+}
+
+const parseDouble = (src: Buffer, start: number, stop: number): number | undefined => {
+  const s = src.toString("latin1", start, stop)
+  switch (s) {
+    case "inf":
+    case "+inf":
+      return Infinity
+    case "-inf":
+      return -Infinity
+    case "nan":
+    case "-nan":
+      return NaN
+  }
+  // Number() alone would accept "", " 1", "0x10" and "Infinity".
+  return DOUBLE_RE.test(s) ? Number(s) : undefined
+}
+
+const toPairs = (flat: ReadonlyArray<RespValue>): Array<readonly [RespValue, RespValue]> => {
+  const pairs = new Array<readonly [RespValue, RespValue]>(flat.length >> 1)
+  for (let i = 0, j = 0; i < flat.length; i += 2, j++) pairs[j] = [flat[i]!, flat[i + 1]!]
+  return pairs
+}
+
+const EMPTY_ITEMS: Array<RespValue> = []
+
+const limit = (name: string, value: number | undefined, fallback: number): number => {
+  if (value === undefined) return fallback
+  if (typeof value !== "number" || !(value >= 0)) {
+    throw new RangeError(`ParserOptions.${name} must be a non-negative number, got ${String(value)}`)
+  }
+  return value
+}
+
+/**
+ * An incremental RESP2 / RESP3 parser for one connection's byte stream.
+ *
+ * Feed it the chunks as they arrive, split anywhere (inside a CRLF, a length, a payload); it delivers every complete
+ * top-level reply, in order, and keeps only the reply still incomplete: a partial line, the payload of the bulk
+ * string being received (allocated once its length is known, so a large value costs one copy), and a stack of the
+ * aggregates being built (so a large array split over many chunks is never re-parsed).
+ *
+ * - Attributes (`|`) are parsed in full (they count against the limits) and dropped; the value that follows them
+ *   is delivered in their place.
+ * - RESP3 streamed strings and aggregates (`$?`, `*?`, `;`, `.`) are a {@link ProtocolError}: Redis never sends
+ *   them.
+ * - A simple string or error line may not contain a CR or LF, and every line must end in CRLF.
+ * - Bulk strings are delivered as `Buffer`s that own their bytes: they never alias the fed chunk (small ones may
+ *   share Node's allocation pool, like any `Buffer.allocUnsafe`).
+ * - A bulk payload's buffer is allocated (uninitialised) as soon as its header is read, so `maxBulkLength` is also
+ *   the most one header can make the parser allocate.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export class Parser {
+  private readonly maxBulkLength: number
+  private readonly maxAggregateLength: number
+  private readonly maxLineLength: number
+  private readonly maxDepth: number
+
+  private error: ProtocolError | undefined = undefined
+  // Bumped by reset(), so a reset from inside onReply stops the feed that called it.
+  private generation = 0
+
+  // A line whose CRLF has not arrived yet: type byte, content, and possibly its CR.
+  private line: Buffer | undefined = undefined
+  private lineLength = 0
+
+  // The bulk string / bulk error / verbatim string being received; bulkLength is -1 when there is none.
+  private bulkType = 0
+  private bulkLength = -1
+  // Payload bytes received, then one more for the CR of its CRLF.
+  private bulkFilled = 0
+  private bulk: Buffer | undefined = undefined
+
+  // The aggregates being built, innermost last.
+  private depth = 0
+  private readonly kinds: Array<number> = []
+  private readonly remaining: Array<number> = []
+  private readonly items: Array<Array<RespValue>> = []
+
+  /**
+   * Throws a `RangeError` when a limit in `options` is not a non-negative number: a NaN limit would silently
+   * disable the bound it stands for.
+   */
+  constructor(options?: ParserOptions) {
+    this.maxBulkLength = Math.min(
+      limit("maxBulkLength", options?.maxBulkLength, DEFAULT_MAX_BULK_LENGTH),
+      constants.MAX_LENGTH
+    )
+    this.maxAggregateLength = limit("maxAggregateLength", options?.maxAggregateLength, DEFAULT_MAX_AGGREGATE_LENGTH)
+    this.maxLineLength = limit("maxLineLength", options?.maxLineLength, DEFAULT_MAX_LINE_LENGTH)
+    this.maxDepth = limit("maxDepth", options?.maxDepth, DEFAULT_MAX_DEPTH)
+  }
+
+  /**
+   * Bytes held waiting for the rest of their reply: the partial line plus the payload bytes received so far of the
+   * bulk string in progress. Bounded by the limits in {@link ParserOptions}.
+   *
+   * @since 0.1.0
+   */
+  get bufferedBytes(): number {
+    return this.lineLength + (this.bulkLength === -1 ? 0 : Math.min(this.bulkFilled, this.bulkLength))
+  }
+
+  /**
+   * Consumes one chunk and calls `onReply` synchronously for every complete top-level reply, in order.
+   *
+   * Returns a {@link ProtocolError} when the bytes violate the protocol or a limit; the parser is then poisoned and
+   * every later `feed` returns the same error until {@link Parser.reset}. Never throws and always terminates: if
+   * `onReply` itself throws, that too poisons the parser and comes back as a `ProtocolError` (with the exception as
+   * its `cause`), because the rest of the chunk was not consumed and the stream position is lost. Calling `reset()`
+   * from inside `onReply` discards the rest of the chunk.
+   *
+   * @since 0.1.0
+   */
+  feed(chunk: Uint8Array, onReply: (value: RespValue) => void): ProtocolError | undefined {
+    if (this.error !== undefined) return this.error
+    const buf = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    const end = buf.length
+    const generation = this.generation
+    let pos = 0
+    try {
+      while (pos < end) {
+        // Every step consumes at least one byte, so the loop terminates.
+        if (this.bulkLength !== -1) pos = this.continueBulk(buf, pos, end, onReply)
+        else if (this.lineLength !== 0) pos = this.continueLine(buf, pos, end, onReply)
+        else pos = this.startValue(buf, pos, end, onReply)
+        if (this.generation !== generation) return undefined
+        if (pos < 0) return this.error
+      }
+      return undefined
+    } catch (cause) {
+      if (this.error === undefined) {
+        this.fail(
+          `RESP parser stopped by an exception: ${cause instanceof Error ? cause.message : String(cause)}`,
+          cause
+        )
+      }
+      return this.error
+    }
+  }
+
+  /**
+   * Forgets everything buffered and any error: the parser is as new, ready for a fresh connection's stream.
+   *
+   * @since 0.1.0
+   */
+  reset(): void {
+    this.generation++
+    this.error = undefined
+    this.clear()
+  }
+
+  private clear(): void {
+    this.line = undefined
+    this.lineLength = 0
+    this.bulkLength = -1
+    this.bulkFilled = 0
+    this.bulk = undefined
+    this.depth = 0
+    this.kinds.length = 0
+    this.remaining.length = 0
+    this.items.length = 0
+  }
+
+  private fail(message: string, cause?: unknown): number {
+    this.error = cause === undefined ? new ProtocolError({ message }) : new ProtocolError({ message, cause })
+    // Poisoned: nothing buffered will ever be used, so let it go.
+    this.clear()
+    return FAILED
+  }
+
+  // Finds the CR that ends a line whose content starts at `from`, `already` content bytes having been buffered
+  // before. Returns its index, NEED_MORE when the chunk ends first, or FAILED.
+  private scanLine(buf: Buffer, from: number, end: number, already: number): number {
+    // A CR may sit at most maxLineLength content bytes after the start of the content.
+    const stop = from + (this.maxLineLength - already) + 1
+    const limit = stop < end ? stop : end
+    for (let i = from; i < limit; i++) {
+      const b = buf[i]
+      if (b === CR) {
+        if (i + 1 === end) return NEED_MORE
+        if (buf[i + 1] !== LF) return this.fail(`expected LF after CR, got ${describeByte(buf[i + 1]!)}`)
+        return i
+      }
+      if (b === LF) return this.fail("LF without CR in a line")
+    }
+    if (limit === stop) return this.fail(`line longer than maxLineLength (${this.maxLineLength} bytes)`)
+    return NEED_MORE
+  }
+
+  private startValue(buf: Buffer, pos: number, end: number, onReply: (value: RespValue) => void): number {
+    const type = buf[pos]!
+    if (KNOWN_TYPE[type] === 0) {
+      return this.fail(
+        type === 63 || type === 59 || type === 46
+          ? `RESP3 streamed types are not supported (type byte ${describeByte(type)})`
+          : `unknown RESP type byte ${describeByte(type)}`
+      )
+    }
+    const cr = this.scanLine(buf, pos + 1, end, 0)
+    if (cr === FAILED) return FAILED
+    if (cr === NEED_MORE) {
+      this.appendLine(buf, pos, end)
+      return end
+    }
+    return this.onLine(type, buf, pos + 1, cr, onReply) ? cr + 2 : FAILED
+  }
+
+  private continueLine(buf: Buffer, pos: number, end: number, onReply: (value: RespValue) => void): number {
+    const line = this.line!
+    const length = this.lineLength
+    if (line[length - 1] === CR) {
+      if (buf[pos] !== LF) return this.fail(`expected LF after CR, got ${describeByte(buf[pos]!)}`)
+      this.lineLength = 0
+      return this.onLine(line[0]!, line, 1, length - 1, onReply) ? pos + 1 : FAILED
+    }
+    const cr = this.scanLine(buf, pos, end, length - 1)
+    if (cr === FAILED) return FAILED
+    if (cr === NEED_MORE) {
+      this.appendLine(buf, pos, end)
+      return end
+    }
+    this.appendLine(buf, pos, cr)
+    const full = this.line!
+    const stop = this.lineLength
+    this.lineLength = 0
+    return this.onLine(full[0]!, full, 1, stop, onReply) ? cr + 2 : FAILED
+  }
+
+  private appendLine(buf: Buffer, start: number, stop: number): void {
+    const needed = this.lineLength + (stop - start)
+    let line = this.line
+    if (line === undefined || line.length < needed) {
+      // Doubling keeps a long line linear; the scan bounds it by maxLineLength + 2 (type byte and CR).
+      const grown = Buffer.allocUnsafe(Math.max(64, needed, line === undefined ? 0 : line.length * 2))
+      if (line !== undefined) line.copy(grown, 0, 0, this.lineLength)
+      this.line = line = grown
+    }
+    buf.copy(line, this.lineLength, start, stop)
+    this.lineLength = needed
+  }
+
+  // Handles one complete line (content src[start, stop)). Returns false after a failure.
+  private onLine(
+    type: number,
+    src: Buffer,
+    start: number,
+    stop: number,
+    onReply: (value: RespValue) => void
+  ): boolean {
+    switch (type) {
+      case T_SIMPLE:
+        this.emit(decodeSimple(src, start, stop), onReply)
+        return true
+      case T_ERROR:
+        this.emit(new ErrorReply(src.toString("utf8", start, stop)), onReply)
+        return true
+      case T_INTEGER: {
+        const n = parseInteger(src, start, stop)
+        if (n === undefined) return this.failLine("invalid integer", src, start, stop)
+        this.emit(n, onReply)
+        return true
+      }
+      case T_BULK:
+      case T_BULK_ERROR:
+      case T_VERBATIM:
+        return this.onBulkHeader(type, src, start, stop, onReply)
+      case T_ARRAY:
+      case T_MAP:
+      case T_SET:
+      case T_PUSH:
+      case T_ATTRIBUTE:
+        return this.onAggregateHeader(type, src, start, stop, onReply)
+      case T_NULL:
+        if (stop !== start) return this.failLine("invalid null", src, start, stop)
+        this.emit(null, onReply)
+        return true
+      case T_BOOLEAN: {
+        const b = stop - start === 1 ? src[start] : 0
+        if (b !== 116 && b !== 102) return this.failLine("invalid boolean", src, start, stop)
+        this.emit(b === 116, onReply)
+        return true
+      }
+      case T_DOUBLE: {
+        const d = parseDouble(src, start, stop)
+        if (d === undefined) return this.failLine("invalid double", src, start, stop)
+        this.emit(d, onReply)
+        return true
+      }
+      case T_BIG_NUMBER: {
+        const s = src.toString("latin1", start, stop)
+        if (!BIG_NUMBER_RE.test(s)) return this.failLine("invalid big number", src, start, stop)
+        this.emit(BigInt(s), onReply)
+        return true
+      }
+    }
+    // startValue only lets known types through.
+    this.fail(`unknown RESP type byte ${describeByte(type)}`)
+    return false
+  }
+
+  private failLine(what: string, src: Buffer, start: number, stop: number): false {
+    this.fail(`${what}: ${describeLine(src, start, stop)}`)
+    return false
+  }
+
+  private badLength(type: number, src: Buffer, start: number, stop: number): false {
+    if (stop - start === 1 && src[start] === 63) {
+      this.fail(`RESP3 streamed types are not supported (${String.fromCharCode(type)}?)`)
+      return false
+    }
+    return this.failLine(`invalid length for type ${describeByte(type)}`, src, start, stop)
+  }
+
+  private onBulkHeader(
+    type: number,
+    src: Buffer,
+    start: number,
+    stop: number,
+    onReply: (value: RespValue) => void
+  ): boolean {
+    const length = parseLength(src, start, stop)
+    if (length === -1 && type === T_BULK) {
+      this.emit(null, onReply)
+      return true
+    }
+    if (length < 0) return this.badLength(type, src, start, stop)
+    if (length > this.maxBulkLength) {
+      this.fail(`bulk length ${src.toString("latin1", start, stop)} exceeds maxBulkLength (${this.maxBulkLength})`)
+      return false
+    }
+    // "txt:" is the least a verbatim string holds.
+    if (type === T_VERBATIM && length < 4) return this.failLine("verbatim string too short", src, start, stop)
+    this.bulkType = type
+    this.bulkLength = length
+    this.bulkFilled = 0
+    this.bulk = undefined
+    return true
+  }
+
+  private onAggregateHeader(
+    type: number,
+    src: Buffer,
+    start: number,
+    stop: number,
+    onReply: (value: RespValue) => void
+  ): boolean {
+    const count = parseLength(src, start, stop)
+    if (count === -1 && type === T_ARRAY) {
+      this.emit(null, onReply)
+      return true
+    }
+    if (count < 0) return this.badLength(type, src, start, stop)
+    if (count > this.maxAggregateLength) {
+      this.fail(
+        `aggregate length ${
+          src.toString("latin1", start, stop)
+        } exceeds maxAggregateLength (${this.maxAggregateLength})`
+      )
+      return false
+    }
+    if (this.depth >= this.maxDepth) {
+      this.fail(`aggregates nested deeper than maxDepth (${this.maxDepth})`)
+      return false
+    }
+    if (count === 0) {
+      // An empty attribute annotates the value that follows with nothing, so it is simply dropped.
+      switch (type) {
+        case T_ARRAY:
+          this.emit([], onReply)
+          break
+        case T_MAP:
+          this.emit(new RespMap([]), onReply)
+          break
+        case T_SET:
+          this.emit(new RespSet([]), onReply)
+          break
+        case T_PUSH:
+          this.emit(new RespPush([]), onReply)
+          break
+      }
+      return true
+    }
+    const d = this.depth++
+    this.kinds[d] = type
+    this.remaining[d] = type === T_MAP || type === T_ATTRIBUTE ? count * 2 : count
+    this.items[d] = []
+    return true
+  }
+
+  private continueBulk(buf: Buffer, pos: number, end: number, onReply: (value: RespValue) => void): number {
+    const length = this.bulkLength
+    let filled = this.bulkFilled
+    // The common case: the whole payload and its CRLF are in this chunk; copy it out in one go.
+    if (filled === 0 && end - pos >= length + 2) {
+      const after = pos + length
+      if (buf[after] !== CR) return this.fail(`expected CR after bulk payload, got ${describeByte(buf[after]!)}`)
+      if (buf[after + 1] !== LF) {
+        return this.fail(`expected LF after bulk payload, got ${describeByte(buf[after + 1]!)}`)
+      }
+      const payload = Buffer.allocUnsafe(length)
+      if (length <= 16) {
+        // Tiny values (counters, flags): a loop beats a call into the runtime.
+        for (let i = 0; i < length; i++) payload[i] = buf[pos + i]!
+      } else {
+        payload.set(buf.subarray(pos, after))
+      }
+      this.bulkLength = -1
+      return this.onBulk(payload, onReply) ? after + 2 : FAILED
+    }
+    if (filled < length) {
+      let bulk = this.bulk
+      if (bulk === undefined) this.bulk = bulk = Buffer.allocUnsafe(length)
+      const n = Math.min(length - filled, end - pos)
+      buf.copy(bulk, filled, pos, pos + n)
+      filled += n
+      pos += n
+      this.bulkFilled = filled
+      if (pos === end) return pos
+    }
+    if (filled === length) {
+      if (buf[pos] !== CR) return this.fail(`expected CR after bulk payload, got ${describeByte(buf[pos]!)}`)
+      this.bulkFilled = ++filled
+      if (++pos === end) return pos
+    }
+    if (buf[pos] !== LF) return this.fail(`expected LF after bulk payload, got ${describeByte(buf[pos]!)}`)
+    const payload = this.bulk ?? Buffer.allocUnsafe(0)
+    this.bulk = undefined
+    this.bulkLength = -1
+    this.bulkFilled = 0
+    return this.onBulk(payload, onReply) ? pos + 1 : FAILED
+  }
+
+  private onBulk(payload: Buffer, onReply: (value: RespValue) => void): boolean {
+    switch (this.bulkType) {
+      case T_BULK:
+        this.emit(payload, onReply)
+        return true
+      case T_BULK_ERROR:
+        this.emit(new ErrorReply(payload.toString("utf8")), onReply)
+        return true
+      default:
+        if (payload[3] !== 58) {
+          this.fail(`verbatim string without "fmt:" prefix: ${describeLine(payload, 0, payload.length)}`)
+          return false
+        }
+        this.emit(new VerbatimString(payload.toString("latin1", 0, 3), payload.subarray(4)), onReply)
+        return true
+    }
+  }
+
+  // Adds a complete value to the innermost open aggregate, closing every aggregate it completes; a value that
+  // completes the top level goes to onReply.
+  private emit(value: RespValue, onReply: (value: RespValue) => void): void {
+    let v = value
+    while (this.depth > 0) {
+      const d = this.depth - 1
+      const items = this.items[d]!
+      items.push(v)
+      if (--this.remaining[d]! > 0) return
+      this.items[d] = EMPTY_ITEMS
+      this.depth = d
+      switch (this.kinds[d]) {
+        case T_ARRAY:
+          v = items
+          break
+        case T_MAP:
+          v = new RespMap(toPairs(items))
+          break
+        case T_SET:
+          v = new RespSet(items)
+          break
+        case T_PUSH:
+          v = new RespPush(items)
+          break
+        default:
+          // An attribute is complete: drop it; the value it annotates comes next, in its place.
+          return
+      }
+    }
+    onReply(v)
+  }
+}
+
+// -------------------------------------------------------------------------------------------------------------------
+// encoding
+// -------------------------------------------------------------------------------------------------------------------
+
+const digitCount = (n: number): number => {
+  let digits = 1
+  while (n >= 10) {
+    n = Math.floor(n / 10)
+    digits++
+  }
+  return digits
+}
+
+// Writes a non-negative integer in decimal and returns the position after it.
+const writeDecimal = (out: Buffer, pos: number, n: number): number => {
+  if (n < 10) {
+    out[pos] = 48 + n
+    return pos + 1
+  }
+  const end = pos + digitCount(n)
+  let i = end
+  while (n >= 10) {
+    const q = Math.floor(n / 10)
+    out[--i] = 48 + (n - q * 10)
+    n = q
+  }
+  out[--i] = 48 + n
+  return end
+}
+
+// UTF-8 byte length of a string. A string's UTF-8 length equals its UTF-16 length exactly when it is all ASCII,
+// which is how the writer recognises the ASCII fast path later.
+const byteLength = (s: string): number => {
+  const n = s.length
+  if (n <= 64) {
+    for (let i = 0; i < n; i++) {
+      if (s.charCodeAt(i) >= 0x80) return Buffer.byteLength(s, "utf8")
+    }
+    return n
+  }
+  return Buffer.byteLength(s, "utf8")
+}
+
+// Byte lengths of the arguments being encoded, computed by the sizing pass and reused by the writing pass. Shared
+// because encoding is synchronous and cannot interleave.
+let lengths = new Array<number>(64).fill(0)
+
+const sizeCommand = (args: ReadonlyArray<string | Uint8Array>, base: number): number => {
+  const n = args.length
+  if (base + n > lengths.length) {
+    const grown = new Array<number>(Math.max(lengths.length * 2, base + n)).fill(0)
+    for (let i = 0; i < base; i++) grown[i] = lengths[i]!
+    lengths = grown
+  }
+  let size = 3 + digitCount(n)
+  for (let i = 0; i < n; i++) {
+    const arg = args[i]!
+    const length = typeof arg === "string" ? byteLength(arg) : arg.length
+    lengths[base + i] = length
+    size += 5 + digitCount(length) + length
+  }
+  return size
+}
+
+const writeCommand = (out: Buffer, pos: number, args: ReadonlyArray<string | Uint8Array>, base: number): number => {
+  const n = args.length
+  out[pos++] = T_ARRAY
+  pos = writeDecimal(out, pos, n)
+  out[pos++] = CR
+  out[pos++] = LF
+  for (let i = 0; i < n; i++) {
+    const arg = args[i]!
+    const length = lengths[base + i]!
+    out[pos++] = T_BULK
+    pos = writeDecimal(out, pos, length)
+    out[pos++] = CR
+    out[pos++] = LF
+    if (typeof arg !== "string") {
+      out.set(arg, pos)
+    } else if (length !== arg.length) {
+      out.write(arg, pos, length, "utf8")
+    } else if (length <= 32) {
+      // Short ASCII (keys, command names): a loop beats a call into the runtime.
+      for (let j = 0; j < length; j++) out[pos + j] = arg.charCodeAt(j)
+    } else {
+      out.write(arg, pos, length, "latin1")
+    }
+    pos += length
+    out[pos++] = CR
+    out[pos++] = LF
+  }
+  return pos
+}
+
+/**
+ * Encodes one command as a RESP array of bulk strings. Strings are written as UTF-8 and every length is a byte
+ * length; `Uint8Array` arguments are written as they are, so any bytes (CR, LF, NUL…) are safe.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeCommand = (args: ReadonlyArray<string | Uint8Array>): Buffer => {
+  const out = Buffer.allocUnsafe(sizeCommand(args, 0))
+  writeCommand(out, 0, args, 0)
+  return out
+}
+
+/**
+ * Encodes several commands into one buffer, so a pipelined batch goes out in a single socket write.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeCommands = (commands: ReadonlyArray<ReadonlyArray<string | Uint8Array>>): Buffer => {
+  let size = 0
+  let base = 0
+  for (let c = 0; c < commands.length; c++) {
+    const args = commands[c]!
+    size += sizeCommand(args, base)
+    base += args.length
+  }
+  const out = Buffer.allocUnsafe(size)
+  let pos = 0
+  base = 0
+  for (let c = 0; c < commands.length; c++) {
+    const args = commands[c]!
+    pos = writeCommand(out, pos, args, base)
+    base += args.length
+  }
+  return out
+}
+
+const hasLineBreak = (s: string): boolean => s.indexOf("\r") !== -1 || s.indexOf("\n") !== -1
+
+const formatDouble = (d: number): string => {
+  if (d === Infinity) return "inf"
+  if (d === -Infinity) return "-inf"
+  if (d !== d) return "nan"
+  return Object.is(d, -0) ? "-0" : String(d)
+}
+
+const encodeInto = (value: RespValue, parts: Array<string | Uint8Array>): void => {
+  switch (typeof value) {
+    case "string":
+      if (hasLineBreak(value)) throw new TypeError("a RESP simple string cannot contain CR or LF")
+      parts.push(`+${value}\r\n`)
+      return
+    case "number":
+      parts.push(
+        Number.isSafeInteger(value) && !Object.is(value, -0) ? `:${value}\r\n` : `,${formatDouble(value)}\r\n`
+      )
+      return
+    case "bigint":
+      parts.push(`(${value}\r\n`)
+      return
+    case "boolean":
+      parts.push(value ? "#t\r\n" : "#f\r\n")
+      return
+  }
+  if (value === null) {
+    parts.push("_\r\n")
+  } else if (value instanceof Uint8Array) {
+    parts.push(`$${value.length}\r\n`, value, "\r\n")
+  } else if (value instanceof ErrorReply) {
+    if (hasLineBreak(value.message)) {
+      // A simple error cannot hold a line break; the bulk form can, and parses back to the same value.
+      const bytes = Buffer.from(value.message, "utf8")
+      parts.push(`!${bytes.length}\r\n`, bytes, "\r\n")
+    } else {
+      parts.push(`-${value.message}\r\n`)
+    }
+  } else if (value instanceof VerbatimString) {
+    const format = Buffer.from(value.format, "latin1")
+    if (value.format.length !== 3 || format.toString("latin1") !== value.format) {
+      throw new TypeError("a RESP verbatim string format is exactly three Latin-1 characters")
+    }
+    parts.push(`=${value.value.length + 4}\r\n`, format, ":", value.value, "\r\n")
+  } else if (value instanceof RespMap) {
+    parts.push(`%${value.entries.length}\r\n`)
+    for (const [k, v] of value.entries) {
+      encodeInto(k, parts)
+      encodeInto(v, parts)
+    }
+  } else if (value instanceof RespSet) {
+    parts.push(`~${value.values.length}\r\n`)
+    for (const v of value.values) encodeInto(v, parts)
+  } else if (value instanceof RespPush) {
+    parts.push(`>${value.values.length}\r\n`)
+    for (const v of value.values) encodeInto(v, parts)
+  } else {
+    parts.push(`*${value.length}\r\n`)
+    for (const v of value) encodeInto(v, parts)
+  }
+}
+
+/**
+ * Encodes any {@link RespValue} in its RESP3 wire form, for tests and fake servers: a safe integer is `:`, any
+ * other number a double `,` (`inf`, `-inf`, `nan`, `-0`), a bigint a big number `(`, and an {@link ErrorReply}
+ * whose message holds a line break a bulk error `!`.
+ *
+ * Throws a `TypeError` for a value that has no wire form: a simple string containing CR or LF, or a
+ * {@link VerbatimString} whose format is not three Latin-1 characters.
+ *
+ * @since 0.1.0
+ * @category encoding
+ */
+export const encodeValue = (value: RespValue): Buffer => {
+  const parts: Array<string | Uint8Array> = []
+  encodeInto(value, parts)
+  let size = 0
+  for (const part of parts) size += typeof part === "string" ? Buffer.byteLength(part, "utf8") : part.length
+  const out = Buffer.allocUnsafe(size)
+  let pos = 0
+  for (const part of parts) {
+    if (typeof part === "string") pos += out.write(part, pos, "utf8")
+    else {
+      out.set(part, pos)
+      pos += part.length
+    }
+  }
+  return out
+}
