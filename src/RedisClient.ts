@@ -1,0 +1,509 @@
+/**
+ * A Redis client as an Effect service: a scoped layer that owns the socket (TCP or TLS), performs the handshake
+ * (AUTH, SELECT, CLIENT SETNAME) on every (re)connection, pipelines commands from any number of fibers on one
+ * connection and fails with typed errors. It knows nothing about caching.
+ *
+ * Ordering: a command is queued for writing synchronously when it is sent, so commands leave in the order they
+ * were sent, and replies are matched first-in first-out; commands issued in the same tick leave in one socket
+ * write. Nothing is held across a round trip, so many commands are in flight at once. One connection attempt
+ * runs at a time; commands that need a connection meanwhile wait for that attempt.
+ *
+ * Failure: a reply that does not arrive within `commandTimeout` fails its command with `RedisTimeoutError` and
+ * finishes the connection (every other command on it fails with `RedisConnectionError`, the next command opens
+ * a fresh one), so a late reply can never be read by the wrong command. While the server is down commands fail
+ * fast; reconnection is attempted by later commands with a bounded exponential backoff.
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
+import * as Redacted from "effect/Redacted"
+import type * as Scope from "effect/Scope"
+import * as Net from "node:net"
+import * as Tls from "node:tls"
+import { Connection, type Pending } from "./internal/connection.js"
+import {
+  RedisAuthError,
+  RedisConfigError,
+  RedisConnectionError,
+  type RedisError,
+  RedisReplyError,
+  RedisTimeoutError
+} from "./RedisError.js"
+import * as Resp from "./Resp.js"
+
+/**
+ * A command: its name and arguments. Strings are sent as UTF-8; `Uint8Array`s as they are (binary safe).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Command = ReadonlyArray<string | Uint8Array>
+
+/**
+ * Options of the client. Every field is optional; `url` gives a base that the other fields override.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedisClientOptions {
+  /** `redis://[[user]:password@]host[:port][/db]`, or `rediss://…` for TLS. */
+  readonly url?: string | undefined
+  /** Default `"localhost"`. */
+  readonly host?: string | undefined
+  /** Default `6379`. */
+  readonly port?: number | undefined
+  /** Selected with `SELECT` after connecting when not 0. Default `0`. */
+  readonly db?: number | undefined
+  /** ACL user name; sent with the password as `AUTH username password`. */
+  readonly username?: string | undefined
+  /** Sent with `AUTH` on every (re)connection. Kept redacted: it appears in no error, log or `toString`. */
+  readonly password?: Redacted.Redacted<string> | undefined
+  /** Bound on opening the socket plus the handshake. Default 5 seconds. */
+  readonly connectTimeout?: Duration.DurationInput | undefined
+  /** Bound on waiting for one command's reply. Default 5 seconds. */
+  readonly commandTimeout?: Duration.DurationInput | undefined
+  /** Set with `CLIENT SETNAME` after connecting. */
+  readonly clientName?: string | undefined
+  /** `true` for TLS with Node's defaults (certificates verified), or Node's TLS options (`ca`, `cert`…). */
+  readonly tls?: boolean | Tls.ConnectionOptions | undefined
+  /**
+   * Bound on commands written and waiting for their reply. Past it, commands wait in arrival order
+   * (backpressure) until replies make room; the wait is bounded by the oldest command's `commandTimeout`, which
+   * finishes the connection when it expires. Default 10,000.
+   */
+  readonly maxInFlight?: number | undefined
+  /** First delay before reconnecting after a failed attempt; it doubles on each failure. Default 100 ms. */
+  readonly reconnectBaseDelay?: Duration.DurationInput | undefined
+  /** Upper bound of the reconnection delay. Default 2 seconds. */
+  readonly reconnectMaxDelay?: Duration.DurationInput | undefined
+  /** Largest bulk reply accepted, in bytes (a larger one is a protocol error). Default 512 MiB, Redis' own. */
+  readonly maxBulkLength?: number | undefined
+}
+
+/**
+ * The options after defaults and URL parsing, as the client uses them.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ResolvedOptions {
+  readonly host: string
+  readonly port: number
+  readonly db: number
+  readonly username: string | undefined
+  readonly password: Redacted.Redacted<string> | undefined
+  readonly connectTimeoutMillis: number
+  readonly commandTimeoutMillis: number
+  readonly clientName: string | undefined
+  readonly tls: Tls.ConnectionOptions | undefined
+  readonly maxInFlight: number
+  readonly reconnectBaseDelayMillis: number
+  readonly reconnectMaxDelayMillis: number
+  readonly maxBulkLength: number | undefined
+}
+
+/**
+ * The service shape.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedisClientShape {
+  /** The options in use (the password stays redacted). */
+  readonly options: ResolvedOptions
+  /**
+   * Sends one command and returns its reply. An error reply fails with `RedisReplyError`; bulk strings come back
+   * as bytes (`Uint8Array`).
+   */
+  readonly send: (command: Command) => Effect.Effect<Resp.RespValue, RedisError>
+  /**
+   * Sends several commands in one write and returns their replies in order. Error replies stay values
+   * (`Resp.ErrorReply`) so the caller sees which command failed; the effect fails only when the connection does.
+   */
+  readonly pipeline: (commands: ReadonlyArray<Command>) => Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError>
+  /** Commands written and still waiting for their reply on the current connection. */
+  readonly inFlight: Effect.Effect<number>
+}
+
+/**
+ * The Redis client service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class RedisClient extends Context.Tag("effect-remote-cache/RedisClient")<RedisClient, RedisClientShape>() {}
+
+const defaults = {
+  host: "localhost",
+  port: 6379,
+  timeoutMillis: 5_000,
+  maxInFlight: 10_000,
+  reconnectBaseDelayMillis: 100,
+  reconnectMaxDelayMillis: 2_000
+}
+
+const toMillis = (input: Duration.DurationInput | undefined, fallback: number, name: string): number => {
+  if (input === undefined) return fallback
+  if (typeof input === "number" && Number.isNaN(input)) throw new RedisConfigError({ message: `${name} is NaN` })
+  const millis = Duration.toMillis(Duration.decode(input))
+  if (!(millis > 0)) throw new RedisConfigError({ message: `${name} must be positive` })
+  // setTimeout treats anything over 2^31-1 ms as 1 ms; an infinite timeout is the largest one it can take.
+  return Math.min(millis, 2 ** 31 - 1)
+}
+
+interface UrlParts {
+  host?: string
+  port?: number
+  db?: number
+  username?: string
+  password?: Redacted.Redacted<string>
+  tls?: boolean
+}
+
+const parseUrl = (url: string): UrlParts => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    // The URL may hold a password: never echo it.
+    throw new RedisConfigError({ message: "url is not a valid URL" })
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    throw new RedisConfigError({ message: `url scheme must be redis: or rediss:, got ${parsed.protocol}` })
+  }
+  const parts: UrlParts = { tls: parsed.protocol === "rediss:" }
+  if (parsed.hostname !== "") parts.host = parsed.hostname.replace(/^\[(.*)\]$/, "$1")
+  if (parsed.port !== "") parts.port = Number(parsed.port)
+  if (parsed.username !== "") parts.username = decodeURIComponent(parsed.username)
+  if (parsed.password !== "") parts.password = Redacted.make(decodeURIComponent(parsed.password))
+  const path = parsed.pathname.replace(/^\//, "")
+  if (path !== "") {
+    if (!/^\d+$/.test(path)) throw new RedisConfigError({ message: `url database must be a number, got ${path}` })
+    parts.db = Number(path)
+  }
+  return parts
+}
+
+/**
+ * Applies defaults and the URL; fails with `RedisConfigError` on invalid input.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolveOptions = (options: RedisClientOptions = {}): Effect.Effect<ResolvedOptions, RedisConfigError> =>
+  Effect.try({
+    try: (): ResolvedOptions => {
+      const url = options.url !== undefined ? parseUrl(options.url) : {}
+      const port = options.port ?? url.port ?? defaults.port
+      if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new RedisConfigError({ message: `port must be an integer in 1..65535, got ${port}` })
+      }
+      const db = options.db ?? url.db ?? 0
+      if (!Number.isInteger(db) || db < 0) {
+        throw new RedisConfigError({ message: `db must be a non-negative integer, got ${db}` })
+      }
+      const maxInFlight = options.maxInFlight ?? defaults.maxInFlight
+      if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
+        throw new RedisConfigError({ message: `maxInFlight must be a positive integer, got ${maxInFlight}` })
+      }
+      const tlsOption = options.tls ?? url.tls ?? false
+      const clientName = options.clientName
+      if (clientName !== undefined && /[\s]/.test(clientName)) {
+        throw new RedisConfigError({ message: "clientName may not contain spaces or newlines" })
+      }
+      return {
+        host: options.host ?? url.host ?? defaults.host,
+        port,
+        db,
+        username: options.username ?? url.username,
+        password: options.password ?? url.password,
+        connectTimeoutMillis: toMillis(options.connectTimeout, defaults.timeoutMillis, "connectTimeout"),
+        commandTimeoutMillis: toMillis(options.commandTimeout, defaults.timeoutMillis, "commandTimeout"),
+        clientName,
+        tls: tlsOption === false ? undefined : tlsOption === true ? {} : tlsOption,
+        maxInFlight,
+        reconnectBaseDelayMillis: toMillis(
+          options.reconnectBaseDelay,
+          defaults.reconnectBaseDelayMillis,
+          "reconnectBaseDelay"
+        ),
+        reconnectMaxDelayMillis: toMillis(
+          options.reconnectMaxDelay,
+          defaults.reconnectMaxDelayMillis,
+          "reconnectMaxDelay"
+        ),
+        maxBulkLength: options.maxBulkLength
+      }
+    },
+    catch: (error) =>
+      error instanceof RedisConfigError ? error : new RedisConfigError({ message: `invalid options: ${String(error)}` })
+  })
+
+/** Opens the socket (TCP or TLS); interruption destroys it. */
+const openSocket = (options: ResolvedOptions): Effect.Effect<Net.Socket, RedisConnectionError> =>
+  Effect.async<Net.Socket, RedisConnectionError>((resume) => {
+    const where = `${options.host}:${options.port}`
+    let socket: Net.Socket
+    const onError = (cause: Error) => {
+      socket.destroy()
+      resume(Effect.fail(new RedisConnectionError({ message: `cannot connect to ${where}: ${cause.message}`, cause })))
+    }
+    const onConnect = () => {
+      socket.off("error", onError)
+      resume(Effect.succeed(socket))
+    }
+    if (options.tls !== undefined) {
+      const servername = options.tls.servername ?? (Net.isIP(options.host) === 0 ? options.host : undefined)
+      socket = Tls.connect({
+        ...options.tls,
+        host: options.host,
+        port: options.port,
+        ...(servername !== undefined ? { servername } : {})
+      })
+      socket.once("secureConnect", onConnect)
+    } else {
+      socket = Net.connect({ host: options.host, port: options.port })
+      socket.once("connect", onConnect)
+    }
+    socket.once("error", onError)
+    return Effect.sync(() => socket.destroy())
+  })
+
+const awaitPending = (pending: Pending): Effect.Effect<Resp.RespValue, RedisError> => {
+  if (pending.done) return pendingResult(pending)
+  return Effect.async<Resp.RespValue, RedisError>((resume) => {
+    pending.callback = (settled) => resume(pendingResult(settled))
+    // Interruption only stops waiting: a written command's reply is still read in its place and dropped, so the
+    // stream never desynchronises; a command still waiting for room is not written at all.
+    return Effect.sync(() => {
+      pending.callback = undefined
+      if (pending.args !== undefined) pending.cancelled = true
+    })
+  })
+}
+
+const pendingResult = (pending: Pending): Effect.Effect<Resp.RespValue, RedisError> => {
+  if (pending.error !== undefined) return Effect.fail(pending.error)
+  const value = pending.value
+  if (value instanceof Resp.ErrorReply) {
+    return Effect.fail(
+      new RedisReplyError({ message: value.message, code: value.code, command: pending.command.toUpperCase() })
+    )
+  }
+  return Effect.succeed(value)
+}
+
+/**
+ * Builds the client in a scope: nothing is opened until the first command; closing the scope closes the socket
+ * and fails every command still waiting with `RedisConnectionError`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: RedisClientOptions = {}
+): Effect.Effect<RedisClientShape, RedisConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const resolved = yield* resolveOptions(options)
+    const scope = yield* Effect.scope
+    let closed = false
+    let connection: Connection | undefined
+    /** The attempt in progress, shared by every command that needs a connection meanwhile. */
+    let connecting: Deferred.Deferred<Connection, RedisError> | undefined
+    let nextAttemptAt = 0
+    let delayMillis = resolved.reconnectBaseDelayMillis
+    let lastFailure: RedisError | undefined
+
+    const where = `${resolved.host}:${resolved.port}`
+
+    const recordFailure = (error: RedisError) => {
+      lastFailure = error
+      // Jitter keeps many clients that lost the same server from reconnecting in lockstep.
+      nextAttemptAt = Date.now() + Math.round(delayMillis * (0.8 + Math.random() * 0.4))
+      delayMillis = Math.min(delayMillis * 2, resolved.reconnectMaxDelayMillis)
+    }
+
+    const handshake = (conn: Connection): Effect.Effect<void, RedisError> => {
+      const commands: Array<Command> = []
+      const password = resolved.password
+      if (password !== undefined) {
+        commands.push(
+          resolved.username !== undefined
+            ? ["AUTH", resolved.username, Redacted.value(password)]
+            : ["AUTH", Redacted.value(password)]
+        )
+      }
+      if (resolved.db !== 0) commands.push(["SELECT", String(resolved.db)])
+      if (resolved.clientName !== undefined) commands.push(["CLIENT", "SETNAME", resolved.clientName])
+      if (commands.length === 0) return Effect.void
+      return Effect.forEach(conn.submitMany(commands), (pending) =>
+        Effect.catchTag(
+          awaitPending(pending),
+          "RedisReplyError",
+          (error): Effect.Effect<never, RedisError> =>
+            pending.command === "AUTH" || error.code === "NOAUTH" || error.code === "WRONGPASS"
+              ? Effect.fail(new RedisAuthError({ message: error.message }))
+              : Effect.fail(error)
+        ), { discard: true })
+    }
+
+    const connect: Effect.Effect<Connection, RedisError> = Effect.gen(function*() {
+      const socket = yield* openSocket(resolved)
+      const conn = new Connection(socket, {
+        commandTimeoutMillis: resolved.commandTimeoutMillis,
+        maxInFlight: resolved.maxInFlight,
+        parser: resolved.maxBulkLength !== undefined ? { maxBulkLength: resolved.maxBulkLength } : {},
+        onClose: (dead, error) => {
+          // A connection that dies during its handshake is a failed attempt, recorded by `attempt`.
+          if (connection !== dead) return
+          connection = undefined
+          // A server that accepts and then drops every connection must not be hammered: the backoff resets
+          // only when a connection that worked (it answered something) dies.
+          if (dead.repliesReceived === 0) recordFailure(error)
+          else delayMillis = resolved.reconnectBaseDelayMillis
+        }
+      })
+      yield* handshake(conn).pipe(
+        Effect.onExit((exit) =>
+          exit._tag === "Failure"
+            ? Effect.sync(() => conn.destroy(new RedisConnectionError({ message: "handshake did not complete" })))
+            : Effect.void
+        )
+      )
+      return conn
+    }).pipe(
+      Effect.timeoutFail({
+        duration: resolved.connectTimeoutMillis,
+        onTimeout: () =>
+          new RedisTimeoutError({
+            message: `no connection to ${where} within ${resolved.connectTimeoutMillis} ms`,
+            phase: "connect",
+            timeoutMillis: resolved.connectTimeoutMillis
+          })
+      })
+    )
+
+    const closedError = () => new RedisConnectionError({ message: "the client's scope is closed" })
+
+    /**
+     * One attempt at a time, run in the client's scope rather than in the caller's fiber: interrupting the
+     * command that started it must not fail the others waiting for it, and closing the scope must stop it.
+     */
+    const attempt = (deferred: Deferred.Deferred<Connection, RedisError>) =>
+      connect.pipe(
+        Effect.flatMap((conn) =>
+          Effect.suspend(() => {
+            if (closed) {
+              conn.destroy(closedError())
+              return Effect.fail(closedError())
+            }
+            connection = conn
+            nextAttemptAt = 0
+            lastFailure = undefined
+            return Effect.succeed(conn)
+          })
+        ),
+        Effect.tapError((error) => Effect.sync(() => recordFailure(error))),
+        Effect.onInterrupt(() => Deferred.fail(deferred, closedError())),
+        Effect.exit,
+        Effect.flatMap((exit) => {
+          connecting = undefined
+          return Deferred.done(deferred, exit)
+        }),
+        Effect.forkIn(scope)
+      )
+
+    const ensureConnection: Effect.Effect<Connection, RedisError> = Effect.suspend(() => {
+      if (closed) return Effect.fail(closedError())
+      if (connection !== undefined && connection.isOpen) return Effect.succeed(connection)
+      if (connecting !== undefined) return Deferred.await(connecting)
+      const wait = nextAttemptAt - Date.now()
+      if (wait > 0 && lastFailure !== undefined) {
+        if (lastFailure._tag === "RedisAuthError") return Effect.fail(lastFailure)
+        return Effect.fail(
+          new RedisConnectionError({
+            message: `${where} is unavailable (${lastFailure.message}); next attempt in ${wait} ms`,
+            cause: lastFailure
+          })
+        )
+      }
+      const deferred = Deferred.unsafeMake<Connection, RedisError>(FiberId.none)
+      connecting = deferred
+      return Effect.zipRight(attempt(deferred), Deferred.await(deferred))
+    })
+
+    const send = (command: Command): Effect.Effect<Resp.RespValue, RedisError> =>
+      Effect.suspend(() => {
+        // The common case costs one Effect.async: the connection is open and the write is synchronous.
+        const conn = connection
+        if (conn !== undefined && conn.isOpen) return awaitPending(conn.submit(command))
+        return Effect.flatMap(ensureConnection, (fresh) => awaitPending(fresh.submit(command)))
+      })
+
+    const collect = (pendings: ReadonlyArray<Pending>) =>
+      Effect.forEach(pendings, (pending) =>
+        pending.done && pending.error === undefined
+          ? Effect.succeed(pending.value)
+          : Effect.catchTag(awaitPending(pending), "RedisReplyError", () => Effect.succeed(pending.value)))
+
+    const pipeline = (commands: ReadonlyArray<Command>): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> =>
+      commands.length === 0
+        ? Effect.succeed([])
+        : Effect.flatMap(ensureConnection, (conn) => collect(conn.submitMany(commands)))
+
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        connection?.destroy(closedError())
+        connection = undefined
+      })
+    )
+
+    return {
+      options: resolved,
+      send,
+      pipeline,
+      inFlight: Effect.sync(() => connection?.inFlight ?? 0)
+    }
+  })
+
+/**
+ * The client as a scoped layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: RedisClientOptions = {}): Layer.Layer<RedisClient, RedisConfigError> =>
+  Layer.scoped(RedisClient, make(options))
+
+/**
+ * The client as a scoped layer whose options come from `effect/Config`. By default it reads `REDIS_URL`
+ * (falling back to `redis://localhost:6379`).
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { RedisClient } from "effect-remote-cache"
+ *
+ * const FromEnv = RedisClient.layerConfig({
+ *   url: Config.string("CACHE_REDIS_URL"),
+ *   commandTimeout: Config.succeed("200 millis")
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<RedisClientOptions> = {
+    url: Config.string("REDIS_URL").pipe(Config.withDefault("redis://localhost:6379"))
+  }
+): Layer.Layer<RedisClient, RedisConfigError | ConfigError.ConfigError> =>
+  Layer.scoped(RedisClient, Effect.flatMap(Config.unwrap(config), make))

@@ -1,0 +1,95 @@
+/**
+ * The typed errors of `RedisClient`: one class per cause, so callers can `Effect.catchTag` each. None of them
+ * carries a command's arguments (they may hold values or secrets), only the command's name.
+ *
+ * @since 0.1.0
+ */
+import * as Data from "effect/Data"
+
+/**
+ * The connection could not be opened (refused, host not found, TLS handshake failed), was closed or reset while
+ * the command waited, was dropped because another command on it timed out or saw a malformed reply, or the
+ * client's scope has closed. While the server stays unreachable, commands fail fast with this error until the
+ * next reconnection attempt is due.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RedisConnectionError extends Data.TaggedError("RedisConnectionError")<{
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/**
+ * No connection within `connectTimeout` (`phase: "connect"`), or no reply within `commandTimeout`
+ * (`phase: "reply"`). After a reply timeout the connection is destroyed and never reused, so a late reply can
+ * never be read by another command.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RedisTimeoutError extends Data.TaggedError("RedisTimeoutError")<{
+  readonly message: string
+  readonly phase: "connect" | "reply"
+  readonly timeoutMillis: number
+  readonly command?: string | undefined
+}> {}
+
+/**
+ * The server answered the command with an error reply (`-ERR …`, `-WRONGTYPE …`, `-OOM …`, `-READONLY …`,
+ * `-LOADING …`). `message` is the server's text and `code` its first word. The connection stays usable.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RedisReplyError extends Data.TaggedError("RedisReplyError")<{
+  readonly message: string
+  readonly code: string
+  readonly command: string
+}> {}
+
+/**
+ * The server rejected the credentials (or required some that were not given) during the connection handshake.
+ * `message` is the server's text. A rejected password is not retried in a loop: later commands fail fast with
+ * this error until the reconnection backoff lets one attempt through.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RedisAuthError extends Data.TaggedError("RedisAuthError")<{
+  readonly message: string
+}> {}
+
+/**
+ * The bytes received were not valid RESP, or a reply arrived that no command was waiting for. The connection is
+ * closed and never reused.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RedisProtocolError extends Data.TaggedError("RedisProtocolError")<{
+  readonly message: string
+}> {}
+
+/**
+ * The client's options are invalid (a malformed URL, a port out of range, a negative db…).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RedisConfigError extends Data.TaggedError("RedisConfigError")<{
+  readonly message: string
+}> {}
+
+/**
+ * Every way a command can fail.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type RedisError =
+  | RedisConnectionError
+  | RedisTimeoutError
+  | RedisReplyError
+  | RedisAuthError
+  | RedisProtocolError

@@ -1,0 +1,393 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, ConfigProvider, Effect, Exit, Fiber, Redacted, Schedule, Scope } from "effect"
+import * as RedisClient from "../src/RedisClient.js"
+import * as Resp from "../src/Resp.js"
+import * as FakeServer from "./utils/FakeServer.js"
+import * as RedisServer from "./utils/RedisServer.js"
+import * as Tls from "./utils/Tls.js"
+
+const text = (value: Resp.RespValue): string => {
+  if (value instanceof Uint8Array) return Buffer.from(value).toString("utf8")
+  if (typeof value === "string") return value
+  throw new Error(`not a string reply: ${String(value)}`)
+}
+
+/** Builds a client for the given server in the current scope. */
+const clientFor = (server: RedisServer.RedisServerShape, options: RedisClient.RedisClientOptions = {}) =>
+  RedisClient.make({ host: server.host, port: server.port, ...options })
+
+const failureOf = <A, E>(effect: Effect.Effect<A, E>) =>
+  Effect.flatMap(Effect.exit(effect), (exit) =>
+    Exit.isFailure(exit)
+      ? Effect.succeed(Cause.squash(exit.cause) as E)
+      : Effect.die(new Error("expected a failure, got a success")))
+
+describe("RedisClient", () => {
+  describe("round trips", () => {
+    it.scopedLive("PING, SET, GET, DEL", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const client = yield* clientFor(server)
+        expect(yield* client.send(["PING"])).toBe("PONG")
+        expect(yield* client.send(["SET", "k", "v"])).toBe("OK")
+        expect(text(yield* client.send(["GET", "k"]))).toBe("v")
+        expect(yield* client.send(["DEL", "k"])).toBe(1)
+        expect(yield* client.send(["GET", "k"])).toBe(null)
+        const error = yield* failureOf(client.send(["NOSUCHCOMMAND"]))
+        expect(error._tag).toBe("RedisReplyError")
+        expect(error._tag === "RedisReplyError" && error.code).toBe("ERR")
+        // An error reply leaves the connection usable.
+        expect(yield* client.send(["PING"])).toBe("PONG")
+      }))
+
+    it.scopedLive("binary values with every byte, a 16 MiB value, Unicode keys", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const client = yield* clientFor(server)
+        const bytes = new Uint8Array(256 * 4)
+        for (let i = 0; i < bytes.length; i++) bytes[i] = i % 256
+        yield* client.send(["SET", "bin", bytes])
+        expect(Buffer.compare(Buffer.from((yield* client.send(["GET", "bin"])) as Uint8Array), bytes)).toBe(0)
+
+        const big = Buffer.alloc(16 * 1024 * 1024)
+        for (let i = 0; i < big.length; i += 4096) big[i] = (i / 4096) % 251
+        yield* client.send(["SET", "big", big])
+        const back = (yield* client.send(["GET", "big"])) as Uint8Array
+        expect(back.length).toBe(big.length)
+        expect(Buffer.compare(Buffer.from(back), big)).toBe(0)
+
+        const keys = ["ключ", "键🔑", "emoji-😀", "a\r\nb", "nul\u0000byte"]
+        for (const key of keys) yield* client.send(["SET", key, `value of ${key}`])
+        for (const key of keys) expect(text(yield* client.send(["GET", key]))).toBe(`value of ${key}`)
+        expect(yield* server.cli("GET", "键🔑")).toBe("value of 键🔑")
+      }))
+
+    it.scopedLive("10,000 concurrent commands, each reply matched to its own key", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const client = yield* clientFor(server)
+        const n = 10_000
+        yield* Effect.forEach(
+          Array.from({ length: n }, (_, i) => i),
+          (i) => client.send(["SET", `key:${i}`, `value:${i}`]),
+          { concurrency: "unbounded", discard: true }
+        )
+        const replies = yield* Effect.forEach(
+          Array.from({ length: n }, (_, i) => i),
+          (i) => Effect.map(client.send(["GET", `key:${i}`]), (reply) => [i, text(reply)] as const),
+          { concurrency: "unbounded" }
+        )
+        for (const [i, reply] of replies) expect(reply).toBe(`value:${i}`)
+      }))
+
+    it.scopedLive("pipeline: one write, replies in order, error replies as values", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const client = yield* clientFor(server)
+        const replies = yield* client.pipeline([["SET", "a", "1"], ["INCR", "a"], ["HGET", "a", "f"], ["GET", "a"]])
+        expect(replies[0]).toBe("OK")
+        expect(replies[1]).toBe(2)
+        expect(replies[2]).toBeInstanceOf(Resp.ErrorReply)
+        expect((replies[2] as Resp.ErrorReply).code).toBe("WRONGTYPE")
+        expect(text(replies[3]!)).toBe("2")
+        expect(yield* client.pipeline([])).toEqual([])
+      }))
+
+    it.scopedLive("backpressure past maxInFlight: every command still completes", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const client = yield* clientFor(server, { maxInFlight: 8 })
+        const replies = yield* Effect.forEach(
+          Array.from({ length: 2_000 }, (_, i) => i),
+          (i) => client.send(["ECHO", `m${i}`]),
+          { concurrency: "unbounded" }
+        )
+        replies.forEach((reply, i) => expect(text(reply)).toBe(`m${i}`))
+        const batch = yield* client.pipeline(Array.from({ length: 50 }, (_, i) => ["ECHO", `b${i}`]))
+        batch.forEach((reply, i) => expect(text(reply)).toBe(`b${i}`))
+      }))
+  })
+
+  describe("failures", () => {
+    it.scopedLive("server killed: typed error, then the same client recovers after a restart on the same port", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const client = yield* clientFor(server, { reconnectMaxDelay: "200 millis" })
+        yield* client.send(["SET", "k", "v"])
+        yield* server.kill
+        const error = yield* failureOf(client.send(["GET", "k"]))
+        expect(error._tag).toBe("RedisConnectionError")
+        // While down, commands fail fast.
+        const started = Date.now()
+        const again = yield* failureOf(client.send(["GET", "k"]))
+        expect(again._tag).toBe("RedisConnectionError")
+        expect(Date.now() - started).toBeLessThan(1_000)
+        yield* server.start
+        const reply = yield* client.send(["PING"]).pipe(
+          Effect.retry({
+            schedule: Schedule.spaced("50 millis"),
+            times: 60,
+            while: (e) => e._tag === "RedisConnectionError"
+          })
+        )
+        expect(reply).toBe("PONG")
+      }))
+
+    it.scopedLive("server paused: timeout within commandTimeout, and no later command ever sees an earlier reply", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const client = yield* clientFor(server, { commandTimeout: "300 millis" })
+        yield* client.send(["SET", "a", "value-a"])
+        yield* client.send(["SET", "b", "value-b"])
+        yield* server.pause
+        const started = Date.now()
+        const fibers = yield* Effect.forEach(["a", "a", "a"], (key) => Effect.fork(client.send(["GET", key])))
+        const exits = yield* Effect.forEach(fibers, Fiber.await)
+        const elapsed = Date.now() - started
+        expect(elapsed).toBeGreaterThanOrEqual(250)
+        expect(elapsed).toBeLessThan(2_000)
+        const tags = exits.map((exit) =>
+          Exit.isFailure(exit) ? (Cause.squash(exit.cause) as { _tag: string })._tag : "ok"
+        )
+        expect(tags[0]).toBe("RedisTimeoutError")
+        expect(tags.slice(1).every((tag) => tag === "RedisConnectionError" || tag === "RedisTimeoutError")).toBe(true)
+        yield* server.resume
+        // The replies to the GETs above are now sent by the server, on the dead connection only.
+        for (let i = 0; i < 20; i++) {
+          const reply = yield* client.send(["GET", "b"]).pipe(
+            Effect.retry({
+              schedule: Schedule.spaced("50 millis"),
+              times: 40,
+              while: (e) => e._tag === "RedisConnectionError"
+            })
+          )
+          expect(text(reply)).toBe("value-b")
+        }
+      }))
+
+    it.scopedLive("interrupting a waiting fiber does not desynchronise the connection", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const client = yield* clientFor(server)
+        for (let round = 0; round < 50; round++) {
+          yield* client.send(["SET", `k${round}`, `v${round}`])
+          const fiber = yield* Effect.fork(client.send(["GET", `k${round}`]))
+          if (round % 2 === 0) yield* Effect.yieldNow()
+          yield* Fiber.interrupt(fiber)
+          expect(text(yield* client.send(["ECHO", `after${round}`]))).toBe(`after${round}`)
+        }
+      }))
+
+    it.scopedLive("closing the scope fails every waiting command with a typed error", () =>
+      Effect.gen(function*() {
+        const fake = yield* FakeServer.make(FakeServer.silent)
+        const scope = yield* Scope.make()
+        const client = yield* RedisClient.make({ host: "127.0.0.1", port: fake.port }).pipe(Scope.extend(scope))
+        const fibers = yield* Effect.forEach([1, 2, 3], () => Effect.fork(client.send(["PING"])))
+        yield* Effect.sleep("100 millis")
+        yield* Scope.close(scope, Exit.void)
+        for (const fiber of fibers) {
+          const exit = yield* Fiber.await(fiber)
+          expect(Exit.isFailure(exit) && (Cause.squash(exit.cause) as { _tag: string })._tag).toBe(
+            "RedisConnectionError"
+          )
+        }
+        const after = yield* failureOf(client.send(["PING"]))
+        expect(after._tag).toBe("RedisConnectionError")
+      }))
+
+    it.scopedLive("a server answering garbage: RedisProtocolError and the connection is dropped", () =>
+      Effect.gen(function*() {
+        const fake = yield* FakeServer.make(FakeServer.garbage)
+        const client = yield* RedisClient.make({ host: "127.0.0.1", port: fake.port, reconnectBaseDelay: 1 })
+        const error = yield* failureOf(client.send(["PING"]))
+        expect(error._tag).toBe("RedisProtocolError")
+        yield* Effect.sleep("20 millis")
+        const second = yield* failureOf(client.send(["PING"]))
+        expect(second._tag).toBe("RedisProtocolError")
+        // Each protocol error finished its connection: the second command needed a new one.
+        expect(fake.connections).toBe(2)
+      }))
+
+    it.scopedLive("a closed port: fail fast, and reconnection attempts are spaced by the backoff", () =>
+      Effect.gen(function*() {
+        const fake = yield* FakeServer.make(FakeServer.closeImmediately)
+        const client = yield* RedisClient.make({ host: "127.0.0.1", port: fake.port, reconnectBaseDelay: "100 millis" })
+        const started = Date.now()
+        let failures = 0
+        while (Date.now() - started < 500) {
+          const error = yield* failureOf(client.send(["PING"]))
+          expect(error._tag).toBe("RedisConnectionError")
+          failures++
+          yield* Effect.sleep("5 millis")
+        }
+        expect(failures).toBeGreaterThan(20)
+        // 100 + 200 + 400 ms of backoff fit about four attempts in half a second, not one per command.
+        expect(fake.connections).toBeLessThanOrEqual(5)
+      }))
+
+    it.scopedLive("a host that does not resolve fails with RedisConnectionError", () =>
+      Effect.gen(function*() {
+        const client = yield* RedisClient.make({ host: "no-such-host.invalid", connectTimeout: "2 seconds" })
+        const error = yield* failureOf(client.send(["PING"]))
+        expect(["RedisConnectionError", "RedisTimeoutError"]).toContain(error._tag)
+      }))
+
+    it.scopedLive("a silent server: connect+handshake bounded by connectTimeout", () =>
+      Effect.gen(function*() {
+        const fake = yield* FakeServer.make(FakeServer.silent)
+        const client = yield* RedisClient.make({
+          host: "127.0.0.1",
+          port: fake.port,
+          password: Redacted.make("pw"),
+          connectTimeout: "200 millis"
+        })
+        const started = Date.now()
+        const error = yield* failureOf(client.send(["PING"]))
+        expect(error._tag).toBe("RedisTimeoutError")
+        expect(error._tag === "RedisTimeoutError" && error.phase).toBe("connect")
+        expect(Date.now() - started).toBeLessThan(1_500)
+      }))
+  })
+
+  describe("handshake", () => {
+    it.scopedLive("AUTH with an ACL user, a wrong password is a typed auth error carrying the server's text", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make({ aclUsers: [{ name: "app", password: "s3cret-pw" }] })
+        const good = yield* clientFor(server, { username: "app", password: Redacted.make("s3cret-pw") })
+        expect(yield* good.send(["PING"])).toBe("PONG")
+        expect(yield* good.send(["ACL", "WHOAMI"]).pipe(Effect.map(text))).toBe("app")
+
+        const bad = yield* clientFor(server, { username: "app", password: Redacted.make("wrong-pw") })
+        const error = yield* failureOf(bad.send(["PING"]))
+        expect(error._tag).toBe("RedisAuthError")
+        expect(error.message).toMatch(/WRONGPASS|invalid/i)
+        expect(error.message).not.toContain("wrong-pw")
+        // Not retried in a loop: the next command fails fast with the same error.
+        const again = yield* failureOf(bad.send(["PING"]))
+        expect(again._tag).toBe("RedisAuthError")
+      }))
+
+    it.scopedLive("requirepass with the password alone", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make({ args: ["--requirepass", "only-pw"] })
+        const client = yield* clientFor(server, { password: Redacted.make("only-pw") })
+        expect(yield* client.send(["PING"])).toBe("PONG")
+        const none = yield* clientFor(server)
+        const error = yield* failureOf(none.send(["PING"]))
+        expect(error._tag).toBe("RedisReplyError")
+        expect(error._tag === "RedisReplyError" && error.code).toBe("NOAUTH")
+      }))
+
+    it.scopedLive("SELECT 3 isolates keys; CLIENT SETNAME is applied", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const db0 = yield* clientFor(server)
+        const db3 = yield* clientFor(server, { db: 3, clientName: "cache-test" })
+        yield* db3.send(["SET", "k", "in-3"])
+        expect(yield* db0.send(["GET", "k"])).toBe(null)
+        expect(text(yield* db3.send(["GET", "k"]))).toBe("in-3")
+        expect(yield* server.cli("-n", "3", "GET", "k")).toBe("in-3")
+        expect(text(yield* db3.send(["CLIENT", "GETNAME"]))).toBe("cache-test")
+      }))
+
+    it.scopedLive("a db out of range is a typed reply error", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const client = yield* clientFor(server, { db: 999 })
+        const error = yield* failureOf(client.send(["PING"]))
+        expect(error._tag).toBe("RedisReplyError")
+      }))
+
+    it.scopedLive("TLS with a CA the test made; an unrelated CA is rejected; plain to TLS port fails", () =>
+      Effect.gen(function*() {
+        const files = yield* Tls.makeTlsFiles
+        const server = yield* RedisServer.make({ tls: files })
+        const tlsPort = server.tlsPort!
+        const secure = yield* RedisClient.make({ host: "127.0.0.1", port: tlsPort, tls: { ca: files.ca } })
+        expect(yield* secure.send(["SET", "t", "over tls"])).toBe("OK")
+        expect(text(yield* secure.send(["GET", "t"]))).toBe("over tls")
+
+        const other = yield* Tls.makeCertificateAuthority("another CA")
+        const untrusted = yield* RedisClient.make({ host: "127.0.0.1", port: tlsPort, tls: { ca: other.ca } })
+        expect((yield* failureOf(untrusted.send(["PING"])))._tag).toBe("RedisConnectionError")
+
+        const noCa = yield* RedisClient.make({ url: `rediss://127.0.0.1:${tlsPort}` })
+        expect((yield* failureOf(noCa.send(["PING"])))._tag).toBe("RedisConnectionError")
+
+        const plainToTls = yield* RedisClient.make({
+          host: "127.0.0.1",
+          port: tlsPort,
+          commandTimeout: "500 millis",
+          connectTimeout: "500 millis"
+        })
+        expect(["RedisConnectionError", "RedisTimeoutError", "RedisProtocolError"]).toContain(
+          (yield* failureOf(plainToTls.send(["PING"])))._tag
+        )
+        const tlsToPlain = yield* RedisClient.make({
+          host: "127.0.0.1",
+          port: server.port,
+          tls: { ca: files.ca },
+          connectTimeout: "500 millis"
+        })
+        expect(["RedisConnectionError", "RedisTimeoutError"]).toContain(
+          (yield* failureOf(tlsToPlain.send(["PING"])))._tag
+        )
+      }))
+  })
+
+  describe("options", () => {
+    it.effect("a URL gives host, port, user, password, db and TLS; explicit options win", () =>
+      Effect.gen(function*() {
+        const options = yield* RedisClient.resolveOptions({ url: "rediss://us%40er:p%3Ass@example.org:6380/4" })
+        expect(options.host).toBe("example.org")
+        expect(options.port).toBe(6380)
+        expect(options.db).toBe(4)
+        expect(options.username).toBe("us@er")
+        expect(Redacted.value(options.password!)).toBe("p:ss")
+        expect(options.tls).toEqual({})
+        expect(JSON.stringify(options)).not.toContain("p:ss")
+        expect(String(options.password)).not.toContain("p:ss")
+        const overridden = yield* RedisClient.resolveOptions({ url: "redis://h:1/2", port: 7000, db: 0 })
+        expect([overridden.host, overridden.port, overridden.db, overridden.tls]).toEqual(["h", 7000, 0, undefined])
+        const defaults = yield* RedisClient.resolveOptions()
+        expect([defaults.host, defaults.port, defaults.connectTimeoutMillis, defaults.commandTimeoutMillis]).toEqual([
+          "localhost",
+          6379,
+          5_000,
+          5_000
+        ])
+      }))
+
+    it.effect("invalid options are a RedisConfigError that never echoes a password", () =>
+      Effect.gen(function*() {
+        for (
+          const options of [
+            { url: "http://x" },
+            { url: "redis://:hunter2@host:99999" },
+            { port: 0 },
+            { db: -1 },
+            { db: 1.5 },
+            { commandTimeout: Number.NaN },
+            { maxInFlight: 0 },
+            { url: "redis://h/abc" }
+          ]
+        ) {
+          const error = yield* failureOf(RedisClient.resolveOptions(options))
+          expect(error._tag).toBe("RedisConfigError")
+          expect(error.message).not.toContain("hunter2")
+        }
+      }))
+
+    it.effect("layerConfig reads REDIS_URL", () =>
+      Effect.gen(function*() {
+        const options = yield* RedisClient.RedisClient.pipe(
+          Effect.map((client) => client.options),
+          Effect.provide(RedisClient.layerConfig()),
+          // A map provider, so the test never reads the real environment.
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["REDIS_URL", "redis://127.0.0.1:6390/2"]])))
+        )
+        expect([options.host, options.port, options.db]).toEqual(["127.0.0.1", 6390, 2])
+      }))
+  })
+})
