@@ -1,0 +1,446 @@
+/**
+ * Turns cached values into bytes and back. The backends call it on every `get` and `set`, so each serializer is
+ * plain synchronous code behind a single Effect.
+ *
+ * ## Wire formats
+ *
+ * No serializer adds a header, a length or a checksum of its own: the bytes in the store are exactly what the
+ * underlying format writes, so other tools (and other languages, for `json`) can read them.
+ *
+ * - `v8` (the default): the output of `v8.serialize`. It starts with the byte `0xFF` (V8's version tag) followed by
+ *   the format version as a varint, `0x0F` (version 15) on Node 20; for example the string `"hi"` is
+ *   `ff 0f 22 02 68 69`. A Node reads every version older than its own and rejects newer ones, so during a rolling
+ *   upgrade across Node majors an old process may fail to decode (and so miss) a value written by a new one.
+ * - `json`: `JSON.stringify` output as UTF-8, without a byte order mark.
+ * - `schema(S)`: the JSON of the value encoded by `S` (its `Encoded` side), as UTF-8.
+ *
+ * ## Safety
+ *
+ * Decoding never runs code from the bytes (unlike pickle): V8's deserializer only creates plain data (objects,
+ * arrays, primitives, `Date`, `RegExp`, `Map`, `Set`, `Error`, `ArrayBuffer`) and never calls constructors,
+ * setters or `toJSON`; a `__proto__` key becomes an own property. Class instances come back as plain objects.
+ * Decoding bytes of another format (a string set with `redis-cli`, say) fails with a {@link SerializationError},
+ * never with a defect. Every v8 value is self-delimiting, so `v8` also rejects a truncated payload and one followed
+ * by extra bytes (JSON cannot tell `123` from a truncated `12345`).
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as ParseResult from "effect/ParseResult"
+import type * as Schema from "effect/Schema"
+import type * as SchemaAST from "effect/SchemaAST"
+import * as NodeV8 from "node:v8"
+
+/**
+ * A value could not be encoded, or bytes could not be decoded.
+ *
+ * `message` never quotes the value: cached values may be secret or huge, and this error is logged. It may name
+ * the value's type, and for schema mismatches the property path and the expected type. `cause` is the underlying
+ * error only when its own text cannot quote the value either (V8's "could not be cloned" errors quote a
+ * function's source, `JSON.parse` errors quote the input and parse errors print the actual value, so those are
+ * dropped).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class SerializationError extends Data.TaggedError("SerializationError")<{
+  readonly direction: "encode" | "decode"
+  readonly message: string
+  readonly cause?: unknown
+}> {}
+
+/**
+ * The service: turns unknown values into bytes and back.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SerializerShape {
+  /**
+   * `"v8"`, `"json"` or `"schema(...)"`: for logs and diagnostics.
+   */
+  readonly name: string
+  /**
+   * Encodes a value. The bytes may be a `Buffer`; callers must treat them as a plain `Uint8Array`.
+   */
+  readonly encode: (value: unknown) => Effect.Effect<Uint8Array, SerializationError>
+  /**
+   * Decodes bytes written by `encode` of the same serializer. The result never shares memory with `bytes`, so the
+   * caller may reuse its buffer.
+   */
+  readonly decode: (bytes: Uint8Array) => Effect.Effect<unknown, SerializationError>
+}
+
+/**
+ * The tag of the serializer the backends use; {@link layer} provides the default, {@link v8}.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class Serializer extends Context.Tag("effect-remote-cache/Serializer")<Serializer, SerializerShape>() {}
+
+// Every serializer is a pair of throw-free synchronous functions; `Effect.suspend` keeps `encode(value)` lazy (the
+// work happens when the effect runs, and each run decodes a fresh value) at the cost of one allocation.
+const fromSync = (
+  name: string,
+  encode: (value: unknown) => Either.Either<Uint8Array, SerializationError>,
+  decode: (bytes: Uint8Array) => Either.Either<unknown, SerializationError>
+): SerializerShape => ({
+  name,
+  encode: (value) => Effect.suspend(() => encode(value)),
+  decode: (bytes) => Effect.suspend(() => decode(bytes))
+})
+
+const fail = (
+  direction: "encode" | "decode",
+  message: string,
+  cause?: unknown
+): Either.Either<never, SerializationError> =>
+  Either.left(
+    new SerializationError(cause === undefined ? { direction, message } : { direction, message, cause })
+  )
+
+// Names the type only: reading anything else off the value could put its content in a message.
+const typeName = (value: unknown): string => {
+  if (value === null) return "null"
+  if (typeof value !== "object") return typeof value
+  try {
+    if (Array.isArray(value)) return "Array"
+    const name: unknown = Object.getPrototypeOf(value)?.constructor?.name
+    return typeof name === "string" && name !== "" ? name : "object"
+  } catch {
+    // A revoked proxy throws on every inspection.
+    return "object"
+  }
+}
+
+const truncate = (text: string, max: number): string => text.length <= max ? text : `${text.slice(0, max - 1)}…`
+
+// -----------------------------------------------------------------------------
+// v8
+// -----------------------------------------------------------------------------
+
+// Runs only after `v8.serialize` failed, to say what it could not clone. V8's own message can't be used: for a
+// function it is the function's source and for a symbol its description. Iterative, so it survives the deep
+// values that may have made V8 give up.
+const findUncloneable = (value: unknown): "function" | "symbol" | undefined => {
+  const seen = new Set<object>()
+  const stack: Array<unknown> = [value]
+  try {
+    while (stack.length > 0) {
+      const current = stack.pop()
+      if (typeof current === "function") return "function"
+      if (typeof current === "symbol") return "symbol"
+      if (typeof current !== "object" || current === null || seen.has(current)) continue
+      seen.add(current)
+      if (ArrayBuffer.isView(current)) continue
+      if (current instanceof Map) {
+        for (const [key, entry] of current) stack.push(key, entry)
+      } else if (current instanceof Set) {
+        for (const entry of current) stack.push(entry)
+      } else {
+        // Structured clone skips symbol-keyed properties, so `Object.keys` sees what it saw.
+        for (const key of Object.keys(current)) stack.push((current as Record<string, unknown>)[key])
+      }
+    }
+  } catch {
+    // A getter or proxy trap threw; there is nothing more to learn.
+  }
+  return undefined
+}
+
+const encodeV8 = (value: unknown): Either.Either<Uint8Array, SerializationError> => {
+  try {
+    // A Buffer is a Uint8Array over an ArrayBuffer of exactly its size: hand it over without copying.
+    return Either.right(NodeV8.serialize(value))
+  } catch (cause) {
+    const found = findUncloneable(value)
+    if (found !== undefined) {
+      return fail(
+        "encode",
+        `v8 cannot encode a value of type ${
+          typeName(value)
+        }: it contains a ${found}, which structured clone cannot copy`
+      )
+    }
+    return fail(
+      "encode",
+      cause instanceof RangeError
+        ? `v8 cannot encode a value of type ${typeName(value)}: it is too large or too deeply nested`
+        : `v8 cannot encode a value of type ${typeName(value)}: structured clone rejected it`,
+      cause
+    )
+  }
+}
+
+const defaultReadHostObject = (NodeV8.DefaultDeserializer.prototype as unknown as {
+  readonly _readHostObject: (this: NodeV8.DefaultDeserializer) => ArrayBufferView
+})._readHostObject
+
+// Node's deserializer returns typed arrays and Buffers as views into the input bytes when they happen to be
+// aligned. The input is often a connection's read buffer or an entry held by an in-memory store, so such a view
+// would change when that buffer is reused, or would let a caller's writes corrupt the stored entry. This copies
+// exactly those bytes, which also lets a small decoded array not pin a large input in memory.
+class OwningDeserializer extends NodeV8.DefaultDeserializer {
+  constructor(readonly input: Uint8Array) {
+    super(input)
+  }
+
+  // Called by V8 for each host object; `DefaultDeserializer` only builds typed arrays, Buffers and DataViews
+  // from a fixed list of constructors, so this runs no code chosen by the bytes either.
+  _readHostObject(): ArrayBufferView {
+    const view = defaultReadHostObject.call(this)
+    if (view.buffer !== this.input.buffer) return view // Node already copied it to align it
+    const copy = view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength)
+    const elementSize = "BYTES_PER_ELEMENT" in view ? view.BYTES_PER_ELEMENT as number : 1
+    const Constructor = view.constructor as new(
+      buffer: ArrayBufferLike,
+      offset: number,
+      length: number
+    ) => ArrayBufferView
+    return new Constructor(copy, 0, view.byteLength / elementSize)
+  }
+}
+
+const V8_VERSION_TAG = 0xff
+
+const decodeV8 = (bytes: Uint8Array): Either.Either<unknown, SerializationError> => {
+  // V8 would reject these too; checking first gives foreign data (a string set by hand, say) a clear message.
+  if (bytes.length === 0) return fail("decode", "v8 cannot decode empty bytes")
+  if (bytes[0] !== V8_VERSION_TAG) {
+    return fail("decode", "v8 cannot decode these bytes: they do not start with the v8 version tag 0xFF")
+  }
+  try {
+    const deserializer = new OwningDeserializer(bytes)
+    deserializer.readHeader()
+    const value: unknown = deserializer.readValue()
+    // V8 stops after one value and ignores what follows, so a valid payload followed by anything (or foreign bytes
+    // that happen to start like one) would decode to a value. `readRawBytes(0)` is an empty view at the read
+    // position: the only public way to learn how much was consumed.
+    const end = deserializer.readRawBytes(0).byteOffset - bytes.byteOffset
+    if (end !== bytes.length) {
+      return fail("decode", `v8 cannot decode these bytes: ${bytes.length - end} bytes follow the encoded value`)
+    }
+    return Either.right(value)
+  } catch (cause) {
+    // V8's messages here are fixed texts ("Unable to deserialize cloned data"), so the cause is safe to keep.
+    return fail(
+      "decode",
+      "v8 cannot decode these bytes: they are truncated, corrupt, or written by a newer version of V8",
+      cause
+    )
+  }
+}
+
+/**
+ * Node's structured clone (`v8.serialize` / `v8.deserialize`), the default. Round-trips what structured clone
+ * supports: primitives including `BigInt`, `-0`, `NaN` and `undefined`, plain objects and arrays (sparse too),
+ * `Map`, `Set`, `Date`, `RegExp`, `Error`, `ArrayBuffer`, typed arrays, `Buffer`, `DataView`, shared and cyclic
+ * references. Functions and symbols fail to encode; class instances decode as plain objects. See the module
+ * documentation for the bytes.
+ *
+ * @since 0.1.0
+ * @category serializers
+ */
+export const v8: SerializerShape = fromSync("v8", encodeV8, decodeV8)
+
+// -----------------------------------------------------------------------------
+// json
+// -----------------------------------------------------------------------------
+
+const utf8Encoder = new TextEncoder()
+// `fatal`: invalid UTF-8 is foreign data, not text to repair with U+FFFD.
+const utf8Decoder = new TextDecoder("utf-8", { fatal: true })
+
+const encodeJsonText = (value: unknown, label: string): Either.Either<Uint8Array, SerializationError> => {
+  let text: string | undefined
+  try {
+    text = JSON.stringify(value)
+  } catch (cause) {
+    // These TypeErrors name a constructor and property names at most, never a value.
+    const reason = cause instanceof TypeError && /bigint/i.test(cause.message)
+      ? ": it contains a BigInt"
+      : cause instanceof TypeError && /circular/i.test(cause.message)
+      ? ": it contains a cycle"
+      : ""
+    return fail("encode", `${label} cannot encode a value of type ${typeName(value)}${reason}`, cause)
+  }
+  // `undefined`, functions and symbols have no JSON text: `JSON.stringify` returns `undefined` instead of throwing.
+  if (text === undefined) {
+    return fail("encode", `${label} cannot encode a value of type ${typeName(value)}: JSON has no representation of it`)
+  }
+  // JSON.stringify escapes lone surrogates, so this encoding is lossless.
+  return Either.right(utf8Encoder.encode(text))
+}
+
+const decodeJsonText = (bytes: Uint8Array, label: string): Either.Either<unknown, SerializationError> => {
+  let text: string
+  try {
+    text = utf8Decoder.decode(bytes)
+  } catch (cause) {
+    return fail("decode", `${label} cannot decode these bytes: they are not valid UTF-8`, cause)
+  }
+  try {
+    return Either.right(JSON.parse(text))
+  } catch {
+    // The SyntaxError quotes the input, so it is not kept as the cause.
+    return fail("decode", `${label} cannot decode these bytes: they are not valid JSON (${bytes.length} bytes)`)
+  }
+}
+
+/**
+ * `JSON.stringify` / `JSON.parse` over UTF-8, readable by any language. It has JSON's semantics: a `Date` becomes
+ * its ISO string, `NaN` becomes `null`, and functions or `undefined` inside objects are dropped. A value with no
+ * JSON text at all (`undefined`, a function or a symbol), a `BigInt` or a cycle fails to encode. Use {@link schema}
+ * to get classes such as `Date` back.
+ *
+ * @since 0.1.0
+ * @category serializers
+ */
+export const json: SerializerShape = fromSync(
+  "json",
+  (value) => encodeJsonText(value, "json"),
+  (bytes) => decodeJsonText(bytes, "json")
+)
+
+// -----------------------------------------------------------------------------
+// schema
+// -----------------------------------------------------------------------------
+
+const MAX_ISSUES = 5
+const MAX_TYPE_LENGTH = 80
+
+const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
+  path.map((key) => `[${typeof key === "symbol" ? String(key) : JSON.stringify(key)}]`).join("")
+
+// TreeFormatter would print the actual value at each failing node ("Expected number, actual <the secret>"), and
+// custom messages may do the same, so this describes each failure by its path and the expected type only.
+const formatIssue = (issue: ParseResult.ParseIssue): string => {
+  const lines: Array<string> = []
+  let omitted = 0
+  const go = (issue: ParseResult.ParseIssue, path: ReadonlyArray<PropertyKey>): void => {
+    switch (issue._tag) {
+      case "Pointer": {
+        go(issue.issue, path.concat(issue.path))
+        return
+      }
+      case "Refinement":
+      case "Transformation": {
+        go(issue.issue, path)
+        return
+      }
+      case "Composite": {
+        const issues: ReadonlyArray<ParseResult.ParseIssue> = Array.isArray(issue.issues)
+          ? issue.issues
+          : [issue.issues as ParseResult.ParseIssue]
+        for (const child of issues) go(child, path)
+        return
+      }
+      default: {
+        if (lines.length === MAX_ISSUES) {
+          omitted++
+          return
+        }
+        const what = issue._tag === "Type"
+          ? `expected ${truncate(String(issue.ast), MAX_TYPE_LENGTH)}`
+          : issue._tag === "Missing"
+          ? "is missing"
+          : issue._tag === "Unexpected"
+          ? "is unexpected"
+          : "could not be checked synchronously"
+        lines.push(path.length === 0 ? what : `at ${formatPath(path)}: ${what}`)
+      }
+    }
+  }
+  go(issue, [])
+  return omitted === 0 ? lines.join("; ") : `${lines.join("; ")}; and ${omitted} more`
+}
+
+// "all" costs nothing on success and names every mismatch; excess properties are ignored so that a reader still on
+// an older schema accepts values written with fields added later.
+const parseOptions: SchemaAST.ParseOptions = { errors: "all", onExcessProperty: "ignore" }
+
+/**
+ * Validates and transforms with a `Schema`, stored as JSON: `encode` runs the schema's encoding and writes its
+ * `Encoded` side as JSON, `decode` parses JSON and decodes it, so a `Schema.Date` field comes back as a `Date`.
+ * Bytes that do not match the schema (written by another version of it, say) fail to decode with a message naming
+ * the paths and expected types, never the values. Fields added since are ignored when decoding.
+ *
+ * @since 0.1.0
+ * @category serializers
+ */
+export const schema = <A, I>(schema: Schema.Schema<A, I>): SerializerShape => {
+  const name = `schema(${truncate(String(schema.ast), MAX_TYPE_LENGTH)})`
+  const encodeUnknown = ParseResult.encodeUnknown(schema)
+  const decodeUnknown = ParseResult.decodeUnknown(schema)
+  // The Effect variants, not the Either ones, so that schemas with asynchronous transformations work too; for the
+  // usual synchronous schema they return an Either, which runs without a fiber hop.
+  return {
+    name,
+    encode: (value) =>
+      Effect.suspend(() =>
+        encodeUnknown(value, parseOptions).pipe(
+          Effect.mapError((issue) =>
+            new SerializationError({
+              direction: "encode",
+              message: `${name} cannot encode a value of type ${typeName(value)}: ${formatIssue(issue)}`
+            })
+          ),
+          Effect.flatMap((encoded) => encodeJsonText(encoded, name))
+        )
+      ),
+    decode: (bytes) =>
+      Effect.suspend(() =>
+        Effect.flatMap(
+          decodeJsonText(bytes, name),
+          (parsed) =>
+            Effect.mapError(decodeUnknown(parsed, parseOptions), (issue) =>
+              new SerializationError({
+                direction: "decode",
+                message: `${name} cannot decode these bytes: ${formatIssue(issue)}`
+              }))
+        )
+      )
+  }
+}
+
+// -----------------------------------------------------------------------------
+// layers
+// -----------------------------------------------------------------------------
+
+/**
+ * Provides {@link v8}, the default.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerV8: Layer.Layer<Serializer> = Layer.succeed(Serializer, v8)
+
+/**
+ * Provides {@link json}.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerJson: Layer.Layer<Serializer> = Layer.succeed(Serializer, json)
+
+/**
+ * Provides {@link schema} for the given schema.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerSchema = <A, I>(self: Schema.Schema<A, I>): Layer.Layer<Serializer> =>
+  Layer.succeed(Serializer, schema(self))
+
+/**
+ * The default serializer, {@link v8}.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<Serializer> = layerV8
