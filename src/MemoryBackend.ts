@@ -1,0 +1,308 @@
+/**
+ * The in-process `RemoteCacheBackend`: the same contract as `RedisBackend`, with no server. It is the embedded
+ * default for demos and the layer to swap in for tests.
+ *
+ * It behaves like Redis where a test could tell the difference: values are stored serialized (so mutating a
+ * value after `set` does not change the cached one, and a value the serializer rejects fails `set`), keys are
+ * `prefix + key`, `clear` removes exactly the keys under the backend's prefix, and TTLs follow the shared
+ * semantics. Time comes from Effect's `Clock`, so `TestClock.adjust` expires entries.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Codec from "./internal/codec.js"
+import { type ResolvedTtl, resolveTtl } from "./internal/ttl.js"
+import { type Operation, RemoteCacheBackend, type RemoteCacheBackendShape } from "./RemoteCacheBackend.js"
+import * as Serializer from "./Serializer.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const StoreTypeId: unique symbol = Symbol.for("effect-remote-cache/MemoryBackend/MemoryStore")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type StoreTypeId = typeof StoreTypeId
+
+/**
+ * The storage behind one or more memory backends: a map from full key (`prefix + key`) to serialized bytes and
+ * an expiry, bounded by `capacity` with least-recently-used eviction.
+ *
+ * Several backends with different prefixes may share one store, as several `RedisBackend`s share one server;
+ * each one's `clear` then removes only the keys under its own prefix. Create one with {@link makeStore}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MemoryStore {
+  readonly [StoreTypeId]: StoreTypeId
+  /** The most entries the store holds before evicting the least recently used; `Infinity` when unbounded. */
+  readonly capacity: number
+  /**
+   * FOR TESTS ONLY: stores `bytes` as they are, without expiry, under the full key `fullKey` (the prefix is
+   * not added), bypassing the serializer. It exists to simulate bytes written by another program; a later
+   * `get` of that key fails with `CacheSerializationError` when the serializer cannot decode them.
+   */
+  readonly setRaw: (fullKey: string, bytes: Uint8Array) => Effect.Effect<void>
+}
+
+/**
+ * Options of {@link makeStore}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface StoreOptions {
+  /**
+   * The most entries the store holds: a positive integer, or `Infinity` (the default) for no bound. Any other
+   * value is a defect (`IllegalArgumentException`) when the store is made, since it is a programming error,
+   * not a condition to recover from.
+   */
+  readonly capacity?: number | undefined
+}
+
+/**
+ * Options of {@link make} and {@link layer}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface MakeOptions {
+  /** Prepended to every key; `"ac:"` by default, as for `RedisBackend`. */
+  readonly prefix?: string | undefined
+  /**
+   * The serializer of values. When omitted, the `Serializer` service is used if the context has one, else
+   * `Serializer.v8`.
+   */
+  readonly serializer?: Serializer.SerializerShape | undefined
+  /**
+   * The store to use, to share one between several backends. When omitted the backend gets a store of its
+   * own. Passing both `store` and `capacity` is a defect: a shared store's capacity is set by `makeStore`.
+   */
+  readonly store?: MemoryStore | undefined
+  /** The capacity of the backend's own store (see {@link StoreOptions}); not allowed together with `store`. */
+  readonly capacity?: number | undefined
+}
+
+/**
+ * The prefix used when none is given, the same as `RedisBackend`'s.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultPrefix = "ac:"
+
+interface Entry {
+  readonly bytes: Uint8Array
+  /** Epoch milliseconds; `Infinity` for no expiry. */
+  readonly expiresAt: number
+}
+
+// Map iteration follows insertion order, so re-inserting an entry on every read and write keeps the map ordered
+// from least to most recently used and eviction takes from the front. All methods are synchronous: JavaScript
+// runs them to completion, so every operation (a whole `setMany` included) is atomic without a lock.
+class StoreImpl implements MemoryStore {
+  readonly [StoreTypeId]: StoreTypeId = StoreTypeId
+  readonly entries = new Map<string, Entry>()
+  // A lower bound of every entry's expiry: before it nothing can have expired, so a full store of live entries
+  // does not pay for a sweep on every write.
+  private earliestExpiry = Infinity
+
+  constructor(readonly capacity: number) {}
+
+  readonly setRaw = (fullKey: string, bytes: Uint8Array): Effect.Effect<void> =>
+    Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => this.put(fullKey, bytes.slice(), Infinity, now)))
+
+  lookup(fullKey: string, now: number): Uint8Array | undefined {
+    const entry = this.entries.get(fullKey)
+    if (entry === undefined) return undefined
+    this.entries.delete(fullKey)
+    if (isExpired(entry, now)) return undefined
+    this.entries.set(fullKey, entry)
+    return entry.bytes
+  }
+
+  put(fullKey: string, bytes: Uint8Array, expiresAt: number, now: number): void {
+    this.entries.delete(fullKey)
+    this.entries.set(fullKey, { bytes, expiresAt })
+    if (expiresAt < this.earliestExpiry) this.earliestExpiry = expiresAt
+    if (this.entries.size > this.capacity) this.makeRoom(now)
+  }
+
+  remove(fullKey: string): void {
+    this.entries.delete(fullKey)
+  }
+
+  // A literal prefix test, not a pattern: no character of the prefix is special.
+  removePrefix(prefix: string): void {
+    for (const fullKey of this.entries.keys()) {
+      if (fullKey.startsWith(prefix)) this.entries.delete(fullKey)
+    }
+  }
+
+  // Expired entries go first, so they never push out a live one; only then the least recently used.
+  private makeRoom(now: number): void {
+    if (now > this.earliestExpiry) this.sweep(now)
+    for (const fullKey of this.entries.keys()) {
+      if (this.entries.size <= this.capacity) break
+      this.entries.delete(fullKey)
+    }
+  }
+
+  private sweep(now: number): void {
+    let earliest = Infinity
+    for (const [fullKey, entry] of this.entries) {
+      if (isExpired(entry, now)) this.entries.delete(fullKey)
+      else if (entry.expiresAt < earliest) earliest = entry.expiresAt
+    }
+    this.earliestExpiry = earliest
+  }
+}
+
+// Redis keeps a key alive through the millisecond its expiry names (it expires when now > when); so do we.
+const isExpired = (entry: Entry, now: number): boolean => now > entry.expiresAt
+
+const validCapacity = (capacity: number): boolean =>
+  capacity === Infinity || (Number.isSafeInteger(capacity) && capacity > 0)
+
+/**
+ * Makes an empty store. `capacity` must be a positive integer or `Infinity` (the default); anything else is a
+ * defect (`IllegalArgumentException`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeStore = (options?: StoreOptions): Effect.Effect<MemoryStore> =>
+  Effect.suspend(() => {
+    const capacity = options?.capacity ?? Infinity
+    return validCapacity(capacity)
+      ? Effect.sync((): MemoryStore => new StoreImpl(capacity))
+      : Effect.die(
+        new Cause.IllegalArgumentException(
+          `MemoryBackend capacity must be a positive integer or Infinity, got ${String(capacity)}`
+        )
+      )
+  })
+
+/**
+ * Makes a memory backend.
+ *
+ * Keys are stored as `prefix + key` (the empty key is allowed: its full key is the prefix). Values are stored
+ * serialized; a value the serializer rejects fails `set` with `CacheSerializationError` and stores nothing, and
+ * bytes it cannot decode fail `get` the same way. TTLs follow the shared semantics on Effect's `Clock`: none or
+ * infinite means no expiry, one that truncates to 0 ms or less removes the key, `NaN` fails with
+ * `CacheInputError`. Expired entries are removed when read and before eviction needs room.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendShape> =>
+  Effect.gen(function*() {
+    if (options?.store !== undefined && options.capacity !== undefined) {
+      return yield* Effect.die(
+        new Cause.IllegalArgumentException(
+          "MemoryBackend: pass capacity to makeStore when sharing a store, not to make"
+        )
+      )
+    }
+    const prefix = options?.prefix ?? defaultPrefix
+    const serializer = options?.serializer ??
+      Option.getOrElse(yield* Effect.serviceOption(Serializer.Serializer), () => Serializer.v8)
+    // Only this module makes stores, so every MemoryStore is a StoreImpl.
+    const store = (options?.store ?? (yield* makeStore({ capacity: options?.capacity }))) as StoreImpl
+
+    const encode = (operation: Operation, key: string, value: unknown) =>
+      Codec.encode(serializer, operation, key, value)
+    const decode = (operation: Operation, key: string, bytes: Uint8Array) =>
+      Codec.decode(serializer, operation, key, bytes)
+    const invalidTtl = Codec.invalidTtl
+
+    const expiresAt = (ttl: ResolvedTtl, now: number): number => ttl._tag === "Millis" ? now + ttl.millis : Infinity
+
+    const get = (key: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const bytes = store.lookup(prefix + key, now)
+        return bytes === undefined ? Effect.succeedNone : Effect.asSome(decode("get", key, bytes))
+      })
+
+    const getMany = (keys: ReadonlyArray<string>) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        // One read of every key before any decoding, as one MGET would see them.
+        const found = keys.map((key) => store.lookup(prefix + key, now))
+        return Effect.forEach(
+          found,
+          (bytes, i) => bytes === undefined ? Effect.succeedNone : Effect.asSome(decode("getMany", keys[i]!, bytes))
+        )
+      })
+
+    const set = (key: string, value: unknown, ttl?: Duration.DurationInput) => {
+      const resolved = resolveTtl(ttl)
+      switch (resolved._tag) {
+        case "Invalid":
+          return invalidTtl("set", key, resolved.reason)
+        case "Expired":
+          // Stores nothing, so there is nothing to serialize; an earlier value must not outlive this write.
+          return Effect.sync(() => store.remove(prefix + key))
+        default:
+          return Effect.flatMap(encode("set", key, value), (bytes) =>
+            Effect.flatMap(
+              Clock.currentTimeMillis,
+              (now) => Effect.sync(() => store.put(prefix + key, bytes, expiresAt(resolved, now), now))
+            ))
+      }
+    }
+
+    const setMany = (
+      entries: Iterable<readonly [key: string, value: unknown]>,
+      ttl?: Duration.DurationInput
+    ) => {
+      // Read once, at call time: a retried effect must write the same entries even from a one-shot iterator.
+      const list = Array.from(entries, ([key, value]) => [key, value] as const)
+      const resolved = resolveTtl(ttl)
+      switch (resolved._tag) {
+        case "Invalid":
+          return invalidTtl("setMany", list[0]?.[0], resolved.reason)
+        case "Expired":
+          return Effect.sync(() => {
+            for (const [key] of list) store.remove(prefix + key)
+          })
+        default:
+          // Every value is serialized before the first is stored, so a failure leaves the store untouched.
+          return Effect.flatMap(
+            Effect.forEach(list, ([key, value]) => encode("setMany", key, value)),
+            (encoded) =>
+              Effect.flatMap(Clock.currentTimeMillis, (now) =>
+                Effect.sync(() => {
+                  const at = expiresAt(resolved, now)
+                  for (let i = 0; i < list.length; i++) store.put(prefix + list[i]![0], encoded[i]!, at, now)
+                }))
+          )
+      }
+    }
+
+    return RemoteCacheBackend.of({
+      get,
+      getMany,
+      set,
+      setMany,
+      delete: (key) => Effect.sync(() => store.remove(prefix + key)),
+      clear: Effect.sync(() => store.removePrefix(prefix))
+    })
+  })
+
+/**
+ * A layer of a memory backend (see {@link make}); each layer built gets its own store unless `store` is given.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options?: MakeOptions): Layer.Layer<RemoteCacheBackend> =>
+  Layer.effect(RemoteCacheBackend, make(options))

@@ -1,0 +1,307 @@
+/**
+ * `RemoteCacheBackend` over Redis, through the library's own `RedisClient`.
+ *
+ * Wire format: a value is stored as a Redis string under the key `prefix + key` (UTF-8), holding exactly the
+ * serializer's bytes (no extra header); with the default `v8` serializer those are `v8.serialize` output. A TTL
+ * is the key's own expiry (`SET key value PX ms`), so `PTTL` shows it.
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import type * as ConfigError from "effect/ConfigError"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import * as Codec from "./internal/codec.js"
+import { resolveTtl } from "./internal/ttl.js"
+import * as RedisClient from "./RedisClient.js"
+import type { RedisConfigError, RedisError } from "./RedisError.js"
+import {
+  CacheConnectionError,
+  type CacheError,
+  CacheProtocolError,
+  CacheReplyError,
+  CacheTimeoutError,
+  type Operation,
+  RemoteCacheBackend,
+  type RemoteCacheBackendShape
+} from "./RemoteCacheBackend.js"
+import * as Resp from "./Resp.js"
+import * as Serializer from "./Serializer.js"
+
+/**
+ * The key prefix used when none is given, as in the library this one replaces.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultPrefix = "ac:"
+
+/**
+ * Options of a backend over an existing `RedisClient`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface BackendOptions {
+  /** Prepended to every key; `clear` removes exactly the keys under it. Default `"ac:"`. */
+  readonly prefix?: string | undefined
+  /** Default: the `Serializer` service when one is provided, else `Serializer.v8`. */
+  readonly serializer?: Serializer.SerializerShape | undefined
+  /** Keys fetched per `SCAN` step of `clear` (a hint to the server). Default 1,000. */
+  readonly scanCount?: number | undefined
+}
+
+/**
+ * Every `RedisClient` option plus the backend's own.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedisBackendOptions extends RedisClient.RedisClientOptions, BackendOptions {}
+
+/**
+ * Escapes Redis glob characters (`* ? [ ] \`), so a prefix matches only itself in `SCAN … MATCH`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const escapeGlob = (literal: string): string => literal.replace(/[*?[\]\\]/g, "\\$&")
+
+const toCacheError = (operation: Operation, key: string | undefined) => (error: RedisError): CacheError => {
+  const fields = { operation, key, message: error.message, cause: error }
+  switch (error._tag) {
+    case "RedisConnectionError":
+      return new CacheConnectionError(fields)
+    case "RedisTimeoutError":
+      return new CacheTimeoutError(fields)
+    case "RedisReplyError":
+    case "RedisAuthError":
+      return new CacheReplyError(fields)
+    case "RedisProtocolError":
+      return new CacheProtocolError(fields)
+  }
+}
+
+const unexpected = (operation: Operation, key: string | undefined, reply: Resp.RespValue) =>
+  new CacheProtocolError({
+    operation,
+    key,
+    message: `unexpected reply of type ${reply === null ? "null" : typeof reply} to ${operation}`
+  })
+
+const replyErrorOf = (operation: Operation, key: string | undefined, reply: Resp.RespValue) =>
+  reply instanceof Resp.ErrorReply
+    ? new CacheReplyError({ operation, key, message: reply.message })
+    : undefined
+
+/**
+ * Makes a backend over the `RedisClient` in context. Several backends with different prefixes may share one
+ * client (one connection).
+ *
+ * Semantics (the shared contract): an empty key is allowed (its full key is the prefix); no TTL or an infinite
+ * one means no expiry; a TTL that truncates to 0 ms or less deletes the key instead of writing; `NaN` fails with
+ * `CacheInputError`; `delete` uses `UNLINK` (falling back to `DEL` on servers without it); `clear` walks the
+ * prefix with `SCAN … MATCH <escaped prefix>*` and `UNLINK`s each batch, never `KEYS` or `FLUSHDB`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: BackendOptions = {}
+): Effect.Effect<RemoteCacheBackendShape, never, RedisClient.RedisClient> =>
+  Effect.gen(function*() {
+    const client = yield* RedisClient.RedisClient
+    const prefix = options.prefix ?? defaultPrefix
+    const serializer = options.serializer ??
+      Option.getOrElse(yield* Effect.serviceOption(Serializer.Serializer), () => Serializer.v8)
+    const scanCount = String(options.scanCount ?? 1_000)
+    const match = escapeGlob(prefix) + "*"
+    // Servers before 4.0 lack UNLINK; learnt on the first "unknown command" reply.
+    let deleteCommand = "UNLINK"
+
+    const send = (operation: Operation, key: string | undefined, command: RedisClient.Command) =>
+      Effect.mapError(client.send(command), toCacheError(operation, key))
+
+    const pipeline = (operation: Operation, key: string | undefined, commands: ReadonlyArray<RedisClient.Command>) =>
+      Effect.flatMap(
+        Effect.mapError(client.pipeline(commands), toCacheError(operation, key)),
+        (replies) => {
+          for (const reply of replies) {
+            const error = replyErrorOf(operation, key, reply)
+            if (error !== undefined) return Effect.fail(error)
+          }
+          return Effect.void
+        }
+      )
+
+    const decodeReply = (
+      operation: Operation,
+      key: string,
+      reply: Resp.RespValue
+    ): Effect.Effect<Option.Option<unknown>, CacheError> => {
+      if (reply === null) return Effect.succeedNone
+      if (reply instanceof Uint8Array) return Effect.asSome(Codec.decode(serializer, operation, key, reply))
+      return Effect.fail(unexpected(operation, key, reply))
+    }
+
+    const remove = (operation: Operation, key: string | undefined, fullKeys: ReadonlyArray<string>) =>
+      fullKeys.length === 0 ? Effect.void : send(operation, key, [deleteCommand, ...fullKeys]).pipe(
+        Effect.catchIf(
+          (error) =>
+            deleteCommand === "UNLINK" && error._tag === "CacheReplyError" && /unknown command/i.test(error.message),
+          () => {
+            deleteCommand = "DEL"
+            return send(operation, key, ["DEL", ...fullKeys])
+          }
+        ),
+        Effect.asVoid
+      )
+
+    const get = (key: string) =>
+      Effect.flatMap(send("get", key, ["GET", prefix + key]), (reply) => decodeReply("get", key, reply))
+
+    const getMany = (keys: ReadonlyArray<string>) => {
+      if (keys.length === 0) return Effect.succeed([])
+      const command: Array<string> = ["MGET"]
+      for (const key of keys) command.push(prefix + key)
+      return Effect.flatMap(
+        send("getMany", keys[0], command),
+        (reply): Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheError> => {
+          if (!Array.isArray(reply) || reply.length !== keys.length) {
+            return Effect.fail(unexpected("getMany", keys[0], reply))
+          }
+          const items: ReadonlyArray<Resp.RespValue> = reply
+          return Effect.forEach(items, (item, i) => decodeReply("getMany", keys[i]!, item))
+        }
+      )
+    }
+
+    const set = (key: string, value: unknown, ttl?: Duration.DurationInput) => {
+      const resolved = resolveTtl(ttl)
+      switch (resolved._tag) {
+        case "Invalid":
+          return Codec.invalidTtl("set", key, resolved.reason)
+        case "Expired":
+          // The seed left an earlier value in place and served it stale; a write that stores nothing removes it.
+          return remove("set", key, [prefix + key])
+        case "Forever":
+          return Effect.flatMap(Codec.encode(serializer, "set", key, value), (bytes) =>
+            Effect.asVoid(send("set", key, ["SET", prefix + key, bytes])))
+        case "Millis":
+          return Effect.flatMap(Codec.encode(serializer, "set", key, value), (bytes) =>
+            Effect.asVoid(send("set", key, ["SET", prefix + key, bytes, "PX", String(resolved.millis)])))
+      }
+    }
+
+    const setMany = (entries: Iterable<readonly [key: string, value: unknown]>, ttl?: Duration.DurationInput) => {
+      // Read once, at call time: a retried effect must write the same entries even from a one-shot iterator.
+      const list = Array.from(entries, ([key, value]) =>
+        [key, value] as const)
+      const first = list[0]?.[0]
+      const resolved = resolveTtl(ttl)
+      if (resolved._tag === "Invalid") {
+        return Codec.invalidTtl("setMany", first, resolved.reason)
+      }
+      if (list.length === 0) {
+        return Effect.void
+      }
+      if (resolved._tag === "Expired") {
+        return remove(
+          "setMany",
+          first,
+          list.map(([key]) =>
+            prefix + key
+          )
+        )
+      }
+      // Every value is serialized before anything is sent, so a failure leaves the server untouched.
+      return Effect.flatMap(
+        Effect.forEach(list, ([key, value]) => Codec.encode(serializer, "setMany", key, value)),
+        (encoded) => {
+          if (resolved._tag === "Forever") {
+            const command: Array<string | Uint8Array> = ["MSET"]
+            for (let i = 0; i < list.length; i++) command.push(prefix + list[i]![0], encoded[i]!)
+            return Effect.asVoid(send("setMany", first, command))
+          }
+          const px = String(resolved.millis)
+          return pipeline("setMany", first, list.map(([key], i) => ["SET", prefix + key, encoded[i]!, "PX", px]))
+        }
+      )
+    }
+
+    const clear: Effect.Effect<void, CacheError> = Effect.suspend(() => {
+      const step = (cursor: string): Effect.Effect<void, CacheError> =>
+        Effect.flatMap(send("clear", undefined, ["SCAN", cursor, "MATCH", match, "COUNT", scanCount]), (reply) => {
+          if (
+            !Array.isArray(reply) || reply.length !== 2 || !(reply[0] instanceof Uint8Array) || !Array.isArray(reply[1])
+          ) {
+            return Effect.fail(unexpected("clear", undefined, reply))
+          }
+          const next = Buffer.from(reply[0]).toString("latin1")
+          // Keys go back to the server as the exact bytes it sent: no decoding, so binary keys survive.
+          const keys = reply[1] as ReadonlyArray<Uint8Array>
+          const removed = keys.length === 0
+            ? Effect.void
+            : Effect.asVoid(
+              send("clear", undefined, [deleteCommand, ...keys]).pipe(
+                Effect.catchIf(
+                  (error) =>
+                    deleteCommand === "UNLINK" && error._tag === "CacheReplyError" &&
+                    /unknown command/i.test(error.message),
+                  () => {
+                    deleteCommand = "DEL"
+                    return send("clear", undefined, ["DEL", ...keys])
+                  }
+                )
+              )
+            )
+          return next === "0" ? removed : Effect.zipRight(removed, step(next))
+        })
+      return step("0")
+    })
+
+    return RemoteCacheBackend.of({
+      get,
+      getMany,
+      set,
+      setMany,
+      delete: (key) => remove("delete", key, [prefix + key]),
+      clear
+    })
+  })
+
+/**
+ * A backend over a `RedisClient` provided separately, so several backends can share one client.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerWithClient = (
+  options: BackendOptions = {}
+): Layer.Layer<RemoteCacheBackend, never, RedisClient.RedisClient> => Layer.effect(RemoteCacheBackend, make(options))
+
+/**
+ * A backend with its own client (scoped: closing the layer closes the socket).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: RedisBackendOptions = {}): Layer.Layer<RemoteCacheBackend, RedisConfigError> =>
+  Layer.provide(layerWithClient(options), RedisClient.layer(options))
+
+/**
+ * A backend with its own client, its options read through `effect/Config`: by default `REDIS_URL` (falling back
+ * to `redis://localhost:6379`) and `CACHE_PREFIX` (falling back to `"ac:"`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<RedisBackendOptions> = {
+    url: Config.string("REDIS_URL").pipe(Config.withDefault("redis://localhost:6379")),
+    prefix: Config.string("CACHE_PREFIX").pipe(Config.withDefault(defaultPrefix))
+  }
+): Layer.Layer<RemoteCacheBackend, RedisConfigError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))

@@ -1,0 +1,149 @@
+/**
+ * The remote (L2) cache service: `get` / `set` with TTL / `delete` / `clear`, plus `getMany` / `setMany` so a
+ * caller that reads many keys pays one round trip, not one per key.
+ *
+ * Implementations: `RedisBackend` (over the library's own RESP client) and `MemoryBackend` (in-process, same
+ * contract, for demos and tests). Applications usually see it through `RemoteCache`, which adds a failure
+ * policy.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Data from "effect/Data"
+import type * as Duration from "effect/Duration"
+import type * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+
+/**
+ * The operation a cache error happened in.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Operation = "get" | "getMany" | "set" | "setMany" | "delete" | "clear"
+
+/**
+ * Fields shared by every cache error: the operation, the key (for `getMany` / `setMany` the key that failed, or
+ * the first key when the whole batch fails; none for `clear`), a message that never contains a value or a
+ * secret, and the underlying cause.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export interface CacheErrorFields {
+  readonly operation: Operation
+  readonly key?: string | undefined
+  readonly message: string
+  readonly cause?: unknown
+}
+
+/**
+ * The server could not be reached, refused the connection, closed it, or the connection was dropped while the
+ * command waited (including after another command on it timed out).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CacheConnectionError extends Data.TaggedError("CacheConnectionError")<CacheErrorFields> {}
+
+/**
+ * No reply (or no connection) within the configured timeout.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CacheTimeoutError extends Data.TaggedError("CacheTimeoutError")<CacheErrorFields> {}
+
+/**
+ * The server answered with an error reply (`-ERR`, `-NOAUTH`, `-WRONGTYPE`, `-OOM`, `-READONLY`, `-LOADING`…);
+ * `message` carries the server's text. Authentication failures land here too.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CacheReplyError extends Data.TaggedError("CacheReplyError")<CacheErrorFields> {}
+
+/**
+ * The bytes on the wire were not valid RESP, or not the reply the command expects. The connection that saw it
+ * has been closed and is never reused.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CacheProtocolError extends Data.TaggedError("CacheProtocolError")<CacheErrorFields> {}
+
+/**
+ * A value could not be serialized (`set`: the server was not touched) or stored bytes could not be decoded
+ * (`get`: written by another program, or by an older schema).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CacheSerializationError extends Data.TaggedError("CacheSerializationError")<CacheErrorFields> {}
+
+/**
+ * The caller's input is invalid (for example a TTL that is `NaN`); nothing was sent to the server.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CacheInputError extends Data.TaggedError("CacheInputError")<CacheErrorFields> {}
+
+/**
+ * Every way a backend operation can fail; discriminate with `Effect.catchTag`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type CacheError =
+  | CacheConnectionError
+  | CacheTimeoutError
+  | CacheReplyError
+  | CacheProtocolError
+  | CacheSerializationError
+  | CacheInputError
+
+/**
+ * The service shape.
+ *
+ * Keys are any string (the empty key included), stored as `prefix + key` in UTF-8; two keys holding lone
+ * surrogates that UTF-8 maps to the same replacement character are the same key on Redis.
+ *
+ * TTL semantics, the same for every backend: no TTL or an infinite one means no expiry; a TTL that truncates to
+ * 0 ms or less (negative included) stores nothing and removes any earlier value under the key (the value is then
+ * not serialized at all); a `NaN` TTL fails with `CacheInputError`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RemoteCacheBackendShape {
+  /** The value stored under `key`, or `None` when there is none (or it expired). */
+  readonly get: (key: string) => Effect.Effect<Option.Option<unknown>, CacheError>
+  /** The values of `keys`, in order, `None` for each miss; one round trip. */
+  readonly getMany: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheError>
+  /** Stores `value` under `key`, with an optional TTL (see the TTL semantics above). */
+  readonly set: (key: string, value: unknown, ttl?: Duration.DurationInput) => Effect.Effect<void, CacheError>
+  /** Stores every entry with the same optional TTL; one pipelined write. Nothing is sent when one fails to serialize. */
+  readonly setMany: (
+    entries: Iterable<readonly [key: string, value: unknown]>,
+    ttl?: Duration.DurationInput
+  ) => Effect.Effect<void, CacheError>
+  /** Removes `key`; removing a missing key succeeds. */
+  readonly delete: (key: string) => Effect.Effect<void, CacheError>
+  /**
+   * Removes every key of this backend (every full key starting with its prefix) and nothing else. A backend whose
+   * prefix extends this one's (`"a:"` and `"a:b:"`) lives inside its namespace and is cleared with it.
+   */
+  readonly clear: Effect.Effect<void, CacheError>
+}
+
+/**
+ * The remote cache backend service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class RemoteCacheBackend extends Context.Tag("effect-remote-cache/RemoteCacheBackend")<
+  RemoteCacheBackend,
+  RemoteCacheBackendShape
+>() {}

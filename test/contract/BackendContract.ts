@@ -1,0 +1,484 @@
+/**
+ * The contract every `RemoteCacheBackend` implementation must meet, written once and run against each backend.
+ *
+ * A target describes how to build backends of one implementation: a layer of suite-wide resources (a
+ * `redis-server`, say) built once for the whole suite, and a per-test session that yields backends sharing one
+ * fresh, empty store. The suite assumes the target's serializer round-trips structured-clone values (the v8
+ * default does): `Uint8Array`s, nested objects, `undefined` inside arrays.
+ *
+ * @since 0.1.0
+ */
+import { assert, expect, layer } from "@effect/vitest"
+import * as Context from "effect/Context"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import { type CacheError, RemoteCacheBackend, type RemoteCacheBackendShape } from "../../src/RemoteCacheBackend.js"
+
+/**
+ * What one test sees of a target. Every backend built from one session shares the same store (or server), which
+ * starts empty. Any failure of these functions fails the test.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ContractSession {
+  /** Builds a backend whose keys live under `prefix`; it is released with the test's scope. */
+  readonly backend: (prefix: string) => Effect.Effect<RemoteCacheBackendShape, unknown, Scope.Scope>
+  /** Stores `bytes` unchanged under the full key (prefix included), as another program would. */
+  readonly writeRaw: (fullKey: string, bytes: Uint8Array) => Effect.Effect<void, unknown>
+  /**
+   * Lets `millis` pass for the backend's TTLs: `TestClock.adjust` for a backend on Effect's clock, a real sleep
+   * for one whose server keeps time (set `realClock` then).
+   */
+  readonly advance: (millis: number) => Effect.Effect<void, unknown>
+}
+
+/**
+ * A backend implementation to run the contract against.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ContractTarget<R = never, E = never> {
+  /** Names the `describe` block. */
+  readonly name: string
+  /**
+   * Resources shared by the whole suite, built before the first test and released after the last (a scoped
+   * `redis-server`); `Layer.empty` when there are none.
+   */
+  readonly layer: Layer.Layer<R, E>
+  /** Runs once per test, in the test's scope: sets up a fresh, empty store and says how to reach it. */
+  readonly session: Effect.Effect<ContractSession, unknown, R | Scope.Scope>
+  /**
+   * `true` when TTLs run on real time (a server's clock): the tests then run on the live clock and `advance`
+   * must really wait, so keep it a sleep. `false` runs them under `TestClock`.
+   */
+  readonly realClock: boolean
+}
+
+/**
+ * Builds the backend of a layer in the current scope (released with the test), for a target whose backends are
+ * layers, such as `RedisBackend.layer({ host, port, prefix })`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const backendFromLayer = <E, R>(
+  backendLayer: Layer.Layer<RemoteCacheBackend, E, R>
+): Effect.Effect<RemoteCacheBackendShape, E, R | Scope.Scope> =>
+  Effect.map(Layer.build(backendLayer), Context.get(RemoteCacheBackend))
+
+/**
+ * A Redis-style glob matcher (`*`, `?`, `[...]` with `^` and ranges, `\` escapes), used only to prove that the
+ * neighbouring prefixes of the `clear` tests really would be hit by an unescaped `SCAN MATCH prefix*`.
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const globMatches = (pattern: string, subject: string): boolean => {
+  const literal = (char: string) => char.replace(/[\\^$.*+?()[\]{}|/-]/g, "\\$&")
+  let source = ""
+  for (let i = 0; i < pattern.length; i++) {
+    const char = pattern[i]!
+    if (char === "*") source += "[\\s\\S]*"
+    else if (char === "?") source += "[\\s\\S]"
+    else if (char === "\\" && i + 1 < pattern.length) source += literal(pattern[++i]!)
+    else if (char === "[" && pattern.indexOf("]", i + 1) > i + 1) {
+      const end = pattern.indexOf("]", i + 1)
+      let body = pattern.slice(i + 1, end)
+      const negated = body.startsWith("^")
+      if (negated) body = body.slice(1)
+      source += `[${negated ? "^" : ""}${Array.from(body, (c) => c === "-" ? "-" : literal(c)).join("")}]`
+      i = end
+    } else source += literal(char)
+  }
+  return new RegExp(`^${source}$`).test(subject)
+}
+
+const expectSome = (option: Option.Option<unknown>, expected: unknown) => {
+  assert.isTrue(Option.isSome(option), "expected a hit, got a miss")
+  expect(Option.getOrThrow(option)).toStrictEqual(expected)
+}
+
+// The typed failure of an effect that must fail; a success or a defect ends the test.
+const failureOf = <A>(effect: Effect.Effect<A, CacheError>): Effect.Effect<CacheError> =>
+  Effect.flatMap(Effect.either(effect), (result) =>
+    Either.isLeft(result)
+      ? Effect.succeed(result.left)
+      : Effect.dieMessage(`expected a failure, got a success: ${String(result.right)}`))
+
+const expectNone = (option: Option.Option<unknown>) => {
+  assert.isTrue(Option.isNone(option), `expected a miss, got ${String(Option.getOrUndefined(option))}`)
+}
+
+// The pairs of the `clear` tests: clearing the first prefix must not touch the second, which a naive
+// `startsWith` slip or an unescaped glob (first prefix + "*") would remove.
+const neighbourPrefixes: ReadonlyArray<readonly [cleared: string, neighbour: string]> = [
+  ["a:b", "a:"],
+  ["a:b", "ab:"],
+  ["ab:", "a:"],
+  ["a:", "ab:"],
+  ["p*:", "px:"],
+  ["q?:", "qx:"],
+  ["r[x]:", "rx:"],
+  ["s\\\\:", "s\\:"],
+  ["s\\:", "s:"],
+  ["t[^a]:", "tb:"]
+]
+
+// Invalid for v8 (0xfe is no serialization version) and for JSON (not UTF-8, and not JSON once decoded).
+const foreignBytes = Uint8Array.from([0xff, 0xfe, ...new TextEncoder().encode("{not a value")])
+
+const keysOfEveryKind = [
+  "plain",
+  "",
+  "🔑 key with emoji 😀",
+  "キャッシュのキー",
+  "缓存键",
+  "line\r\nbreak",
+  "\r\n",
+  "nul\u0000inside",
+  "\u0000",
+  "*",
+  "?",
+  "[a-z]",
+  "\\",
+  "$3\r\nSET\r\n",
+  " leading and trailing spaces ",
+  "x".repeat(10_000)
+]
+
+/**
+ * Registers the contract's tests, in a `describe` block named after the target.
+ *
+ * @since 0.1.0
+ * @category tests
+ */
+export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
+  layer(target.layer, { excludeTestServices: target.realClock })(
+    `RemoteCacheBackend contract: ${target.name}`,
+    (it) => {
+      const test = (
+        name: string,
+        body: (session: ContractSession) => Effect.Effect<void, unknown, Scope.Scope>
+      ) => it.scoped(name, () => Effect.flatMap(target.session, body))
+
+      test("get returns the value set under the key (hit)", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* cache.set("k", { a: 1, b: ["x", null], c: new Date(0) })
+          expectSome(yield* cache.get("k"), { a: 1, b: ["x", null], c: new Date(0) })
+          yield* cache.set("falsy", 0)
+          expectSome(yield* cache.get("falsy"), 0)
+          yield* cache.set("null", null)
+          expectSome(yield* cache.get("null"), null)
+        }))
+
+      test("get of a key never set is a miss", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          expectNone(yield* cache.get("missing"))
+          yield* cache.set("other", 1)
+          expectNone(yield* cache.get("missing"))
+        }))
+
+      test("set overwrites the previous value", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* cache.set("k", "first")
+          yield* cache.set("k", { second: true })
+          expectSome(yield* cache.get("k"), { second: true })
+        }))
+
+      test("an entry set with a TTL expires after it", ({ advance, backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* cache.set("k", "v", Duration.millis(100))
+          yield* cache.set("n", "v", 100)
+          yield* advance(50)
+          expectSome(yield* cache.get("k"), "v")
+          expectSome(yield* cache.get("n"), "v")
+          yield* advance(100)
+          expectNone(yield* cache.get("k"))
+          expectNone(yield* cache.get("n"))
+        }))
+
+      test("overwriting without a TTL removes the earlier TTL", ({ advance, backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* cache.set("k", "short", 100)
+          yield* cache.set("k", "kept")
+          yield* advance(150)
+          expectSome(yield* cache.get("k"), "kept")
+        }))
+
+      test("a TTL of 0, negative or under 1 ms stores nothing and removes the old value", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          const ttls: ReadonlyArray<Duration.DurationInput> = [
+            0,
+            -1,
+            -1000,
+            0.4,
+            -Infinity,
+            Duration.zero,
+            "0.4 millis"
+          ]
+          for (const [i, ttl] of ttls.entries()) {
+            yield* cache.set(`k${i}`, "old")
+            yield* cache.set(`k${i}`, "new", ttl)
+            expectNone(yield* cache.get(`k${i}`))
+            yield* cache.set(`fresh${i}`, "new", ttl)
+            expectNone(yield* cache.get(`fresh${i}`))
+          }
+        }))
+
+      test("a NaN TTL fails with CacheInputError and leaves the old value", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* cache.set("k", "old")
+          const error = yield* failureOf(cache.set("k", "new", NaN))
+          expect(error._tag).toBe("CacheInputError")
+          expect(error.operation).toBe("set")
+          expect(error.key).toBe("k")
+          expectSome(yield* cache.get("k"), "old")
+
+          const many = yield* failureOf(cache.setMany([["k", "new"], ["other", 1]], NaN))
+          expect(many._tag).toBe("CacheInputError")
+          expect(many.operation).toBe("setMany")
+          expectSome(yield* cache.get("k"), "old")
+          expectNone(yield* cache.get("other"))
+        }))
+
+      test("no TTL and an infinite TTL never expire", ({ advance, backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* cache.set("none", 1)
+          yield* cache.set("infinity", 2, Infinity)
+          yield* cache.set("duration", 3, Duration.infinity)
+          yield* cache.setMany([["many", 4]], Infinity)
+          yield* advance(250)
+          expectSome(yield* cache.get("none"), 1)
+          expectSome(yield* cache.get("infinity"), 2)
+          expectSome(yield* cache.get("duration"), 3)
+          expectSome(yield* cache.get("many"), 4)
+        }))
+
+      test("delete removes the key, and deleting a missing key succeeds", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* cache.set("k", 1)
+          yield* cache.set("other", 2)
+          yield* cache.delete("k")
+          expectNone(yield* cache.get("k"))
+          expectSome(yield* cache.get("other"), 2)
+          yield* cache.delete("k")
+          yield* cache.delete("never-set")
+        }))
+
+      test("clear removes every key of the backend, however many", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          const keys = Array.from({ length: 250 }, (_, i) => `k${i}`)
+          yield* cache.setMany(keys.map((key) => [key, key]))
+          yield* cache.set("", "empty key")
+          yield* cache.set("ttl", 1, 60_000)
+          yield* cache.clear
+          for (const option of yield* cache.getMany([...keys, "", "ttl"])) expectNone(option)
+          yield* cache.clear
+          yield* cache.set("after", 1)
+          expectSome(yield* cache.get("after"), 1)
+        }))
+
+      test("clear leaves a neighbouring prefix alone", ({ backend }) =>
+        Effect.gen(function*() {
+          for (const [cleared, neighbour] of neighbourPrefixes) {
+            // The fixture is only meaningful if the neighbour is outside the prefix yet inside its unescaped glob.
+            assert.isFalse(`${neighbour}k`.startsWith(cleared), `${neighbour} is under ${cleared}`)
+            const naive = cleared.includes("*") || cleared.includes("?") || cleared.includes("[") ||
+              cleared.includes("\\")
+            if (naive) assert.isTrue(globMatches(`${cleared}*`, `${neighbour}k`), `${cleared}* misses ${neighbour}k`)
+
+            const a = yield* backend(cleared)
+            const b = yield* backend(neighbour)
+            yield* a.setMany([["k", "a"], ["", "a-empty"], ["*", "a-star"]])
+            yield* b.setMany([["k", "b"], ["", "b-empty"], ["*", "b-star"]])
+            yield* a.clear
+            for (const option of yield* a.getMany(["k", "", "*"])) expectNone(option)
+            expect(yield* b.getMany(["k", "", "*"])).toStrictEqual([
+              Option.some("b"),
+              Option.some("b-empty"),
+              Option.some("b-star")
+            ])
+            yield* b.clear
+          }
+        }))
+
+      test("a prefix nested in another is inside its namespace: clearing the outer one removes it", ({ backend }) =>
+        Effect.gen(function*() {
+          const outer = yield* backend("a:")
+          const inner = yield* backend("a:b")
+          yield* outer.set("x", 1)
+          yield* inner.set("y", 2)
+          // "a:b" + "y" is the full key "a:by", which the outer backend also reads as its key "by".
+          expectSome(yield* outer.get("by"), 2)
+          yield* outer.clear
+          expectNone(yield* outer.get("x"))
+          expectNone(yield* inner.get("y"))
+        }))
+
+      test("keys of every kind are distinct and round-trip: binary, Unicode, CRLF, NUL, 10,000 chars", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* Effect.forEach(keysOfEveryKind, (key, i) => cache.set(key, { i }), { discard: true })
+          for (const [i, key] of keysOfEveryKind.entries()) expectSome(yield* cache.get(key), { i })
+          expect(yield* cache.getMany(keysOfEveryKind)).toStrictEqual(keysOfEveryKind.map((_, i) => Option.some({ i })))
+          yield* cache.delete("\r\n")
+          expectNone(yield* cache.get("\r\n"))
+          expectSome(yield* cache.get("line\r\nbreak"), { i: keysOfEveryKind.indexOf("line\r\nbreak") })
+        }))
+
+      test("the empty key is allowed: its full key is the prefix", ({ backend, writeRaw }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          expectNone(yield* cache.get(""))
+          yield* cache.set("", "empty")
+          expectSome(yield* cache.get(""), "empty")
+          expectNone(yield* cache.get("x"))
+          // The full key really is the prefix alone: foreign bytes there are what `get("")` reads.
+          yield* writeRaw("t:", foreignBytes)
+          expect((yield* failureOf(cache.get("")))._tag).toBe("CacheSerializationError")
+          yield* cache.delete("")
+          expectNone(yield* cache.get(""))
+        }))
+
+      test("large values round-trip: 1 MiB+ of bytes and a deeply nested object", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          const bytes = new Uint8Array(1024 * 1024 + 123)
+          for (let i = 0; i < bytes.length; i++) bytes[i] = (i * 31 + (i >> 8)) & 0xff
+          yield* cache.set("bytes", bytes)
+          const got = Option.getOrThrow(yield* cache.get("bytes"))
+          assert.instanceOf(got, Uint8Array)
+          assert.isTrue(Buffer.from(got).equals(Buffer.from(bytes)), "the bytes differ")
+
+          let nested: Record<string, unknown> = { leaf: "end" }
+          for (let depth = 0; depth < 200; depth++) nested = { depth, child: nested, list: [depth, `${depth}`] }
+          const wide = { nested, rows: Array.from({ length: 20_000 }, (_, i) => ({ i, s: `row ${i}`, u: undefined })) }
+          yield* cache.set("object", wide)
+          expectSome(yield* cache.get("object"), wide)
+        }))
+
+      test("getMany returns values in order with misses in place; setMany stores every entry", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          expect(yield* cache.getMany([])).toStrictEqual([])
+          yield* cache.setMany([])
+          yield* cache.set("a", "old a")
+          // Any iterable will do, not only arrays.
+          yield* cache.setMany(new Map<string, unknown>([["a", 1], ["b", { two: 2 }], ["c", [3]]]))
+          expect(yield* cache.getMany(["c", "missing", "a", "b", "missing too", "a"])).toStrictEqual([
+            Option.some([3]),
+            Option.none(),
+            Option.some(1),
+            Option.some({ two: 2 }),
+            Option.none(),
+            Option.some(1)
+          ])
+          expect(yield* cache.getMany(["nothing", "here"])).toStrictEqual([Option.none(), Option.none()])
+        }))
+
+      test("setMany applies its TTL to every entry", ({ advance, backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* cache.setMany([["a", 1], ["b", 2]], 100)
+          yield* advance(50)
+          expect(yield* cache.getMany(["a", "b"])).toStrictEqual([Option.some(1), Option.some(2)])
+          yield* advance(100)
+          expect(yield* cache.getMany(["a", "b"])).toStrictEqual([Option.none(), Option.none()])
+          yield* cache.setMany([["a", 1], ["b", 2]])
+          yield* cache.setMany([["a", 3]], 0)
+          expect(yield* cache.getMany(["a", "b"])).toStrictEqual([Option.none(), Option.some(2)])
+        }))
+
+      test("1,000 concurrent sets then 1,000 concurrent gets each see their own key's value", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          const keys = Array.from({ length: 1000 }, (_, i) => `key-${i}`)
+          yield* Effect.forEach(keys, (key, i) => cache.set(key, { key, i }), {
+            concurrency: "unbounded",
+            discard: true
+          })
+          const values = yield* Effect.forEach(keys, (key) => cache.get(key), { concurrency: "unbounded" })
+          values.forEach((value, i) => expectSome(value, { key: keys[i], i }))
+        }))
+
+      test("a value that cannot be serialized fails set with CacheSerializationError and stores nothing", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          const unserializable: ReadonlyArray<unknown> = [() => 1, Symbol("s")]
+          for (const value of unserializable) {
+            yield* cache.set("k", "old")
+            const error = yield* failureOf(cache.set("k", value))
+            expect(error._tag).toBe("CacheSerializationError")
+            expect(error.operation).toBe("set")
+            expect(error.key).toBe("k")
+            expectSome(yield* cache.get("k"), "old")
+
+            yield* failureOf(cache.set("fresh", value))
+            expectNone(yield* cache.get("fresh"))
+
+            const many = yield* failureOf(cache.setMany([["k", "new"], ["bad", value], ["c", 3]]))
+            expect(many._tag).toBe("CacheSerializationError")
+            expect(many.operation).toBe("setMany")
+            expect(yield* cache.getMany(["k", "bad", "c"])).toStrictEqual([
+              Option.some("old"),
+              Option.none(),
+              Option.none()
+            ])
+          }
+        }))
+
+      test("foreign bytes under a key fail get with CacheSerializationError, not a defect", ({ backend, writeRaw }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* writeRaw("t:foreign", foreignBytes)
+          // failureOf turns only a failure into a value: a defect would still end the test.
+          const error = yield* failureOf(cache.get("foreign"))
+          expect(error._tag).toBe("CacheSerializationError")
+          expect(error.operation).toBe("get")
+          expect(error.key).toBe("foreign")
+
+          const many = yield* failureOf(cache.getMany(["missing", "foreign"]))
+          expect(many._tag).toBe("CacheSerializationError")
+          expect(many.operation).toBe("getMany")
+          // The bad entry does not poison the rest of the store.
+          yield* cache.set("good", 1)
+          expectSome(yield* cache.get("good"), 1)
+        }))
+
+      test("mutating a value after set, or after get, does not change the cached value", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          const value = { list: [1, 2], nested: { n: 1 }, bytes: Uint8Array.from([1, 2, 3]) }
+          yield* cache.set("k", value)
+          value.list.push(3)
+          value.nested.n = 2
+          value.bytes[0] = 9
+          const snapshot = { list: [1, 2], nested: { n: 1 }, bytes: Uint8Array.from([1, 2, 3]) }
+          const got = Option.getOrThrow(yield* cache.get("k")) as typeof value
+          expect(got).toStrictEqual(snapshot)
+          got.list.push(4)
+          got.nested.n = 3
+          expectSome(yield* cache.get("k"), snapshot)
+
+          yield* cache.setMany([["m", value]])
+          value.list.length = 0
+          expectSome(yield* cache.get("m"), { list: [1, 2, 3], nested: { n: 2 }, bytes: Uint8Array.from([9, 2, 3]) })
+        }))
+    }
+  )
