@@ -1,0 +1,54 @@
+/**
+ * effect-remote-cache: remote (L2) caching for Effect, with its own pipelined RESP client for Redis.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * The in-process backend: same contract as Redis, no server; for demos and tests.
+ *
+ * @since 0.1.0
+ */
+export * as MemoryBackend from "./MemoryBackend.js"
+
+/**
+ * The Redis backend over the library's own client.
+ *
+ * @since 0.1.0
+ */
+export * as RedisBackend from "./RedisBackend.js"
+
+/**
+ * The Redis client: a scoped layer that owns the socket, pipelines commands and fails with typed errors.
+ *
+ * @since 0.1.0
+ */
+export * as RedisClient from "./RedisClient.js"
+
+/**
+ * The typed errors of the Redis client.
+ *
+ * @since 0.1.0
+ */
+export * as RedisError from "./RedisError.js"
+
+/**
+ * The remote cache service (get / set with TTL / delete / clear) and its typed errors.
+ *
+ * @since 0.1.0
+ */
+export * as RemoteCacheBackend from "./RemoteCacheBackend.js"
+
+/**
+ * RESP2/RESP3 values, encoder and incremental parser. Pure, no I/O.
+ *
+ * @since 0.1.0
+ */
+export * as Resp from "./Resp.js"
+
+/**
+ * Value serializers: v8 (default), JSON, Schema.
+ *
+ * @since 0.1.0
+ */
+export * as Serializer from "./Serializer.js"
