@@ -11,7 +11,7 @@
  */
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -122,12 +122,16 @@ class StoreImpl implements MemoryStore {
     Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => this.put(fullKey, bytes.slice(), Infinity, now)))
 
   lookup(fullKey: string, now: number): Uint8Array | undefined {
+    return this.lookupEntry(fullKey, now)?.bytes
+  }
+
+  lookupEntry(fullKey: string, now: number): Entry | undefined {
     const entry = this.entries.get(fullKey)
     if (entry === undefined) return undefined
     this.entries.delete(fullKey)
     if (isExpired(entry, now)) return undefined
     this.entries.set(fullKey, entry)
-    return entry.bytes
+    return entry
   }
 
   put(fullKey: string, bytes: Uint8Array, expiresAt: number, now: number): void {
@@ -233,6 +237,16 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
         return bytes === undefined ? Effect.succeedNone : Effect.asSome(decode("get", key, bytes))
       })
 
+    const getWithTtl = (key: string) =>
+      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+        const entry = store.lookupEntry(prefix + key, now)
+        if (entry === undefined) return Effect.succeedNone
+        const remainingTtl = entry.expiresAt === Infinity
+          ? Option.none()
+          : Option.some(Duration.millis(entry.expiresAt - now))
+        return Effect.map(decode("getWithTtl", key, entry.bytes), (value) => Option.some({ value, remainingTtl }))
+      })
+
     const getMany = (keys: ReadonlyArray<string>) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         // One read of every key before any decoding, as one MGET would see them.
@@ -290,6 +304,7 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
 
     return RemoteCacheBackend.of({
       get,
+      getWithTtl,
       getMany,
       set,
       setMany,

@@ -9,7 +9,7 @@
  */
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -23,6 +23,7 @@ import {
   CacheProtocolError,
   CacheReplyError,
   CacheTimeoutError,
+  type Entry,
   type Operation,
   RemoteCacheBackend,
   type RemoteCacheBackendShape
@@ -162,6 +163,28 @@ export const make = (
     const get = (key: string) =>
       Effect.flatMap(send("get", key, ["GET", prefix + key]), (reply) => decodeReply("get", key, reply))
 
+    // GET and PTTL in one write: one round trip, and Redis runs them back to back.
+    const getWithTtl = (key: string) =>
+      Effect.flatMap(
+        Effect.mapError(
+          client.pipeline([["GET", prefix + key], ["PTTL", prefix + key]]),
+          toCacheError("getWithTtl", key)
+        ),
+        (replies): Effect.Effect<Option.Option<Entry>, CacheError> => {
+          const [value, pttl] = replies
+          const failure = replyErrorOf("getWithTtl", key, value!) ?? replyErrorOf("getWithTtl", key, pttl!)
+          if (failure !== undefined) return Effect.fail(failure)
+          if (typeof pttl !== "number") return Effect.fail(unexpected("getWithTtl", key, pttl!))
+          // -2: the key expired between the two commands.
+          if (value === null || pttl === -2) return Effect.succeedNone
+          const remainingTtl = pttl < 0 ? Option.none() : Option.some(Duration.millis(pttl))
+          return Effect.map(
+            decodeReply("getWithTtl", key, value!),
+            Option.map((decoded) => ({ value: decoded, remainingTtl }))
+          )
+        }
+      )
+
     const getMany = (keys: ReadonlyArray<string>) => {
       if (keys.length === 0) return Effect.succeed([])
       const command: Array<string> = ["MGET"]
@@ -264,6 +287,7 @@ export const make = (
 
     return RemoteCacheBackend.of({
       get,
+      getWithTtl,
       getMany,
       set,
       setMany,

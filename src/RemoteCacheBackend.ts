@@ -20,7 +20,19 @@ import type * as Option from "effect/Option"
  * @since 0.1.0
  * @category models
  */
-export type Operation = "get" | "getMany" | "set" | "setMany" | "delete" | "clear"
+export type Operation = "get" | "getWithTtl" | "getMany" | "set" | "setMany" | "delete" | "clear"
+
+/**
+ * A stored value with the time it has left: `None` when it never expires. What a two-tier cache needs so that an
+ * entry copied into the in-process tier never outlives the remote one.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Entry {
+  readonly value: unknown
+  readonly remainingTtl: Option.Option<Duration.Duration>
+}
 
 /**
  * Fields shared by every cache error: the operation, the key (for `getMany` / `setMany` the key that failed, or
@@ -119,6 +131,8 @@ export type CacheError =
 export interface RemoteCacheBackendShape {
   /** The value stored under `key`, or `None` when there is none (or it expired). */
   readonly get: (key: string) => Effect.Effect<Option.Option<unknown>, CacheError>
+  /** The value stored under `key` with the TTL it has left; one round trip. */
+  readonly getWithTtl: (key: string) => Effect.Effect<Option.Option<Entry>, CacheError>
   /** The values of `keys`, in order, `None` for each miss; one round trip. */
   readonly getMany: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheError>
   /** Stores `value` under `key`, with an optional TTL (see the TTL semantics above). */

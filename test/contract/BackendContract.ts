@@ -178,6 +178,32 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
           expectSome(yield* cache.get("null"), null)
         }))
 
+      test("getWithTtl returns the value with the TTL it has left, none when it never expires", ({ advance, backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          expectNone(yield* cache.getWithTtl("missing"))
+          yield* cache.set("forever", { a: 1 })
+          const forever = yield* cache.getWithTtl("forever")
+          assert.isTrue(Option.isSome(forever))
+          if (Option.isSome(forever)) {
+            expect(forever.value.value).toStrictEqual({ a: 1 })
+            expectNone(forever.value.remainingTtl)
+          }
+          yield* cache.set("short", "v", "10 seconds")
+          yield* advance(100)
+          const short = yield* cache.getWithTtl("short")
+          assert.isTrue(Option.isSome(short))
+          if (Option.isSome(short)) {
+            expect(short.value.value).toBe("v")
+            const left = Duration.toMillis(Option.getOrThrow(short.value.remainingTtl))
+            expect(left).toBeLessThanOrEqual(9_900)
+            expect(left).toBeGreaterThan(8_000)
+          }
+          yield* cache.set("gone", "v", 50)
+          yield* advance(100)
+          expectNone(yield* cache.getWithTtl("gone"))
+        }))
+
       test("get of a key never set is a miss", ({ backend }) =>
         Effect.gen(function*() {
           const cache = yield* backend("t:")
