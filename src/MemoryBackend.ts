@@ -303,6 +303,7 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
     }
 
     return RemoteCacheBackend.of({
+      prefix,
       get,
       getWithTtl,
       getMany,

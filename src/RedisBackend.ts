@@ -286,6 +286,7 @@ export const make = (
     })
 
     return RemoteCacheBackend.of({
+      prefix,
       get,
       getWithTtl,
       getMany,

@@ -129,6 +129,8 @@ export type CacheError =
  * @category models
  */
 export interface RemoteCacheBackendShape {
+  /** The prefix of every full key of this backend (for diagnostics and telemetry; keys are passed without it). */
+  readonly prefix: string
   /** The value stored under `key`, or `None` when there is none (or it expired). */
   readonly get: (key: string) => Effect.Effect<Option.Option<unknown>, CacheError>
   /** The value stored under `key` with the TTL it has left; one round trip. */
