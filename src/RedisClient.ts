@@ -21,6 +21,8 @@ import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
@@ -130,6 +132,30 @@ export interface RedisClientShape {
   readonly pipeline: (commands: ReadonlyArray<Command>) => Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError>
   /** Commands written and still waiting for their reply on the current connection. */
   readonly inFlight: Effect.Effect<number>
+  /**
+   * Listens to a pub/sub channel for as long as the current scope is open, on the client's own subscriber
+   * connection (one per client, opened with the first subscription). That connection is health-checked with
+   * `PING`, reconnects with the same backoff as commands and re-subscribes; `onSubscribed` runs after each
+   * (re)subscription, because messages published while it was disconnected are lost. The effect completes once
+   * the first subscription is confirmed, or after `connectTimeout` while the server is unreachable (it keeps
+   * trying in the background); it never fails.
+   */
+  readonly subscribe: (channel: string, handlers: SubscriptionHandlers) => Effect.Effect<void, never, Scope.Scope>
+  /** `PUBLISH channel message`: the number of subscribers that received it. */
+  readonly publish: (channel: string, message: string | Uint8Array) => Effect.Effect<number, RedisError>
+}
+
+/**
+ * What a subscription does with its channel's traffic.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SubscriptionHandlers {
+  /** Each message published on the channel, as bytes. Runs synchronously on the socket's data event: keep it short. */
+  readonly onMessage: (message: Uint8Array) => void
+  /** After the subscription is confirmed, the first time and after every reconnection. */
+  readonly onSubscribed?: (() => void) | undefined
 }
 
 /**
@@ -354,41 +380,50 @@ export const make = (
         ), { discard: true })
     }
 
-    const connect: Effect.Effect<Connection, RedisError> = Effect.gen(function*() {
-      const socket = yield* openSocket(resolved)
-      const conn = new Connection(socket, {
-        commandTimeoutMillis: resolved.commandTimeoutMillis,
-        maxInFlight: resolved.maxInFlight,
-        parser: resolved.maxBulkLength !== undefined ? { maxBulkLength: resolved.maxBulkLength } : {},
-        onClose: (dead, error) => {
-          // A connection that dies during its handshake is a failed attempt, recorded by `attempt`.
-          if (connection !== dead) return
-          connection = undefined
-          // A server that accepts and then drops every connection must not be hammered: the backoff resets
-          // only when a connection that worked (it answered something) dies.
-          if (dead.repliesReceived === 0) recordFailure(error)
-          else delayMillis = resolved.reconnectBaseDelayMillis
-        }
-      })
-      yield* handshake(conn).pipe(
-        Effect.onExit((exit) =>
-          exit._tag === "Failure"
-            ? Effect.sync(() => conn.destroy(new RedisConnectionError({ message: "handshake did not complete" })))
-            : Effect.void
+    /** Opens a socket and performs the handshake, all within `connectTimeout`. */
+    const openConnection = (
+      onClose: (dead: Connection, error: RedisError) => void,
+      onPush?: (value: Resp.RespValue) => void
+    ): Effect.Effect<Connection, RedisError> =>
+      Effect.gen(function*() {
+        const socket = yield* openSocket(resolved)
+        const conn = new Connection(socket, {
+          commandTimeoutMillis: resolved.commandTimeoutMillis,
+          maxInFlight: resolved.maxInFlight,
+          parser: resolved.maxBulkLength !== undefined ? { maxBulkLength: resolved.maxBulkLength } : {},
+          onClose,
+          onPush
+        })
+        if (onPush !== undefined) conn.subscriberMode = true
+        yield* handshake(conn).pipe(
+          Effect.onExit((exit) =>
+            exit._tag === "Failure"
+              ? Effect.sync(() => conn.destroy(new RedisConnectionError({ message: "handshake did not complete" })))
+              : Effect.void
+          )
         )
+        return conn
+      }).pipe(
+        Effect.timeoutFail({
+          duration: resolved.connectTimeoutMillis,
+          onTimeout: () =>
+            new RedisTimeoutError({
+              message: `no connection to ${where} within ${resolved.connectTimeoutMillis} ms`,
+              phase: "connect",
+              timeoutMillis: resolved.connectTimeoutMillis
+            })
+        })
       )
-      return conn
-    }).pipe(
-      Effect.timeoutFail({
-        duration: resolved.connectTimeoutMillis,
-        onTimeout: () =>
-          new RedisTimeoutError({
-            message: `no connection to ${where} within ${resolved.connectTimeoutMillis} ms`,
-            phase: "connect",
-            timeoutMillis: resolved.connectTimeoutMillis
-          })
-      })
-    )
+
+    const connect = openConnection((dead, error) => {
+      // A connection that dies during its handshake is a failed attempt, recorded by `attempt`.
+      if (connection !== dead) return
+      connection = undefined
+      // A server that accepts and then drops every connection must not be hammered: the backoff resets
+      // only when a connection that worked (it answered something) dies.
+      if (dead.repliesReceived === 0) recordFailure(error)
+      else delayMillis = resolved.reconnectBaseDelayMillis
+    })
 
     const closedError = () => new RedisConnectionError({ message: "the client's scope is closed" })
 
@@ -458,11 +493,127 @@ export const make = (
         ? Effect.succeed([])
         : Effect.flatMap(ensureConnection, (conn) => collect(conn.submitMany(commands)))
 
+    // --- pub/sub: one subscriber connection per client, kept alive by a fiber while any channel is listened to.
+    const listeners = new Map<string, Set<SubscriptionHandlers>>()
+    let subscriber: Connection | undefined
+    let subscriberFiber: Fiber.RuntimeFiber<void> | undefined
+    const healthCheckMillis = Math.min(resolved.commandTimeoutMillis, 2_000)
+
+    const deliver = (value: Resp.RespValue) => {
+      // ["message", channel, payload], as checked by the connection.
+      const [, channel, payload] = value as ReadonlyArray<Uint8Array>
+      const handlers = listeners.get(Buffer.from(channel!).toString("utf8"))
+      if (handlers === undefined) return
+      for (const handler of handlers) handler.onMessage(payload!)
+    }
+
+    const confirm = (conn: Connection, channel: string) =>
+      Effect.flatMap(Effect.either(awaitPending(conn.submit(["SUBSCRIBE", channel]))), (result) =>
+        Effect.sync(() => {
+          if (result._tag === "Left") return
+          for (const handler of listeners.get(channel) ?? []) handler.onSubscribed?.()
+        }))
+
+    /** One subscriber connection's life: connect, subscribe to every channel, PING until it dies. */
+    const subscriberSession = Effect.suspend(() => {
+      const died = Deferred.unsafeMake<void>(FiberId.none)
+      return openConnection(() => Deferred.unsafeDone(died, Exit.void), deliver).pipe(
+        Effect.tap((conn) =>
+          Effect.sync(() => {
+            subscriber = conn
+          })
+        ),
+        // Iterating the live map also covers channels added while these confirmations are in flight.
+        Effect.tap((conn) => Effect.forEach(listeners.keys(), (channel) => confirm(conn, channel), { discard: true })),
+        Effect.flatMap((conn) =>
+          Effect.race(
+            Deferred.await(died),
+            // A PING that gets no reply within commandTimeout destroys the connection, which ends the session.
+            Effect.forever(
+              Effect.zipRight(Effect.sleep(healthCheckMillis), Effect.either(awaitPending(conn.submit(["PING"]))))
+            )
+          )
+        ),
+        Effect.ensuring(Effect.sync(() => {
+          subscriber?.destroy(new RedisConnectionError({ message: "subscriber connection closed" }))
+          subscriber = undefined
+        })),
+        Effect.either
+      )
+    })
+
+    const subscriberLoop = Effect.suspend(() => {
+      let delay = resolved.reconnectBaseDelayMillis
+      return Effect.forever(
+        Effect.flatMap(subscriberSession, (result) => {
+          // A session that got connected resets the backoff; one that could not connect doubles it.
+          delay = result._tag === "Right"
+            ? resolved.reconnectBaseDelayMillis
+            : Math.min(delay * 2, resolved.reconnectMaxDelayMillis)
+          return Effect.sleep(Math.round(delay * (0.8 + Math.random() * 0.4)))
+        })
+      )
+    })
+
+    const subscribe = (channel: string, handlers: SubscriptionHandlers): Effect.Effect<void, never, Scope.Scope> =>
+      Effect.gen(function*() {
+        const first = Deferred.unsafeMake<void>(FiberId.none)
+        const registered: SubscriptionHandlers = {
+          onMessage: handlers.onMessage,
+          onSubscribed: () => {
+            Deferred.unsafeDone(first, Exit.void)
+            handlers.onSubscribed?.()
+          }
+        }
+        yield* Effect.acquireRelease(
+          Effect.suspend(() => {
+            const existing = listeners.get(channel)
+            if (existing !== undefined) {
+              existing.add(registered)
+              // Already subscribed on the live connection: this listener is subscribed as of now.
+              if (subscriber !== undefined) registered.onSubscribed?.()
+              return Effect.void
+            }
+            listeners.set(channel, new Set([registered]))
+            if (subscriberFiber === undefined) {
+              // acquireRelease acquires uninterruptibly, and a fiber forked there would inherit that: the loop
+              // could then never be stopped.
+              return Effect.map(Effect.forkIn(Effect.interruptible(subscriberLoop), scope), (fiber) => {
+                subscriberFiber = fiber
+              })
+            }
+            return subscriber === undefined
+              ? Effect.void
+              : Effect.asVoid(Effect.forkIn(Effect.interruptible(confirm(subscriber, channel)), scope))
+          }),
+          () =>
+            Effect.suspend(() => {
+              const set = listeners.get(channel)
+              set?.delete(registered)
+              if (set === undefined || set.size > 0) return Effect.void
+              listeners.delete(channel)
+              if (listeners.size === 0 && subscriberFiber !== undefined) {
+                const fiber = subscriberFiber
+                subscriberFiber = undefined
+                return Fiber.interrupt(fiber)
+              }
+              if (subscriber !== undefined) subscriber.submit(["UNSUBSCRIBE", channel])
+              return Effect.void
+            })
+        )
+        yield* Effect.timeout(Deferred.await(first), resolved.connectTimeoutMillis).pipe(Effect.ignore)
+      })
+
+    const publish = (channel: string, message: string | Uint8Array) =>
+      Effect.flatMap(send(["PUBLISH", channel, message]), (reply) =>
+        Effect.succeed(typeof reply === "number" ? reply : 0))
+
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
         closed = true
         connection?.destroy(closedError())
         connection = undefined
+        subscriber?.destroy(closedError())
       })
     )
 
@@ -470,7 +621,11 @@ export const make = (
       options: resolved,
       send,
       pipeline,
-      inFlight: Effect.sync(() => connection?.inFlight ?? 0)
+      inFlight: Effect.sync(() =>
+        connection?.inFlight ?? 0
+      ),
+      subscribe,
+      publish
     }
   })
 

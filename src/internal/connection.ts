@@ -196,9 +196,11 @@ export class Connection {
 
   private readonly onReply = (value: Resp.RespValue): void => {
     if (this.closed) return
-    if (value instanceof Resp.RespPush || (this.subscriberMode && this.queue.length === 0)) {
-      if (this.options.onPush !== undefined) return this.options.onPush(value)
-      if (value instanceof Resp.RespPush) return
+    // Out-of-band: RESP3 pushes, and on a subscriber connection the "message" arrays that answer no command
+    // (subscription confirmations and PING replies do answer one, in order).
+    if (value instanceof Resp.RespPush || (this.subscriberMode && isPubSubMessage(value))) {
+      this.options.onPush?.(value)
+      return
     }
     this.repliesReceived++
     const pending = this.queue.shift()
@@ -270,6 +272,12 @@ export class Connection {
     this.options.onClose(this, error)
   }
 }
+
+const messageKind = Buffer.from("message")
+
+const isPubSubMessage = (value: Resp.RespValue): boolean =>
+  Array.isArray(value) && value.length === 3 && value[0] instanceof Uint8Array &&
+  Buffer.compare(value[0], messageKind) === 0
 
 const commandName = (args: ReadonlyArray<string | Uint8Array>): string => {
   const first = args[0]
