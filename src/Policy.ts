@@ -1,0 +1,576 @@
+/**
+ * Composable failure policies for a cache backend: how each operation is timed out, retried, guarded by a
+ * circuit breaker, logged and, finally, recovered to a miss.
+ *
+ * A policy wraps every operation of a backend. Policies compose with `pipe`, the outer one last, as Effect's own
+ * combinators do: in `a.pipe(b)`, `b` wraps `a` and sees its errors. Their types say what they do to the error
+ * channel:
+ *
+ * ```ts
+ * Policy.timeout("50 millis")                 // Policy<CacheError, CacheError | CacheTimeoutError>
+ *   .pipe(
+ *     Policy.retry(Schedule.recurs(1)),        // retries connection losses and timeouts, nothing else
+ *     Policy.circuitBreaker({ failureThreshold: 5, resetAfter: "10 seconds" }), // + CacheCircuitOpenError
+ *     Policy.recoverToMiss                     // Policy<CacheError, never>
+ *   )
+ * ```
+ *
+ * Every combinator is a policy on its own (`RemoteCache.layer(Policy.recoverToMiss)`) and also a step of a chain
+ * that works whatever errors the steps before it add. A policy is applied when a `RemoteCache` is built, so a
+ * stateful policy (the circuit breaker) gets one state per cache built.
+ *
+ * @since 0.1.0
+ */
+import * as Cause from "effect/Cause"
+import * as Data from "effect/Data"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as Exit from "effect/Exit"
+import { identity as id } from "effect/Function"
+import * as LogLevel from "effect/LogLevel"
+import * as Option from "effect/Option"
+import { type Pipeable, pipeArguments } from "effect/Pipeable"
+import type * as Schedule from "effect/Schedule"
+import type { CacheConnectionError, CacheError, CacheErrorFields, Entry, Operation } from "./RemoteCacheBackend.js"
+import { CacheTimeoutError } from "./RemoteCacheBackend.js"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("effect-remote-cache/Policy")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * The operations of a cache whose failures are `E`: the shape of `RemoteCacheBackend` (where `E` is
+ * `CacheError`) generalised, so a policy's type can say what it does to the error channel.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CacheOps<out E> {
+  /** The prefix of every full key (for diagnostics and telemetry; keys are passed without it). */
+  readonly prefix: string
+  /** The value stored under `key`, or `None`. */
+  readonly get: (key: string) => Effect.Effect<Option.Option<unknown>, E>
+  /** The value stored under `key` with the TTL it has left. */
+  readonly getWithTtl: (key: string) => Effect.Effect<Option.Option<Entry>, E>
+  /** The values of `keys`, in order, `None` for each miss. */
+  readonly getMany: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<unknown>>, E>
+  /** Stores `value` under `key`, with an optional TTL. */
+  readonly set: (key: string, value: unknown, ttl?: Duration.DurationInput) => Effect.Effect<void, E>
+  /** Stores every entry with the same optional TTL. */
+  readonly setMany: (
+    entries: Iterable<readonly [key: string, value: unknown]>,
+    ttl?: Duration.DurationInput
+  ) => Effect.Effect<void, E>
+  /** Removes `key`. */
+  readonly delete: (key: string) => Effect.Effect<void, E>
+  /** Removes every key under the prefix. */
+  readonly clear: Effect.Effect<void, E>
+}
+
+/**
+ * The circuit breaker is open: the operation was not attempted. `message` says how many consecutive failures
+ * opened it; the breaker lets one probe through once `resetAfter` has passed.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CacheCircuitOpenError extends Data.TaggedError("CacheCircuitOpenError")<CacheErrorFields> {}
+
+/**
+ * The errors `retry` retries: the ones that say nothing about the request itself, only about the way to the
+ * server.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type RetryableError = CacheConnectionError | CacheTimeoutError
+
+/**
+ * Variance of a policy: it consumes operations failing with `EIn` and produces operations failing with `EOut`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Variance<in EIn, out EOut> {
+  readonly _In: (_: EIn) => void
+  readonly _Out: (_: never) => EOut
+}
+
+/**
+ * Applied by `RemoteCache` to the backend and to the output of every step that makes errors of its own
+ * (`timeout`, `circuitBreaker`, custom policies), so each error is seen where it arises, before any recovery.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Observer = <E>(ops: CacheOps<E>) => CacheOps<E>
+
+/**
+ * A policy: turns operations failing with `EIn` into operations failing with `EOut`.
+ *
+ * A policy is also a step: called with a policy `self`, it returns `self` followed by this one, which is what
+ * `self.pipe(policy)` does.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Policy<in EIn, out EOut> extends Pipeable {
+  readonly [TypeId]: Variance<EIn, EOut>
+  /**
+   * `self`, then this policy around it. (`NoInfer`: when a combinator such as `timeout(d)` is passed where a
+   * `Policy<CacheError, E>` is expected, `E` must come from the policy's variance, not from its generic step.)
+   */
+  <E0>(self: Policy<E0, NoInfer<EIn>>): Policy<E0, NoInfer<EOut>>
+  /**
+   * Applies the policy to `ops`; each application gets its own state (one circuit breaker per cache built).
+   * `observe` is for `RemoteCache`'s telemetry; leave it out when applying a policy by hand.
+   */
+  readonly wrap: (ops: CacheOps<EIn>, observe?: Observer) => Effect.Effect<CacheOps<EOut>>
+}
+
+/**
+ * A combinator that works on any error type: on its own it is a policy over `CacheError` adding `X` (`never` for
+ * those that add nothing: `retry`, `log`, `identity`); as a step after `self` it adds `X` to whatever `self`
+ * fails with.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Adds<X> extends Pipeable {
+  readonly [TypeId]: Variance<CacheError, CacheError | X>
+  /** `self`, then this policy around it. */
+  <E0, E>(self: Policy<E0, E>): Policy<E0, E | X>
+  /** See {@link Policy}. */
+  readonly wrap: (ops: CacheOps<CacheError>, observe?: Observer) => Effect.Effect<CacheOps<CacheError | X>>
+}
+
+/**
+ * The type of {@link recoverToMiss}: whatever the steps before it fail with, the result never fails.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Recovers extends Pipeable {
+  readonly [TypeId]: Variance<CacheError, never>
+  /** `self`, then this policy around it. */
+  <E0, E>(self: Policy<E0, E>): Policy<E0, never>
+  /** See {@link Policy}. */
+  readonly wrap: (ops: CacheOps<CacheError>, observe?: Observer) => Effect.Effect<CacheOps<never>>
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Representation. The type parameters only exist for the compiler: at run time every policy is one function
+// object with `wrap`, and composition is sequencing of `wrap`s.
+// ---------------------------------------------------------------------------------------------------------------
+
+// Internally the error types are erased; the public signatures above carry them.
+type AnyOps = CacheOps<any>
+type Wrap = (ops: AnyOps, observe?: Observer) => Effect.Effect<AnyOps>
+interface AnyPolicy {
+  readonly wrap: Wrap
+}
+
+const variance: Variance<unknown, unknown> = { _In: id, _Out: id }
+
+function pipeThis(this: unknown) {
+  return pipeArguments(this, arguments)
+}
+
+const fromWrap = (wrap: Wrap): any => {
+  const policy = (self: AnyPolicy): unknown =>
+    fromWrap((ops, observe) => Effect.flatMap(self.wrap(ops, observe), (inner) => wrap(inner, observe)))
+  return Object.assign(policy, { [TypeId]: variance, wrap, pipe: pipeThis })
+}
+
+// A built-in step. Only steps that create errors of their own are observed: an error that merely passes through
+// (retry's last attempt, a logged one) was already seen below.
+const step = (makesErrors: boolean, build: (ops: AnyOps) => AnyOps): any =>
+  fromWrap((ops, observe) =>
+    Effect.sync(() => {
+      const out = build(ops)
+      return makesErrors && observe !== undefined ? observe(out) : out
+    })
+  )
+
+// A one-shot iterator must be read once, at call time, so that every attempt writes the same entries.
+const toList = (
+  entries: Iterable<readonly [key: string, value: unknown]>
+): ReadonlyArray<readonly [key: string, value: unknown]> => Array.isArray(entries) ? entries : Array.from(entries)
+
+/**
+ * Wraps every operation of `ops` with `f`, which is told the operation and the key (for `getMany` and `setMany`
+ * the first key, for `clear` none). The building block of custom policies (see {@link make}).
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const aroundEach = <EIn, EOut>(
+  ops: CacheOps<EIn>,
+  f: <A>(effect: Effect.Effect<A, EIn>, operation: Operation, key: string | undefined) => Effect.Effect<A, EOut>
+): CacheOps<EOut> => ({
+  prefix: ops.prefix,
+  get: (key) => f(ops.get(key), "get", key),
+  getWithTtl: (key) => f(ops.getWithTtl(key), "getWithTtl", key),
+  getMany: (keys) => f(ops.getMany(keys), "getMany", keys[0]),
+  set: (key, value, ttl) => f(ops.set(key, value, ttl), "set", key),
+  setMany: (entries, ttl) => {
+    const list = toList(entries)
+    return f(ops.setMany(list, ttl), "setMany", list[0]?.[0])
+  },
+  delete: (key) => f(ops.delete(key), "delete", key),
+  clear: f(ops.clear, "clear", undefined)
+})
+
+/**
+ * A custom policy. `wrap` runs once per application (once per cache built), so state it creates is per cache.
+ *
+ * ```ts
+ * // Count the operations of one cache.
+ * const counted = Policy.make((ops: Policy.CacheOps<CacheError>) =>
+ *   Effect.map(Ref.make(0), (count) =>
+ *     Policy.aroundEach(ops, (effect) => Effect.zipRight(Ref.update(count, (n) => n + 1), effect)))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <EIn, EOut>(
+  wrap: (ops: CacheOps<EIn>) => Effect.Effect<CacheOps<EOut>>
+): Policy<EIn, EOut> =>
+  fromWrap((ops, observe) => observe === undefined ? wrap(ops) : Effect.map(wrap(ops), (out) => observe(out)))
+
+/**
+ * `true` for a policy.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isPolicy = (u: unknown): u is Policy<unknown, unknown> => typeof u === "function" && TypeId in u
+
+/**
+ * The policy that changes nothing: the backend's errors reach the caller as they are.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const identity: Adds<never> = step(false, id)
+
+// ---------------------------------------------------------------------------------------------------------------
+// timeout
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Fails an operation that has no result within `duration` with `CacheTimeoutError`, interrupting it. Interrupting
+ * a Redis command only stops the waiting: its reply is still read in its place, so the connection stays in step.
+ *
+ * Before `retry`, each attempt has its own timeout; after it, the timeout bounds all attempts together.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const timeout = (duration: Duration.DurationInput): Adds<CacheTimeoutError> => {
+  const decoded = Duration.decode(duration)
+  const message = `no result within ${Duration.format(decoded)}`
+  return step(true, (ops) =>
+    aroundEach(ops, (effect, operation, key) =>
+      Effect.timeoutFail(effect, {
+        duration: decoded,
+        onTimeout: () => new CacheTimeoutError({ operation, key, message })
+      })))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// retry
+// ---------------------------------------------------------------------------------------------------------------
+
+const hasTag = (u: unknown): u is { readonly _tag: unknown } => typeof u === "object" && u !== null && "_tag" in u
+
+/**
+ * `true` for the errors `retry` retries: `CacheConnectionError` and `CacheTimeoutError`.
+ *
+ * @since 0.1.0
+ * @category guards
+ */
+export const isRetryable = (u: unknown): u is RetryableError =>
+  hasTag(u) && (u._tag === "CacheConnectionError" || u._tag === "CacheTimeoutError")
+
+// A failure that must not be retried leaves the retried effect as this value, so the schedule never sees it.
+class Stop {
+  constructor(readonly error: unknown) {}
+}
+
+/**
+ * Retries an operation that failed with a connection loss or a timeout, as `schedule` allows. A server's error
+ * reply, a serialization error, an invalid input or an open circuit is never retried: another attempt would get
+ * the same answer (or, for the breaker, defeat it). Every operation is safe to repeat: writes store the same
+ * value again.
+ *
+ * The schedule sees only retryable errors. Retrying hides nothing: the last error is the one reported.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const retry = <X>(schedule: Schedule.Schedule<X, RetryableError>): Adds<never> =>
+  step(false, (ops) =>
+    aroundEach(ops, (effect) =>
+      Effect.flatMap(
+        Effect.retry(
+          Effect.catchIf(effect, (error) => !isRetryable(error), (error) => Effect.succeed(new Stop(error))),
+          // Only retryable errors reach the schedule, as its input type says.
+          schedule as Schedule.Schedule<X, unknown>
+        ),
+        (result) => result instanceof Stop ? Effect.fail(result.error as never) : Effect.succeed(result)
+      )))
+
+// ---------------------------------------------------------------------------------------------------------------
+// circuit breaker
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The state of a circuit breaker: `Closed` (operations run), `Open` (they fail fast with
+ * `CacheCircuitOpenError`), `HalfOpen` (`resetAfter` has passed: the next operation runs as a probe, the others
+ * keep failing fast until it ends).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type CircuitState = "Closed" | "Open" | "HalfOpen"
+
+/**
+ * Options of {@link circuitBreaker} and {@link makeCircuitBreaker}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CircuitBreakerOptions {
+  /** Consecutive failures that open the circuit: a positive integer. */
+  readonly failureThreshold: number
+  /** How long the circuit stays open before letting one probe through. */
+  readonly resetAfter: Duration.DurationInput
+  /**
+   * Which errors count as failures of the server. By default every error except `CacheSerializationError` and
+   * `CacheInputError`, which say something about the value or the call, not about the server. An error that does
+   * not count neither opens nor closes the circuit.
+   */
+  readonly isFailure?: ((error: unknown) => boolean) | undefined
+}
+
+/**
+ * A circuit breaker whose state is observable: {@link policy} is the step to put in a chain; every cache it is
+ * applied to shares this one breaker.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CircuitBreaker {
+  /** The current state, on Effect's `Clock` (`HalfOpen` as soon as `resetAfter` has passed). */
+  readonly state: Effect.Effect<CircuitState>
+  /** The consecutive failures counted while closed. */
+  readonly failures: Effect.Effect<number>
+  /** The policy step guarded by this breaker. */
+  readonly policy: Adds<CacheCircuitOpenError>
+}
+
+const defaultIsFailure = (error: unknown): boolean =>
+  !(hasTag(error) && (error._tag === "CacheSerializationError" || error._tag === "CacheInputError"))
+
+interface Breaker {
+  readonly state: (now: number) => CircuitState
+  readonly failures: () => number
+  readonly guard: <A, E>(
+    effect: Effect.Effect<A, E>,
+    operation: Operation,
+    key: string | undefined
+  ) => Effect.Effect<A, E | CacheCircuitOpenError>
+}
+
+const validateBreaker = (options: CircuitBreakerOptions): Effect.Effect<void> => {
+  const { failureThreshold } = options
+  if (!Number.isSafeInteger(failureThreshold) || failureThreshold < 1) {
+    return Effect.die(
+      new Cause.IllegalArgumentException(
+        `circuitBreaker: failureThreshold must be a positive integer, got ${String(failureThreshold)}`
+      )
+    )
+  }
+  const resetAfter = Duration.decodeUnknown(options.resetAfter)
+  if (Option.isNone(resetAfter) || !Duration.isFinite(resetAfter.value)) {
+    return Effect.die(new Cause.IllegalArgumentException("circuitBreaker: resetAfter must be a finite duration"))
+  }
+  return Effect.void
+}
+
+// Plain mutable state changed only inside synchronous sections: JavaScript runs each to completion, so no fiber
+// sees a half-made transition and no lock is needed.
+const unsafeMakeBreaker = (options: CircuitBreakerOptions): Breaker => {
+  const threshold = options.failureThreshold
+  const resetMillis = Duration.toMillis(options.resetAfter)
+  const isFailure = options.isFailure ?? defaultIsFailure
+  let state: "Closed" | "Open" = "Closed"
+  let failures = 0
+  let openedAt = 0
+  let probing = false
+  const message = `circuit open after ${threshold} consecutive failure${threshold === 1 ? "" : "s"}; next probe after ${
+    Duration.format(options.resetAfter)
+  }`
+
+  const open = (now: number) => {
+    state = "Open"
+    openedAt = now
+    failures = 0
+  }
+
+  // A call that started while closed only counts while the circuit is still closed: once it has opened, a late
+  // result of an older call says nothing about the server now. The probe alone decides the half-open state.
+  const settle = <A, E>(exit: Exit.Exit<A, E>, isProbe: boolean, now: number) => {
+    if (isProbe) probing = false
+    else if (state !== "Closed") return
+    if (exit._tag === "Success") {
+      state = "Closed"
+      failures = 0
+      return
+    }
+    const failure = Cause.failureOption(exit.cause)
+    // Interruptions, defects and errors that do not count leave the state as it is (a probe slot is freed).
+    if (Option.isNone(failure) || !isFailure(failure.value)) return
+    if (isProbe) open(now)
+    else if (++failures >= threshold) open(now)
+  }
+
+  const run = <A, E>(effect: Effect.Effect<A, E>, isProbe: boolean) =>
+    Effect.onExit(
+      effect,
+      (exit) => Effect.clockWith((clock) => Effect.sync(() => settle(exit, isProbe, clock.unsafeCurrentTimeMillis())))
+    )
+
+  return {
+    state: (now) => state === "Closed" ? "Closed" : probing || now - openedAt >= resetMillis ? "HalfOpen" : "Open",
+    failures: () => failures,
+    guard: <A, E>(effect: Effect.Effect<A, E>, operation: Operation, key: string | undefined) =>
+      Effect.clockWith((clock): Effect.Effect<A, E | CacheCircuitOpenError> => {
+        if (state === "Closed") return run(effect, false)
+        if (probing || clock.unsafeCurrentTimeMillis() - openedAt < resetMillis) {
+          return Effect.fail(new CacheCircuitOpenError({ operation, key, message }))
+        }
+        probing = true
+        return run(effect, true)
+      })
+  }
+}
+
+const breakerStep = (breaker: Breaker): Adds<CacheCircuitOpenError> =>
+  step(true, (ops) => aroundEach(ops, breaker.guard))
+
+/**
+ * A circuit breaker: after `failureThreshold` consecutive failures it opens, and every operation fails fast with
+ * `CacheCircuitOpenError` without touching the server; once `resetAfter` has passed it lets one operation through
+ * as a probe (the others keep failing fast): a success closes it, a failure opens it again for `resetAfter`.
+ * Time is Effect's `Clock`, so `TestClock` drives it.
+ *
+ * Each cache built with this policy gets its own breaker. To observe the state, or share one breaker between
+ * caches, use {@link makeCircuitBreaker}. An invalid option is a defect when the policy is applied.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const circuitBreaker = (options: CircuitBreakerOptions): Adds<CacheCircuitOpenError> =>
+  fromWrap((ops, observe) =>
+    Effect.flatMap(
+      validateBreaker(options),
+      () => breakerStep(unsafeMakeBreaker(options)).wrap(ops, observe)
+    )
+  )
+
+/**
+ * Makes a circuit breaker (see {@link circuitBreaker}) with an observable state. Its `policy` is a step like any
+ * other; every cache it is applied to shares this breaker. An invalid option is a defect.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeCircuitBreaker = (options: CircuitBreakerOptions): Effect.Effect<CircuitBreaker> =>
+  Effect.flatMap(validateBreaker(options), () =>
+    Effect.sync((): CircuitBreaker => {
+      const breaker = unsafeMakeBreaker(options)
+      return {
+        state: Effect.clockWith((clock) => Effect.sync(() => breaker.state(clock.unsafeCurrentTimeMillis()))),
+        failures: Effect.sync(breaker.failures),
+        policy: breakerStep(breaker)
+      }
+    }))
+
+// ---------------------------------------------------------------------------------------------------------------
+// log
+// ---------------------------------------------------------------------------------------------------------------
+
+const describe = (error: unknown): string => {
+  const tag = hasTag(error) && typeof error._tag === "string" ? error._tag : "UnknownError"
+  const message = typeof error === "object" && error !== null && "message" in error &&
+      typeof error.message === "string"
+    ? error.message
+    : ""
+  return message === "" ? tag : `${tag}: ${message}`
+}
+
+/**
+ * Logs every failure through Effect's logger at `level`, then lets it through:
+ * `cache <operation> failed: <error tag>: <message>`, annotated with `cache.operation` and `cache.key` (the key
+ * that failed; none for `clear`). Never the value, never the error's `cause`; this library's error messages
+ * quote neither values nor secrets.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const log = (level: LogLevel.Literal | LogLevel.LogLevel): Adds<never> => {
+  const logLevel = typeof level === "string" ? LogLevel.fromLiteral(level) : level
+  return step(false, (ops) =>
+    aroundEach(ops, (effect, operation, key) =>
+      Effect.tapError(effect, (error) => {
+        const failedKey = typeof error === "object" && error !== null && "key" in error &&
+            typeof error.key === "string"
+          ? error.key
+          : key
+        const annotations: Record<string, string> = { "cache.operation": operation }
+        if (failedKey !== undefined) annotations["cache.key"] = failedKey
+        return Effect.annotateLogs(
+          Effect.logWithLevel(logLevel, `cache ${operation} failed: ${describe(error)}`),
+          annotations
+        )
+      })))
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// recoverToMiss
+// ---------------------------------------------------------------------------------------------------------------
+
+const noneOf = (keys: ReadonlyArray<string>): ReadonlyArray<Option.Option<unknown>> => keys.map(() => Option.none())
+
+/**
+ * Turns every failure into what a cache without the value would answer: `get` and `getWithTtl` yield `None`,
+ * `getMany` a `None` per key, `set` / `setMany` / `delete` / `clear` succeed without effect. The error channel
+ * becomes `never`. Defects and interruptions are not failures and still propagate.
+ *
+ * Put `log` before it to keep a trace of what it hides; `RemoteCache`'s metrics count errors before recovery.
+ *
+ * @since 0.1.0
+ * @category combinators
+ */
+export const recoverToMiss: Recovers = step(false, (ops): AnyOps => ({
+  prefix: ops.prefix,
+  get: (key) => Effect.orElseSucceed(ops.get(key), Option.none),
+  getWithTtl: (key) => Effect.orElseSucceed(ops.getWithTtl(key), Option.none),
+  getMany: (keys) => Effect.orElseSucceed(ops.getMany(keys), () => noneOf(keys)),
+  set: (key, value, ttl) => Effect.ignore(ops.set(key, value, ttl)),
+  setMany: (entries, ttl) => Effect.ignore(ops.setMany(toList(entries), ttl)),
+  delete: (key) => Effect.ignore(ops.delete(key)),
+  clear: Effect.ignore(ops.clear)
+}))

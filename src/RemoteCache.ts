@@ -1,0 +1,453 @@
+/**
+ * The cache applications use: a `RemoteCacheBackend` seen through a `Policy` that says how its failures end,
+ * with telemetry (spans and metrics) on every operation, and typed views through `Schema`.
+ *
+ * ```ts
+ * const Cache = RemoteCache.layer(
+ *   Policy.timeout("50 millis").pipe(Policy.retry(Schedule.recurs(1)), Policy.log("Debug"), Policy.recoverToMiss)
+ * )
+ * ```
+ *
+ * `layerDefault` is the behaviour of the library this one replaces: every failure is logged at debug level and
+ * becomes a miss (`get`) or a no-op (`set`, `delete`, `clear`); no timeout beyond the client's own.
+ *
+ * ## Telemetry
+ *
+ * Every operation runs in a span `RemoteCache.<operation>` (kind `client`) with the attributes `cache.operation`,
+ * `cache.prefix` (the backend's prefix), `cache.keys` (for `getMany` / `setMany`, the number of keys) and, when an
+ * error occurred (even one the policy recovered), `cache.error` (its tag). Never a key: keys can hold personal
+ * data. Never a value.
+ *
+ * Metrics (`effect/Metric`, tagged `operation`): {@link operationsTotal}, {@link hitsTotal}, {@link missesTotal},
+ * {@link errorsTotal} (also tagged `error`, the error's tag) and {@link operationDuration}. Errors are counted
+ * where they arise, before any recovery: each failed attempt of the backend (a retried one included), each
+ * timeout and each call refused by an open circuit, once.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import type * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
+import type * as MetricKeyType from "effect/MetricKeyType"
+import * as MetricLabel from "effect/MetricLabel"
+import type * as MetricState from "effect/MetricState"
+import * as Option from "effect/Option"
+import type * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import type * as Tracer from "effect/Tracer"
+import * as Policy from "./Policy.js"
+import {
+  type CacheError,
+  type Operation,
+  RemoteCacheBackend,
+  type RemoteCacheBackendShape
+} from "./RemoteCacheBackend.js"
+
+/**
+ * The service: the cache's operations, which never fail (the policy has decided how every failure ends).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RemoteCacheShape extends Policy.CacheOps<never> {}
+
+/**
+ * The remote cache applications use.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class RemoteCache extends Context.Tag("effect-remote-cache/RemoteCache")<RemoteCache, RemoteCacheShape>() {}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Metrics
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Counter `remote_cache_operations_total`, tagged `operation`: operations called.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const operationsTotal: Metric.Metric.Counter<number> = Metric.counter("remote_cache_operations_total", {
+  description: "Remote cache operations, by operation",
+  incremental: true
+})
+
+/**
+ * Counter `remote_cache_hits_total`, tagged `operation` (`get`, `getWithTtl`, `getMany`): keys found, one per key
+ * for `getMany`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const hitsTotal: Metric.Metric.Counter<number> = Metric.counter("remote_cache_hits_total", {
+  description: "Remote cache keys found, by operation",
+  incremental: true
+})
+
+/**
+ * Counter `remote_cache_misses_total`, tagged `operation`: keys not found, one per key for `getMany`. A failure
+ * recovered to a miss counts here as well as in {@link errorsTotal}.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const missesTotal: Metric.Metric.Counter<number> = Metric.counter("remote_cache_misses_total", {
+  description: "Remote cache keys not found (failures recovered to misses included), by operation",
+  incremental: true
+})
+
+/**
+ * Counter `remote_cache_errors_total`, tagged `operation` and `error` (the error's `_tag`, such as
+ * `CacheConnectionError`, `CacheTimeoutError`, `CacheCircuitOpenError`, or `ParseError` for a stored value that
+ * a schema view rejects): errors where they arise, before any recovery, each once.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const errorsTotal: Metric.Metric.Counter<number> = Metric.counter("remote_cache_errors_total", {
+  description: "Remote cache errors where they arise (before recovery), by operation and error tag",
+  incremental: true
+})
+
+/**
+ * Histogram `remote_cache_operation_duration_ms`, tagged `operation`: the time the caller waited, in
+ * milliseconds, policy included (retries, timeouts). Buckets from 0.1 ms doubling to about 52 s.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const operationDuration: Metric.Metric<
+  MetricKeyType.MetricKeyType.Histogram,
+  number,
+  MetricState.MetricState.Histogram
+> = Metric.histogram(
+  "remote_cache_operation_duration_ms",
+  MetricBoundaries.exponential({ start: 0.1, factor: 2, count: 20 }),
+  "Remote cache operation latency in milliseconds, policy included, by operation"
+)
+
+const allOperations: ReadonlyArray<Operation> = [
+  "get",
+  "getWithTtl",
+  "getMany",
+  "set",
+  "setMany",
+  "delete",
+  "clear"
+]
+
+// One label array per operation, made once: a metric caches its hook by the identity of the labels array, so a
+// constant array costs one WeakMap lookup per update, where `Metric.tagged` would build and hash a key per call.
+const operationLabels = Object.fromEntries(
+  allOperations.map((operation) => [operation, [MetricLabel.make("operation", operation)]])
+) as unknown as Record<Operation, ReadonlyArray<MetricLabel.MetricLabel>>
+
+const errorLabelCache = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
+
+const errorLabels = (operation: Operation, tag: string): ReadonlyArray<MetricLabel.MetricLabel> => {
+  const cacheKey = `${operation} ${tag}`
+  let labels = errorLabelCache.get(cacheKey)
+  if (labels === undefined) {
+    labels = [MetricLabel.make("operation", operation), MetricLabel.make("error", tag)]
+    errorLabelCache.set(cacheKey, labels)
+  }
+  return labels
+}
+
+// Honours labels added with `Effect.tagMetrics`, paying for a fresh array only when there are some.
+const withFiberLabels = (
+  fiberLabels: ReadonlyArray<MetricLabel.MetricLabel>,
+  labels: ReadonlyArray<MetricLabel.MetricLabel>
+): ReadonlyArray<MetricLabel.MetricLabel> => fiberLabels.length === 0 ? labels : [...fiberLabels, ...labels]
+
+const tagOf = (error: unknown): string =>
+  typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string"
+    ? error._tag
+    : "UnknownError"
+
+// An error passes through several observed layers (the backend, then a circuit breaker, say) and must be counted
+// once: the first layer that sees it marks it. Weak, so errors are not kept alive.
+const counted = new WeakSet<object>()
+
+const countError = (operation: Operation, error: unknown): Effect.Effect<void> =>
+  Effect.withFiberRuntime((fiber) => {
+    if (typeof error === "object" && error !== null) {
+      if (counted.has(error)) return Effect.void
+      counted.add(error)
+    }
+    const tag = tagOf(error)
+    errorsTotal.unsafeUpdate(
+      1,
+      withFiberLabels(fiber.getFiberRef(FiberRef.currentMetricLabels), errorLabels(operation, tag))
+    )
+    return Effect.annotateCurrentSpan("cache.error", tag)
+  })
+
+const observeErrors: Policy.Observer = (ops) =>
+  Policy.aroundEach(ops, (effect, operation) => Effect.tapError(effect, (error) => countError(operation, error)))
+
+type Outcome = (value: any, labels: ReadonlyArray<MetricLabel.MetricLabel>) => void
+
+const optionOutcome: Outcome = (value: Option.Option<unknown>, labels) =>
+  (Option.isSome(value) ? hitsTotal : missesTotal).unsafeUpdate(1, labels)
+
+const manyOutcome: Outcome = (values: ReadonlyArray<Option.Option<unknown>>, labels) => {
+  let hits = 0
+  for (const value of values) if (Option.isSome(value)) hits++
+  if (hits > 0) hitsTotal.unsafeUpdate(hits, labels)
+  if (values.length > hits) missesTotal.unsafeUpdate(values.length - hits, labels)
+}
+
+// The span is outermost, so a policy's log lines and the backend's work are inside it; the clock is read inside
+// it, so the histogram measures what the caller waits for.
+const instrument = <A, E>(
+  operation: Operation,
+  effect: Effect.Effect<A, E>,
+  spanOptions: Tracer.SpanOptions,
+  outcome: Outcome | undefined
+): Effect.Effect<A, E> =>
+  Effect.withSpan(
+    Effect.clockWith((clock) => {
+      const start = clock.unsafeCurrentTimeNanos()
+      return Effect.onExit(effect, (exit) =>
+        Effect.withFiberRuntime((fiber) => {
+          const labels = withFiberLabels(fiber.getFiberRef(FiberRef.currentMetricLabels), operationLabels[operation])
+          operationsTotal.unsafeUpdate(1, labels)
+          operationDuration.unsafeUpdate(Number(clock.unsafeCurrentTimeNanos() - start) / 1_000_000, labels)
+          if (outcome !== undefined && exit._tag === "Success") outcome(exit.value, labels)
+          return Effect.void
+        }))
+    }),
+    spanNames[operation],
+    spanOptions
+  )
+
+const spanNames = Object.fromEntries(
+  allOperations.map((operation) => [operation, `RemoteCache.${operation}`])
+) as unknown as Record<Operation, string>
+
+const instrumentAll = <E>(ops: Policy.CacheOps<E>): Policy.CacheOps<E> => {
+  const prefix = ops.prefix
+  // Stack traces off: capturing one per call would cost more than the rest of the telemetry together.
+  const spanOptions = (operation: Operation): Tracer.SpanOptions => ({
+    kind: "client",
+    captureStackTrace: false,
+    attributes: { "cache.operation": operation, "cache.prefix": prefix }
+  })
+  const batchOptions = (operation: Operation, count: number): Tracer.SpanOptions => ({
+    kind: "client",
+    captureStackTrace: false,
+    attributes: { "cache.operation": operation, "cache.prefix": prefix, "cache.keys": count }
+  })
+  const get = spanOptions("get")
+  const getWithTtl = spanOptions("getWithTtl")
+  const set = spanOptions("set")
+  const del = spanOptions("delete")
+  return {
+    prefix,
+    get: (key) => instrument("get", ops.get(key), get, optionOutcome),
+    getWithTtl: (key) => instrument("getWithTtl", ops.getWithTtl(key), getWithTtl, optionOutcome),
+    getMany: (keys) => instrument("getMany", ops.getMany(keys), batchOptions("getMany", keys.length), manyOutcome),
+    set: (key, value, ttl) => instrument("set", ops.set(key, value, ttl), set, undefined),
+    setMany: (entries, ttl) => {
+      const list = Array.isArray(entries) ? entries : Array.from(entries)
+      return instrument("setMany", ops.setMany(list, ttl), batchOptions("setMany", list.length), undefined)
+    },
+    delete: (key) => instrument("delete", ops.delete(key), del, undefined),
+    clear: instrument("clear", ops.clear, spanOptions("clear"), undefined)
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Constructors
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The policy of {@link layerDefault}, the behaviour of the library this one replaces: every failure is logged at
+ * debug level, then `get` yields a miss and `set` / `delete` / `clear` do nothing. No timeout is added: an
+ * unresponsive server costs the client's own `commandTimeout` (5 s by default).
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const defaultPolicy: Policy.Policy<CacheError, never> = Policy.log("Debug").pipe(Policy.recoverToMiss)
+
+/**
+ * Applies `policy` to `backend`, with telemetry. The operations fail with the policy's error type: a policy that
+ * does not end in `recoverToMiss` gives typed failures to handle.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const fromBackend = <E>(
+  backend: RemoteCacheBackendShape,
+  policy: Policy.Policy<CacheError, E>
+): Effect.Effect<Policy.CacheOps<E>> => Effect.map(policy.wrap(observeErrors(backend), observeErrors), instrumentAll)
+
+/**
+ * Applies `policy` to the `RemoteCacheBackend` in context, with telemetry (see {@link fromBackend}).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = <E>(
+  policy: Policy.Policy<CacheError, E>
+): Effect.Effect<Policy.CacheOps<E>, never, RemoteCacheBackend> =>
+  Effect.flatMap(RemoteCacheBackend, (backend) => fromBackend(backend, policy))
+
+/**
+ * The `RemoteCache` of the backend in context, seen through `policy`. The policy must end every failure (its
+ * error type is `never`), so the application states how its cache fails.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (policy: Policy.Policy<CacheError, never>): Layer.Layer<RemoteCache, never, RemoteCacheBackend> =>
+  Layer.effect(RemoteCache, make(policy))
+
+/**
+ * The `RemoteCache` with {@link defaultPolicy}: every failure logged at debug level and recovered to a miss or a
+ * no-op, as in the library this one replaces.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerDefault: Layer.Layer<RemoteCache, never, RemoteCacheBackend> = layer(defaultPolicy)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Typed views
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * A decoded value with the time it has left (`None` when it never expires).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SchemaEntry<A> {
+  readonly value: A
+  readonly remainingTtl: Option.Option<Duration.Duration>
+}
+
+/**
+ * A cache of `A`s: values are stored in the schema's encoded form (through the backend's serializer) and decoded
+ * on the way out. A stored value that no longer matches the schema (written before a deploy changed the type) is
+ * a miss, logged at debug level and counted in `remote_cache_errors_total` with the tag `ParseError`. Writing a
+ * value the schema cannot encode is a programming error, reported as a `ParseError` (nothing is stored).
+ *
+ * `E` is the error of the underlying cache: `never` for a `RemoteCache`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SchemaView<A, R = never, E = never> {
+  /** The value stored under `key`, or `None` (also when the stored value does not match the schema). */
+  readonly get: (key: string) => Effect.Effect<Option.Option<A>, E, R>
+  /** The value stored under `key` with the TTL it has left. */
+  readonly getWithTtl: (key: string) => Effect.Effect<Option.Option<SchemaEntry<A>>, E, R>
+  /** The values of `keys`, in order, `None` for each miss. */
+  readonly getMany: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<A>>, E, R>
+  /** Encodes `value` and stores it under `key`. */
+  readonly set: (
+    key: string,
+    value: A,
+    ttl?: Duration.DurationInput
+  ) => Effect.Effect<void, ParseResult.ParseError | E, R>
+  /** Encodes every value, then stores them all; nothing is stored when one fails to encode. */
+  readonly setMany: (
+    entries: Iterable<readonly [key: string, value: A]>,
+    ttl?: Duration.DurationInput
+  ) => Effect.Effect<void, ParseResult.ParseError | E, R>
+  /** Removes `key`. */
+  readonly delete: (key: string) => Effect.Effect<void, E>
+  /** Removes every key under the cache's prefix (values of any type). */
+  readonly clear: Effect.Effect<void, E>
+}
+
+/**
+ * A typed view of `cache` through `schema` (see {@link SchemaView}).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const schemaView = <A, I, R, E>(
+  cache: Policy.CacheOps<E>,
+  schema: Schema.Schema<A, I, R>
+): SchemaView<A, R, E> => {
+  const decode = Schema.decodeUnknown(schema)
+  const encode = Schema.encode(schema)
+
+  // The parse error's text may quote the stored value, so neither the log line nor the metric carries it.
+  const decodeOrMiss = (
+    operation: Operation,
+    key: string,
+    stored: unknown
+  ): Effect.Effect<Option.Option<A>, never, R> =>
+    Effect.catchAll(Effect.map(decode(stored), Option.some), (error) =>
+      Effect.zipRight(
+        countError(operation, error),
+        Effect.as(
+          Effect.annotateLogs(
+            Effect.logDebug(`cache ${operation} miss: the stored value does not match the schema`),
+            { "cache.operation": operation, "cache.key": key }
+          ),
+          Option.none<A>()
+        )
+      ))
+
+  const decodeOption = (operation: Operation, key: string, stored: Option.Option<unknown>) =>
+    Option.isNone(stored) ? Effect.succeedNone : decodeOrMiss(operation, key, stored.value)
+
+  return {
+    get: (key) => Effect.flatMap(cache.get(key), (stored) => decodeOption("get", key, stored)),
+    getWithTtl: (key) =>
+      Effect.flatMap(
+        cache.getWithTtl(key),
+        (stored): Effect.Effect<Option.Option<SchemaEntry<A>>, never, R> =>
+          Option.isNone(stored)
+            ? Effect.succeedNone
+            : Effect.map(
+              decodeOrMiss("getWithTtl", key, stored.value.value),
+              Option.map((value) => ({ value, remainingTtl: stored.value.remainingTtl }))
+            )
+      ),
+    getMany: (keys) =>
+      Effect.flatMap(
+        cache.getMany(keys),
+        (stored) => Effect.forEach(stored, (item, i) => decodeOption("getMany", keys[i]!, item))
+      ),
+    set: (key, value, ttl) => Effect.flatMap(encode(value), (encoded) => cache.set(key, encoded, ttl)),
+    setMany: (entries, ttl) =>
+      Effect.flatMap(
+        // Read once, at call time, like the backends do.
+        Effect.forEach(Array.from(entries), ([key, value]) =>
+          Effect.map(encode(value), (encoded) => [key, encoded] as const)),
+        (encoded) =>
+          cache.setMany(encoded, ttl)
+      ),
+    delete: cache.delete,
+    clear: cache.clear
+  }
+}
+
+/**
+ * A typed view (see {@link SchemaView}) of the `RemoteCache` in context.
+ *
+ * ```ts
+ * const users = yield* RemoteCache.forSchema(User)
+ * yield* users.set("user:1", { id: 1, name: "Ada" }, "10 minutes")
+ * const user = yield* users.get("user:1") // Option<User>
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const forSchema = <A, I, R>(
+  schema: Schema.Schema<A, I, R>
+): Effect.Effect<SchemaView<A, R>, never, RemoteCache> => Effect.map(RemoteCache, (cache) => schemaView(cache, schema))

@@ -1,0 +1,561 @@
+import { describe, expect, it } from "@effect/vitest"
+import {
+  Context,
+  Duration,
+  Effect,
+  Fiber,
+  HashMap,
+  Layer,
+  Logger,
+  LogLevel,
+  Metric,
+  Option,
+  Redacted,
+  Schedule,
+  Schema,
+  TestClock
+} from "effect"
+import type { ParseResult } from "effect"
+import { expectTypeOf } from "vitest"
+import * as Policy from "../src/Policy.js"
+import * as RedisBackend from "../src/RedisBackend.js"
+import * as RemoteCache from "../src/RemoteCache.js"
+import { type CacheError, RemoteCacheBackend } from "../src/RemoteCacheBackend.js"
+import { FaultyBackend, layer as faultyLayer } from "./utils/FaultyBackend.js"
+import * as RedisServer from "./utils/RedisServer.js"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Runs `body` with a RemoteCache built with `policy` over a fresh faulty backend whose prefix is "app:". */
+const withCache = <A, E>(
+  policy: Policy.Policy<CacheError, never>,
+  body: Effect.Effect<A, E, RemoteCache.RemoteCache | FaultyBackend | RemoteCacheBackend>
+) => Effect.provide(body, RemoteCache.layer(policy).pipe(Layer.provideMerge(faultyLayer({ prefix: "app:" }))))
+
+interface LogLine {
+  readonly level: string
+  readonly message: string
+  readonly annotations: Record<string, unknown>
+  /** The whole line as logfmt prints it: message, annotations, spans and cause. */
+  readonly formatted: string
+}
+
+const captureLogs = Effect.sync(() => {
+  const lines: Array<LogLine> = []
+  const logger = Logger.make((options) => {
+    lines.push({
+      level: options.logLevel.label,
+      message: Array.isArray(options.message) ? options.message.join(" ") : String(options.message),
+      annotations: Object.fromEntries(HashMap.toEntries(options.annotations)),
+      formatted: Logger.logfmtLogger.log(options)
+    })
+  })
+  const layer = Layer.merge(Logger.add(logger), Logger.minimumLogLevel(LogLevel.All))
+  return { lines, layer }
+})
+
+/** The current value of a counter (or a histogram's count) with exactly these tags; 0 before its first update. */
+const metric = (name: string, tags: Record<string, string>) =>
+  Effect.map(Metric.snapshot, (pairs) => {
+    const wanted = Object.entries(tags).sort()
+    for (const pair of pairs) {
+      if (pair.metricKey.name !== name) continue
+      const actual = pair.metricKey.tags.map((label) => [label.key, label.value] as const).sort()
+      if (JSON.stringify(actual) !== JSON.stringify(wanted)) continue
+      const state = pair.metricState as unknown as { readonly count: number | bigint; readonly sum?: number }
+      return Number(state.count)
+    }
+    return 0
+  })
+
+const histogramSum = (operation: string) =>
+  Effect.map(Metric.value(Metric.tagged(RemoteCache.operationDuration, "operation", operation)), (state) => state.sum)
+
+/** Runs `effect` and returns how much each of `readings` grew meanwhile. */
+const deltas = <E, R>(readings: Record<string, Effect.Effect<number>>, effect: Effect.Effect<unknown, E, R>) =>
+  Effect.gen(function*() {
+    const read = Effect.map(
+      Effect.forEach(Object.entries(readings), ([name, reading]) => Effect.map(reading, (n) => [name, n] as const)),
+      (entries) => Object.fromEntries(entries)
+    )
+    const before = yield* read
+    yield* effect
+    const after = yield* read
+    return Object.fromEntries(Object.keys(readings).map((name) => [name, after[name]! - before[name]!]))
+  })
+
+const hits = (operation: string) => metric("remote_cache_hits_total", { operation })
+const misses = (operation: string) => metric("remote_cache_misses_total", { operation })
+const operationsOf = (operation: string) => metric("remote_cache_operations_total", { operation })
+const errors = (operation: string, error: string) => metric("remote_cache_errors_total", { operation, error })
+const durations = (operation: string) => metric("remote_cache_operation_duration_ms", { operation })
+
+// ---------------------------------------------------------------------------------------------------------------
+// The default policy is the seed's behaviour
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("RemoteCache.layerDefault", () => {
+  it.effect("works as a cache while the backend is healthy", () =>
+    withCache(
+      RemoteCache.defaultPolicy,
+      Effect.gen(function*() {
+        const cache = yield* RemoteCache.RemoteCache
+        yield* cache.set("k", { n: 1 }, "1 minute")
+        expect(yield* cache.get("k")).toStrictEqual(Option.some({ n: 1 }))
+        const entry = yield* cache.getWithTtl("k")
+        expect(Option.map(entry, (e) => Duration.toMillis(Option.getOrThrow(e.remainingTtl)))).toStrictEqual(
+          Option.some(60_000)
+        )
+        yield* cache.setMany([["a", 1], ["b", 2]])
+        expect(yield* cache.getMany(["a", "x", "b"])).toStrictEqual([Option.some(1), Option.none(), Option.some(2)])
+        yield* cache.delete("a")
+        expect(yield* cache.get("a")).toStrictEqual(Option.none())
+        yield* cache.clear
+        expect(yield* cache.get("k")).toStrictEqual(Option.none())
+        expect(cache.prefix).toBe("app:")
+      })
+    ))
+
+  it.effect("turns every failure into a miss or a no-op, each logged at debug level and nothing louder", () =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      yield* Effect.provide(
+        Effect.gen(function*() {
+          const cache = yield* RemoteCache.RemoteCache
+          const faulty = yield* FaultyBackend
+          expectTypeOf(cache.get).returns.toEqualTypeOf<Effect.Effect<Option.Option<unknown>>>()
+          yield* faulty.failAlways("connection")
+          expect(yield* cache.get("k")).toStrictEqual(Option.none())
+          expect(yield* cache.getWithTtl("k")).toStrictEqual(Option.none())
+          expect(yield* cache.getMany(["a", "b"])).toStrictEqual([Option.none(), Option.none()])
+          yield* cache.set("k", "secret-value")
+          yield* cache.setMany([["k", "secret-value"]])
+          yield* cache.delete("k")
+          yield* cache.clear
+        }),
+        RemoteCache.layerDefault.pipe(Layer.provideMerge(faultyLayer()))
+      ).pipe(Effect.provide(logs.layer))
+      expect(logs.lines.map((line) => [line.level, line.message])).toStrictEqual(
+        ["get", "getWithTtl", "getMany", "set", "setMany", "delete", "clear"].map((operation) => [
+          "DEBUG",
+          `cache ${operation} failed: CacheConnectionError: injected connection fault`
+        ])
+      )
+      expect(JSON.stringify(logs.lines)).not.toContain("secret-value")
+    }))
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Constructors and types
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("RemoteCache.layer / make", () => {
+  it.scoped("layer takes a policy that ends every failure; make keeps the policy's error type", () =>
+    Effect.provide(
+      Effect.gen(function*() {
+        const faulty = yield* FaultyBackend
+        const typed = yield* RemoteCache.make(Policy.timeout("1 second"))
+        expectTypeOf(typed.get).returns.toEqualTypeOf<Effect.Effect<Option.Option<unknown>, CacheError>>()
+        const guarded = yield* RemoteCache.make(
+          Policy.circuitBreaker({ failureThreshold: 5, resetAfter: "1 second" })
+        )
+        expectTypeOf(guarded.clear).toEqualTypeOf<
+          Effect.Effect<void, CacheError | Policy.CacheCircuitOpenError>
+        >()
+        yield* faulty.failNext("reply")
+        expect((yield* Effect.flip(typed.get("k")))._tag).toBe("CacheReplyError")
+
+        const retried = yield* Layer.build(
+          RemoteCache.layer(Policy.retry(Schedule.recurs(1)).pipe(Policy.recoverToMiss))
+        )
+        yield* typed.set("k", "v")
+        yield* faulty.failNext("connection")
+        expect(yield* Context.get(retried, RemoteCache.RemoteCache).get("k")).toStrictEqual(Option.some("v"))
+      }),
+      faultyLayer()
+    ))
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Telemetry
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("telemetry", () => {
+  it.effect("every operation runs in a span with the operation and the prefix, never the key", () =>
+    withCache(
+      RemoteCache.defaultPolicy,
+      Effect.gen(function*() {
+        const cache = yield* RemoteCache.RemoteCache
+        const faulty = yield* FaultyBackend
+        yield* cache.get("user:42@example.com")
+        yield* cache.getMany(["a", "b", "c"])
+        yield* cache.setMany(new Map([["a", 1], ["b", 2]]))
+        yield* cache.clear
+        yield* faulty.failNext("timeout")
+        yield* cache.delete("gone")
+        const calls = yield* faulty.calls
+        const spans = calls.map((call) => Option.getOrThrow(call.span))
+        expect(spans.map((span) => [span.name, span.kind])).toStrictEqual([
+          ["RemoteCache.get", "client"],
+          ["RemoteCache.getMany", "client"],
+          ["RemoteCache.setMany", "client"],
+          ["RemoteCache.clear", "client"],
+          ["RemoteCache.delete", "client"]
+        ])
+        expect(Object.fromEntries(spans[0]!.attributes)).toStrictEqual({
+          "cache.operation": "get",
+          "cache.prefix": "app:"
+        })
+        expect(Object.fromEntries(spans[1]!.attributes)).toStrictEqual({
+          "cache.operation": "getMany",
+          "cache.prefix": "app:",
+          "cache.keys": 3
+        })
+        expect(spans[2]!.attributes.get("cache.keys")).toBe(2)
+        // A failure the policy recovered still shows on the span, by its tag.
+        expect(Object.fromEntries(spans[4]!.attributes)).toStrictEqual({
+          "cache.operation": "delete",
+          "cache.prefix": "app:",
+          "cache.error": "CacheTimeoutError"
+        })
+        for (const span of spans) {
+          for (const value of span.attributes.values()) {
+            expect(String(value)).not.toMatch(/user:42|gone|^a$|^b$/)
+          }
+        }
+      })
+    ))
+
+  it.effect("hits, misses and operations per operation; getMany counts per key", () =>
+    withCache(
+      RemoteCache.defaultPolicy,
+      Effect.gen(function*() {
+        const cache = yield* RemoteCache.RemoteCache
+        yield* cache.set("k", 1)
+        const counted = yield* deltas(
+          {
+            getHits: hits("get"),
+            getMisses: misses("get"),
+            manyHits: hits("getMany"),
+            manyMisses: misses("getMany"),
+            ttlHits: hits("getWithTtl"),
+            gets: operationsOf("get"),
+            getManys: operationsOf("getMany"),
+            sets: operationsOf("set"),
+            setMisses: misses("set"),
+            durations: durations("get")
+          },
+          Effect.gen(function*() {
+            yield* cache.get("k")
+            yield* cache.get("x")
+            yield* cache.get("y")
+            yield* cache.getMany(["k", "x", "y"])
+            yield* cache.getWithTtl("k")
+            yield* cache.set("z", 1)
+          })
+        )
+        expect(counted).toStrictEqual({
+          getHits: 1,
+          getMisses: 2,
+          manyHits: 1,
+          manyMisses: 2,
+          ttlHits: 1,
+          gets: 3,
+          getManys: 1,
+          sets: 1,
+          setMisses: 0,
+          durations: 3
+        })
+      })
+    ))
+
+  it.effect("errors are counted by tag before recovery, each attempt once, and the failure counts as a miss", () =>
+    withCache(
+      Policy.retry(Schedule.recurs(2)).pipe(Policy.recoverToMiss),
+      Effect.gen(function*() {
+        const cache = yield* RemoteCache.RemoteCache
+        const faulty = yield* FaultyBackend
+        yield* faulty.failNext("connection", 2)
+        yield* faulty.failNext("reply")
+        const counted = yield* deltas({
+          connection: errors("get", "CacheConnectionError"),
+          reply: errors("get", "CacheReplyError"),
+          misses: misses("get"),
+          operations: operationsOf("get")
+        }, cache.get("k"))
+        expect(counted).toStrictEqual({ connection: 2, reply: 1, misses: 1, operations: 1 })
+      })
+    ))
+
+  it.effect("timeouts and open circuits are counted where they arise; an error crossing a breaker counts once", () =>
+    withCache(
+      Policy.timeout("10 millis").pipe(
+        Policy.circuitBreaker({ failureThreshold: 2, resetAfter: "1 minute" }),
+        Policy.log("Debug"),
+        Policy.recoverToMiss
+      ),
+      Effect.gen(function*() {
+        const cache = yield* RemoteCache.RemoteCache
+        const faulty = yield* FaultyBackend
+        const counted = yield* deltas(
+          {
+            connection: errors("set", "CacheConnectionError"),
+            timeout: errors("set", "CacheTimeoutError"),
+            open: errors("set", "CacheCircuitOpenError"),
+            slowness: histogramSum("set")
+          },
+          Effect.gen(function*() {
+            yield* faulty.failNext("connection")
+            yield* cache.set("k", 1)
+            yield* faulty.failNext("hang")
+            const fiber = yield* Effect.fork(cache.set("k", 1))
+            yield* TestClock.adjust("10 millis")
+            yield* Fiber.join(fiber)
+            yield* cache.set("k", 1)
+          })
+        )
+        expect(counted).toStrictEqual({ connection: 1, timeout: 1, open: 1, slowness: 10 })
+      })
+    ))
+
+  it.effect("labels added with Effect.tagMetrics are kept", () =>
+    withCache(
+      RemoteCache.defaultPolicy,
+      Effect.gen(function*() {
+        const cache = yield* RemoteCache.RemoteCache
+        const counted = yield* deltas(
+          { tagged: metric("remote_cache_misses_total", { operation: "get", service: "checkout" }) },
+          cache.get("k").pipe(Effect.tagMetrics("service", "checkout"))
+        )
+        expect(counted).toStrictEqual({ tagged: 1 })
+      })
+    ))
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Typed views
+// ---------------------------------------------------------------------------------------------------------------
+
+const User = Schema.Struct({ id: Schema.Int, name: Schema.String, joined: Schema.Date })
+type User = typeof User.Type
+
+const ada: User = { id: 1, name: "Ada", joined: new Date("1843-07-01T00:00:00.000Z") }
+
+describe("RemoteCache.forSchema", () => {
+  it.effect("stores the encoded form and gives back an A", () =>
+    withCache(
+      RemoteCache.defaultPolicy,
+      Effect.gen(function*() {
+        const users = yield* RemoteCache.forSchema(User)
+        expectTypeOf(users.get).returns.toEqualTypeOf<Effect.Effect<Option.Option<User>>>()
+        expectTypeOf(users.set).returns.toEqualTypeOf<Effect.Effect<void, ParseResult.ParseError>>()
+        yield* users.set("user:1", ada, "1 minute")
+        const raw = yield* RemoteCacheBackend
+        expect(yield* raw.get("user:1")).toStrictEqual(
+          Option.some({ id: 1, name: "Ada", joined: "1843-07-01T00:00:00.000Z" })
+        )
+        const back = yield* users.get("user:1")
+        expect(back).toStrictEqual(Option.some(ada))
+        expect(Option.getOrThrow(back).joined).toBeInstanceOf(Date)
+        const entry = Option.getOrThrow(yield* users.getWithTtl("user:1"))
+        expect(entry.value).toStrictEqual(ada)
+        expect(Option.isSome(entry.remainingTtl)).toBe(true)
+        yield* users.setMany([["user:2", { ...ada, id: 2 }]])
+        expect(yield* users.getMany(["user:1", "nobody", "user:2"])).toStrictEqual([
+          Option.some(ada),
+          Option.none(),
+          Option.some({ ...ada, id: 2 })
+        ])
+        yield* users.delete("user:1")
+        expect(yield* users.get("user:1")).toStrictEqual(Option.none())
+        yield* users.clear
+        expect(yield* users.get("user:2")).toStrictEqual(Option.none())
+      })
+    ))
+
+  it.effect("a stored value that no longer matches the schema is a miss, logged without the value and counted", () =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      yield* withCache(
+        RemoteCache.defaultPolicy,
+        Effect.gen(function*() {
+          const users = yield* RemoteCache.forSchema(User)
+          const raw = yield* RemoteCacheBackend
+          // Written before a deploy changed the type.
+          yield* raw.set("user:old", { id: "private-old-id", name: "Ada" })
+          yield* users.set("user:1", ada)
+          const counted = yield* deltas(
+            {
+              parse: errors("get", "ParseError"),
+              manyParse: errors("getMany", "ParseError")
+            },
+            Effect.gen(function*() {
+              expect(yield* users.get("user:old")).toStrictEqual(Option.none())
+              expect(yield* users.getMany(["user:old", "user:1"])).toStrictEqual([Option.none(), Option.some(ada)])
+              expect(yield* users.getWithTtl("user:old")).toStrictEqual(Option.none())
+            })
+          )
+          expect(counted).toStrictEqual({ parse: 1, manyParse: 1 })
+        })
+      ).pipe(Effect.provide(logs.layer))
+      expect(logs.lines.map((line) => [line.level, line.message, line.annotations])).toStrictEqual([
+        [
+          "DEBUG",
+          "cache get miss: the stored value does not match the schema",
+          { "cache.operation": "get", "cache.key": "user:old" }
+        ],
+        [
+          "DEBUG",
+          "cache getMany miss: the stored value does not match the schema",
+          { "cache.operation": "getMany", "cache.key": "user:old" }
+        ],
+        [
+          "DEBUG",
+          "cache getWithTtl miss: the stored value does not match the schema",
+          { "cache.operation": "getWithTtl", "cache.key": "user:old" }
+        ]
+      ])
+      expect(JSON.stringify(logs.lines)).not.toContain("private-old-id")
+    }))
+
+  it.effect("writing a value the schema rejects fails with ParseError and stores nothing", () =>
+    withCache(
+      RemoteCache.defaultPolicy,
+      Effect.gen(function*() {
+        const users = yield* RemoteCache.forSchema(User)
+        const raw = yield* RemoteCacheBackend
+        const invalid = { ...ada, id: 1.5 }
+        expect((yield* Effect.flip(users.set("user:1", invalid)))._tag).toBe("ParseError")
+        expect(yield* raw.get("user:1")).toStrictEqual(Option.none())
+        expect((yield* Effect.flip(users.setMany([["user:2", ada], ["user:3", invalid]])))._tag).toBe("ParseError")
+        expect(yield* raw.getMany(["user:2", "user:3"])).toStrictEqual([Option.none(), Option.none()])
+      })
+    ))
+
+  it.effect("is a miss, not a crash, when the backend fails", () =>
+    withCache(
+      RemoteCache.defaultPolicy,
+      Effect.gen(function*() {
+        const users = yield* RemoteCache.forSchema(User)
+        yield* users.set("user:1", ada)
+        yield* (yield* FaultyBackend).failAlways("protocol")
+        expect(yield* users.get("user:1")).toStrictEqual(Option.none())
+        yield* users.set("user:1", ada)
+      })
+    ))
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Against a real redis-server
+// ---------------------------------------------------------------------------------------------------------------
+
+const buildCache = (policy: Policy.Policy<CacheError, never>, options: RedisBackend.RedisBackendOptions) =>
+  Effect.map(
+    Layer.build(RemoteCache.layer(policy).pipe(Layer.provide(RedisBackend.layer(options)))),
+    Context.get(RemoteCache.RemoteCache)
+  )
+
+/** Runs `effect` and returns how long it took, in milliseconds of real time. */
+const timed = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
+  Effect.gen(function*() {
+    const start = performance.now()
+    const result = yield* effect
+    return [result, performance.now() - start] as const
+  })
+
+const exerciseAll = (cache: RemoteCache.RemoteCacheShape) =>
+  Effect.gen(function*() {
+    expect(yield* cache.get("k")).toStrictEqual(Option.none())
+    expect(yield* cache.getWithTtl("k")).toStrictEqual(Option.none())
+    expect(yield* cache.getMany(["k", "j"])).toStrictEqual([Option.none(), Option.none()])
+    yield* cache.set("k", "w", "1 minute")
+    yield* cache.setMany([["k", "w"], ["j", "x"]], "1 minute")
+    yield* cache.delete("k")
+    yield* cache.clear
+  })
+
+describe("RemoteCache over Redis", () => {
+  it.scopedLive("default policy, server stopped: get is a miss, set returns, nothing throws, nothing hangs", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const cache = yield* buildCache(RemoteCache.defaultPolicy, { host: server.host, port: server.port })
+      yield* cache.set("k", "v")
+      expect(yield* cache.get("k")).toStrictEqual(Option.some("v"))
+      yield* server.stop
+      const [, elapsed] = yield* timed(exerciseAll(cache))
+      // Connection refused: the client fails fast, well within its 5 s timeouts.
+      expect(elapsed).toBeLessThan(1_000)
+    }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") })))
+
+  it.scopedLive("default policy, server hung: get is a miss after the client's commandTimeout", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const cache = yield* buildCache(RemoteCache.defaultPolicy, {
+        host: server.host,
+        port: server.port,
+        commandTimeout: "300 millis"
+      })
+      yield* cache.set("k", "v")
+      yield* server.pause
+      const [value, elapsed] = yield* timed(cache.get("k"))
+      expect(value).toStrictEqual(Option.none())
+      expect(elapsed).toBeGreaterThanOrEqual(250)
+      expect(elapsed).toBeLessThan(1_500)
+      yield* server.resume
+    }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") })))
+
+  it.scopedLive("a timeout policy bounds a hung server's cost below the client's own timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const cache = yield* buildCache(
+        Policy.timeout("100 millis").pipe(Policy.log("Debug"), Policy.recoverToMiss),
+        { host: server.host, port: server.port }
+      )
+      yield* cache.set("k", "v")
+      yield* server.pause
+      const [value, elapsed] = yield* timed(cache.get("k"))
+      expect(value).toStrictEqual(Option.none())
+      expect(elapsed).toBeLessThan(1_000)
+      yield* server.resume
+      // The interrupted command's reply was read in its place: the connection is still in step.
+      expect(yield* cache.get("k")).toStrictEqual(Option.some("v"))
+    }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") })))
+
+  it.scopedLive("a password given in the options or the URL never appears in a log line or a span", () =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      const password = "Wr0ng-pa55word-never-logged"
+      const server = yield* RedisServer.make({ args: ["--requirepass", "the-right-one"] })
+      yield* Effect.gen(function*() {
+        const viaOption = yield* buildCache(RemoteCache.defaultPolicy, {
+          host: server.host,
+          port: server.port,
+          password: Redacted.make(password),
+          connectTimeout: "1 second"
+        })
+        const viaUrl = yield* buildCache(RemoteCache.defaultPolicy, {
+          url: `redis://default:${encodeURIComponent(password)}@${server.host}:${server.port}`,
+          connectTimeout: "1 second"
+        })
+        // Rejected credentials (the client then fails fast with the same error until its backoff allows a retry).
+        yield* exerciseAll(viaOption)
+        yield* exerciseAll(viaUrl)
+        // A server that is gone.
+        yield* server.stop
+        const unreachable = yield* buildCache(RemoteCache.defaultPolicy, {
+          url: `redis://default:${encodeURIComponent(password)}@${server.host}:${server.port}`,
+          connectTimeout: "1 second"
+        })
+        yield* exerciseAll(unreachable)
+      }).pipe(Effect.provide(logs.layer))
+      expect(logs.lines.length).toBe(21)
+      expect(logs.lines.some((line) => line.message.includes("CacheReplyError"))).toBe(true)
+      expect(logs.lines.some((line) => line.message.includes("CacheConnectionError"))).toBe(true)
+      for (const line of logs.lines) {
+        expect(line.formatted).not.toContain(password)
+        expect(line.formatted).not.toContain(encodeURIComponent(password))
+      }
+    }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") })))
+})
