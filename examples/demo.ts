@@ -1,42 +1,73 @@
 /**
- * `npm start`: a short tour of the cache on the embedded default (an in-process MemoryBackend, no server
- * needed). With `REDIS_URL` set, the same program runs against that Redis.
+ * `npm start`: the two-tier cache in a few lines of output — read-through, stampede protection and TTL expiry —
+ * on the embedded default (an in-process MemoryBackend as L2, no server needed). With `REDIS_URL` set, the same
+ * program runs against that Redis (L2) with pub/sub invalidation.
  */
-import { Console, Effect, Layer, Option } from "effect"
-import { MemoryBackend, RedisBackend, RemoteCacheBackend } from "../src/index.js"
+import { Console, Effect, Layer, Metric } from "effect"
+import { MemoryBackend, RedisBackend, RedisClient, RemoteCache, TieredCache } from "../src/index.js"
 
 const url = process.env["REDIS_URL"]
 
-// The one line that differs between the demo, the tests and production: which layer provides the backend.
-const Backend: Layer.Layer<RemoteCacheBackend.RemoteCacheBackend, unknown> = url === undefined
+// The only difference between the embedded demo and Redis is the layer under the cache.
+const L2 = url === undefined
   ? MemoryBackend.layer({ prefix: "demo:" })
-  : RedisBackend.layer({ url, prefix: "demo:", connectTimeout: "2 seconds" })
+  : RedisBackend.layerWithClient({ prefix: "demo:" }).pipe(
+    Layer.provideMerge(TieredCache.layerRedisBus),
+    Layer.provide(RedisClient.layer({ url, connectTimeout: "2 seconds" }))
+  )
+
+const Cache = TieredCache.layer({ capacity: 1_000, l1Ttl: "1 minute" }).pipe(
+  Layer.provide(RemoteCache.layerDefault),
+  Layer.provideMerge(L2)
+)
+
+/** Stands for a slow source: a database, another service. */
+let computations = 0
+const loadUser = (id: string) =>
+  Effect.sync(() => {
+    computations++
+    return { id, name: `user ${id}`, loadedAt: new Date().toISOString() }
+  }).pipe(Effect.delay("50 millis"))
+
+const millisSince = (start: number) => `${(performance.now() - start).toFixed(1)} ms`
 
 const program = Effect.gen(function*() {
-  const cache = yield* RemoteCacheBackend.RemoteCacheBackend
-  yield* Console.log(`backend: ${url === undefined ? "in-memory (set REDIS_URL to use Redis)" : "Redis"}`)
-
-  yield* cache.set("greeting", { text: "hello", at: new Date(0) })
-  const hit = yield* cache.get("greeting")
-  yield* Console.log(`get greeting -> ${Option.match(hit, { onNone: () => "miss", onSome: (v) => JSON.stringify(v) })}`)
-
-  yield* cache.set("short-lived", 42, "100 millis")
-  yield* Console.log(`get short-lived -> ${Option.isSome(yield* cache.get("short-lived")) ? "hit" : "miss"}`)
-  yield* Effect.sleep("150 millis")
-  yield* Console.log(`after 150 ms -> ${Option.isSome(yield* cache.get("short-lived")) ? "hit" : "miss (expired)"}`)
-
-  yield* cache.setMany([["a", 1], ["b", 2]])
-  const many = yield* cache.getMany(["a", "missing", "b"])
-  yield* Console.log(`getMany a, missing, b -> ${many.map(Option.getOrElse(() => "miss")).join(", ")}`)
-
-  const failed = yield* Effect.flip(cache.set("fn", () => "functions cannot be cached"))
-  yield* Console.log(`set of a function -> ${failed._tag}: ${failed.message}`)
-
+  const cache = yield* TieredCache.TieredCache
   yield* cache.clear
-  yield* Console.log(`after clear -> ${Option.isSome(yield* cache.get("greeting")) ? "hit" : "miss"}`)
+  yield* Console.log(`L2: ${url === undefined ? "in-process MemoryBackend (set REDIS_URL to use Redis)" : url}`)
+
+  let start = performance.now()
+  yield* cache.getOrCompute("user:1", loadUser("1"), { ttl: "1 second" })
+  yield* Console.log(`1. read-through, first read: computed (${millisSince(start)})`)
+  start = performance.now()
+  yield* cache.getOrCompute("user:1", loadUser("1"), { ttl: "1 second" })
+  yield* Console.log(`2. read-through, second read: L1 hit (${millisSince(start)})`)
+
+  computations = 0
+  start = performance.now()
+  yield* Effect.forEach(
+    Array.from({ length: 100 }),
+    () => cache.getOrCompute("user:2", loadUser("2"), { ttl: "1 second" }),
+    { concurrency: "unbounded" }
+  )
+  yield* Console.log(
+    `3. stampede: 100 concurrent reads of a missing key -> ${computations} computation (${millisSince(start)})`
+  )
+
+  yield* Effect.sleep("1100 millis")
+  computations = 0
+  yield* cache.getOrCompute("user:1", loadUser("1"), { ttl: "1 second" })
+  yield* Console.log(`4. TTL: after 1.1 s the 1 s entry has expired in both tiers -> recomputed (${computations})`)
+
+  const [l1, l2, computes] = yield* Effect.all([
+    Metric.value(TieredCache.l1HitsTotal),
+    Metric.value(TieredCache.l2HitsTotal),
+    Metric.value(TieredCache.computesTotal)
+  ])
+  yield* Console.log(`metrics: L1 hits ${l1.count}, L2 hits ${l2.count}, computations ${computes.count}`)
 })
 
-Effect.runPromise(program.pipe(Effect.provide(Backend))).catch((error) => {
+Effect.runPromise(Effect.scoped(program.pipe(Effect.provide(Cache)))).catch((error) => {
   console.error(error)
   process.exitCode = 1
 })

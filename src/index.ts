@@ -12,6 +12,13 @@
 export * as MemoryBackend from "./MemoryBackend.js"
 
 /**
+ * Composable failure policies: timeout, retry, circuit breaker, log, recover-to-miss.
+ *
+ * @since 0.1.0
+ */
+export * as Policy from "./Policy.js"
+
+/**
  * The Redis backend over the library's own client.
  *
  * @since 0.1.0
@@ -33,6 +40,13 @@ export * as RedisClient from "./RedisClient.js"
 export * as RedisError from "./RedisError.js"
 
 /**
+ * What applications use: a backend seen through a policy, with telemetry and typed views.
+ *
+ * @since 0.1.0
+ */
+export * as RemoteCache from "./RemoteCache.js"
+
+/**
  * The remote cache service (get / set with TTL / delete / clear) and its typed errors.
  *
  * @since 0.1.0
@@ -52,3 +66,11 @@ export * as Resp from "./Resp.js"
  * @since 0.1.0
  */
 export * as Serializer from "./Serializer.js"
+
+/**
+ * The two-tier cache: a bounded in-process L1 over the remote L2, with single-flight read-through and
+ * cross-process invalidation.
+ *
+ * @since 0.1.0
+ */
+export * as TieredCache from "./TieredCache.js"
