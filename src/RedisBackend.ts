@@ -7,16 +7,19 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Codec from "./internal/codec.js"
+import * as SyncSerializer from "./internal/syncSerializer.js"
 import { resolveTtl } from "./internal/ttl.js"
 import * as RedisClient from "./RedisClient.js"
-import type { RedisConfigError, RedisError } from "./RedisError.js"
+import { type RedisConfigError, type RedisError, RedisReplyError } from "./RedisError.js"
 import {
   CacheConnectionError,
   type CacheError,
@@ -92,9 +95,15 @@ const unexpected = (operation: Operation, key: string | undefined, reply: Resp.R
     message: `unexpected reply of type ${reply === null ? "null" : typeof reply} to ${operation}`
   })
 
-const replyErrorOf = (operation: Operation, key: string | undefined, reply: Resp.RespValue) =>
+/** An error reply inside a pipeline, as `send` would have reported it (the cause carries the reply's code). */
+const replyErrorOf = (operation: Operation, key: string | undefined, reply: Resp.RespValue, command: string) =>
   reply instanceof Resp.ErrorReply
-    ? new CacheReplyError({ operation, key, message: reply.message })
+    ? new CacheReplyError({
+      operation,
+      key,
+      message: reply.message,
+      cause: new RedisReplyError({ message: reply.message, code: reply.code, command })
+    })
     : undefined
 
 /**
@@ -117,6 +126,9 @@ export const make = (
     const prefix = options.prefix ?? defaultPrefix
     const serializer = options.serializer ??
       Option.getOrElse(yield* Effect.serviceOption(Serializer.Serializer), () => Serializer.v8)
+    // The serializer's synchronous functions, when it has them: `get`, `set`, `getMany` and `setMany` then run
+    // them directly instead of through an Effect per value.
+    const sync = SyncSerializer.lookup(serializer)
     const scanCount = String(options.scanCount ?? 1_000)
     const match = escapeGlob(prefix) + "*"
     // Servers before 4.0 lack UNLINK; learnt on the first "unknown command" reply.
@@ -129,12 +141,48 @@ export const make = (
       Effect.flatMap(
         Effect.mapError(client.pipeline(commands), toCacheError(operation, key)),
         (replies) => {
-          for (const reply of replies) {
-            const error = replyErrorOf(operation, key, reply)
+          for (let i = 0; i < replies.length; i++) {
+            const error = replyErrorOf(operation, key, replies[i]!, String(commands[i]![0]))
             if (error !== undefined) return Effect.fail(error)
           }
           return Effect.void
         }
+      )
+
+    // What `Effect.mapError(…, toCacheError(operation, key))` does with a failure, for the hot paths that handle
+    // both outcomes in one continuation (each Effect step costs on every command).
+    const failWith = (
+      cause: Cause.Cause<RedisError>,
+      operation: Operation,
+      key: string | undefined
+    ): Effect.Effect<never, CacheError> => {
+      const failure = Cause.failureOrCause(cause)
+      return failure._tag === "Left"
+        ? Effect.fail(toCacheError(operation, key)(failure.left))
+        : Effect.failCause(failure.right)
+    }
+
+    // A serialization failure already in hand, reported as `Codec` reports it (without serializing again: encoding
+    // runs getters). The stand-in serializer can only fail.
+    const encodeFailure = (
+      operation: Operation,
+      key: string,
+      value: unknown,
+      error: Serializer.SerializationError
+    ): Effect.Effect<never, CacheError> =>
+      Effect.flatMap(
+        Codec.encode({ ...serializer, encode: () => Effect.fail(error) }, operation, key, value),
+        () => Effect.dieMessage("a serializer that only fails succeeded")
+      )
+    const decodeFailure = (
+      operation: Operation,
+      key: string,
+      bytes: Uint8Array,
+      error: Serializer.SerializationError
+    ): Effect.Effect<never, CacheError> =>
+      Effect.flatMap(
+        Codec.decode({ ...serializer, decode: () => Effect.fail(error) }, operation, key, bytes),
+        () => Effect.dieMessage("a serializer that only fails succeeded")
       )
 
     const decodeReply = (
@@ -143,7 +191,13 @@ export const make = (
       reply: Resp.RespValue
     ): Effect.Effect<Option.Option<unknown>, CacheError> => {
       if (reply === null) return Effect.succeedNone
-      if (reply instanceof Uint8Array) return Effect.asSome(Codec.decode(serializer, operation, key, reply))
+      if (reply instanceof Uint8Array) {
+        if (sync === undefined) return Effect.asSome(Codec.decode(serializer, operation, key, reply))
+        const decoded = sync.decode(reply)
+        return Either.isRight(decoded)
+          ? Effect.succeed(Option.some(decoded.right))
+          : decodeFailure(operation, key, reply, decoded.left)
+      }
       return Effect.fail(unexpected(operation, key, reply))
     }
 
@@ -161,7 +215,10 @@ export const make = (
       )
 
     const get = (key: string) =>
-      Effect.flatMap(send("get", key, ["GET", prefix + key]), (reply) => decodeReply("get", key, reply))
+      Effect.matchCauseEffect(client.send(["GET", prefix + key]), {
+        onFailure: (cause) => failWith(cause, "get", key),
+        onSuccess: (reply) => decodeReply("get", key, reply)
+      })
 
     // GET and PTTL in one write: one round trip, and Redis runs them back to back.
     const getWithTtl = (key: string) =>
@@ -172,7 +229,8 @@ export const make = (
         ),
         (replies): Effect.Effect<Option.Option<Entry>, CacheError> => {
           const [value, pttl] = replies
-          const failure = replyErrorOf("getWithTtl", key, value!) ?? replyErrorOf("getWithTtl", key, pttl!)
+          const failure = replyErrorOf("getWithTtl", key, value!, "GET") ??
+            replyErrorOf("getWithTtl", key, pttl!, "PTTL")
           if (failure !== undefined) return Effect.fail(failure)
           if (typeof pttl !== "number") return Effect.fail(unexpected("getWithTtl", key, pttl!))
           // -2: the key expired between the two commands.
@@ -189,16 +247,34 @@ export const make = (
       if (keys.length === 0) return Effect.succeed([])
       const command: Array<string> = ["MGET"]
       for (const key of keys) command.push(prefix + key)
-      return Effect.flatMap(
-        send("getMany", keys[0], command),
-        (reply): Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheError> => {
+      return Effect.matchCauseEffect(client.send(command), {
+        onFailure: (cause) => failWith(cause, "getMany", keys[0]),
+        onSuccess: (reply): Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheError> => {
           if (!Array.isArray(reply) || reply.length !== keys.length) {
             return Effect.fail(unexpected("getMany", keys[0], reply))
           }
           const items: ReadonlyArray<Resp.RespValue> = reply
+          if (sync !== undefined) {
+            // One loop instead of an Effect per key; at the first item that is not a plain hit or miss, the
+            // Effect path below reports it exactly as before.
+            const values = new Array<Option.Option<unknown>>(items.length)
+            let i = 0
+            for (; i < items.length; i++) {
+              const item = items[i]
+              if (item === null) {
+                values[i] = Option.none()
+                continue
+              }
+              if (!(item instanceof Uint8Array)) break
+              const decoded = sync.decode(item)
+              if (Either.isLeft(decoded)) break
+              values[i] = Option.some(decoded.right)
+            }
+            if (i === items.length) return Effect.succeed(values)
+          }
           return Effect.forEach(items, (item, i) => decodeReply("getMany", keys[i]!, item))
         }
-      )
+      })
     }
 
     const set = (key: string, value: unknown, ttl?: Duration.DurationInput) => {
@@ -210,18 +286,38 @@ export const make = (
           // The seed left an earlier value in place and served it stale; a write that stores nothing removes it.
           return remove("set", key, [prefix + key])
         case "Forever":
-          return Effect.flatMap(Codec.encode(serializer, "set", key, value), (bytes) =>
-            Effect.asVoid(send("set", key, ["SET", prefix + key, bytes])))
+          if (sync !== undefined) return write(key, value, undefined)
+          return Effect.flatMap(
+            Codec.encode(serializer, "set", key, value),
+            (bytes) => Effect.asVoid(send("set", key, ["SET", prefix + key, bytes]))
+          )
         case "Millis":
-          return Effect.flatMap(Codec.encode(serializer, "set", key, value), (bytes) =>
-            Effect.asVoid(send("set", key, ["SET", prefix + key, bytes, "PX", String(resolved.millis)])))
+          if (sync !== undefined) return write(key, value, String(resolved.millis))
+          return Effect.flatMap(
+            Codec.encode(serializer, "set", key, value),
+            (bytes) => Effect.asVoid(send("set", key, ["SET", prefix + key, bytes, "PX", String(resolved.millis)]))
+          )
       }
     }
 
+    // `set` with a synchronous serializer: the value is still serialized when the effect runs (each run anew), and
+    // the reply and the failure are handled in one continuation.
+    const write = (key: string, value: unknown, px: string | undefined): Effect.Effect<void, CacheError> =>
+      Effect.suspend(() => {
+        const encoded = sync!.encode(value)
+        if (Either.isLeft(encoded)) return encodeFailure("set", key, value, encoded.left)
+        const command = px === undefined
+          ? ["SET", prefix + key, encoded.right]
+          : ["SET", prefix + key, encoded.right, "PX", px]
+        return Effect.matchCauseEffect(client.send(command), {
+          onFailure: (cause) => failWith(cause, "set", key),
+          onSuccess: () => Effect.void
+        })
+      })
+
     const setMany = (entries: Iterable<readonly [key: string, value: unknown]>, ttl?: Duration.DurationInput) => {
       // Read once, at call time: a retried effect must write the same entries even from a one-shot iterator.
-      const list = Array.from(entries, ([key, value]) =>
-        [key, value] as const)
+      const list = Array.from(entries, ([key, value]) => [key, value] as const)
       const first = list[0]?.[0]
       const resolved = resolveTtl(ttl)
       if (resolved._tag === "Invalid") {
@@ -234,14 +330,24 @@ export const make = (
         return remove(
           "setMany",
           first,
-          list.map(([key]) =>
-            prefix + key
-          )
+          list.map(([key]) => prefix + key)
         )
       }
       // Every value is serialized before anything is sent, so a failure leaves the server untouched.
+      const encodeAll: Effect.Effect<ReadonlyArray<Uint8Array>, CacheError> = sync === undefined
+        ? Effect.forEach(list, ([key, value]) => Codec.encode(serializer, "setMany", key, value))
+        : Effect.suspend(() => {
+          const encoded = new Array<Uint8Array>(list.length)
+          for (let i = 0; i < list.length; i++) {
+            const [key, value] = list[i]!
+            const result = sync.encode(value)
+            if (Either.isLeft(result)) return encodeFailure("setMany", key, value, result.left)
+            encoded[i] = result.right
+          }
+          return Effect.succeed(encoded)
+        })
       return Effect.flatMap(
-        Effect.forEach(list, ([key, value]) => Codec.encode(serializer, "setMany", key, value)),
+        encodeAll,
         (encoded) => {
           if (resolved._tag === "Forever") {
             const command: Array<string | Uint8Array> = ["MSET"]

@@ -217,6 +217,30 @@ const parseUrl = (url: string): UrlParts => {
   return parts
 }
 
+/** The TLS options that may hold a private key or its passphrase. */
+const tlsSecretFields = ["key", "passphrase", "pfx"] as const
+
+/**
+ * A copy of the TLS options whose secrets are not enumerable, so printing or serializing the client's options
+ * (`JSON.stringify`, `util.inspect`, a log line) never shows a private key or its passphrase.
+ */
+const hideTlsSecrets = (tls: Tls.ConnectionOptions): Tls.ConnectionOptions => {
+  const copy: Record<string, unknown> = { ...tls }
+  for (const field of tlsSecretFields) {
+    if (field in copy) Object.defineProperty(copy, field, { value: copy[field], enumerable: false })
+  }
+  return copy as Tls.ConnectionOptions
+}
+
+/** The TLS options as Node needs them: the secrets hidden by `hideTlsSecrets` put back. */
+const revealTls = (tls: Tls.ConnectionOptions): Tls.ConnectionOptions => {
+  const copy: Record<string, unknown> = { ...tls }
+  for (const field of tlsSecretFields) {
+    if (tls[field] !== undefined) copy[field] = tls[field]
+  }
+  return copy as Tls.ConnectionOptions
+}
+
 /**
  * Applies defaults and the URL; fails with `RedisConfigError` on invalid input.
  *
@@ -253,7 +277,7 @@ export const resolveOptions = (options: RedisClientOptions = {}): Effect.Effect<
         connectTimeoutMillis: toMillis(options.connectTimeout, defaults.timeoutMillis, "connectTimeout"),
         commandTimeoutMillis: toMillis(options.commandTimeout, defaults.timeoutMillis, "commandTimeout"),
         clientName,
-        tls: tlsOption === false ? undefined : tlsOption === true ? {} : tlsOption,
+        tls: tlsOption === false ? undefined : tlsOption === true ? {} : hideTlsSecrets(tlsOption),
         maxInFlight,
         reconnectBaseDelayMillis: toMillis(
           options.reconnectBaseDelay,
@@ -288,7 +312,7 @@ const openSocket = (options: ResolvedOptions): Effect.Effect<Net.Socket, RedisCo
     if (options.tls !== undefined) {
       const servername = options.tls.servername ?? (Net.isIP(options.host) === 0 ? options.host : undefined)
       socket = Tls.connect({
-        ...options.tls,
+        ...revealTls(options.tls),
         host: options.host,
         port: options.port,
         ...(servername !== undefined ? { servername } : {})
@@ -304,15 +328,28 @@ const openSocket = (options: ResolvedOptions): Effect.Effect<Net.Socket, RedisCo
 
 const awaitPending = (pending: Pending): Effect.Effect<Resp.RespValue, RedisError> => {
   if (pending.done) return pendingResult(pending)
+  // A written command needs no canceller: interruption only stops waiting (the fiber ignores a later resume), and
+  // its reply is still read in its place and dropped, so the stream never desynchronises. Without a canceller,
+  // Effect.async also skips its onInterrupt wrapper, several runtime-flag changes on every command.
+  if (pending.args === undefined) {
+    return Effect.async<Resp.RespValue, RedisError>((resume) => awaitWritten(pending, resume))
+  }
   return Effect.async<Resp.RespValue, RedisError>((resume) => {
     pending.callback = (settled) => resume(pendingResult(settled))
-    // Interruption only stops waiting: a written command's reply is still read in its place and dropped, so the
-    // stream never desynchronises; a command still waiting for room is not written at all.
+    // A command still waiting for room under maxInFlight is not written at all once its awaiter has gone.
     return Effect.sync(() => {
       pending.callback = undefined
       if (pending.args !== undefined) pending.cancelled = true
     })
   })
+}
+
+const awaitWritten = (
+  pending: Pending,
+  resume: (effect: Effect.Effect<Resp.RespValue, RedisError>) => void
+): void => {
+  if (pending.done) resume(pendingResult(pending))
+  else pending.callback = (settled) => resume(pendingResult(settled))
 }
 
 const pendingResult = (pending: Pending): Effect.Effect<Resp.RespValue, RedisError> => {
@@ -375,9 +412,20 @@ export const make = (
           "RedisReplyError",
           (error): Effect.Effect<never, RedisError> =>
             pending.command === "AUTH" || error.code === "NOAUTH" || error.code === "WRONGPASS"
-              ? Effect.fail(new RedisAuthError({ message: error.message }))
+              ? Effect.fail(new RedisAuthError({ message: scrubSecrets(error.message) }))
               : Effect.fail(error)
         ), { discard: true })
+    }
+
+    /**
+     * A server may quote a command's arguments in its error ("unknown command 'AUTH', with args beginning with:
+     * '…'" where AUTH is renamed away): the quoted part and any copy of the password are cut out.
+     */
+    const scrubSecrets = (message: string): string => {
+      let scrubbed = message.replace(/,?\s*with args beginning with:.*$/s, "")
+      const password = resolved.password === undefined ? "" : Redacted.value(resolved.password)
+      if (password.length > 0) scrubbed = scrubbed.split(password).join("<redacted>")
+      return scrubbed
     }
 
     /** Opens a socket and performs the handshake, all within `connectTimeout`. */
@@ -475,11 +523,17 @@ export const make = (
     })
 
     const send = (command: Command): Effect.Effect<Resp.RespValue, RedisError> =>
-      Effect.suspend(() => {
-        // The common case costs one Effect.async: the connection is open and the write is synchronous.
+      // The common case is this one Effect.async and nothing else: the connection is open, the command is queued
+      // synchronously when the effect runs (so every run sends it anew) and its reply resumes the fiber. Every
+      // other case hands the fiber an ordinary effect to continue with.
+      Effect.async<Resp.RespValue, RedisError>((resume) => {
         const conn = connection
-        if (conn !== undefined && conn.isOpen) return awaitPending(conn.submit(command))
-        return Effect.flatMap(ensureConnection, (fresh) => awaitPending(fresh.submit(command)))
+        if (conn === undefined || !conn.isOpen) {
+          return resume(Effect.flatMap(ensureConnection, (fresh) => awaitPending(fresh.submit(command))))
+        }
+        const pending = conn.submit(command)
+        if (pending.args !== undefined) return resume(awaitPending(pending))
+        awaitWritten(pending, resume)
       })
 
     const collect = (pendings: ReadonlyArray<Pending>) =>

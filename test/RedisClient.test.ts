@@ -1,5 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, ConfigProvider, Effect, Exit, Fiber, Redacted, Schedule, Scope } from "effect"
+import { inspect } from "node:util"
 import * as RedisClient from "../src/RedisClient.js"
 import * as Resp from "../src/Resp.js"
 import * as FakeServer from "./utils/FakeServer.js"
@@ -307,6 +308,17 @@ describe("RedisClient", () => {
         const secure = yield* RedisClient.make({ host: "127.0.0.1", port: tlsPort, tls: { ca: files.ca } })
         expect(yield* secure.send(["SET", "t", "over tls"])).toBe("OK")
         expect(text(yield* secure.send(["GET", "t"]))).toBe("over tls")
+
+        // A client certificate's key is used for the connection but hidden from printed options.
+        const withKey = yield* RedisClient.make({
+          host: "127.0.0.1",
+          port: tlsPort,
+          tls: { ca: files.ca, cert: files.cert, key: files.key, passphrase: "not-a-real-passphrase" }
+        })
+        expect(yield* withKey.send(["PING"])).toBe("PONG")
+        const printed = JSON.stringify(withKey.options) + inspect(withKey.options, { depth: 5 })
+        expect(printed).not.toContain("PRIVATE KEY")
+        expect(printed).not.toContain("not-a-real-passphrase")
 
         const other = yield* Tls.makeCertificateAuthority("another CA")
         const untrusted = yield* RedisClient.make({ host: "127.0.0.1", port: tlsPort, tls: { ca: other.ca } })
