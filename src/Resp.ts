@@ -6,7 +6,7 @@
  *
  * @since 0.1.0
  */
-import { Data } from "effect"
+import * as Data from "effect/Data"
 import { Buffer, constants } from "node:buffer"
 
 // -------------------------------------------------------------------------------------------------------------------
@@ -863,6 +863,94 @@ const writeCommand = (out: Buffer, pos: number, args: ReadonlyArray<string | Uin
   return pos
 }
 
+// The common case (commands of keys and small values, batches of them) is written in a single pass into a reused
+// scratch buffer, each short string checked for ASCII by the same call that copies it, and then copied out at its
+// exact size; sizing every argument first cost a second pass over every string. Anything that may not fit in
+// SCRATCH_MAX is sized first and written straight into its own buffer, so the scratch never grows past it.
+const SCRATCH_MAX = 128 * 1024
+let scratch = Buffer.allocUnsafe(0)
+
+// At most "*" or "$", 16 digits and CRLF per header, then the payload and its CRLF; a string's UTF-8 form takes at
+// most 3 bytes per UTF-16 unit. NaN for an argument that is neither a string nor bytes, which takes the sized path.
+const boundCommand = (args: ReadonlyArray<string | Uint8Array>): number => {
+  let bound = 19
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    bound += 21 + (typeof arg === "string" ? arg.length * 3 : arg.length)
+  }
+  return bound
+}
+
+const scratchFor = (bound: number): Buffer => {
+  if (scratch.length < bound) scratch = Buffer.allocUnsafe(Math.min(SCRATCH_MAX, Math.max(bound, 16 * 1024)))
+  return scratch
+}
+
+// Writes a string's header and payload as UTF-8, `pos` being just after the "$".
+const writeUtf8 = (out: Buffer, pos: number, s: string): number => {
+  const length = Buffer.byteLength(s, "utf8")
+  pos = writeDecimal(out, pos, length)
+  out[pos++] = CR
+  out[pos++] = LF
+  out.write(s, pos, length, "utf8")
+  return pos + length
+}
+
+const writeCommandOnce = (out: Buffer, pos: number, args: ReadonlyArray<string | Uint8Array>): number => {
+  const n = args.length
+  out[pos++] = T_ARRAY
+  pos = writeDecimal(out, pos, n)
+  out[pos++] = CR
+  out[pos++] = LF
+  for (let i = 0; i < n; i++) {
+    const arg = args[i]!
+    out[pos++] = T_BULK
+    if (typeof arg !== "string") {
+      pos = writeDecimal(out, pos, arg.length)
+      out[pos++] = CR
+      out[pos++] = LF
+      out.set(arg, pos)
+      pos += arg.length
+    } else if (arg.length < 13) {
+      // Command names, numbers, short keys: V8 keeps strings this short flat, where a loop that copies and checks
+      // for ASCII at once beats a call into the runtime. A string that is not ASCII is written again as UTF-8.
+      const length = arg.length
+      const header = pos
+      pos = writeDecimal(out, pos, length)
+      out[pos++] = CR
+      out[pos++] = LF
+      let j = 0
+      for (; j < length; j++) {
+        const c = arg.charCodeAt(j)
+        if (c >= 0x80) break
+        out[pos + j] = c
+      }
+      pos = j === length ? pos + length : writeUtf8(out, header, arg)
+    } else if (arg.length <= 64) {
+      // Keys: written as if ASCII, in one call into the runtime, whose UTF-8 length then equals the string's length
+      // exactly when it was ASCII; a string that was not is written again, from its header. A charCodeAt loop is
+      // several times slower here, on the concatenated strings (`prefix + key`) that keys of this length usually are.
+      const length = arg.length
+      const header = pos
+      pos = writeDecimal(out, pos, length)
+      out[pos++] = CR
+      out[pos++] = LF
+      pos = out.write(arg, pos, "utf8") === length ? pos + length : writeUtf8(out, header, arg)
+    } else {
+      pos = writeUtf8(out, pos, arg)
+    }
+    out[pos++] = CR
+    out[pos++] = LF
+  }
+  return pos
+}
+
+const copyOut = (src: Buffer, length: number): Buffer => {
+  const out = Buffer.allocUnsafe(length)
+  src.copy(out, 0, 0, length)
+  return out
+}
+
 /**
  * Encodes one command as a RESP array of bulk strings. Strings are written as UTF-8 and every length is a byte
  * length; `Uint8Array` arguments are written as they are, so any bytes (CR, LF, NUL…) are safe.
@@ -871,6 +959,11 @@ const writeCommand = (out: Buffer, pos: number, args: ReadonlyArray<string | Uin
  * @category encoding
  */
 export const encodeCommand = (args: ReadonlyArray<string | Uint8Array>): Buffer => {
+  const bound = boundCommand(args)
+  if (bound <= SCRATCH_MAX) {
+    const out = scratchFor(bound)
+    return copyOut(out, writeCommandOnce(out, 0, args))
+  }
   const out = Buffer.allocUnsafe(sizeCommand(args, 0))
   writeCommand(out, 0, args, 0)
   return out
@@ -883,6 +976,14 @@ export const encodeCommand = (args: ReadonlyArray<string | Uint8Array>): Buffer 
  * @category encoding
  */
 export const encodeCommands = (commands: ReadonlyArray<ReadonlyArray<string | Uint8Array>>): Buffer => {
+  let bound = 0
+  for (let c = 0; c < commands.length; c++) bound += boundCommand(commands[c]!)
+  if (bound <= SCRATCH_MAX) {
+    const out = scratchFor(bound)
+    let pos = 0
+    for (let c = 0; c < commands.length; c++) pos = writeCommandOnce(out, pos, commands[c]!)
+    return copyOut(out, pos)
+  }
   let size = 0
   let base = 0
   for (let c = 0; c < commands.length; c++) {

@@ -21,7 +21,7 @@ export class Pending {
   value: Resp.RespValue = null
   error: RedisError | undefined = undefined
   callback: ((pending: Pending) => void) | undefined = undefined
-  /** Set when written; until then the command waits for room under `maxInFlight`. */
+  /** Set by the flush that writes it; 0 until then (the command may wait for room under `maxInFlight`). */
   deadline = 0
   /** The arguments, kept only while the command waits to be written. */
   args: ReadonlyArray<string | Uint8Array> | undefined = undefined
@@ -96,6 +96,17 @@ class Fifo {
     }
     return item
   }
+  /**
+   * Gives a deadline to the commands at the tail that have none yet: exactly the ones the current flush writes, so
+   * the clock is read once per write instead of once per command.
+   */
+  stampDeadlines(deadline: number): void {
+    for (let i = this.items.length - 1; i >= this.head; i--) {
+      const item = this.items[i]!
+      if (item.deadline !== 0) return
+      item.deadline = deadline
+    }
+  }
   drain(): Array<Pending> {
     const rest = this.items.slice(this.head)
     this.items = []
@@ -168,7 +179,7 @@ export class Connection {
   }
 
   private write(pending: Pending, args: ReadonlyArray<string | Uint8Array>): void {
-    pending.deadline = Date.now() + this.options.commandTimeoutMillis
+    // Its deadline is set by the flush that writes it (see `flush`).
     this.queue.push(pending)
     this.batch.push(args)
     if (!this.flushScheduled) {
@@ -183,6 +194,9 @@ export class Connection {
     if (this.closed || this.batch.length === 0) return
     const batch = this.batch
     this.batch = []
+    // Counted from the write, never earlier: the timer only looks at the oldest command, which by the time it
+    // fires (at least 1 ms after `write` armed it) has been through a flush.
+    this.queue.stampDeadlines(Date.now() + this.options.commandTimeoutMillis)
     this.socket.write(batch.length === 1 ? Resp.encodeCommand(batch[0]!) : Resp.encodeCommands(batch))
   }
 
@@ -237,6 +251,9 @@ export class Connection {
     if (this.closed) return
     const head = this.queue.peek()
     if (head === undefined) return
+    // No deadline yet: queued but not flushed. Cannot happen (a flush runs on the next tick, before any timer),
+    // but a command must never time out before it was even written.
+    if (head.deadline === 0) return this.armTimer(this.options.commandTimeoutMillis)
     const now = Date.now()
     if (head.deadline > now) return this.armTimer(head.deadline - now)
     // The reply of `head` may still arrive; a connection whose stream position is unknown is never reused.
