@@ -211,6 +211,7 @@ class OwningDeserializer extends NodeV8.DefaultDeserializer {
 }
 
 const V8_VERSION_TAG = 0xff
+const FAST_DECODE_MAX_BYTES = 1024
 
 const decodeV8 = (bytes: Uint8Array): Either.Either<unknown, SerializationError> => {
   // V8 would reject these too; checking first gives foreign data (a string set by hand, say) a clear message.
@@ -218,10 +219,13 @@ const decodeV8 = (bytes: Uint8Array): Either.Either<unknown, SerializationError>
   if (bytes[0] !== V8_VERSION_TAG) {
     return fail("decode", "v8 cannot decode these bytes: they do not start with the v8 version tag 0xFF")
   }
-  // Cached values are mostly plain records, which a JavaScript reader builds about three times faster than a
-  // round trip through V8's deserializer; it declines everything else (and anything doubtful), which V8 reads below.
-  const fast = V8Decode.decode(bytes)
-  if (fast !== V8Decode.UNSUPPORTED) return Either.right(fast)
+  // Small cached values are mostly plain records, which a JavaScript reader builds faster than a round trip through
+  // V8's deserializer (whose setup dominates below about 1 KiB; above it, V8 reads faster). The reader declines
+  // everything else (and anything doubtful), which V8 reads below.
+  if (bytes.length <= FAST_DECODE_MAX_BYTES) {
+    const fast = V8Decode.decode(bytes)
+    if (fast !== V8Decode.UNSUPPORTED) return Either.right(fast)
+  }
   try {
     const deserializer = new OwningDeserializer(bytes)
     deserializer.readHeader()
