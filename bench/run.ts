@@ -1,0 +1,609 @@
+/**
+ * `npm run bench`: our RedisClient and RedisBackend side by side with ioredis (plain and auto-pipelining) and
+ * node-redis, on one server, the same keys and value sizes, the clients taking turns round by round.
+ *
+ * It starts its own redis-server on a free loopback port, or uses `REDIS_URL` (it then writes and finally removes
+ * keys under `bench:` only). Every client runs every workload once to warm up, then each workload is measured for
+ * `--rounds` rounds (default 5); in each round every client runs the same op sequence once, the order rotating from
+ * round to round so that no client always follows the same one (whose garbage it may collect). Reported figures
+ * are medians over the rounds; a ratio ours/peer is the median of the per-round ratios.
+ *
+ * Memory: each client then runs 1,000,000 operations at 256 in flight in a child process of its own
+ * (`bench/rss.ts`, run as plain JavaScript), and the peak RSS is compared.
+ *
+ * Options: `--json` (one JSON object on stdout, progress on stderr), `--rounds N`, `--scale X` (ops per round
+ * times X), `--only id,id` (workloads), `--clients name,name`, `--rss-ops N`, `--no-rss`, `--profile file`
+ * (a V8 CPU profile of the measured rounds only, without the setup and warm-up; summarise it with
+ * `npx tsx bench/cpuprofile.ts file`).
+ */
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Scope from "effect/Scope"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Inspector from "node:inspector"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import * as Url from "node:url"
+import * as V8 from "node:v8"
+import * as Vm from "node:vm"
+import * as RedisBackend from "../src/RedisBackend.js"
+import * as RedisClient from "../src/RedisClient.js"
+import * as Serializer from "../src/Serializer.js"
+import * as RedisServer from "../test/utils/RedisServer.js"
+import {
+  type Driver,
+  ioredis,
+  ioredisJson,
+  makeOurs,
+  nodeRedis,
+  type Ours,
+  oursBackend,
+  oursClient,
+  type Round
+} from "./clients.js"
+import { type Dataset, makeDataset, makeWorkload, RAW_PREFIX, ROOT_PREFIX, type Workload } from "./data.js"
+import { runTieredL1Hit, TIERED_WORKLOAD } from "./tiered.js"
+
+// -------------------------------------------------------------------------------------------------------------------
+// options
+// -------------------------------------------------------------------------------------------------------------------
+
+const argv = process.argv.slice(2)
+const flag = (name: string): boolean => argv.includes(name)
+const option = (name: string): string | undefined => {
+  const i = argv.indexOf(name)
+  return i === -1 ? undefined : argv[i + 1]
+}
+const list = (name: string): ReadonlyArray<string> | undefined => option(name)?.split(",").filter((s) => s !== "")
+
+const asJson = flag("--json")
+const rounds = Math.max(1, Number(option("--rounds") ?? 5))
+const scale = Number(option("--scale") ?? 1)
+const only = list("--only")
+const onlyClients = list("--clients")
+const rssOps = Number(option("--rss-ops") ?? 1_000_000)
+const withRss = !flag("--no-rss")
+const profileFile = option("--profile")
+
+// Progress goes to stderr, so that `--json` leaves exactly one JSON object on stdout.
+const log = (line: string): void => {
+  process.stderr.write(`${line}\n`)
+}
+
+// A full collection before each workload, so one workload's garbage is not collected during the next.
+V8.setFlagsFromString("--expose-gc")
+const gc = Vm.runInNewContext("gc") as () => void
+
+// -------------------------------------------------------------------------------------------------------------------
+// profiling
+// -------------------------------------------------------------------------------------------------------------------
+
+const session = profileFile === undefined ? undefined : new Inspector.Session()
+const post = (method: string, params?: object): Promise<unknown> =>
+  new Promise((resolve, reject) =>
+    session!.post(method, params ?? {}, (error, result) => error === null ? resolve(result) : reject(error))
+  )
+const startProfile = async (): Promise<void> => {
+  if (session === undefined) return
+  session.connect()
+  await post("Profiler.enable")
+  await post("Profiler.setSamplingInterval", { interval: 200 })
+  await post("Profiler.start")
+}
+const resumeProfile = (): Promise<unknown> | undefined => session === undefined ? undefined : post("Profiler.start")
+// Samples accumulate over every measured round: each stop returns a profile, merged into one at the end.
+const profiles: Array<{ nodes: Array<unknown>; samples: Array<number>; timeDeltas: Array<number> }> = []
+const pauseProfile = async (): Promise<void> => {
+  if (session === undefined) return
+  const { profile } = await post("Profiler.stop") as { profile: (typeof profiles)[number] }
+  profiles.push(profile)
+}
+const writeProfile = (): void => {
+  if (profileFile === undefined || profiles.length === 0) return
+  // Node ids are per profile: offset them so the profiles can be concatenated.
+  const merged = { nodes: [] as Array<unknown>, samples: [] as Array<number>, timeDeltas: [] as Array<number> }
+  let offset = 0
+  for (const profile of profiles) {
+    let max = 0
+    for (const node of profile.nodes as Array<{ id: number; children?: Array<number> }>) {
+      max = Math.max(max, node.id)
+      merged.nodes.push({ ...node, id: node.id + offset, children: node.children?.map((c) => c + offset) })
+    }
+    for (const sample of profile.samples) merged.samples.push(sample + offset)
+    merged.timeDeltas.push(...profile.timeDeltas)
+    offset += max + 1
+  }
+  Fs.writeFileSync(profileFile, JSON.stringify(merged))
+  log(`profile of the measured rounds written to ${profileFile}`)
+}
+
+// -------------------------------------------------------------------------------------------------------------------
+// statistics
+// -------------------------------------------------------------------------------------------------------------------
+
+interface Stats {
+  readonly opsPerSec: number
+  readonly p50Ms: number
+  readonly p99Ms: number
+}
+
+const median = (values: ReadonlyArray<number>): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
+}
+
+const roundStats = (round: Round): Stats => {
+  const sorted = Float64Array.from(round.latencies).sort()
+  const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
+  return { opsPerSec: round.latencies.length / (round.elapsedMs / 1000), p50Ms: at(0.5), p99Ms: at(0.99) }
+}
+
+const medianStats = (all: ReadonlyArray<Stats>): Stats => ({
+  opsPerSec: Math.round(median(all.map((s) => s.opsPerSec))),
+  p50Ms: Math.round(median(all.map((s) => s.p50Ms)) * 1000) / 1000,
+  p99Ms: Math.round(median(all.map((s) => s.p99Ms)) * 1000) / 1000
+})
+
+// -------------------------------------------------------------------------------------------------------------------
+// setup
+// -------------------------------------------------------------------------------------------------------------------
+
+const startServer = async (scope: Scope.Scope): Promise<string> => {
+  const url = process.env["REDIS_URL"]
+  if (url !== undefined && url !== "") return url
+  const server = await Effect.runPromise(Scope.extend(RedisServer.make(), scope))
+  return server.url
+}
+
+const serverVersion = async (ours: Ours): Promise<string> => {
+  const info = await Effect.runPromise(ours.client.send(["INFO", "server"]))
+  const text = info instanceof Uint8Array ? Buffer.from(info).toString("utf8") : String(info)
+  return /redis_version:(\S+)/.exec(text)?.[1] ?? "unknown"
+}
+
+/** Stores every dataset under each prefix: raw bytes, v8 and JSON (through our backends, with MSET). */
+const populate = async (ours: Ours, datasets: ReadonlyArray<Dataset>): Promise<void> => {
+  for (const dataset of datasets) {
+    for (let start = 0; start < dataset.keyCount; start += 500) {
+      const end = Math.min(dataset.keyCount, start + 500)
+      const raw: Array<string | Uint8Array> = ["MSET"]
+      const entries: Array<readonly [string, unknown]> = []
+      for (let k = start; k < end; k++) {
+        raw.push(RAW_PREFIX + dataset.keys[k]!, dataset.bytes[k & 63]!)
+        entries.push([dataset.keys[k]!, dataset.objects[k & 63]!])
+      }
+      await Effect.runPromise(
+        Effect.all([ours.client.send(raw), ours.v8.setMany(entries), ours.json.setMany(entries)], { discard: true })
+      )
+    }
+  }
+}
+
+const sameValue = (actual: unknown, expected: unknown): boolean =>
+  actual instanceof Uint8Array && expected instanceof Uint8Array
+    ? Buffer.compare(actual, expected) === 0
+    : JSON.stringify(actual) === JSON.stringify(expected)
+
+/** Every client must read back what was stored, or its figures would measure misses. */
+const checkDrivers = async (drivers: ReadonlyArray<Driver>, datasets: ReadonlyArray<Dataset>): Promise<void> => {
+  for (const driver of drivers) {
+    for (const dataset of datasets) {
+      const actual = await driver.probe(dataset)
+      const expected = driver.format === "raw" ? dataset.bytes[0] : dataset.objects[0]
+      if (!sameValue(actual, expected)) {
+        throw new Error(`${driver.name} read back something else than was stored under ${dataset.keys[0]}`)
+      }
+    }
+  }
+}
+
+// -------------------------------------------------------------------------------------------------------------------
+// measuring
+// -------------------------------------------------------------------------------------------------------------------
+
+interface WorkloadResult {
+  readonly workload: Workload
+  readonly stats: Record<string, Stats>
+  readonly perRound: Record<string, ReadonlyArray<Stats>>
+}
+
+const measure = async (workload: Workload, drivers: ReadonlyArray<Driver>): Promise<WorkloadResult> => {
+  const runners = drivers.map((driver) => driver.prepare(workload))
+  // A clean heap per workload, not per turn: a full collection also shrinks the young generation, which would then
+  // make the first thousand operations of every turn pay for frequent scavenges, more so the more a client allocates.
+  gc()
+  const perRound: Record<string, Array<Stats>> = {}
+  for (const driver of drivers) perRound[driver.name] = []
+  for (let r = 0; r < rounds; r++) {
+    const line: Array<string> = []
+    for (let t = 0; t < drivers.length; t++) {
+      const d = (t + r) % drivers.length
+      await resumeProfile()
+      const round = await runners[d]!()
+      await pauseProfile()
+      const stats = roundStats(round)
+      perRound[drivers[d]!.name]!.push(stats)
+      line.push(`${drivers[d]!.name} ${Math.round(stats.opsPerSec).toLocaleString("en")}`)
+    }
+    log(`${workload.id}: round ${r + 1}/${rounds}: ${line.join(", ")}`)
+  }
+  const stats: Record<string, Stats> = {}
+  for (const driver of drivers) stats[driver.name] = medianStats(perRound[driver.name]!)
+  return { workload, stats, perRound }
+}
+
+/** The pairs compared: our raw client against each raw peer, our backends against the peer doing the JSON work. */
+const PAIRS: ReadonlyArray<readonly [ours: string, peer: string]> = [
+  ["ours", "ioredis"],
+  ["ours", "ioredis-auto"],
+  ["ours", "node-redis"],
+  ["ours-backend", "ioredis-auto-json"],
+  ["ours-backend-json", "ioredis-auto-json"]
+]
+
+const ratiosOf = (result: WorkloadResult): Record<string, number> => {
+  const ratios: Record<string, number> = {}
+  for (const [ours, peer] of PAIRS) {
+    const a = result.perRound[ours]
+    const b = result.perRound[peer]
+    if (a === undefined || b === undefined) continue
+    const perRound = a.map((s, r) => s.opsPerSec / b[r]!.opsPerSec)
+    ratios[`${result.workload.id}/${ours}-vs-${peer}`] = Math.round(median(perRound) * 100) / 100
+  }
+  return ratios
+}
+
+interface RssResult {
+  readonly client: string
+  readonly opsPerSec: number
+  readonly peakRssMiB: number
+}
+
+/**
+ * The memory runs execute plain JavaScript, as a deployed application does: under `tsx` every module passes
+ * through its loader, which costs more memory the more modules a client has (Effect has hundreds). So `rss.ts`
+ * and the sources are transpiled (TypeScript's `transpileModule`, no type-checking) into a temporary directory
+ * that sees this project's `node_modules`.
+ */
+const compileRssScript = async (): Promise<{ readonly script: string; readonly dir: string }> => {
+  const ts = (await import("typescript")).default
+  const root = Path.resolve(Path.dirname(Url.fileURLToPath(import.meta.url)), "..")
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "erc-bench-"))
+  const emit = (relative: string) => {
+    const source = Fs.readFileSync(Path.join(root, relative), "utf8")
+    const { outputText } = ts.transpileModule(source, {
+      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+      fileName: relative
+    })
+    const out = Path.join(dir, relative.replace(/\.ts$/, ".js"))
+    Fs.mkdirSync(Path.dirname(out), { recursive: true })
+    Fs.writeFileSync(out, outputText)
+  }
+  const walk = (relative: string): Array<string> =>
+    Fs.readdirSync(Path.join(root, relative), { withFileTypes: true }).flatMap((entry) =>
+      entry.isDirectory()
+        ? walk(Path.join(relative, entry.name))
+        : entry.name.endsWith(".ts")
+        ? [Path.join(relative, entry.name)]
+        : []
+    )
+  for (const file of [...walk("src"), "bench/rss.ts"]) emit(file)
+  Fs.writeFileSync(Path.join(dir, "package.json"), JSON.stringify({ type: "module" }))
+  Fs.symlinkSync(Path.join(root, "node_modules"), Path.join(dir, "node_modules"), "dir")
+  return { script: Path.join(dir, "bench", "rss.js"), dir }
+}
+
+const measureRss = (script: string, client: string, url: string): Promise<RssResult> =>
+  new Promise((resolve, reject) => {
+    const child = ChildProcess.spawn(process.execPath, [script, client, url, String(rssOps)], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let out = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+      out += chunk
+    })
+    child.once("error", reject)
+    child.once("close", (code) => {
+      if (code !== 0) return reject(new Error(`the ${client} memory run exited with ${code}`))
+      resolve(JSON.parse(out.trim().split("\n").pop()!) as RssResult)
+    })
+  })
+
+// -------------------------------------------------------------------------------------------------------------------
+// output
+// -------------------------------------------------------------------------------------------------------------------
+
+interface Target {
+  readonly label: string
+  readonly key: string
+  readonly at: number
+  /** "min": the ratio must be at least `at`; "max": at most. */
+  readonly kind: "min" | "max"
+}
+
+const TARGETS: ReadonlyArray<Target> = [
+  {
+    label: "RedisClient GET, 256 in flight vs ioredis auto-pipelining",
+    key: "get-256/ours-vs-ioredis-auto",
+    at: 1.25,
+    kind: "min"
+  },
+  {
+    label: "RedisBackend (v8) GET, 256 in flight vs ioredis auto + JSON",
+    key: "get-256/ours-backend-vs-ioredis-auto-json",
+    at: 1,
+    kind: "min"
+  },
+  { label: "RedisClient sequential GET vs ioredis plain", key: "get-seq/ours-vs-ioredis", at: 1, kind: "min" },
+  {
+    label: "RedisBackend getMany (v8) vs ioredis auto MGET + JSON",
+    key: "getmany-100/ours-backend-vs-ioredis-auto-json",
+    at: 1,
+    kind: "min"
+  },
+  { label: "RedisClient MGET vs ioredis MGET", key: "getmany-100/ours-vs-ioredis", at: 1, kind: "min" },
+  { label: "peak RSS after 1,000,000 ops, ours vs ioredis", key: "rss/ours-vs-ioredis", at: 1.2, kind: "max" }
+]
+
+const pad = (s: string, n: number): string => s.length >= n ? s : s + " ".repeat(n - s.length)
+const padStart = (s: string, n: number): string => s.length >= n ? s : " ".repeat(n - s.length) + s
+const fmt = (n: number, digits: number): string =>
+  n.toLocaleString("en", { minimumFractionDigits: digits, maximumFractionDigits: digits })
+
+// -------------------------------------------------------------------------------------------------------------------
+// main
+// -------------------------------------------------------------------------------------------------------------------
+
+const main = async (): Promise<void> => {
+  const scope = Effect.runSync(Scope.make())
+  const drivers: Array<Driver> = []
+  let ours: Ours | undefined
+  let url = ""
+  try {
+    url = await startServer(scope)
+    ours = await makeOurs(url)
+    const redisVersion = await serverVersion(ours)
+    const n = (ops: number) => Math.max(1, Math.round(ops * scale))
+
+    const small = makeDataset("small", 10_000, 100)
+    const write = makeDataset("write", 10_000, 1024)
+    const large = makeDataset("large", 1_000, 16 * 1024)
+    log(`redis ${redisVersion} at ${url.replace(/\/\/[^@/]*@/, "//***@")}, node ${process.version}; storing datasets`)
+    await populate(ours, [small, large])
+
+    const workloads: Array<Workload> = [
+      makeWorkload({
+        id: "get-seq",
+        title: "GET, 1 in flight (sequential), 100-byte values",
+        concurrency: 1,
+        dataset: small,
+        ops: n(6_000)
+      }),
+      makeWorkload({
+        id: "get-256",
+        title: "GET, 256 in flight, 100-byte values",
+        concurrency: 256,
+        dataset: small,
+        ops: n(80_000)
+      }),
+      makeWorkload({
+        id: "set-1k-px",
+        title: "SET 1 KiB values with PX, 256 in flight",
+        concurrency: 256,
+        dataset: write,
+        ops: n(30_000),
+        setRatio: 1,
+        ttl: true
+      }),
+      makeWorkload({
+        id: "getmany-100",
+        title: "getMany / MGET of 100 keys, 16 in flight, 100-byte values",
+        concurrency: 16,
+        dataset: small,
+        ops: n(1_500),
+        mgetSize: 100
+      }),
+      makeWorkload({
+        id: "mixed-90-10",
+        title: "90% GET / 10% SET over 10,000 keys, 256 in flight, 100-byte values",
+        concurrency: 256,
+        dataset: small,
+        ops: n(50_000),
+        setRatio: 0.1
+      }),
+      makeWorkload({
+        id: "get-16k",
+        title: "GET of 16 KiB values, 64 in flight",
+        concurrency: 64,
+        dataset: large,
+        ops: n(8_000)
+      })
+    ].filter((w) => only === undefined || only.includes(w.id))
+
+    const all: Array<() => Promise<Driver>> = [
+      async () => oursClient(ours!),
+      async () => oursBackend(ours!, "v8"),
+      async () => oursBackend(ours!, "json"),
+      () => ioredis(url, false),
+      () => ioredis(url, true),
+      () => ioredisJson(url),
+      () => nodeRedis(url)
+    ]
+    for (const make of all) {
+      const driver = await make()
+      if (onlyClients === undefined || onlyClients.includes(driver.name)) drivers.push(driver)
+      else await driver.close()
+    }
+    await checkDrivers(drivers, [small, large])
+
+    // One pass of every workload by every client before anything is measured: the first workload measured would
+    // otherwise favour whichever client has less code still to compile.
+    for (const workload of workloads) {
+      log(`${workload.id}: warm-up`)
+      for (const driver of drivers) await driver.prepare(workload)()
+    }
+
+    const results: Array<WorkloadResult> = []
+    await startProfile()
+    await pauseProfile()
+    profiles.length = 0
+    for (const workload of workloads) results.push(await measure(workload, drivers))
+    writeProfile()
+
+    const tiered = only === undefined || only.includes(TIERED_WORKLOAD)
+      ? await runTieredL1Hit(url, rounds)
+      : undefined
+
+    const rss: Array<RssResult> = []
+    if (withRss && only === undefined) {
+      const { dir, script } = await compileRssScript()
+      try {
+        for (const client of ["ours", "ours-backend", "ioredis", "ioredis-auto", "node-redis"]) {
+          if (onlyClients !== undefined && !onlyClients.includes(client)) continue
+          log(`memory: ${client}, ${rssOps.toLocaleString("en")} ops`)
+          rss.push(await measureRss(script, client, url))
+        }
+      } finally {
+        Fs.rmSync(dir, { recursive: true, force: true })
+      }
+    }
+
+    // ---------------------------------------------------------------------------------------------------------------
+    const ratios: Record<string, number> = {}
+    for (const result of results) Object.assign(ratios, ratiosOf(result))
+    const rssOf = (client: string) => rss.find((r) => r.client === client)?.peakRssMiB
+    const memoryRatios: Record<string, number> = {}
+    for (const client of ["ours", "ours-backend"]) {
+      for (const peer of ["ioredis", "ioredis-auto", "node-redis"]) {
+        const a = rssOf(client)
+        const b = rssOf(peer)
+        if (a !== undefined && b !== undefined) memoryRatios[`rss/${client}-vs-${peer}`] = Math.round(a / b * 100) / 100
+      }
+    }
+    const verdicts = TARGETS.flatMap((target) => {
+      const value = ratios[target.key] ?? memoryRatios[target.key]
+      if (value === undefined) return []
+      const met = target.kind === "min" ? value >= target.at : value <= target.at
+      return [{ ...target, value, met }]
+    })
+    const date = new Date().toISOString()
+    const machine = `${Os.cpus().length} cores (${Os.cpus()[0]?.model.trim() ?? "unknown CPU"}), ${
+      Math.round(Os.totalmem() / 2 ** 30)
+    } GiB`
+
+    if (asJson) {
+      const workloadsJson: Record<string, Record<string, Stats>> = {}
+      for (const result of results) workloadsJson[result.workload.id] = result.stats
+      const skipped: Record<string, string> = {}
+      if (tiered !== undefined) {
+        if (tiered._tag === "Skipped") skipped[TIERED_WORKLOAD] = tiered.reason
+        else workloadsJson[TIERED_WORKLOAD] = { ours: medianStats(tiered.rounds.map(roundStats)) }
+      }
+      const memory: Record<string, { opsPerSec: number; peakRssMiB: number }> = {}
+      for (const r of rss) memory[r.client] = { opsPerSec: r.opsPerSec, peakRssMiB: r.peakRssMiB }
+      process.stdout.write(
+        `${
+          JSON.stringify({
+            date,
+            node: process.version,
+            redis: redisVersion,
+            machine,
+            rounds,
+            workloads: workloadsJson,
+            ratios,
+            memory,
+            memoryRatios,
+            targets: Object.fromEntries(verdicts.map((v) => [v.key, { at: v.at, value: v.value, met: v.met }])),
+            skipped
+          })
+        }\n`
+      )
+      return
+    }
+
+    const out: Array<string> = []
+    out.push(
+      `redis ${redisVersion}, node ${process.version}, ${machine}, ${date.slice(0, 10)}; median of ${rounds} rounds`
+    )
+    out.push("")
+    out.push("clients:")
+    for (const driver of drivers) out.push(`  ${pad(driver.name, 18)} ${driver.description}`)
+    for (const result of results) {
+      const w = result.workload
+      out.push("")
+      out.push(`${w.id}: ${w.title} (${w.ops.toLocaleString("en")} ops per round)`)
+      out.push(`  ${pad("client", 18)} ${padStart("ops/s", 10)} ${padStart("p50 ms", 8)} ${padStart("p99 ms", 8)}`)
+      for (const driver of drivers) {
+        const s = result.stats[driver.name]!
+        out.push(
+          `  ${pad(driver.name, 18)} ${padStart(fmt(s.opsPerSec, 0), 10)} ${padStart(fmt(s.p50Ms, 3), 8)} ${
+            padStart(fmt(s.p99Ms, 3), 8)
+          }`
+        )
+      }
+      const r = ratiosOf(result)
+      const keys = Object.keys(r)
+      if (keys.length > 0) {
+        out.push(`  ratios: ${keys.map((k) => `${k.slice(w.id.length + 1)} ${r[k]!.toFixed(2)}`).join(", ")}`)
+      }
+    }
+    out.push("")
+    if (tiered === undefined) {
+      // not requested
+    } else if (tiered._tag === "Skipped") {
+      out.push(`${TIERED_WORKLOAD}: skipped (${tiered.reason})`)
+    } else {
+      const s = medianStats(tiered.rounds.map(roundStats))
+      out.push(`${TIERED_WORKLOAD}: ${fmt(s.opsPerSec, 0)} ops/s, p50 ${fmt(s.p50Ms, 3)} ms, p99 ${fmt(s.p99Ms, 3)} ms`)
+    }
+    if (rss.length > 0) {
+      out.push("")
+      out.push(`memory: ${rssOps.toLocaleString("en")} ops (90% GET / 10% SET, 256 in flight), one process per client`)
+      out.push(`  ${pad("client", 18)} ${padStart("ops/s", 10)} ${padStart("peak RSS", 12)}`)
+      for (const r of rss) {
+        out.push(`  ${pad(r.client, 18)} ${padStart(fmt(r.opsPerSec, 0), 10)} ${padStart(`${r.peakRssMiB} MiB`, 12)}`)
+      }
+      out.push(
+        `  ratios: ${Object.entries(memoryRatios).map(([k, v]) => `${k.slice(4)} ${v.toFixed(2)}`).join(", ")}`
+      )
+    }
+    if (verdicts.length > 0) {
+      out.push("")
+      out.push("targets:")
+      for (const v of verdicts) {
+        out.push(
+          `  ${v.met ? "met    " : "MISSED "} ${pad(v.label, 62)} ${v.value.toFixed(2)} (${
+            v.kind === "min" ? ">=" : "<="
+          } ${v.at})`
+        )
+      }
+    }
+    process.stdout.write(`${out.join("\n")}\n`)
+  } finally {
+    for (const driver of drivers) await driver.close()
+    if (ours !== undefined) {
+      if (process.env["REDIS_URL"] !== undefined && process.env["REDIS_URL"] !== "") {
+        // A server we do not own: remove exactly the keys we wrote.
+        await Effect.runPromise(
+          Effect.flatMap(
+            Effect.provideService(
+              RedisBackend.make({ prefix: ROOT_PREFIX, serializer: Serializer.json }),
+              RedisClient.RedisClient,
+              ours.client
+            ),
+            (backend) => backend.clear
+          )
+        )
+      }
+      await ours.close()
+    }
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error)
+  process.exitCode = 1
+})
