@@ -162,29 +162,6 @@ export const make = (
         : Effect.failCause(failure.right)
     }
 
-    // A serialization failure already in hand, reported as `Codec` reports it (without serializing again: encoding
-    // runs getters). The stand-in serializer can only fail.
-    const encodeFailure = (
-      operation: Operation,
-      key: string,
-      value: unknown,
-      error: Serializer.SerializationError
-    ): Effect.Effect<never, CacheError> =>
-      Effect.flatMap(
-        Codec.encode({ ...serializer, encode: () => Effect.fail(error) }, operation, key, value),
-        () => Effect.dieMessage("a serializer that only fails succeeded")
-      )
-    const decodeFailure = (
-      operation: Operation,
-      key: string,
-      bytes: Uint8Array,
-      error: Serializer.SerializationError
-    ): Effect.Effect<never, CacheError> =>
-      Effect.flatMap(
-        Codec.decode({ ...serializer, decode: () => Effect.fail(error) }, operation, key, bytes),
-        () => Effect.dieMessage("a serializer that only fails succeeded")
-      )
-
     const decodeReply = (
       operation: Operation,
       key: string,
@@ -196,7 +173,7 @@ export const make = (
         const decoded = sync.decode(reply)
         return Either.isRight(decoded)
           ? Effect.succeed(Option.some(decoded.right))
-          : decodeFailure(operation, key, reply, decoded.left)
+          : Effect.fail(Codec.decodeError(operation, key, decoded.left))
       }
       return Effect.fail(unexpected(operation, key, reply))
     }
@@ -305,7 +282,7 @@ export const make = (
     const write = (key: string, value: unknown, px: string | undefined): Effect.Effect<void, CacheError> =>
       Effect.suspend(() => {
         const encoded = sync!.encode(value)
-        if (Either.isLeft(encoded)) return encodeFailure("set", key, value, encoded.left)
+        if (Either.isLeft(encoded)) return Effect.fail(Codec.encodeError("set", key, encoded.left))
         const command = px === undefined
           ? ["SET", prefix + key, encoded.right]
           : ["SET", prefix + key, encoded.right, "PX", px]
@@ -341,7 +318,7 @@ export const make = (
           for (let i = 0; i < list.length; i++) {
             const [key, value] = list[i]!
             const result = sync.encode(value)
-            if (Either.isLeft(result)) return encodeFailure("setMany", key, value, result.left)
+            if (Either.isLeft(result)) return Effect.fail(Codec.encodeError("setMany", key, result.left))
             encoded[i] = result.right
           }
           return Effect.succeed(encoded)
