@@ -31,7 +31,8 @@ import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import type * as Schedule from "effect/Schedule"
-import type { CacheConnectionError, CacheError, CacheErrorFields, Entry, Operation } from "./RemoteCacheBackend.js"
+import type * as RemoteCacheBackend from "./RemoteCacheBackend.js"
+import type { CacheConnectionError, CacheError, CacheErrorFields, Operation } from "./RemoteCacheBackend.js"
 import { CacheTimeoutError } from "./RemoteCacheBackend.js"
 
 /**
@@ -47,33 +48,12 @@ export const TypeId: unique symbol = Symbol.for("effect-remote-cache/Policy")
 export type TypeId = typeof TypeId
 
 /**
- * The operations of a cache whose failures are `E`: the shape of `RemoteCacheBackend` (where `E` is
- * `CacheError`) generalised, so a policy's type can say what it does to the error channel.
+ * The operations of a cache whose failures are `E` (defined with the backend, which is `CacheOps<CacheError>`).
  *
  * @since 0.1.0
  * @category models
  */
-export interface CacheOps<out E> {
-  /** The prefix of every full key (for diagnostics and telemetry; keys are passed without it). */
-  readonly prefix: string
-  /** The value stored under `key`, or `None`. */
-  readonly get: (key: string) => Effect.Effect<Option.Option<unknown>, E>
-  /** The value stored under `key` with the TTL it has left. */
-  readonly getWithTtl: (key: string) => Effect.Effect<Option.Option<Entry>, E>
-  /** The values of `keys`, in order, `None` for each miss. */
-  readonly getMany: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<unknown>>, E>
-  /** Stores `value` under `key`, with an optional TTL. */
-  readonly set: (key: string, value: unknown, ttl?: Duration.DurationInput) => Effect.Effect<void, E>
-  /** Stores every entry with the same optional TTL. */
-  readonly setMany: (
-    entries: Iterable<readonly [key: string, value: unknown]>,
-    ttl?: Duration.DurationInput
-  ) => Effect.Effect<void, E>
-  /** Removes `key`. */
-  readonly delete: (key: string) => Effect.Effect<void, E>
-  /** Removes every key under the prefix. */
-  readonly clear: Effect.Effect<void, E>
-}
+export type CacheOps<E> = RemoteCacheBackend.CacheOps<E>
 
 /**
  * The circuit breaker is open: the operation was not attempted. `message` says how many consecutive failures

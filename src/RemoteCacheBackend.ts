@@ -128,29 +128,39 @@ export type CacheError =
  * @since 0.1.0
  * @category models
  */
-export interface RemoteCacheBackendShape {
+export interface RemoteCacheBackendShape extends CacheOps<CacheError> {}
+
+/**
+ * The operations of a cache whose failures are `E`: the backend's shape (where `E` is `CacheError`) generalised,
+ * so a policy's type can say what it does to the error channel, and `RemoteCache` can offer the same operations
+ * with `E = never`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface CacheOps<out E> {
   /** The prefix of every full key of this backend (for diagnostics and telemetry; keys are passed without it). */
   readonly prefix: string
   /** The value stored under `key`, or `None` when there is none (or it expired). */
-  readonly get: (key: string) => Effect.Effect<Option.Option<unknown>, CacheError>
+  readonly get: (key: string) => Effect.Effect<Option.Option<unknown>, E>
   /** The value stored under `key` with the TTL it has left; one round trip. */
-  readonly getWithTtl: (key: string) => Effect.Effect<Option.Option<Entry>, CacheError>
+  readonly getWithTtl: (key: string) => Effect.Effect<Option.Option<Entry>, E>
   /** The values of `keys`, in order, `None` for each miss; one round trip. */
-  readonly getMany: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheError>
+  readonly getMany: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<unknown>>, E>
   /** Stores `value` under `key`, with an optional TTL (see the TTL semantics above). */
-  readonly set: (key: string, value: unknown, ttl?: Duration.DurationInput) => Effect.Effect<void, CacheError>
+  readonly set: (key: string, value: unknown, ttl?: Duration.DurationInput) => Effect.Effect<void, E>
   /** Stores every entry with the same optional TTL; one pipelined write. Nothing is sent when one fails to serialize. */
   readonly setMany: (
     entries: Iterable<readonly [key: string, value: unknown]>,
     ttl?: Duration.DurationInput
-  ) => Effect.Effect<void, CacheError>
+  ) => Effect.Effect<void, E>
   /** Removes `key`; removing a missing key succeeds. */
-  readonly delete: (key: string) => Effect.Effect<void, CacheError>
+  readonly delete: (key: string) => Effect.Effect<void, E>
   /**
    * Removes every key of this backend (every full key starting with its prefix) and nothing else. A backend whose
    * prefix extends this one's (`"a:"` and `"a:b:"`) lives inside its namespace and is cleared with it.
    */
-  readonly clear: Effect.Effect<void, CacheError>
+  readonly clear: Effect.Effect<void, E>
 }
 
 /**
