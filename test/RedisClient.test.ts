@@ -94,6 +94,28 @@ describe("RedisClient", () => {
         expect(yield* client.pipeline([])).toEqual([])
       }))
 
+    it.scopedLive("commands sent in the same tick leave in one socket write", () =>
+      Effect.gen(function*() {
+        // A peer that records each chunk it reads and answers every PING: 100 PINGs sent at once must arrive as
+        // one chunk (one write of ~1.4 KB), whereas one write per command would arrive as many.
+        const chunks: Array<number> = []
+        const fake = yield* FakeServer.make((socket) => {
+          socket.on("data", (chunk: Buffer) => {
+            chunks.push(chunk.length)
+            const pings = chunk.toString("latin1").split("PING").length - 1
+            socket.write("+PONG\r\n".repeat(pings))
+          })
+        })
+        const client = yield* RedisClient.make({ host: "127.0.0.1", port: fake.port })
+        expect(yield* client.send(["PING"])).toBe("PONG")
+        chunks.length = 0
+        const replies = yield* Effect.forEach(Array.from({ length: 100 }), () => client.send(["PING"]), {
+          concurrency: "unbounded"
+        })
+        expect(replies.every((reply) => reply === "PONG")).toBe(true)
+        expect(chunks).toEqual([100 * "*1\r\n$4\r\nPING\r\n".length])
+      }))
+
     it.scopedLive("backpressure past maxInFlight: every command still completes", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer.make()

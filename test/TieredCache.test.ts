@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, Schema, TestClock } from "effect"
+import { Context, Deferred, Effect, Exit, Fiber, Layer, Metric, Option, Schedule, Schema, TestClock } from "effect"
 import * as MemoryBackend from "../src/MemoryBackend.js"
 import * as Policy from "../src/Policy.js"
 import * as RedisBackend from "../src/RedisBackend.js"
@@ -50,6 +50,33 @@ describe("TieredCache over MemoryBackend", () => {
       yield* cache.delete("k")
       expect(yield* cache.get("k")).toStrictEqual(Option.none())
       expect(counts.reads).toBe(2)
+    }))
+
+  it.scoped("metrics count L1 hits, L2 hits, misses and computations", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryBackend.makeStore()
+      const remote = RemoteCache.layerDefault.pipe(Layer.provide(MemoryBackend.layer({ store })))
+      const writer = yield* tieredOver(remote)
+      const cache = yield* tieredOver(remote)
+      const count = (metric: typeof TieredCache.l1HitsTotal) => Effect.map(Metric.value(metric), (state) => state.count)
+      const before = yield* Effect.all([
+        count(TieredCache.l1HitsTotal),
+        count(TieredCache.l2HitsTotal),
+        count(TieredCache.missesTotal),
+        count(TieredCache.computesTotal)
+      ])
+      yield* writer.set("k", 1)
+      yield* cache.get("k") // L2 hit, back-filled
+      yield* cache.get("k") // L1 hit
+      yield* cache.get("none") // miss
+      yield* cache.getOrCompute("c", Effect.succeed(2)) // miss, then a computation
+      const after = yield* Effect.all([
+        count(TieredCache.l1HitsTotal),
+        count(TieredCache.l2HitsTotal),
+        count(TieredCache.missesTotal),
+        count(TieredCache.computesTotal)
+      ])
+      expect(after.map((n, i) => n - before[i]!)).toEqual([1, 1, 2, 1])
     }))
 
   it.scoped("an L2 hit back-fills L1, never beyond the L2 entry's remaining TTL nor l1Ttl", () =>
