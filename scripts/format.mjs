@@ -46,7 +46,12 @@ const walk = (dir, out) => {
   return out
 }
 
-const files = process.argv.length > 3 ? process.argv.slice(3).map((f) => path.resolve(f)) : walk(root, [])
+const files = process.argv.length > 3
+  ? process.argv.slice(3).flatMap((f) => {
+    const full = path.resolve(f)
+    return fs.statSync(full).isDirectory() ? walk(full, []) : [full]
+  })
+  : walk(root, [])
 let unformatted = 0
 for (const file of files) {
   const text = fs.readFileSync(file, "utf8")

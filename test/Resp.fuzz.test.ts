@@ -12,32 +12,11 @@ import {
   type RespValue,
   VerbatimString
 } from "../src/Resp.js"
+import { normalize } from "./utils/RespPicture.js"
 
 // Fuzzing the parser with arbitrary, RESP-shaped and mutated input (well over 100,000 inputs in all). Each input is
 // parsed whole and in random chunks: neither may throw, both must terminate, and both must reach the same verdict,
 // reply for reply and error message for error message. Memory held must stay within the limits.
-
-// A plain, comparable picture of a value (tells -0 from 0, NaN from anything, bytes from strings).
-const normalize = (v: RespValue): unknown => {
-  switch (typeof v) {
-    case "string":
-      return ["simple", v]
-    case "number":
-      return ["number", Object.is(v, -0) ? "-0" : String(v)]
-    case "bigint":
-      return ["bigint", v.toString()]
-    case "boolean":
-      return ["boolean", v]
-  }
-  if (v === null) return ["null"]
-  if (v instanceof Uint8Array) return ["bulk", Buffer.from(v).toString("hex")]
-  if (v instanceof ErrorReply) return ["error", v.message]
-  if (v instanceof VerbatimString) return ["verbatim", v.format, Buffer.from(v.value).toString("hex")]
-  if (v instanceof RespMap) return ["map", v.entries.map(([k, x]) => [normalize(k), normalize(x)])]
-  if (v instanceof RespSet) return ["set", v.values.map(normalize)]
-  if (v instanceof RespPush) return ["push", v.values.map(normalize)]
-  return ["array", v.map(normalize)]
-}
 
 const DEFAULT_LINE = 64 * 1024
 

@@ -15,6 +15,7 @@ import {
   type RespValue,
   VerbatimString
 } from "../src/Resp.js"
+import { normalize } from "./utils/RespPicture.js"
 
 // -------------------------------------------------------------------------------------------------------------------
 // helpers
@@ -62,29 +63,6 @@ const splitAt = (buf: Uint8Array, points: ReadonlyArray<number>): Array<Uint8Arr
 }
 
 const byteAtATime = (buf: Uint8Array): Array<Uint8Array> => Array.from(buf, (_, i) => buf.subarray(i, i + 1))
-
-// A plain, comparable picture of a value: tells -0 from 0, NaN from anything else, bytes from strings and
-// ErrorReply from string.
-const normalize = (v: RespValue): unknown => {
-  switch (typeof v) {
-    case "string":
-      return ["simple", v]
-    case "number":
-      return ["number", Object.is(v, -0) ? "-0" : String(v)]
-    case "bigint":
-      return ["bigint", v.toString()]
-    case "boolean":
-      return ["boolean", v]
-  }
-  if (v === null) return ["null"]
-  if (v instanceof Uint8Array) return ["bulk", Buffer.from(v).toString("hex")]
-  if (v instanceof ErrorReply) return ["error", v.message]
-  if (v instanceof VerbatimString) return ["verbatim", v.format, Buffer.from(v.value).toString("hex")]
-  if (v instanceof RespMap) return ["map", v.entries.map(([k, x]) => [normalize(k), normalize(x)])]
-  if (v instanceof RespSet) return ["set", v.values.map(normalize)]
-  if (v instanceof RespPush) return ["push", v.values.map(normalize)]
-  return ["array", v.map(normalize)]
-}
 
 const picture = (o: Outcome) => ({ values: o.values.map(normalize), error: o.error?.message })
 

@@ -1,30 +1,15 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Option, Redacted, Schedule } from "effect"
-import * as V8 from "node:v8"
-import * as Vm from "node:vm"
 import * as RedisBackend from "../../src/RedisBackend.js"
 import * as RedisClient from "../../src/RedisClient.js"
 import * as Resp from "../../src/Resp.js"
 import * as FaultProxy from "../utils/FaultProxy.js"
+import { heapMb } from "../utils/Heap.js"
 import * as RedisServer from "../utils/RedisServer.js"
 
 // Faults on the reply path (latency, replies cut, truncated, stalled, dripped) and a server killed and restarted,
 // under many fibers: the client must never hand a reply to the wrong caller, never hang past its timeouts, and keep
 // a bounded number of connections and a flat heap.
-
-/** A full GC when the runtime lets us ask for one: heap figures before and after are then comparable. */
-const collectGarbage: () => void = (() => {
-  const exposed = (globalThis as { gc?: () => void }).gc
-  if (exposed !== undefined) return exposed
-  V8.setFlagsFromString("--expose-gc")
-  return Vm.runInNewContext("gc") as () => void
-})()
-
-const heapMb = (): number => {
-  collectGarbage()
-  collectGarbage()
-  return process.memoryUsage().heapUsed / 1024 / 1024
-}
 
 /** A small seeded generator, so a failing run can be replayed with the seed it prints. */
 const mulberry32 = (seed: number) => () => {

@@ -1,28 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Schedule } from "effect"
 import * as fc from "fast-check"
-import * as V8 from "node:v8"
-import * as Vm from "node:vm"
 import * as RedisClient from "../../src/RedisClient.js"
 import * as Resp from "../../src/Resp.js"
+import { heapMb } from "../utils/Heap.js"
 import * as RedisServer from "../utils/RedisServer.js"
 
 // A million operations through one client while the server is frozen (SIGSTOP) for 300 ms every second: each freeze
 // times commands out and forces reconnections. The heap must stay flat and no reply may reach the wrong command.
-
-/** A full GC when the runtime lets us ask for one: heap figures before and after are then comparable. */
-const collectGarbage: () => void = (() => {
-  const exposed = (globalThis as { gc?: () => void }).gc
-  if (exposed !== undefined) return exposed
-  V8.setFlagsFromString("--expose-gc")
-  return Vm.runInNewContext("gc") as () => void
-})()
-
-const heapMb = (): number => {
-  collectGarbage()
-  collectGarbage()
-  return process.memoryUsage().heapUsed / 1024 / 1024
-}
 
 const tagOf = (cause: Cause.Cause<unknown>): string => (Cause.squash(cause) as { _tag?: string })._tag ?? "defect"
 
