@@ -178,7 +178,11 @@ export const make = (
       return Effect.fail(unexpected(operation, key, reply))
     }
 
-    const remove = (operation: Operation, key: string | undefined, fullKeys: ReadonlyArray<string>) =>
+    const remove = (
+      operation: Operation,
+      key: string | undefined,
+      fullKeys: ReadonlyArray<string | Uint8Array>
+    ): Effect.Effect<void, CacheError> =>
       fullKeys.length === 0 ? Effect.void : send(operation, key, [deleteCommand, ...fullKeys]).pipe(
         Effect.catchIf(
           (error) =>
@@ -348,21 +352,7 @@ export const make = (
           const next = Buffer.from(reply[0]).toString("latin1")
           // Keys go back to the server as the exact bytes it sent: no decoding, so binary keys survive.
           const keys = reply[1] as ReadonlyArray<Uint8Array>
-          const removed = keys.length === 0
-            ? Effect.void
-            : Effect.asVoid(
-              send("clear", undefined, [deleteCommand, ...keys]).pipe(
-                Effect.catchIf(
-                  (error) =>
-                    deleteCommand === "UNLINK" && error._tag === "CacheReplyError" &&
-                    /unknown command/i.test(error.message),
-                  () => {
-                    deleteCommand = "DEL"
-                    return send("clear", undefined, ["DEL", ...keys])
-                  }
-                )
-              )
-            )
+          const removed = remove("clear", undefined, keys)
           return next === "0" ? removed : Effect.zipRight(removed, step(next))
         })
       return step("0")

@@ -12,7 +12,7 @@ import {
   type RespValue,
   VerbatimString
 } from "../src/Resp.js"
-import { normalize } from "./utils/RespPicture.js"
+import { normalize, splitAt } from "./utils/RespPicture.js"
 
 // Fuzzing the parser with arbitrary, RESP-shaped and mutated input (well over 100,000 inputs in all). Each input is
 // parsed whole and in random chunks: neither may throw, both must terminate, and both must reach the same verdict,
@@ -39,18 +39,6 @@ const run = (chunks: ReadonlyArray<Uint8Array>, options: ParserOptions | undefin
     }
   }
   return { values, error }
-}
-
-const splitAt = (buf: Uint8Array, points: ReadonlyArray<number>): Array<Uint8Array> => {
-  const sorted = points.map((p) => p % (buf.length + 1)).sort((a, b) => a - b)
-  const chunks: Array<Uint8Array> = []
-  let start = 0
-  for (const p of sorted) {
-    chunks.push(buf.subarray(start, p))
-    start = p
-  }
-  chunks.push(buf.subarray(start))
-  return chunks
 }
 
 const check = (input: Uint8Array, points: ReadonlyArray<number>, options: ParserOptions | undefined): void => {

@@ -15,7 +15,7 @@ import {
   type RespValue,
   VerbatimString
 } from "../src/Resp.js"
-import { normalize } from "./utils/RespPicture.js"
+import { normalize, splitAt } from "./utils/RespPicture.js"
 
 // -------------------------------------------------------------------------------------------------------------------
 // helpers
@@ -48,18 +48,6 @@ const parseOne = (input: string | Uint8Array): RespValue => {
   expect(error).toBeUndefined()
   expect(values).toHaveLength(1)
   return values[0]!
-}
-
-const splitAt = (buf: Uint8Array, points: ReadonlyArray<number>): Array<Uint8Array> => {
-  const sorted = [...points].sort((a, b) => a - b)
-  const chunks: Array<Uint8Array> = []
-  let start = 0
-  for (const p of sorted) {
-    chunks.push(buf.subarray(start, p))
-    start = p
-  }
-  chunks.push(buf.subarray(start))
-  return chunks
 }
 
 const byteAtATime = (buf: Uint8Array): Array<Uint8Array> => Array.from(buf, (_, i) => buf.subarray(i, i + 1))

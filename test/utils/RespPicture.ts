@@ -1,6 +1,6 @@
 /**
- * A plain, comparable picture of a RESP value for test assertions: tells -0 from 0, NaN from anything else, bytes
- * from strings and an `ErrorReply` from a string.
+ * Helpers for RESP tests: a plain, comparable picture of a value (tells -0 from 0, NaN from anything else, bytes
+ * from strings and an `ErrorReply` from a string), and chunking of a byte stream.
  */
 import { ErrorReply, RespMap, RespPush, RespSet, type RespValue, VerbatimString } from "../../src/Resp.js"
 
@@ -23,4 +23,17 @@ export const normalize = (v: RespValue): unknown => {
   if (v instanceof RespSet) return ["set", v.values.map(normalize)]
   if (v instanceof RespPush) return ["push", v.values.map(normalize)]
   return ["array", v.map(normalize)]
+}
+
+/** Splits `buf` at `points` (taken modulo its length + 1, in any order) into consecutive chunks. */
+export const splitAt = (buf: Uint8Array, points: ReadonlyArray<number>): Array<Uint8Array> => {
+  const sorted = points.map((p) => p % (buf.length + 1)).sort((a, b) => a - b)
+  const chunks: Array<Uint8Array> = []
+  let start = 0
+  for (const p of sorted) {
+    chunks.push(buf.subarray(start, p))
+    start = p
+  }
+  chunks.push(buf.subarray(start))
+  return chunks
 }
