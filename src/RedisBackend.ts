@@ -390,16 +390,59 @@ export const layer = (options: RedisBackendOptions = {}): Layer.Layer<RemoteCach
   Layer.provide(layerWithClient(options), RedisClient.layer(options))
 
 /**
- * A backend with its own client, its options read through `effect/Config`: by default `REDIS_URL` (falling back
- * to `redis://localhost:6379`) and `CACHE_PREFIX` (falling back to `"ac:"`).
+ * What {@link layerConfig} reads for a field it is not given: `url` from `REDIS_URL` (falling back to
+ * `redis://localhost:6379`) and `prefix` from `CACHE_PREFIX` (falling back to `"ac:"`).
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const defaultConfig: {
+  readonly url: Config.Config<string>
+  readonly prefix: Config.Config<string>
+} = {
+  url: Config.string("REDIS_URL").pipe(Config.withDefault("redis://localhost:6379")),
+  prefix: Config.string("CACHE_PREFIX").pipe(Config.withDefault(defaultPrefix))
+}
+
+// A field given as `undefined` (or read as `undefined`) leaves the default in place, as a missing one does.
+const withDefaults = (options: RedisBackendOptions, defaults: RedisBackendOptions): RedisBackendOptions => {
+  const merged: Record<string, unknown> = { ...defaults }
+  for (const [field, value] of Object.entries(options)) if (value !== undefined) merged[field] = value
+  return merged as RedisBackendOptions
+}
+
+/**
+ * A backend with its own client, its options read through `effect/Config`. The fields given override
+ * {@link defaultConfig} one by one: the others keep reading `REDIS_URL` and `CACHE_PREFIX`. A whole
+ * `Config<RedisBackendOptions>` works the same way.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { RedisBackend } from "effect-remote-cache"
+ *
+ * // REDIS_URL and CACHE_PREFIX as by default, plus a password when REDIS_PASSWORD is set (none otherwise).
+ * const FromEnv = RedisBackend.layerConfig({
+ *   password: Config.redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
+ * })
+ * ```
  *
  * @since 0.1.0
  * @category layers
  */
 export const layerConfig = (
-  config: Config.Config.Wrap<RedisBackendOptions> = {
-    url: Config.string("REDIS_URL").pipe(Config.withDefault("redis://localhost:6379")),
-    prefix: Config.string("CACHE_PREFIX").pipe(Config.withDefault(defaultPrefix))
-  }
-): Layer.Layer<RemoteCacheBackend, RedisConfigError | ConfigError.ConfigError> =>
-  Layer.unwrapEffect(Effect.map(Config.unwrap(config), layer))
+  config: Config.Config.Wrap<RedisBackendOptions> = {}
+): Layer.Layer<RemoteCacheBackend, RedisConfigError | ConfigError.ConfigError> => {
+  // A field left `undefined` in the object form is a field not given.
+  const fields = Config.isConfig(config) ? [] : Object.entries(config).filter(([, field]) => field !== undefined)
+  const given: Config.Config<RedisBackendOptions> = Config.isConfig(config)
+    ? config
+    : fields.length === 0
+    ? Config.succeed({})
+    : Config.unwrap<RedisBackendOptions>(Object.fromEntries(fields) as Config.Config.Wrap<RedisBackendOptions>)
+  const options = Config.map(
+    Config.all([Config.all(defaultConfig), given]),
+    ([defaults, values]) => withDefaults(values, defaults)
+  )
+  return Layer.unwrapEffect(Effect.map(options, layer))
+}

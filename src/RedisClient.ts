@@ -15,6 +15,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
@@ -26,6 +27,7 @@ import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Redacted from "effect/Redacted"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
@@ -134,11 +136,13 @@ export interface RedisClientShape {
   readonly inFlight: Effect.Effect<number>
   /**
    * Listens to a pub/sub channel for as long as the current scope is open, on the client's own subscriber
-   * connection (one per client, opened with the first subscription). That connection is health-checked with
-   * `PING`, reconnects with the same backoff as commands and re-subscribes; `onSubscribed` runs after each
-   * (re)subscription, because messages published while it was disconnected are lost. The effect completes once
-   * the first subscription is confirmed, or after `connectTimeout` while the server is unreachable (it keeps
-   * trying in the background); it never fails.
+   * connection (one per client, opened with the first subscription). For as long as that connection lives it is
+   * sent a `PING` every `min(commandTimeout, 2 s)`, each bounded by `commandTimeout`, so a hung server or a
+   * connection lost without a FIN is noticed; it then reconnects with the same backoff as commands and
+   * re-subscribes. `onSubscribed` runs after each (re)subscription, because messages published while it was
+   * disconnected are lost. The effect completes once the server has confirmed the channel's subscription (also
+   * when another listener's `SUBSCRIBE` of the same channel is still in flight), or after `connectTimeout` while
+   * the server is unreachable (it keeps trying in the background); it never fails.
    */
   readonly subscribe: (channel: string, handlers: SubscriptionHandlers) => Effect.Effect<void, never, Scope.Scope>
   /** `PUBLISH channel message`: the number of subscribers that received it. */
@@ -152,9 +156,16 @@ export interface RedisClientShape {
  * @category models
  */
 export interface SubscriptionHandlers {
-  /** Each message published on the channel, as bytes. Runs synchronously on the socket's data event: keep it short. */
+  /**
+   * Each message published on the channel, as bytes. Runs synchronously on the socket's data event: keep it short.
+   * If it throws, the error is logged (level Error, annotated `redis.channel`) and nothing else is affected: the
+   * other listeners get the message and the connection stays.
+   */
   readonly onMessage: (message: Uint8Array) => void
-  /** After the subscription is confirmed, the first time and after every reconnection. */
+  /**
+   * After the subscription is confirmed, the first time and after every reconnection. If it throws, the error is
+   * logged as for `onMessage`, and the subscription stays.
+   */
   readonly onSubscribed?: (() => void) | undefined
 }
 
@@ -548,46 +559,137 @@ export const make = (
         : Effect.flatMap(ensureConnection, (conn) => collect(conn.submitMany(commands)))
 
     // --- pub/sub: one subscriber connection per client, kept alive by a fiber while any channel is listened to.
-    const listeners = new Map<string, Set<SubscriptionHandlers>>()
+
+    /** One `subscribe` call: its handlers, and the signal that its channel's subscription has been confirmed. */
+    interface Listener {
+      readonly handlers: SubscriptionHandlers
+      readonly confirmed: Deferred.Deferred<void>
+    }
+
+    /** A channel listened to, and where its `SUBSCRIBE` stands on the subscriber connection. */
+    interface Channel {
+      readonly listeners: Set<Listener>
+      /** The connection its `SUBSCRIBE` was written on: any other (a newer one) still has to be told. */
+      sentOn: Connection | undefined
+      /** The connection that confirmed it: a listener added meanwhile is subscribed at once. */
+      confirmedOn: Connection | undefined
+    }
+
+    const channels = new Map<string, Channel>()
     let subscriber: Connection | undefined
     let subscriberFiber: Fiber.RuntimeFiber<void> | undefined
     const healthCheckMillis = Math.min(resolved.commandTimeoutMillis, 2_000)
+    // Listeners run on the socket's data event, outside any fiber: their failures are logged through the runtime
+    // (logger included) the client was built with.
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+
+    /** Runs a listener's callback; one that throws is logged and affects neither the others nor the connection. */
+    const callListener = (callback: "onMessage" | "onSubscribed", channel: string, run: () => void): void => {
+      try {
+        run()
+      } catch (defect) {
+        runFork(
+          Effect.annotateLogs(
+            Effect.logError(
+              `pub/sub listener's ${callback} threw; the other listeners are unaffected`,
+              Cause.die(defect)
+            ),
+            { "redis.channel": channel }
+          )
+        )
+      }
+    }
+
+    const notifySubscribed = (channel: string, listener: Listener): void => {
+      Deferred.unsafeDone(listener.confirmed, Exit.void)
+      const onSubscribed = listener.handlers.onSubscribed
+      if (onSubscribed !== undefined) callListener("onSubscribed", channel, onSubscribed)
+    }
 
     const deliver = (value: Resp.RespValue) => {
       // ["message", channel, payload], as checked by the connection.
-      const [, channel, payload] = value as ReadonlyArray<Uint8Array>
-      const handlers = listeners.get(Buffer.from(channel!).toString("utf8"))
-      if (handlers === undefined) return
-      for (const handler of handlers) handler.onMessage(payload!)
+      const [, channelBytes, payload] = value as ReadonlyArray<Uint8Array>
+      const channel = Buffer.from(channelBytes!).toString("utf8")
+      const state = channels.get(channel)
+      if (state === undefined) return
+      for (const listener of state.listeners) {
+        callListener("onMessage", channel, () => listener.handlers.onMessage(payload!))
+      }
     }
 
-    const confirm = (conn: Connection, channel: string) =>
-      Effect.flatMap(Effect.either(awaitPending(conn.submit(["SUBSCRIBE", channel]))), (result) =>
-        Effect.sync(() => {
-          if (result._tag === "Left") return
-          for (const handler of listeners.get(channel) ?? []) handler.onSubscribed?.()
-        }))
+    /**
+     * Writes `SUBSCRIBE channel` on `conn` at once (unless it already was) and returns the wait for its
+     * confirmation, which tells every listener present by then.
+     */
+    const subscribeOn = (conn: Connection, channel: string, state: Channel): Effect.Effect<void> => {
+      if (state.sentOn === conn) return Effect.void
+      state.sentOn = conn
+      const pending = conn.submit(["SUBSCRIBE", channel])
+      return Effect.flatMap(Effect.either(awaitPending(pending)), (result) => {
+        // Every listener left meanwhile (a later subscription is another `Channel`), or the connection died and
+        // the next session subscribes again.
+        if (channels.get(channel) !== state || !conn.isOpen) return Effect.void
+        if (result._tag === "Left") {
+          // Refused by the server (an ACL without the channel, say): retrying on this connection would be refused
+          // again, and the caller of `subscribe` stops waiting after `connectTimeout`.
+          return Effect.annotateLogs(
+            Effect.logWarning(`pub/sub SUBSCRIBE refused: ${result.left.message}`),
+            { "redis.channel": channel }
+          )
+        }
+        return Effect.sync(() => {
+          state.confirmedOn = conn
+          for (const listener of state.listeners) notifySubscribed(channel, listener)
+        })
+      })
+    }
 
-    /** One subscriber connection's life: connect, subscribe to every channel, PING until it dies. */
+    /**
+     * For the life of `conn`, on Effect's clock: every `healthCheckMillis` a `PING`, each with its own
+     * `commandTimeout`. One that fails or goes unanswered destroys the connection, so a hung server or a
+     * connection lost without a FIN ends the session, and the loop reconnects and re-subscribes.
+     */
+    const healthCheck = (conn: Connection): Effect.Effect<never> =>
+      Effect.forever(
+        Effect.zipRight(
+          Effect.sleep(healthCheckMillis),
+          Effect.suspend(() =>
+            awaitPending(conn.submit(["PING"])).pipe(
+              Effect.timeoutFail({
+                duration: resolved.commandTimeoutMillis,
+                onTimeout: () =>
+                  new RedisTimeoutError({
+                    message: `no reply to the subscriber's PING within ${resolved.commandTimeoutMillis} ms`,
+                    phase: "reply",
+                    timeoutMillis: resolved.commandTimeoutMillis,
+                    command: "PING"
+                  })
+              }),
+              Effect.catchAll((error) =>
+                Effect.sync(() =>
+                  conn.destroy(
+                    new RedisConnectionError({ message: `subscriber health check failed: ${error.message}` })
+                  )
+                )
+              )
+            )
+          )
+        )
+      )
+
+    /** One subscriber connection's life: connect, subscribe to every channel, check its health until it dies. */
     const subscriberSession = Effect.suspend(() => {
       const died = Deferred.unsafeMake<void>(FiberId.none)
       return openConnection(() => Deferred.unsafeDone(died, Exit.void), deliver).pipe(
-        Effect.tap((conn) =>
-          Effect.sync(() => {
-            subscriber = conn
-          })
-        ),
-        // Iterating the live map also covers channels added while these confirmations are in flight.
-        Effect.tap((conn) => Effect.forEach(listeners.keys(), (channel) => confirm(conn, channel), { discard: true })),
-        Effect.flatMap((conn) =>
-          Effect.race(
+        Effect.flatMap((conn) => {
+          subscriber = conn
+          // Written in one batch. A channel added while these are in flight is written by `subscribe` itself.
+          const confirmations = Array.from(channels, ([channel, state]) => subscribeOn(conn, channel, state))
+          return Effect.race(
             Deferred.await(died),
-            // A PING that gets no reply within commandTimeout destroys the connection, which ends the session.
-            Effect.forever(
-              Effect.zipRight(Effect.sleep(healthCheckMillis), Effect.either(awaitPending(conn.submit(["PING"]))))
-            )
+            Effect.zipRight(Effect.all(confirmations, { discard: true }), healthCheck(conn))
           )
-        ),
+        }),
         Effect.ensuring(Effect.sync(() => {
           subscriber?.destroy(new RedisConnectionError({ message: "subscriber connection closed" }))
           subscriber = undefined
@@ -611,24 +713,19 @@ export const make = (
 
     const subscribe = (channel: string, handlers: SubscriptionHandlers): Effect.Effect<void, never, Scope.Scope> =>
       Effect.gen(function*() {
-        const first = Deferred.unsafeMake<void>(FiberId.none)
-        const registered: SubscriptionHandlers = {
-          onMessage: handlers.onMessage,
-          onSubscribed: () => {
-            Deferred.unsafeDone(first, Exit.void)
-            handlers.onSubscribed?.()
-          }
-        }
+        const listener: Listener = { handlers, confirmed: Deferred.unsafeMake<void>(FiberId.none) }
         yield* Effect.acquireRelease(
           Effect.suspend(() => {
-            const existing = listeners.get(channel)
+            const existing = channels.get(channel)
             if (existing !== undefined) {
-              existing.add(registered)
-              // Already subscribed on the live connection: this listener is subscribed as of now.
-              if (subscriber !== undefined) registered.onSubscribed?.()
+              existing.listeners.add(listener)
+              // Confirmed on the live connection: subscribed as of now. Still in flight, or not yet written: the
+              // confirmation, when it comes, tells this listener too.
+              if (subscriber !== undefined && existing.confirmedOn === subscriber) notifySubscribed(channel, listener)
               return Effect.void
             }
-            listeners.set(channel, new Set([registered]))
+            const state: Channel = { listeners: new Set([listener]), sentOn: undefined, confirmedOn: undefined }
+            channels.set(channel, state)
             if (subscriberFiber === undefined) {
               // acquireRelease acquires uninterruptibly, and a fiber forked there would inherit that: the loop
               // could then never be stopped.
@@ -636,31 +733,34 @@ export const make = (
                 subscriberFiber = fiber
               })
             }
+            // While connecting, the session subscribes to every channel once connected.
             return subscriber === undefined
               ? Effect.void
-              : Effect.asVoid(Effect.forkIn(Effect.interruptible(confirm(subscriber, channel)), scope))
+              : Effect.asVoid(Effect.forkIn(Effect.interruptible(subscribeOn(subscriber, channel, state)), scope))
           }),
           () =>
             Effect.suspend(() => {
-              const set = listeners.get(channel)
-              set?.delete(registered)
-              if (set === undefined || set.size > 0) return Effect.void
-              listeners.delete(channel)
-              if (listeners.size === 0 && subscriberFiber !== undefined) {
+              const state = channels.get(channel)
+              state?.listeners.delete(listener)
+              if (state === undefined || state.listeners.size > 0) return Effect.void
+              channels.delete(channel)
+              if (channels.size === 0 && subscriberFiber !== undefined) {
                 const fiber = subscriberFiber
                 subscriberFiber = undefined
                 return Fiber.interrupt(fiber)
               }
-              if (subscriber !== undefined) subscriber.submit(["UNSUBSCRIBE", channel])
+              if (subscriber !== undefined && state.sentOn === subscriber) subscriber.submit(["UNSUBSCRIBE", channel])
               return Effect.void
             })
         )
-        yield* Effect.timeout(Deferred.await(first), resolved.connectTimeoutMillis).pipe(Effect.ignore)
+        yield* Effect.timeout(Deferred.await(listener.confirmed), resolved.connectTimeoutMillis).pipe(Effect.ignore)
       })
 
     const publish = (channel: string, message: string | Uint8Array) =>
-      Effect.flatMap(send(["PUBLISH", channel, message]), (reply) =>
-        Effect.succeed(typeof reply === "number" ? reply : 0))
+      Effect.flatMap(
+        send(["PUBLISH", channel, message]),
+        (reply) => Effect.succeed(typeof reply === "number" ? reply : 0)
+      )
 
     yield* Effect.addFinalizer(() =>
       Effect.sync(() => {
@@ -675,9 +775,7 @@ export const make = (
       options: resolved,
       send,
       pipeline,
-      inFlight: Effect.sync(() =>
-        connection?.inFlight ?? 0
-      ),
+      inFlight: Effect.sync(() => connection?.inFlight ?? 0),
       subscribe,
       publish
     }

@@ -9,7 +9,11 @@
  * ```
  *
  * `layerDefault` is the behaviour of the library this one replaces: every failure is logged at debug level and
- * becomes a miss (`get`) or a no-op (`set`, `delete`, `clear`); no timeout beyond the client's own.
+ * becomes a miss (`get`) or a no-op (`set`, `delete`, `clear`); no timeout beyond the client's own. The outage
+ * itself is said once, at Warning level, and its end at Info (`logOutages`).
+ *
+ * A value the backend's serializer cannot encode is the caller's bug, not a cache failure: under every policy the
+ * write dies with an `IllegalArgumentException` that says why, so a write is never dropped without a trace.
  *
  * ## Telemetry
  *
@@ -25,10 +29,12 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
+import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
+import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
@@ -42,6 +48,7 @@ import type * as Tracer from "effect/Tracer"
 import * as Policy from "./Policy.js"
 import {
   type CacheError,
+  type CacheSerializationError,
   type Operation,
   RemoteCacheBackend,
   type RemoteCacheBackendShape
@@ -265,22 +272,147 @@ const instrumentAll = <E>(ops: Policy.CacheOps<E>): Policy.CacheOps<E> => {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Outages and programming errors
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * Options of {@link logOutages}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface LogOutagesOptions {
+  /** Least time between two Warnings, so that a backend that keeps flapping is not reported on every flap. */
+  readonly minInterval?: Duration.DurationInput | undefined
+}
+
+// Errors about the value or the caller's input say nothing about the backend's health.
+const isOutage = (error: unknown): boolean => {
+  const tag = tagOf(error)
+  return tag !== "CacheSerializationError" && tag !== "CacheInputError"
+}
+
+// Tag and message only: never the key, the value or the cause. This library's messages quote neither values nor
+// secrets.
+const describeError = (error: unknown): string => {
+  const message = typeof error === "object" && error !== null && "message" in error &&
+      typeof error.message === "string"
+    ? error.message
+    : ""
+  return message === "" ? tagOf(error) : `${tagOf(error)}: ${message}`
+}
+
+/**
+ * Says when the backend stops working and when it works again, once each, whatever the number of operations in
+ * between: a Warning at the first failure after a success (`cache backend failing: <error tag>: <message>`), an
+ * Info at the first success after that (`cache backend working again`), both annotated with `cache.operation`,
+ * `cache.prefix` and, for the Warning, `cache.error`. Never a key, a value or a secret. A backend that flaps is
+ * reported at most once per `minInterval` (default 1 minute, on Effect's `Clock`); an Info only follows a Warning.
+ * Errors about the value or the input (`CacheSerializationError`, `CacheInputError`) are not outages and are
+ * not reported here.
+ *
+ * Each operation's failure is still `Policy.log`'s business: put this step before `recoverToMiss`, as
+ * {@link defaultPolicy} does, so that a recovered failure is still seen.
+ *
+ * @since 0.1.0
+ * @category policies
+ */
+export const logOutages = (options: LogOutagesOptions = {}): Policy.Adds<never> => {
+  const minIntervalMillis = Duration.toMillis(Duration.decode(options.minInterval ?? "1 minute"))
+  const policy = Policy.make((ops: Policy.CacheOps<CacheError>) =>
+    Effect.sync(() => {
+      // Per cache built: "warned" is true from a Warning until the Info that ends it.
+      let warned = false
+      let lastWarningAt = Number.NEGATIVE_INFINITY
+      const annotations = (operation: Operation): Record<string, string> => ({
+        "cache.operation": operation,
+        "cache.prefix": ops.prefix
+      })
+      const failed = (operation: Operation, error: unknown): Effect.Effect<void> =>
+        Effect.clockWith((clock) => {
+          if (warned || !isOutage(error)) return Effect.void
+          const now = clock.unsafeCurrentTimeMillis()
+          if (now - lastWarningAt < minIntervalMillis) return Effect.void
+          warned = true
+          lastWarningAt = now
+          return Effect.annotateLogs(Effect.logWarning(`cache backend failing: ${describeError(error)}`), {
+            ...annotations(operation),
+            "cache.error": tagOf(error)
+          })
+        })
+      const succeeded = (operation: Operation): Effect.Effect<void> =>
+        Effect.suspend(() => {
+          if (!warned) return Effect.void
+          warned = false
+          return Effect.annotateLogs(Effect.logInfo("cache backend working again"), annotations(operation))
+        })
+      return Policy.aroundEach(ops, (effect, operation) =>
+        Effect.tapBoth(effect, {
+          onFailure: (error) => failed(operation, error),
+          onSuccess: () => warned ? succeeded(operation) : Effect.void
+        }))
+    })
+  )
+  // Like `Policy.log`, it adds no error and lets through whatever it is given, so it composes after any policy.
+  return policy as unknown as Policy.Adds<never>
+}
+
+// Set while a typed view writes the encoded form it made, so that a refusal can name the likely cause.
+const writingSchemaView = globalValue(
+  Symbol.for("effect-remote-cache/RemoteCache/writingSchemaView"),
+  () => FiberRef.unsafeMake(false)
+)
+
+const refuse = (operation: Operation, error: CacheSerializationError): Effect.Effect<never> =>
+  FiberRef.getWith(writingSchemaView, (fromView) =>
+    Effect.die(
+      new Cause.IllegalArgumentException(
+        `RemoteCache.${operation}: the backend's serializer cannot encode the value (${error.message}). A value ` +
+          "that cannot be stored is a programming error, not a cache failure, so no policy hides it." +
+          (fromView
+            ? " The value is the encoded form made by a typed view (RemoteCache.forSchema): with Serializer.schema " +
+              "on the backend too, it is encoded twice. Give the schema to one of them only: a typed view over " +
+              "Serializer.v8 or Serializer.json, or the untyped cache over Serializer.schema."
+            : "")
+      )
+    ))
+
+// An encoding failure is deterministic: every later write of such a value fails the same way, and swallowing it
+// (as recovering policies do) would drop every write without a trace. It fails the caller loudly instead.
+const refuseUnencodable = (ops: Policy.CacheOps<CacheError>): Policy.CacheOps<CacheError> => ({
+  ...ops,
+  set: (key, value, ttl) =>
+    Effect.catchTag(ops.set(key, value, ttl), "CacheSerializationError", (error) => refuse("set", error)),
+  setMany: (entries, ttl) =>
+    Effect.catchTag(ops.setMany(entries, ttl), "CacheSerializationError", (error) => refuse("setMany", error))
+})
+
+// ---------------------------------------------------------------------------------------------------------------
 // Constructors
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
  * The policy of {@link layerDefault}, the behaviour of the library this one replaces: every failure is logged at
- * debug level, then `get` yields a miss and `set` / `delete` / `clear` do nothing. No timeout is added: an
- * unresponsive server costs the client's own `commandTimeout` (5 s by default).
+ * debug level, then `get` yields a miss and `set` / `delete` / `clear` do nothing. It is not silent: when the
+ * backend goes from working to failing a Warning names the cause, and an Info says when it works again
+ * ({@link logOutages}). No timeout is added: an unresponsive server costs the client's own `commandTimeout`
+ * (5 s by default).
  *
  * @since 0.1.0
  * @category policies
  */
-export const defaultPolicy: Policy.Policy<CacheError, never> = Policy.log("Debug").pipe(Policy.recoverToMiss)
+export const defaultPolicy: Policy.Policy<CacheError, never> = Policy.log("Debug").pipe(
+  logOutages(),
+  Policy.recoverToMiss
+)
 
 /**
  * Applies `policy` to `backend`, with telemetry. The operations fail with the policy's error type: a policy that
  * does not end in `recoverToMiss` gives typed failures to handle.
+ *
+ * A value the backend's serializer cannot encode (`CacheSerializationError` from `set` or `setMany`) is a
+ * programming error, not a cache failure: whatever the policy, the write dies with an `IllegalArgumentException`
+ * that says why, rather than being dropped.
  *
  * @since 0.1.0
  * @category constructors
@@ -288,7 +420,8 @@ export const defaultPolicy: Policy.Policy<CacheError, never> = Policy.log("Debug
 export const fromBackend = <E>(
   backend: RemoteCacheBackendShape,
   policy: Policy.Policy<CacheError, E>
-): Effect.Effect<Policy.CacheOps<E>> => Effect.map(policy.wrap(observeErrors(backend), observeErrors), instrumentAll)
+): Effect.Effect<Policy.CacheOps<E>> =>
+  Effect.map(policy.wrap(refuseUnencodable(observeErrors(backend)), observeErrors), instrumentAll)
 
 /**
  * Applies `policy` to the `RemoteCacheBackend` in context, with telemetry (see {@link fromBackend}).
@@ -340,6 +473,11 @@ export interface SchemaEntry<A> {
  * on the way out. A stored value that no longer matches the schema (written before a deploy changed the type) is
  * a miss, logged at debug level and counted in `remote_cache_errors_total` with the tag `ParseError`. Writing a
  * value the schema cannot encode is a programming error, reported as a `ParseError` (nothing is stored).
+ *
+ * The view hands the backend the schema's encoded form, so the backend's serializer must not be
+ * `Serializer.schema` as well: it would encode that form a second time. That combination is refused at the first
+ * write, which dies with an `IllegalArgumentException` saying so. Use a typed view over `Serializer.v8` or
+ * `Serializer.json`, or the untyped cache over `Serializer.schema`.
  *
  * `E` is the error of the underlying cache: `never` for a `RemoteCache`.
  *
@@ -422,14 +560,15 @@ export const schemaView = <A, I, R, E>(
         cache.getMany(keys),
         (stored) => Effect.forEach(stored, (item, i) => decodeOption("getMany", keys[i]!, item))
       ),
-    set: (key, value, ttl) => Effect.flatMap(encode(value), (encoded) => cache.set(key, encoded, ttl)),
+    set: (key, value, ttl) =>
+      Effect.flatMap(encode(value), (encoded) => Effect.locally(cache.set(key, encoded, ttl), writingSchemaView, true)),
     setMany: (entries, ttl) =>
       Effect.flatMap(
         // Read once, at call time, like the backends do.
         Effect.forEach(Array.from(entries), ([key, value]) =>
           Effect.map(encode(value), (encoded) => [key, encoded] as const)),
         (encoded) =>
-          cache.setMany(encoded, ttl)
+          Effect.locally(cache.setMany(encoded, ttl), writingSchemaView, true)
       ),
     delete: cache.delete,
     clear: cache.clear

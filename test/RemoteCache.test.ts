@@ -1,8 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
 import {
+  Cause,
   Context,
   Duration,
   Effect,
+  Exit,
   Fiber,
   HashMap,
   Layer,
@@ -21,6 +23,7 @@ import * as Policy from "../src/Policy.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RemoteCache from "../src/RemoteCache.js"
 import { type CacheError, RemoteCacheBackend } from "../src/RemoteCacheBackend.js"
+import * as Serializer from "../src/Serializer.js"
 import { FaultyBackend, layer as faultyLayer } from "./utils/FaultyBackend.js"
 import * as RedisServer from "./utils/RedisServer.js"
 
@@ -118,7 +121,7 @@ describe("RemoteCache.layerDefault", () => {
       })
     ))
 
-  it.effect("turns every failure into a miss or a no-op, each logged at debug level and nothing louder", () =>
+  it.effect("turns every failure into a miss or a no-op, each logged at debug level, the outage once as a Warning", () =>
     Effect.gen(function*() {
       const logs = yield* captureLogs
       yield* Effect.provide(
@@ -137,12 +140,15 @@ describe("RemoteCache.layerDefault", () => {
         }),
         RemoteCache.layerDefault.pipe(Layer.provideMerge(faultyLayer()))
       ).pipe(Effect.provide(logs.layer))
-      expect(logs.lines.map((line) => [line.level, line.message])).toStrictEqual(
-        ["get", "getWithTtl", "getMany", "set", "setMany", "delete", "clear"].map((operation) => [
-          "DEBUG",
-          `cache ${operation} failed: CacheConnectionError: injected connection fault`
-        ])
-      )
+      const perOperation = ["get", "getWithTtl", "getMany", "set", "setMany", "delete", "clear"].map((operation) => [
+        "DEBUG",
+        `cache ${operation} failed: CacheConnectionError: injected connection fault`
+      ])
+      expect(logs.lines.map((line) => [line.level, line.message])).toStrictEqual([
+        perOperation[0],
+        ["WARN", "cache backend failing: CacheConnectionError: injected connection fault"],
+        ...perOperation.slice(1)
+      ])
       expect(JSON.stringify(logs.lines)).not.toContain("secret-value")
     }))
 })
@@ -550,7 +556,9 @@ describe("RemoteCache over Redis", () => {
         })
         yield* exerciseAll(unreachable)
       }).pipe(Effect.provide(logs.layer))
-      expect(logs.lines.length).toBe(21)
+      // Each operation at Debug, and each of the three caches' outage once as a Warning.
+      expect(logs.lines.length).toBe(24)
+      expect(logs.lines.filter((line) => line.level === "WARN").length).toBe(3)
       expect(logs.lines.some((line) => line.message.includes("CacheReplyError"))).toBe(true)
       expect(logs.lines.some((line) => line.message.includes("CacheConnectionError"))).toBe(true)
       for (const line of logs.lines) {
@@ -558,4 +566,160 @@ describe("RemoteCache over Redis", () => {
         expect(line.formatted).not.toContain(encodeURIComponent(password))
       }
     }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") })))
+})
+
+// ---------------------------------------------------------------------------------------------------------------
+// Outages said once; unencodable values refused
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("RemoteCache.logOutages (in the default policy)", () => {
+  it.effect("a Warning when the backend starts failing, an Info when it recovers, at most once per minute", () =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      const loud = () => logs.lines.filter((line) => line.level !== "DEBUG").map((line) => [line.level, line.message])
+      yield* withCache(
+        RemoteCache.defaultPolicy,
+        Effect.gen(function*() {
+          const cache = yield* RemoteCache.RemoteCache
+          const faulty = yield* FaultyBackend
+          yield* cache.set("k", 1)
+          yield* faulty.failAlways("timeout")
+          for (let i = 0; i < 10; i++) expect(yield* cache.get("k")).toStrictEqual(Option.none())
+          yield* cache.set("k", 2)
+          const warning = ["WARN", "cache backend failing: CacheTimeoutError: injected timeout fault"]
+          expect(loud()).toStrictEqual([warning])
+          const [line] = logs.lines.filter((line) => line.level === "WARN")
+          expect(line!.annotations).toStrictEqual({
+            "cache.operation": "get",
+            "cache.prefix": "app:",
+            "cache.error": "CacheTimeoutError"
+          })
+          yield* faulty.heal
+          expect(yield* cache.get("k")).toStrictEqual(Option.some(1))
+          yield* cache.get("k")
+          const info = ["INFO", "cache backend working again"]
+          expect(loud()).toStrictEqual([warning, info])
+          // Flapping within the minute: not said again.
+          yield* faulty.failAlways("connection")
+          yield* cache.get("k")
+          yield* faulty.heal
+          yield* cache.get("k")
+          expect(loud()).toStrictEqual([warning, info])
+          // A minute later it is.
+          yield* TestClock.adjust("1 minute")
+          yield* faulty.failAlways("connection")
+          yield* cache.get("k")
+          yield* cache.get("k")
+          expect(loud()).toStrictEqual([
+            warning,
+            info,
+            ["WARN", "cache backend failing: CacheConnectionError: injected connection fault"]
+          ])
+        })
+      ).pipe(Effect.provide(logs.layer))
+    }))
+
+  it.effect("a value or input error is no outage", () =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      yield* withCache(
+        RemoteCache.defaultPolicy,
+        Effect.gen(function*() {
+          const cache = yield* RemoteCache.RemoteCache
+          const faulty = yield* FaultyBackend
+          yield* faulty.failAlways("input")
+          yield* cache.get("k")
+          yield* cache.delete("k")
+        })
+      ).pipe(Effect.provide(logs.layer))
+      expect(logs.lines.map((line) => line.level)).toStrictEqual(["DEBUG", "DEBUG"])
+    }))
+
+  it.effect("composes with any policy", () =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      const policy = Policy.timeout("50 millis").pipe(
+        Policy.circuitBreaker({ failureThreshold: 2, resetAfter: "1 second" }),
+        RemoteCache.logOutages({ minInterval: "10 seconds" }),
+        Policy.recoverToMiss
+      )
+      yield* withCache(
+        policy,
+        Effect.gen(function*() {
+          const cache = yield* RemoteCache.RemoteCache
+          const faulty = yield* FaultyBackend
+          yield* faulty.failAlways("reply")
+          for (let i = 0; i < 5; i++) yield* cache.get("k")
+        })
+      ).pipe(Effect.provide(logs.layer))
+      expect(logs.lines.map((line) => [line.level, line.message])).toStrictEqual([
+        ["WARN", "cache backend failing: CacheReplyError: injected reply fault"]
+      ])
+    }))
+
+  it.scopedLive("100 gets against a wrong password: one Warning naming the cause, without the password", () =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      const password = "Wr0ng-pa55word-never-logged"
+      const server = yield* RedisServer.make({ args: ["--requirepass", "the-right-one"] })
+      yield* Effect.gen(function*() {
+        const cache = yield* buildCache(RemoteCache.defaultPolicy, {
+          host: server.host,
+          port: server.port,
+          password: Redacted.make(password)
+        })
+        for (let i = 0; i < 100; i++) expect(yield* cache.get(`k${i}`)).toStrictEqual(Option.none())
+      }).pipe(Effect.provide(logs.layer))
+      const warnings = logs.lines.filter((line) => line.level === "WARN")
+      expect(warnings.length).toBe(1)
+      expect(warnings[0]!.message).toMatch(/^cache backend failing: CacheReplyError: WRONGPASS/)
+      expect(logs.lines.filter((line) => line.level === "DEBUG").length).toBe(100)
+      for (const line of logs.lines) expect(line.formatted).not.toContain(password)
+    }))
+})
+
+describe("RemoteCache: a value the backend cannot encode", () => {
+  const User = Schema.Struct({ id: Schema.Number, joined: Schema.Date })
+  const ada = { id: 1, joined: new Date("2020-01-01T00:00:00.000Z") }
+
+  it.scopedLive("Serializer.schema on the backend plus forSchema: the first write dies saying why, nothing is dropped silently", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const cache = yield* buildCache(RemoteCache.defaultPolicy, {
+        host: server.host,
+        port: server.port,
+        serializer: Serializer.schema(User)
+      })
+      const users = RemoteCache.schemaView(cache, User)
+      for (const write of [users.set("u", ada), users.setMany([["u", ada]])]) {
+        const exit = yield* Effect.exit(write)
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+        const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        expect(Cause.isIllegalArgumentException(defect)).toBe(true)
+        expect((defect as Error).message).toContain("encoded twice")
+        expect((defect as Error).message).toContain("schema(")
+      }
+      expect(yield* server.cli("DBSIZE")).toBe("0")
+      // Either one alone works.
+      yield* cache.set("u", ada)
+      expect(yield* cache.get("u")).toStrictEqual(Option.some(ada))
+      const v8 = yield* buildCache(RemoteCache.defaultPolicy, { host: server.host, port: server.port, prefix: "v8:" })
+      const typed = RemoteCache.schemaView(v8, User)
+      yield* typed.set("u", ada)
+      expect(yield* typed.get("u")).toStrictEqual(Option.some(ada))
+    }))
+
+  it.effect("an untyped value the serializer rejects dies too, whatever the policy", () =>
+    withCache(
+      RemoteCache.defaultPolicy,
+      Effect.gen(function*() {
+        const cache = yield* RemoteCache.RemoteCache
+        const exit = yield* Effect.exit(cache.set("f", () => 1))
+        const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
+        expect(Cause.isIllegalArgumentException(defect)).toBe(true)
+        expect((defect as Error).message).toMatch(/^RemoteCache\.set: the backend's serializer cannot encode/)
+        expect((defect as Error).message).not.toContain("encoded twice")
+        expect(yield* cache.get("f")).toStrictEqual(Option.none())
+      })
+    ))
 })

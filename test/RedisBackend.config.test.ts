@@ -1,0 +1,79 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Config, ConfigProvider, Duration, Effect, Layer, Option } from "effect"
+import * as RedisBackend from "../src/RedisBackend.js"
+import { RemoteCacheBackend } from "../src/RemoteCacheBackend.js"
+import * as RedisServer from "./utils/RedisServer.js"
+
+/** Builds `layer` with `env` as the only configuration, and writes then reads one key through it. */
+const roundTrip = (
+  layer: ReturnType<typeof RedisBackend.layerConfig>,
+  env: Record<string, string>
+) =>
+  Effect.gen(function*() {
+    const backend = yield* Layer.build(layer).pipe(
+      Effect.map((context) => context.unsafeMap.get(RemoteCacheBackend.key) as RemoteCacheBackend["Type"]),
+      Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env))))
+    )
+    yield* backend.set("k", "v")
+    expect(yield* backend.get("k")).toStrictEqual(Option.some("v"))
+    return backend
+  })
+
+describe("RedisBackend.layerConfig", () => {
+  it.scoped("a field given overrides its default only: CACHE_PREFIX and REDIS_URL are still read", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const backend = yield* roundTrip(
+        RedisBackend.layerConfig({ scanCount: Config.succeed(10) }),
+        { REDIS_URL: server.url, CACHE_PREFIX: "mine:" }
+      )
+      expect(backend.prefix).toBe("mine:")
+      expect(yield* server.cli("EXISTS", "mine:k")).toBe("1")
+    }))
+
+  it.scoped("a whole Config keeps the defaults of the fields it leaves out", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const backend = yield* roundTrip(
+        RedisBackend.layerConfig(Config.all({ connectTimeout: Config.succeed(Duration.seconds(2)) })),
+        { REDIS_URL: server.url, CACHE_PREFIX: "whole:" }
+      )
+      expect(backend.prefix).toBe("whole:")
+    }))
+
+  it.scoped("a field given overrides the environment", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const backend = yield* roundTrip(
+        RedisBackend.layerConfig({ prefix: Config.succeed("given:") }),
+        { REDIS_URL: server.url, CACHE_PREFIX: "env:" }
+      )
+      expect(backend.prefix).toBe("given:")
+    }))
+
+  it.scoped("without any configuration the prefix is the default one", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const backend = yield* roundTrip(RedisBackend.layerConfig(), { REDIS_URL: server.url })
+      expect(backend.prefix).toBe(RedisBackend.defaultPrefix)
+    }))
+
+  describe("an optional password in one line", () => {
+    const withOptionalPassword = RedisBackend.layerConfig({
+      password: Config.redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
+    })
+
+    it.scoped("is sent when REDIS_PASSWORD is set", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make({ args: ["--requirepass", "s3cret"] })
+        yield* roundTrip(withOptionalPassword, { REDIS_URL: server.url, REDIS_PASSWORD: "s3cret" })
+      }))
+
+    it.scoped("is left out when REDIS_PASSWORD is not set", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const backend = yield* roundTrip(withOptionalPassword, { REDIS_URL: server.url, CACHE_PREFIX: "p:" })
+        expect(backend.prefix).toBe("p:")
+      }))
+  })
+})
