@@ -9,14 +9,23 @@ import * as fs from "node:fs"
 import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
-import { promisify } from "node:util"
 
-const execFileAsync = promisify(execFile)
-
-// Runs a command; on failure the error carries what it printed (tsc reports its diagnostics on stdout).
+// Runs a command at the lowest CPU priority (its children inherit it: npm's build, tsc): packing and compiling
+// are not timed, while the tests running beside this file measure latencies. On failure the error carries what
+// the command printed (tsc reports its diagnostics on stdout).
 const run = (command: string, args: ReadonlyArray<string>, options: { cwd: string } = { cwd: root }) =>
-  execFileAsync(command, args, { ...options, maxBuffer: 64 * 1024 * 1024 }).catch((error) => {
-    throw new Error(`${command} ${args.join(" ")} failed:\n${error.stdout ?? ""}${error.stderr ?? ""}`)
+  new Promise<{ stdout: string }>((resolve, reject) => {
+    const child = execFile(command, args, { ...options, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+      if (error === null) resolve({ stdout })
+      else reject(new Error(`${command} ${args.join(" ")} failed (${error.message}):\n${stdout}${stderr}`))
+    })
+    if (child.pid !== undefined) {
+      try {
+        os.setPriority(child.pid, 19)
+      } catch {
+        // Already exited, or not permitted: it then runs at normal priority.
+      }
+    }
   })
 const root = path.resolve(import.meta.dirname, "..")
 const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")
