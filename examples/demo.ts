@@ -3,6 +3,7 @@
  * on the embedded default (an in-process MemoryBackend as L2, no server needed). With `REDIS_URL` set, the same
  * program runs against that Redis (L2) with pub/sub invalidation.
  */
+import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Layer, Metric } from "effect"
 import { MemoryBackend, RedisBackend, RedisClient, RemoteCache, TieredCache } from "../src/index.js"
 
@@ -67,7 +68,6 @@ const program = Effect.gen(function*() {
   yield* Console.log(`metrics: L1 hits ${l1.count}, L2 hits ${l2.count}, computations ${computes.count}`)
 })
 
-Effect.runPromise(Effect.scoped(program.pipe(Effect.provide(Cache)))).catch((error) => {
-  console.error(error)
-  process.exitCode = 1
-})
+// runMain: the exit code follows the outcome, SIGINT / SIGTERM interrupt the program (closing the Redis
+// connection), and a failure is logged with its cause.
+program.pipe(Effect.provide(Cache), NodeRuntime.runMain)

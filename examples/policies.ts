@@ -2,6 +2,7 @@
  * The failure policies of the README, compiled with the rest of the project. `npx tsx examples/policies.ts` runs
  * them on the in-memory backend.
  */
+import { NodeRuntime } from "@effect/platform-node"
 import { Console, Effect, Option, Schedule, Schema } from "effect"
 import { MemoryBackend, Policy, RemoteCache } from "../src/index.js"
 
@@ -77,7 +78,4 @@ const program = Effect.gen(function*() {
   for (const layer of [Seed, Quiet]) yield* Effect.provide(RemoteCache.RemoteCache, layer)
 }).pipe(Effect.provide(Backend))
 
-Effect.runPromise(program).catch((error) => {
-  console.error(error)
-  process.exitCode = 1
-})
+program.pipe(NodeRuntime.runMain)

@@ -1,7 +1,9 @@
 /**
- * The README's two-tier cache example, type-checked with the project.
+ * The README's two-tier cache example, type-checked with the project and identical to it from the first import.
+ * `npx tsx examples/tiered.ts` runs the program on the in-memory layer.
  */
-import { Effect, Layer, Schema } from "effect"
+import { NodeRuntime } from "@effect/platform-node"
+import { Data, Effect, Layer, Schema } from "effect"
 import { MemoryBackend, RedisBackend, RedisClient, RemoteCache, TieredCache } from "../src/index.js"
 
 // Production: Redis as L2, one client for commands and for pub/sub invalidation.
@@ -20,7 +22,11 @@ export const Test = TieredCache.layer().pipe(
 
 class User extends Schema.Class<User>("User")({ id: Schema.Number, name: Schema.String }) {}
 
-declare const fetchUser: (id: number) => Effect.Effect<User, "NotFound">
+class NotFound extends Data.TaggedError("NotFound")<{ readonly id: number }> {}
+
+// Stands for a database query.
+const fetchUser = (id: number): Effect.Effect<User, NotFound> =>
+  id > 0 ? Effect.succeed(new User({ id, name: `user ${id}` })) : Effect.fail(new NotFound({ id }))
 
 export const program = Effect.gen(function*() {
   const cache = yield* TieredCache.TieredCache
@@ -31,6 +37,8 @@ export const program = Effect.gen(function*() {
 
   // A typed view: values are checked against the schema on every read; a stale shape is a miss.
   const users = yield* TieredCache.forSchema(User)
-  const typed = yield* users.getOrCompute("user:2", fetchUser(2)) // Effect<User, "NotFound" | ParseError>
+  const typed = yield* users.getOrCompute("user:2", fetchUser(2)) // Effect<User, NotFound | ParseError>
   return typed.name
 })
+
+program.pipe(Effect.tap(Effect.log), Effect.provide(Test), NodeRuntime.runMain)
