@@ -723,8 +723,14 @@ export const make = (
       view: View<A, RV> | undefined,
       joinable: boolean
     ): Effect.Effect<Outcome, E, R | RV> => {
+      // After the scope has closed no group may start: nothing would ever complete it.
+      if (closed) {
+        return Effect.die(closedDefect())
+      }
       const group: Group = Deferred.unsafeMake<Outcome, unknown>(FiberId.none)
-      if (joinable) inflight.set(key, group)
+      if (joinable) {
+        inflight.set(key, group)
+      }
       pending.add(group)
       return Effect.zipRight(
         Effect.forkIn(Effect.interruptible(lead(key, compute, ttl, view, group)), scope),
@@ -755,19 +761,18 @@ export const make = (
       attempt: number
     ): Effect.Effect<A, E, R | RV> =>
       Effect.suspend(() => {
-        if (closed) return Effect.die(closedDefect())
-        if (attempt > 1) {
-          return Effect.flatMap(startGroup(key, compute, ttl, view, false), (outcome) =>
-            Effect.succeed(outcome.value as A))
-        }
-        const group = inflight.get(key)
+        const own = attempt > 1
+        const group = own ? undefined : inflight.get(key)
         const outcome = group === undefined
-          ? startGroup(key, compute, ttl, view, true)
+          ? startGroup(key, compute, ttl, view, !own)
           : Effect.flatMap(FiberRef.get(computingGroups), (groups) =>
             groups.has(group) ? Effect.die(recursionDefect()) : (Deferred.await(group) as Effect.Effect<Outcome, E>))
         return Effect.flatMap(outcome, (outcome) =>
-          Effect.flatMap(valueFor(outcome, view), (value) =>
-            Option.isSome(value) ? Effect.succeed(value.value) : through(key, compute, ttl, view, attempt + 1)))
+          // A group of one's own was led with this view: its value is this view's.
+          own
+            ? Effect.succeed(outcome.value as A)
+            : Effect.flatMap(valueFor(outcome, view), (value) =>
+              Option.isSome(value) ? Effect.succeed(value.value) : through(key, compute, ttl, view, attempt + 1)))
       })
 
     const getOrComputeWith = <A, E, R, RV>(
@@ -807,18 +812,19 @@ export const make = (
       })
     )
 
+    const getOrCompute: TieredCacheShape["getOrCompute"] = (key, compute, computeOptions) =>
+      getOrComputeWith(key, compute, computeOptions, undefined)
+    const withView: ViewCompute = getOrComputeWith
+    const sizeOfL1 = () =>
+      l1.size
     const shape: TieredCacheShape & { readonly [viewCompute]: ViewCompute } = {
       get,
       set,
       delete: del,
       clear,
-      getOrCompute: (key, compute, computeOptions) =>
-        getOrComputeWith(key, compute, computeOptions, undefined),
-      l1Size: Effect.sync(() =>
-        l1.size
-      ),
-      [viewCompute]: (key, compute, computeOptions, view) =>
-        getOrComputeWith(key, compute, computeOptions, view)
+      getOrCompute,
+      l1Size: Effect.sync(sizeOfL1),
+      [viewCompute]: withView
     }
     return shape
   })
