@@ -371,14 +371,18 @@ export const computesTotal: Metric.Metric.Counter<number> = Metric.counter("tier
 })
 
 /**
- * Invalidation messages received from other processes (own messages are not counted).
+ * Invalidation messages received from other instances that touched this cache's keys (its own messages, and those
+ * about unrelated prefixes, are not counted).
  *
  * @since 0.1.0
  * @category metrics
  */
 export const invalidationsReceivedTotal: Metric.Metric.Counter<number> = Metric.counter(
   "tiered_cache_invalidations_received_total",
-  { description: "Invalidation messages received from other processes", incremental: true }
+  {
+    description: "Invalidation messages received from other instances that touched this cache's keys",
+    incremental: true
+  }
 )
 
 // ---------------------------------------------------------------------------------------------------------------
