@@ -6,16 +6,15 @@ import { NodeRuntime } from "@effect/platform-node"
 import { Data, Effect, Layer, Schema } from "effect"
 import { MemoryBackend, RedisBackend, RedisClient, RemoteCache, TieredCache } from "../src/index.js"
 
-// Production: Redis as L2, one client for commands and for pub/sub invalidation.
-export const Live = TieredCache.layer({ capacity: 10_000, l1Ttl: "30 seconds" }).pipe(
+// Production: Redis as L2, one client for commands and for pub/sub invalidation between processes.
+export const Live = TieredCache.layerRedis({ capacity: 10_000, l1Ttl: "30 seconds" }).pipe(
   Layer.provide(RemoteCache.layerDefault),
   Layer.provide(RedisBackend.layerWithClient({ prefix: "app:" })),
-  Layer.provide(TieredCache.layerRedisBus),
   Layer.provide(RedisClient.layer({ url: "redis://localhost:6379" }))
 )
 
-// Tests and demos: an in-process L2; invalidation works between the instances of this process.
-export const Test = TieredCache.layer().pipe(
+// Tests and demos: an in-process L2; invalidation works between the instances of this process only.
+export const Test = TieredCache.layerInProcess().pipe(
   Layer.provide(RemoteCache.layerDefault),
   Layer.provide(MemoryBackend.layer({ prefix: "app:" }))
 )
@@ -32,12 +31,12 @@ export const program = Effect.gen(function*() {
   const cache = yield* TieredCache.TieredCache
   // Read-through with stampede protection: concurrent callers share one fetch; a failure is not cached.
   const user = yield* cache.getOrCompute("user:1", fetchUser(1), { ttl: "5 minutes" })
-  yield* cache.set("user:1", user, "5 minutes") // L2, then L1; other processes drop their L1 copy
+  yield* cache.set("user:1", user, "5 minutes") // L2; every process (this one too) drops its L1 copy
   yield* cache.delete("user:1")
 
-  // A typed view: values are checked against the schema on every read; a stale shape is a miss.
+  // A typed view: values are checked against the schema on every read; a stale shape is a miss (recomputed).
   const users = yield* TieredCache.forSchema(User)
-  const typed = yield* users.getOrCompute("user:2", fetchUser(2)) // Effect<User, NotFound | ParseError>
+  const typed = yield* users.getOrCompute("user:2", fetchUser(2)) // Effect<User, NotFound>
   return typed.name
 })
 

@@ -38,18 +38,19 @@ const tieredOver = (
   )
 
 describe("TieredCache over MemoryBackend", () => {
-  it.scoped("read-through: L1 hits cost no L2 read; writes go to both tiers", () =>
+  it.scoped("read-through: L1 hits cost no L2 read; a write goes to L2 and the next read back-fills L1", () =>
     Effect.gen(function*() {
       const { counts, layer } = countingRemote(MemoryBackend.layer())
       const cache = yield* tieredOver(layer)
       expect(yield* cache.get("k")).toStrictEqual(Option.none())
       expect(counts.reads).toBe(1)
       yield* cache.set("k", { v: 1 })
+      expect(yield* cache.l1Size).toBe(0)
       for (let i = 0; i < 10; i++) expect(yield* cache.get("k")).toStrictEqual(Option.some({ v: 1 }))
-      expect(counts.reads).toBe(1)
+      expect(counts.reads).toBe(2)
       yield* cache.delete("k")
       expect(yield* cache.get("k")).toStrictEqual(Option.none())
-      expect(counts.reads).toBe(2)
+      expect(counts.reads).toBe(3)
     }))
 
   it.scoped("metrics count L1 hits, L2 hits, misses and computations", () =>
@@ -248,12 +249,20 @@ const eventually = <A, E>(effect: Effect.Effect<A, E>, check: (a: A) => boolean)
     Effect.orDie
   )
 
+/** Waits until `count` tiered caches listen on the server: subscribing happens off the constructor's path. */
+const awaitSubscribers = (server: RedisServer.RedisServerShape, count: number) =>
+  eventually(
+    server.cli("PUBSUB", "NUMSUB", TieredCache.defaultChannel),
+    (reply) => reply.split("\n")[1]?.trim() === String(count)
+  )
+
 describe("TieredCache over Redis", () => {
   it.scopedLive("two instances: set, delete and clear in one drop the key from the other's L1", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
       const a = yield* redisInstance(server)
       const b = yield* redisInstance(server)
+      yield* awaitSubscribers(server, 2)
       yield* a.set("k", "v1")
       expect(yield* b.get("k")).toStrictEqual(Option.some("v1"))
       yield* a.set("k", "v2")
@@ -274,7 +283,9 @@ describe("TieredCache over Redis", () => {
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
       const b = yield* redisInstance(server, { reconnectMaxDelay: "200 millis" })
+      yield* awaitSubscribers(server, 1)
       yield* b.set("k", "v")
+      expect(yield* b.get("k")).toStrictEqual(Option.some("v"))
       expect(yield* b.l1Size).toBe(1)
       // Drop only the pub/sub connections: the data stays, the subscriber must reconnect.
       yield* server.cli("CLIENT", "KILL", "TYPE", "pubsub")
@@ -289,7 +300,9 @@ describe("TieredCache over Redis", () => {
         commandTimeout: "300 millis",
         connectTimeout: "300 millis"
       })
+      yield* awaitSubscribers(server, 1)
       yield* cache.set("warm", "in L1")
+      expect(yield* cache.get("warm")).toStrictEqual(Option.some("in L1")) // back-filled
       yield* server.kill
       const started = Date.now()
       expect(yield* cache.get("warm")).toStrictEqual(Option.some("in L1"))
