@@ -333,6 +333,8 @@ export class Connection {
         })
       )
     }
+    // A batch that expired may have held back smaller commands that fit now.
+    if (this.waiting.length > 0) this.admitWaiting()
     const head = this.queue.peek()
     // A head with no deadline yet is queued but not flushed. Cannot happen (a flush runs on the next tick, before
     // any timer), but a command must never time out before it was even written.
@@ -363,7 +365,10 @@ export class Connection {
     if (head !== undefined) next = head.deadline === 0 ? now + millis : head.deadline
     const waiting = this.waiting.peek()
     if (waiting !== undefined && waiting.deadline < next) next = waiting.deadline
-    if (next !== Infinity) this.armTimer(Math.ceil(next - now))
+    if (next === Infinity) return
+    // Admitting commands above may have armed a timer already; one is enough.
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.armTimer(Math.ceil(next - now))
   }
 
   /** Closes the socket and fails every command still waiting, once. */
@@ -392,18 +397,15 @@ const unsupported = new Set(
     .concat(["SYNC", "PSYNC"])
 )
 
-/** Their name lengths, and the first letters, lower-cased: a cheap filter that spares most commands the lookup. */
-const unsupportedLength = new Uint8Array(16)
-const unsupportedInitial = new Uint8Array(128)
-for (const name of [...unsupported, "CLIENT"]) {
-  unsupportedLength[name.length] = 1
-  unsupportedInitial[name.charCodeAt(0) | 0x20] = 1
-}
+/**
+ * Which (name length, initial letter) pairs an unsupported name has: a cheap filter that spares almost every
+ * command the upper-casing and the lookup (`MGET` and `MSET` share `MONITOR`'s initial, not its length).
+ */
+const unsupportedShape = new Uint8Array(16 * 32)
+for (const name of [...unsupported, "CLIENT"]) unsupportedShape[name.length * 32 + (name.charCodeAt(0) & 31)] = 1
 
 const isUnsupported = (name: string, args: ReadonlyArray<string | Uint8Array>): boolean => {
-  if (name.length >= 16 || unsupportedLength[name.length] === 0) return false
-  const initial = name.charCodeAt(0) | 0x20
-  if (initial >= 128 || unsupportedInitial[initial] === 0) return false
+  if (name.length >= 16 || unsupportedShape[name.length * 32 + (name.charCodeAt(0) & 31)] === 0) return false
   const upper = name.toUpperCase()
   if (upper === "CLIENT") {
     const sub = args[1]

@@ -252,6 +252,8 @@ describe("Bad input", () => {
       const started = Date.now()
       const error = yield* failureOf(cache.get("k"))
       expect(["CacheConnectionError", "CacheTimeoutError"]).toContain(error._tag)
+      // The message names the step that failed, not just a timeout.
+      expect(error.message).toMatch(/TLS/)
       expect(Date.now() - started).toBeLessThan(2_500)
       const { cache: plain } = yield* both(server.port)
       yield* plain.set("k", "plain")
