@@ -378,6 +378,27 @@ describe("RedisClient correctness", () => {
         expect((yield* failureOf(rejected.send(["PING"])))._tag).toBe("RedisAuthError")
       }))
 
+    it.scopedLive("no password against requirepass: the auth error, from the client and through the backend", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make({ args: ["--requirepass", "pw"] })
+        const client = yield* RedisClient.make({ host: server.host, port: server.port })
+        const backend = yield* backendOver(client)
+        expect((yield* failureOf(client.send(["GET", "k"])))._tag).toBe("RedisAuthError")
+        expect((yield* failureOf(client.pipeline([["GET", "k"], ["PTTL", "k"]])))._tag).toBe("RedisAuthError")
+        for (
+          const operation of [
+            backend.get("k"),
+            backend.getWithTtl("k"),
+            backend.set("k", 1),
+            backend.setMany([["a", 1], ["b", 2]], "1 minute")
+          ]
+        ) {
+          const error = yield* failureOf(operation as Effect.Effect<unknown, { _tag: string; cause?: unknown }>)
+          expect(error._tag).toBe("CacheReplyError")
+          expect(tagOf(error.cause)).toBe("RedisAuthError")
+        }
+      }))
+
     it.scopedLive("error and status replies longer than 64 KiB keep the connection, first reply or pipelined", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer.make()
