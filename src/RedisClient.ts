@@ -689,10 +689,12 @@ export const make = (
         // A scope that is closing interrupts the fiber forked into it at once, possibly before it runs a single
         // step (so no onInterrupt inside it would run): whatever ends the fiber, the waiting commands are told.
         Effect.tap((fiber) =>
-          fiber.addObserver(() => {
-            if (connecting === deferred) connecting = undefined
-            Deferred.unsafeDone(deferred, Exit.fail(closedError()))
-          })
+          Effect.sync(() =>
+            fiber.addObserver(() => {
+              if (connecting === deferred) connecting = undefined
+              Deferred.unsafeDone(deferred, Exit.fail(closedError()))
+            })
+          )
         )
       )
 
@@ -739,13 +741,13 @@ export const make = (
       return undefined
     }
 
-    const pipeline = (commands: ReadonlyArray<Command>): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> =>
-      Effect.suspend(() => {
-        if (commands.length === 0) return Effect.succeed([])
-        const invalid = checkAll(commands)
-        if (invalid !== undefined) return Effect.fail(invalid)
-        return Effect.flatMap(ensureConnection, (conn) => awaitAll(conn.submitMany(commands)))
-      })
+    const pipeline = (commands: ReadonlyArray<Command>): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> => {
+      // Checked once, when the effect is made: every run sends the same commands.
+      if (commands.length === 0) return Effect.succeed([])
+      const invalid = checkAll(commands)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      return Effect.flatMap(ensureConnection, (conn) => awaitAll(conn.submitMany(commands)))
+    }
 
     // --- pub/sub: one subscriber connection per client, kept alive by a fiber while any channel is listened to.
     const listeners = new Map<string, Set<SubscriptionHandlers>>()

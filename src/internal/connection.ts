@@ -465,9 +465,10 @@ export const checkCommand = (
   if (isUnsupported(typeof first === "string" ? first : argumentText(first), args)) {
     const label = commandLabel(args)
     return new RedisInputError({
-      message: `${label} is not supported by send or pipeline: it does not get exactly one reply` +
-        (label.includes("SUBSCRIBE") ? " (use subscribe)" : "") +
-        ", so every later reply would reach the wrong command",
+      message: `${label} is not supported by send or pipeline: ` + (label === "RESET"
+        ? "it would undo the connection's handshake (AUTH, SELECT, CLIENT SETNAME) for every command after it"
+        : "it does not get exactly one reply, so every later reply would reach the wrong command" +
+          (label.includes("SUBSCRIBE") ? " (use subscribe)" : "")),
       command: label
     })
   }
