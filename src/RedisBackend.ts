@@ -19,10 +19,11 @@ import * as Codec from "./internal/codec.js"
 import * as SyncSerializer from "./internal/syncSerializer.js"
 import { resolveTtl } from "./internal/ttl.js"
 import * as RedisClient from "./RedisClient.js"
-import { type RedisConfigError, type RedisError, RedisReplyError } from "./RedisError.js"
+import { RedisAuthError, type RedisConfigError, type RedisError, RedisReplyError } from "./RedisError.js"
 import {
   CacheConnectionError,
   type CacheError,
+  CacheInputError,
   CacheProtocolError,
   CacheReplyError,
   CacheTimeoutError,
@@ -85,6 +86,9 @@ const toCacheError = (operation: Operation, key: string | undefined) => (error: 
       return new CacheReplyError(fields)
     case "RedisProtocolError":
       return new CacheProtocolError(fields)
+    case "RedisInputError":
+      // Nothing was sent (a value over maxArgumentLength): retrying cannot help, and the connection is untouched.
+      return new CacheInputError(fields)
   }
 }
 
@@ -95,14 +99,19 @@ const unexpected = (operation: Operation, key: string | undefined, reply: Resp.R
     message: `unexpected reply of type ${reply === null ? "null" : typeof reply} to ${operation}`
   })
 
-/** An error reply inside a pipeline, as `send` would have reported it (the cause carries the reply's code). */
+/**
+ * An error reply inside a pipeline, as `send` would have reported it: the cause carries the reply's code, and a
+ * `NOAUTH` (a password is required and none was configured) is a `RedisAuthError`, as for a single command.
+ */
 const replyErrorOf = (operation: Operation, key: string | undefined, reply: Resp.RespValue, command: string) =>
   reply instanceof Resp.ErrorReply
     ? new CacheReplyError({
       operation,
       key,
       message: reply.message,
-      cause: new RedisReplyError({ message: reply.message, code: reply.code, command })
+      cause: reply.code === "NOAUTH"
+        ? new RedisAuthError({ message: reply.message })
+        : new RedisReplyError({ message: reply.message, code: reply.code, command })
     })
     : undefined
 

@@ -17,11 +17,12 @@
  */
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
@@ -30,13 +31,15 @@ import * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
+import { performance } from "node:perf_hooks"
 import * as Tls from "node:tls"
-import { Connection, type Pending } from "./internal/connection.js"
+import { checkCommand, Connection, type Pending } from "./internal/connection.js"
 import {
   RedisAuthError,
   RedisConfigError,
   RedisConnectionError,
   type RedisError,
+  type RedisInputError,
   RedisReplyError,
   RedisTimeoutError
 } from "./RedisError.js"
@@ -57,13 +60,16 @@ export type Command = ReadonlyArray<string | Uint8Array>
  * @category models
  */
 export interface RedisClientOptions {
-  /** `redis://[[user]:password@]host[:port][/db]`, or `rediss://…` for TLS. */
+  /**
+   * `redis://[[user]:password@]host[:port][/db]`, or `rediss://…` for TLS; the db may also be given as `?db=N`.
+   * A user name without a password, or any other query parameter, is rejected rather than ignored.
+   */
   readonly url?: string | undefined
   /** Default `"localhost"`. */
   readonly host?: string | undefined
   /** Default `6379`. */
   readonly port?: number | undefined
-  /** Selected with `SELECT` after connecting when not 0. Default `0`. */
+  /** Selected with `SELECT` after connecting when not 0: an integer in 0..2^31-1. Default `0`. */
   readonly db?: number | undefined
   /** ACL user name; sent with the password as `AUTH username password`. */
   readonly username?: string | undefined
@@ -71,24 +77,39 @@ export interface RedisClientOptions {
   readonly password?: Redacted.Redacted<string> | undefined
   /** Bound on opening the socket plus the handshake. Default 5 seconds. */
   readonly connectTimeout?: Duration.DurationInput | undefined
-  /** Bound on waiting for one command's reply. Default 5 seconds. */
+  /**
+   * Bound on one command, from the moment it is sent to the end of its reply: the time spent waiting for room
+   * under `maxInFlight` counts, and so does the time to receive the complete reply (a large reply over a slow link
+   * must arrive whole within it). Default 5 seconds.
+   */
   readonly commandTimeout?: Duration.DurationInput | undefined
-  /** Set with `CLIENT SETNAME` after connecting. */
+  /** Set with `CLIENT SETNAME` after connecting: printable ASCII without spaces (`!` to `~`), as Redis requires. */
   readonly clientName?: string | undefined
   /** `true` for TLS with Node's defaults (certificates verified), or Node's TLS options (`ca`, `cert`…). */
   readonly tls?: boolean | Tls.ConnectionOptions | undefined
   /**
    * Bound on commands written and waiting for their reply. Past it, commands wait in arrival order
-   * (backpressure) until replies make room; the wait is bounded by the oldest command's `commandTimeout`, which
-   * finishes the connection when it expires. Default 10,000.
+   * (backpressure) until replies make room; the wait counts against each command's own `commandTimeout`, and a
+   * command whose timeout expires while it waits fails with `RedisTimeoutError` without ever being sent (the
+   * connection stays). A `pipeline` is admitted whole: it may take the bound past `maxInFlight` when nothing else
+   * is in flight. Default 10,000.
    */
   readonly maxInFlight?: number | undefined
   /** First delay before reconnecting after a failed attempt; it doubles on each failure. Default 100 ms. */
   readonly reconnectBaseDelay?: Duration.DurationInput | undefined
-  /** Upper bound of the reconnection delay. Default 2 seconds. */
+  /** Upper bound of the reconnection delay, jitter included; at least `reconnectBaseDelay`. Default 2 seconds. */
   readonly reconnectMaxDelay?: Duration.DurationInput | undefined
-  /** Largest bulk reply accepted, in bytes (a larger one is a protocol error). Default 512 MiB, Redis' own. */
+  /**
+   * Largest bulk reply accepted, in bytes (a larger one is a protocol error), and largest simple string or error
+   * reply. Default 512 MiB, Redis' own `proto-max-bulk-len`.
+   */
   readonly maxBulkLength?: number | undefined
+  /**
+   * Largest argument sent, in bytes. A command with a longer one fails with `RedisInputError` and nothing is sent:
+   * Redis would answer it by closing the connection, failing every other command in flight on it. Set it to the
+   * server's `proto-max-bulk-len` when that is not the default. Default 512 MiB.
+   */
+  readonly maxArgumentLength?: number | undefined
 }
 
 /**
@@ -110,7 +131,8 @@ export interface ResolvedOptions {
   readonly maxInFlight: number
   readonly reconnectBaseDelayMillis: number
   readonly reconnectMaxDelayMillis: number
-  readonly maxBulkLength: number | undefined
+  readonly maxBulkLength: number
+  readonly maxArgumentLength: number
 }
 
 /**
@@ -123,13 +145,18 @@ export interface RedisClientShape {
   /** The options in use (the password stays redacted). */
   readonly options: ResolvedOptions
   /**
-   * Sends one command and returns its reply. An error reply fails with `RedisReplyError`; bulk strings come back
-   * as bytes (`Uint8Array`).
+   * Sends one command and returns its reply. An error reply fails with `RedisReplyError` (`NOAUTH`: with
+   * `RedisAuthError`); bulk strings come back as bytes (`Uint8Array`). A command that cannot be sent as given (see
+   * `RedisInputError`: empty, an argument of the wrong type or over `maxArgumentLength`, or a command that does not
+   * get exactly one reply, such as `SUBSCRIBE` or `CLIENT REPLY`) fails with `RedisInputError` and sends nothing.
    */
   readonly send: (command: Command) => Effect.Effect<Resp.RespValue, RedisError>
   /**
    * Sends several commands in one write and returns their replies in order. Error replies stay values
-   * (`Resp.ErrorReply`) so the caller sees which command failed; the effect fails only when the connection does.
+   * (`Resp.ErrorReply`) so the caller sees which command failed; the effect fails only when the connection does
+   * (or with `RedisAuthError` on `NOAUTH`). The batch is written whole or not at all: interrupted before it is
+   * written (waiting for room under `maxInFlight`), none of it is sent; after, all of it is. Every command is
+   * checked as by `send` before any is sent.
    */
   readonly pipeline: (commands: ReadonlyArray<Command>) => Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError>
   /** Commands written and still waiting for their reply on the current connection. */
@@ -183,8 +210,12 @@ const defaults = {
   timeoutMillis: 5_000,
   maxInFlight: 10_000,
   reconnectBaseDelayMillis: 100,
-  reconnectMaxDelayMillis: 2_000
+  reconnectMaxDelayMillis: 2_000,
+  maxBulkLength: 512 * 1024 * 1024
 }
+
+/** The largest db index and other 32-bit signed values Redis parses. */
+const maxInt32 = 2 ** 31 - 1
 
 const toMillis = (input: Duration.DurationInput | undefined, fallback: number, name: string): number => {
   if (input === undefined) return fallback
@@ -220,12 +251,38 @@ const parseUrl = (url: string): UrlParts => {
   if (parsed.port !== "") parts.port = Number(parsed.port)
   if (parsed.username !== "") parts.username = decodeURIComponent(parsed.username)
   if (parsed.password !== "") parts.password = Redacted.make(decodeURIComponent(parsed.password))
+  if (parts.username !== undefined && parts.password === undefined) {
+    // AUTH needs a password; a user alone would silently connect as the default user.
+    throw new RedisConfigError({ message: `url names the user ${parts.username} but no password` })
+  }
   const path = parsed.pathname.replace(/^\//, "")
   if (path !== "") {
     if (!/^\d+$/.test(path)) throw new RedisConfigError({ message: `url database must be a number, got ${path}` })
     parts.db = Number(path)
   }
+  for (const [name, value] of parsed.searchParams) {
+    if (name !== "db") throw new RedisConfigError({ message: `url parameter ${name} is not supported` })
+    if (!/^\d+$/.test(value)) throw new RedisConfigError({ message: `url parameter db must be a number, got ${value}` })
+    if (parts.db !== undefined && parts.db !== Number(value)) {
+      throw new RedisConfigError({ message: `url gives two databases: /${parts.db} and ?db=${value}` })
+    }
+    parts.db = Number(value)
+  }
   return parts
+}
+
+/** A non-negative integer limit in bytes, at most `max`. */
+const byteLimit = (value: unknown, fallback: number, name: string): number => {
+  if (value === undefined) return fallback
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new RedisConfigError({ message: `${name} must be a positive integer, got ${String(value)}` })
+  }
+  return value
+}
+
+const optionalString = (value: unknown, name: string): string | undefined => {
+  if (value === undefined || typeof value === "string") return value
+  throw new RedisConfigError({ message: `${name} must be a string, got ${typeof value}` })
 }
 
 /** The TLS options that may hold a private key or its passphrase. */
@@ -261,60 +318,100 @@ const revealTls = (tls: Tls.ConnectionOptions): Tls.ConnectionOptions => {
 export const resolveOptions = (options: RedisClientOptions = {}): Effect.Effect<ResolvedOptions, RedisConfigError> =>
   Effect.try({
     try: (): ResolvedOptions => {
-      const url = options.url !== undefined ? parseUrl(options.url) : {}
+      const urlOption = optionalString(options.url, "url")
+      const url = urlOption !== undefined ? parseUrl(urlOption) : {}
       const port = options.port ?? url.port ?? defaults.port
       if (!Number.isInteger(port) || port < 1 || port > 65535) {
         throw new RedisConfigError({ message: `port must be an integer in 1..65535, got ${port}` })
       }
+      const host = optionalString(options.host, "host") ?? url.host ?? defaults.host
+      if (host === "") throw new RedisConfigError({ message: "host is empty" })
       const db = options.db ?? url.db ?? 0
-      if (!Number.isInteger(db) || db < 0) {
-        throw new RedisConfigError({ message: `db must be a non-negative integer, got ${db}` })
+      if (!Number.isInteger(db) || db < 0 || db > maxInt32) {
+        throw new RedisConfigError({ message: `db must be an integer in 0..${maxInt32}, got ${db}` })
       }
       const maxInFlight = options.maxInFlight ?? defaults.maxInFlight
       if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
         throw new RedisConfigError({ message: `maxInFlight must be a positive integer, got ${maxInFlight}` })
       }
       const tlsOption = options.tls ?? url.tls ?? false
-      const clientName = options.clientName
-      if (clientName !== undefined && /[\s]/.test(clientName)) {
-        throw new RedisConfigError({ message: "clientName may not contain spaces or newlines" })
+      if (typeof tlsOption !== "boolean" && (typeof tlsOption !== "object" || tlsOption === null)) {
+        throw new RedisConfigError({ message: `tls must be a boolean or TLS options, got ${typeof tlsOption}` })
+      }
+      const clientName = optionalString(options.clientName, "clientName")
+      // Redis refuses names with characters outside "!".."~" (spaces, newlines, anything non-ASCII).
+      if (clientName !== undefined && !/^[\x21-\x7e]*$/.test(clientName)) {
+        throw new RedisConfigError({
+          message: "clientName may hold only printable ASCII without spaces (\"!\" to \"~\")"
+        })
+      }
+      const username = optionalString(options.username, "username") ?? url.username
+      const password = options.password ?? url.password
+      if (password !== undefined && !Redacted.isRedacted(password)) {
+        throw new RedisConfigError({ message: "password must be Redacted (Redacted.make)" })
+      }
+      if (username !== undefined && password === undefined) {
+        throw new RedisConfigError({ message: `username ${username} is given without a password` })
+      }
+      const reconnectBaseDelayMillis = toMillis(
+        options.reconnectBaseDelay,
+        defaults.reconnectBaseDelayMillis,
+        "reconnectBaseDelay"
+      )
+      const reconnectMaxDelayMillis = toMillis(
+        options.reconnectMaxDelay,
+        Math.max(defaults.reconnectMaxDelayMillis, reconnectBaseDelayMillis),
+        "reconnectMaxDelay"
+      )
+      if (reconnectMaxDelayMillis < reconnectBaseDelayMillis) {
+        throw new RedisConfigError({
+          message: `reconnectMaxDelay (${reconnectMaxDelayMillis} ms) is below reconnectBaseDelay ` +
+            `(${reconnectBaseDelayMillis} ms)`
+        })
       }
       return {
-        host: options.host ?? url.host ?? defaults.host,
+        host,
         port,
         db,
-        username: options.username ?? url.username,
-        password: options.password ?? url.password,
+        username,
+        password,
         connectTimeoutMillis: toMillis(options.connectTimeout, defaults.timeoutMillis, "connectTimeout"),
         commandTimeoutMillis: toMillis(options.commandTimeout, defaults.timeoutMillis, "commandTimeout"),
         clientName,
         tls: tlsOption === false ? undefined : tlsOption === true ? {} : hideTlsSecrets(tlsOption),
         maxInFlight,
-        reconnectBaseDelayMillis: toMillis(
-          options.reconnectBaseDelay,
-          defaults.reconnectBaseDelayMillis,
-          "reconnectBaseDelay"
-        ),
-        reconnectMaxDelayMillis: toMillis(
-          options.reconnectMaxDelay,
-          defaults.reconnectMaxDelayMillis,
-          "reconnectMaxDelay"
-        ),
-        maxBulkLength: options.maxBulkLength
+        reconnectBaseDelayMillis,
+        reconnectMaxDelayMillis,
+        maxBulkLength: byteLimit(options.maxBulkLength, defaults.maxBulkLength, "maxBulkLength"),
+        maxArgumentLength: byteLimit(options.maxArgumentLength, defaults.maxBulkLength, "maxArgumentLength")
       }
     },
     catch: (error) =>
       error instanceof RedisConfigError ? error : new RedisConfigError({ message: `invalid options: ${String(error)}` })
   })
 
+/**
+ * How far a connection attempt got, so that a timeout can say which step the server did not complete: the TCP
+ * connection, the TLS handshake, or the Redis handshake (AUTH, SELECT, CLIENT SETNAME).
+ */
+interface Progress {
+  step: "tcp" | "tls" | "handshake"
+}
+
 /** Opens the socket (TCP or TLS); interruption destroys it. */
-const openSocket = (options: ResolvedOptions): Effect.Effect<Net.Socket, RedisConnectionError> =>
+const openSocket = (options: ResolvedOptions, progress: Progress): Effect.Effect<Net.Socket, RedisConnectionError> =>
   Effect.async<Net.Socket, RedisConnectionError>((resume) => {
     const where = `${options.host}:${options.port}`
     let socket: Net.Socket
     const onError = (cause: Error) => {
       socket.destroy()
-      resume(Effect.fail(new RedisConnectionError({ message: `cannot connect to ${where}: ${cause.message}`, cause })))
+      // A plain-text answer to the TLS ClientHello (a Redis without TLS says "-ERR…") fails the handshake at once.
+      const hint = progress.step === "tls"
+        ? "; the TLS handshake failed: the server may not speak TLS (a rediss:// URL or tls option for a plain port?)"
+        : ""
+      resume(
+        Effect.fail(new RedisConnectionError({ message: `cannot connect to ${where}: ${cause.message}${hint}`, cause }))
+      )
     }
     const onConnect = () => {
       socket.off("error", onError)
@@ -327,6 +424,9 @@ const openSocket = (options: ResolvedOptions): Effect.Effect<Net.Socket, RedisCo
         host: options.host,
         port: options.port,
         ...(servername !== undefined ? { servername } : {})
+      })
+      socket.once("connect", () => {
+        progress.step = "tls"
       })
       socket.once("secureConnect", onConnect)
     } else {
@@ -366,13 +466,68 @@ const awaitWritten = (
 const pendingResult = (pending: Pending): Effect.Effect<Resp.RespValue, RedisError> => {
   if (pending.error !== undefined) return Effect.fail(pending.error)
   const value = pending.value
-  if (value instanceof Resp.ErrorReply) {
-    return Effect.fail(
-      new RedisReplyError({ message: value.message, code: value.code, command: pending.command.toUpperCase() })
-    )
-  }
+  if (value instanceof Resp.ErrorReply) return Effect.fail(replyError(pending.command, value))
   return Effect.succeed(value)
 }
+
+/** A server that requires a password answers `NOAUTH` to every command of a client that gave none. */
+const replyError = (command: string, reply: Resp.ErrorReply): RedisReplyError | RedisAuthError => {
+  const code = reply.code
+  return code === "NOAUTH"
+    ? new RedisAuthError({ message: reply.message })
+    : new RedisReplyError({ message: reply.message, code, command: command.toUpperCase() })
+}
+
+/**
+ * Waits for every command of a batch. Interrupted while the batch still waits for room under `maxInFlight`, it
+ * cancels the whole batch, which is then never written; once written, the replies are still read and dropped.
+ */
+const awaitAll = (pendings: ReadonlyArray<Pending>): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> => {
+  const result = (): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> => {
+    const values = new Array<Resp.RespValue>(pendings.length)
+    for (let i = 0; i < pendings.length; i++) {
+      const pending = pendings[i]!
+      if (pending.error !== undefined) return Effect.fail(pending.error)
+      const value = pending.value
+      if (value instanceof Resp.ErrorReply && value.code === "NOAUTH") {
+        return Effect.fail(replyError(pending.command, value))
+      }
+      values[i] = value
+    }
+    return Effect.succeed(values)
+  }
+  let left = 0
+  for (const pending of pendings) if (!pending.done) left++
+  if (left === 0) return result()
+  return Effect.async<ReadonlyArray<Resp.RespValue>, RedisError>((resume) => {
+    const onSettled = () => {
+      if (--left === 0) resume(result())
+    }
+    let waiting = false
+    for (const pending of pendings) {
+      if (pending.done) continue
+      pending.callback = onSettled
+      if (pending.args !== undefined) waiting = true
+    }
+    // Without a canceller, Effect.async skips its onInterrupt wrapper: only a batch still waiting needs one.
+    if (!waiting) return
+    return Effect.sync(() => {
+      for (const pending of pendings) {
+        pending.callback = undefined
+        if (pending.args !== undefined) pending.cancelled = true
+      }
+    })
+  })
+}
+
+/**
+ * An error reply in the handshake that is about the credentials: `WRONGPASS`, `NOAUTH`, and `AUTH`'s own
+ * `ERR invalid password` / `ERR AUTH … without any password configured` (older servers, or a password the server
+ * does not require). Anything else, such as `ERR max number of clients reached`, is not an authentication failure.
+ */
+const isAuthFailure = (command: string, error: RedisReplyError): boolean =>
+  error.code === "WRONGPASS" || error.code === "NOAUTH" ||
+  (command.toUpperCase() === "AUTH" && /password|unknown command|wrong number of arguments/i.test(error.message))
 
 /**
  * Builds the client in a scope: nothing is opened until the first command; closing the scope closes the socket
@@ -399,8 +554,10 @@ export const make = (
 
     const recordFailure = (error: RedisError) => {
       lastFailure = error
-      // Jitter keeps many clients that lost the same server from reconnecting in lockstep.
-      nextAttemptAt = Date.now() + Math.round(delayMillis * (0.8 + Math.random() * 0.4))
+      // Jitter keeps many clients that lost the same server from reconnecting in lockstep; it never takes the delay
+      // past reconnectMaxDelay. A monotonic clock: a wall clock stepped back would block reconnection for as long.
+      nextAttemptAt = performance.now() +
+        Math.min(Math.round(delayMillis * (0.8 + Math.random() * 0.4)), resolved.reconnectMaxDelayMillis)
       delayMillis = Math.min(delayMillis * 2, resolved.reconnectMaxDelayMillis)
     }
 
@@ -422,9 +579,11 @@ export const make = (
           awaitPending(pending),
           "RedisReplyError",
           (error): Effect.Effect<never, RedisError> =>
-            pending.command === "AUTH" || error.code === "NOAUTH" || error.code === "WRONGPASS"
+            isAuthFailure(pending.command, error)
               ? Effect.fail(new RedisAuthError({ message: scrubSecrets(error.message) }))
-              : Effect.fail(error)
+              : Effect.fail(
+                new RedisReplyError({ message: scrubSecrets(error.message), code: error.code, command: error.command })
+              )
         ), { discard: true })
     }
 
@@ -444,43 +603,70 @@ export const make = (
       onClose: (dead: Connection, error: RedisError) => void,
       onPush?: (value: Resp.RespValue) => void
     ): Effect.Effect<Connection, RedisError> =>
-      Effect.gen(function*() {
-        const socket = yield* openSocket(resolved)
-        const conn = new Connection(socket, {
-          commandTimeoutMillis: resolved.commandTimeoutMillis,
-          maxInFlight: resolved.maxInFlight,
-          parser: resolved.maxBulkLength !== undefined ? { maxBulkLength: resolved.maxBulkLength } : {},
-          onClose,
-          onPush
-        })
-        if (onPush !== undefined) conn.subscriberMode = true
-        yield* handshake(conn).pipe(
-          Effect.onExit((exit) =>
-            exit._tag === "Failure"
-              ? Effect.sync(() => conn.destroy(new RedisConnectionError({ message: "handshake did not complete" })))
-              : Effect.void
+      Effect.suspend(() => {
+        const progress: Progress = { step: "tcp" }
+        return Effect.gen(function*() {
+          const socket = yield* openSocket(resolved, progress)
+          progress.step = "handshake"
+          const conn = yield* Effect.try({
+            try: () =>
+              new Connection(socket, {
+                where,
+                commandTimeoutMillis: resolved.commandTimeoutMillis,
+                maxInFlight: resolved.maxInFlight,
+                parser: { maxBulkLength: resolved.maxBulkLength },
+                onClose,
+                onPush
+              }),
+            // Options are validated, so this is a defect; the socket must not outlive it.
+            catch: (cause) => {
+              socket.destroy()
+              return cause
+            }
+          }).pipe(Effect.orDie)
+          if (onPush !== undefined) conn.subscriberMode = true
+          yield* handshake(conn).pipe(
+            Effect.onExit((exit) =>
+              exit._tag === "Failure"
+                ? Effect.sync(() => conn.destroy(new RedisConnectionError({ message: "handshake did not complete" })))
+                : Effect.void
+            )
           )
+          return conn
+        }).pipe(
+          Effect.timeoutFail({
+            duration: resolved.connectTimeoutMillis,
+            onTimeout: () =>
+              new RedisTimeoutError({
+                message: connectTimeoutMessage(progress.step),
+                phase: "connect",
+                timeoutMillis: resolved.connectTimeoutMillis
+              })
+          })
         )
-        return conn
-      }).pipe(
-        Effect.timeoutFail({
-          duration: resolved.connectTimeoutMillis,
-          onTimeout: () =>
-            new RedisTimeoutError({
-              message: `no connection to ${where} within ${resolved.connectTimeoutMillis} ms`,
-              phase: "connect",
-              timeoutMillis: resolved.connectTimeoutMillis
-            })
-        })
-      )
+      })
+
+    const connectTimeoutMessage = (step: Progress["step"]): string => {
+      const millis = resolved.connectTimeoutMillis
+      switch (step) {
+        case "tcp":
+          return `no connection to ${where} within ${millis} ms`
+        case "tls":
+          return `the TLS handshake with ${where} did not complete within ${millis} ms: the server may not speak ` +
+            "TLS (a rediss:// URL or tls option for a plain port?)"
+        case "handshake":
+          return `${where} accepted the connection but did not answer the handshake (AUTH, SELECT, CLIENT SETNAME) ` +
+            `within ${millis} ms`
+      }
+    }
 
     const connect = openConnection((dead, error) => {
       // A connection that dies during its handshake is a failed attempt, recorded by `attempt`.
       if (connection !== dead) return
       connection = undefined
-      // A server that accepts and then drops every connection must not be hammered: the backoff resets
-      // only when a connection that worked (it answered something) dies.
-      if (dead.repliesReceived === 0) recordFailure(error)
+      // A server that accepts and then drops every connection must not be hammered: the backoff resets only when a
+      // connection that worked (it answered something other than an error) dies.
+      if (dead.successfulReplies === 0) recordFailure(error)
       else delayMillis = resolved.reconnectBaseDelayMillis
     })
 
@@ -505,20 +691,29 @@ export const make = (
           })
         ),
         Effect.tapError((error) => Effect.sync(() => recordFailure(error))),
-        Effect.onInterrupt(() => Deferred.fail(deferred, closedError())),
         Effect.exit,
         Effect.flatMap((exit) => {
-          connecting = undefined
+          if (connecting === deferred) connecting = undefined
           return Deferred.done(deferred, exit)
         }),
-        Effect.forkIn(scope)
+        Effect.forkIn(scope),
+        // A scope that is closing interrupts the fiber forked into it at once, possibly before it runs a single
+        // step (so no onInterrupt inside it would run): whatever ends the fiber, the waiting commands are told.
+        Effect.tap((fiber) =>
+          Effect.sync(() =>
+            fiber.addObserver(() => {
+              if (connecting === deferred) connecting = undefined
+              Deferred.unsafeDone(deferred, Exit.fail(closedError()))
+            })
+          )
+        )
       )
 
     const ensureConnection: Effect.Effect<Connection, RedisError> = Effect.suspend(() => {
       if (closed) return Effect.fail(closedError())
       if (connection !== undefined && connection.isOpen) return Effect.succeed(connection)
       if (connecting !== undefined) return Deferred.await(connecting)
-      const wait = nextAttemptAt - Date.now()
+      const wait = Math.ceil(nextAttemptAt - performance.now())
       if (wait > 0 && lastFailure !== undefined) {
         if (lastFailure._tag === "RedisAuthError") return Effect.fail(lastFailure)
         return Effect.fail(
@@ -538,6 +733,8 @@ export const make = (
       // synchronously when the effect runs (so every run sends it anew) and its reply resumes the fiber. Every
       // other case hands the fiber an ordinary effect to continue with.
       Effect.async<Resp.RespValue, RedisError>((resume) => {
+        const invalid = checkCommand(command, resolved.maxArgumentLength)
+        if (invalid !== undefined) return resume(Effect.fail(invalid))
         const conn = connection
         if (conn === undefined || !conn.isOpen) {
           return resume(Effect.flatMap(ensureConnection, (fresh) => awaitPending(fresh.submit(command))))
@@ -547,16 +744,21 @@ export const make = (
         awaitWritten(pending, resume)
       })
 
-    const collect = (pendings: ReadonlyArray<Pending>) =>
-      Effect.forEach(pendings, (pending) =>
-        pending.done && pending.error === undefined
-          ? Effect.succeed(pending.value)
-          : Effect.catchTag(awaitPending(pending), "RedisReplyError", () => Effect.succeed(pending.value)))
+    const checkAll = (commands: ReadonlyArray<Command>): RedisInputError | undefined => {
+      for (let i = 0; i < commands.length; i++) {
+        const invalid = checkCommand(commands[i]!, resolved.maxArgumentLength)
+        if (invalid !== undefined) return invalid
+      }
+      return undefined
+    }
 
-    const pipeline = (commands: ReadonlyArray<Command>): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> =>
-      commands.length === 0
-        ? Effect.succeed([])
-        : Effect.flatMap(ensureConnection, (conn) => collect(conn.submitMany(commands)))
+    const pipeline = (commands: ReadonlyArray<Command>): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> => {
+      // Checked once, when the effect is made: every run sends the same commands.
+      if (commands.length === 0) return Effect.succeed([])
+      const invalid = checkAll(commands)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      return Effect.flatMap(ensureConnection, (conn) => awaitAll(conn.submitMany(commands)))
+    }
 
     // --- pub/sub: one subscriber connection per client, kept alive by a fiber while any channel is listened to.
 
@@ -791,6 +993,36 @@ export const layer = (options: RedisClientOptions = {}): Layer.Layer<RedisClient
   Layer.scoped(RedisClient, make(options))
 
 /**
+ * A Redis URL read from the variable `name` (default `REDIS_URL`): missing or empty, it is `fallback` (default
+ * `redis://localhost:6379`); not a valid `redis://` or `rediss://` URL, it is a `ConfigError` that names the
+ * variable (never its value, which may hold a password).
+ *
+ * @example
+ * ```ts
+ * import { RedisClient } from "effect-remote-cache"
+ *
+ * const FromEnv = RedisClient.layerConfig({ url: RedisClient.urlConfig("CACHE_REDIS_URL") })
+ * ```
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const urlConfig = (name = "REDIS_URL", fallback = "redis://localhost:6379"): Config.Config<string> =>
+  Config.string(name).pipe(
+    Config.withDefault(""),
+    Config.mapOrFail((url) => {
+      if (url.trim() === "") return Either.right(fallback)
+      try {
+        parseUrl(url)
+        return Either.right(url)
+      } catch (error) {
+        const reason = error instanceof RedisConfigError ? error.message : "not a valid URL"
+        return Either.left(ConfigError.InvalidData([name], `${name} is not a usable Redis URL: ${reason}`))
+      }
+    })
+  )
+
+/**
  * The client as a scoped layer whose options come from `effect/Config`. By default it reads `REDIS_URL`
  * (falling back to `redis://localhost:6379`).
  *
@@ -809,8 +1041,6 @@ export const layer = (options: RedisClientOptions = {}): Layer.Layer<RedisClient
  * @category layers
  */
 export const layerConfig = (
-  config: Config.Config.Wrap<RedisClientOptions> = {
-    url: Config.string("REDIS_URL").pipe(Config.withDefault("redis://localhost:6379"))
-  }
+  config: Config.Config.Wrap<RedisClientOptions> = { url: urlConfig() }
 ): Layer.Layer<RedisClient, RedisConfigError | ConfigError.ConfigError> =>
   Layer.scoped(RedisClient, Effect.flatMap(Config.unwrap(config), make))

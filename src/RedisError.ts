@@ -49,8 +49,9 @@ export class RedisReplyError extends Data.TaggedError("RedisReplyError")<{
 }> {}
 
 /**
- * The server rejected the credentials (or required some that were not given) during the connection handshake.
- * `message` is the server's text. A rejected password is not retried in a loop: later commands fail fast with
+ * The server rejected the credentials during the connection handshake (`WRONGPASS`, `ERR invalid password`…), or
+ * answered a command with `NOAUTH` because it requires a password and none was configured. `message` is the
+ * server's text. Other error replies to the handshake (`ERR max number of clients reached`) stay `RedisReplyError`. A rejected password is not retried in a loop: later commands fail fast with
  * this error until the reconnection backoff lets one attempt through.
  *
  * @since 0.1.0
@@ -69,6 +70,27 @@ export class RedisAuthError extends Data.TaggedError("RedisAuthError")<{
  */
 export class RedisProtocolError extends Data.TaggedError("RedisProtocolError")<{
   readonly message: string
+  /** The parser's `Resp.ProtocolError`, when the bytes were the problem. */
+  readonly cause?: unknown
+}> {}
+
+/**
+ * The command cannot be sent as given, and nothing of it was sent; the connection is untouched and retrying the
+ * same command fails the same way. The causes:
+ *
+ * - the command is empty, or an argument is neither a string nor a `Uint8Array` (possible from JavaScript);
+ * - an argument is longer than `maxArgumentLength` (Redis' `proto-max-bulk-len`, 512 MiB by default), which the
+ *   server would answer by closing the connection shared by every command in flight;
+ * - the command does not get exactly one reply, so it would shift every later reply to the wrong caller:
+ *   `SUBSCRIBE`, `UNSUBSCRIBE`, `PSUBSCRIBE`, `PUNSUBSCRIBE`, `SSUBSCRIBE`, `SUNSUBSCRIBE` (use `subscribe`),
+ *   `MONITOR`, `CLIENT REPLY`, `RESET` (it would also undo the handshake), `SYNC` and `PSYNC`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class RedisInputError extends Data.TaggedError("RedisInputError")<{
+  readonly message: string
+  readonly command: string
 }> {}
 
 /**
@@ -93,3 +115,4 @@ export type RedisError =
   | RedisReplyError
   | RedisAuthError
   | RedisProtocolError
+  | RedisInputError

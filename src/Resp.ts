@@ -151,8 +151,11 @@ export interface ParserOptions {
    */
   readonly maxAggregateLength?: number
   /**
-   * Largest content of a line (simple string, simple error, integer, double, big number, or a length), in bytes,
-   * not counting the type byte and the CRLF. Default `64 * 1024`.
+   * Largest content of a line that holds a number (integer, double, big number, or a length), in bytes, not
+   * counting the type byte and the CRLF. Default `64 * 1024`. Simple strings and simple errors are text a server
+   * may make as long as a bulk string (a Lua `redis.error_reply` of any length, an ACL error quoting a rule), so
+   * they are bounded by `maxBulkLength` instead, as Redis bounds them; garbage without a CRLF is still cut off
+   * there, and garbage that does not start with a RESP type byte at once.
    */
   readonly maxLineLength?: number
   /**
@@ -341,6 +344,8 @@ export class Parser {
   private readonly maxBulkLength: number
   private readonly maxAggregateLength: number
   private readonly maxLineLength: number
+  // Bound of simple strings and errors: the larger of the two limits.
+  private readonly maxTextLength: number
   private readonly maxDepth: number
 
   private error: ProtocolError | undefined = undefined
@@ -376,6 +381,7 @@ export class Parser {
     this.maxAggregateLength = limit("maxAggregateLength", options?.maxAggregateLength, DEFAULT_MAX_AGGREGATE_LENGTH)
     this.maxLineLength = limit("maxLineLength", options?.maxLineLength, DEFAULT_MAX_LINE_LENGTH)
     this.maxDepth = limit("maxDepth", options?.maxDepth, DEFAULT_MAX_DEPTH)
+    this.maxTextLength = Math.max(this.maxLineLength, this.maxBulkLength)
   }
 
   /**
@@ -456,11 +462,17 @@ export class Parser {
     return FAILED
   }
 
-  // Finds the CR that ends a line whose content starts at `from`, `already` content bytes having been buffered
-  // before. Returns its index, NEED_MORE when the chunk ends first, or FAILED.
-  private scanLine(buf: Buffer, from: number, end: number, already: number): number {
-    // A CR may sit at most maxLineLength content bytes after the start of the content.
-    const stop = from + (this.maxLineLength - already) + 1
+  // The most content bytes a line of this type may hold.
+  private lineLimit(type: number): number {
+    return type === T_SIMPLE || type === T_ERROR ? this.maxTextLength : this.maxLineLength
+  }
+
+  // Finds the CR that ends a line of `type` whose content starts at `from`, `already` content bytes having been
+  // buffered before. Returns its index, NEED_MORE when the chunk ends first, or FAILED.
+  private scanLine(type: number, buf: Buffer, from: number, end: number, already: number): number {
+    // A CR may sit at most `max` content bytes after the start of the content.
+    const max = this.lineLimit(type)
+    const stop = from + (max - already) + 1
     const limit = stop < end ? stop : end
     for (let i = from; i < limit; i++) {
       const b = buf[i]
@@ -471,7 +483,13 @@ export class Parser {
       }
       if (b === LF) return this.fail("LF without CR in a line")
     }
-    if (limit === stop) return this.fail(`line longer than maxLineLength (${this.maxLineLength} bytes)`)
+    if (limit === stop) {
+      return this.fail(
+        max === this.maxLineLength
+          ? `line longer than maxLineLength (${this.maxLineLength} bytes)`
+          : `simple string or error longer than maxBulkLength (${max} bytes)`
+      )
+    }
     return NEED_MORE
   }
 
@@ -484,7 +502,7 @@ export class Parser {
           : `unknown RESP type byte ${describeByte(type)}`
       )
     }
-    const cr = this.scanLine(buf, pos + 1, end, 0)
+    const cr = this.scanLine(type, buf, pos + 1, end, 0)
     if (cr === FAILED) return FAILED
     if (cr === NEED_MORE) {
       this.appendLine(buf, pos, end)
@@ -501,7 +519,7 @@ export class Parser {
       this.lineLength = 0
       return this.onLine(line[0]!, line, 1, length - 1, onReply) ? pos + 1 : FAILED
     }
-    const cr = this.scanLine(buf, pos, end, length - 1)
+    const cr = this.scanLine(line[0]!, buf, pos, end, length - 1)
     if (cr === FAILED) return FAILED
     if (cr === NEED_MORE) {
       this.appendLine(buf, pos, end)
@@ -518,7 +536,7 @@ export class Parser {
     const needed = this.lineLength + (stop - start)
     let line = this.line
     if (line === undefined || line.length < needed) {
-      // Doubling keeps a long line linear; the scan bounds it by maxLineLength + 2 (type byte and CR).
+      // Doubling keeps a long line linear; the scan bounds it by its limit + 2 (type byte and CR).
       const grown = Buffer.allocUnsafe(Math.max(64, needed, line === undefined ? 0 : line.length * 2))
       if (line !== undefined) line.copy(grown, 0, 0, this.lineLength)
       this.line = line = grown

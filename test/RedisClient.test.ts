@@ -296,10 +296,13 @@ describe("RedisClient", () => {
         const server = yield* RedisServer.make({ args: ["--requirepass", "only-pw"] })
         const client = yield* clientFor(server, { password: Redacted.make("only-pw") })
         expect(yield* client.send(["PING"])).toBe("PONG")
+        // No password against requirepass: the server's NOAUTH is an authentication error, for send and pipeline.
         const none = yield* clientFor(server)
         const error = yield* failureOf(none.send(["PING"]))
-        expect(error._tag).toBe("RedisReplyError")
-        expect(error._tag === "RedisReplyError" && error.code).toBe("NOAUTH")
+        expect(error._tag).toBe("RedisAuthError")
+        expect(error.message).toMatch(/^NOAUTH/)
+        const batch = yield* failureOf(none.pipeline([["PING"], ["GET", "k"]]))
+        expect(batch._tag).toBe("RedisAuthError")
       }))
 
     it.scopedLive("SELECT 3 isolates keys; CLIENT SETNAME is applied", () =>

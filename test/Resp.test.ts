@@ -431,8 +431,10 @@ describe("Parser", () => {
       ["bulk payload without CR", "$3\r\nabc\n"],
       ["verbatim string too short", "=3\r\nabc\r\n"],
       ["verbatim string without a colon", "=5\r\ntxtab\r\n"],
-      ["line too long without CRLF", "+" + "a".repeat(65 * 1024)],
-      ["line over a small limit", "+aaaaaaaaa", { maxLineLength: 8 }],
+      ["number line too long without CRLF", ":" + "1".repeat(65 * 1024)],
+      ["simple string over maxBulkLength", "+aaaaaaaaaaa", { maxLineLength: 8, maxBulkLength: 10 }],
+      ["error over maxBulkLength", "-ERRaaaaaaaa", { maxLineLength: 8, maxBulkLength: 10 }],
+      ["integer line over a small limit", ":123456789", { maxLineLength: 8 }],
       ["length line over a small limit", "*123456789\r\n", { maxLineLength: 8 }],
       ["bulk over maxBulkLength", "$11\r\n", { maxBulkLength: 10 }],
       ["bulk over the default maxBulkLength", `$${512 * 1024 * 1024 + 1}\r\n`],
@@ -471,6 +473,19 @@ describe("Parser", () => {
         expect(error.message.length).toBeGreaterThan(0)
       })
     }
+
+    it("simple strings and errors longer than maxLineLength (a long Lua error, an ACL error quoting a rule)", () => {
+      const long = "x".repeat(70_000)
+      const input = `-ERR ${long}\r\n+${long}\r\n:1\r\n`
+      for (const chunk of [input.length, 1000, 7]) {
+        const parser = new Parser()
+        const values: Array<RespValue> = []
+        for (let i = 0; i < input.length; i += chunk) {
+          expect(parser.feed(bytes(input.slice(i, i + chunk)), (value) => values.push(value))).toBeUndefined()
+        }
+        expect(values).toEqual([new ErrorReply(`ERR ${long}`), long, 1])
+      }
+    })
 
     it("accepts lines and bulks right at the limits", () => {
       const options = { maxLineLength: 8, maxBulkLength: 10, maxAggregateLength: 10, maxDepth: 2 }

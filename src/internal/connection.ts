@@ -5,7 +5,8 @@
  * @internal
  */
 import type * as Net from "node:net"
-import { RedisConnectionError, RedisProtocolError, RedisTimeoutError } from "../RedisError.js"
+import { performance } from "node:perf_hooks"
+import { RedisConnectionError, RedisInputError, RedisProtocolError, RedisTimeoutError } from "../RedisError.js"
 import type { RedisError } from "../RedisError.js"
 import * as Resp from "../Resp.js"
 
@@ -21,12 +22,17 @@ export class Pending {
   value: Resp.RespValue = null
   error: RedisError | undefined = undefined
   callback: ((pending: Pending) => void) | undefined = undefined
-  /** Set by the flush that writes it; 0 until then (the command may wait for room under `maxInFlight`). */
+  /**
+   * When it times out, on the monotonic clock (`performance.now()`): set by the flush that writes it, or at
+   * `submit` when it has to wait for room under `maxInFlight` (the wait counts against its timeout); 0 until then.
+   */
   deadline = 0
   /** The arguments, kept only while the command waits to be written. */
   args: ReadonlyArray<string | Uint8Array> | undefined = undefined
   /** Its awaiter went away before it was written: it is then never written at all. */
   cancelled = false
+  /** The batch it belongs to while waiting for room: a batch is written whole (or not at all, when cancelled). */
+  group: ReadonlyArray<Pending> | undefined = undefined
   constructor(readonly command: string) {}
 }
 
@@ -57,6 +63,8 @@ export const failed = (command: string, error: RedisError): Pending => {
  * @internal
  */
 export interface ConnectionOptions {
+  /** `host:port`, for messages. */
+  readonly where: string
   readonly commandTimeoutMillis: number
   readonly maxInFlight: number
   readonly parser: Resp.ParserOptions
@@ -97,14 +105,15 @@ class Fifo {
     return item
   }
   /**
-   * Gives a deadline to the commands at the tail that have none yet: exactly the ones the current flush writes, so
-   * the clock is read once per write instead of once per command.
+   * Gives a deadline to those of the last `count` commands that have none yet (the ones a flush writes are the last
+   * in the queue), so the clock is read once per write instead of once per command. A command that waited for
+   * room keeps the deadline it got when it was sent.
    */
-  stampDeadlines(deadline: number): void {
-    for (let i = this.items.length - 1; i >= this.head; i--) {
+  stampTail(count: number, deadline: number): void {
+    const from = Math.max(this.head, this.items.length - count)
+    for (let i = from; i < this.items.length; i++) {
       const item = this.items[i]!
-      if (item.deadline !== 0) return
-      item.deadline = deadline
+      if (item.deadline === 0) item.deadline = deadline
     }
   }
   drain(): Array<Pending> {
@@ -125,8 +134,13 @@ export class Connection {
   private flushScheduled = false
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
   private closed = false
-  /** Replies read so far: a connection that dies before its first reply counts as a failed attempt. */
+  /** Replies read so far. */
   repliesReceived = 0
+  /**
+   * Replies read so far that were not errors: a connection that dies before its first one counts as a failed
+   * attempt (a server at `maxclients` answers each connection with an error and hangs up).
+   */
+  successfulReplies = 0
   /** Commands waiting for room under `maxInFlight`, in arrival order. */
   private readonly waiting = new Fifo()
   /** Subscriber connections receive pushes that answer no command. */
@@ -165,17 +179,49 @@ export class Connection {
     }
     const pending = new Pending(command)
     if (this.waiting.length > 0 || this.queue.length >= this.options.maxInFlight) {
-      pending.args = args
-      this.waiting.push(pending)
+      this.wait(pending, args, performance.now() + this.options.commandTimeoutMillis)
       return pending
     }
     this.write(pending, args)
     return pending
   }
 
-  /** Queues several commands; `submit` is synchronous, so nothing can come between them. */
+  /**
+   * Queues several commands as one batch: all of them are written in one go, or none. A batch that has to wait for
+   * room waits whole, and is admitted whole once the commands in flight leave room for it (or none are in flight,
+   * for a batch larger than `maxInFlight`); cancelling it before then writes none of it.
+   */
   submitMany(commands: ReadonlyArray<ReadonlyArray<string | Uint8Array>>): Array<Pending> {
-    return commands.map((args) => this.submit(args))
+    const n = commands.length
+    const pendings = new Array<Pending>(n)
+    if (this.closed) {
+      const error = new RedisConnectionError({ message: "connection is closed" })
+      for (let i = 0; i < n; i++) pendings[i] = failed(commandName(commands[i]!), error)
+      return pendings
+    }
+    for (let i = 0; i < n; i++) pendings[i] = new Pending(commandName(commands[i]!))
+    if (this.waiting.length === 0 && this.fits(n)) {
+      for (let i = 0; i < n; i++) this.write(pendings[i]!, commands[i]!)
+      return pendings
+    }
+    const deadline = performance.now() + this.options.commandTimeoutMillis
+    for (let i = 0; i < n; i++) {
+      pendings[i]!.group = pendings
+      this.wait(pendings[i]!, commands[i]!, deadline)
+    }
+    return pendings
+  }
+
+  /** Room for `size` more commands in flight; a batch larger than `maxInFlight` fits only an empty queue. */
+  private fits(size: number): boolean {
+    return this.queue.length === 0 || this.queue.length + size <= this.options.maxInFlight
+  }
+
+  private wait(pending: Pending, args: ReadonlyArray<string | Uint8Array>, deadline: number): void {
+    pending.args = args
+    pending.deadline = deadline
+    this.waiting.push(pending)
+    if (this.timer === undefined) this.armTimer(this.options.commandTimeoutMillis)
   }
 
   private write(pending: Pending, args: ReadonlyArray<string | Uint8Array>): void {
@@ -194,9 +240,10 @@ export class Connection {
     if (this.closed || this.batch.length === 0) return
     const batch = this.batch
     this.batch = []
-    // Counted from the write, never earlier: the timer only looks at the oldest command, which by the time it
-    // fires (at least 1 ms after `write` armed it) has been through a flush.
-    this.queue.stampDeadlines(Date.now() + this.options.commandTimeoutMillis)
+    // Counted from the write (or from the send, for a command that waited for room), never later: the timer only
+    // looks at the oldest commands, which by the time it fires (at least 1 ms after it was armed) have been
+    // through a flush. A monotonic clock: a wall clock stepped back would postpone every timeout.
+    this.queue.stampTail(batch.length, performance.now() + this.options.commandTimeoutMillis)
     this.socket.write(batch.length === 1 ? Resp.encodeCommand(batch[0]!) : Resp.encodeCommands(batch))
   }
 
@@ -204,7 +251,7 @@ export class Connection {
     if (this.closed) return
     const error = this.parser.feed(chunk, this.onReply)
     if (error !== undefined && !this.closed) {
-      this.destroy(new RedisProtocolError({ message: error.message }))
+      this.destroy(new RedisProtocolError({ message: error.message, cause: error }))
     }
   }
 
@@ -219,21 +266,36 @@ export class Connection {
     this.repliesReceived++
     const pending = this.queue.shift()
     if (pending === undefined) {
-      this.destroy(new RedisProtocolError({ message: "received a reply that no command was waiting for" }))
+      // A server at maxclients greets each connection with an error and hangs up: say what it said.
+      this.destroy(
+        value instanceof Resp.ErrorReply
+          ? new RedisConnectionError({ message: `${this.options.where} refused the connection: ${value.message}` })
+          : new RedisProtocolError({ message: "received a reply that no command was waiting for" })
+      )
       return
     }
+    if (!(value instanceof Resp.ErrorReply)) this.successfulReplies++
     settle(pending, value, undefined)
     if (this.waiting.length > 0) this.admitWaiting()
   }
 
   private admitWaiting(): void {
-    while (this.queue.length < this.options.maxInFlight) {
-      const next = this.waiting.shift()
+    for (;;) {
+      const next = this.waiting.peek()
       if (next === undefined) return
-      if (next.cancelled) continue
-      const args = next.args!
-      next.args = undefined
-      this.write(next, args)
+      if (next.cancelled) {
+        this.waiting.shift()
+        continue
+      }
+      const size = next.group === undefined ? 1 : next.group.length
+      if (!this.fits(size)) return
+      for (let i = 0; i < size; i++) {
+        const admitted = this.waiting.shift()!
+        const args = admitted.args!
+        admitted.args = undefined
+        admitted.group = undefined
+        this.write(admitted, args)
+      }
     }
   }
 
@@ -249,31 +311,64 @@ export class Connection {
   private readonly onTimer = (): void => {
     this.timer = undefined
     if (this.closed) return
-    const head = this.queue.peek()
-    if (head === undefined) return
-    // No deadline yet: queued but not flushed. Cannot happen (a flush runs on the next tick, before any timer),
-    // but a command must never time out before it was even written.
-    if (head.deadline === 0) return this.armTimer(this.options.commandTimeoutMillis)
-    const now = Date.now()
-    if (head.deadline > now) return this.armTimer(head.deadline - now)
-    // The reply of `head` may still arrive; a connection whose stream position is unknown is never reused.
+    const now = performance.now()
     const millis = this.options.commandTimeoutMillis
-    this.queue.shift()
-    settle(
-      head,
-      null,
-      new RedisTimeoutError({
-        message: `no reply to ${head.command.toUpperCase()} within ${millis} ms`,
-        phase: "reply",
-        timeoutMillis: millis,
-        command: head.command
-      })
-    )
-    this.destroy(
-      new RedisConnectionError({
-        message: `connection dropped: an earlier ${head.command.toUpperCase()} timed out after ${millis} ms`
-      })
-    )
+    // Commands still waiting for room were never written: failing them costs the connection nothing. They wait in
+    // arrival order with the same timeout, so the expired ones are at the front (a batch shares one deadline, so
+    // it expires whole).
+    for (let next = this.waiting.peek(); next !== undefined; next = this.waiting.peek()) {
+      if (!next.cancelled && next.deadline > now) break
+      this.waiting.shift()
+      if (next.cancelled) continue
+      next.args = undefined
+      settle(
+        next,
+        null,
+        new RedisTimeoutError({
+          message: `no reply to ${next.command.toUpperCase()} within ${millis} ms (it waited for room under ` +
+            `maxInFlight ${this.options.maxInFlight} and was never sent)`,
+          phase: "reply",
+          timeoutMillis: millis,
+          command: next.command
+        })
+      )
+    }
+    // A batch that expired may have held back smaller commands that fit now.
+    if (this.waiting.length > 0) this.admitWaiting()
+    const head = this.queue.peek()
+    // A head with no deadline yet is queued but not flushed. Cannot happen (a flush runs on the next tick, before
+    // any timer), but a command must never time out before it was even written.
+    if (head !== undefined && head.deadline !== 0 && head.deadline <= now) {
+      // The reply of `head` may still arrive; a connection whose stream position is unknown is never reused.
+      this.queue.shift()
+      settle(
+        head,
+        null,
+        new RedisTimeoutError({
+          message: this.repliesReceived === 0
+            ? `${this.options.where} accepted the connection but did not answer ${head.command.toUpperCase()} ` +
+              `within ${millis} ms`
+            : `no reply to ${head.command.toUpperCase()} within ${millis} ms`,
+          phase: "reply",
+          timeoutMillis: millis,
+          command: head.command
+        })
+      )
+      this.destroy(
+        new RedisConnectionError({
+          message: `connection dropped: an earlier ${head.command.toUpperCase()} timed out after ${millis} ms`
+        })
+      )
+      return
+    }
+    let next = Infinity
+    if (head !== undefined) next = head.deadline === 0 ? now + millis : head.deadline
+    const waiting = this.waiting.peek()
+    if (waiting !== undefined && waiting.deadline < next) next = waiting.deadline
+    if (next === Infinity) return
+    // Admitting commands above may have armed a timer already; one is enough.
+    if (this.timer !== undefined) clearTimeout(this.timer)
+    this.armTimer(Math.ceil(next - now))
   }
 
   /** Closes the socket and fails every command still waiting, once. */
@@ -295,6 +390,101 @@ const messageKind = Buffer.from("message")
 const isPubSubMessage = (value: Resp.RespValue): boolean =>
   Array.isArray(value) && value.length === 3 && value[0] instanceof Uint8Array &&
   Buffer.compare(value[0], messageKind) === 0
+
+/** Names of commands that do not get exactly one reply (or that undo the connection's handshake). */
+const unsupported = new Set(
+  ["SUBSCRIBE", "UNSUBSCRIBE", "PSUBSCRIBE", "PUNSUBSCRIBE", "SSUBSCRIBE", "SUNSUBSCRIBE", "MONITOR", "RESET"]
+    .concat(["SYNC", "PSYNC"])
+)
+
+/**
+ * Which (name length, initial letter) pairs an unsupported name has: a cheap filter that spares almost every
+ * command the upper-casing and the lookup (`MGET` and `MSET` share `MONITOR`'s initial, not its length).
+ */
+const unsupportedShape = new Uint8Array(16 * 32)
+for (const name of [...unsupported, "CLIENT"]) unsupportedShape[name.length * 32 + (name.charCodeAt(0) & 31)] = 1
+
+const isUnsupported = (name: string, args: ReadonlyArray<string | Uint8Array>): boolean => {
+  if (name.length >= 16 || unsupportedShape[name.length * 32 + (name.charCodeAt(0) & 31)] === 0) return false
+  const upper = name.toUpperCase()
+  if (upper === "CLIENT") {
+    const sub = args[1]
+    return sub !== undefined && argumentText(sub).toUpperCase() === "REPLY"
+  }
+  return unsupported.has(upper)
+}
+
+const argumentText = (arg: string | Uint8Array): string =>
+  typeof arg === "string" ? arg : Buffer.from(arg.buffer, arg.byteOffset, Math.min(arg.byteLength, 64)).toString()
+
+const describeValue = (value: unknown): string =>
+  value === null ? "null" : Array.isArray(value) ? "an array" : typeof value
+
+/**
+ * Why `args` cannot be sent, or `undefined` when it can: see `RedisInputError`. Runs on every command sent, before
+ * anything of it is queued; it reads each argument's type and length once, and a command's name only when it is
+ * one of the few lengths and initials of an unsupported command.
+ *
+ * @internal
+ */
+export const checkCommand = (
+  args: ReadonlyArray<string | Uint8Array>,
+  maxArgumentLength: number
+): RedisInputError | undefined => {
+  if (!Array.isArray(args)) {
+    return new RedisInputError({ message: `a command must be an array, got ${describeValue(args)}`, command: "" })
+  }
+  const n = args.length
+  if (n === 0) {
+    return new RedisInputError({ message: "an empty command cannot be sent: Redis would not answer it", command: "" })
+  }
+  for (let i = 0; i < n; i++) {
+    const arg: unknown = args[i]
+    let length: number
+    if (typeof arg === "string") {
+      // A UTF-16 code unit takes 1 to 3 bytes in UTF-8: the exact count only matters near the limit.
+      length = arg.length * 3 <= maxArgumentLength ? 0 : Buffer.byteLength(arg)
+    } else if (arg instanceof Uint8Array) {
+      length = arg.byteLength
+    } else {
+      return new RedisInputError({
+        message: `argument ${i} of ${commandLabel(args)} is ${describeValue(arg)}: only strings and Uint8Arrays ` +
+          "can be sent",
+        command: commandLabel(args)
+      })
+    }
+    if (length > maxArgumentLength) {
+      return new RedisInputError({
+        message: `argument ${i} of ${commandLabel(args)} is ${length} bytes, over maxArgumentLength ` +
+          `(${maxArgumentLength}): the server would close the connection`,
+        command: commandLabel(args)
+      })
+    }
+  }
+  const first = args[0]!
+  if (isUnsupported(typeof first === "string" ? first : argumentText(first), args)) {
+    const label = commandLabel(args)
+    return new RedisInputError({
+      message: `${label} is not supported by send or pipeline: ` + (label === "RESET"
+        ? "it would undo the connection's handshake (AUTH, SELECT, CLIENT SETNAME) for every command after it"
+        : "it does not get exactly one reply, so every later reply would reach the wrong command" +
+          (label.includes("SUBSCRIBE") ? " (use subscribe)" : "")),
+      command: label
+    })
+  }
+  return undefined
+}
+
+/** The command's name for a message: upper-cased, with `CLIENT`'s subcommand, never an argument's value. */
+const commandLabel = (args: ReadonlyArray<unknown>): string => {
+  const first = args[0]
+  const name = typeof first === "string" || first instanceof Uint8Array ? argumentText(first).slice(0, 32) : "?"
+  const upper = name.toUpperCase()
+  const sub = args[1]
+  return upper === "CLIENT" && (typeof sub === "string" || sub instanceof Uint8Array)
+    ? `CLIENT ${argumentText(sub).slice(0, 32).toUpperCase()}`
+    : upper
+}
 
 const commandName = (args: ReadonlyArray<string | Uint8Array>): string => {
   const first = args[0]

@@ -56,28 +56,7 @@ const closedPort = Effect.async<number>((resume) => {
 /** The `code` of the reply error behind a backend's `CacheReplyError`. */
 const replyCode = (error: { readonly cause?: unknown }) => (error.cause as { readonly code?: string } | undefined)?.code
 
-/**
- * A hand-written peer that speaks just enough RESP: `behave` gets the connection's number (from 1) and each
- * command, and answers with a value, raw bytes, `"close"` to hang up there and then, or `"ignore"` to say nothing.
- */
-const fakeRedis = (
-  behave: (connection: number, command: ReadonlyArray<string>) => Resp.RespValue | Buffer | "close" | "ignore"
-): FakeServer.Handler => {
-  let connections = 0
-  return (socket) => {
-    const connection = ++connections
-    const parser = new Resp.Parser()
-    socket.on("data", (chunk: Buffer) => {
-      parser.feed(chunk, (value) => {
-        if (socket.destroyed) return
-        const command = (value as ReadonlyArray<Uint8Array>).map((part) => Buffer.from(part).toString("utf8"))
-        const answer = behave(connection, command)
-        if (answer === "close") socket.destroy()
-        else if (answer !== "ignore") socket.write(Buffer.isBuffer(answer) ? answer : Resp.encodeValue(answer))
-      })
-    })
-  }
-}
+const fakeRedis = FakeServer.fakeRedis
 
 describe("Bad input", () => {
   it.scopedLive("empty key: stored under the prefix alone, and it round-trips on the same connection", () =>
@@ -273,6 +252,8 @@ describe("Bad input", () => {
       const started = Date.now()
       const error = yield* failureOf(cache.get("k"))
       expect(["CacheConnectionError", "CacheTimeoutError"]).toContain(error._tag)
+      // The message names the step that failed, not just a timeout.
+      expect(error.message).toMatch(/TLS/)
       expect(Date.now() - started).toBeLessThan(2_500)
       const { cache: plain } = yield* both(server.port)
       yield* plain.set("k", "plain")

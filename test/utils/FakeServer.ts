@@ -7,6 +7,7 @@
 import { Effect } from "effect"
 import type { Scope } from "effect"
 import * as Net from "node:net"
+import * as Resp from "../../src/Resp.js"
 
 /**
  * A running fake server.
@@ -109,4 +110,30 @@ export const silent: Handler = (socket) => {
  */
 export const closeImmediately: Handler = (socket) => {
   socket.end()
+}
+
+/**
+ * A hand-written peer that speaks just enough RESP: `behave` gets the connection's number (from 1) and each
+ * command, and answers with a value, raw bytes, `"close"` to hang up there and then, or `"ignore"` to say nothing.
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const fakeRedis = (
+  behave: (connection: number, command: ReadonlyArray<string>) => Resp.RespValue | Buffer | "close" | "ignore"
+): Handler => {
+  let connections = 0
+  return (socket) => {
+    const connection = ++connections
+    const parser = new Resp.Parser()
+    socket.on("data", (chunk: Buffer) => {
+      parser.feed(chunk, (value) => {
+        if (socket.destroyed) return
+        const command = (value as ReadonlyArray<Uint8Array>).map((part) => Buffer.from(part).toString("utf8"))
+        const answer = behave(connection, command)
+        if (answer === "close") socket.destroy()
+        else if (answer !== "ignore") socket.write(Buffer.isBuffer(answer) ? answer : Resp.encodeValue(answer))
+      })
+    })
+  }
 }
