@@ -399,8 +399,8 @@ export const layer = (options: RedisBackendOptions = {}): Layer.Layer<RemoteCach
   Layer.provide(layerWithClient(options), RedisClient.layer(options))
 
 /**
- * What {@link layerConfig} reads for a field it is not given: `url` from `REDIS_URL` (falling back to
- * `redis://localhost:6379`) and `prefix` from `CACHE_PREFIX` (falling back to `"ac:"`).
+ * What {@link layerConfig} reads for a field it is not given: `url` from `REDIS_URL` (missing or empty:
+ * `redis://localhost:6379`; invalid: a `ConfigError` naming `REDIS_URL`) and `prefix` from `CACHE_PREFIX` (falling back to `"ac:"`).
  *
  * @since 0.1.0
  * @category layers
@@ -409,7 +409,7 @@ export const defaultConfig: {
   readonly url: Config.Config<string>
   readonly prefix: Config.Config<string>
 } = {
-  url: Config.string("REDIS_URL").pipe(Config.withDefault("redis://localhost:6379")),
+  url: RedisClient.urlConfig(),
   prefix: Config.string("CACHE_PREFIX").pipe(Config.withDefault(defaultPrefix))
 }
 

@@ -908,7 +908,9 @@ export const make = (
           delay = result._tag === "Right"
             ? resolved.reconnectBaseDelayMillis
             : Math.min(delay * 2, resolved.reconnectMaxDelayMillis)
-          return Effect.sleep(Math.round(delay * (0.8 + Math.random() * 0.4)))
+          return Effect.sleep(
+            Math.min(Math.round(delay * (0.8 + Math.random() * 0.4)), resolved.reconnectMaxDelayMillis)
+          )
         })
       )
     })

@@ -76,4 +76,21 @@ describe("RedisBackend.layerConfig", () => {
         expect(backend.prefix).toBe("p:")
       }))
   })
+  it.effect("REDIS_URL: empty means the default URL, invalid is a ConfigError naming the variable", () =>
+    Effect.gen(function*() {
+      const build = (env: Record<string, string>) =>
+        Layer.build(RedisBackend.layerConfig()).pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map(Object.entries(env)))),
+          Effect.scoped,
+          Effect.either
+        )
+      // The connection is lazy: an empty URL builds against the default without touching the network.
+      expect((yield* build({ REDIS_URL: "" }))._tag).toBe("Right")
+      const invalid = yield* build({ REDIS_URL: "not-a-url" })
+      expect(invalid._tag).toBe("Left")
+      if (invalid._tag === "Left") {
+        expect(String(invalid.left)).toContain("REDIS_URL")
+        expect(String(invalid.left)).not.toContain("not-a-url")
+      }
+    }))
 })
