@@ -388,10 +388,12 @@ const decodeJsonText = (bytes: Uint8Array, label: string): Either.Either<unknown
 }
 
 /**
- * `JSON.stringify` / `JSON.parse` over UTF-8, readable by any language. It has JSON's semantics: a `Date` becomes
- * its ISO string, `NaN` becomes `null`, and functions or `undefined` inside objects are dropped. A value with no
- * JSON text at all (`undefined`, a function or a symbol), a `BigInt` or a cycle fails to encode. Use {@link schema}
- * to get classes such as `Date` back.
+ * `JSON.stringify` / `JSON.parse` over UTF-8, readable by any language, with exactly `JSON.stringify`'s semantics
+ * (no check of its own, so encoding costs what `JSON.stringify` costs): inside a value, functions, symbols and
+ * `undefined` are dropped from objects and become `null` in arrays, `NaN` and `±Infinity` become `null`, symbol keys
+ * are ignored, `toJSON` is called (a `Date` becomes its ISO string), and a `Map` or a `Set` becomes `{}`. A value
+ * with no JSON text at all (`undefined`, a function or a symbol), a `BigInt` anywhere, or a cycle fails to encode.
+ * Use {@link schema} to check values and get classes such as `Date` back.
  *
  * @since 0.1.0
  * @category serializers
