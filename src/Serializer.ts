@@ -273,11 +273,6 @@ const makeDecodeV8 = (maxSparseArrayLength: number) => {
     if (bytes[0] !== V8_VERSION_TAG) {
       return fail("decode", "v8 cannot decode these bytes: they do not start with the v8 version tag 0xFF")
     }
-    // Version 0 selects V8's legacy format, which no V8 writes and whose arrays the check below cannot see.
-    const version = V8Decode.formatVersion(bytes)
-    if (version === undefined || version === 0) {
-      return fail("decode", "v8 cannot decode these bytes: their format version is missing or invalid")
-    }
     // Small cached values are mostly plain records, which a JavaScript reader builds faster than a round trip through
     // V8's deserializer (whose setup dominates below about 1 KiB; above it, V8 reads faster). The reader declines
     // everything else (and anything doubtful), which V8 reads below.
@@ -285,6 +280,11 @@ const makeDecodeV8 = (maxSparseArrayLength: number) => {
       const fast = V8Decode.decode(bytes, budget)
       if (fast === V8Decode.TOO_LARGE) return tooLarge()
       if (fast !== V8Decode.UNSUPPORTED) return Either.right(fast)
+    }
+    // Version 0 selects V8's legacy format, which no V8 writes and whose arrays the check below cannot see.
+    const version = V8Decode.formatVersion(bytes)
+    if (version === undefined || version === 0) {
+      return fail("decode", "v8 cannot decode these bytes: their format version is missing or invalid")
     }
     // What V8 would allocate is bounded before it reads anything: a cheap over-estimate first, and only when that
     // exceeds the budget, an exact scan.

@@ -738,11 +738,12 @@ export const checkSparseLength = (bytes: Uint8Array, budget: number): undefined 
  * @internal
  */
 export const formatVersion = (bytes: Uint8Array): number | undefined => {
-  const scanner = new Scanner(bytes, 0, 0)
-  scanner.pos = 1
-  try {
-    return scanner.varint()
-  } catch {
-    return undefined
+  let result = 0
+  for (let i = 0; i < 5; i++) {
+    if (1 + i >= bytes.length) return undefined
+    const byte = bytes[1 + i]!
+    result += (byte & 0x7f) * 2 ** (7 * i)
+    if (byte < 0x80) return result % 2 ** 32
   }
+  return undefined
 }
