@@ -33,6 +33,7 @@ import * as Layer from "effect/Layer"
 import * as ParseResult from "effect/ParseResult"
 import type * as Schema from "effect/Schema"
 import type * as SchemaAST from "effect/SchemaAST"
+import { Buffer } from "node:buffer"
 import * as NodeV8 from "node:v8"
 import * as SyncSerializer from "./internal/syncSerializer.js"
 import * as V8Decode from "./internal/v8Decode.js"
@@ -185,6 +186,32 @@ const defaultReadHostObject = (NodeV8.DefaultDeserializer.prototype as unknown a
   readonly _readHostObject: (this: NodeV8.DefaultDeserializer) => ArrayBufferView
 })._readHostObject
 
+// How to rebuild each kind of view Node's deserializer returns over a private copy of its bytes, by prototype: not
+// through the view's `constructor`, which for a `Buffer` is the deprecated `Buffer()` (DEP0005, fatal under
+// `--throw-deprecation`).
+const viewCopiers = new Map<object, (copy: ArrayBuffer, byteLength: number) => ArrayBufferView>([
+  [Buffer.prototype, (copy) => Buffer.from(copy)],
+  [DataView.prototype, (copy) => new DataView(copy)],
+  ...[
+    Int8Array,
+    Uint8Array,
+    Uint8ClampedArray,
+    Int16Array,
+    Uint16Array,
+    Int32Array,
+    Uint32Array,
+    Float32Array,
+    Float64Array,
+    BigInt64Array,
+    BigUint64Array
+  ].map((Constructor) =>
+    [
+      Constructor.prototype,
+      (copy: ArrayBuffer, byteLength: number) => new Constructor(copy, 0, byteLength / Constructor.BYTES_PER_ELEMENT)
+    ] as const
+  )
+])
+
 // Node's deserializer returns typed arrays and Buffers as views into the input bytes when they happen to be
 // aligned. The input is often a connection's read buffer or an entry held by an in-memory store, so such a view
 // would change when that buffer is reused, or would let a caller's writes corrupt the stored entry. This copies
@@ -199,13 +226,12 @@ class OwningDeserializer extends NodeV8.DefaultDeserializer {
   _readHostObject(): ArrayBufferView {
     const view = defaultReadHostObject.call(this)
     if (view.buffer !== this.input.buffer) return view // Node already copied it to align it
-    const copy = view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength)
+    const copy = view.buffer.slice(view.byteOffset, view.byteOffset + view.byteLength) as ArrayBuffer
+    const copier = viewCopiers.get(Object.getPrototypeOf(view))
+    if (copier !== undefined) return copier(copy, view.byteLength)
+    // A kind of view newer than this list (Float16Array): its own constructor is a plain typed array's.
+    const Constructor = view.constructor as new(buffer: ArrayBuffer, offset: number, length: number) => ArrayBufferView
     const elementSize = "BYTES_PER_ELEMENT" in view ? view.BYTES_PER_ELEMENT as number : 1
-    const Constructor = view.constructor as new(
-      buffer: ArrayBufferLike,
-      offset: number,
-      length: number
-    ) => ArrayBufferView
     return new Constructor(copy, 0, view.byteLength / elementSize)
   }
 }
@@ -213,38 +239,80 @@ class OwningDeserializer extends NodeV8.DefaultDeserializer {
 const V8_VERSION_TAG = 0xff
 const FAST_DECODE_MAX_BYTES = 1024
 
-const decodeV8 = (bytes: Uint8Array): Either.Either<unknown, SerializationError> => {
-  // V8 would reject these too; checking first gives foreign data (a string set by hand, say) a clear message.
-  if (bytes.length === 0) return fail("decode", "v8 cannot decode empty bytes")
-  if (bytes[0] !== V8_VERSION_TAG) {
-    return fail("decode", "v8 cannot decode these bytes: they do not start with the v8 version tag 0xFF")
-  }
-  // Small cached values are mostly plain records, which a JavaScript reader builds faster than a round trip through
-  // V8's deserializer (whose setup dominates below about 1 KiB; above it, V8 reads faster). The reader declines
-  // everything else (and anything doubtful), which V8 reads below.
-  if (bytes.length <= FAST_DECODE_MAX_BYTES) {
-    const fast = V8Decode.decode(bytes)
-    if (fast !== V8Decode.UNSUPPORTED) return Either.right(fast)
-  }
-  try {
-    const deserializer = new OwningDeserializer(bytes)
-    deserializer.readHeader()
-    const value: unknown = deserializer.readValue()
-    // V8 stops after one value and ignores what follows, so a valid payload followed by anything (or foreign bytes
-    // that happen to start like one) would decode to a value. `readRawBytes(0)` is an empty view at the read
-    // position: the only public way to learn how much was consumed.
-    const end = deserializer.readRawBytes(0).byteOffset - bytes.byteOffset
-    if (end !== bytes.length) {
-      return fail("decode", `v8 cannot decode these bytes: ${bytes.length - end} bytes follow the encoded value`)
-    }
-    return Either.right(value)
-  } catch (cause) {
-    // V8's messages here are fixed texts ("Unable to deserialize cloned data"), so the cause is safe to keep.
-    return fail(
+/**
+ * Options of {@link makeV8}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface V8Options {
+  /**
+   * The total length the sparse arrays of one stored value may declare; a value declaring more fails to decode,
+   * before anything is allocated for it. V8 gives a sparse array 8 bytes of memory for every slot of its declared
+   * length, whatever it holds, so without this bound 11 bytes could cost 256 MiB (and a few more bytes abort the
+   * process with an out-of-memory error that nothing can catch). Everything else the decoder allocates is
+   * proportional to the size of the bytes. Default: 1,048,576 (8 MiB); `Infinity` turns the check off.
+   */
+  readonly maxSparseArrayLength?: number | undefined
+}
+
+const DEFAULT_MAX_SPARSE_ARRAY_LENGTH = 1_048_576
+
+const makeDecodeV8 = (maxSparseArrayLength: number) => {
+  const tooLarge = () =>
+    fail(
       "decode",
-      "v8 cannot decode these bytes: they are truncated, corrupt, or written by a newer version of V8",
-      cause
+      `v8 will not decode these bytes: their sparse arrays declare more than ${maxSparseArrayLength} slots in total ` +
+        "(maxSparseArrayLength)"
     )
+  const checked = Number.isFinite(maxSparseArrayLength)
+  const budget = checked ? maxSparseArrayLength : Number.MAX_VALUE
+  return (bytes: Uint8Array): Either.Either<unknown, SerializationError> => {
+    // V8 would reject these too; checking first gives foreign data (a string set by hand, say) a clear message.
+    if (bytes.length === 0) return fail("decode", "v8 cannot decode empty bytes")
+    if (bytes[0] !== V8_VERSION_TAG) {
+      return fail("decode", "v8 cannot decode these bytes: they do not start with the v8 version tag 0xFF")
+    }
+    // Small cached values are mostly plain records, which a JavaScript reader builds faster than a round trip through
+    // V8's deserializer (whose setup dominates below about 1 KiB; above it, V8 reads faster). The reader declines
+    // everything else (and anything doubtful), which V8 reads below.
+    if (bytes.length <= FAST_DECODE_MAX_BYTES) {
+      const fast = V8Decode.decode(bytes, budget)
+      if (fast === V8Decode.TOO_LARGE) return tooLarge()
+      if (fast !== V8Decode.UNSUPPORTED) return Either.right(fast)
+    }
+    // Version 0 selects V8's legacy format, which no V8 writes and whose arrays the check below cannot see.
+    const version = V8Decode.formatVersion(bytes)
+    if (version === undefined || version === 0) {
+      return fail("decode", "v8 cannot decode these bytes: their format version is missing or invalid")
+    }
+    // What V8 would allocate is bounded before it reads anything: a cheap over-estimate first, and only when that
+    // exceeds the budget, an exact scan.
+    if (checked && V8Decode.mayExceed(bytes, budget)) {
+      const verdict = V8Decode.checkSparseLength(bytes, budget)
+      if (verdict === V8Decode.TOO_LARGE) return tooLarge()
+      if (verdict !== undefined) return fail("decode", `v8 will not decode these bytes: ${verdict}`)
+    }
+    try {
+      const deserializer = new OwningDeserializer(bytes)
+      deserializer.readHeader()
+      const value: unknown = deserializer.readValue()
+      // V8 stops after one value and ignores what follows, so a valid payload followed by anything (or foreign bytes
+      // that happen to start like one) would decode to a value. `readRawBytes(0)` is an empty view at the read
+      // position: the only public way to learn how much was consumed.
+      const end = deserializer.readRawBytes(0).byteOffset - bytes.byteOffset
+      if (end !== bytes.length) {
+        return fail("decode", `v8 cannot decode these bytes: ${bytes.length - end} bytes follow the encoded value`)
+      }
+      return Either.right(value)
+    } catch (cause) {
+      // V8's messages here are fixed texts ("Unable to deserialize cloned data"), so the cause is safe to keep.
+      return fail(
+        "decode",
+        "v8 cannot decode these bytes: they are truncated, corrupt, or written by a newer version of V8",
+        cause
+      )
+    }
   }
 }
 
@@ -258,7 +326,22 @@ const decodeV8 = (bytes: Uint8Array): Either.Either<unknown, SerializationError>
  * @since 0.1.0
  * @category serializers
  */
-export const v8: SerializerShape = fromSync("v8", encodeV8, decodeV8)
+export const v8: SerializerShape = fromSync("v8", encodeV8, makeDecodeV8(DEFAULT_MAX_SPARSE_ARRAY_LENGTH))
+
+/**
+ * {@link v8} with other limits: see {@link V8Options}. Throws a `RangeError` for a limit that is not a non-negative
+ * number.
+ *
+ * @since 0.1.0
+ * @category serializers
+ */
+export const makeV8 = (options: V8Options = {}): SerializerShape => {
+  const max = options.maxSparseArrayLength ?? DEFAULT_MAX_SPARSE_ARRAY_LENGTH
+  if (typeof max !== "number" || Number.isNaN(max) || max < 0) {
+    throw new RangeError(`Serializer.makeV8: maxSparseArrayLength must be a non-negative number, got ${String(max)}`)
+  }
+  return fromSync("v8", encodeV8, makeDecodeV8(max))
+}
 
 // -----------------------------------------------------------------------------
 // json
@@ -305,10 +388,12 @@ const decodeJsonText = (bytes: Uint8Array, label: string): Either.Either<unknown
 }
 
 /**
- * `JSON.stringify` / `JSON.parse` over UTF-8, readable by any language. It has JSON's semantics: a `Date` becomes
- * its ISO string, `NaN` becomes `null`, and functions or `undefined` inside objects are dropped. A value with no
- * JSON text at all (`undefined`, a function or a symbol), a `BigInt` or a cycle fails to encode. Use {@link schema}
- * to get classes such as `Date` back.
+ * `JSON.stringify` / `JSON.parse` over UTF-8, readable by any language, with exactly `JSON.stringify`'s semantics
+ * (no check of its own, so encoding costs what `JSON.stringify` costs): inside a value, functions, symbols and
+ * `undefined` are dropped from objects and become `null` in arrays, `NaN` and `±Infinity` become `null`, symbol keys
+ * are ignored, `toJSON` is called (a `Date` becomes its ISO string), and a `Map` or a `Set` becomes `{}`. A value
+ * with no JSON text at all (`undefined`, a function or a symbol), a `BigInt` anywhere, or a cycle fails to encode.
+ * Use {@link schema} to check values and get classes such as `Date` back.
  *
  * @since 0.1.0
  * @category serializers

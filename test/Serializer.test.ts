@@ -5,7 +5,9 @@ import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
 import * as Schema from "effect/Schema"
+import * as ChildProcess from "node:child_process"
 import * as NodeV8 from "node:v8"
+import { vi } from "vitest"
 import * as Serializer from "../src/Serializer.js"
 
 const SECRET = "s3cr3t-token-7f2c"
@@ -273,6 +275,68 @@ describe("Serializer", () => {
       }))
   })
 
+  describe("v8 hardening", () => {
+    it("decodes a Buffer without the deprecated Buffer() constructor, even under --throw-deprecation", () => {
+      const child = ChildProcess.spawnSync(
+        process.execPath,
+        [
+          "--throw-deprecation",
+          "--pending-deprecation",
+          "--import",
+          "tsx",
+          "test/fixtures/v8DecodeChild.ts",
+          "buffer"
+        ],
+        { encoding: "utf8", timeout: 120_000 }
+      )
+      expect(child.stderr).not.toContain("DEP0005")
+      expect(child.status).toBe(0)
+      expect(child.stdout).toContain(`"buffer":"value"`)
+    })
+
+    it.effect("decodes Dates to the real Date whatever the size, with fake timers installed", () =>
+      Effect.gen(function*() {
+        const RealDate = Date
+        const small = NodeV8.serialize({ at: new RealDate(7) })
+        const large = NodeV8.serialize({ at: new RealDate(7), padding: "x".repeat(4000) })
+        vi.useFakeTimers()
+        try {
+          expect(Date).not.toBe(RealDate)
+          for (const bytes of [small, large]) {
+            const decoded = (yield* Serializer.v8.decode(bytes)) as { at: Date }
+            expect(Object.getPrototypeOf(decoded.at)).toBe(RealDate.prototype)
+            expect(RealDate.prototype.getTime.call(decoded.at)).toBe(7)
+          }
+        } finally {
+          vi.useRealTimers()
+        }
+      }))
+
+    it.effect("refuses, typed, a value whose sparse arrays declare more than maxSparseArrayLength", () =>
+      Effect.gen(function*() {
+        const sparse = new Array(2000)
+        sparse[3] = "x"
+        const bytes = NodeV8.serialize({ sparse })
+        const large = NodeV8.serialize({ sparse, padding: "y".repeat(4000) })
+        expect(((yield* Serializer.v8.decode(bytes)) as { sparse: Array<unknown> }).sparse).toHaveLength(2000)
+        const strict = Serializer.makeV8({ maxSparseArrayLength: 1999 })
+        for (const input of [bytes, large]) {
+          const error = yield* expectError(strict.decode(input), "decode")
+          expect(error.message).toContain("maxSparseArrayLength")
+        }
+        const open = Serializer.makeV8({ maxSparseArrayLength: Infinity })
+        expect(((yield* open.decode(large)) as { sparse: Array<unknown> }).sparse).toHaveLength(2000)
+        expect(() => Serializer.makeV8({ maxSparseArrayLength: -1 })).toThrow(RangeError)
+        expect(() => Serializer.makeV8({ maxSparseArrayLength: NaN })).toThrow(RangeError)
+      }))
+
+    it.effect("refuses the legacy format version 0, whose arrays cannot be checked", () =>
+      Effect.gen(function*() {
+        yield* expectError(Serializer.v8.decode(bytes(0xff, 0x00, 0x30)), "decode")
+        yield* expectError(Serializer.v8.decode(bytes(0xff, 0x80, 0x00, 0x30)), "decode")
+      }))
+  })
+
   describe("json", () => {
     const json = Serializer.json
 
@@ -309,6 +373,26 @@ describe("Serializer", () => {
           const error = yield* expectError(json.encode(value), "encode")
           expect(error.message).toContain(mentioned)
         }
+      }))
+
+    it.effect("has JSON.stringify's semantics for what JSON cannot hold inside a value", () =>
+      Effect.gen(function*() {
+        const text = (value: unknown) => Effect.map(json.encode(value), (b) => new TextDecoder().decode(b))
+        // Dropped from objects, null in arrays: functions, symbols and undefined.
+        expect(yield* text({ f: () => 1, s: Symbol("s"), u: undefined, a: 1 })).toBe(`{"a":1}`)
+        expect(yield* text([() => 1, Symbol("s"), undefined, 1])).toBe(`[null,null,null,1]`)
+        expect(yield* text({ nested: { deeper: [{ f: () => 1 }] } })).toBe(`{"nested":{"deeper":[{}]}}`)
+        // Non-finite numbers become null; -0 becomes 0.
+        expect(yield* text([NaN, Infinity, -Infinity, -0])).toBe(`[null,null,null,0]`)
+        // toJSON is called: a Date becomes its ISO string; a Map or a Set has no enumerable properties.
+        expect(yield* text({ at: new Date(0), map: new Map([[1, 2]]), set: new Set([1]) })).toBe(
+          `{"at":"1970-01-01T00:00:00.000Z","map":{},"set":{}}`
+        )
+        // Symbol-keyed properties are ignored.
+        expect(yield* text({ [Symbol("k")]: 1, a: 2 })).toBe(`{"a":2}`)
+        // A BigInt anywhere, or a cycle, fails; so does a value with no JSON text at all.
+        yield* expectError(json.encode({ deep: [{ n: 1n }] }), "encode")
+        yield* expectError(json.encode(() => 1), "encode")
       }))
 
     it.effect("fails to decode foreign bytes without quoting them", () =>

@@ -1,7 +1,11 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as FastCheck from "effect/FastCheck"
 import * as NodeV8 from "node:v8"
-import { decode, UNSUPPORTED } from "../../src/internal/v8Decode.js"
+import * as V8Decode from "../../src/internal/v8Decode.js"
+import { UNSUPPORTED } from "../../src/internal/v8Decode.js"
+
+// Without a budget that matters: the budget has tests of its own.
+const decode = (bytes: Uint8Array): unknown => V8Decode.decode(bytes, 2 ** 32)
 
 // Structural equality as strict as the language allows: same prototypes, the same own keys in the same order with
 // the same descriptors, holes where holes are, -0 and NaN told apart, and the same sharing (a reference seen twice
@@ -210,5 +214,58 @@ describe("v8Decode", () => {
       ),
       { numRuns: 5000 }
     )
+  })
+
+  it("declines a varint wider than 32 bits, which V8 truncates", () => {
+    // A Uint32 key of 2^32: V8 keeps the low 32 bits and reads {0: 1}.
+    const wide = Buffer.from("ff0f6f558080808010490 27b01".replace(/ /g, ""), "hex")
+    expect(decode(wide)).toBe(UNSUPPORTED)
+    expect(v8Reading(wide)?.value).toEqual({ 0: 1 })
+    // The same key twice, once wide: V8 rejects the duplicate, so the reader must not accept it either.
+    const duplicate = Buffer.from("ff0f6f55004902558080808010490 47b02".replace(/ /g, ""), "hex")
+    expect(decode(duplicate)).toBe(UNSUPPORTED)
+    expect(v8Reading(duplicate)).toBeUndefined()
+    agreesWithV8(wide)
+    agreesWithV8(duplicate)
+  })
+
+  it("keeps its back-references when Array.prototype and Object.prototype have index accessors", () => {
+    const shared = { s: 1 }
+    const bytes = NodeV8.serialize([{}, shared, shared, [shared]])
+    const prototypes = [Array.prototype, Object.prototype]
+    for (const prototype of prototypes) {
+      for (const index of ["0", "1", "2", "3"]) {
+        Object.defineProperty(prototype, index, { configurable: true, get: () => undefined, set: () => {} })
+      }
+    }
+    let decoded: unknown
+    try {
+      decoded = decode(bytes)
+    } finally {
+      for (const prototype of prototypes) {
+        for (const index of ["0", "1", "2", "3"]) delete (prototype as unknown as Record<string, unknown>)[index]
+      }
+    }
+    expect(decoded).not.toBe(UNSUPPORTED)
+    const [first, a, b, list] = decoded as [object, object, object, Array<object>]
+    expect(first).toEqual({})
+    expect(a).toEqual({ s: 1 })
+    expect(b).toBe(a)
+    expect(list[0]).toBe(a)
+  })
+
+  it("builds Dates of the real Date when the global Date is replaced", () => {
+    const RealDate = Date
+    class FakeDate extends RealDate {}
+    globalThis.Date = FakeDate as DateConstructor
+    let decoded: unknown
+    try {
+      decoded = decode(NodeV8.serialize({ at: new RealDate(5) }))
+    } finally {
+      globalThis.Date = RealDate
+    }
+    const at = (decoded as { at: Date }).at
+    expect(Object.getPrototypeOf(at)).toBe(RealDate.prototype)
+    expect(at.getTime()).toBe(5)
   })
 })
