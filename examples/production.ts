@@ -13,19 +13,21 @@ const Redis = RedisClient.layer({
   commandTimeout: "500 millis" // one reply; past it the connection is replaced, never desynchronised
 })
 
-// What a failing cache may cost a request, and how it is reported: each attempt bounded, one retry, failures
-// logged at Warning, then the breaker fails fast for 10 s after 5 in a row; the caller sees a miss, never an error.
+// What a failing cache may cost a request, and how it is reported: each attempt bounded, one retry, each failure
+// logged at Debug, then the breaker fails fast for 10 s after 5 in a row; an outage is said once at Warning (and its
+// end at Info); the caller sees a miss, never an error.
 const policy = Policy.timeout("100 millis").pipe(
   Policy.retry(Schedule.recurs(1)),
-  Policy.log("Warning"),
+  Policy.log("Debug"),
   Policy.circuitBreaker({ failureThreshold: 5, resetAfter: "10 seconds" }),
+  RemoteCache.logOutages(),
   Policy.recoverToMiss
 )
 
-export const CacheLive = TieredCache.layer({ capacity: 10_000, l1Ttl: "30 seconds" }).pipe(
+// layerRedis: the Redis invalidation bus, so a write or delete anywhere drops the L1 copies everywhere.
+export const CacheLive = TieredCache.layerRedis({ capacity: 10_000, l1Ttl: "30 seconds" }).pipe(
   Layer.provide(RemoteCache.layer(policy)),
   Layer.provide(RedisBackend.layerWithClient({ prefix: "app:" })),
-  Layer.provide(TieredCache.layerRedisBus), // a write or delete anywhere drops the L1 copies everywhere
   Layer.provide(Redis)
 )
 

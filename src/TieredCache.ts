@@ -418,6 +418,11 @@ const randomId = (): string => `${process.pid}-${Date.now().toString(36)}-${Math
  */
 interface Ticket {
   stale: boolean
+  /**
+   * Set by a (re)subscription of the bus: messages may have been lost, so what this read or computation found must
+   * not enter L1. Unlike `stale`, it does not stop a computed value's L2 write: nothing is known to have changed.
+   */
+  notInL1: boolean
 }
 
 /**
@@ -501,7 +506,7 @@ export const make = (
     let closed = false
 
     const openTicket = (key: string): Ticket => {
-      const ticket: Ticket = { stale: false }
+      const ticket: Ticket = { stale: false, notInL1: false }
       const set = tickets.get(key)
       if (set === undefined) tickets.set(key, new Set([ticket]))
       else set.add(ticket)
@@ -566,8 +571,13 @@ export const make = (
         if (!isMessage(message) || message.o === self) return
         if (receive(message)) Effect.runSync(Metric.increment(invalidationsReceivedTotal))
       },
-      // Messages may have been lost while the subscriber was away: nothing in L1 can be trusted.
-      onSubscribed: invalidateAll
+      // Messages may have been lost while the subscriber was away: nothing in L1 can be trusted, nor anything a read
+      // in flight would put there. A computation in flight still writes L2: no change is known to have happened.
+      onSubscribed: () => {
+        l1.clear()
+        for (const set of tickets.values()) for (const ticket of set) ticket.notInL1 = true
+        inflight.clear()
+      }
     })
 
     const publish = (t: "s" | "d", key: string) =>
@@ -590,7 +600,7 @@ export const make = (
       stored: unknown,
       remainingTtl: Option.Option<Duration.Duration>
     ) => {
-      if (ticket.stale) return
+      if (ticket.stale || ticket.notInL1) return
       const left = Option.isSome(remainingTtl) ? Duration.toMillis(remainingTtl.value) : Infinity
       if (left > 0) l1.put(key, stored, l1ExpiresAt(sentAt, left))
     }
@@ -658,8 +668,11 @@ export const make = (
             remote.set(key, stored, effective),
             Effect.suspend(() => {
               markStale(key, ticket)
-              if (ticket.stale || (resolved._tag !== "Forever" && resolved._tag !== "Millis")) l1.delete(key)
-              else l1.put(key, stored, l1ExpiresAt(sentAt, resolved._tag === "Millis" ? resolved.millis : Infinity))
+              if (ticket.stale || ticket.notInL1 || (resolved._tag !== "Forever" && resolved._tag !== "Millis")) {
+                l1.delete(key)
+              } else {
+                l1.put(key, stored, l1ExpiresAt(sentAt, resolved._tag === "Millis" ? resolved.millis : Infinity))
+              }
               return publish("s", key)
             })
           ))

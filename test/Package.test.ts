@@ -10,22 +10,14 @@ import { createRequire } from "node:module"
 import * as os from "node:os"
 import * as path from "node:path"
 
-// Runs a command at the lowest CPU priority (its children inherit it: npm's build, tsc): packing and compiling
-// are not timed, while the tests running beside this file measure latencies. On failure the error carries what
-// the command printed (tsc reports its diagnostics on stdout).
+// Runs a command; on failure the error carries what the command printed (tsc reports its diagnostics on stdout).
+// `npm test` runs this file after the others, so its builds take no CPU from the tests that measure latencies.
 const run = (command: string, args: ReadonlyArray<string>, options: { cwd: string } = { cwd: root }) =>
   new Promise<{ stdout: string }>((resolve, reject) => {
-    const child = execFile(command, args, { ...options, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
+    execFile(command, args, { ...options, maxBuffer: 64 * 1024 * 1024 }, (error, stdout, stderr) => {
       if (error === null) resolve({ stdout })
       else reject(new Error(`${command} ${args.join(" ")} failed (${error.message}):\n${stdout}${stderr}`))
     })
-    if (child.pid !== undefined) {
-      try {
-        os.setPriority(child.pid, 19)
-      } catch {
-        // Already exited, or not permitted: it then runs at normal priority.
-      }
-    }
   })
 const root = path.resolve(import.meta.dirname, "..")
 const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")

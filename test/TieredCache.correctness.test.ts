@@ -179,6 +179,31 @@ describe("TieredCache: stale or lost data in L1", () => {
 const User = Schema.Struct({ name: Schema.String, age: Schema.Int })
 const Other = Schema.Struct({ title: Schema.String })
 
+describe("TieredCache: (re)subscription of the bus", () => {
+  it.scoped("a (re)subscription during a computation keeps its value out of L1 but still writes it to L2", () =>
+    Effect.gen(function*() {
+      // A bus whose subscription the test confirms by hand, as a Redis bus does once SUBSCRIBE is answered.
+      const confirmations: Array<() => void> = []
+      const bus = Layer.succeed(TieredCache.InvalidationBus, {
+        publish: () => Effect.void,
+        subscribe: (_channel, handlers) => Effect.sync(() => void confirmations.push(handlers.onSubscribed))
+      })
+      const store = yield* MemoryBackend.makeStore()
+      const cache = yield* tieredOver(RemoteCache.layerDefault.pipe(Layer.provide(MemoryBackend.layer({ store }))), bus)
+      const gate = yield* makeGate
+      const computing = yield* Effect.fork(cache.getOrCompute("k", Effect.as(gate.wait, "computed")))
+      yield* gate.reached
+      for (const confirm of confirmations) confirm()
+      yield* gate.open
+      expect(yield* Fiber.join(computing)).toBe("computed")
+      expect(yield* cache.l1Size).toBe(0) // messages may have been lost: L1 takes nothing from before
+      let computedAgain = false
+      const again = yield* cache.getOrCompute("k", Effect.sync(() => (computedAgain = true)))
+      expect(again).toBe("computed") // read from L2: the write went through
+      expect(computedAgain).toBe(false)
+    }))
+})
+
 describe("TieredCache typed view", () => {
   it.scoped("a wrong shape joined from another view's computation is a miss: the caller computes its own value", () =>
     Effect.gen(function*() {
