@@ -19,7 +19,12 @@ contractSuite({
     return {
       backend: (prefix: string) =>
         backendFromLayer(RedisBackend.layer({ host: server.host, port: server.port, prefix })),
-      writeRaw: (fullKey: string, bytes: Uint8Array) => raw.send(["SET", fullKey, bytes]),
+      writeRaw: (fullKey: string, bytes: Uint8Array, ttlMillis?: number) =>
+        raw.send(
+          ttlMillis === undefined
+            ? ["SET", fullKey, bytes]
+            : ["SET", fullKey, bytes, "PX", BigInt(ttlMillis).toString()]
+        ),
       advance: (millis: number) => Effect.sleep(millis)
     }
   })
