@@ -165,8 +165,13 @@ describe("RedisServer", () => {
         yield* Effect.async<void>((resume) => {
           squatter.listen(server.port, "127.0.0.1", () => resume(Effect.void))
         })
+        const logBefore = Fs.readFileSync(server.logFile, "utf8").length
         const starting = yield* Effect.fork(server.start)
-        yield* Effect.sleep("300 millis")
+        // Until an attempt has met the squatter (a busy machine may take its time to make one), there is nothing
+        // to check; once one has, start must still be waiting.
+        while (!Fs.readFileSync(server.logFile, "utf8").slice(logBefore).includes("Address already in use")) {
+          yield* Effect.sleep("10 millis")
+        }
         expect(yield* server.pid).toBeUndefined()
         yield* Effect.async<void>((resume) => {
           squatter.close(() => resume(Effect.void))
