@@ -47,11 +47,12 @@ export interface MemoryStore {
   /** The most entries the store holds before evicting the least recently used; `Infinity` when unbounded. */
   readonly capacity: number
   /**
-   * FOR TESTS ONLY: stores `bytes` as they are, without expiry, under the full key `fullKey` (the prefix is
-   * not added), bypassing the serializer. It exists to simulate bytes written by another program; a later
-   * `get` of that key fails with `CacheSerializationError` when the serializer cannot decode them.
+   * FOR TESTS ONLY: stores `bytes` as they are under the full key `fullKey` (the prefix is not added), bypassing
+   * the serializer and the TTL rules: without expiry, or expiring `ttlMillis` ms from now whatever its size. It
+   * exists to simulate an entry written by another program; a later `get` of that key fails with
+   * `CacheSerializationError` when the serializer cannot decode them.
    */
-  readonly setRaw: (fullKey: string, bytes: Uint8Array) => Effect.Effect<void>
+  readonly setRaw: (fullKey: string, bytes: Uint8Array, ttlMillis?: number) => Effect.Effect<void>
 }
 
 /**
@@ -118,8 +119,11 @@ class StoreImpl implements MemoryStore {
 
   constructor(readonly capacity: number) {}
 
-  readonly setRaw = (fullKey: string, bytes: Uint8Array): Effect.Effect<void> =>
-    Effect.flatMap(Clock.currentTimeMillis, (now) => Effect.sync(() => this.put(fullKey, bytes.slice(), Infinity, now)))
+  readonly setRaw = (fullKey: string, bytes: Uint8Array, ttlMillis?: number): Effect.Effect<void> =>
+    Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) => Effect.sync(() => this.put(fullKey, bytes.slice(), now + (ttlMillis ?? Infinity), now))
+    )
 
   lookup(fullKey: string, now: number): Uint8Array | undefined {
     return this.lookupEntry(fullKey, now)?.bytes
@@ -201,9 +205,10 @@ export const makeStore = (options?: StoreOptions): Effect.Effect<MemoryStore> =>
  *
  * Keys are stored as `prefix + key` (the empty key is allowed: its full key is the prefix). Values are stored
  * serialized; a value the serializer rejects fails `set` with `CacheSerializationError` and stores nothing, and
- * bytes it cannot decode fail `get` the same way. TTLs follow the shared semantics on Effect's `Clock`: none or
- * infinite means no expiry, one that truncates to 0 ms or less removes the key, `NaN` fails with
- * `CacheInputError`. Expired entries are removed when read and before eviction needs room.
+ * bytes it cannot decode fail `get` the same way. TTLs follow the shared semantics on Effect's `Clock`: none,
+ * infinite or longer than `Number.MAX_SAFE_INTEGER` ms means no expiry, one that truncates to 0 ms or less
+ * removes the key, `NaN` fails with `CacheInputError`. Expired entries are removed when read and before eviction
+ * needs room.
  *
  * @since 0.1.0
  * @category constructors

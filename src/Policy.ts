@@ -399,6 +399,9 @@ const unsafeMakeBreaker = (options: CircuitBreakerOptions): Breaker => {
   let failures = 0
   let openedAt = 0
   let probing = false
+  // Bumped each time the circuit opens: a call started while closed remembers it, so once the circuit has opened
+  // (and perhaps closed again after a probe) its late result is known to belong to an earlier closed period.
+  let epoch = 0
   const message = `circuit open after ${threshold} consecutive failure${threshold === 1 ? "" : "s"}; next probe after ${
     Duration.format(options.resetAfter)
   }`
@@ -407,13 +410,15 @@ const unsafeMakeBreaker = (options: CircuitBreakerOptions): Breaker => {
     state = "Open"
     openedAt = now
     failures = 0
+    epoch++
   }
 
-  // A call that started while closed only counts while the circuit is still closed: once it has opened, a late
-  // result of an older call says nothing about the server now. The probe alone decides the half-open state.
-  const settle = <A, E>(exit: Exit.Exit<A, E>, isProbe: boolean, now: number) => {
+  // A call that started while closed only counts while the circuit is still in that same closed period: once it
+  // has opened, a late result of an older call says nothing about the server now, even after a probe closed the
+  // circuit again. The probe alone decides the half-open state.
+  const settle = <A, E>(exit: Exit.Exit<A, E>, isProbe: boolean, startedIn: number, now: number) => {
     if (isProbe) probing = false
-    else if (state !== "Closed") return
+    else if (state !== "Closed" || startedIn !== epoch) return
     if (exit._tag === "Success") {
       state = "Closed"
       failures = 0
@@ -426,11 +431,16 @@ const unsafeMakeBreaker = (options: CircuitBreakerOptions): Breaker => {
     else if (++failures >= threshold) open(now)
   }
 
-  const run = <A, E>(effect: Effect.Effect<A, E>, isProbe: boolean) =>
-    Effect.onExit(
+  const run = <A, E>(effect: Effect.Effect<A, E>, isProbe: boolean) => {
+    const startedIn = epoch
+    return Effect.onExit(
       effect,
-      (exit) => Effect.clockWith((clock) => Effect.sync(() => settle(exit, isProbe, clock.unsafeCurrentTimeMillis())))
+      (exit) =>
+        Effect.clockWith((clock) =>
+          Effect.sync(() => settle(exit, isProbe, startedIn, clock.unsafeCurrentTimeMillis()))
+        )
     )
+  }
 
   return {
     state: (now) => state === "Closed" ? "Closed" : probing || now - openedAt >= resetMillis ? "HalfOpen" : "Open",

@@ -119,10 +119,11 @@ const replyErrorOf = (operation: Operation, key: string | undefined, reply: Resp
  * Makes a backend over the `RedisClient` in context. Several backends with different prefixes may share one
  * client (one connection).
  *
- * Semantics (the shared contract): an empty key is allowed (its full key is the prefix); no TTL or an infinite
- * one means no expiry; a TTL that truncates to 0 ms or less deletes the key instead of writing; `NaN` fails with
- * `CacheInputError`; `delete` uses `UNLINK` (falling back to `DEL` on servers without it); `clear` walks the
- * prefix with `SCAN … MATCH <escaped prefix>*` and `UNLINK`s each batch, never `KEYS` or `FLUSHDB`.
+ * Semantics (the shared contract): an empty key is allowed (its full key is the prefix); no TTL, an infinite
+ * one or one longer than `Number.MAX_SAFE_INTEGER` ms (Redis cannot store every such expiry) means no expiry; a
+ * TTL that truncates to 0 ms or less deletes the key instead of writing; `NaN` fails with `CacheInputError`;
+ * `delete` uses `UNLINK` (falling back to `DEL` on servers without it); `clear` walks the prefix with
+ * `SCAN … MATCH <escaped prefix>*` and `UNLINK`s each batch, never `KEYS` or `FLUSHDB`.
  *
  * @since 0.1.0
  * @category constructors
@@ -222,10 +223,13 @@ export const make = (
           const failure = replyErrorOf("getWithTtl", key, value!, "GET") ??
             replyErrorOf("getWithTtl", key, pttl!, "PTTL")
           if (failure !== undefined) return Effect.fail(failure)
-          if (typeof pttl !== "number") return Effect.fail(unexpected("getWithTtl", key, pttl!))
+          // Beyond 2^53 ms the parser gives a bigint: an expiry set by another client (this library stores a
+          // longer TTL as no expiry). As a double it is off by a few milliseconds in 285,000 years.
+          const millis = typeof pttl === "bigint" ? Number(pttl) : pttl
+          if (typeof millis !== "number") return Effect.fail(unexpected("getWithTtl", key, pttl!))
           // -2: the key expired between the two commands.
-          if (value === null || pttl === -2) return Effect.succeedNone
-          const remainingTtl = pttl < 0 ? Option.none() : Option.some(Duration.millis(pttl))
+          if (value === null || millis === -2) return Effect.succeedNone
+          const remainingTtl = millis < 0 ? Option.none() : Option.some(Duration.millis(millis))
           return Effect.map(
             decodeReply("getWithTtl", key, value!),
             Option.map((decoded) => ({ value: decoded, remainingTtl }))

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import {
   Cause,
+  Deferred,
   Duration,
   Effect,
   Exit,
@@ -17,7 +18,7 @@ import {
 import { expectTypeOf } from "vitest"
 import * as Policy from "../src/Policy.js"
 import * as RemoteCache from "../src/RemoteCache.js"
-import type { CacheError, CacheTimeoutError } from "../src/RemoteCacheBackend.js"
+import { CacheConnectionError, type CacheError, CacheTimeoutError } from "../src/RemoteCacheBackend.js"
 import { type Fault, faultMessage, FaultyBackend, layer as faultyLayer, operations } from "./utils/FaultyBackend.js"
 
 // Each test gets its own faulty backend; the policy is applied to it directly, without RemoteCache's telemetry.
@@ -271,6 +272,85 @@ describe("Policy.circuitBreaker", () => {
       expect(yield* cache.get("k")).toStrictEqual(Option.none())
       expect(yield* breaker.state).toBe("Closed")
       expect(yield* operations).toStrictEqual(["get", "get", "get"])
+    })))
+
+  it.effect("ignores a late result of a call started before the circuit opened, even after a probe closed it", () =>
+    withBackend(Effect.gen(function*() {
+      const faulty = yield* FaultyBackend
+      const breaker = yield* Policy.makeCircuitBreaker({ failureThreshold: 2, resetAfter: "1 second" })
+      // "late-*" keys answer once their gate opens: a reply still in flight on a server that has since recovered.
+      const lateFailure = yield* Deferred.make<void>()
+      const lateSuccess = yield* Deferred.make<void>()
+      const cache = yield* breaker.policy.wrap({
+        ...faulty.backend,
+        get: (key) =>
+          key === "late-failure"
+            ? Effect.zipRight(
+              Deferred.await(lateFailure),
+              Effect.fail(new CacheConnectionError({ operation: "get", key, message: "late" }))
+            )
+            : key === "late-success"
+            ? Effect.zipRight(Deferred.await(lateSuccess), Effect.succeedNone)
+            : faulty.backend.get(key)
+      })
+      const failing = yield* Effect.fork(Effect.flip(cache.get("late-failure")))
+      const succeeding = yield* Effect.fork(cache.get("late-success"))
+      yield* Effect.yieldNow()
+
+      // The circuit opens, and a successful probe closes it again.
+      yield* faulty.failNext("connection", 2)
+      yield* Effect.exit(cache.get("k"))
+      yield* Effect.exit(cache.get("k"))
+      expect(yield* breaker.state).toBe("Open")
+      yield* TestClock.adjust("1 second")
+      yield* cache.get("k")
+      expect(yield* breaker.state).toBe("Closed")
+
+      // One fresh failure counts; the old call's late failure does not add to it.
+      yield* faulty.failNext("connection")
+      yield* Effect.exit(cache.get("k"))
+      expect(yield* breaker.failures).toBe(1)
+      yield* Deferred.succeed(lateFailure, undefined)
+      expect((yield* Fiber.join(failing))._tag).toBe("CacheConnectionError")
+      expect(yield* breaker.failures).toBe(1)
+      expect(yield* breaker.state).toBe("Closed")
+
+      // Nor does a late success reset the count: the next fresh failure opens the circuit.
+      yield* Deferred.succeed(lateSuccess, undefined)
+      expect(yield* Fiber.join(succeeding)).toStrictEqual(Option.none())
+      expect(yield* breaker.failures).toBe(1)
+      yield* faulty.failNext("connection")
+      yield* Effect.exit(cache.get("k"))
+      expect(yield* breaker.state).toBe("Open")
+    })))
+
+  it.effect("with a threshold of 1, a late failure from before the circuit opened does not re-open it", () =>
+    withBackend(Effect.gen(function*() {
+      const faulty = yield* FaultyBackend
+      const breaker = yield* Policy.makeCircuitBreaker({ failureThreshold: 1, resetAfter: "1 second" })
+      const gate = yield* Deferred.make<void>()
+      const cache = yield* breaker.policy.wrap({
+        ...faulty.backend,
+        set: (key, value, ttl) =>
+          key === "late"
+            ? Effect.zipRight(
+              Deferred.await(gate),
+              Effect.fail(new CacheTimeoutError({ operation: "set", key, message: "late" }))
+            )
+            : faulty.backend.set(key, value, ttl)
+      })
+      const late = yield* Effect.fork(Effect.flip(cache.set("late", 1)))
+      yield* Effect.yieldNow()
+      yield* faulty.failNext("connection")
+      yield* Effect.exit(cache.get("k"))
+      expect(yield* breaker.state).toBe("Open")
+      yield* TestClock.adjust("1 second")
+      yield* cache.get("k")
+      expect(yield* breaker.state).toBe("Closed")
+      yield* Deferred.succeed(gate, undefined)
+      expect((yield* Fiber.join(late))._tag).toBe("CacheTimeoutError")
+      expect(yield* breaker.state).toBe("Closed")
+      expect(yield* cache.get("k")).toStrictEqual(Option.none())
     })))
 
   it.effect("does not count serialization or input errors, which say nothing about the server", () =>

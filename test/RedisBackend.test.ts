@@ -19,7 +19,12 @@ contractSuite({
     return {
       backend: (prefix: string) =>
         backendFromLayer(RedisBackend.layer({ host: server.host, port: server.port, prefix })),
-      writeRaw: (fullKey: string, bytes: Uint8Array) => raw.send(["SET", fullKey, bytes]),
+      writeRaw: (fullKey: string, bytes: Uint8Array, ttlMillis?: number) =>
+        raw.send(
+          ttlMillis === undefined
+            ? ["SET", fullKey, bytes]
+            : ["SET", fullKey, bytes, "PX", BigInt(ttlMillis).toString()]
+        ),
       advance: (millis: number) => Effect.sleep(millis)
     }
   })
@@ -74,6 +79,7 @@ describe("RedisBackend", () => {
         yield* server.cli("DEBUG", "POPULATE", "1000", "ac-neighbour", "10")
         const cache = yield* backendOn(server)
         const probe = yield* RedisClient.make({ host: server.host, port: server.port })
+        yield* server.cli("CONFIG", "RESETSTAT")
         let worstPingMillis = 0
         let clearing = true
         const pinger = Effect.gen(function*() {
@@ -88,8 +94,16 @@ describe("RedisBackend", () => {
         yield* cache.clear.pipe(Effect.ensuring(Effect.sync(() => (clearing = false))))
         yield* Effect.orDie(fiber.await)
         expect(yield* server.cli("DBSIZE")).toBe("1000")
-        // SCAN COUNT 1000 + UNLINK of each batch keeps every step short: the server is never blocked for long.
-        expect(worstPingMillis).toBeLessThan(250)
+        // SCAN COUNT 1000 + UNLINK of each batch keeps every step short: hundreds of small commands, never one that
+        // walks or removes the 200,000 keys at once.
+        const stats = yield* server.cli("INFO", "commandstats")
+        const calls = (command: string) => Number(new RegExp(`cmdstat_${command}:calls=(\\d+)`).exec(stats)?.[1] ?? 0)
+        expect(calls("scan")).toBeGreaterThanOrEqual(200)
+        expect(calls("unlink")).toBeGreaterThanOrEqual(200)
+        expect(calls("keys") + calls("flushdb") + calls("flushall")).toBe(0)
+        // So the server kept answering. The test's own process measures the pings, and a loaded machine stalls it
+        // too (120 ms was seen): the bound is for a blocked server, not for a busy test.
+        expect(worstPingMillis).toBeLessThan(1_000)
       }))
   })
 

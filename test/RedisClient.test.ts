@@ -3,6 +3,7 @@ import { Cause, ConfigProvider, Effect, Exit, Fiber, Redacted, Schedule, Scope }
 import { inspect } from "node:util"
 import * as RedisClient from "../src/RedisClient.js"
 import * as Resp from "../src/Resp.js"
+import { maxAttemptsWithin } from "./utils/Backoff.js"
 import * as FakeServer from "./utils/FakeServer.js"
 import * as RedisServer from "./utils/RedisServer.js"
 import * as Tls from "./utils/Tls.js"
@@ -235,18 +236,24 @@ describe("RedisClient", () => {
     it.scopedLive("a closed port: fail fast, and reconnection attempts are spaced by the backoff", () =>
       Effect.gen(function*() {
         const fake = yield* FakeServer.make(FakeServer.closeImmediately)
-        const client = yield* RedisClient.make({ host: "127.0.0.1", port: fake.port, reconnectBaseDelay: "100 millis" })
+        const client = yield* RedisClient.make({
+          host: "127.0.0.1",
+          port: fake.port,
+          reconnectBaseDelay: "100 millis",
+          reconnectMaxDelay: "2 seconds"
+        })
         const started = Date.now()
-        let failures = 0
-        while (Date.now() - started < 500) {
+        for (let i = 0; i < 30; i++) {
           const error = yield* failureOf(client.send(["PING"]))
           expect(error._tag).toBe("RedisConnectionError")
-          failures++
           yield* Effect.sleep("5 millis")
         }
-        expect(failures).toBeGreaterThan(20)
-        // 100 + 200 + 400 ms of backoff fit about four attempts in half a second, not one per command.
-        expect(fake.connections).toBeLessThanOrEqual(5)
+        const elapsed = Date.now() - started
+        // Each command fails at once: one that waited for an attempt of its own would wait out the backoff, over
+        // 40 s for the thirty.
+        expect(elapsed).toBeLessThan(10_000)
+        // Attempts are spaced by the backoff (100, 200, 400 ms…), not one per command, however long the loop took.
+        expect(fake.connections).toBeLessThanOrEqual(maxAttemptsWithin(elapsed, 100, 2_000))
       }))
 
     it.scopedLive("a host that does not resolve fails with RedisConnectionError", () =>

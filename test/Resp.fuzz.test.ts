@@ -128,29 +128,50 @@ const mutatedArb = fc
     return Buffer.from(bytes)
   })
 
+// On a loaded machine these properties run for up to a minute together. Run synchronously they would hold the
+// worker's event loop all that time, and vitest's worker, unable to read its own RPC replies, fails the run with
+// "Timeout calling onTaskUpdate" though every test passed. Yielding a macrotask every few hundred inputs keeps it
+// responsive; the inputs are the ones fc.property would generate.
+const yielding = <Ts extends [unknown, ...Array<unknown>]>(predicate: (...args: Ts) => void) => {
+  let runs = 0
+  return async (...args: Ts): Promise<void> => {
+    predicate(...args)
+    if (++runs % 250 === 0) await new Promise<void>((resolve) => setImmediate(resolve))
+  }
+}
+
+// Not a bound under test: 100,000 inputs take seconds on an idle machine and several times that on a busy one.
+const fuzzTimeout = 180_000
+
 describe("Parser fuzzing", () => {
-  it("random bytes: never throws, same verdict for any chunking", () => {
+  it("random bytes: never throws, same verdict for any chunking", () =>
     fc.assert(
-      fc.property(fc.uint8Array({ maxLength: 48 }), pointsArb, optionsArb, check),
+      fc.asyncProperty(fc.uint8Array({ maxLength: 48 }), pointsArb, optionsArb, yielding(check)),
       { numRuns: 30_000 }
-    )
-  })
+    ), fuzzTimeout)
 
-  it("RESP-shaped token soup: never throws, same verdict for any chunking", () => {
-    fc.assert(fc.property(respishArb, pointsArb, optionsArb, check), { numRuns: 40_000 })
-  })
+  it(
+    "RESP-shaped token soup: never throws, same verdict for any chunking",
+    () => fc.assert(fc.asyncProperty(respishArb, pointsArb, optionsArb, yielding(check)), { numRuns: 40_000 }),
+    fuzzTimeout
+  )
 
-  it("mutated valid streams: never throws, same verdict for any chunking", () => {
-    fc.assert(fc.property(mutatedArb, pointsArb, optionsArb, check), { numRuns: 35_000 })
-  })
+  it(
+    "mutated valid streams: never throws, same verdict for any chunking",
+    () => fc.assert(fc.asyncProperty(mutatedArb, pointsArb, optionsArb, yielding(check)), { numRuns: 35_000 }),
+    fuzzTimeout
+  )
 
-  it("mutated valid streams one byte at a time", () => {
+  it("mutated valid streams one byte at a time", () =>
     fc.assert(
-      fc.property(mutatedArb, optionsArb, (input, options) => {
-        const byteWise = Array.from(input, (_, i) => input.subarray(i, i + 1))
-        expect(run(byteWise, options)).toEqual(run([input], options))
-      }),
+      fc.asyncProperty(
+        mutatedArb,
+        optionsArb,
+        yielding((input, options) => {
+          const byteWise = Array.from(input, (_, i) => input.subarray(i, i + 1))
+          expect(run(byteWise, options)).toEqual(run([input], options))
+        })
+      ),
       { numRuns: 5_000 }
-    )
-  })
+    ), fuzzTimeout)
 })

@@ -38,6 +38,25 @@ const isWellBehaved = (exit: Exit.Exit<unknown, Serializer.SerializationError>):
 const decodeNow = (serializer: Serializer.SerializerShape, input: Uint8Array) =>
   Effect.runSyncExit(serializer.decode(input))
 
+// Thousands of decodes take tens of seconds on a loaded machine. Run synchronously they hold the worker's event loop,
+// and vitest fails the run ("Timeout calling onTaskUpdate") once its worker has missed its RPC replies for a minute.
+// Yielding a macrotask every few hundred inputs keeps it responsive; the inputs are the ones fc.property would make.
+const assertYielding = <A>(arbitrary: FastCheck.Arbitrary<A>, predicate: (a: A) => boolean, numRuns: number) =>
+  Effect.promise(() => {
+    let runs = 0
+    return FastCheck.assert(
+      FastCheck.asyncProperty(arbitrary, async (a) => {
+        const verdict = predicate(a)
+        if (++runs % 250 === 0) await new Promise<void>((resolve) => setImmediate(resolve))
+        return verdict
+      }),
+      { numRuns }
+    )
+  })
+
+// Not a bound under test: these take seconds on an idle machine and were seen to take 26 s on a busy one.
+const propertyTimeout = 180_000
+
 const bytes = (...values: Array<number>) => new Uint8Array(values)
 const ascii = (text: string) => new TextEncoder().encode(text)
 
@@ -229,37 +248,36 @@ describe("Serializer", () => {
       }))
 
     it.effect("decodes random bytes to a value or a SerializationError, never a defect", () =>
-      Effect.sync(() => {
-        FastCheck.assert(
-          FastCheck.property(FastCheck.uint8Array({ maxLength: 64 }), (input) => isWellBehaved(decodeNow(v8, input))),
-          { numRuns: 5000 }
+      Effect.gen(function*() {
+        yield* assertYielding(
+          FastCheck.uint8Array({ maxLength: 64 }),
+          (input) => isWellBehaved(decodeNow(v8, input)),
+          5000
         )
         // Random bytes almost never start with a valid header; these reach V8's value parser.
-        FastCheck.assert(
-          FastCheck.property(FastCheck.uint8Array({ maxLength: 64 }), (tail) => {
-            const input = new Uint8Array(tail.length + 2)
-            input.set([0xff, 0x0f])
-            input.set(tail, 2)
-            return isWellBehaved(decodeNow(v8, input))
-          }),
-          { numRuns: 5000 }
-        )
-      }))
+        yield* assertYielding(FastCheck.uint8Array({ maxLength: 64 }), (tail) => {
+          const input = new Uint8Array(tail.length + 2)
+          input.set([0xff, 0x0f])
+          input.set(tail, 2)
+          return isWellBehaved(decodeNow(v8, input))
+        }, 5000)
+      }), propertyTimeout)
 
     // Corrupting bytes of a real payload explores the parser's paths (lengths, tags, host objects) more deeply.
-    it.effect("decodes corrupted payloads to a value or a SerializationError, never a defect", () =>
-      Effect.gen(function*() {
-        const payload = yield* v8.encode({
-          s: "text",
-          n: [1, 2.5, -3n],
-          m: new Map([[1, new Set([2])]]),
-          d: new Date(0),
-          r: /x/g,
-          u: new Uint16Array([1, 2]),
-          b: Buffer.from("buf")
-        })
-        FastCheck.assert(
-          FastCheck.property(
+    it.effect(
+      "decodes corrupted payloads to a value or a SerializationError, never a defect",
+      () =>
+        Effect.gen(function*() {
+          const payload = yield* v8.encode({
+            s: "text",
+            n: [1, 2.5, -3n],
+            m: new Map([[1, new Set([2])]]),
+            d: new Date(0),
+            r: /x/g,
+            u: new Uint16Array([1, 2]),
+            b: Buffer.from("buf")
+          })
+          yield* assertYielding(
             FastCheck.array(FastCheck.tuple(FastCheck.nat(), FastCheck.integer({ min: 0, max: 255 })), {
               minLength: 1,
               maxLength: 3
@@ -268,11 +286,12 @@ describe("Serializer", () => {
               const corrupt = Uint8Array.from(payload)
               for (const [position, byte] of edits) corrupt[position % corrupt.length] = byte
               return isWellBehaved(decodeNow(v8, corrupt))
-            }
-          ),
-          { numRuns: 5000 }
-        )
-      }))
+            },
+            5000
+          )
+        }),
+      propertyTimeout
+    )
   })
 
   describe("v8 hardening", () => {
@@ -406,18 +425,19 @@ describe("Serializer", () => {
       }))
 
     it.effect("decodes random bytes to a value or a SerializationError, never a defect", () =>
-      Effect.sync(() => {
-        FastCheck.assert(
-          FastCheck.property(FastCheck.uint8Array({ maxLength: 64 }), (input) => isWellBehaved(decodeNow(json, input))),
-          { numRuns: 3000 }
+      Effect.gen(function*() {
+        yield* assertYielding(
+          FastCheck.uint8Array({ maxLength: 64 }),
+          (input) => isWellBehaved(decodeNow(json, input)),
+          3000
         )
         // Printable text is more likely to be JSON, or nearly.
-        FastCheck.assert(
-          FastCheck.property(FastCheck.string({ unit: "binary", maxLength: 32 }), (text) =>
-            isWellBehaved(decodeNow(json, ascii(text)))),
-          { numRuns: 3000 }
+        yield* assertYielding(
+          FastCheck.string({ unit: "binary", maxLength: 32 }),
+          (text) => isWellBehaved(decodeNow(json, ascii(text))),
+          3000
         )
-      }))
+      }), propertyTimeout)
   })
 
   describe("schema", () => {

@@ -2,7 +2,7 @@ import * as Duration from "effect/Duration"
 
 /**
  * What a caller's TTL means for a write: keep forever, store with a positive expiry in milliseconds, remove
- * (the TTL truncates to 0 ms or less), or reject (`NaN`, unparsable input).
+ * (the TTL truncates to 0 ms or less), or reject (`NaN`, unparsable input). `millis` is a safe integer.
  *
  * @internal
  */
@@ -16,10 +16,31 @@ const forever: ResolvedTtl = { _tag: "Forever" }
 const expired: ResolvedTtl = { _tag: "Expired" }
 
 /**
+ * The longest TTL kept as an expiry, in milliseconds (`Number.MAX_SAFE_INTEGER`, about 285,000 years); a longer
+ * finite one means no expiry, as an infinite one does.
+ *
+ * Redis refuses an expiry past 2^63 - 1 ms since the epoch (`ERR invalid expire time`), and from 1e21 on a number
+ * prints in exponent form, which it cannot parse at all; either way the write would fail and leave the old value
+ * in place. Rejecting instead would make `1e19` fail while `Infinity` succeeds, for TTLs that all outlive any
+ * process. The bound is fixed (not Redis' moving `2^63 - 1 - now`) so that every backend draws the line at the
+ * same place, and it keeps the milliseconds exact integers.
+ *
+ * @internal
+ */
+export const maxTtlMillis = Number.MAX_SAFE_INTEGER
+
+const finite = (millis: number): ResolvedTtl => {
+  const truncated = Math.trunc(millis)
+  if (truncated <= 0) return expired
+  return truncated > maxTtlMillis ? forever : { _tag: "Millis", millis: truncated }
+}
+
+/**
  * Resolves a TTL once per call, shared by every backend so they agree on edge cases.
  *
  * `Duration.decode` maps `NaN` to zero, which would silently delete; a cache must reject it instead, so NaN is
- * checked before decoding. Milliseconds are truncated (as the seed did with `int(ttl * 1000)`).
+ * checked before decoding. Milliseconds are truncated (as the seed did with `int(ttl * 1000)`); beyond
+ * {@link maxTtlMillis} a TTL means no expiry.
  *
  * @internal
  */
@@ -27,9 +48,7 @@ export const resolveTtl = (ttl: Duration.DurationInput | undefined): ResolvedTtl
   if (ttl === undefined) return forever
   if (typeof ttl === "number") {
     if (Number.isNaN(ttl)) return { _tag: "Invalid", reason: "TTL is NaN" }
-    if (ttl === Infinity) return forever
-    const millis = Math.trunc(ttl)
-    return millis > 0 ? { _tag: "Millis", millis } : expired
+    return finite(ttl)
   }
   if (Array.isArray(ttl) && (Number.isNaN(ttl[0]) || Number.isNaN(ttl[1]))) {
     return { _tag: "Invalid", reason: "TTL is NaN" }
@@ -41,8 +60,6 @@ export const resolveTtl = (ttl: Duration.DurationInput | undefined): ResolvedTtl
     return { _tag: "Invalid", reason: `TTL ${JSON.stringify(String(ttl))} is not a duration` }
   }
   const millis = Duration.toMillis(duration)
-  if (millis === Infinity) return forever
   if (Number.isNaN(millis)) return { _tag: "Invalid", reason: "TTL is NaN" }
-  const truncated = Math.trunc(millis)
-  return truncated > 0 ? { _tag: "Millis", millis: truncated } : expired
+  return finite(millis)
 }

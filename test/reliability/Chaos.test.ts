@@ -215,10 +215,15 @@ describe("Chaos", () => {
         const fibers = 64
         const keysPerFiber = 8
         const chaosMillis = 20_000
+        // Reads that found a value are what the wrong-key checks judge; a loaded machine gets through fewer
+        // operations in 20 s, so the faults go on until enough were made (within a limit the test timeout allows).
+        const minHits = 1_000
+        const maxChaosMillis = 60_000
         const watchdogMillis = 5_000
         // The longest any one operation may take: a connection attempt, then a reply, plus scheduling slack for a
-        // loaded two-core machine.
-        const boundMillis = 500 + 250 + 1_500
+        // loaded two-core machine (1,087 ms was seen for the whole). Still far below what a missing timeout would
+        // show: the watchdog's 5 s.
+        const boundMillis = 500 + 250 + 3_000
 
         const attempted = new Map<string, number>()
         const counts = {
@@ -319,7 +324,11 @@ describe("Chaos", () => {
         ]
         let restarts = 0
         const chaosStarted = Date.now()
-        for (let round = 0; Date.now() - chaosStarted < chaosMillis; round++) {
+        const chaosGoesOn = () => {
+          const elapsed = Date.now() - chaosStarted
+          return elapsed < chaosMillis || (counts.getHit <= minHits && elapsed < maxChaosMillis)
+        }
+        for (let round = 0; chaosGoesOn(); round++) {
           yield* proxy.setMode(faults[round % faults.length]!)
           if (round % 3 === 2) {
             yield* server.kill
@@ -333,6 +342,7 @@ describe("Chaos", () => {
         }
         yield* proxy.setMode(FaultProxy.pass)
         const stoppedAt = Date.now()
+        const chaosSeconds = (stoppedAt - chaosStarted) / 1000
         running = false
         // Every worker ends its current operation within the bound, and so returns promptly.
         yield* Effect.forEach(workers, Fiber.join, { discard: true })
@@ -355,7 +365,7 @@ describe("Chaos", () => {
         const stats = yield* proxy.stats
 
         console.log(
-          `chaos (seed ${seed}): ${counts.ops} operations in ${chaosMillis / 1000} s by ${fibers} fibers, ` +
+          `chaos (seed ${seed}): ${counts.ops} operations in ${chaosSeconds.toFixed(1)} s by ${fibers} fibers, ` +
             `${restarts} server restarts; sets ok ${counts.setOk}; gets hit ${counts.getHit}, miss ${counts.getMiss}; ` +
             `errors ${JSON.stringify(counts.errors)}; wrong key ${counts.wrongKey}, unwritten ${counts.unwritten}; ` +
             `slowest operation ${maxOpMillis.toFixed(0)} ms, drain ${drainMillis} ms; proxy: ${stats.accepted} ` +
@@ -372,7 +382,7 @@ describe("Chaos", () => {
         expect(outlived).toBe(0)
         expect(maxOpMillis).toBeLessThan(boundMillis)
         expect(drainMillis).toBeLessThan(boundMillis)
-        expect(counts.getHit).toBeGreaterThan(1_000)
+        expect(counts.getHit).toBeGreaterThan(minHits)
         expect(Object.keys(counts.errors).length).toBeGreaterThan(0)
         // One connection at a time, plus one the proxy has not yet seen closing.
         expect(maxOpen).toBeLessThanOrEqual(3)
@@ -381,6 +391,6 @@ describe("Chaos", () => {
         expect(yield* client.inFlight).toBe(0)
         expect(heapAfter - heapBefore).toBeLessThan(50)
       }),
-    60_000
+    120_000
   )
 })
