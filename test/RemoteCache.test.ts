@@ -482,90 +482,91 @@ const exerciseAll = (cache: RemoteCache.RemoteCacheShape) =>
     yield* cache.clear
   })
 
+// Each test starts its server first: the "cache hung" guard times the cache, not the server's start.
 describe("RemoteCache over Redis", () => {
   it.scopedLive("default policy, server stopped: get is a miss, set returns, nothing throws, nothing hangs", () =>
-    Effect.gen(function*() {
-      const server = yield* RedisServer.make()
-      const cache = yield* buildCache(RemoteCache.defaultPolicy, { host: server.host, port: server.port })
-      yield* cache.set("k", "v")
-      expect(yield* cache.get("k")).toStrictEqual(Option.some("v"))
-      yield* server.stop
-      const [, elapsed] = yield* timed(exerciseAll(cache))
-      // Connection refused: the client fails fast, well within its 5 s timeouts.
-      expect(elapsed).toBeLessThan(1_000)
-    }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") })))
+    Effect.flatMap(RedisServer.make(), (server) =>
+      Effect.gen(function*() {
+        const cache = yield* buildCache(RemoteCache.defaultPolicy, { host: server.host, port: server.port })
+        yield* cache.set("k", "v")
+        expect(yield* cache.get("k")).toStrictEqual(Option.some("v"))
+        yield* server.stop
+        const [, elapsed] = yield* timed(exerciseAll(cache))
+        // Connection refused: the client fails fast, well within its 5 s timeouts.
+        expect(elapsed).toBeLessThan(1_000)
+      }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") }))))
 
   it.scopedLive("default policy, server hung: get is a miss after the client's commandTimeout", () =>
-    Effect.gen(function*() {
-      const server = yield* RedisServer.make()
-      const cache = yield* buildCache(RemoteCache.defaultPolicy, {
-        host: server.host,
-        port: server.port,
-        commandTimeout: "300 millis"
-      })
-      yield* cache.set("k", "v")
-      yield* server.pause
-      const [value, elapsed] = yield* timed(cache.get("k"))
-      expect(value).toStrictEqual(Option.none())
-      expect(elapsed).toBeGreaterThanOrEqual(250)
-      expect(elapsed).toBeLessThan(1_500)
-      yield* server.resume
-    }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") })))
-
-  it.scopedLive("a timeout policy bounds a hung server's cost below the client's own timeout", () =>
-    Effect.gen(function*() {
-      const server = yield* RedisServer.make()
-      const cache = yield* buildCache(
-        Policy.timeout("100 millis").pipe(Policy.log("Debug"), Policy.recoverToMiss),
-        { host: server.host, port: server.port }
-      )
-      yield* cache.set("k", "v")
-      yield* server.pause
-      const [value, elapsed] = yield* timed(cache.get("k"))
-      expect(value).toStrictEqual(Option.none())
-      expect(elapsed).toBeLessThan(1_000)
-      yield* server.resume
-      // The interrupted command's reply was read in its place: the connection is still in step.
-      expect(yield* cache.get("k")).toStrictEqual(Option.some("v"))
-    }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") })))
-
-  it.scopedLive("a password given in the options or the URL never appears in a log line or a span", () =>
-    Effect.gen(function*() {
-      const logs = yield* captureLogs
-      const password = "Wr0ng-pa55word-never-logged"
-      const server = yield* RedisServer.make({ args: ["--requirepass", "the-right-one"] })
-      yield* Effect.gen(function*() {
-        const viaOption = yield* buildCache(RemoteCache.defaultPolicy, {
+    Effect.flatMap(RedisServer.make(), (server) =>
+      Effect.gen(function*() {
+        const cache = yield* buildCache(RemoteCache.defaultPolicy, {
           host: server.host,
           port: server.port,
-          password: Redacted.make(password),
-          connectTimeout: "1 second"
+          commandTimeout: "300 millis"
         })
-        const viaUrl = yield* buildCache(RemoteCache.defaultPolicy, {
-          url: `redis://default:${encodeURIComponent(password)}@${server.host}:${server.port}`,
-          connectTimeout: "1 second"
-        })
-        // Rejected credentials (the client then fails fast with the same error until its backoff allows a retry).
-        yield* exerciseAll(viaOption)
-        yield* exerciseAll(viaUrl)
-        // A server that is gone.
-        yield* server.stop
-        const unreachable = yield* buildCache(RemoteCache.defaultPolicy, {
-          url: `redis://default:${encodeURIComponent(password)}@${server.host}:${server.port}`,
-          connectTimeout: "1 second"
-        })
-        yield* exerciseAll(unreachable)
-      }).pipe(Effect.provide(logs.layer))
-      // Each operation at Debug, and each of the three caches' outage once as a Warning.
-      expect(logs.lines.length).toBe(24)
-      expect(logs.lines.filter((line) => line.level === "WARN").length).toBe(3)
-      expect(logs.lines.some((line) => line.message.includes("CacheReplyError"))).toBe(true)
-      expect(logs.lines.some((line) => line.message.includes("CacheConnectionError"))).toBe(true)
-      for (const line of logs.lines) {
-        expect(line.formatted).not.toContain(password)
-        expect(line.formatted).not.toContain(encodeURIComponent(password))
-      }
-    }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") })))
+        yield* cache.set("k", "v")
+        yield* server.pause
+        const [value, elapsed] = yield* timed(cache.get("k"))
+        expect(value).toStrictEqual(Option.none())
+        expect(elapsed).toBeGreaterThanOrEqual(250)
+        expect(elapsed).toBeLessThan(1_500)
+        yield* server.resume
+      }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") }))))
+
+  it.scopedLive("a timeout policy bounds a hung server's cost below the client's own timeout", () =>
+    Effect.flatMap(RedisServer.make(), (server) =>
+      Effect.gen(function*() {
+        const cache = yield* buildCache(
+          Policy.timeout("100 millis").pipe(Policy.log("Debug"), Policy.recoverToMiss),
+          { host: server.host, port: server.port }
+        )
+        yield* cache.set("k", "v")
+        yield* server.pause
+        const [value, elapsed] = yield* timed(cache.get("k"))
+        expect(value).toStrictEqual(Option.none())
+        expect(elapsed).toBeLessThan(1_000)
+        yield* server.resume
+        // The interrupted command's reply was read in its place: the connection is still in step.
+        expect(yield* cache.get("k")).toStrictEqual(Option.some("v"))
+      }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") }))))
+
+  it.scopedLive("a password given in the options or the URL never appears in a log line or a span", () =>
+    Effect.flatMap(RedisServer.make({ args: ["--requirepass", "the-right-one"] }), (server) =>
+      Effect.gen(function*() {
+        const logs = yield* captureLogs
+        const password = "Wr0ng-pa55word-never-logged"
+        yield* Effect.gen(function*() {
+          const viaOption = yield* buildCache(RemoteCache.defaultPolicy, {
+            host: server.host,
+            port: server.port,
+            password: Redacted.make(password),
+            connectTimeout: "1 second"
+          })
+          const viaUrl = yield* buildCache(RemoteCache.defaultPolicy, {
+            url: `redis://default:${encodeURIComponent(password)}@${server.host}:${server.port}`,
+            connectTimeout: "1 second"
+          })
+          // Rejected credentials (the client then fails fast with the same error until its backoff allows a retry).
+          yield* exerciseAll(viaOption)
+          yield* exerciseAll(viaUrl)
+          // A server that is gone.
+          yield* server.stop
+          const unreachable = yield* buildCache(RemoteCache.defaultPolicy, {
+            url: `redis://default:${encodeURIComponent(password)}@${server.host}:${server.port}`,
+            connectTimeout: "1 second"
+          })
+          yield* exerciseAll(unreachable)
+        }).pipe(Effect.provide(logs.layer))
+        // Each operation at Debug, and each of the three caches' outage once as a Warning.
+        expect(logs.lines.length).toBe(24)
+        expect(logs.lines.filter((line) => line.level === "WARN").length).toBe(3)
+        expect(logs.lines.some((line) => line.message.includes("CacheReplyError"))).toBe(true)
+        expect(logs.lines.some((line) => line.message.includes("CacheConnectionError"))).toBe(true)
+        for (const line of logs.lines) {
+          expect(line.formatted).not.toContain(password)
+          expect(line.formatted).not.toContain(encodeURIComponent(password))
+        }
+      }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") }))))
 })
 
 // ---------------------------------------------------------------------------------------------------------------
