@@ -43,6 +43,7 @@ export type StoreTypeId = typeof StoreTypeId
  * @category models
  */
 export interface MemoryStore {
+  /** Marks a store made by {@link makeStore}. */
   readonly [StoreTypeId]: StoreTypeId
   /** The most entries the store holds before evicting the least recently used; `Infinity` when unbounded. */
   readonly capacity: number

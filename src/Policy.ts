@@ -9,7 +9,7 @@
  * ```ts
  * Policy.timeout("50 millis")                 // Policy<CacheError, CacheError | CacheTimeoutError>
  *   .pipe(
- *     Policy.retry(Schedule.recurs(1)),        // retries connection losses and timeouts, nothing else
+ *     Policy.retry(Schedule.recurs(1)),        // retries what `isRetryable` allows: losses, timeouts, LOADING…
  *     Policy.circuitBreaker({ failureThreshold: 5, resetAfter: "10 seconds" }), // + CacheCircuitOpenError
  *     Policy.recoverToMiss                     // Policy<CacheError, never>
  *   )
@@ -82,7 +82,9 @@ export type RetryableError = CacheConnectionError | CacheTimeoutError | CacheRep
  * @category models
  */
 export interface Variance<in EIn, out EOut> {
+  /** The errors of the operations the policy consumes. */
   readonly _In: Types.Contravariant<EIn>
+  /** The errors of the operations the policy produces. */
   readonly _Out: Types.Covariant<EOut>
 }
 
@@ -96,6 +98,7 @@ export interface Variance<in EIn, out EOut> {
  * @category models
  */
 export interface Policy<in EIn, out EOut> extends Pipeable {
+  /** Marks a policy and carries its error types. */
   readonly [TypeId]: Variance<EIn, EOut>
   /**
    * `self`, then this policy around it. (`NoInfer`: when a combinator such as `timeout(d)` is passed where a
@@ -115,6 +118,7 @@ export interface Policy<in EIn, out EOut> extends Pipeable {
  * @category models
  */
 export interface Adds<X> extends Pipeable {
+  /** See {@link Policy}. */
   readonly [TypeId]: Variance<CacheError, CacheError | X>
   /** `self`, then this policy around it. */
   <E0, E>(self: Policy<E0, E>): Policy<E0, E | X>
@@ -129,6 +133,7 @@ export interface Adds<X> extends Pipeable {
  * @category models
  */
 export interface Recovers extends Pipeable {
+  /** See {@link Policy}. */
   readonly [TypeId]: Variance<CacheError, never>
   /** `self`, then this policy around it. */
   <E0, E>(self: Policy<E0, E>): Policy<E0, never>

@@ -58,9 +58,13 @@ export type CacheErrorTypeId = typeof CacheErrorTypeId
  * @category errors
  */
 export interface CacheErrorFields {
+  /** The operation that failed. */
   readonly operation: Operation
+  /** The key that failed, or the first key of a batch that failed as a whole; none for `clear`. */
   readonly key?: string | undefined
+  /** What happened, without a value or a secret. */
   readonly message: string
+  /** The underlying error (for `RedisBackend`, the client's `RedisError`). */
   readonly cause?: unknown
 }
 
