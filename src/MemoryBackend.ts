@@ -43,16 +43,10 @@ export type StoreTypeId = typeof StoreTypeId
  * @category models
  */
 export interface MemoryStore {
+  /** Marks a store made by {@link makeStore}. */
   readonly [StoreTypeId]: StoreTypeId
   /** The most entries the store holds before evicting the least recently used; `Infinity` when unbounded. */
   readonly capacity: number
-  /**
-   * FOR TESTS ONLY: stores `bytes` as they are under the full key `fullKey` (the prefix is not added), bypassing
-   * the serializer and the TTL rules: without expiry, or expiring `ttlMillis` ms from now whatever its size. It
-   * exists to simulate an entry written by another program; a later `get` of that key fails with
-   * `CacheSerializationError` when the serializer cannot decode them.
-   */
-  readonly setRaw: (fullKey: string, bytes: Uint8Array, ttlMillis?: number) => Effect.Effect<void>
 }
 
 /**
@@ -118,12 +112,6 @@ class StoreImpl implements MemoryStore {
   private earliestExpiry = Infinity
 
   constructor(readonly capacity: number) {}
-
-  readonly setRaw = (fullKey: string, bytes: Uint8Array, ttlMillis?: number): Effect.Effect<void> =>
-    Effect.flatMap(
-      Clock.currentTimeMillis,
-      (now) => Effect.sync(() => this.put(fullKey, bytes.slice(), now + (ttlMillis ?? Infinity), now))
-    )
 
   lookup(fullKey: string, now: number): Uint8Array | undefined {
     return this.lookupEntry(fullKey, now)?.bytes
@@ -199,6 +187,27 @@ export const makeStore = (options?: StoreOptions): Effect.Effect<MemoryStore> =>
         )
       )
   })
+
+/**
+ * Stores `bytes` as they are under the full key `fullKey` (the prefix is not added), bypassing the serializer and
+ * the TTL rules: without expiry, or expiring `ttlMillis` ms from now whatever its size. For tests that simulate an
+ * entry written by another program: a later `get` of that key fails with `CacheSerializationError` when the
+ * serializer cannot decode the bytes. The bytes are copied.
+ *
+ * @since 0.2.0
+ * @category testing
+ */
+export const unsafeSetRaw = (
+  store: MemoryStore,
+  fullKey: string,
+  bytes: Uint8Array,
+  ttlMillis?: number
+): Effect.Effect<void> =>
+  Effect.flatMap(Clock.currentTimeMillis, (now) =>
+    Effect.sync(() =>
+      // Only this module makes stores, so every MemoryStore is a StoreImpl.
+      (store as StoreImpl).put(fullKey, bytes.slice(), now + (ttlMillis ?? Infinity), now)
+    ))
 
 /**
  * Makes a memory backend.

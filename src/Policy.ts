@@ -9,7 +9,7 @@
  * ```ts
  * Policy.timeout("50 millis")                 // Policy<CacheError, CacheError | CacheTimeoutError>
  *   .pipe(
- *     Policy.retry(Schedule.recurs(1)),        // retries connection losses and timeouts, nothing else
+ *     Policy.retry(Schedule.recurs(1)),        // retries what `isRetryable` allows: losses, timeouts, LOADING…
  *     Policy.circuitBreaker({ failureThreshold: 5, resetAfter: "10 seconds" }), // + CacheCircuitOpenError
  *     Policy.recoverToMiss                     // Policy<CacheError, never>
  *   )
@@ -22,7 +22,6 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
-import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Exit from "effect/Exit"
@@ -30,10 +29,13 @@ import { identity as id } from "effect/Function"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
+import * as Predicate from "effect/Predicate"
 import type * as Schedule from "effect/Schedule"
+import type * as Types from "effect/Types"
+import { type Observable, type Observer, wrapObserved, WrapObservedId } from "./internal/observe.js"
 import type * as RemoteCacheBackend from "./RemoteCacheBackend.js"
-import type { CacheConnectionError, CacheError, CacheErrorFields, Operation } from "./RemoteCacheBackend.js"
-import { CacheTimeoutError } from "./RemoteCacheBackend.js"
+import type { CacheConnectionError, CacheError, CacheReplyError, Operation } from "./RemoteCacheBackend.js"
+import { CacheCircuitOpenError, CacheTimeoutError, isCacheError } from "./RemoteCacheBackend.js"
 
 /**
  * @since 0.1.0
@@ -56,22 +58,22 @@ export type TypeId = typeof TypeId
 export type CacheOps<E> = RemoteCacheBackend.CacheOps<E>
 
 /**
- * The circuit breaker is open: the operation was not attempted. `message` says how many consecutive failures
- * opened it; the breaker lets one probe through once `resetAfter` has passed.
+ * The circuit breaker is open: the operation was not attempted (defined with the other cache errors, and the
+ * same class as `RemoteCacheBackend.CacheCircuitOpenError`).
  *
  * @since 0.1.0
  * @category errors
  */
-export class CacheCircuitOpenError extends Data.TaggedError("CacheCircuitOpenError")<CacheErrorFields> {}
+export { CacheCircuitOpenError }
 
 /**
- * The errors `retry` retries: the ones that say nothing about the request itself, only about the way to the
- * server.
+ * The errors that can be retryable (see each class's `isRetryable`): connection losses, timeouts, and error
+ * replies that describe a passing state of the server (`LOADING`, `BUSY`…). The other cache errors never are.
  *
  * @since 0.1.0
  * @category models
  */
-export type RetryableError = CacheConnectionError | CacheTimeoutError
+export type RetryableError = CacheConnectionError | CacheTimeoutError | CacheReplyError
 
 /**
  * Variance of a policy: it consumes operations failing with `EIn` and produces operations failing with `EOut`.
@@ -80,18 +82,11 @@ export type RetryableError = CacheConnectionError | CacheTimeoutError
  * @category models
  */
 export interface Variance<in EIn, out EOut> {
-  readonly _In: (_: EIn) => void
-  readonly _Out: (_: never) => EOut
+  /** The errors of the operations the policy consumes. */
+  readonly _In: Types.Contravariant<EIn>
+  /** The errors of the operations the policy produces. */
+  readonly _Out: Types.Covariant<EOut>
 }
-
-/**
- * Applied by `RemoteCache` to the backend and to the output of every step that makes errors of its own
- * (`timeout`, `circuitBreaker`, custom policies), so each error is seen where it arises, before any recovery.
- *
- * @since 0.1.0
- * @category models
- */
-export type Observer = <E>(ops: CacheOps<E>) => CacheOps<E>
 
 /**
  * A policy: turns operations failing with `EIn` into operations failing with `EOut`.
@@ -103,17 +98,15 @@ export type Observer = <E>(ops: CacheOps<E>) => CacheOps<E>
  * @category models
  */
 export interface Policy<in EIn, out EOut> extends Pipeable {
+  /** Marks a policy and carries its error types. */
   readonly [TypeId]: Variance<EIn, EOut>
   /**
    * `self`, then this policy around it. (`NoInfer`: when a combinator such as `timeout(d)` is passed where a
    * `Policy<CacheError, E>` is expected, `E` must come from the policy's variance, not from its generic step.)
    */
   <E0>(self: Policy<E0, NoInfer<EIn>>): Policy<E0, NoInfer<EOut>>
-  /**
-   * Applies the policy to `ops`; each application gets its own state (one circuit breaker per cache built).
-   * `observe` is for `RemoteCache`'s telemetry; leave it out when applying a policy by hand.
-   */
-  readonly wrap: (ops: CacheOps<EIn>, observe?: Observer) => Effect.Effect<CacheOps<EOut>>
+  /** Applies the policy to `ops`; each application gets its own state (one circuit breaker per cache built). */
+  readonly wrap: (ops: CacheOps<EIn>) => Effect.Effect<CacheOps<EOut>>
 }
 
 /**
@@ -125,11 +118,12 @@ export interface Policy<in EIn, out EOut> extends Pipeable {
  * @category models
  */
 export interface Adds<X> extends Pipeable {
+  /** See {@link Policy}. */
   readonly [TypeId]: Variance<CacheError, CacheError | X>
   /** `self`, then this policy around it. */
   <E0, E>(self: Policy<E0, E>): Policy<E0, E | X>
   /** See {@link Policy}. */
-  readonly wrap: (ops: CacheOps<CacheError>, observe?: Observer) => Effect.Effect<CacheOps<CacheError | X>>
+  readonly wrap: (ops: CacheOps<CacheError>) => Effect.Effect<CacheOps<CacheError | X>>
 }
 
 /**
@@ -139,11 +133,12 @@ export interface Adds<X> extends Pipeable {
  * @category models
  */
 export interface Recovers extends Pipeable {
+  /** See {@link Policy}. */
   readonly [TypeId]: Variance<CacheError, never>
   /** `self`, then this policy around it. */
   <E0, E>(self: Policy<E0, E>): Policy<E0, never>
   /** See {@link Policy}. */
-  readonly wrap: (ops: CacheOps<CacheError>, observe?: Observer) => Effect.Effect<CacheOps<never>>
+  readonly wrap: (ops: CacheOps<CacheError>) => Effect.Effect<CacheOps<never>>
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -151,12 +146,10 @@ export interface Recovers extends Pipeable {
 // object with `wrap`, and composition is sequencing of `wrap`s.
 // ---------------------------------------------------------------------------------------------------------------
 
-// Internally the error types are erased; the public signatures above carry them.
+// Internally the error types are erased (`any`): one run-time object serves every error type, and the public
+// signatures above, given where each policy is exported, carry them.
 type AnyOps = CacheOps<any>
-type Wrap = (ops: AnyOps, observe?: Observer) => Effect.Effect<AnyOps>
-interface AnyPolicy {
-  readonly wrap: Wrap
-}
+type Wrap = (ops: AnyOps, observe: Observer | undefined) => Effect.Effect<AnyOps>
 
 const variance: Variance<unknown, unknown> = { _In: id, _Out: id }
 
@@ -164,14 +157,20 @@ function pipeThis(this: unknown) {
   return pipeArguments(this, arguments)
 }
 
+// `any`: the result is a `Policy`, `Adds` or `Recovers` depending on the export, whose annotation gives the type.
 const fromWrap = (wrap: Wrap): any => {
-  const policy = (self: AnyPolicy): unknown =>
-    fromWrap((ops, observe) => Effect.flatMap(self.wrap(ops, observe), (inner) => wrap(inner, observe)))
-  return Object.assign(policy, { [TypeId]: variance, wrap, pipe: pipeThis })
+  const policy = (self: Policy<unknown, unknown>): unknown =>
+    fromWrap((ops, observe) => Effect.flatMap(wrapObserved(self, ops, observe), (inner) => wrap(inner, observe)))
+  const observable: Observable<unknown, unknown> = { [WrapObservedId]: wrap }
+  return Object.assign(policy, observable, {
+    [TypeId]: variance,
+    wrap: (ops: AnyOps) => wrap(ops, undefined),
+    pipe: pipeThis
+  })
 }
 
 // A built-in step. Only steps that create errors of their own are observed: an error that merely passes through
-// (retry's last attempt, a logged one) was already seen below.
+// (retry's last attempt, a logged one) was already seen below. `any` as for `fromWrap`.
 const step = (makesErrors: boolean, build: (ops: AnyOps) => AnyOps): any =>
   fromWrap((ops, observe) =>
     Effect.sync(() => {
@@ -272,16 +271,15 @@ export const timeout = (duration: Duration.DurationInput): Adds<CacheTimeoutErro
 // retry
 // ---------------------------------------------------------------------------------------------------------------
 
-const hasTag = (u: unknown): u is { readonly _tag: unknown } => typeof u === "object" && u !== null && "_tag" in u
-
 /**
- * `true` for the errors `retry` retries: `CacheConnectionError` and `CacheTimeoutError`.
+ * `true` for the errors `retry` retries: a cache error whose `isRetryable` is `true` (a connection loss, a
+ * timeout, an error reply such as `LOADING` or `BUSY` that describes a passing state of the server). Anything
+ * else, an error that is not a cache error included, is `false`.
  *
  * @since 0.1.0
  * @category guards
  */
-export const isRetryable = (u: unknown): u is RetryableError =>
-  hasTag(u) && (u._tag === "CacheConnectionError" || u._tag === "CacheTimeoutError")
+export const isRetryable = (u: unknown): u is RetryableError => isCacheError(u) && u.isRetryable
 
 // A failure that must not be retried leaves the retried effect as this value, so the schedule never sees it.
 class Stop {
@@ -289,10 +287,11 @@ class Stop {
 }
 
 /**
- * Retries an operation that failed with a connection loss or a timeout, as `schedule` allows. A server's error
- * reply, a serialization error, an invalid input or an open circuit is never retried: another attempt would get
- * the same answer (or, for the breaker, defeat it). Every operation is safe to repeat: writes store the same
- * value again.
+ * Retries an operation that failed with a retryable error (see {@link isRetryable}: a connection loss, a timeout,
+ * an error reply of a server in a passing state such as `LOADING`), as `schedule` allows. Any other error reply,
+ * a serialization error, an invalid input, a protocol error or an open circuit is never retried: another attempt
+ * would get the same answer (or, for the breaker, defeat it). Every operation is safe to repeat: writes store the
+ * same value again.
  *
  * The schedule sees only retryable errors. Retrying hides nothing: the last error is the one reported.
  *
@@ -361,7 +360,7 @@ export interface CircuitBreaker {
 }
 
 const defaultIsFailure = (error: unknown): boolean =>
-  !(hasTag(error) && (error._tag === "CacheSerializationError" || error._tag === "CacheInputError"))
+  !(isCacheError(error) && (error._tag === "CacheSerializationError" || error._tag === "CacheInputError"))
 
 interface Breaker {
   readonly state: (now: number) => CircuitState
@@ -476,7 +475,7 @@ export const circuitBreaker = (options: CircuitBreakerOptions): Adds<CacheCircui
   fromWrap((ops, observe) =>
     Effect.flatMap(
       validateBreaker(options),
-      () => breakerStep(unsafeMakeBreaker(options)).wrap(ops, observe)
+      () => wrapObserved(breakerStep(unsafeMakeBreaker(options)), ops, observe)
     )
   )
 
@@ -503,11 +502,8 @@ export const makeCircuitBreaker = (options: CircuitBreakerOptions): Effect.Effec
 // ---------------------------------------------------------------------------------------------------------------
 
 const describe = (error: unknown): string => {
-  const tag = hasTag(error) && typeof error._tag === "string" ? error._tag : "UnknownError"
-  const message = typeof error === "object" && error !== null && "message" in error &&
-      typeof error.message === "string"
-    ? error.message
-    : ""
+  const tag = Predicate.hasProperty(error, "_tag") && Predicate.isString(error._tag) ? error._tag : "UnknownError"
+  const message = Predicate.hasProperty(error, "message") && Predicate.isString(error.message) ? error.message : ""
   return message === "" ? tag : `${tag}: ${message}`
 }
 
@@ -525,10 +521,7 @@ export const log = (level: LogLevel.Literal | LogLevel.LogLevel): Adds<never> =>
   return step(false, (ops) =>
     aroundEach(ops, (effect, operation, key) =>
       Effect.tapError(effect, (error) => {
-        const failedKey = typeof error === "object" && error !== null && "key" in error &&
-            typeof error.key === "string"
-          ? error.key
-          : key
+        const failedKey = Predicate.hasProperty(error, "key") && Predicate.isString(error.key) ? error.key : key
         const annotations: Record<string, string> = { "cache.operation": operation }
         if (failedKey !== undefined) annotations["cache.key"] = failedKey
         return Effect.annotateLogs(

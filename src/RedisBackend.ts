@@ -66,13 +66,8 @@ export interface BackendOptions {
  */
 export interface RedisBackendOptions extends RedisClient.RedisClientOptions, BackendOptions {}
 
-/**
- * Escapes Redis glob characters (`* ? [ ] \`), so a prefix matches only itself in `SCAN … MATCH`.
- *
- * @since 0.1.0
- * @category utils
- */
-export const escapeGlob = (literal: string): string => literal.replace(/[*?[\]\\]/g, "\\$&")
+// Escapes Redis glob characters (`* ? [ ] \`), so a prefix matches only itself in `SCAN … MATCH`.
+const escapeGlob = (literal: string): string => literal.replace(/[*?[\]\\]/g, "\\$&")
 
 const toCacheError = (operation: Operation, key: string | undefined) => (error: RedisError): CacheError => {
   const fields = { operation, key, message: error.message, cause: error }

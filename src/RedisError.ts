@@ -5,6 +5,21 @@
  * @since 0.1.0
  */
 import * as Data from "effect/Data"
+import * as Predicate from "effect/Predicate"
+
+/**
+ * Marks every error of this module, `RedisConfigError` included.
+ *
+ * @since 0.2.0
+ * @category type ids
+ */
+export const RedisErrorTypeId: unique symbol = Symbol.for("effect-remote-cache/RedisError")
+
+/**
+ * @since 0.2.0
+ * @category type ids
+ */
+export type RedisErrorTypeId = typeof RedisErrorTypeId
 
 /**
  * The connection could not be opened (refused, host not found, TLS handshake failed), was closed or reset while
@@ -18,7 +33,12 @@ import * as Data from "effect/Data"
 export class RedisConnectionError extends Data.TaggedError("RedisConnectionError")<{
   readonly message: string
   readonly cause?: unknown
-}> {}
+}> {
+  /** @since 0.2.0 */
+  get [RedisErrorTypeId](): RedisErrorTypeId {
+    return RedisErrorTypeId
+  }
+}
 
 /**
  * No connection within `connectTimeout` (`phase: "connect"`), or no reply within `commandTimeout`
@@ -33,7 +53,12 @@ export class RedisTimeoutError extends Data.TaggedError("RedisTimeoutError")<{
   readonly phase: "connect" | "reply"
   readonly timeoutMillis: number
   readonly command?: string | undefined
-}> {}
+}> {
+  /** @since 0.2.0 */
+  get [RedisErrorTypeId](): RedisErrorTypeId {
+    return RedisErrorTypeId
+  }
+}
 
 /**
  * The server answered the command with an error reply (`-ERR …`, `-WRONGTYPE …`, `-OOM …`, `-READONLY …`,
@@ -46,7 +71,12 @@ export class RedisReplyError extends Data.TaggedError("RedisReplyError")<{
   readonly message: string
   readonly code: string
   readonly command: string
-}> {}
+}> {
+  /** @since 0.2.0 */
+  get [RedisErrorTypeId](): RedisErrorTypeId {
+    return RedisErrorTypeId
+  }
+}
 
 /**
  * The server rejected the credentials during the connection handshake (`WRONGPASS`, `ERR invalid password`…), or
@@ -59,7 +89,12 @@ export class RedisReplyError extends Data.TaggedError("RedisReplyError")<{
  */
 export class RedisAuthError extends Data.TaggedError("RedisAuthError")<{
   readonly message: string
-}> {}
+}> {
+  /** @since 0.2.0 */
+  get [RedisErrorTypeId](): RedisErrorTypeId {
+    return RedisErrorTypeId
+  }
+}
 
 /**
  * The bytes received were not valid RESP, or a reply arrived that no command was waiting for. The connection is
@@ -72,7 +107,12 @@ export class RedisProtocolError extends Data.TaggedError("RedisProtocolError")<{
   readonly message: string
   /** The parser's `Resp.ProtocolError`, when the bytes were the problem. */
   readonly cause?: unknown
-}> {}
+}> {
+  /** @since 0.2.0 */
+  get [RedisErrorTypeId](): RedisErrorTypeId {
+    return RedisErrorTypeId
+  }
+}
 
 /**
  * The command cannot be sent as given, and nothing of it was sent; the connection is untouched and retrying the
@@ -91,7 +131,12 @@ export class RedisProtocolError extends Data.TaggedError("RedisProtocolError")<{
 export class RedisInputError extends Data.TaggedError("RedisInputError")<{
   readonly message: string
   readonly command: string
-}> {}
+}> {
+  /** @since 0.2.0 */
+  get [RedisErrorTypeId](): RedisErrorTypeId {
+    return RedisErrorTypeId
+  }
+}
 
 /**
  * The client's options are invalid (a malformed URL, a port out of range, a negative db…).
@@ -101,7 +146,12 @@ export class RedisInputError extends Data.TaggedError("RedisInputError")<{
  */
 export class RedisConfigError extends Data.TaggedError("RedisConfigError")<{
   readonly message: string
-}> {}
+}> {
+  /** @since 0.2.0 */
+  get [RedisErrorTypeId](): RedisErrorTypeId {
+    return RedisErrorTypeId
+  }
+}
 
 /**
  * Every way a command can fail.
@@ -116,3 +166,13 @@ export type RedisError =
   | RedisAuthError
   | RedisProtocolError
   | RedisInputError
+
+/**
+ * `true` for every error of this module (the ones of {@link RedisError} and `RedisConfigError`), recognised by
+ * {@link RedisErrorTypeId} rather than by the shape of its tag.
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isRedisError = (u: unknown): u is RedisError | RedisConfigError =>
+  Predicate.hasProperty(u, RedisErrorTypeId)

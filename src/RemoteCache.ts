@@ -43,8 +43,10 @@ import * as MetricLabel from "effect/MetricLabel"
 import type * as MetricState from "effect/MetricState"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as Tracer from "effect/Tracer"
+import { type Observer, wrapObserved } from "./internal/observe.js"
 import * as Policy from "./Policy.js"
 import {
   type CacheError,
@@ -174,9 +176,7 @@ const withFiberLabels = (
 ): ReadonlyArray<MetricLabel.MetricLabel> => fiberLabels.length === 0 ? labels : [...fiberLabels, ...labels]
 
 const tagOf = (error: unknown): string =>
-  typeof error === "object" && error !== null && "_tag" in error && typeof error._tag === "string"
-    ? error._tag
-    : "UnknownError"
+  Predicate.hasProperty(error, "_tag") && Predicate.isString(error._tag) ? error._tag : "UnknownError"
 
 // An error passes through several observed layers (the backend, then a circuit breaker, say) and must be counted
 // once: the first layer that sees it marks it. Weak, so errors are not kept alive.
@@ -196,7 +196,7 @@ const countError = (operation: Operation, error: unknown): Effect.Effect<void> =
     return Effect.annotateCurrentSpan("cache.error", tag)
   })
 
-const observeErrors: Policy.Observer = (ops) =>
+const observeErrors: Observer = (ops) =>
   Policy.aroundEach(ops, (effect, operation) => Effect.tapError(effect, (error) => countError(operation, error)))
 
 type Outcome = (value: any, labels: ReadonlyArray<MetricLabel.MetricLabel>) => void
@@ -421,7 +421,7 @@ export const fromBackend = <E>(
   backend: RemoteCacheBackendShape,
   policy: Policy.Policy<CacheError, E>
 ): Effect.Effect<Policy.CacheOps<E>> =>
-  Effect.map(policy.wrap(refuseUnencodable(observeErrors(backend)), observeErrors), instrumentAll)
+  Effect.map(wrapObserved(policy, refuseUnencodable(observeErrors(backend)), observeErrors), instrumentAll)
 
 /**
  * Applies `policy` to the `RemoteCacheBackend` in context, with telemetry (see {@link fromBackend}).

@@ -13,6 +13,7 @@ import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
+import * as Predicate from "effect/Predicate"
 
 /**
  * The operation a cache error happened in.
@@ -35,6 +36,20 @@ export interface Entry {
 }
 
 /**
+ * Marks every cache error: the backend's `CacheError`s and `CacheCircuitOpenError`, which a circuit breaker adds.
+ *
+ * @since 0.2.0
+ * @category type ids
+ */
+export const CacheErrorTypeId: unique symbol = Symbol.for("effect-remote-cache/CacheError")
+
+/**
+ * @since 0.2.0
+ * @category type ids
+ */
+export type CacheErrorTypeId = typeof CacheErrorTypeId
+
+/**
  * Fields shared by every cache error: the operation, the key (for `getMany` / `setMany` the key that failed, or
  * the first key when the whole batch fails; none for `clear`), a message that never contains a value or a
  * secret, and the underlying cause.
@@ -43,9 +58,13 @@ export interface Entry {
  * @category errors
  */
 export interface CacheErrorFields {
+  /** The operation that failed. */
   readonly operation: Operation
+  /** The key that failed, or the first key of a batch that failed as a whole; none for `clear`. */
   readonly key?: string | undefined
+  /** What happened, without a value or a secret. */
   readonly message: string
+  /** The underlying error (for `RedisBackend`, the client's `RedisError`). */
   readonly cause?: unknown
 }
 
@@ -56,7 +75,21 @@ export interface CacheErrorFields {
  * @since 0.1.0
  * @category errors
  */
-export class CacheConnectionError extends Data.TaggedError("CacheConnectionError")<CacheErrorFields> {}
+export class CacheConnectionError extends Data.TaggedError("CacheConnectionError")<CacheErrorFields> {
+  /** @since 0.2.0 */
+  get [CacheErrorTypeId](): CacheErrorTypeId {
+    return CacheErrorTypeId
+  }
+
+  /**
+   * Always `true`: the next attempt opens a new connection, which may well get through.
+   *
+   * @since 0.2.0
+   */
+  get isRetryable(): boolean {
+    return true
+  }
+}
 
 /**
  * No reply (or no connection) within the configured timeout.
@@ -64,7 +97,37 @@ export class CacheConnectionError extends Data.TaggedError("CacheConnectionError
  * @since 0.1.0
  * @category errors
  */
-export class CacheTimeoutError extends Data.TaggedError("CacheTimeoutError")<CacheErrorFields> {}
+export class CacheTimeoutError extends Data.TaggedError("CacheTimeoutError")<CacheErrorFields> {
+  /** @since 0.2.0 */
+  get [CacheErrorTypeId](): CacheErrorTypeId {
+    return CacheErrorTypeId
+  }
+
+  /**
+   * Always `true`: a slow moment of the server or the network says nothing about the request itself.
+   *
+   * @since 0.2.0
+   */
+  get isRetryable(): boolean {
+    return true
+  }
+}
+
+/**
+ * Error codes of replies that describe a passing state of the server (loading its data set, busy running a
+ * script, a cluster resharding or down, a replica that lost its primary), not the request: the same command may
+ * succeed a moment later.
+ *
+ * @since 0.2.0
+ * @category constants
+ */
+export const retryableReplyCodes: ReadonlySet<string> = new Set([
+  "LOADING",
+  "BUSY",
+  "TRYAGAIN",
+  "CLUSTERDOWN",
+  "MASTERDOWN"
+])
 
 /**
  * The server answered with an error reply (`-ERR`, `-NOAUTH`, `-WRONGTYPE`, `-OOM`, `-READONLY`, `-LOADING`…);
@@ -73,7 +136,35 @@ export class CacheTimeoutError extends Data.TaggedError("CacheTimeoutError")<Cac
  * @since 0.1.0
  * @category errors
  */
-export class CacheReplyError extends Data.TaggedError("CacheReplyError")<CacheErrorFields> {}
+export class CacheReplyError extends Data.TaggedError("CacheReplyError")<CacheErrorFields> {
+  /** @since 0.2.0 */
+  get [CacheErrorTypeId](): CacheErrorTypeId {
+    return CacheErrorTypeId
+  }
+
+  /**
+   * The error code: the first word of the server's text (`"ERR"`, `"WRONGTYPE"`, `"LOADING"`…).
+   *
+   * @since 0.2.0
+   */
+  get code(): string {
+    const space = this.message.indexOf(" ")
+    return space === -1 ? this.message : this.message.slice(0, space)
+  }
+
+  /**
+   * `true` when the code is one of {@link retryableReplyCodes} (`LOADING`, `BUSY`, `TRYAGAIN`, `CLUSTERDOWN`,
+   * `MASTERDOWN`): the server is in a passing state. Every other reply says something about the request or the
+   * setup that another attempt on the same server would meet again: a rejected password or a missing one
+   * (`WRONGPASS`, `NOAUTH`), a wrong type or a bad command (`WRONGTYPE`, `ERR`), a full memory (`OOM`), a write to
+   * a replica (`READONLY`).
+   *
+   * @since 0.2.0
+   */
+  get isRetryable(): boolean {
+    return retryableReplyCodes.has(this.code)
+  }
+}
 
 /**
  * The bytes on the wire were not valid RESP, or not the reply the command expects. The connection that saw it
@@ -82,7 +173,23 @@ export class CacheReplyError extends Data.TaggedError("CacheReplyError")<CacheEr
  * @since 0.1.0
  * @category errors
  */
-export class CacheProtocolError extends Data.TaggedError("CacheProtocolError")<CacheErrorFields> {}
+export class CacheProtocolError extends Data.TaggedError("CacheProtocolError")<CacheErrorFields> {
+  /** @since 0.2.0 */
+  get [CacheErrorTypeId](): CacheErrorTypeId {
+    return CacheErrorTypeId
+  }
+
+  /**
+   * Always `false`: a reply the command does not expect comes back the same way on the next attempt, and a server
+   * (or something posing as one) that speaks malformed RESP is not to be hammered. The next operation gets a new
+   * connection all the same.
+   *
+   * @since 0.2.0
+   */
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /**
  * A value could not be serialized (`set`: the server was not touched) or stored bytes could not be decoded
@@ -91,7 +198,21 @@ export class CacheProtocolError extends Data.TaggedError("CacheProtocolError")<C
  * @since 0.1.0
  * @category errors
  */
-export class CacheSerializationError extends Data.TaggedError("CacheSerializationError")<CacheErrorFields> {}
+export class CacheSerializationError extends Data.TaggedError("CacheSerializationError")<CacheErrorFields> {
+  /** @since 0.2.0 */
+  get [CacheErrorTypeId](): CacheErrorTypeId {
+    return CacheErrorTypeId
+  }
+
+  /**
+   * Always `false`: the same value, or the same stored bytes, fail the same way.
+   *
+   * @since 0.2.0
+   */
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /**
  * The caller's input is invalid (for example a TTL that is `NaN`); nothing was sent to the server.
@@ -99,7 +220,45 @@ export class CacheSerializationError extends Data.TaggedError("CacheSerializatio
  * @since 0.1.0
  * @category errors
  */
-export class CacheInputError extends Data.TaggedError("CacheInputError")<CacheErrorFields> {}
+export class CacheInputError extends Data.TaggedError("CacheInputError")<CacheErrorFields> {
+  /** @since 0.2.0 */
+  get [CacheErrorTypeId](): CacheErrorTypeId {
+    return CacheErrorTypeId
+  }
+
+  /**
+   * Always `false`: the same input is refused the same way.
+   *
+   * @since 0.2.0
+   */
+  get isRetryable(): boolean {
+    return false
+  }
+}
+
+/**
+ * The circuit breaker is open: the operation was not attempted. `message` says how many consecutive failures
+ * opened it; the breaker lets one probe through once `resetAfter` has passed. Made by `Policy.circuitBreaker`,
+ * never by a backend, so it is not part of {@link CacheError}.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CacheCircuitOpenError extends Data.TaggedError("CacheCircuitOpenError")<CacheErrorFields> {
+  /** @since 0.2.0 */
+  get [CacheErrorTypeId](): CacheErrorTypeId {
+    return CacheErrorTypeId
+  }
+
+  /**
+   * Always `false`: retrying at once would only meet the open circuit again, or defeat it.
+   *
+   * @since 0.2.0
+   */
+  get isRetryable(): boolean {
+    return false
+  }
+}
 
 /**
  * Every way a backend operation can fail; discriminate with `Effect.catchTag`.
@@ -114,6 +273,16 @@ export type CacheError =
   | CacheProtocolError
   | CacheSerializationError
   | CacheInputError
+
+/**
+ * `true` for every cache error (the backend's and `CacheCircuitOpenError`), recognised by {@link CacheErrorTypeId}
+ * rather than by the shape of its tag.
+ *
+ * @since 0.2.0
+ * @category guards
+ */
+export const isCacheError = (u: unknown): u is CacheError | CacheCircuitOpenError =>
+  Predicate.hasProperty(u, CacheErrorTypeId)
 
 /**
  * The service shape.

@@ -16,7 +16,7 @@ contractSuite({
   realClock: false,
   session: Effect.map(MemoryBackend.makeStore(), (store) => ({
     backend: (prefix: string) => MemoryBackend.make({ prefix, store }),
-    writeRaw: store.setRaw,
+    writeRaw: (fullKey, bytes, ttlMillis) => MemoryBackend.unsafeSetRaw(store, fullKey, bytes, ttlMillis),
     advance: (millis: number) => TestClock.adjust(millis)
   }))
 })
@@ -111,7 +111,7 @@ describe("MemoryBackend", () => {
       yield* cache.set("k", 1)
       expect(MemoryBackend.defaultPrefix).toBe("ac:")
       expectSome(yield* explicit.get("k"), 1)
-      yield* store.setRaw("ac:raw", yield* Serializer.v8.encode("raw"))
+      yield* MemoryBackend.unsafeSetRaw(store, "ac:raw", yield* Serializer.v8.encode("raw"))
       expectSome(yield* cache.get("raw"), "raw")
     }))
 

@@ -131,9 +131,4 @@ describe("RedisBackend", () => {
         }))
     })
   })
-
-  it.effect("escapeGlob escapes exactly the glob characters", () =>
-    Effect.sync(() => {
-      expect(RedisBackend.escapeGlob("a*b?c[d]e\\f:g")).toBe("a\\*b\\?c\\[d\\]e\\\\f:g")
-    }))
 })

@@ -297,7 +297,7 @@ describe("TieredCache: decided semantics of races", () => {
         Effect.provide(MemoryBackend.layer({ store, prefix: "p:" }))
       )
       yield* cache.set("good", 1)
-      yield* store.setRaw("p:bad", new Uint8Array([0xff, 0x00, 0x13]))
+      yield* MemoryBackend.unsafeSetRaw(store, "p:bad", new Uint8Array([0xff, 0x00, 0x13]))
       expect(yield* cache.getMany(["good", "bad"])).toStrictEqual([Option.none(), Option.none()])
       expect(yield* cache.get("good")).toStrictEqual(Option.some(1))
     }))

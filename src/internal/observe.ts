@@ -1,0 +1,51 @@
+/**
+ * The telemetry hook of policies, kept off the public surface: `RemoteCache` applies a policy with an observer,
+ * and every step that makes errors of its own (`timeout`, `circuitBreaker`, a custom policy) applies the observer
+ * to its output, so each error is seen where it arises, before any recovery.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Predicate from "effect/Predicate"
+import type { CacheOps } from "../RemoteCacheBackend.js"
+
+/**
+ * Wraps operations to watch their errors; it must not change what they do.
+ *
+ * @internal
+ */
+export type Observer = <E>(ops: CacheOps<E>) => CacheOps<E>
+
+/**
+ * The key of a policy's observed form of `wrap`.
+ *
+ * @internal
+ */
+export const WrapObservedId: unique symbol = Symbol.for("effect-remote-cache/Policy/wrapObserved")
+
+/**
+ * What every policy built by `Policy` carries under {@link WrapObservedId}: `wrap`, told the observer.
+ *
+ * @internal
+ */
+export interface Observable<EIn, EOut> {
+  readonly [WrapObservedId]: (ops: CacheOps<EIn>, observe: Observer | undefined) => Effect.Effect<CacheOps<EOut>>
+}
+
+/**
+ * Applies `policy` to `ops`, telling it `observe`. A policy made by hand, without the observed form, has its
+ * output observed as a whole, as `Policy.make`'s are.
+ *
+ * @internal
+ */
+export const wrapObserved = <EIn, EOut>(
+  policy: { readonly wrap: (ops: CacheOps<EIn>) => Effect.Effect<CacheOps<EOut>> },
+  ops: CacheOps<EIn>,
+  observe: Observer | undefined
+): Effect.Effect<CacheOps<EOut>> => {
+  if (Predicate.hasProperty(policy, WrapObservedId)) {
+    // Only `Policy`'s constructors set this key, always with the signature of `Observable`.
+    return (policy as typeof policy & Observable<EIn, EOut>)[WrapObservedId](ops, observe)
+  }
+  return observe === undefined ? policy.wrap(ops) : Effect.map(policy.wrap(ops), (out) => observe(out))
+}
