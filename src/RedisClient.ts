@@ -151,13 +151,14 @@ export interface RedisClientShape {
   readonly inFlight: Effect.Effect<number>
   /**
    * Listens to a pub/sub channel for as long as the current scope is open, on the client's own subscriber
-   * connection (one per client, opened with the first subscription). For as long as that connection lives it is
-   * sent a `PING` every `min(commandTimeout, 2 s)`, each bounded by `commandTimeout`, so a hung server or a
-   * connection lost without a FIN is noticed; it then reconnects with the same backoff as commands and
-   * re-subscribes. `onSubscribed` runs after each (re)subscription, because messages published while it was
-   * disconnected are lost. The effect completes once the server has confirmed the channel's subscription (also
-   * when another listener's `SUBSCRIBE` of the same channel is still in flight), or after `connectTimeout` while
-   * the server is unreachable (it keeps trying in the background); it never fails.
+   * connection (one per client, opened with the first subscription and closed with the last). For as long as that
+   * connection lives it is sent a `PING` every `min(commandTimeout, 2 s)`, each bounded by `commandTimeout`, so a
+   * hung server or a connection lost without a FIN is noticed; it then reconnects and re-subscribes: at once when
+   * the connection had worked, else after the same backoff as commands. `onSubscribed` runs after each
+   * (re)subscription, because messages published while it was disconnected are lost. The effect completes once the
+   * server has confirmed the channel's subscription (also when another listener's `SUBSCRIBE` of the same channel
+   * is still in flight), or after `connectTimeout` while the server is unreachable (it keeps trying in the
+   * background); it never fails.
    */
   readonly subscribe: (channel: string, handlers: SubscriptionHandlers) => Effect.Effect<void, never, Scope.Scope>
   /** `PUBLISH channel message`: the number of subscribers that received it. */
