@@ -56,6 +56,8 @@ describe("RedisClient backoff", () => {
     })
     // No overflow however long the server stays away.
     expect(reconnectDelayMillis(options, 10_000, 0.999999)).toBe(1_000)
+    expect(reconnectDelayMillis({ reconnectBaseDelayMillis: 0.001, reconnectMaxDelayMillis: 3_600_000 }, 40, 0.5))
+      .toBe(3_600_000)
     // Base and maximum equal: jitter only ever shortens the delay.
     expect(reconnectDelayMillis({ reconnectBaseDelayMillis: 200, reconnectMaxDelayMillis: 200 }, 3, 0.999999))
       .toBe(200)

@@ -49,8 +49,8 @@ export const reconnectDelayMillis = (
   random: number
 ): number => {
   const max = options.reconnectMaxDelayMillis
-  // 2^31 ms is past any delay setTimeout takes: the exponent stops growing long before the product overflows.
-  const delay = Math.min(options.reconnectBaseDelayMillis * 2 ** Math.min(failures, 31), max)
+  // Past 2^1023 the power is Infinity, which the cap brings back to `max` (the base delay is positive).
+  const delay = Math.min(options.reconnectBaseDelayMillis * 2 ** failures, max)
   return Math.min(Math.round(delay * (0.8 + random * 0.4)), max)
 }
 
