@@ -2,6 +2,7 @@ import { afterEach, describe, expect, it, vi } from "@effect/vitest"
 import { Cause, ConfigProvider, Effect, Exit, Fiber, Option, Redacted, Schedule, Scope } from "effect"
 import * as Net from "node:net"
 import { performance } from "node:perf_hooks"
+import { resolveOptions } from "../src/internal/options.js"
 import * as Policy from "../src/Policy.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
@@ -294,10 +295,10 @@ describe("RedisClient correctness", () => {
         }
         expect(fake.connections).toBe(0)
         // `?db=` is read, as the path is.
-        const resolved = yield* RedisClient.resolveOptions({ url: "redis://h:1?db=3" })
+        const resolved = yield* resolveOptions({ url: "redis://h:1?db=3" })
         expect(resolved.db).toBe(3)
         // A larger base delay with no explicit maximum raises the maximum instead of failing.
-        const slow = yield* RedisClient.resolveOptions({ reconnectBaseDelay: "5 seconds" })
+        const slow = yield* resolveOptions({ reconnectBaseDelay: "5 seconds" })
         expect(slow.reconnectMaxDelayMillis).toBe(5_000)
       }))
 

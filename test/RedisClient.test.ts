@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, ConfigProvider, Effect, Exit, Fiber, Redacted, Schedule, Scope } from "effect"
 import { inspect } from "node:util"
+import { resolveOptions } from "../src/internal/options.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as Resp from "../src/Resp.js"
 import { maxAttemptsWithin } from "./utils/Backoff.js"
@@ -383,7 +384,7 @@ describe("RedisClient", () => {
   describe("options", () => {
     it.effect("a URL gives host, port, user, password, db and TLS; explicit options win", () =>
       Effect.gen(function*() {
-        const options = yield* RedisClient.resolveOptions({ url: "rediss://us%40er:p%3Ass@example.org:6380/4" })
+        const options = yield* resolveOptions({ url: "rediss://us%40er:p%3Ass@example.org:6380/4" })
         expect(options.host).toBe("example.org")
         expect(options.port).toBe(6380)
         expect(options.db).toBe(4)
@@ -392,9 +393,9 @@ describe("RedisClient", () => {
         expect(options.tls).toEqual({})
         expect(JSON.stringify(options)).not.toContain("p:ss")
         expect(String(options.password)).not.toContain("p:ss")
-        const overridden = yield* RedisClient.resolveOptions({ url: "redis://h:1/2", port: 7000, db: 0 })
+        const overridden = yield* resolveOptions({ url: "redis://h:1/2", port: 7000, db: 0 })
         expect([overridden.host, overridden.port, overridden.db, overridden.tls]).toEqual(["h", 7000, 0, undefined])
-        const defaults = yield* RedisClient.resolveOptions()
+        const defaults = yield* resolveOptions()
         expect([defaults.host, defaults.port, defaults.connectTimeoutMillis, defaults.commandTimeoutMillis]).toEqual([
           "localhost",
           6379,
@@ -417,7 +418,7 @@ describe("RedisClient", () => {
             { url: "redis://h/abc" }
           ]
         ) {
-          const error = yield* failureOf(RedisClient.resolveOptions(options))
+          const error = yield* failureOf(resolveOptions(options))
           expect(error._tag).toBe("RedisConfigError")
           expect(error.message).not.toContain("hunter2")
         }

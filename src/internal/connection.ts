@@ -1,6 +1,6 @@
 /**
  * One socket, its parser and its queue of commands waiting for replies. Plain TypeScript: this is the hot path,
- * and Effect sits one level up (RedisClient) at the boundary of each command.
+ * and Effect sits one level up (`reply.ts`, `RedisClient`) at the boundary of each command.
  *
  * @internal
  */
@@ -48,12 +48,8 @@ const settle = (pending: Pending, value: Resp.RespValue, error: RedisError | und
   }
 }
 
-/**
- * A settled pending for commands that cannot be written at all.
- *
- * @internal
- */
-export const failed = (command: string, error: RedisError): Pending => {
+/** A settled pending for commands that cannot be written at all. */
+const failed = (command: string, error: RedisError): Pending => {
   const pending = new Pending(command)
   settle(pending, null, error)
   return pending

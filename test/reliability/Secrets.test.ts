@@ -3,6 +3,7 @@ import { Cause, Effect, Exit, HashMap, Inspectable, Logger, LogLevel, Redacted, 
 import * as Crypto from "node:crypto"
 import * as Net from "node:net"
 import * as Util from "node:util"
+import { resolveOptions } from "../../src/internal/options.js"
 import * as Policy from "../../src/Policy.js"
 import * as RedisBackend from "../../src/RedisBackend.js"
 import * as RedisClient from "../../src/RedisClient.js"
@@ -218,7 +219,7 @@ describe("Secrets", () => {
       const encoded = encodeURIComponent(password)
       const url = `redis://app:${encoded}@127.0.0.1:${port}/1`
       // The client did read the password from the URL: the scan below looks for the right text.
-      const options = yield* RedisClient.resolveOptions({ url })
+      const options = yield* resolveOptions({ url })
       expect(options.password !== undefined && Redacted.value(options.password)).toBe(password)
       const run = yield* exercise({ url })
       expect(tags(run.errors)).toContain("RedisConnectionError")
@@ -233,7 +234,7 @@ describe("Secrets", () => {
           `redis://:${encoded}%E0%A4%A@127.0.0.1`
         ]
       ) {
-        const exit = yield* Effect.exit(RedisClient.resolveOptions({ url }))
+        const exit = yield* Effect.exit(resolveOptions({ url }))
         expect(Exit.isFailure(exit)).toBe(true)
         if (Exit.isFailure(exit)) {
           const error = Cause.squash(exit.cause)

@@ -5,6 +5,7 @@ import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs/promises"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import { resolveOptions } from "../../src/internal/options.js"
 import * as RedisBackend from "../../src/RedisBackend.js"
 import * as RedisClient from "../../src/RedisClient.js"
 import * as RedisServer from "../utils/RedisServer.js"
@@ -131,7 +132,7 @@ describe("TLS", () => {
       })
       expect(yield* client.send(["PING"])).toBe("PONG")
       // The resolved options of a default TLS client carry no such opt-out.
-      const defaults = yield* RedisClient.resolveOptions({ url: "rediss://127.0.0.1:6380" })
+      const defaults = yield* resolveOptions({ url: "rediss://127.0.0.1:6380" })
       expect(defaults.tls).toEqual({})
     }))
 })

@@ -1,0 +1,366 @@
+/**
+ * The command connection's life: opening a socket (TCP or TLS), the handshake (AUTH, SELECT, CLIENT SETNAME)
+ * within `connectTimeout`, and the reconnection backoff. One definition of the backoff serves both the command
+ * connection (which waits it out between attempts made by commands) and the subscriber (which retries on its own).
+ *
+ * Time is read through Effect's `Clock`, so a `TestClock` drives the backoff. The live clock's
+ * `currentTimeNanos` is monotonic (`process.hrtime`), so a wall clock stepped back does not delay a reconnection.
+ *
+ * @internal
+ */
+import type * as Clock from "effect/Clock"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Random from "effect/Random"
+import * as Redacted from "effect/Redacted"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import * as Net from "node:net"
+import * as Tls from "node:tls"
+import type { Command, ResolvedOptions } from "../RedisClient.js"
+import {
+  RedisAuthError,
+  RedisConnectionError,
+  type RedisError,
+  RedisReplyError,
+  RedisTimeoutError
+} from "../RedisError.js"
+import type * as Resp from "../Resp.js"
+import { Connection } from "./connection.js"
+import { revealTls } from "./options.js"
+import { awaitPending } from "./reply.js"
+
+// --- backoff
+
+/**
+ * The delay before the next connection attempt after `failures` consecutive failed ones (0 after the first), for
+ * a `random` number in [0, 1): `reconnectBaseDelay` doubled on each failure up to `reconnectMaxDelay`, then a jitter
+ * of ±20% so that many clients that lost the same server do not reconnect in lockstep, never past
+ * `reconnectMaxDelay`.
+ *
+ * @internal
+ */
+export const reconnectDelayMillis = (
+  options: Pick<ResolvedOptions, "reconnectBaseDelayMillis" | "reconnectMaxDelayMillis">,
+  failures: number,
+  random: number
+): number => {
+  const max = options.reconnectMaxDelayMillis
+  // Past 2^1023 the power is Infinity, which the cap brings back to `max` (the base delay is positive).
+  const delay = Math.min(options.reconnectBaseDelayMillis * 2 ** failures, max)
+  return Math.min(Math.round(delay * (0.8 + random * 0.4)), max)
+}
+
+/**
+ * `reconnectDelayMillis` as a `Schedule` (its output: the failures so far), with the jitter drawn from Effect's
+ * `Random` and the waits taken on Effect's `Clock`. Each `Effect.retry` that uses it starts again from the base
+ * delay.
+ *
+ * @internal
+ */
+export const reconnectSchedule = (
+  options: Pick<ResolvedOptions, "reconnectBaseDelayMillis" | "reconnectMaxDelayMillis">
+): Schedule.Schedule<number> =>
+  Schedule.addDelayEffect(
+    Schedule.forever,
+    (failures) => Effect.map(Random.next, (random) => Duration.millis(reconnectDelayMillis(options, failures, random)))
+  )
+
+/** Effect's clock in milliseconds, read synchronously: monotonic for the live clock. */
+const nowMillis = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos()) / 1_000_000
+
+// --- opening a connection
+
+/**
+ * How far a connection attempt got, so that a timeout can say which step the server did not complete: the TCP
+ * connection, the TLS handshake, or the Redis handshake (AUTH, SELECT, CLIENT SETNAME).
+ */
+interface Progress {
+  step: "tcp" | "tls" | "handshake"
+}
+
+/** Opens the socket (TCP or TLS); interruption destroys it. */
+const openSocket = (options: ResolvedOptions, progress: Progress): Effect.Effect<Net.Socket, RedisConnectionError> =>
+  Effect.async<Net.Socket, RedisConnectionError>((resume) => {
+    let socket: Net.Socket
+    const onError = (cause: Error) => {
+      socket.destroy()
+      // A plain-text answer to the TLS ClientHello (a Redis without TLS says "-ERR…") fails the handshake at once.
+      const hint = progress.step === "tls"
+        ? "; the TLS handshake failed: the server may not speak TLS (a rediss:// URL or tls option for a plain port?)"
+        : ""
+      resume(
+        Effect.fail(
+          new RedisConnectionError({ message: `cannot connect to ${where(options)}: ${cause.message}${hint}`, cause })
+        )
+      )
+    }
+    const onConnect = () => {
+      socket.off("error", onError)
+      resume(Effect.succeed(socket))
+    }
+    if (options.tls !== undefined) {
+      const servername = options.tls.servername ?? (Net.isIP(options.host) === 0 ? options.host : undefined)
+      socket = Tls.connect({
+        ...revealTls(options.tls),
+        host: options.host,
+        port: options.port,
+        ...(servername !== undefined ? { servername } : {})
+      })
+      socket.once("connect", () => {
+        progress.step = "tls"
+      })
+      socket.once("secureConnect", onConnect)
+    } else {
+      socket = Net.connect({ host: options.host, port: options.port })
+      socket.once("connect", onConnect)
+    }
+    socket.once("error", onError)
+    return Effect.sync(() => socket.destroy())
+  })
+
+/**
+ * An error reply in the handshake that is about the credentials: `WRONGPASS`, `NOAUTH`, and `AUTH`'s own
+ * `ERR invalid password` / `ERR AUTH … without any password configured` (older servers, or a password the server
+ * does not require). Anything else, such as `ERR max number of clients reached`, is not an authentication failure.
+ */
+const isAuthFailure = (command: string, error: RedisReplyError): boolean =>
+  error.code === "WRONGPASS" || error.code === "NOAUTH" ||
+  (command.toUpperCase() === "AUTH" && /password|unknown command|wrong number of arguments/i.test(error.message))
+
+/**
+ * A server may quote a command's arguments in its error ("unknown command 'AUTH', with args beginning with:
+ * '…'" where AUTH is renamed away): the quoted part and any copy of the password are cut out.
+ */
+const scrubSecrets = (options: ResolvedOptions, message: string): string => {
+  let scrubbed = message.replace(/,?\s*with args beginning with:.*$/s, "")
+  const password = options.password === undefined ? "" : Redacted.value(options.password)
+  if (password.length > 0) scrubbed = scrubbed.split(password).join("<redacted>")
+  return scrubbed
+}
+
+const handshake = (options: ResolvedOptions, conn: Connection): Effect.Effect<void, RedisError> => {
+  const commands: Array<Command> = []
+  const password = options.password
+  if (password !== undefined) {
+    commands.push(
+      options.username !== undefined
+        ? ["AUTH", options.username, Redacted.value(password)]
+        : ["AUTH", Redacted.value(password)]
+    )
+  }
+  if (options.db !== 0) commands.push(["SELECT", String(options.db)])
+  if (options.clientName !== undefined) commands.push(["CLIENT", "SETNAME", options.clientName])
+  if (commands.length === 0) return Effect.void
+  return Effect.forEach(conn.submitMany(commands), (pending) =>
+    Effect.catchTag(
+      awaitPending(pending),
+      "RedisReplyError",
+      (error): Effect.Effect<never, RedisError> =>
+        isAuthFailure(pending.command, error)
+          ? Effect.fail(new RedisAuthError({ message: scrubSecrets(options, error.message) }))
+          : Effect.fail(
+            new RedisReplyError({
+              message: scrubSecrets(options, error.message),
+              code: error.code,
+              command: error.command
+            })
+          )
+    ), { discard: true })
+}
+
+const where = (options: ResolvedOptions): string => `${options.host}:${options.port}`
+
+const connectTimeoutMessage = (options: ResolvedOptions, step: Progress["step"]): string => {
+  const millis = options.connectTimeoutMillis
+  switch (step) {
+    case "tcp":
+      return `no connection to ${where(options)} within ${millis} ms`
+    case "tls":
+      return `the TLS handshake with ${where(options)} did not complete within ${millis} ms: the server may not ` +
+        "speak TLS (a rediss:// URL or tls option for a plain port?)"
+    case "handshake":
+      return `${where(options)} accepted the connection but did not answer the handshake (AUTH, SELECT, ` +
+        `CLIENT SETNAME) within ${millis} ms`
+  }
+}
+
+/**
+ * Opens a socket and performs the handshake, all within `connectTimeout`. `onClose` is told when the connection
+ * dies, whatever the reason; `onPush`, when given, makes it a subscriber connection that hands it every message.
+ *
+ * @internal
+ */
+export const open = (
+  options: ResolvedOptions,
+  onClose: (dead: Connection, error: RedisError) => void,
+  onPush?: (value: Resp.RespValue) => void
+): Effect.Effect<Connection, RedisError> =>
+  Effect.suspend(() => {
+    const progress: Progress = { step: "tcp" }
+    return Effect.gen(function*() {
+      const socket = yield* openSocket(options, progress)
+      progress.step = "handshake"
+      const conn = yield* Effect.try({
+        try: () =>
+          new Connection(socket, {
+            where: where(options),
+            commandTimeoutMillis: options.commandTimeoutMillis,
+            maxInFlight: options.maxInFlight,
+            parser: { maxBulkLength: options.maxBulkLength },
+            onClose,
+            onPush
+          }),
+        // Options are validated, so this is a defect; the socket must not outlive it.
+        catch: (cause) => {
+          socket.destroy()
+          return cause
+        }
+      }).pipe(Effect.orDie)
+      if (onPush !== undefined) conn.subscriberMode = true
+      yield* handshake(options, conn).pipe(
+        Effect.onExit((exit) =>
+          exit._tag === "Failure"
+            ? Effect.sync(() => conn.destroy(new RedisConnectionError({ message: "handshake did not complete" })))
+            : Effect.void
+        )
+      )
+      return conn
+    }).pipe(
+      Effect.timeoutFail({
+        duration: options.connectTimeoutMillis,
+        onTimeout: () =>
+          new RedisTimeoutError({
+            message: connectTimeoutMessage(options, progress.step),
+            phase: "connect",
+            timeoutMillis: options.connectTimeoutMillis
+          })
+      })
+    )
+  })
+
+// --- the command connection
+
+/**
+ * The connection commands are sent on, opened by the first command that needs one. One attempt runs at a time;
+ * commands that need a connection meanwhile wait for it. After a failed attempt, commands fail fast until the
+ * backoff's delay has passed, and the next command then makes a new attempt.
+ *
+ * @internal
+ */
+export interface CommandConnection {
+  /** The connection, open or not; `undefined` before the first one and after one died. Read on every command. */
+  readonly current: () => Connection | undefined
+  /** The open connection, or a new attempt (or the attempt in progress), or the last failure while backing off. */
+  readonly ensure: Effect.Effect<Connection, RedisError>
+}
+
+/**
+ * The command connection, in a scope: closing it closes the socket and fails every command still waiting with
+ * `RedisConnectionError`, as it does every command sent afterwards.
+ *
+ * @internal
+ */
+export const makeCommandConnection = (
+  options: ResolvedOptions
+): Effect.Effect<CommandConnection, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const clock = yield* Effect.clock
+    let closed = false
+    let connection: Connection | undefined
+    /** The attempt in progress, shared by every command that needs a connection meanwhile. */
+    let connecting: Deferred.Deferred<Connection, RedisError> | undefined
+    /** When the next attempt may start, in `nowMillis`. */
+    let nextAttemptAt = 0
+    /** Consecutive failed attempts: the backoff's step. */
+    let failures = 0
+    let lastFailure: RedisError | undefined
+
+    const closedError = () => new RedisConnectionError({ message: "the client's scope is closed" })
+
+    const recordFailure = (error: RedisError) => {
+      lastFailure = error
+      nextAttemptAt = nowMillis(clock) + reconnectDelayMillis(options, failures, Math.random())
+      failures++
+    }
+
+    const connect = open(options, (dead, error) => {
+      // A connection that dies during its handshake is a failed attempt, recorded by `attempt`.
+      if (connection !== dead) return
+      connection = undefined
+      // A server that accepts and then drops every connection must not be hammered: the backoff resets only when a
+      // connection that worked (it answered something other than an error) dies.
+      if (dead.successfulReplies === 0) recordFailure(error)
+      else failures = 0
+    })
+
+    /**
+     * One attempt at a time, run in the client's scope rather than in the caller's fiber: interrupting the
+     * command that started it must not fail the others waiting for it, and closing the scope must stop it.
+     */
+    const attempt = (deferred: Deferred.Deferred<Connection, RedisError>) =>
+      connect.pipe(
+        Effect.flatMap((conn) =>
+          Effect.suspend(() => {
+            if (closed) {
+              conn.destroy(closedError())
+              return Effect.fail(closedError())
+            }
+            connection = conn
+            nextAttemptAt = 0
+            lastFailure = undefined
+            return Effect.succeed(conn)
+          })
+        ),
+        Effect.tapError((error) => Effect.sync(() => recordFailure(error))),
+        Effect.exit,
+        Effect.flatMap((exit) => {
+          if (connecting === deferred) connecting = undefined
+          return Deferred.done(deferred, exit)
+        }),
+        Effect.forkIn(scope),
+        // A scope that is closing interrupts the fiber forked into it at once, possibly before it runs a single
+        // step (so no onInterrupt inside it would run): whatever ends the fiber, the waiting commands are told.
+        Effect.tap((fiber) =>
+          Effect.sync(() =>
+            fiber.addObserver(() => {
+              if (connecting === deferred) connecting = undefined
+              Deferred.unsafeDone(deferred, Exit.fail(closedError()))
+            })
+          )
+        )
+      )
+
+    const ensure: Effect.Effect<Connection, RedisError> = Effect.suspend(() => {
+      if (closed) return Effect.fail(closedError())
+      if (connection !== undefined && connection.isOpen) return Effect.succeed(connection)
+      if (connecting !== undefined) return Deferred.await(connecting)
+      const wait = Math.ceil(nextAttemptAt - nowMillis(clock))
+      if (wait > 0 && lastFailure !== undefined) {
+        if (lastFailure._tag === "RedisAuthError") return Effect.fail(lastFailure)
+        return Effect.fail(
+          new RedisConnectionError({
+            message: `${where(options)} is unavailable (${lastFailure.message}); next attempt in ${wait} ms`,
+            cause: lastFailure
+          })
+        )
+      }
+      const deferred = Deferred.unsafeMake<Connection, RedisError>(FiberId.none)
+      connecting = deferred
+      return Effect.zipRight(attempt(deferred), Deferred.await(deferred))
+    })
+
+    yield* Effect.addFinalizer(() =>
+      Effect.sync(() => {
+        closed = true
+        connection?.destroy(closedError())
+        connection = undefined
+      })
+    )
+
+    return { current: () => connection, ensure }
+  })

@@ -1,0 +1,207 @@
+/**
+ * The client's options: defaults, URL parsing, validation, and the TLS options kept so that printing the resolved
+ * options never shows a private key.
+ *
+ * @internal
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Redacted from "effect/Redacted"
+import type * as Tls from "node:tls"
+import type { RedisClientOptions, ResolvedOptions } from "../RedisClient.js"
+import { RedisConfigError } from "../RedisError.js"
+
+const defaults = {
+  host: "localhost",
+  port: 6379,
+  timeoutMillis: 5_000,
+  maxInFlight: 10_000,
+  reconnectBaseDelayMillis: 100,
+  reconnectMaxDelayMillis: 2_000,
+  maxBulkLength: 512 * 1024 * 1024
+}
+
+/** The largest db index and other 32-bit signed values Redis parses. */
+const maxInt32 = 2 ** 31 - 1
+
+const toMillis = (input: Duration.DurationInput | undefined, fallback: number, name: string): number => {
+  if (input === undefined) return fallback
+  if (typeof input === "number" && Number.isNaN(input)) throw new RedisConfigError({ message: `${name} is NaN` })
+  const millis = Duration.toMillis(Duration.decode(input))
+  if (!(millis > 0)) throw new RedisConfigError({ message: `${name} must be positive` })
+  // setTimeout treats anything over 2^31-1 ms as 1 ms; an infinite timeout is the largest one it can take.
+  return Math.min(millis, 2 ** 31 - 1)
+}
+
+/** @internal */
+export interface UrlParts {
+  host?: string
+  port?: number
+  db?: number
+  username?: string
+  password?: Redacted.Redacted<string>
+  tls?: boolean
+}
+
+/**
+ * Reads a `redis://` or `rediss://` URL; throws `RedisConfigError` on anything it cannot use.
+ *
+ * @internal
+ */
+export const parseUrl = (url: string): UrlParts => {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    // The URL may hold a password: never echo it.
+    throw new RedisConfigError({ message: "url is not a valid URL" })
+  }
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
+    throw new RedisConfigError({ message: `url scheme must be redis: or rediss:, got ${parsed.protocol}` })
+  }
+  const parts: UrlParts = { tls: parsed.protocol === "rediss:" }
+  if (parsed.hostname !== "") parts.host = parsed.hostname.replace(/^\[(.*)\]$/, "$1")
+  if (parsed.port !== "") parts.port = Number(parsed.port)
+  if (parsed.username !== "") parts.username = decodeURIComponent(parsed.username)
+  if (parsed.password !== "") parts.password = Redacted.make(decodeURIComponent(parsed.password))
+  if (parts.username !== undefined && parts.password === undefined) {
+    // AUTH needs a password; a user alone would silently connect as the default user.
+    throw new RedisConfigError({ message: `url names the user ${parts.username} but no password` })
+  }
+  const path = parsed.pathname.replace(/^\//, "")
+  if (path !== "") {
+    if (!/^\d+$/.test(path)) throw new RedisConfigError({ message: `url database must be a number, got ${path}` })
+    parts.db = Number(path)
+  }
+  for (const [name, value] of parsed.searchParams) {
+    if (name !== "db") throw new RedisConfigError({ message: `url parameter ${name} is not supported` })
+    if (!/^\d+$/.test(value)) throw new RedisConfigError({ message: `url parameter db must be a number, got ${value}` })
+    if (parts.db !== undefined && parts.db !== Number(value)) {
+      throw new RedisConfigError({ message: `url gives two databases: /${parts.db} and ?db=${value}` })
+    }
+    parts.db = Number(value)
+  }
+  return parts
+}
+
+/** A limit in bytes: a positive integer. */
+const byteLimit = (value: unknown, fallback: number, name: string): number => {
+  if (value === undefined) return fallback
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 1) {
+    throw new RedisConfigError({ message: `${name} must be a positive integer, got ${String(value)}` })
+  }
+  return value
+}
+
+const optionalString = (value: unknown, name: string): string | undefined => {
+  if (value === undefined || typeof value === "string") return value
+  throw new RedisConfigError({ message: `${name} must be a string, got ${typeof value}` })
+}
+
+/** The TLS options that may hold a private key or its passphrase. */
+const tlsSecretFields = ["key", "passphrase", "pfx"] as const
+
+/**
+ * A copy of the TLS options whose secrets are not enumerable, so printing or serializing the client's options
+ * (`JSON.stringify`, `util.inspect`, a log line) never shows a private key or its passphrase.
+ */
+const hideTlsSecrets = (tls: Tls.ConnectionOptions): Tls.ConnectionOptions => {
+  const copy: Record<string, unknown> = { ...tls }
+  for (const field of tlsSecretFields) {
+    if (field in copy) Object.defineProperty(copy, field, { value: copy[field], enumerable: false })
+  }
+  return copy as Tls.ConnectionOptions
+}
+
+/**
+ * The TLS options as Node needs them: the secrets hidden by `hideTlsSecrets` put back.
+ *
+ * @internal
+ */
+export const revealTls = (tls: Tls.ConnectionOptions): Tls.ConnectionOptions => {
+  const copy: Record<string, unknown> = { ...tls }
+  for (const field of tlsSecretFields) {
+    if (tls[field] !== undefined) copy[field] = tls[field]
+  }
+  return copy as Tls.ConnectionOptions
+}
+
+/**
+ * Applies defaults and the URL; fails with `RedisConfigError` on invalid input.
+ *
+ * @internal
+ */
+export const resolveOptions = (options: RedisClientOptions = {}): Effect.Effect<ResolvedOptions, RedisConfigError> =>
+  Effect.try({
+    try: (): ResolvedOptions => {
+      const urlOption = optionalString(options.url, "url")
+      const url = urlOption !== undefined ? parseUrl(urlOption) : {}
+      const port = options.port ?? url.port ?? defaults.port
+      if (!Number.isInteger(port) || port < 1 || port > 65535) {
+        throw new RedisConfigError({ message: `port must be an integer in 1..65535, got ${port}` })
+      }
+      const host = optionalString(options.host, "host") ?? url.host ?? defaults.host
+      if (host === "") throw new RedisConfigError({ message: "host is empty" })
+      const db = options.db ?? url.db ?? 0
+      if (!Number.isInteger(db) || db < 0 || db > maxInt32) {
+        throw new RedisConfigError({ message: `db must be an integer in 0..${maxInt32}, got ${db}` })
+      }
+      const maxInFlight = options.maxInFlight ?? defaults.maxInFlight
+      if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
+        throw new RedisConfigError({ message: `maxInFlight must be a positive integer, got ${maxInFlight}` })
+      }
+      const tlsOption = options.tls ?? url.tls ?? false
+      if (typeof tlsOption !== "boolean" && (typeof tlsOption !== "object" || tlsOption === null)) {
+        throw new RedisConfigError({ message: `tls must be a boolean or TLS options, got ${typeof tlsOption}` })
+      }
+      const clientName = optionalString(options.clientName, "clientName")
+      // Redis refuses names with characters outside "!".."~" (spaces, newlines, anything non-ASCII).
+      if (clientName !== undefined && !/^[\x21-\x7e]*$/.test(clientName)) {
+        throw new RedisConfigError({
+          message: "clientName may hold only printable ASCII without spaces (\"!\" to \"~\")"
+        })
+      }
+      const username = optionalString(options.username, "username") ?? url.username
+      const password = options.password ?? url.password
+      if (password !== undefined && !Redacted.isRedacted(password)) {
+        throw new RedisConfigError({ message: "password must be Redacted (Redacted.make)" })
+      }
+      if (username !== undefined && password === undefined) {
+        throw new RedisConfigError({ message: `username ${username} is given without a password` })
+      }
+      const reconnectBaseDelayMillis = toMillis(
+        options.reconnectBaseDelay,
+        defaults.reconnectBaseDelayMillis,
+        "reconnectBaseDelay"
+      )
+      const reconnectMaxDelayMillis = toMillis(
+        options.reconnectMaxDelay,
+        Math.max(defaults.reconnectMaxDelayMillis, reconnectBaseDelayMillis),
+        "reconnectMaxDelay"
+      )
+      if (reconnectMaxDelayMillis < reconnectBaseDelayMillis) {
+        throw new RedisConfigError({
+          message: `reconnectMaxDelay (${reconnectMaxDelayMillis} ms) is below reconnectBaseDelay ` +
+            `(${reconnectBaseDelayMillis} ms)`
+        })
+      }
+      return {
+        host,
+        port,
+        db,
+        username,
+        password,
+        connectTimeoutMillis: toMillis(options.connectTimeout, defaults.timeoutMillis, "connectTimeout"),
+        commandTimeoutMillis: toMillis(options.commandTimeout, defaults.timeoutMillis, "commandTimeout"),
+        clientName,
+        tls: tlsOption === false ? undefined : tlsOption === true ? {} : hideTlsSecrets(tlsOption),
+        maxInFlight,
+        reconnectBaseDelayMillis,
+        reconnectMaxDelayMillis,
+        maxBulkLength: byteLimit(options.maxBulkLength, defaults.maxBulkLength, "maxBulkLength"),
+        maxArgumentLength: byteLimit(options.maxArgumentLength, defaults.maxBulkLength, "maxArgumentLength")
+      }
+    },
+    catch: (error) =>
+      error instanceof RedisConfigError ? error : new RedisConfigError({ message: `invalid options: ${String(error)}` })
+  })

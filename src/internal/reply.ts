@@ -1,0 +1,109 @@
+/**
+ * The Effect side of a `Pending`: waiting for its reply, turning an error reply into a typed error. A command
+ * still waiting for room under `maxInFlight` is cancelled when its awaiter goes away; one already written is not
+ * (its reply is still read in its place and dropped).
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import { RedisAuthError, type RedisError, RedisReplyError } from "../RedisError.js"
+import * as Resp from "../Resp.js"
+import type { Pending } from "./connection.js"
+
+/**
+ * Waits for one command's reply; an error reply fails typed.
+ *
+ * @internal
+ */
+export const awaitPending = (pending: Pending): Effect.Effect<Resp.RespValue, RedisError> => {
+  if (pending.done) return pendingResult(pending)
+  // A written command needs no canceller: interruption only stops waiting (the fiber ignores a later resume), and
+  // its reply is still read in its place and dropped, so the stream never desynchronises. Without a canceller,
+  // Effect.async also skips its onInterrupt wrapper, several runtime-flag changes on every command.
+  if (pending.args === undefined) {
+    return Effect.async<Resp.RespValue, RedisError>((resume) => awaitWritten(pending, resume))
+  }
+  return Effect.async<Resp.RespValue, RedisError>((resume) => {
+    pending.callback = (settled) => resume(pendingResult(settled))
+    // A command still waiting for room under maxInFlight is not written at all once its awaiter has gone.
+    return Effect.sync(() => {
+      pending.callback = undefined
+      if (pending.args !== undefined) pending.cancelled = true
+    })
+  })
+}
+
+/**
+ * Resumes with the reply of a command already written, at once when it has settled. The common case of `send`:
+ * no effect is built besides the `Effect.async` it runs in.
+ *
+ * @internal
+ */
+export const awaitWritten = (
+  pending: Pending,
+  resume: (effect: Effect.Effect<Resp.RespValue, RedisError>) => void
+): void => {
+  if (pending.done) resume(pendingResult(pending))
+  else pending.callback = (settled) => resume(pendingResult(settled))
+}
+
+const pendingResult = (pending: Pending): Effect.Effect<Resp.RespValue, RedisError> => {
+  if (pending.error !== undefined) return Effect.fail(pending.error)
+  const value = pending.value
+  if (value instanceof Resp.ErrorReply) return Effect.fail(replyError(pending.command, value))
+  return Effect.succeed(value)
+}
+
+/** A server that requires a password answers `NOAUTH` to every command of a client that gave none. */
+const replyError = (command: string, reply: Resp.ErrorReply): RedisReplyError | RedisAuthError => {
+  const code = reply.code
+  return code === "NOAUTH"
+    ? new RedisAuthError({ message: reply.message })
+    : new RedisReplyError({ message: reply.message, code, command: command.toUpperCase() })
+}
+
+/**
+ * Waits for every command of a batch. Interrupted while the batch still waits for room under `maxInFlight`, it
+ * cancels the whole batch, which is then never written; once written, the replies are still read and dropped.
+ *
+ * @internal
+ */
+export const awaitAll = (
+  pendings: ReadonlyArray<Pending>
+): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> => {
+  const result = (): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> => {
+    const values = new Array<Resp.RespValue>(pendings.length)
+    for (let i = 0; i < pendings.length; i++) {
+      const pending = pendings[i]!
+      if (pending.error !== undefined) return Effect.fail(pending.error)
+      const value = pending.value
+      if (value instanceof Resp.ErrorReply && value.code === "NOAUTH") {
+        return Effect.fail(replyError(pending.command, value))
+      }
+      values[i] = value
+    }
+    return Effect.succeed(values)
+  }
+  let left = 0
+  for (const pending of pendings) if (!pending.done) left++
+  if (left === 0) return result()
+  return Effect.async<ReadonlyArray<Resp.RespValue>, RedisError>((resume) => {
+    const onSettled = () => {
+      if (--left === 0) resume(result())
+    }
+    let waiting = false
+    for (const pending of pendings) {
+      if (pending.done) continue
+      pending.callback = onSettled
+      if (pending.args !== undefined) waiting = true
+    }
+    // Without a canceller, Effect.async skips its onInterrupt wrapper: only a batch still waiting needs one.
+    if (!waiting) return
+    return Effect.sync(() => {
+      for (const pending of pendings) {
+        pending.callback = undefined
+        if (pending.args !== undefined) pending.cancelled = true
+      }
+    })
+  })
+}

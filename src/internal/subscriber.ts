@@ -1,0 +1,242 @@
+/**
+ * The client's pub/sub side: one subscriber connection per client, shared by every subscription and kept open
+ * for as long as at least one is (an `RcRef` counts them). While it is open, a loop connects, subscribes to every
+ * channel listened to, checks the connection's health with a `PING` on Effect's clock, and when the connection
+ * dies reconnects (with the same backoff as commands) and subscribes again.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as RcRef from "effect/RcRef"
+import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
+import type * as Scope from "effect/Scope"
+import type { ResolvedOptions, SubscriptionHandlers } from "../RedisClient.js"
+import { RedisConnectionError, type RedisError, RedisTimeoutError } from "../RedisError.js"
+import type * as Resp from "../Resp.js"
+import { open, reconnectSchedule } from "./connect.js"
+import type { Connection } from "./connection.js"
+import { awaitPending } from "./reply.js"
+
+/** One `subscribe` call: its handlers, and the signal that its channel's subscription has been confirmed. */
+interface Listener {
+  readonly handlers: SubscriptionHandlers
+  readonly confirmed: Deferred.Deferred<void>
+}
+
+/** A channel listened to, and where its `SUBSCRIBE` stands on the subscriber connection. */
+interface Channel {
+  readonly listeners: Set<Listener>
+  /** The connection its `SUBSCRIBE` was written on: any other (a newer one) still has to be told. */
+  sentOn: Connection | undefined
+  /** The connection that confirmed it: a listener added meanwhile is subscribed at once. */
+  confirmedOn: Connection | undefined
+}
+
+/**
+ * How often the subscriber connection is sent a `PING`: often enough to notice a dead connection within a few
+ * seconds, never more often than a command may take.
+ *
+ * @internal
+ */
+export const healthCheckMillis = (options: Pick<ResolvedOptions, "commandTimeoutMillis">): number =>
+  Math.min(options.commandTimeoutMillis, 2_000)
+
+/**
+ * @internal
+ */
+export interface Subscriber {
+  /** See `RedisClientShape.subscribe`. */
+  readonly subscribe: (channel: string, handlers: SubscriptionHandlers) => Effect.Effect<void, never, Scope.Scope>
+}
+
+/**
+ * The subscriber of a client, in the client's scope: closing it closes the subscriber connection.
+ *
+ * @internal
+ */
+export const make = (options: ResolvedOptions): Effect.Effect<Subscriber, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const scope = yield* Effect.scope
+    const channels = new Map<string, Channel>()
+    /** The subscriber connection while it is open. */
+    let current: Connection | undefined
+    // Listeners run on the socket's data event, outside any fiber: their failures are logged through the runtime
+    // (logger included) the client was built with.
+    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
+
+    /** Runs a listener's callback; one that throws is logged and affects neither the others nor the connection. */
+    const callListener = (callback: "onMessage" | "onSubscribed", channel: string, run: () => void): void => {
+      try {
+        run()
+      } catch (defect) {
+        runFork(
+          Effect.annotateLogs(
+            Effect.logError(
+              `pub/sub listener's ${callback} threw; the other listeners are unaffected`,
+              Cause.die(defect)
+            ),
+            { "redis.channel": channel }
+          )
+        )
+      }
+    }
+
+    const notifySubscribed = (channel: string, listener: Listener): void => {
+      Deferred.unsafeDone(listener.confirmed, Exit.void)
+      const onSubscribed = listener.handlers.onSubscribed
+      if (onSubscribed !== undefined) callListener("onSubscribed", channel, onSubscribed)
+    }
+
+    const deliver = (value: Resp.RespValue) => {
+      // ["message", channel, payload], as checked by the connection.
+      const [, channelBytes, payload] = value as ReadonlyArray<Uint8Array>
+      const channel = Buffer.from(channelBytes!).toString("utf8")
+      const state = channels.get(channel)
+      if (state === undefined) return
+      for (const listener of state.listeners) {
+        callListener("onMessage", channel, () => listener.handlers.onMessage(payload!))
+      }
+    }
+
+    /**
+     * Writes `SUBSCRIBE channel` on `conn` at once (unless it already was) and returns the wait for its
+     * confirmation, which tells every listener present by then.
+     */
+    const subscribeOn = (conn: Connection, channel: string, state: Channel): Effect.Effect<void> => {
+      if (state.sentOn === conn) return Effect.void
+      state.sentOn = conn
+      const pending = conn.submit(["SUBSCRIBE", channel])
+      return Effect.flatMap(Effect.either(awaitPending(pending)), (result) => {
+        // Every listener left meanwhile (a later subscription is another `Channel`), or the connection died and
+        // the next session subscribes again.
+        if (channels.get(channel) !== state || !conn.isOpen) return Effect.void
+        if (result._tag === "Left") {
+          // Refused by the server (an ACL without the channel, say): retrying on this connection would be refused
+          // again, and the caller of `subscribe` stops waiting after `connectTimeout`.
+          return Effect.annotateLogs(
+            Effect.logWarning(`pub/sub SUBSCRIBE refused: ${result.left.message}`),
+            { "redis.channel": channel }
+          )
+        }
+        return Effect.sync(() => {
+          state.confirmedOn = conn
+          for (const listener of state.listeners) notifySubscribed(channel, listener)
+        })
+      })
+    }
+
+    const ping = (conn: Connection): Effect.Effect<void> =>
+      Effect.suspend(() => awaitPending(conn.submit(["PING"]))).pipe(
+        Effect.timeoutFail({
+          duration: options.commandTimeoutMillis,
+          onTimeout: () =>
+            new RedisTimeoutError({
+              message: `no reply to the subscriber's PING within ${options.commandTimeoutMillis} ms`,
+              phase: "reply",
+              timeoutMillis: options.commandTimeoutMillis,
+              command: "PING"
+            })
+        }),
+        Effect.catchAll((error) =>
+          Effect.sync(() =>
+            conn.destroy(new RedisConnectionError({ message: `subscriber health check failed: ${error.message}` }))
+          )
+        ),
+        Effect.asVoid
+      )
+
+    /**
+     * For the life of `conn`: every `healthCheckMillis` a `PING`, each with its own `commandTimeout`. One that fails
+     * or goes unanswered destroys the connection, so a hung server or a connection lost without a FIN ends the
+     * session, and the loop reconnects and re-subscribes.
+     */
+    const healthCheck = (conn: Connection): Effect.Effect<never> =>
+      // The schedule never ends: `Effect.never` only gives the loop its type.
+      Effect.andThen(Effect.schedule(ping(conn), Schedule.spaced(healthCheckMillis(options))), Effect.never)
+
+    /**
+     * One subscriber connection's life: connect, subscribe to every channel, check its health until it dies. It
+     * fails, so that the backoff applies, when the connection could not be opened or died before it answered
+     * anything; a connection that worked is replaced at once, as the command connection is.
+     */
+    const session: Effect.Effect<void, RedisError> = Effect.suspend(() => {
+      const died = Deferred.unsafeMake<RedisError>(FiberId.none)
+      let opened: Connection | undefined
+      return open(options, (_, error) => Deferred.unsafeDone(died, Exit.succeed(error)), deliver).pipe(
+        Effect.flatMap((conn) => {
+          opened = conn
+          current = conn
+          // Written in one batch. A channel added while these are in flight is written by `subscribe` itself.
+          const confirmations = Array.from(channels, ([channel, state]) => subscribeOn(conn, channel, state))
+          return Effect.race(
+            Deferred.await(died),
+            Effect.zipRight(Effect.all(confirmations, { discard: true }), healthCheck(conn))
+          ).pipe(
+            Effect.flatMap((error) => conn.successfulReplies === 0 ? Effect.fail(error) : Effect.void)
+          )
+        }),
+        Effect.ensuring(Effect.sync(() => {
+          opened?.destroy(new RedisConnectionError({ message: "subscriber connection closed" }))
+          // A newer loop may have its own connection already.
+          if (current === opened) current = undefined
+        }))
+      )
+    })
+
+    /**
+     * The loop, started by the first subscription and interrupted when the last one's scope closes. It is made
+     * interruptible whatever the region the first `subscribe` ran in, so that it can always be stopped.
+     */
+    const loop = yield* RcRef.make({
+      acquire: Effect.forkScoped(
+        Effect.interruptible(Effect.forever(Effect.retry(session, reconnectSchedule(options))))
+      )
+    })
+
+    /** Adds a listener; a new channel is subscribed at once when the connection is up (else by the next session). */
+    const addListener = (channel: string, listener: Listener): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const existing = channels.get(channel)
+        if (existing !== undefined) {
+          existing.listeners.add(listener)
+          // Confirmed on the live connection: subscribed as of now. Still in flight, or not yet written: the
+          // confirmation, when it comes, tells this listener too.
+          if (current !== undefined && existing.confirmedOn === current) notifySubscribed(channel, listener)
+          return Effect.void
+        }
+        const state: Channel = { listeners: new Set([listener]), sentOn: undefined, confirmedOn: undefined }
+        channels.set(channel, state)
+        if (current === undefined) return Effect.void
+        // In the client's scope: the confirmation tells every listener of the channel, whoever of them goes away.
+        // acquireRelease acquires uninterruptibly, and a fiber forked there would inherit that.
+        return Effect.asVoid(Effect.forkIn(Effect.interruptible(subscribeOn(current, channel, state)), scope))
+      })
+
+    const removeListener = (channel: string, listener: Listener): void => {
+      const state = channels.get(channel)
+      state?.listeners.delete(listener)
+      if (state === undefined || state.listeners.size > 0) return
+      channels.delete(channel)
+      // Once the last subscription has gone, the loop has already closed the connection.
+      if (current !== undefined && state.sentOn === current) current.submit(["UNSUBSCRIBE", channel])
+    }
+
+    const subscribe = (channel: string, handlers: SubscriptionHandlers): Effect.Effect<void, never, Scope.Scope> =>
+      Effect.gen(function*() {
+        const listener: Listener = { handlers, confirmed: Deferred.unsafeMake<void>(FiberId.none) }
+        yield* Effect.acquireRelease(
+          addListener(channel, listener),
+          () => Effect.sync(() => removeListener(channel, listener))
+        )
+        // Released before the listener (finalizers run in reverse): the last subscription stops the loop first.
+        yield* RcRef.get(loop)
+        yield* Effect.timeout(Deferred.await(listener.confirmed), options.connectTimeoutMillis).pipe(Effect.ignore)
+      })
+
+    return { subscribe }
+  })
