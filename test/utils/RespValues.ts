@@ -1,6 +1,6 @@
 /**
- * Encodes any RESP value in its RESP3 wire form, for tests and fake servers. The client never sends anything but
- * commands (`Resp.encodeCommand`), so this lives with the tests.
+ * RESP values in tests: their wire form, for fake servers and parser tests (the client itself only ever sends
+ * commands, through `Resp.encodeCommand`), and the text of a string reply.
  */
 import { Buffer } from "node:buffer"
 import { ErrorReply, RespMap, RespPush, RespSet, type RespValue, VerbatimString } from "../../src/Resp.js"
@@ -91,4 +91,11 @@ export const encodeValue = (value: RespValue): Buffer => {
     }
   }
   return out
+}
+
+/** The text of a bulk or simple string reply, decoded as UTF-8; any other reply fails the test. */
+export const text = (value: RespValue): string => {
+  if (value instanceof Uint8Array) return Buffer.from(value).toString("utf8")
+  if (typeof value === "string") return value
+  throw new Error(`not a string reply: ${String(value)}`)
 }
