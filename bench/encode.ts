@@ -1,7 +1,7 @@
 /**
  * `npx tsx bench/encode.ts [other/Resp.ts]`: nanoseconds per call of `Resp.encodeCommand` for four typical
- * commands (GET of a short key, SET of 1 KiB with PX, MGET of 100 keys, SET of 64 KiB bytes), and a SET of 1 MiB of
- * text, too large for the scratch buffer.
+ * commands (GET of a short key, SET of 1 KiB with PX, MGET of 100 keys, SET of 64 KiB bytes), an MGET of 100
+ * prefixed keys, and a SET of 1 MiB of text, too large for the scratch buffer.
  *
  * Given the path of another build of `Resp.ts`, it measures both in the same process, alternating round by round
  * so that both see the same machine load, and prints the two medians and their ratio.
@@ -31,6 +31,8 @@ const workloads: ReadonlyArray<{ readonly id: string; readonly args: ReadonlyArr
   { id: "GET k", args: ["GET", "app:user:42"] },
   { id: "SET k 1KiB PX 1000", args: ["SET", "app:user:42", kib, "PX", "1000"] },
   { id: "MGET 100 keys", args: ["MGET", ...keys100] },
+  // Keys as a prefixed cache writes them: 20 to 30 characters.
+  { id: "MGET 100 long keys", args: ["MGET", ...keys100.map((k) => `ac:tenant-7:${k}`)] },
   { id: "SET k 64KiB", args: ["SET", "app:blob:1", kib64] },
   // Past the scratch buffer's limit: a buffer of its own.
   { id: "SET k 1MiB text", args: ["SET", "app:blob:2", "t".repeat(1024 * 1024)] }

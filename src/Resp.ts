@@ -237,19 +237,11 @@ const SMALL_COPY_LIMIT = 16
 
 /**
  * Command arguments up to this many UTF-16 units are copied by a `charCodeAt` loop that checks for ASCII as it
- * copies, longer ones by one `Buffer#write`. The loop took 15–75 ns up to 12 units against 75–170 ns for the call;
- * from 16 units on the call won or tied, on concatenated (`prefix + key`) and flat strings alike.
+ * copies, longer ones by one `Buffer#write` (see `writeUtf8`). The loop took 15–75 ns up to 12 units against
+ * 75–170 ns for the call; from 16 units on the call won or tied, on concatenated (`prefix + key`) and flat strings
+ * alike.
  */
 const ASCII_LOOP_LIMIT = 12
-
-/**
- * Command arguments up to this many UTF-16 units are written as if ASCII, and written again as UTF-8 when the byte
- * count shows they were not; longer ones are measured (`Buffer.byteLength`) and then written. For ASCII, writing
- * first saved 80–350 ns per string at every length measured (32 to 1,024 units); for non-ASCII text it cost about
- * twice the measured write (600 against 380 ns at 64 units, 4.0 against 2.1 µs at 1,024). Keys are short and ASCII
- * in practice while values may be any text, so the gamble stops at key length.
- */
-const ASCII_WRITE_LIMIT = 64
 
 /**
  * Commands (and batches) whose size bound is at most this many bytes are written into one reused scratch buffer
@@ -1005,15 +997,6 @@ const writeCommand = (out: Buffer, pos: number, args: ReadonlyArray<string | Uin
         out[pos + j] = c
       }
       pos = j === length ? pos + length : writeUtf8(out, header, arg)
-    } else if (arg.length <= ASCII_WRITE_LIMIT) {
-      // Keys: written as if ASCII, in one call into the runtime, whose UTF-8 length then equals the string's length
-      // exactly when it was ASCII; a string that was not is written again, from its header.
-      const length = arg.length
-      const header = pos
-      pos = writeDecimal(out, pos, length)
-      out[pos++] = CR
-      out[pos++] = LF
-      pos = out.write(arg, pos, "utf8") === length ? pos + length : writeUtf8(out, header, arg)
     } else {
       pos = writeUtf8(out, pos, arg)
     }

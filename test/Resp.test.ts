@@ -622,7 +622,7 @@ describe("encodeCommand", () => {
     expect(commandFromWire(encodeCommand(["MGET", ...many])).map(String)).toEqual(["MGET", ...many])
   })
 
-  it("writes strings at each side of the ASCII fast paths' lengths, ASCII or not", () => {
+  it("writes strings on each side of the ASCII loop's limit and at key lengths, ASCII or not", () => {
     const args = [11, 12, 13, 63, 64, 65].flatMap((
       n
     ) => ["a".repeat(n), "a".repeat(n - 1) + "é", "é" + "a".repeat(n - 1)])
