@@ -1,4 +1,4 @@
-import { assert, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -22,10 +22,10 @@ contractSuite({
 })
 
 const expectDefect = <A, E>(exit: Exit.Exit<A, E>, pattern: RegExp) => {
-  assert.isTrue(Exit.isFailure(exit), "expected a defect, got a success")
+  expect(Exit.isFailure(exit), "expected a defect, got a success").toBe(true)
   if (Exit.isFailure(exit)) {
     const defect = Option.getOrThrow(Cause.dieOption(exit.cause))
-    assert.isTrue(Cause.isIllegalArgumentException(defect))
+    expect(Cause.isIllegalArgumentException(defect)).toBe(true)
     expect(String((defect as Error).message)).toMatch(pattern)
   }
 }
@@ -160,10 +160,10 @@ describe("MemoryBackend", () => {
 })
 
 function expectSome(option: Option.Option<unknown>, expected: unknown) {
-  assert.isTrue(Option.isSome(option), "expected a hit, got a miss")
+  expect(Option.isSome(option), "expected a hit, got a miss").toBe(true)
   expect(Option.getOrThrow(option)).toStrictEqual(expected)
 }
 
 function expectNone(option: Option.Option<unknown>) {
-  assert.isTrue(Option.isNone(option), "expected a miss, got a hit")
+  expect(Option.isNone(option), "expected a miss, got a hit").toBe(true)
 }

@@ -27,13 +27,6 @@ const withBackend = <A, E>(body: Effect.Effect<A, E, FaultyBackend>) => Effect.p
 const apply = <E>(policy: Policy.Policy<CacheError, E>) =>
   Effect.flatMap(FaultyBackend, (faulty) => policy.wrap(faulty.backend))
 
-const failure = <A, E>(exit: Exit.Exit<A, E>): E => {
-  if (Exit.isSuccess(exit)) throw new Error("expected a failure, got a success")
-  const error = Cause.failureOption(exit.cause)
-  if (Option.isNone(error)) throw new Error(`expected a failure, got ${Cause.pretty(exit.cause)}`)
-  return error.value
-}
-
 interface LogLine {
   readonly level: string
   readonly message: string
@@ -59,11 +52,11 @@ describe("Policy.timeout", () => {
       const faulty = yield* FaultyBackend
       const cache = yield* apply(Policy.timeout("50 millis"))
       yield* faulty.failAlways("hang")
-      const fiber = yield* Effect.fork(Effect.exit(cache.get("k")))
+      const fiber = yield* Effect.fork(Effect.flip(cache.get("k")))
       yield* TestClock.adjust("49 millis")
       expect(Option.isNone(yield* Fiber.poll(fiber))).toBe(true)
       yield* TestClock.adjust("1 millis")
-      const error = failure(yield* Fiber.join(fiber))
+      const error = yield* Fiber.join(fiber)
       expectTypeOf(error).toEqualTypeOf<CacheError | CacheTimeoutError>()
       expect(error._tag).toBe("CacheTimeoutError")
       expect(error).toMatchObject({ operation: "get", key: "k" })
@@ -77,9 +70,9 @@ describe("Policy.timeout", () => {
       yield* faulty.failAlways("hang")
       const run = <A, E>(effect: Effect.Effect<A, E>) =>
         Effect.gen(function*() {
-          const fiber = yield* Effect.fork(Effect.exit(effect))
+          const fiber = yield* Effect.fork(Effect.flip(effect))
           yield* TestClock.adjust("10 millis")
-          return failure(yield* Fiber.join(fiber))
+          return yield* Fiber.join(fiber)
         })
       expect(yield* run(cache.getMany(["a", "b"]))).toMatchObject({ operation: "getMany", key: "a" })
       expect(yield* run(cache.setMany(new Map([["x", 1], ["y", 2]])))).toMatchObject({

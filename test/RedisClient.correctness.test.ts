@@ -11,20 +11,9 @@ import * as Resp from "../src/Resp.js"
 import * as FakeServer from "./utils/FakeServer.js"
 import * as FaultProxy from "./utils/FaultProxy.js"
 import * as RedisServer from "./utils/RedisServer.js"
+import { text } from "./utils/RespValues.js"
 
 // Every reply reaches its own caller, nothing hangs, nothing leaks, and errors say what went wrong.
-
-const failureOf = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.flatMap(Effect.exit(effect), (exit) =>
-    Exit.isFailure(exit)
-      ? Effect.succeed(Cause.squash(exit.cause) as E)
-      : Effect.die(new Error("expected a failure, got a success")))
-
-const text = (value: Resp.RespValue): string => {
-  if (value instanceof Uint8Array) return Buffer.from(value).toString("utf8")
-  if (typeof value === "string") return value
-  throw new Error(`not a string reply: ${String(value)}`)
-}
 
 const tagOf = (error: unknown): string => (error as { readonly _tag?: string })._tag ?? "unknown"
 
@@ -84,7 +73,7 @@ describe("RedisClient correctness", () => {
         for (const command of rejected) {
           // Each one sent together with two reads, as in the report: the reads must get their own values.
           const [error, a, b] = yield* Effect.all([
-            failureOf(client.send(command)),
+            Effect.flip(client.send(command)),
             client.send(["GET", "a"]),
             client.send(["GET", "b"])
           ], { concurrency: "unbounded" })
@@ -93,7 +82,7 @@ describe("RedisClient correctness", () => {
           expect(text(b)).toBe("value-b")
         }
         // In a pipeline, one such command rejects the whole batch before anything of it is sent.
-        const batch = yield* failureOf(client.pipeline([["SET", "c", "1"], ["CLIENT", "REPLY", "OFF"], ["GET", "a"]]))
+        const batch = yield* Effect.flip(client.pipeline([["SET", "c", "1"], ["CLIENT", "REPLY", "OFF"], ["GET", "a"]]))
         expect(batch._tag).toBe("RedisInputError")
         expect(yield* client.send(["EXISTS", "c"])).toBe(0)
         const after = yield* commandCounts(server)
@@ -111,12 +100,12 @@ describe("RedisClient correctness", () => {
         const id = yield* client.send(["CLIENT", "ID"])
         for (const bad of [1, undefined, null, { a: 1 }, ["x"]]) {
           const command = ["SET", "k", bad] as unknown as RedisClient.Command
-          const error = yield* failureOf(client.send(command))
+          const error = yield* Effect.flip(client.send(command))
           expect(error._tag).toBe("RedisInputError")
           expect(error.message).toMatch(/argument 2 of SET/)
-          expect((yield* failureOf(client.pipeline([["PING"], command])))._tag).toBe("RedisInputError")
+          expect((yield* Effect.flip(client.pipeline([["PING"], command])))._tag).toBe("RedisInputError")
         }
-        expect((yield* failureOf(client.send("PING" as unknown as RedisClient.Command)))._tag).toBe("RedisInputError")
+        expect((yield* Effect.flip(client.send("PING" as unknown as RedisClient.Command)))._tag).toBe("RedisInputError")
         // Nothing was written, so the connection is the same and in step.
         expect(yield* client.send(["CLIENT", "ID"])).toBe(id)
         expect(yield* client.send(["EXISTS", "k"])).toBe(0)
@@ -161,7 +150,7 @@ describe("RedisClient correctness", () => {
           port: silent.port,
           commandTimeout: "300 millis"
         })
-        const waiting = yield* Effect.fork(failureOf(client.send(["PING"])))
+        const waiting = yield* Effect.fork(Effect.flip(client.send(["PING"])))
         // Written with its deadline; then the clock goes back (NTP, a VM resumed).
         yield* Effect.sleep("50 millis")
         offset += 3_600_000
@@ -172,11 +161,11 @@ describe("RedisClient correctness", () => {
 
         const port = yield* closedPort
         const down = yield* RedisClient.make({ host: "127.0.0.1", port, reconnectBaseDelay: "50 millis" })
-        expect((yield* failureOf(down.send(["PING"]))).message).toMatch(/ECONNREFUSED/)
+        expect((yield* Effect.flip(down.send(["PING"]))).message).toMatch(/ECONNREFUSED/)
         offset += 3_600_000
         // Well past the backoff: the next command makes a new attempt instead of waiting out the stepped clock.
         yield* Effect.sleep("300 millis")
-        const again = yield* failureOf(down.send(["PING"]))
+        const again = yield* Effect.flip(down.send(["PING"]))
         expect(again.message).toMatch(/ECONNREFUSED/)
         expect(again.message).not.toMatch(/next attempt/)
       }))
@@ -235,7 +224,7 @@ describe("RedisClient correctness", () => {
         // Takes the only slot; its reply is held by the proxy.
         const held = yield* Effect.fork(client.send(["PING"]))
         yield* Effect.sleep("50 millis")
-        const direct = yield* failureOf(
+        const direct = yield* Effect.flip(
           client.pipeline([["SET", "a", "1"], ["SET", "b", "1"], ["SET", "c", "1"]]).pipe(
             Effect.timeoutFail({ duration: "100 millis", onTimeout: () => ({ _tag: "Timeout" as const }) })
           )
@@ -243,7 +232,7 @@ describe("RedisClient correctness", () => {
         expect(direct._tag).toBe("Timeout")
         // The backend's setMany with a TTL is such a pipeline, cancelled here by the policy's timeout.
         const timed = yield* Policy.timeout("100 millis").wrap(backend)
-        const viaBackend = yield* failureOf(timed.setMany([["x", 1], ["y", 2], ["z", 3]], "1 minute"))
+        const viaBackend = yield* Effect.flip(timed.setMany([["x", 1], ["y", 2], ["z", 3]], "1 minute"))
         expect(viaBackend._tag).toBe("CacheTimeoutError")
         yield* proxy.setMode(FaultProxy.pass)
         expect(yield* Fiber.join(held)).toBe("PONG")
@@ -290,7 +279,7 @@ describe("RedisClient correctness", () => {
           { password: "plain" as unknown as Redacted.Redacted<string> }
         ]
         for (const options of invalid) {
-          const error = yield* failureOf(Effect.scoped(RedisClient.make({ ...base, ...options })))
+          const error = yield* Effect.flip(Effect.scoped(RedisClient.make({ ...base, ...options })))
           expect(error._tag).toBe("RedisConfigError")
         }
         expect(fake.connections).toBe(0)
@@ -313,8 +302,8 @@ describe("RedisClient correctness", () => {
           reconnectBaseDelay: "200 millis",
           reconnectMaxDelay: "200 millis"
         })
-        yield* failureOf(client.send(["PING"]))
-        const error = yield* failureOf(client.send(["PING"]))
+        yield* Effect.flip(client.send(["PING"]))
+        const error = yield* Effect.flip(client.send(["PING"]))
         const wait = Number(/next attempt in (\d+) ms/.exec(error.message)?.[1])
         expect(wait).toBeGreaterThan(0)
         expect(wait).toBeLessThanOrEqual(200)
@@ -341,7 +330,7 @@ describe("RedisClient correctness", () => {
               while: () => performance.now() < deadline,
               body: () =>
                 Effect.zipRight(
-                  Effect.map(failureOf(client.send(["PING"])), (error) => messages.add(error.message)),
+                  Effect.map(Effect.flip(client.send(["PING"])), (error) => messages.add(error.message)),
                   Effect.sleep("2 millis")
                 ),
               step: () => {}
@@ -364,11 +353,11 @@ describe("RedisClient correctness", () => {
           password: Redacted.make("pw"),
           reconnectBaseDelay: "1 second"
         })
-        const error = yield* failureOf(client.send(["PING"]))
+        const error = yield* Effect.flip(client.send(["PING"]))
         expect(error._tag).toBe("RedisReplyError")
         expect(error.message).toMatch(/max number of clients reached/)
         // While the backoff runs it fails fast as unavailable, not as an authentication failure.
-        const again = yield* failureOf(client.send(["PING"]))
+        const again = yield* Effect.flip(client.send(["PING"]))
         expect(again._tag).toBe("RedisConnectionError")
         expect(again.message).toMatch(/max number of clients reached/)
 
@@ -378,7 +367,7 @@ describe("RedisClient correctness", () => {
             : "OK"
         ))
         const rejected = yield* RedisClient.make({ host: wrong.host, port: wrong.port, password: Redacted.make("pw") })
-        expect((yield* failureOf(rejected.send(["PING"])))._tag).toBe("RedisAuthError")
+        expect((yield* Effect.flip(rejected.send(["PING"])))._tag).toBe("RedisAuthError")
       }))
 
     it.scopedLive("no password against requirepass: the auth error, from the client and through the backend", () =>
@@ -386,8 +375,8 @@ describe("RedisClient correctness", () => {
         const server = yield* RedisServer.make({ args: ["--requirepass", "pw"] })
         const client = yield* RedisClient.make({ host: server.host, port: server.port })
         const backend = yield* backendOver(client)
-        expect((yield* failureOf(client.send(["GET", "k"])))._tag).toBe("RedisAuthError")
-        expect((yield* failureOf(client.pipeline([["GET", "k"], ["PTTL", "k"]])))._tag).toBe("RedisAuthError")
+        expect((yield* Effect.flip(client.send(["GET", "k"])))._tag).toBe("RedisAuthError")
+        expect((yield* Effect.flip(client.pipeline([["GET", "k"], ["PTTL", "k"]])))._tag).toBe("RedisAuthError")
         for (
           const operation of [
             backend.get("k"),
@@ -396,7 +385,7 @@ describe("RedisClient correctness", () => {
             backend.setMany([["a", 1], ["b", 2]], "1 minute")
           ]
         ) {
-          const error = yield* failureOf(operation as Effect.Effect<unknown, { _tag: string; cause?: unknown }>)
+          const error = yield* Effect.flip(operation as Effect.Effect<unknown, { _tag: string; cause?: unknown }>)
           expect(error._tag).toBe("CacheReplyError")
           expect(tagOf(error.cause)).toBe("RedisAuthError")
         }
@@ -408,7 +397,7 @@ describe("RedisClient correctness", () => {
         const client = yield* RedisClient.make({ host: server.host, port: server.port })
         const longError = ["EVAL", "return redis.error_reply('ERR ' .. string.rep('x', 70000))", "0"]
         // As the very first reply of a connection.
-        const first = yield* failureOf(client.send(longError))
+        const first = yield* Effect.flip(client.send(longError))
         expect(first._tag).toBe("RedisReplyError")
         expect(first.message.length).toBeGreaterThan(70_000)
         const id = yield* client.send(["CLIENT", "ID"])
@@ -435,10 +424,10 @@ describe("RedisClient correctness", () => {
         yield* backend.set("k", "v")
         const id = yield* client.send(["CLIENT", "ID"])
         const huge = Buffer.alloc(2 * 1024 * 1024, 0x61)
-        const direct = yield* failureOf(client.send(["SET", "huge", huge]))
+        const direct = yield* Effect.flip(client.send(["SET", "huge", huge]))
         expect(direct._tag).toBe("RedisInputError")
         expect(direct.message).toMatch(/maxArgumentLength/)
-        expect((yield* failureOf(client.send(["SET", "huge", huge.toString("latin1")])))._tag).toBe("RedisInputError")
+        expect((yield* Effect.flip(client.send(["SET", "huge", huge.toString("latin1")])))._tag).toBe("RedisInputError")
         const before = yield* commandCounts(server)
         let attempts = 0
         const counted: RemoteCacheBackendShape = {
@@ -452,7 +441,7 @@ describe("RedisClient correctness", () => {
         const retrying = yield* Policy.retry(Schedule.recurs(5)).wrap(counted)
         const retried = retrying.set("huge", huge.toString("latin1"))
         const [error, gets] = yield* Effect.all([
-          failureOf(retried),
+          Effect.flip(retried),
           Effect.forEach(Array.from({ length: 200 }, () => backend.get("k")), (get) => get, {
             concurrency: "unbounded"
           })
@@ -475,7 +464,7 @@ describe("RedisClient correctness", () => {
           tls: true,
           connectTimeout: "300 millis"
         })
-        const error = yield* failureOf(client.send(["PING"]))
+        const error = yield* Effect.flip(client.send(["PING"]))
         expect(error._tag).toBe("RedisTimeoutError")
         expect(error.message).toMatch(/TLS handshake .* did not complete/)
         expect(error.message).toMatch(/may not speak TLS/)
@@ -491,7 +480,7 @@ describe("RedisClient correctness", () => {
           connectTimeout: "5 seconds"
         })
         const started = performance.now()
-        const error = yield* failureOf(client.send(["PING"]))
+        const error = yield* Effect.flip(client.send(["PING"]))
         expect(performance.now() - started).toBeLessThan(2_500)
         expect(error._tag).toBe("RedisConnectionError")
         expect(error.message).toMatch(/may not speak TLS/)
@@ -501,7 +490,7 @@ describe("RedisClient correctness", () => {
       Effect.gen(function*() {
         const fake = yield* FakeServer.make(FakeServer.silent)
         const client = yield* RedisClient.make({ host: fake.host, port: fake.port, commandTimeout: "300 millis" })
-        const error = yield* failureOf(client.send(["PING"]))
+        const error = yield* Effect.flip(client.send(["PING"]))
         expect(error._tag).toBe("RedisTimeoutError")
         expect(error.message).toMatch(/accepted the connection but did not answer PING/)
         const withAuth = yield* RedisClient.make({
@@ -510,7 +499,7 @@ describe("RedisClient correctness", () => {
           password: Redacted.make("pw"),
           connectTimeout: "300 millis"
         })
-        const handshake = yield* failureOf(withAuth.send(["PING"]))
+        const handshake = yield* Effect.flip(withAuth.send(["PING"]))
         expect(handshake._tag).toBe("RedisTimeoutError")
         expect(handshake.message).toMatch(/accepted the connection but did not answer the handshake/)
       }))
@@ -519,7 +508,7 @@ describe("RedisClient correctness", () => {
       Effect.gen(function*() {
         const fake = yield* FakeServer.make(FakeServer.garbage)
         const client = yield* RedisClient.make({ host: fake.host, port: fake.port })
-        const error = yield* failureOf(client.send(["PING"]))
+        const error = yield* Effect.flip(client.send(["PING"]))
         expect(error._tag).toBe("RedisProtocolError")
         expect(error._tag === "RedisProtocolError" && error.cause).toBeInstanceOf(Resp.ProtocolError)
       }))
@@ -532,9 +521,9 @@ describe("RedisClient correctness", () => {
             Effect.provide(RedisClient.layerConfig()),
             Effect.withConfigProvider(ConfigProvider.fromMap(new Map(env)))
           )
-        const error = yield* failureOf(withEnv([["REDIS_URL", "not-a-url"]]))
+        const error = yield* Effect.flip(withEnv([["REDIS_URL", "not-a-url"]]))
         expect(String(error)).toMatch(/REDIS_URL/)
-        const secret = yield* failureOf(withEnv([["REDIS_URL", "redis://u:hunter2@h:1/x"]]))
+        const secret = yield* Effect.flip(withEnv([["REDIS_URL", "redis://u:hunter2@h:1/x"]]))
         expect(String(secret)).toMatch(/REDIS_URL/)
         expect(String(secret)).not.toMatch(/hunter2/)
         const empty = yield* withEnv([["REDIS_URL", ""]])

@@ -7,23 +7,12 @@ import * as Resp from "../src/Resp.js"
 import { maxAttemptsWithin } from "./utils/Backoff.js"
 import * as FakeServer from "./utils/FakeServer.js"
 import * as RedisServer from "./utils/RedisServer.js"
+import { text } from "./utils/RespValues.js"
 import * as Tls from "./utils/Tls.js"
-
-const text = (value: Resp.RespValue): string => {
-  if (value instanceof Uint8Array) return Buffer.from(value).toString("utf8")
-  if (typeof value === "string") return value
-  throw new Error(`not a string reply: ${String(value)}`)
-}
 
 /** Builds a client for the given server in the current scope. */
 const clientFor = (server: RedisServer.RedisServerShape, options: RedisClient.RedisClientOptions = {}) =>
   RedisClient.make({ host: server.host, port: server.port, ...options })
-
-const failureOf = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.flatMap(Effect.exit(effect), (exit) =>
-    Exit.isFailure(exit)
-      ? Effect.succeed(Cause.squash(exit.cause) as E)
-      : Effect.die(new Error("expected a failure, got a success")))
 
 describe("RedisClient", () => {
   describe("round trips", () => {
@@ -36,7 +25,7 @@ describe("RedisClient", () => {
         expect(text(yield* client.send(["GET", "k"]))).toBe("v")
         expect(yield* client.send(["DEL", "k"])).toBe(1)
         expect(yield* client.send(["GET", "k"])).toBe(null)
-        const error = yield* failureOf(client.send(["NOSUCHCOMMAND"]))
+        const error = yield* Effect.flip(client.send(["NOSUCHCOMMAND"]))
         expect(error._tag).toBe("RedisReplyError")
         expect(error._tag === "RedisReplyError" && error.code).toBe("ERR")
         // An error reply leaves the connection usable.
@@ -140,11 +129,11 @@ describe("RedisClient", () => {
         const client = yield* clientFor(server, { reconnectMaxDelay: "200 millis" })
         yield* client.send(["SET", "k", "v"])
         yield* server.kill
-        const error = yield* failureOf(client.send(["GET", "k"]))
+        const error = yield* Effect.flip(client.send(["GET", "k"]))
         expect(error._tag).toBe("RedisConnectionError")
         // While down, commands fail fast.
         const started = Date.now()
-        const again = yield* failureOf(client.send(["GET", "k"]))
+        const again = yield* Effect.flip(client.send(["GET", "k"]))
         expect(again._tag).toBe("RedisConnectionError")
         expect(Date.now() - started).toBeLessThan(1_000)
         yield* server.start
@@ -217,7 +206,7 @@ describe("RedisClient", () => {
             "RedisConnectionError"
           )
         }
-        const after = yield* failureOf(client.send(["PING"]))
+        const after = yield* Effect.flip(client.send(["PING"]))
         expect(after._tag).toBe("RedisConnectionError")
       }))
 
@@ -225,10 +214,10 @@ describe("RedisClient", () => {
       Effect.gen(function*() {
         const fake = yield* FakeServer.make(FakeServer.garbage)
         const client = yield* RedisClient.make({ host: "127.0.0.1", port: fake.port, reconnectBaseDelay: 1 })
-        const error = yield* failureOf(client.send(["PING"]))
+        const error = yield* Effect.flip(client.send(["PING"]))
         expect(error._tag).toBe("RedisProtocolError")
         yield* Effect.sleep("20 millis")
-        const second = yield* failureOf(client.send(["PING"]))
+        const second = yield* Effect.flip(client.send(["PING"]))
         expect(second._tag).toBe("RedisProtocolError")
         // Each protocol error finished its connection: the second command needed a new one.
         expect(fake.connections).toBe(2)
@@ -245,7 +234,7 @@ describe("RedisClient", () => {
         })
         const started = Date.now()
         for (let i = 0; i < 30; i++) {
-          const error = yield* failureOf(client.send(["PING"]))
+          const error = yield* Effect.flip(client.send(["PING"]))
           expect(error._tag).toBe("RedisConnectionError")
           yield* Effect.sleep("5 millis")
         }
@@ -260,7 +249,7 @@ describe("RedisClient", () => {
     it.scopedLive("a host that does not resolve fails with RedisConnectionError", () =>
       Effect.gen(function*() {
         const client = yield* RedisClient.make({ host: "no-such-host.invalid", connectTimeout: "2 seconds" })
-        const error = yield* failureOf(client.send(["PING"]))
+        const error = yield* Effect.flip(client.send(["PING"]))
         expect(["RedisConnectionError", "RedisTimeoutError"]).toContain(error._tag)
       }))
 
@@ -274,7 +263,7 @@ describe("RedisClient", () => {
           connectTimeout: "200 millis"
         })
         const started = Date.now()
-        const error = yield* failureOf(client.send(["PING"]))
+        const error = yield* Effect.flip(client.send(["PING"]))
         expect(error._tag).toBe("RedisTimeoutError")
         expect(error._tag === "RedisTimeoutError" && error.phase).toBe("connect")
         expect(Date.now() - started).toBeLessThan(1_500)
@@ -290,12 +279,12 @@ describe("RedisClient", () => {
         expect(yield* good.send(["ACL", "WHOAMI"]).pipe(Effect.map(text))).toBe("app")
 
         const bad = yield* clientFor(server, { username: "app", password: Redacted.make("wrong-pw") })
-        const error = yield* failureOf(bad.send(["PING"]))
+        const error = yield* Effect.flip(bad.send(["PING"]))
         expect(error._tag).toBe("RedisAuthError")
         expect(error.message).toMatch(/WRONGPASS|invalid/i)
         expect(error.message).not.toContain("wrong-pw")
         // Not retried in a loop: the next command fails fast with the same error.
-        const again = yield* failureOf(bad.send(["PING"]))
+        const again = yield* Effect.flip(bad.send(["PING"]))
         expect(again._tag).toBe("RedisAuthError")
       }))
 
@@ -306,10 +295,10 @@ describe("RedisClient", () => {
         expect(yield* client.send(["PING"])).toBe("PONG")
         // No password against requirepass: the server's NOAUTH is an authentication error, for send and pipeline.
         const none = yield* clientFor(server)
-        const error = yield* failureOf(none.send(["PING"]))
+        const error = yield* Effect.flip(none.send(["PING"]))
         expect(error._tag).toBe("RedisAuthError")
         expect(error.message).toMatch(/^NOAUTH/)
-        const batch = yield* failureOf(none.pipeline([["PING"], ["GET", "k"]]))
+        const batch = yield* Effect.flip(none.pipeline([["PING"], ["GET", "k"]]))
         expect(batch._tag).toBe("RedisAuthError")
       }))
 
@@ -329,7 +318,7 @@ describe("RedisClient", () => {
       Effect.gen(function*() {
         const server = yield* RedisServer.make()
         const client = yield* clientFor(server, { db: 999 })
-        const error = yield* failureOf(client.send(["PING"]))
+        const error = yield* Effect.flip(client.send(["PING"]))
         expect(error._tag).toBe("RedisReplyError")
       }))
 
@@ -355,10 +344,10 @@ describe("RedisClient", () => {
 
         const other = yield* Tls.makeCertificateAuthority("another CA")
         const untrusted = yield* RedisClient.make({ host: "127.0.0.1", port: tlsPort, tls: { ca: other.ca } })
-        expect((yield* failureOf(untrusted.send(["PING"])))._tag).toBe("RedisConnectionError")
+        expect((yield* Effect.flip(untrusted.send(["PING"])))._tag).toBe("RedisConnectionError")
 
         const noCa = yield* RedisClient.make({ url: `rediss://127.0.0.1:${tlsPort}` })
-        expect((yield* failureOf(noCa.send(["PING"])))._tag).toBe("RedisConnectionError")
+        expect((yield* Effect.flip(noCa.send(["PING"])))._tag).toBe("RedisConnectionError")
 
         const plainToTls = yield* RedisClient.make({
           host: "127.0.0.1",
@@ -367,7 +356,7 @@ describe("RedisClient", () => {
           connectTimeout: "500 millis"
         })
         expect(["RedisConnectionError", "RedisTimeoutError", "RedisProtocolError"]).toContain(
-          (yield* failureOf(plainToTls.send(["PING"])))._tag
+          (yield* Effect.flip(plainToTls.send(["PING"])))._tag
         )
         const tlsToPlain = yield* RedisClient.make({
           host: "127.0.0.1",
@@ -376,7 +365,7 @@ describe("RedisClient", () => {
           connectTimeout: "500 millis"
         })
         expect(["RedisConnectionError", "RedisTimeoutError"]).toContain(
-          (yield* failureOf(tlsToPlain.send(["PING"])))._tag
+          (yield* Effect.flip(tlsToPlain.send(["PING"])))._tag
         )
       }))
   })
@@ -418,7 +407,7 @@ describe("RedisClient", () => {
             { url: "redis://h/abc" }
           ]
         ) {
-          const error = yield* failureOf(resolveOptions(options))
+          const error = yield* Effect.flip(resolveOptions(options))
           expect(error._tag).toBe("RedisConfigError")
           expect(error.message).not.toContain("hunter2")
         }

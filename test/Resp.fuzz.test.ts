@@ -2,7 +2,6 @@ import { describe, expect, it } from "@effect/vitest"
 import * as fc from "fast-check"
 import { Buffer } from "node:buffer"
 import {
-  encodeValue,
   ErrorReply,
   Parser,
   type ParserOptions,
@@ -13,6 +12,7 @@ import {
   VerbatimString
 } from "../src/Resp.js"
 import { normalize, splitAt } from "./utils/RespPicture.js"
+import { encodeValue } from "./utils/RespValues.js"
 
 // Fuzzing the parser with arbitrary, RESP-shaped and mutated input (well over 100,000 inputs in all). Each input is
 // parsed whole and in random chunks: neither may throw, both must terminate, and both must reach the same verdict,
@@ -31,7 +31,7 @@ const run = (chunks: ReadonlyArray<Uint8Array>, options: ParserOptions | undefin
       throw new Error(`bufferedBytes ${parser.bufferedBytes} over ${bound}`)
     }
     if (e !== undefined) {
-      if (e._tag !== "ProtocolError") throw new Error("not a ProtocolError")
+      if (e._tag !== "RespProtocolError") throw new Error("not a RespProtocolError")
       // feed turns any internal exception into a ProtocolError; here that would be a bug, not a verdict.
       if (e.cause !== undefined) throw new Error(`internal exception: ${e.message}`)
       error = e.message

@@ -4,7 +4,6 @@ import { Buffer } from "node:buffer"
 import {
   encodeCommand,
   encodeCommands,
-  encodeValue,
   ErrorReply,
   Parser,
   type ParserOptions,
@@ -16,6 +15,7 @@ import {
   VerbatimString
 } from "../src/Resp.js"
 import { normalize, splitAt } from "./utils/RespPicture.js"
+import { encodeValue } from "./utils/RespValues.js"
 
 // -------------------------------------------------------------------------------------------------------------------
 // helpers
@@ -58,7 +58,7 @@ const expectProtocolError = (input: string | Uint8Array, options?: ParserOptions
   const buf = typeof input === "string" ? bytes(input) : input
   const whole = parse(buf, options)
   expect(whole.error).toBeDefined()
-  expect(whole.error!._tag).toBe("ProtocolError")
+  expect(whole.error!._tag).toBe("RespProtocolError")
   expect(whole.error).toBeInstanceOf(ProtocolError)
   // The same verdict, with the same message, however the bytes arrive.
   expect(picture(feedChunks(byteAtATime(buf), options))).toEqual(picture(whole))
@@ -487,6 +487,15 @@ describe("Parser", () => {
       }
     })
 
+    it("names the limit a declared length exceeds", () => {
+      expect(expectProtocolError("$11\r\n", { maxBulkLength: 10 }).message).toBe(
+        "bulk length 11 exceeds maxBulkLength (10)"
+      )
+      expect(expectProtocolError("%11\r\n", { maxAggregateLength: 10 }).message).toBe(
+        "aggregate length 11 exceeds maxAggregateLength (10)"
+      )
+    })
+
     it("accepts lines and bulks right at the limits", () => {
       const options = { maxLineLength: 8, maxBulkLength: 10, maxAggregateLength: 10, maxDepth: 2 }
       expect(parse("+aaaaaaaa\r\n", options).values).toEqual(["aaaaaaaa"])
@@ -506,21 +515,21 @@ describe("Parser", () => {
     it("rejects a huge declared bulk length before buffering anything", () => {
       const parser = new Parser({ maxBulkLength: 1024 })
       const error = parser.feed(bytes("$1025\r\nabc"), () => {})
-      expect(error?._tag).toBe("ProtocolError")
+      expect(error?._tag).toBe("RespProtocolError")
       expect(parser.bufferedBytes).toBe(0)
     })
 
     it("delivers the replies before the violation", () => {
       const { error, values } = parse("+OK\r\n:1\r\n*2\r\n:2\r\nX")
       expect(values).toEqual(["OK", 1])
-      expect(error?._tag).toBe("ProtocolError")
+      expect(error?._tag).toBe("RespProtocolError")
     })
 
     it("is poisoned until reset", () => {
       const parser = new Parser()
       const values: Array<RespValue> = []
       const error = parser.feed(bytes("+OK\r\n:x\r\n+LOST\r\n"), (v) => values.push(v))
-      expect(error?._tag).toBe("ProtocolError")
+      expect(error?._tag).toBe("RespProtocolError")
       expect(parser.feed(bytes("+OK\r\n"), (v) => values.push(v))).toBe(error)
       expect(parser.feed(bytes(""), (v) => values.push(v))).toBe(error)
       expect(parser.bufferedBytes).toBe(0)
@@ -547,7 +556,7 @@ describe("Parser", () => {
       const error = parser.feed(bytes("+OK\r\n+NEXT\r\n"), () => {
         throw boom
       })
-      expect(error?._tag).toBe("ProtocolError")
+      expect(error?._tag).toBe("RespProtocolError")
       expect(error?.cause).toBe(boom)
       expect(parser.feed(bytes("+OK\r\n"), () => {})).toBe(error)
     })
@@ -613,6 +622,34 @@ describe("encodeCommand", () => {
     expect(commandFromWire(encodeCommand(["MGET", ...many])).map(String)).toEqual(["MGET", ...many])
   })
 
+  it("writes strings on each side of the ASCII loop's limit and at key lengths, ASCII or not", () => {
+    const args = [11, 12, 13, 63, 64, 65].flatMap((
+      n
+    ) => ["a".repeat(n), "a".repeat(n - 1) + "é", "é" + "a".repeat(n - 1)])
+    expect(commandFromWire(encodeCommand(args))).toEqual(args.map((s) => Buffer.from(s, "utf8")))
+  })
+
+  it("writes strings whose UTF-8 length has more digits than their UTF-16 length", () => {
+    const args = ["é".repeat(5), "😀".repeat(3), "é".repeat(50), "€".repeat(40), "é".repeat(500), "€".repeat(4000)]
+    const wire = encodeCommand(args)
+    expect(wire.toString("latin1", 0, 8)).toBe("*6\r\n$10\r")
+    expect(commandFromWire(wire)).toEqual(args.map((s) => Buffer.from(s, "utf8")))
+  })
+
+  it("writes commands past the scratch buffer's limit into a buffer of their own, exactly", () => {
+    const big = Buffer.alloc(200 * 1024, 7)
+    const text = "é".repeat(50_000) + "€"
+    const args = ["SET", "k", big, text, "tail"]
+    const wire = encodeCommand(args)
+    const header = (s: string | Uint8Array) => `$${typeof s === "string" ? Buffer.byteLength(s) : s.length}\r\n`
+    expect(wire.length).toBe(
+      "*5\r\n".length + args.reduce((n, a) => n + header(a).length + Buffer.byteLength(a as string) + 2, 0)
+    )
+    expect(commandFromWire(wire)).toEqual([bytes("SET"), bytes("k"), big, Buffer.from(text, "utf8"), bytes("tail")])
+    // The scratch buffer is still right for the small commands that follow.
+    expect(encodeCommand(["GET", "k"]).toString("latin1")).toBe("*2\r\n$3\r\nGET\r\n$1\r\nk\r\n")
+  })
+
   it("round-trips any arguments", () => {
     fc.assert(
       fc.property(
@@ -638,6 +675,9 @@ describe("encodeCommands", () => {
     expect(encodeCommands([])).toHaveLength(0)
     const many = Array.from({ length: 300 }, (_, i) => ["SET", `k${i}`, "v".repeat(i)])
     expect(encodeCommands(many)).toEqual(Buffer.concat(many.map(encodeCommand)))
+    // Over the scratch buffer's limit: written into a buffer of its own.
+    const large = Array.from({ length: 100 }, (_, i) => ["SET", `k${i}`, "é".repeat(1000 + i)])
+    expect(encodeCommands(large).equals(Buffer.concat(large.map(encodeCommand)))).toBe(true)
   })
 })
 

@@ -1,4 +1,4 @@
-import { assert, describe, expect, it } from "@effect/vitest"
+import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -21,7 +21,7 @@ const expectError = (
   direction: "encode" | "decode"
 ) =>
   Effect.map(Effect.flip(effect), (error) => {
-    assert.instanceOf(error, Serializer.SerializationError)
+    expect(error).toBeInstanceOf(Serializer.SerializationError)
     expect(error._tag).toBe("SerializationError")
     expect(error.direction).toBe(direction)
     expect(error.message).not.toContain(SECRET)

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, Fiber, Option, Redacted, Schedule } from "effect"
+import { Effect, Fiber, Option, Redacted, Schedule } from "effect"
 import * as Net from "node:net"
 import * as RedisBackend from "../../src/RedisBackend.js"
 import * as RedisClient from "../../src/RedisClient.js"
@@ -9,19 +9,12 @@ import * as Serializer from "../../src/Serializer.js"
 import { maxAttemptsWithin } from "../utils/Backoff.js"
 import * as FakeServer from "../utils/FakeServer.js"
 import * as RedisServer from "../utils/RedisServer.js"
+import { text } from "../utils/RespValues.js"
 import * as Tls from "../utils/Tls.js"
 
 // Bad input, one case per test. Whatever cannot succeed must fail with a typed error within a bound, and the
 // connection (when there is one) must stay usable: the next command works, on the same connection where the
 // protocol allows it.
-
-const failureOf = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.flatMap(Effect.exit(effect), (exit) =>
-    Exit.isFailure(exit)
-      ? Effect.succeed(Cause.squash(exit.cause) as E)
-      : Effect.die(new Error("expected a failure, got a success")))
-
-const text = (value: Resp.RespValue): string => Buffer.from(value as Uint8Array).toString("utf8")
 
 /** A client and a backend over it, on the given server. */
 const both = (port: number, options: RedisClient.RedisClientOptions = {}, backend: RedisBackend.BackendOptions = {}) =>
@@ -124,18 +117,18 @@ describe("Bad input", () => {
       const id = yield* connectionId(client)
       const before = yield* server.cli("INFO", "commandstats")
       for (const value of [() => 1, Symbol("s"), { nested: [new WeakMap()] }]) {
-        const error = yield* failureOf(cache.set("v8", value))
+        const error = yield* Effect.flip(cache.set("v8", value))
         expect(error._tag).toBe("CacheSerializationError")
         expect(error.key).toBe("v8")
       }
       const cyclic: Record<string, unknown> = {}
       cyclic["self"] = cyclic
       for (const value of [10n, cyclic]) {
-        expect((yield* failureOf(json.set("json", value)))._tag).toBe(
+        expect((yield* Effect.flip(json.set("json", value)))._tag).toBe(
           "CacheSerializationError"
         )
       }
-      const setMany = yield* failureOf(cache.setMany([["ok", 1], ["bad", () => 2]]))
+      const setMany = yield* Effect.flip(cache.setMany([["ok", 1], ["bad", () => 2]]))
       expect(setMany._tag).toBe("CacheSerializationError")
       // Nothing reached the server: no SET, MSET or DEL counted, no key written.
       const after = yield* server.cli("INFO", "commandstats")
@@ -156,10 +149,10 @@ describe("Bad input", () => {
       const started = Date.now()
       // Redis answers "-ERR Protocol error: invalid bulk length" and closes the connection; depending on timing
       // the client reads that reply or only sees the connection go.
-      const raw = yield* failureOf(client.send(["SET", "huge", huge]))
+      const raw = yield* Effect.flip(client.send(["SET", "huge", huge]))
       expect(["RedisReplyError", "RedisConnectionError"]).toContain(raw._tag)
       if (raw._tag === "RedisReplyError") expect(raw.code).toBe("ERR")
-      const viaBackend = yield* failureOf(retryWhileUnavailable(cache.set("huge", huge.toString("latin1"))))
+      const viaBackend = yield* Effect.flip(retryWhileUnavailable(cache.set("huge", huge.toString("latin1"))))
       expect(["CacheReplyError", "CacheConnectionError"]).toContain(viaBackend._tag)
       expect(Date.now() - started).toBeLessThan(5_000)
       expect(yield* retryWhileUnavailable(cache.get("small"))).toStrictEqual(Option.some("fits"))
@@ -176,10 +169,10 @@ describe("Bad input", () => {
       const id = yield* connectionId(client)
       yield* cache.set("k", "before")
       for (const ttl of [Number.NaN, [Number.NaN, 0] as const, [1, Number.NaN] as const]) {
-        const error = yield* failureOf(cache.set("k", "after", ttl))
+        const error = yield* Effect.flip(cache.set("k", "after", ttl))
         expect(error._tag).toBe("CacheInputError")
         expect(error.key).toBe("k")
-        expect((yield* failureOf(cache.setMany([["k", "after"]], ttl)))._tag).toBe("CacheInputError")
+        expect((yield* Effect.flip(cache.setMany([["k", "after"]], ttl)))._tag).toBe("CacheInputError")
       }
       // A NaN read as zero would have deleted the key: it is still there, with no expiry.
       expect(yield* cache.get("k")).toStrictEqual(Option.some("before"))
@@ -193,11 +186,11 @@ describe("Bad input", () => {
       const client = yield* RedisClient.make({ host: "no-such-host..invalid", connectTimeout: "2 seconds" })
       const cache = yield* Effect.provideService(RedisBackend.make(), RedisClient.RedisClient, client)
       const started = Date.now()
-      const error = yield* failureOf(client.send(["PING"]))
+      const error = yield* Effect.flip(client.send(["PING"]))
       expect(error._tag).toBe("RedisConnectionError")
       expect(error.message).toContain("no-such-host..invalid")
       for (let i = 0; i < 5; i++) {
-        expect((yield* failureOf(cache.get("k")))._tag).toBe("CacheConnectionError")
+        expect((yield* Effect.flip(cache.get("k")))._tag).toBe("CacheConnectionError")
         yield* Effect.sleep("30 millis")
       }
       expect(Date.now() - started).toBeLessThan(2_000)
@@ -209,7 +202,7 @@ describe("Bad input", () => {
       yield* server.kill
       const { cache } = yield* both(server.port, { reconnectMaxDelay: "200 millis" })
       const started = Date.now()
-      const error = yield* failureOf(cache.get("k"))
+      const error = yield* Effect.flip(cache.get("k"))
       expect(error._tag).toBe("CacheConnectionError")
       expect(error.message).toMatch(/ECONNREFUSED/)
       expect(Date.now() - started).toBeLessThan(1_000)
@@ -233,7 +226,7 @@ describe("Bad input", () => {
       const before = yield* stat
       const started = Date.now()
       for (let i = 0; i < 30; i++) {
-        const error = yield* failureOf(cache.get("k"))
+        const error = yield* Effect.flip(cache.get("k"))
         expect(error._tag).toBe("CacheReplyError")
         expect((error.cause as { _tag: string })._tag).toBe("RedisAuthError")
         expect(error.message).toMatch(/WRONGPASS|invalid/)
@@ -255,7 +248,7 @@ describe("Bad input", () => {
       const server = yield* RedisServer.make()
       const { cache } = yield* both(server.port, { tls: { ca: files.ca }, connectTimeout: "1 second" })
       const started = Date.now()
-      const error = yield* failureOf(cache.get("k"))
+      const error = yield* Effect.flip(cache.get("k"))
       expect(["CacheConnectionError", "CacheTimeoutError"]).toContain(error._tag)
       // The message names the step that failed, not just a timeout.
       expect(error.message).toMatch(/TLS/)
@@ -271,7 +264,7 @@ describe("Bad input", () => {
       const server = yield* RedisServer.make({ tls: files, plainPort: false })
       const { cache } = yield* both(server.port, { connectTimeout: "1 second", commandTimeout: "1 second" })
       const started = Date.now()
-      const error = yield* failureOf(cache.get("k"))
+      const error = yield* Effect.flip(cache.get("k"))
       expect(["CacheConnectionError", "CacheTimeoutError", "CacheProtocolError"]).toContain(error._tag)
       expect(Date.now() - started).toBeLessThan(2_500)
       const { cache: secure } = yield* both(server.port, { tls: { ca: files.ca } })
@@ -302,12 +295,12 @@ describe("Bad input", () => {
         reconnectBaseDelay: "10 millis",
         connectTimeout: "300 millis"
       })
-      const first = yield* failureOf(client.send(["PING"]))
+      const first = yield* Effect.flip(client.send(["PING"]))
       expect(first._tag).toBe("RedisConnectionError")
       // The partial "+O" never completes: the connect timeout bounds the wait.
       yield* Effect.sleep("30 millis")
       const started = Date.now()
-      const second = yield* failureOf(client.send(["PING"]))
+      const second = yield* Effect.flip(client.send(["PING"]))
       expect(second._tag === "RedisTimeoutError" && second.phase).toBe("connect")
       expect(Date.now() - started).toBeLessThan(1_500)
       const reply = yield* client.send(["PING"]).pipe(
@@ -376,15 +369,15 @@ describe("Bad input", () => {
         const id = yield* connectionId(client)
         // A replica of a master that does not exist: reads are served (stale data allowed), writes are refused.
         yield* client.send(["REPLICAOF", "127.0.0.1", String(yield* closedPort)])
-        const raw = yield* failureOf(client.send(["SET", "k", "x"]))
+        const raw = yield* Effect.flip(client.send(["SET", "k", "x"]))
         expect(raw._tag).toBe("RedisReplyError")
         expect(raw._tag === "RedisReplyError" && raw.code).toBe("READONLY")
-        const error = yield* failureOf(cache.set("k", "after"))
+        const error = yield* Effect.flip(cache.set("k", "after"))
         expect(error._tag).toBe("CacheReplyError")
         expect(replyCode(error)).toBe("READONLY")
-        expect((yield* failureOf(cache.delete("k")))._tag).toBe("CacheReplyError")
+        expect((yield* Effect.flip(cache.delete("k")))._tag).toBe("CacheReplyError")
         // The pipelined path (SET … PX for each entry) reports the same refusal.
-        const batch = yield* failureOf(cache.setMany([["k", "after"], ["j", "after"]], "1 minute"))
+        const batch = yield* Effect.flip(cache.setMany([["k", "after"], ["j", "after"]], "1 minute"))
         expect(batch._tag).toBe("CacheReplyError")
         expect(batch.message).toMatch(/^READONLY/)
         expect(yield* cache.get("k")).toStrictEqual(Option.some("before"))
@@ -400,10 +393,10 @@ describe("Bad input", () => {
         const server = yield* RedisServer.make({ args: ["--maxmemory", "1mb", "--maxmemory-policy", "noeviction"] })
         const { cache, client } = yield* both(server.port)
         const id = yield* connectionId(client)
-        const raw = yield* failureOf(client.send(["SET", "k", "x".repeat(100_000)]))
+        const raw = yield* Effect.flip(client.send(["SET", "k", "x".repeat(100_000)]))
         expect(raw._tag).toBe("RedisReplyError")
         expect(raw._tag === "RedisReplyError" && raw.code).toBe("OOM")
-        const error = yield* failureOf(cache.set("k", "x".repeat(100_000)))
+        const error = yield* Effect.flip(cache.set("k", "x".repeat(100_000)))
         expect(error._tag).toBe("CacheReplyError")
         expect(replyCode(error)).toBe("OOM")
         expect(error.message).toMatch(/^OOM/)
@@ -438,7 +431,7 @@ describe("Bad input", () => {
         ])
         expect(results.slice(0, 3).every((r) => r._tag === "Left" && r.left._tag === "CacheReplyError")).toBe(true)
         for (const key of ["loading", "readonly", "oom"]) {
-          const raw = yield* failureOf(client.send(["SET", `ac:${key}`, "v"]))
+          const raw = yield* Effect.flip(client.send(["SET", `ac:${key}`, "v"]))
           expect(raw._tag === "RedisReplyError" && raw.code).toBe(key.toUpperCase())
         }
         expect(yield* client.send(["SET", "ac:fine", "v"])).toBe("OK")

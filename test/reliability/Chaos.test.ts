@@ -2,10 +2,10 @@ import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, Exit, Fiber, Option, Redacted, Schedule } from "effect"
 import * as RedisBackend from "../../src/RedisBackend.js"
 import * as RedisClient from "../../src/RedisClient.js"
-import * as Resp from "../../src/Resp.js"
 import * as FaultProxy from "../utils/FaultProxy.js"
 import { heapMb } from "../utils/Heap.js"
 import * as RedisServer from "../utils/RedisServer.js"
+import { text } from "../utils/RespValues.js"
 
 // Faults on the reply path (latency, replies cut, truncated, stalled, dripped) and a server killed and restarted,
 // under many fibers: the client must never hand a reply to the wrong caller, never hang past its timeouts, and keep
@@ -33,8 +33,6 @@ const tagOf = (cause: Cause.Cause<unknown>): string => {
   const error = Cause.squash(cause) as { _tag?: string }
   return error._tag ?? "defect"
 }
-
-const text = (value: Resp.RespValue): string => Buffer.from(value as Uint8Array).toString("utf8")
 
 const clientOptions = {
   commandTimeout: "250 millis",

@@ -5,6 +5,7 @@ import * as RedisClient from "../../src/RedisClient.js"
 import * as Resp from "../../src/Resp.js"
 import { heapMb } from "../utils/Heap.js"
 import * as RedisServer from "../utils/RedisServer.js"
+import { encodeValue } from "../utils/RespValues.js"
 
 // A million operations through one client while the server is frozen (SIGSTOP) for 300 ms every second: each freeze
 // times commands out and forces reconnections. The heap must stay flat and no reply may reach the wrong command.
@@ -173,10 +174,10 @@ describe("Soak", () => {
     }
     const chunk: fc.Arbitrary<Buffer> = fc.oneof(
       { weight: 2, arbitrary: fc.uint8Array({ maxLength: 64 }).map((bytes) => Buffer.from(bytes)) },
-      { weight: 8, arbitrary: value.map(Resp.encodeValue) },
+      { weight: 8, arbitrary: value.map(encodeValue) },
       {
         weight: 2,
-        arbitrary: fc.tuple(value, fc.nat(), fc.nat(255)).map(([v, at, byte]) => mutate(Resp.encodeValue(v), at, byte))
+        arbitrary: fc.tuple(value, fc.nat(), fc.nat(255)).map(([v, at, byte]) => mutate(encodeValue(v), at, byte))
       },
       // Headers that declare far more than ever arrives, and nesting that never closes.
       {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit } from "effect"
+import { Effect } from "effect"
 import type { Scope } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs/promises"
@@ -14,12 +14,6 @@ import * as Tls from "../utils/Tls.js"
 // TLS verifies by default. RedisClient.test.ts covers a CA-signed server (accepted with its CA, rejected with an
 // unrelated one or none). Here: a self-signed server certificate, as many deployments start with, is rejected
 // unless it is given as the CA; a valid chain for another name is rejected; only an explicit opt-out skips checks.
-
-const failureOf = <A, E>(effect: Effect.Effect<A, E>) =>
-  Effect.flatMap(Effect.exit(effect), (exit) =>
-    Exit.isFailure(exit)
-      ? Effect.succeed(Cause.squash(exit.cause) as E)
-      : Effect.die(new Error("expected a failure, got a success")))
 
 const openssl = (cwd: string, args: ReadonlyArray<string>) =>
   Effect.async<void>((resume) => {
@@ -91,12 +85,12 @@ describe("TLS", () => {
 
       for (const tls of [{ tls: true }, { url: `rediss://127.0.0.1:${server.port}` }, { tls: {} }]) {
         const client = yield* RedisClient.make({ ...options, ...tls })
-        const error = yield* failureOf(client.send(["PING"]))
+        const error = yield* Effect.flip(client.send(["PING"]))
         expect(error._tag).toBe("RedisConnectionError")
         // The reason is in the message, for whoever has to fix the deployment.
         expect(error.message).toMatch(/self[- ]signed/i)
         const cache = yield* Effect.provideService(RedisBackend.make(), RedisClient.RedisClient, client)
-        expect((yield* failureOf(cache.get("k")))._tag).toBe("CacheConnectionError")
+        expect((yield* Effect.flip(cache.get("k")))._tag).toBe("CacheConnectionError")
       }
 
       const trusted = yield* RedisClient.make({ ...options, tls: { ca: files.cert } })
@@ -113,7 +107,7 @@ describe("TLS", () => {
         port: server.port,
         tls: { ca: files.ca, servername: "cache.example.org" }
       })
-      const error = yield* failureOf(wrongName.send(["PING"]))
+      const error = yield* Effect.flip(wrongName.send(["PING"]))
       expect(error._tag).toBe("RedisConnectionError")
       expect(error.message).toMatch(/cache\.example\.org|altnames|hostname/i)
 

@@ -8,6 +8,7 @@ import { Effect } from "effect"
 import type { Scope } from "effect"
 import * as Net from "node:net"
 import * as Resp from "../../src/Resp.js"
+import { encodeValue } from "./RespValues.js"
 
 /**
  * A running fake server.
@@ -132,7 +133,7 @@ export const fakeRedis = (
         const command = (value as ReadonlyArray<Uint8Array>).map((part) => Buffer.from(part).toString("utf8"))
         const answer = behave(connection, command)
         if (answer === "close") socket.destroy()
-        else if (answer !== "ignore") socket.write(Buffer.isBuffer(answer) ? answer : Resp.encodeValue(answer))
+        else if (answer !== "ignore") socket.write(Buffer.isBuffer(answer) ? answer : encodeValue(answer))
       })
     })
   }
