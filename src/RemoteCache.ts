@@ -105,7 +105,8 @@ export const missesTotal: Metric.Metric.Counter<number> = Metrics.missesTotal
 /**
  * Counter `remote_cache_errors_total`, tagged `operation` and `error` (the error's `_tag`, such as
  * `CacheConnectionError`, `CacheTimeoutError`, `CacheCircuitOpenError`, or `ParseError` for a stored value that
- * a schema view rejects): errors where they arise, before any recovery, each once.
+ * a typed view rejects, this module's or `TieredCache.forSchema`'s, whose reads are tagged `get` and
+ * `getOrCompute`): errors where they arise, before any recovery, each once.
  *
  * @since 0.1.0
  * @category metrics

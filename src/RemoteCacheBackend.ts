@@ -17,7 +17,7 @@ import type * as Option from "effect/Option"
 /**
  * Every operation of a backend, in the order of {@link CacheOps}: the values of {@link Operation}.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export const operations = ["get", "getWithTtl", "getMany", "set", "setMany", "delete", "clear"] as const

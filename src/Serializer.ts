@@ -85,13 +85,13 @@ export interface SerializerShape {
   /**
    * `encode` without an Effect around it, run when called; never throws. Optional: see {@link make}.
    *
-   * @since 0.2.0
+   * @since 0.1.0
    */
   readonly encodeSync?: ((value: unknown) => Either.Either<Uint8Array, SerializationError>) | undefined
   /**
    * `decode` without an Effect around it, run when called; never throws. Optional: see {@link make}.
    *
-   * @since 0.2.0
+   * @since 0.1.0
    */
   readonly decodeSync?: ((bytes: Uint8Array) => Either.Either<unknown, SerializationError>) | undefined
 }
@@ -99,7 +99,7 @@ export interface SerializerShape {
 /**
  * What {@link make} builds a serializer from.
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category models
  */
 export interface SyncSerializerOptions {
@@ -143,7 +143,7 @@ export class Serializer extends Context.Tag("effect-remote-cache/Serializer")<Se
  * })
  * ```
  *
- * @since 0.2.0
+ * @since 0.1.0
  * @category constructors
  */
 export const make = (options: SyncSerializerOptions): SerializerShape => {

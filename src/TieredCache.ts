@@ -904,7 +904,9 @@ export const layerInProcess = (options: TieredCacheOptions = {}): Layer.Layer<Ti
 /**
  * A typed view of the tiered cache: values are stored in the schema's encoded form and decoded on every read (an
  * L1 hit costs a decode, no I/O); a stored value that does not match the schema (written by an older schema, or
- * by another view of the same key) is a miss, for `getOrCompute` too, which then computes.
+ * by another view of the same key) is a miss, for `getOrCompute` too, which then computes. Each such miss is logged
+ * at debug level with the operation (`get` or `getOrCompute`) and the key, never the value, and counted in
+ * `RemoteCache.errorsTotal` with the tag `ParseError`, as `RemoteCache.forSchema` does.
  *
  * @since 0.1.0
  * @category models
