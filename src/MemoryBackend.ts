@@ -268,11 +268,13 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
           return Effect.sync(() => store.remove(prefix + key))
         default:
           // Serialized when the effect runs, each run anew.
-          return Effect.flatMap(Effect.suspend(() => codec.encode("set", key, value)), (bytes) =>
-            Effect.flatMap(
-              Clock.currentTimeMillis,
-              (now) => Effect.sync(() => store.put(prefix + key, bytes, expiresAt(resolved, now), now))
-            ))
+          return Effect.suspend(() =>
+            codec.encode("set", key, value, (bytes) =>
+              Effect.flatMap(
+                Clock.currentTimeMillis,
+                (now) => Effect.sync(() => store.put(prefix + key, bytes, expiresAt(resolved, now), now))
+              ))
+          )
       }
     }
 

@@ -264,7 +264,7 @@ export const make = (
     // continuation.
     const write = (key: string, value: unknown, px: string | undefined): Effect.Effect<void, CacheError> =>
       Effect.suspend(() =>
-        Effect.flatMap(codec.encode("set", key, value), (bytes) =>
+        codec.encode("set", key, value, (bytes) =>
           Effect.matchCauseEffect(
             client.send(px === undefined ? ["SET", prefix + key, bytes] : ["SET", prefix + key, bytes, "PX", px]),
             {

@@ -41,14 +41,17 @@ export const decodeError = (
  */
 export interface ValueCodec {
   /**
-   * Serializes `value`. With a synchronous serializer the work happens during this call: call it when the
-   * operation's effect runs (inside `Effect.suspend` or a continuation), so that each run serializes anew.
+   * Serializes `value` and passes the bytes to `use`. With a synchronous serializer the work happens during this
+   * call, and `use` is called directly (no Effect step between them, which a `set` would pay on every call): call
+   * it when the operation's effect runs (inside `Effect.suspend` or a continuation), so that each run serializes
+   * anew.
    */
-  readonly encode: (
+  readonly encode: <A, E>(
     operation: Operation,
     key: string,
-    value: unknown
-  ) => Effect.Effect<Uint8Array, CacheSerializationError>
+    value: unknown,
+    use: (bytes: Uint8Array) => Effect.Effect<A, E>
+  ) => Effect.Effect<A, E | CacheSerializationError>
   /** Serializes every entry's value, in order, failing at the first that cannot be; same timing as `encode`. */
   readonly encodeAll: (
     operation: Operation,
@@ -79,17 +82,14 @@ export interface ValueCodec {
 export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
   const { decodeSync, encodeSync } = serializer
   if (encodeSync !== undefined && decodeSync !== undefined) {
-    // In Effect 3 an `Either` is an Effect: the result is returned as it is, with no Effect built around it.
-    const encode = (
+    const encode = <A, E>(
       operation: Operation,
       key: string,
-      value: unknown
-    ): Either.Either<Uint8Array, CacheSerializationError> => {
+      value: unknown,
+      use: (bytes: Uint8Array) => Effect.Effect<A, E>
+    ): Effect.Effect<A, E | CacheSerializationError> => {
       const result = encodeSync(value)
-      // A `Right` holds no error, so its error type can change without copying it.
-      return Either.isRight(result)
-        ? result as Either.Either<Uint8Array, never>
-        : Either.left(encodeError(operation, key, result.left))
+      return Either.isRight(result) ? use(result.right) : Effect.fail(encodeError(operation, key, result.left))
     }
     const decode = (operation: Operation, key: string, bytes: Uint8Array) => {
       const result = decodeSync(bytes)
@@ -126,7 +126,7 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
       }
     }
   }
-  const encode = (operation: Operation, key: string, value: unknown) =>
+  const encodeBytes = (operation: Operation, key: string, value: unknown) =>
     Effect.mapError(serializer.encode(value), (cause) => encodeError(operation, key, cause))
   const decode = (operation: Operation, key: string, bytes: Uint8Array) =>
     Effect.mapBoth(serializer.decode(bytes), {
@@ -134,8 +134,8 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
       onSuccess: Option.some
     })
   return {
-    encode,
-    encodeAll: (operation, entries) => Effect.forEach(entries, ([key, value]) => encode(operation, key, value)),
+    encode: (operation, key, value, use) => Effect.flatMap(encodeBytes(operation, key, value), use),
+    encodeAll: (operation, entries) => Effect.forEach(entries, ([key, value]) => encodeBytes(operation, key, value)),
     decode,
     decodeAll: (operation, keys, items) =>
       Effect.forEach(
