@@ -15,10 +15,11 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Backend from "./internal/backend.js"
 import * as Codec from "./internal/codec.js"
 import { type ResolvedTtl, resolveTtl } from "./internal/ttl.js"
-import { type Operation, RemoteCacheBackend, type RemoteCacheBackendShape } from "./RemoteCacheBackend.js"
-import * as Serializer from "./Serializer.js"
+import { RemoteCacheBackend, type RemoteCacheBackendShape } from "./RemoteCacheBackend.js"
+import type * as Serializer from "./Serializer.js"
 
 /**
  * @since 0.1.0
@@ -88,12 +89,12 @@ export interface MakeOptions {
 }
 
 /**
- * The prefix used when none is given, the same as `RedisBackend`'s.
+ * The prefix used when none is given, the same for every backend.
  *
  * @since 0.1.0
  * @category constants
  */
-export const defaultPrefix = "ac:"
+export const defaultPrefix: string = Backend.defaultPrefix
 
 interface Entry {
   readonly bytes: Uint8Array
@@ -232,15 +233,10 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
       )
     }
     const prefix = options?.prefix ?? defaultPrefix
-    const serializer = options?.serializer ??
-      Option.getOrElse(yield* Effect.serviceOption(Serializer.Serializer), () => Serializer.v8)
+    const codec = Codec.make(yield* Backend.resolveSerializer(options?.serializer))
     // Only this module makes stores, so every MemoryStore is a StoreImpl.
     const store = (options?.store ?? (yield* makeStore({ capacity: options?.capacity }))) as StoreImpl
 
-    const encode = (operation: Operation, key: string, value: unknown) =>
-      Codec.encode(serializer, operation, key, value)
-    const decode = (operation: Operation, key: string, bytes: Uint8Array) =>
-      Codec.decode(serializer, operation, key, bytes)
     const invalidTtl = Codec.invalidTtl
 
     const expiresAt = (ttl: ResolvedTtl, now: number): number => ttl._tag === "Millis" ? now + ttl.millis : Infinity
@@ -248,7 +244,7 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
     const get = (key: string) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const bytes = store.lookup(prefix + key, now)
-        return bytes === undefined ? Effect.succeedNone : Effect.asSome(decode("get", key, bytes))
+        return bytes === undefined ? Effect.succeedNone : codec.decode("get", key, bytes)
       })
 
     const getWithTtl = (key: string) =>
@@ -258,17 +254,17 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
         const remainingTtl = entry.expiresAt === Infinity
           ? Option.none()
           : Option.some(Duration.millis(entry.expiresAt - now))
-        return Effect.map(decode("getWithTtl", key, entry.bytes), (value) => Option.some({ value, remainingTtl }))
+        return Effect.map(
+          codec.decode("getWithTtl", key, entry.bytes),
+          Option.map((value) => ({ value, remainingTtl }))
+        )
       })
 
     const getMany = (keys: ReadonlyArray<string>) =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         // One read of every key before any decoding, as one MGET would see them.
         const found = keys.map((key) => store.lookup(prefix + key, now))
-        return Effect.forEach(
-          found,
-          (bytes, i) => bytes === undefined ? Effect.succeedNone : Effect.asSome(decode("getMany", keys[i]!, bytes))
-        )
+        return codec.decodeAll("getMany", keys, found)
       })
 
     const set = (key: string, value: unknown, ttl?: Duration.DurationInput) => {
@@ -280,11 +276,14 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
           // Stores nothing, so there is nothing to serialize; an earlier value must not outlive this write.
           return Effect.sync(() => store.remove(prefix + key))
         default:
-          return Effect.flatMap(encode("set", key, value), (bytes) =>
-            Effect.flatMap(
-              Clock.currentTimeMillis,
-              (now) => Effect.sync(() => store.put(prefix + key, bytes, expiresAt(resolved, now), now))
-            ))
+          // Serialized when the effect runs, each run anew.
+          return Effect.suspend(() =>
+            codec.encode("set", key, value, (bytes) =>
+              Effect.flatMap(
+                Clock.currentTimeMillis,
+                (now) => Effect.sync(() => store.put(prefix + key, bytes, expiresAt(resolved, now), now))
+              ))
+          )
       }
     }
 
@@ -292,8 +291,7 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
       entries: Iterable<readonly [key: string, value: unknown]>,
       ttl?: Duration.DurationInput
     ) => {
-      // Read once, at call time: a retried effect must write the same entries even from a one-shot iterator.
-      const list = Array.from(entries, ([key, value]) => [key, value] as const)
+      const list = Backend.entriesOf(entries)
       const resolved = resolveTtl(ttl)
       switch (resolved._tag) {
         case "Invalid":
@@ -305,7 +303,7 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
         default:
           // Every value is serialized before the first is stored, so a failure leaves the store untouched.
           return Effect.flatMap(
-            Effect.forEach(list, ([key, value]) => encode("setMany", key, value)),
+            Effect.suspend(() => codec.encodeAll("setMany", list)),
             (encoded) =>
               Effect.flatMap(Clock.currentTimeMillis, (now) =>
                 Effect.sync(() => {

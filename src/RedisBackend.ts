@@ -12,11 +12,10 @@ import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Backend from "./internal/backend.js"
 import * as Codec from "./internal/codec.js"
-import * as SyncSerializer from "./internal/syncSerializer.js"
 import { resolveTtl } from "./internal/ttl.js"
 import * as RedisClient from "./RedisClient.js"
 import { RedisAuthError, type RedisConfigError, type RedisError, RedisReplyError } from "./RedisError.js"
@@ -33,15 +32,15 @@ import {
   type RemoteCacheBackendShape
 } from "./RemoteCacheBackend.js"
 import * as Resp from "./Resp.js"
-import * as Serializer from "./Serializer.js"
+import type * as Serializer from "./Serializer.js"
 
 /**
- * The key prefix used when none is given, as in the library this one replaces.
+ * The key prefix used when none is given, the same for every backend.
  *
  * @since 0.1.0
  * @category constants
  */
-export const defaultPrefix = "ac:"
+export const defaultPrefix: string = Backend.defaultPrefix
 
 /**
  * Options of a backend over an existing `RedisClient`.
@@ -129,11 +128,7 @@ export const make = (
   Effect.gen(function*() {
     const client = yield* RedisClient.RedisClient
     const prefix = options.prefix ?? defaultPrefix
-    const serializer = options.serializer ??
-      Option.getOrElse(yield* Effect.serviceOption(Serializer.Serializer), () => Serializer.v8)
-    // The serializer's synchronous functions, when it has them: `get`, `set`, `getMany` and `setMany` then run
-    // them directly instead of through an Effect per value.
-    const sync = SyncSerializer.lookup(serializer)
+    const codec = Codec.make(yield* Backend.resolveSerializer(options.serializer))
     const scanCount = String(options.scanCount ?? 1_000)
     const match = escapeGlob(prefix) + "*"
     // Servers before 4.0 lack UNLINK; learnt on the first "unknown command" reply.
@@ -173,13 +168,7 @@ export const make = (
       reply: Resp.RespValue
     ): Effect.Effect<Option.Option<unknown>, CacheError> => {
       if (reply === null) return Effect.succeedNone
-      if (reply instanceof Uint8Array) {
-        if (sync === undefined) return Effect.asSome(Codec.decode(serializer, operation, key, reply))
-        const decoded = sync.decode(reply)
-        return Either.isRight(decoded)
-          ? Effect.succeed(Option.some(decoded.right))
-          : Effect.fail(Codec.decodeError(operation, key, decoded.left))
-      }
+      if (reply instanceof Uint8Array) return codec.decode(operation, key, reply)
       return Effect.fail(unexpected(operation, key, reply))
     }
 
@@ -242,26 +231,11 @@ export const make = (
           if (!Array.isArray(reply) || reply.length !== keys.length) {
             return Effect.fail(unexpected("getMany", keys[0], reply))
           }
-          const items: ReadonlyArray<Resp.RespValue> = reply
-          if (sync !== undefined) {
-            // One loop instead of an Effect per key; at the first item that is not a plain hit or miss, the
-            // Effect path below reports it exactly as before.
-            const values = new Array<Option.Option<unknown>>(items.length)
-            let i = 0
-            for (; i < items.length; i++) {
-              const item = items[i]
-              if (item === null) {
-                values[i] = Option.none()
-                continue
-              }
-              if (!(item instanceof Uint8Array)) break
-              const decoded = sync.decode(item)
-              if (Either.isLeft(decoded)) break
-              values[i] = Option.some(decoded.right)
-            }
-            if (i === items.length) return Effect.succeed(values)
+          for (let i = 0; i < reply.length; i++) {
+            const item: Resp.RespValue = reply[i]
+            if (item !== null && !(item instanceof Uint8Array)) return Effect.fail(unexpected("getMany", keys[i], item))
           }
-          return Effect.forEach(items, (item, i) => decodeReply("getMany", keys[i]!, item))
+          return codec.decodeAll("getMany", keys, reply as ReadonlyArray<Uint8Array | null>)
         }
       })
     }
@@ -275,38 +249,28 @@ export const make = (
           // The seed left an earlier value in place and served it stale; a write that stores nothing removes it.
           return remove("set", key, [prefix + key])
         case "Forever":
-          if (sync !== undefined) return write(key, value, undefined)
-          return Effect.flatMap(
-            Codec.encode(serializer, "set", key, value),
-            (bytes) => Effect.asVoid(send("set", key, ["SET", prefix + key, bytes]))
-          )
+          return write(key, value, undefined)
         case "Millis":
-          if (sync !== undefined) return write(key, value, String(resolved.millis))
-          return Effect.flatMap(
-            Codec.encode(serializer, "set", key, value),
-            (bytes) => Effect.asVoid(send("set", key, ["SET", prefix + key, bytes, "PX", String(resolved.millis)]))
-          )
+          return write(key, value, String(resolved.millis))
       }
     }
 
-    // `set` with a synchronous serializer: the value is still serialized when the effect runs (each run anew), and
-    // the reply and the failure are handled in one continuation.
+    // The value is serialized when the effect runs (each run anew); the reply and the failure are handled in one
+    // continuation.
     const write = (key: string, value: unknown, px: string | undefined): Effect.Effect<void, CacheError> =>
-      Effect.suspend(() => {
-        const encoded = sync!.encode(value)
-        if (Either.isLeft(encoded)) return Effect.fail(Codec.encodeError("set", key, encoded.left))
-        const command = px === undefined
-          ? ["SET", prefix + key, encoded.right]
-          : ["SET", prefix + key, encoded.right, "PX", px]
-        return Effect.matchCauseEffect(client.send(command), {
-          onFailure: (cause) => failWith(cause, "set", key),
-          onSuccess: () => Effect.void
-        })
-      })
+      Effect.suspend(() =>
+        codec.encode("set", key, value, (bytes) =>
+          Effect.matchCauseEffect(
+            client.send(px === undefined ? ["SET", prefix + key, bytes] : ["SET", prefix + key, bytes, "PX", px]),
+            {
+              onFailure: (cause) => failWith(cause, "set", key),
+              onSuccess: () => Effect.void
+            }
+          ))
+      )
 
     const setMany = (entries: Iterable<readonly [key: string, value: unknown]>, ttl?: Duration.DurationInput) => {
-      // Read once, at call time: a retried effect must write the same entries even from a one-shot iterator.
-      const list = Array.from(entries, ([key, value]) => [key, value] as const)
+      const list = Backend.entriesOf(entries)
       const first = list[0]?.[0]
       const resolved = resolveTtl(ttl)
       if (resolved._tag === "Invalid") {
@@ -323,18 +287,7 @@ export const make = (
         )
       }
       // Every value is serialized before anything is sent, so a failure leaves the server untouched.
-      const encodeAll: Effect.Effect<ReadonlyArray<Uint8Array>, CacheError> = sync === undefined
-        ? Effect.forEach(list, ([key, value]) => Codec.encode(serializer, "setMany", key, value))
-        : Effect.suspend(() => {
-          const encoded = new Array<Uint8Array>(list.length)
-          for (let i = 0; i < list.length; i++) {
-            const [key, value] = list[i]!
-            const result = sync.encode(value)
-            if (Either.isLeft(result)) return Effect.fail(Codec.encodeError("setMany", key, result.left))
-            encoded[i] = result.right
-          }
-          return Effect.succeed(encoded)
-        })
+      const encodeAll = Effect.suspend(() => codec.encodeAll("setMany", list))
       return Effect.flatMap(
         encodeAll,
         (encoded) => {

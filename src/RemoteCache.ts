@@ -37,16 +37,17 @@ import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
-import * as MetricBoundaries from "effect/MetricBoundaries"
 import type * as MetricKeyType from "effect/MetricKeyType"
 import * as MetricLabel from "effect/MetricLabel"
 import type * as MetricState from "effect/MetricState"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
-import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
 import type * as Tracer from "effect/Tracer"
+import * as Backend from "./internal/backend.js"
+import * as Metrics from "./internal/metrics.js"
 import { type Observer, wrapObserved } from "./internal/observe.js"
+import * as TypedView from "./internal/schemaView.js"
 import * as Policy from "./Policy.js"
 import {
   type CacheError,
@@ -82,10 +83,7 @@ export class RemoteCache extends Context.Tag("effect-remote-cache/RemoteCache")<
  * @since 0.1.0
  * @category metrics
  */
-export const operationsTotal: Metric.Metric.Counter<number> = Metric.counter("remote_cache_operations_total", {
-  description: "Remote cache operations, by operation",
-  incremental: true
-})
+export const operationsTotal: Metric.Metric.Counter<number> = Metrics.operationsTotal
 
 /**
  * Counter `remote_cache_hits_total`, tagged `operation` (`get`, `getWithTtl`, `getMany`): keys found, one per key
@@ -94,10 +92,7 @@ export const operationsTotal: Metric.Metric.Counter<number> = Metric.counter("re
  * @since 0.1.0
  * @category metrics
  */
-export const hitsTotal: Metric.Metric.Counter<number> = Metric.counter("remote_cache_hits_total", {
-  description: "Remote cache keys found, by operation",
-  incremental: true
-})
+export const hitsTotal: Metric.Metric.Counter<number> = Metrics.hitsTotal
 
 /**
  * Counter `remote_cache_misses_total`, tagged `operation`: keys not found, one per key for `getMany`. A failure
@@ -106,23 +101,18 @@ export const hitsTotal: Metric.Metric.Counter<number> = Metric.counter("remote_c
  * @since 0.1.0
  * @category metrics
  */
-export const missesTotal: Metric.Metric.Counter<number> = Metric.counter("remote_cache_misses_total", {
-  description: "Remote cache keys not found (failures recovered to misses included), by operation",
-  incremental: true
-})
+export const missesTotal: Metric.Metric.Counter<number> = Metrics.missesTotal
 
 /**
  * Counter `remote_cache_errors_total`, tagged `operation` and `error` (the error's `_tag`, such as
  * `CacheConnectionError`, `CacheTimeoutError`, `CacheCircuitOpenError`, or `ParseError` for a stored value that
- * a schema view rejects): errors where they arise, before any recovery, each once.
+ * a typed view rejects, this module's or `TieredCache.forSchema`'s, whose reads are tagged `get` and
+ * `getOrCompute`): errors where they arise, before any recovery, each once.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const errorsTotal: Metric.Metric.Counter<number> = Metric.counter("remote_cache_errors_total", {
-  description: "Remote cache errors where they arise (before recovery), by operation and error tag",
-  incremental: true
-})
+export const errorsTotal: Metric.Metric.Counter<number> = Metrics.errorsTotal
 
 /**
  * Histogram `remote_cache_operation_duration_ms`, tagged `operation`: the time the caller waited, in
@@ -135,66 +125,9 @@ export const operationDuration: Metric.Metric<
   MetricKeyType.MetricKeyType.Histogram,
   number,
   MetricState.MetricState.Histogram
-> = Metric.histogram(
-  "remote_cache_operation_duration_ms",
-  MetricBoundaries.exponential({ start: 0.1, factor: 2, count: 20 }),
-  "Remote cache operation latency in milliseconds, policy included, by operation"
-)
+> = Metrics.operationDuration
 
-const allOperations: ReadonlyArray<Operation> = [
-  "get",
-  "getWithTtl",
-  "getMany",
-  "set",
-  "setMany",
-  "delete",
-  "clear"
-]
-
-// One label array per operation, made once: a metric caches its hook by the identity of the labels array, so a
-// constant array costs one WeakMap lookup per update, where `Metric.tagged` would build and hash a key per call.
-const operationLabels = Object.fromEntries(
-  allOperations.map((operation) => [operation, [MetricLabel.make("operation", operation)]])
-) as unknown as Record<Operation, ReadonlyArray<MetricLabel.MetricLabel>>
-
-const errorLabelCache = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
-
-const errorLabels = (operation: Operation, tag: string): ReadonlyArray<MetricLabel.MetricLabel> => {
-  const cacheKey = `${operation} ${tag}`
-  let labels = errorLabelCache.get(cacheKey)
-  if (labels === undefined) {
-    labels = [MetricLabel.make("operation", operation), MetricLabel.make("error", tag)]
-    errorLabelCache.set(cacheKey, labels)
-  }
-  return labels
-}
-
-// Honours labels added with `Effect.tagMetrics`, paying for a fresh array only when there are some.
-const withFiberLabels = (
-  fiberLabels: ReadonlyArray<MetricLabel.MetricLabel>,
-  labels: ReadonlyArray<MetricLabel.MetricLabel>
-): ReadonlyArray<MetricLabel.MetricLabel> => fiberLabels.length === 0 ? labels : [...fiberLabels, ...labels]
-
-const tagOf = (error: unknown): string =>
-  Predicate.hasProperty(error, "_tag") && Predicate.isString(error._tag) ? error._tag : "UnknownError"
-
-// An error passes through several observed layers (the backend, then a circuit breaker, say) and must be counted
-// once: the first layer that sees it marks it. Weak, so errors are not kept alive.
-const counted = new WeakSet<object>()
-
-const countError = (operation: Operation, error: unknown): Effect.Effect<void> =>
-  Effect.withFiberRuntime((fiber) => {
-    if (typeof error === "object" && error !== null) {
-      if (counted.has(error)) return Effect.void
-      counted.add(error)
-    }
-    const tag = tagOf(error)
-    errorsTotal.unsafeUpdate(
-      1,
-      withFiberLabels(fiber.getFiberRef(FiberRef.currentMetricLabels), errorLabels(operation, tag))
-    )
-    return Effect.annotateCurrentSpan("cache.error", tag)
-  })
+const { countError, operationLabels, tagOf, withFiberLabels } = Metrics
 
 const observeErrors: Observer = (ops) =>
   Policy.aroundEach(ops, (effect, operation) => Effect.tapError(effect, (error) => countError(operation, error)))
@@ -235,9 +168,7 @@ const instrument = <A, E>(
     spanOptions
   )
 
-const spanNames = Object.fromEntries(
-  allOperations.map((operation) => [operation, `RemoteCache.${operation}`])
-) as unknown as Record<Operation, string>
+const spanNames = Metrics.byOperation((operation) => `RemoteCache.${operation}`)
 
 const instrumentAll = <E>(ops: Policy.CacheOps<E>): Policy.CacheOps<E> => {
   const prefix = ops.prefix
@@ -518,26 +449,8 @@ export const schemaView = <A, I, R, E>(
   cache: Policy.CacheOps<E>,
   schema: Schema.Schema<A, I, R>
 ): SchemaView<A, R, E> => {
-  const decode = Schema.decodeUnknown(schema)
+  const decodeOrMiss = TypedView.decodeOrMiss(schema)
   const encode = Schema.encode(schema)
-
-  // The parse error's text may quote the stored value, so neither the log line nor the metric carries it.
-  const decodeOrMiss = (
-    operation: Operation,
-    key: string,
-    stored: unknown
-  ): Effect.Effect<Option.Option<A>, never, R> =>
-    Effect.catchAll(Effect.map(decode(stored), Option.some), (error) =>
-      Effect.zipRight(
-        countError(operation, error),
-        Effect.as(
-          Effect.annotateLogs(
-            Effect.logDebug(`cache ${operation} miss: the stored value does not match the schema`),
-            { "cache.operation": operation, "cache.key": key }
-          ),
-          Option.none<A>()
-        )
-      ))
 
   const decodeOption = (operation: Operation, key: string, stored: Option.Option<unknown>) =>
     Option.isNone(stored) ? Effect.succeedNone : decodeOrMiss(operation, key, stored.value)
@@ -565,7 +478,7 @@ export const schemaView = <A, I, R, E>(
     setMany: (entries, ttl) =>
       Effect.flatMap(
         // Read once, at call time, like the backends do.
-        Effect.forEach(Array.from(entries), ([key, value]) =>
+        Effect.forEach(Backend.entriesOf(entries), ([key, value]) =>
           Effect.map(encode(value), (encoded) => [key, encoded] as const)),
         (encoded) =>
           Effect.locally(cache.setMany(encoded, ttl), writingSchemaView, true)

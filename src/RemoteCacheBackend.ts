@@ -16,12 +16,20 @@ import type * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
 
 /**
+ * Every operation of a backend, in the order of {@link CacheOps}: the values of {@link Operation}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const operations = ["get", "getWithTtl", "getMany", "set", "setMany", "delete", "clear"] as const
+
+/**
  * The operation a cache error happened in.
  *
  * @since 0.1.0
  * @category models
  */
-export type Operation = "get" | "getWithTtl" | "getMany" | "set" | "setMany" | "delete" | "clear"
+export type Operation = typeof operations[number]
 
 /**
  * A stored value with the time it has left: `None` when it never expires. What a two-tier cache needs so that an

@@ -35,7 +35,6 @@ import type * as Schema from "effect/Schema"
 import type * as SchemaAST from "effect/SchemaAST"
 import { Buffer } from "node:buffer"
 import * as NodeV8 from "node:v8"
-import * as SyncSerializer from "./internal/syncSerializer.js"
 import * as V8Decode from "./internal/v8Decode.js"
 
 /**
@@ -59,6 +58,13 @@ export class SerializationError extends Data.TaggedError("SerializationError")<{
 /**
  * The service: turns unknown values into bytes and back.
  *
+ * `encode` and `decode` are required. A serializer whose work is plain synchronous code may also offer the same
+ * work as `encodeSync` / `decodeSync`, returning an `Either` instead of an Effect: the backends then call those on
+ * their hot paths (a `get`, each entry of a `getMany`) instead of running an Effect per value. When present they
+ * must never throw, must do exactly what `encode` / `decode` do, and must be the functions the Effect forms run:
+ * build such a serializer with {@link make}, which derives the Effect forms from them. Every serializer of this
+ * module offers them except {@link schema}, whose schema may be asynchronous.
+ *
  * @since 0.1.0
  * @category models
  */
@@ -76,6 +82,36 @@ export interface SerializerShape {
    * caller may reuse its buffer.
    */
   readonly decode: (bytes: Uint8Array) => Effect.Effect<unknown, SerializationError>
+  /**
+   * `encode` without an Effect around it, run when called; never throws. Optional: see {@link make}.
+   *
+   * @since 0.1.0
+   */
+  readonly encodeSync?: ((value: unknown) => Either.Either<Uint8Array, SerializationError>) | undefined
+  /**
+   * `decode` without an Effect around it, run when called; never throws. Optional: see {@link make}.
+   *
+   * @since 0.1.0
+   */
+  readonly decodeSync?: ((bytes: Uint8Array) => Either.Either<unknown, SerializationError>) | undefined
+}
+
+/**
+ * What {@link make} builds a serializer from.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface SyncSerializerOptions {
+  /** For logs and diagnostics. */
+  readonly name: string
+  /** Encodes a value; returns a `Left` instead of throwing. */
+  readonly encodeSync: (value: unknown) => Either.Either<Uint8Array, SerializationError>
+  /**
+   * Decodes bytes written by `encodeSync`; returns a `Left` instead of throwing. The result must not share memory
+   * with `bytes`: a backend may reuse its buffer once this returns.
+   */
+  readonly decodeSync: (bytes: Uint8Array) => Either.Either<unknown, SerializationError>
 }
 
 /**
@@ -86,19 +122,48 @@ export interface SerializerShape {
  */
 export class Serializer extends Context.Tag("effect-remote-cache/Serializer")<Serializer, SerializerShape>() {}
 
-// Every serializer is a pair of throw-free synchronous functions; `Effect.suspend` keeps `encode(value)` lazy (the
-// work happens when the effect runs, and each run decodes a fresh value) at the cost of one allocation. The
-// functions themselves are registered too, so the backends can skip the Effect on their hot paths.
+/**
+ * A serializer from a pair of synchronous functions that never throw (they return a `Left` for a value or bytes
+ * they reject). The Effect forms are derived from them, and the backends call them directly on their hot paths,
+ * without an Effect per value. A function that throws anyway is a defect, not a `SerializationError`.
+ *
+ * @example
+ * ```ts
+ * import { Either } from "effect"
+ * import { Serializer } from "effect-remote-cache"
+ *
+ * // Strings as UTF-8, nothing else.
+ * const text = Serializer.make({
+ *   name: "text",
+ *   encodeSync: (value) =>
+ *     typeof value === "string"
+ *       ? Either.right(new TextEncoder().encode(value))
+ *       : Either.left(new Serializer.SerializationError({ direction: "encode", message: "text encodes strings only" })),
+ *   decodeSync: (bytes) => Either.right(new TextDecoder().decode(bytes))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: SyncSerializerOptions): SerializerShape => {
+  const { decodeSync, encodeSync, name } = options
+  // `Effect.suspend` keeps `encode(value)` lazy: the work happens when the effect runs, and each run decodes a
+  // fresh value.
+  return {
+    name,
+    encode: (value) => Effect.suspend(() => encodeSync(value)),
+    decode: (bytes) => Effect.suspend(() => decodeSync(bytes)),
+    encodeSync,
+    decodeSync
+  }
+}
+
 const fromSync = (
   name: string,
-  encode: (value: unknown) => Either.Either<Uint8Array, SerializationError>,
-  decode: (bytes: Uint8Array) => Either.Either<unknown, SerializationError>
-): SerializerShape =>
-  SyncSerializer.register({
-    name,
-    encode: (value) => Effect.suspend(() => encode(value)),
-    decode: (bytes) => Effect.suspend(() => decode(bytes))
-  }, { encode, decode })
+  encodeSync: (value: unknown) => Either.Either<Uint8Array, SerializationError>,
+  decodeSync: (bytes: Uint8Array) => Either.Either<unknown, SerializationError>
+): SerializerShape => make({ name, encodeSync, decodeSync })
 
 const fail = (
   direction: "encode" | "decode",

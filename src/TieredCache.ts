@@ -47,6 +47,8 @@ import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import * as Metrics from "./internal/metrics.js"
+import * as TypedView from "./internal/schemaView.js"
 import { resolveTtl } from "./internal/ttl.js"
 import { RedisClient } from "./RedisClient.js"
 import { RemoteCache } from "./RemoteCache.js"
@@ -426,11 +428,11 @@ interface Ticket {
 }
 
 /**
- * How a typed view sees stored values: `decode` accepts a stored value (or not: a miss), `encode` turns a computed
- * value into its stored form and dies on failure.
+ * How a typed view sees stored values: `decode` accepts a stored value (or not: a miss, counted and logged with
+ * the operation and the key), `encode` turns a computed value into its stored form and dies on failure.
  */
 interface View<A, R> {
-  readonly decode: (stored: unknown) => Effect.Effect<Option.Option<A>, never, R>
+  readonly decode: TypedView.DecodeOrMiss<A, R>
   readonly encode: (value: A) => Effect.Effect<unknown, never, R>
 }
 
@@ -569,7 +571,7 @@ export const make = (
           return
         }
         if (!isMessage(message) || message.o === self) return
-        if (receive(message)) Effect.runSync(Metric.increment(invalidationsReceivedTotal))
+        if (receive(message)) invalidationsReceivedTotal.unsafeUpdate(1, [])
       },
       // Messages may have been lost while the subscriber was away: nothing in L1 can be trusted, nor anything a read
       // in flight would put there. A computation in flight still writes L2: no change is known to have happened.
@@ -608,12 +610,12 @@ export const make = (
     const get = (key: string): Effect.Effect<Option.Option<unknown>> =>
       Effect.flatMap(Clock.currentTimeMillis, (now) => {
         const entry = l1.lookup(key, now)
-        if (entry !== undefined) return Effect.as(Metric.increment(l1HitsTotal), Option.some(entry.value))
+        if (entry !== undefined) return Effect.as(Metrics.increment(l1HitsTotal), Option.some(entry.value))
         return withTicket(key, (ticket) =>
           Effect.flatMap(remote.getWithTtl(key), (found) => {
-            if (Option.isNone(found)) return Effect.as(Metric.increment(missesTotal), Option.none())
+            if (Option.isNone(found)) return Effect.as(Metrics.increment(missesTotal), Option.none())
             backFill(key, ticket, now, found.value.value, found.value.remainingTtl)
-            return Effect.as(Metric.increment(l2HitsTotal), Option.some(found.value.value))
+            return Effect.as(Metrics.increment(l2HitsTotal), Option.some(found.value.value))
           }))
       })
 
@@ -692,7 +694,7 @@ export const make = (
     ): Effect.Effect<void, never, R | RV> => {
       const computeAndWrite = (ticket: Ticket): Effect.Effect<Outcome, E, R | RV> =>
         Effect.zipRight(
-          Metric.increment(computesTotal),
+          Metrics.increment(computesTotal),
           Effect.flatMap(
             Effect.flatMap(
               FiberRef.get(computingGroups),
@@ -709,17 +711,19 @@ export const make = (
         Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
           Effect.flatMap(remote.getWithTtl(key), (found): Effect.Effect<Outcome, E, R | RV> => {
             if (Option.isNone(found)) {
-              return Effect.zipRight(Metric.increment(missesTotal), computeAndWrite(ticket))
+              return Effect.zipRight(Metrics.increment(missesTotal), computeAndWrite(ticket))
             }
             const { remainingTtl, value: stored } = found.value
-            const accepted = view === undefined ? Effect.succeedSome(stored) : view.decode(stored)
+            const accepted = view === undefined
+              ? Effect.succeedSome(stored)
+              : view.decode("getOrCompute", key, stored)
             return Effect.flatMap(accepted, (decoded) => {
               // A value this view cannot read (an older schema, another view's) is a miss: computed again.
               if (Option.isNone(decoded)) {
-                return Effect.zipRight(Metric.increment(missesTotal), computeAndWrite(ticket))
+                return Effect.zipRight(Metrics.increment(missesTotal), computeAndWrite(ticket))
               }
               backFill(key, ticket, sentAt, stored, remainingTtl)
-              return Effect.as(Metric.increment(l2HitsTotal), { stored, value: decoded.value, view })
+              return Effect.as(Metrics.increment(l2HitsTotal), { stored, value: decoded.value, view })
             })
           })))
       return Effect.asVoid(Effect.exit(Effect.onExit(body, (exit) =>
@@ -756,6 +760,7 @@ export const make = (
     }
 
     const valueFor = <A, RV>(
+      key: string,
       outcome: Outcome,
       view: View<A, RV> | undefined
     ): Effect.Effect<Option.Option<A>, never, RV> =>
@@ -763,7 +768,7 @@ export const make = (
         ? Effect.succeedSome(outcome.stored as A)
         : outcome.view === view
         ? Effect.succeedSome(outcome.value as A)
-        : view.decode(outcome.stored)
+        : view.decode("getOrCompute", key, outcome.stored)
 
     /**
      * Joins the key's group, or leads a new one. A group that yields what this view cannot read (another view's
@@ -788,7 +793,7 @@ export const make = (
           // A group of one's own was led with this view: its value is this view's.
           own
             ? Effect.succeed(outcome.value as A)
-            : Effect.flatMap(valueFor(outcome, view), (value) =>
+            : Effect.flatMap(valueFor(key, outcome, view), (value) =>
               Option.isSome(value) ? Effect.succeed(value.value) : through(key, compute, ttl, view, attempt + 1)))
       })
 
@@ -804,11 +809,11 @@ export const make = (
           return through(key, compute, computeOptions?.ttl, view, 0)
         }
         if (view === undefined) {
-          return Effect.as(Metric.increment(l1HitsTotal), entry.value as A)
+          return Effect.as(Metrics.increment(l1HitsTotal), entry.value as A)
         }
-        return Effect.flatMap(view.decode(entry.value), (decoded) =>
+        return Effect.flatMap(view.decode("getOrCompute", key, entry.value), (decoded) =>
           Option.isSome(decoded)
-            ? Effect.as(Metric.increment(l1HitsTotal), decoded.value)
+            ? Effect.as(Metrics.increment(l1HitsTotal), decoded.value)
             : through(key, compute, computeOptions?.ttl, view, 0))
       })
 
@@ -899,7 +904,9 @@ export const layerInProcess = (options: TieredCacheOptions = {}): Layer.Layer<Ti
 /**
  * A typed view of the tiered cache: values are stored in the schema's encoded form and decoded on every read (an
  * L1 hit costs a decode, no I/O); a stored value that does not match the schema (written by an older schema, or
- * by another view of the same key) is a miss, for `getOrCompute` too, which then computes.
+ * by another view of the same key) is a miss, for `getOrCompute` too, which then computes. Each such miss is logged
+ * at debug level with the operation (`get` or `getOrCompute`) and the key, never the value, and counted in
+ * `RemoteCache.errorsTotal` with the tag `ParseError`, as `RemoteCache.forSchema` does.
  *
  * @since 0.1.0
  * @category models
@@ -931,14 +938,9 @@ export const forSchema = <A, I, R>(
   schema: Schema.Schema<A, I, R>
 ): Effect.Effect<TieredSchemaView<A, R>, never, TieredCache> =>
   Effect.map(TieredCache, (cache): TieredSchemaView<A, R> => {
-    const decode = Schema.decodeUnknown(schema)
     const encode = Schema.encode(schema)
     const view: View<A, R> = {
-      decode: (stored) =>
-        Effect.catchAll(
-          Effect.map(decode(stored), Option.some),
-          () => Effect.as(Effect.logDebug("tiered cache value does not match the schema: a miss"), Option.none())
-        ),
+      decode: TypedView.decodeOrMiss(schema),
       encode: (value) =>
         Effect.catchAll(encode(value), (error) =>
           Effect.die(
@@ -949,11 +951,11 @@ export const forSchema = <A, I, R>(
             })
           ))
     }
-    const decodeOption = (stored: Option.Option<unknown>) =>
-      Option.isNone(stored) ? Effect.succeedNone : view.decode(stored.value)
+    const decodeOption = (key: string, stored: Option.Option<unknown>) =>
+      Option.isNone(stored) ? Effect.succeedNone : view.decode("get", key, stored.value)
     const withView = (cache as Partial<{ readonly [viewCompute]: ViewCompute }>)[viewCompute]
     return {
-      get: (key) => Effect.flatMap(cache.get(key), decodeOption),
+      get: (key) => Effect.flatMap(cache.get(key), (stored) => decodeOption(key, stored)),
       set: (key, value, ttl) => Effect.flatMap(encode(value), (encoded) => cache.set(key, encoded, ttl)),
       delete: cache.delete,
       getOrCompute: (key, compute, options) =>
@@ -964,7 +966,7 @@ export const forSchema = <A, I, R>(
             cache.getOrCompute(key, Effect.flatMap(compute, view.encode), options),
             (stored) =>
               Effect.flatMap(
-                view.decode(stored),
+                view.decode("getOrCompute", key, stored),
                 (decoded) => Option.isSome(decoded) ? Effect.succeed(decoded.value) : compute
               )
           )

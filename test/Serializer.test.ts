@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as FastCheck from "effect/FastCheck"
 import * as Layer from "effect/Layer"
@@ -548,6 +549,43 @@ describe("Serializer", () => {
           yield* expectError(serializer.decode(input), "decode")
         }
       }))
+  })
+
+  describe("make", () => {
+    it.effect("derives the Effect forms from the synchronous ones, run anew on every run of the effect", () =>
+      Effect.gen(function*() {
+        let encodes = 0
+        const counting = Serializer.make({
+          name: "counting",
+          encodeSync: (value) => {
+            encodes++
+            return typeof value === "number"
+              ? Either.right(Uint8Array.of(value))
+              : Either.left(new Serializer.SerializationError({ direction: "encode", message: "numbers only" }))
+          },
+          decodeSync: (bytes) => Either.right(bytes[0])
+        })
+        const encode = counting.encode(7)
+        expect(encodes).toBe(0)
+        expect(yield* Effect.flatMap(encode, counting.decode)).toBe(7)
+        yield* encode
+        expect(encodes).toBe(2)
+        const error = yield* expectError(counting.encode("seven"), "encode")
+        expect(error.message).toBe("numbers only")
+        expect(counting.name).toBe("counting")
+        expect(counting.encodeSync?.(7)).toStrictEqual(Either.right(Uint8Array.of(7)))
+      }))
+
+    it("v8 and json offer synchronous forms; schema, which may be asynchronous, does not", () => {
+      for (const serializer of [Serializer.v8, Serializer.makeV8(), Serializer.json]) {
+        expect(Either.getOrThrow(serializer.decodeSync!(Either.getOrThrow(serializer.encodeSync!({ a: [1] })))))
+          .toStrictEqual({ a: [1] })
+        expect(Either.isLeft(serializer.decodeSync!(new Uint8Array(0)))).toBe(true)
+      }
+      const schema = Serializer.schema(Schema.Struct({ a: Schema.Number }))
+      expect(schema.encodeSync).toBeUndefined()
+      expect(schema.decodeSync).toBeUndefined()
+    })
   })
 
   describe("layers", () => {

@@ -1,5 +1,20 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Exit, Fiber, Layer, Metric, Option, Schedule, Schema, TestClock } from "effect"
+import {
+  Context,
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  HashMap,
+  Layer,
+  Logger,
+  LogLevel,
+  Metric,
+  Option,
+  Schedule,
+  Schema,
+  TestClock
+} from "effect"
 import * as MemoryBackend from "../src/MemoryBackend.js"
 import * as Policy from "../src/Policy.js"
 import * as RedisBackend from "../src/RedisBackend.js"
@@ -210,6 +225,48 @@ describe("TieredCache over MemoryBackend", () => {
       const fresh = yield* users.getOrCompute("old", Effect.succeed({ name: "Bo", joined: new Date(1) }))
       expect(fresh).toStrictEqual({ name: "Bo", joined: new Date(1) })
       expect(yield* users.get("old")).toStrictEqual(Option.some({ name: "Bo", joined: new Date(1) }))
+    }))
+
+  it.scoped("the typed view counts a value of another shape as a ParseError and logs its key, as RemoteCache's does", () =>
+    Effect.gen(function*() {
+      const cache = yield* tieredOver(RemoteCache.layerDefault.pipe(Layer.provide(MemoryBackend.layer())))
+      const User = Schema.Struct({ name: Schema.String })
+      const users = yield* TieredCache.forSchema(User).pipe(Effect.provideService(TieredCache.TieredCache, cache))
+      const parseErrors = (operation: string) =>
+        Effect.map(
+          Metric.value(
+            RemoteCache.errorsTotal.pipe(Metric.tagged("operation", operation), Metric.tagged("error", "ParseError"))
+          ),
+          (state) => state.count
+        )
+      const lines: Array<readonly [string, unknown]> = []
+      const logger = Logger.make((options) => {
+        lines.push([String(options.message), Object.fromEntries(HashMap.toEntries(options.annotations))])
+      })
+      const before = yield* Effect.all([parseErrors("get"), parseErrors("getOrCompute")])
+      yield* cache.set("old", { nom: "private-legacy-value" })
+      yield* Effect.gen(function*() {
+        expect(yield* users.get("old")).toStrictEqual(Option.none())
+        expect(yield* users.getOrCompute("old", Effect.succeed({ name: "Bo" }))).toStrictEqual({ name: "Bo" })
+      }).pipe(
+        Effect.provide(Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(LogLevel.All)))
+      )
+      const after = yield* Effect.all([parseErrors("get"), parseErrors("getOrCompute")])
+      // `get` back-filled L1 with the stored form: getOrCompute rejects it there, then in L2, then computes.
+      expect(after.map((n, i) => n - before[i]!)).toEqual([1, 2])
+      const getOrComputeMiss = [
+        "cache getOrCompute miss: the stored value does not match the schema",
+        { "cache.operation": "getOrCompute", "cache.key": "old" }
+      ]
+      expect(lines).toStrictEqual([
+        ["cache get miss: the stored value does not match the schema", {
+          "cache.operation": "get",
+          "cache.key": "old"
+        }],
+        getOrComputeMiss,
+        getOrComputeMiss
+      ])
+      expect(JSON.stringify(lines)).not.toContain("private-legacy-value")
     }))
 
   it.effect("bad options are defects", () =>

@@ -1,4 +1,6 @@
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import { CacheInputError, CacheSerializationError, type Operation } from "../RemoteCacheBackend.js"
 import type * as Serializer from "../Serializer.js"
 
@@ -28,30 +30,120 @@ export const decodeError = (
   new CacheSerializationError({ operation, key, message: `Cannot read the stored value: ${cause.message}`, cause })
 
 /**
- * Serializes a value for a backend, naming the operation and the key on failure.
+ * A backend's serializer, with the operation and the key named on every failure.
+ *
+ * The choice between a serializer's synchronous forms and its Effects is made once, here, when the backend is
+ * built: a backend calls these functions the same way for every serializer. With synchronous forms, a value or a
+ * batch costs no Effect of its own (the library's serializers, and any built with `Serializer.make`); without,
+ * each value runs the serializer's Effect.
  *
  * @internal
  */
-export const encode = (
-  serializer: Serializer.SerializerShape,
-  operation: Operation,
-  key: string,
-  value: unknown
-): Effect.Effect<Uint8Array, CacheSerializationError> =>
-  Effect.mapError(serializer.encode(value), (cause) => encodeError(operation, key, cause))
+export interface ValueCodec {
+  /**
+   * Serializes `value` and passes the bytes to `use`. With a synchronous serializer the work happens during this
+   * call, and `use` is called directly (no Effect step between them, which a `set` would pay on every call): call
+   * it when the operation's effect runs (inside `Effect.suspend` or a continuation), so that each run serializes
+   * anew.
+   */
+  readonly encode: <A, E>(
+    operation: Operation,
+    key: string,
+    value: unknown,
+    use: (bytes: Uint8Array) => Effect.Effect<A, E>
+  ) => Effect.Effect<A, E | CacheSerializationError>
+  /** Serializes every entry's value, in order, failing at the first that cannot be; same timing as `encode`. */
+  readonly encodeAll: (
+    operation: Operation,
+    entries: ReadonlyArray<readonly [key: string, value: unknown]>
+  ) => Effect.Effect<ReadonlyArray<Uint8Array>, CacheSerializationError>
+  /** Decodes stored bytes into `Some` of the value. */
+  readonly decode: (
+    operation: Operation,
+    key: string,
+    bytes: Uint8Array
+  ) => Effect.Effect<Option.Option<unknown>, CacheSerializationError>
+  /**
+   * Decodes the stored bytes of `keys` (`null` or `undefined`: a miss), in order, failing at the first that cannot
+   * be decoded.
+   */
+  readonly decodeAll: (
+    operation: Operation,
+    keys: ReadonlyArray<string>,
+    items: ReadonlyArray<Uint8Array | null | undefined>
+  ) => Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheSerializationError>
+}
 
 /**
- * Decodes stored bytes for a backend, naming the operation and the key on failure.
+ * The {@link ValueCodec} of `serializer`: its synchronous forms when it has both, its Effects otherwise.
  *
  * @internal
  */
-export const decode = (
-  serializer: Serializer.SerializerShape,
-  operation: Operation,
-  key: string,
-  bytes: Uint8Array
-): Effect.Effect<unknown, CacheSerializationError> =>
-  Effect.mapError(serializer.decode(bytes), (cause) => decodeError(operation, key, cause))
+export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
+  const { decodeSync, encodeSync } = serializer
+  if (encodeSync !== undefined && decodeSync !== undefined) {
+    const encode = <A, E>(
+      operation: Operation,
+      key: string,
+      value: unknown,
+      use: (bytes: Uint8Array) => Effect.Effect<A, E>
+    ): Effect.Effect<A, E | CacheSerializationError> => {
+      const result = encodeSync(value)
+      return Either.isRight(result) ? use(result.right) : Effect.fail(encodeError(operation, key, result.left))
+    }
+    const decode = (operation: Operation, key: string, bytes: Uint8Array) => {
+      const result = decodeSync(bytes)
+      return Either.isRight(result)
+        ? Effect.succeed(Option.some(result.right))
+        : Effect.fail(decodeError(operation, key, result.left))
+    }
+    return {
+      encode,
+      encodeAll: (operation, entries) => {
+        const encoded = new Array<Uint8Array>(entries.length)
+        for (let i = 0; i < entries.length; i++) {
+          const [key, value] = entries[i]!
+          const result = encodeSync(value)
+          if (Either.isLeft(result)) return Effect.fail(encodeError(operation, key, result.left))
+          encoded[i] = result.right
+        }
+        return Effect.succeed(encoded)
+      },
+      decode,
+      decodeAll: (operation, keys, items) => {
+        const values = new Array<Option.Option<unknown>>(items.length)
+        for (let i = 0; i < items.length; i++) {
+          const bytes = items[i]
+          if (bytes === null || bytes === undefined) {
+            values[i] = Option.none()
+            continue
+          }
+          const result = decodeSync(bytes)
+          if (Either.isLeft(result)) return Effect.fail(decodeError(operation, keys[i]!, result.left))
+          values[i] = Option.some(result.right)
+        }
+        return Effect.succeed(values)
+      }
+    }
+  }
+  const encodeBytes = (operation: Operation, key: string, value: unknown) =>
+    Effect.mapError(serializer.encode(value), (cause) => encodeError(operation, key, cause))
+  const decode = (operation: Operation, key: string, bytes: Uint8Array) =>
+    Effect.mapBoth(serializer.decode(bytes), {
+      onFailure: (cause) => decodeError(operation, key, cause),
+      onSuccess: Option.some
+    })
+  return {
+    encode: (operation, key, value, use) => Effect.flatMap(encodeBytes(operation, key, value), use),
+    encodeAll: (operation, entries) => Effect.forEach(entries, ([key, value]) => encodeBytes(operation, key, value)),
+    decode,
+    decodeAll: (operation, keys, items) =>
+      Effect.forEach(
+        items,
+        (bytes, i) => bytes === null || bytes === undefined ? Effect.succeedNone : decode(operation, keys[i]!, bytes)
+      )
+  }
+}
 
 /**
  * The failure of a write whose TTL is invalid; nothing has been sent or stored.

@@ -13,6 +13,7 @@ import { expect, layer } from "@effect/vitest"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import type * as Scope from "effect/Scope"
@@ -572,6 +573,80 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
           yield* cache.setMany([["m", value]])
           value.list.length = 0
           expectSome(yield* cache.get("m"), { list: [1, 2, 3], nested: { n: 2 }, bytes: Uint8Array.from([9, 2, 3]) })
+        }))
+
+      test("a serializer's synchronous forms, when it has them, are what the backend calls", ({ backend }) =>
+        Effect.gen(function*() {
+          // A user-written serializer: its Effect forms die, so every success below went through the sync forms.
+          const text = Serializer.make({
+            name: "text",
+            encodeSync: (value) =>
+              typeof value === "string"
+                ? Either.right(new TextEncoder().encode(value))
+                : Either.left(new Serializer.SerializationError({ direction: "encode", message: "strings only" })),
+            decodeSync: (bytes) =>
+              bytes.length === 0
+                ? Either.left(new Serializer.SerializationError({ direction: "decode", message: "empty" }))
+                : Either.right(new TextDecoder().decode(bytes))
+          })
+          const syncOnly: Serializer.SerializerShape = {
+            ...text,
+            encode: () => Effect.dieMessage("the Effect form of encode ran"),
+            decode: () => Effect.dieMessage("the Effect form of decode ran")
+          }
+          const cache = yield* Effect.provideService(backend("t:"), Serializer.Serializer, syncOnly)
+          yield* cache.set("a", "alpha")
+          yield* cache.set("b", "beta", "1 minute")
+          yield* cache.setMany([["c", "gamma"], ["d", "delta"]])
+          yield* cache.setMany([["e", "epsilon"]], "1 minute")
+          expectSome(yield* cache.get("a"), "alpha")
+          expect(Option.map(yield* cache.getWithTtl("b"), (entry) => entry.value)).toStrictEqual(Option.some("beta"))
+          expect(yield* cache.getMany(["a", "missing", "c", "d", "e"])).toStrictEqual(
+            [Option.some("alpha"), Option.none(), Option.some("gamma"), Option.some("delta"), Option.some("epsilon")]
+          )
+          // A `Left` from a synchronous form is the backend's error, naming the operation and the key.
+          const refused = yield* Effect.flip(cache.setMany([["f", "ok"], ["g", 42]]))
+          expect([refused._tag, refused.operation, refused.key]).toStrictEqual([
+            "CacheSerializationError",
+            "setMany",
+            "g"
+          ])
+          expectNone(yield* cache.get("f"))
+          // Zero bytes under a key, which `text` refuses to decode.
+          const empty = Serializer.make({
+            name: "empty",
+            encodeSync: () => Either.right(new Uint8Array(0)),
+            decodeSync: text.decodeSync!
+          })
+          yield* Effect.flatMap(
+            Effect.provideService(backend("t:"), Serializer.Serializer, empty),
+            (writer) => writer.set("empty", "anything")
+          )
+          const unreadable = yield* Effect.flip(cache.getMany(["a", "empty"]))
+          expect([unreadable._tag, unreadable.operation, unreadable.key]).toStrictEqual([
+            "CacheSerializationError",
+            "getMany",
+            "empty"
+          ])
+        }))
+
+      test("a serializer without synchronous forms is called through its Effects", ({ backend }) =>
+        Effect.gen(function*() {
+          const effectOnly: Serializer.SerializerShape = {
+            name: "json through Effects",
+            encode: Serializer.json.encode,
+            decode: Serializer.json.decode
+          }
+          const cache = yield* Effect.provideService(backend("t:"), Serializer.Serializer, effectOnly)
+          yield* cache.set("a", { n: 1 })
+          yield* cache.setMany([["b", [2]]], "1 minute")
+          expect(yield* cache.getMany(["a", "b", "missing"])).toStrictEqual([
+            Option.some({ n: 1 }),
+            Option.some([2]),
+            Option.none()
+          ])
+          const refused = yield* Effect.flip(cache.set("c", 1n))
+          expect([refused._tag, refused.operation, refused.key]).toStrictEqual(["CacheSerializationError", "set", "c"])
         }))
     }
   )
