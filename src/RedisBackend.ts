@@ -246,7 +246,7 @@ export const make = (
         case "Invalid":
           return Codec.invalidTtl("set", key, resolved.reason)
         case "Expired":
-          // The seed left an earlier value in place and served it stale; a write that stores nothing removes it.
+          // A write that stores nothing removes any earlier value, which would otherwise be served stale.
           return remove("set", key, [prefix + key])
         case "Forever":
           return write(key, value, undefined)

@@ -8,7 +8,7 @@
  * )
  * ```
  *
- * `layerDefault` is the behaviour of the library this one replaces: every failure is logged at debug level and
+ * `layerDefault` never lets a cache failure fail the caller: every failure is logged at debug level and
  * becomes a miss (`get`) or a no-op (`set`, `delete`, `clear`); no timeout beyond the client's own. The outage
  * itself is said once, at Warning level, and its end at Info (`logOutages`).
  *
@@ -323,7 +323,7 @@ const refuseUnencodable = (ops: Policy.CacheOps<CacheError>): Policy.CacheOps<Ca
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * The policy of {@link layerDefault}, the behaviour of the library this one replaces: every failure is logged at
+ * The policy of {@link layerDefault}: a cache failure never fails the caller. Every failure is logged at
  * debug level, then `get` yields a miss and `set` / `delete` / `clear` do nothing. It is not silent: when the
  * backend goes from working to failing a Warning names the cause, and an Info says when it works again
  * ({@link logOutages}). No timeout is added: an unresponsive server costs the client's own `commandTimeout`
@@ -377,7 +377,7 @@ export const layer = (policy: Policy.Policy<CacheError, never>): Layer.Layer<Rem
 
 /**
  * The `RemoteCache` with {@link defaultPolicy}: every failure logged at debug level and recovered to a miss or a
- * no-op, as in the library this one replaces.
+ * no-op.
  *
  * @since 0.1.0
  * @category layers

@@ -39,7 +39,7 @@ const finite = (millis: number): ResolvedTtl => {
  * Resolves a TTL once per call, shared by every backend so they agree on edge cases.
  *
  * `Duration.decode` maps `NaN` to zero, which would silently delete; a cache must reject it instead, so NaN is
- * checked before decoding. Milliseconds are truncated (as the seed did with `int(ttl * 1000)`); beyond
+ * checked before decoding. Milliseconds are truncated (a fraction of a millisecond is dropped); beyond
  * {@link maxTtlMillis} a TTL means no expiry.
  *
  * @internal
