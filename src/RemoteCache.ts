@@ -132,6 +132,7 @@ const { countError, operationLabels, tagOf, withFiberLabels } = Metrics
 const observeErrors: Observer = (ops) =>
   Policy.aroundEach(ops, (effect, operation) => Effect.tapError(effect, (error) => countError(operation, error)))
 
+// `any`: one recorder serves every operation, whose results differ in type (an `Option`, an array of them, `void`).
 type Outcome = (value: any, labels: ReadonlyArray<MetricLabel.MetricLabel>) => void
 
 const optionOutcome: Outcome = (value: Option.Option<unknown>, labels) =>

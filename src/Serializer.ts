@@ -247,6 +247,7 @@ const encodeV8 = (value: unknown): Either.Either<Uint8Array, SerializationError>
   }
 }
 
+// Node's typings omit `_readHostObject`, the documented hook a `DefaultDeserializer` subclass may call.
 const defaultReadHostObject = (NodeV8.DefaultDeserializer.prototype as unknown as {
   readonly _readHostObject: (this: NodeV8.DefaultDeserializer) => ArrayBufferView
 })._readHostObject

@@ -440,6 +440,7 @@ interface View<A, R> {
 interface Outcome {
   readonly stored: unknown
   readonly value: unknown
+  // `any`: a group is shared by callers of different views; each checks `view` against its own before using `value`.
   readonly view: View<any, any> | undefined
 }
 

@@ -89,6 +89,7 @@ class Fifo {
   shift(): Pending | undefined {
     if (this.head >= this.items.length) return undefined
     const item = this.items[this.head]!
+    // Releases the reference for the GC; the slot is never read again (`head` has moved past it).
     this.items[this.head] = undefined as unknown as Pending
     this.head++
     if (this.head === this.items.length) {
