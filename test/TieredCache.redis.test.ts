@@ -11,6 +11,7 @@ import * as RemoteCache from "../src/RemoteCache.js"
 import type { CacheError } from "../src/RemoteCacheBackend.js"
 import * as TieredCache from "../src/TieredCache.js"
 import * as RedisServer from "./utils/RedisServer.js"
+import { awaitSubscribers, eventually } from "./utils/Subscribers.js"
 
 /** One "process": its own client under the tiered cache built with the Redis layers' defaults. */
 const instance = (
@@ -27,19 +28,6 @@ const instance = (
       )
     ),
     Context.get(TieredCache.TieredCache)
-  )
-
-const eventually = <A, E>(effect: Effect.Effect<A, E>, check: (a: A) => boolean) =>
-  Effect.flatMap(effect, (a) => check(a) ? Effect.void : Effect.fail("not yet" as const)).pipe(
-    Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }),
-    Effect.orDie
-  )
-
-/** Waits until `count` tiered caches listen on the server: subscribing happens off the constructor's path. */
-const awaitSubscribers = (server: RedisServer.RedisServerShape, count: number) =>
-  eventually(
-    server.cli("PUBSUB", "NUMSUB", TieredCache.defaultChannel),
-    (reply) => reply.split("\n")[1]?.trim() === String(count)
   )
 
 /** Calls of one command since the last `CONFIG RESETSTAT`, from `INFO commandstats`. */

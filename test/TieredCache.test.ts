@@ -11,7 +11,6 @@ import {
   LogLevel,
   Metric,
   Option,
-  Schedule,
   Schema,
   TestClock
 } from "effect"
@@ -23,6 +22,7 @@ import * as RemoteCache from "../src/RemoteCache.js"
 import { type CacheError, RemoteCacheBackend } from "../src/RemoteCacheBackend.js"
 import * as TieredCache from "../src/TieredCache.js"
 import * as RedisServer from "./utils/RedisServer.js"
+import { awaitSubscribers, eventually } from "./utils/Subscribers.js"
 
 /** Counts the L2 reads, to prove which reads never left the process. */
 const countingRemote = (backend: Layer.Layer<RemoteCacheBackend>) => {
@@ -299,19 +299,6 @@ const redisInstance = (
     Context.get(TieredCache.TieredCache)
   )
 }
-
-const eventually = <A, E>(effect: Effect.Effect<A, E>, check: (a: A) => boolean) =>
-  Effect.flatMap(effect, (a) => check(a) ? Effect.void : Effect.fail("not yet" as const)).pipe(
-    Effect.retry({ schedule: Schedule.spaced("20 millis"), times: 250 }),
-    Effect.orDie
-  )
-
-/** Waits until `count` tiered caches listen on the server: subscribing happens off the constructor's path. */
-const awaitSubscribers = (server: RedisServer.RedisServerShape, count: number) =>
-  eventually(
-    server.cli("PUBSUB", "NUMSUB", TieredCache.defaultChannel),
-    (reply) => reply.split("\n")[1]?.trim() === String(count)
-  )
 
 describe("TieredCache over Redis", () => {
   it.scopedLive("two instances: set, delete and clear in one drop the key from the other's L1", () =>

@@ -3,18 +3,8 @@ import * as FastCheck from "effect/FastCheck"
 import * as ChildProcess from "node:child_process"
 import * as NodeV8 from "node:v8"
 import * as V8Decode from "../../src/internal/v8Decode.js"
+import { sparse } from "../utils/V8Bytes.js"
 
-const varint = (n: number): Array<number> => {
-  const out: Array<number> = []
-  while (n >= 0x80) {
-    out.push((n & 0x7f) | 0x80)
-    n = Math.floor(n / 128)
-  }
-  out.push(n)
-  return out
-}
-
-const sparse = (length: number): Array<number> => [0x61, ...varint(length), 0x40, 0x00, ...varint(length)]
 const payload = (...body: Array<number>) => Buffer.from([0xff, 0x0f, ...body])
 
 // Runs the fixture in a process of its own with the given Node flags; its exit code and its one line of output.
