@@ -10,8 +10,9 @@
  * steadier figure on a busy machine), each with the median per-round ratio to `off` (batching off), and the
  * server's CPU time per read (`INFO cpu`).
  *
- * Workloads: `c256` and `c16` (`Effect.forEach` with that concurrency, `--ops` reads, default 20,000), `seq`
- * (one read after the other, `--ops / 5` reads), `ttl256` (`getWithTtl` at concurrency 256).
+ * Workloads (`--workloads`, default `c256,c16,seq,ttl256`): `cN` (`Effect.forEach` of `get` with concurrency N,
+ * `--ops` reads, default 20,000), `seq` (one read after the other, `--ops / 5` reads), `ttlN` (`getWithTtl` at
+ * concurrency N).
  *
  * Variants: `on` and `off` (`RedisBackend` with `Serializer.json`, `batchReads` true and false), `request` and
  * `request-batching` (with `--with-request`: `Effect.request` of a `RequestResolver.makeBatched` that reads its
@@ -172,12 +173,15 @@ const idsOf = (n: number, seed: number): ReadonlyArray<string> => {
   return Array.from({ length: n }, () => `k${Math.floor(random() * keyCount)}`)
 }
 
-const workloads: ReadonlyArray<Workload> = [
-  { id: "c256", concurrency: 256, ids: idsOf(ops, 1), withTtl: false },
-  { id: "c16", concurrency: 16, ids: idsOf(ops, 2), withTtl: false },
-  { id: "seq", concurrency: 0, ids: idsOf(Math.max(1, Math.floor(ops / 5)), 3), withTtl: false },
-  { id: "ttl256", concurrency: 256, ids: idsOf(ops, 4), withTtl: true }
-].filter((workload) => onlyWorkloads === undefined || onlyWorkloads.includes(workload.id))
+// `cN`: get at concurrency N; `ttlN`: getWithTtl at concurrency N; `seq`: one get after the other.
+const workloadOf = (id: string, seed: number): Workload => {
+  if (id === "seq") return { id, concurrency: 0, ids: idsOf(Math.max(1, Math.floor(ops / 5)), seed), withTtl: false }
+  const match = /^(c|ttl)(\d+)$/.exec(id)
+  if (match === null) throw new Error(`unknown workload ${id}`)
+  return { id, concurrency: Number(match[2]), ids: idsOf(ops, seed), withTtl: match[1] === "ttl" }
+}
+
+const workloads: ReadonlyArray<Workload> = (onlyWorkloads ?? ["c256", "c16", "seq", "ttl256"]).map(workloadOf)
 
 // -------------------------------------------------------------------------------------------------------------------
 // main
@@ -218,7 +222,10 @@ const main = async () => {
       effectVariant("on", on),
       effectVariant("off", off),
       ...(withRequest
-        ? [effectVariant("request", off, requestGet(off)), effectVariant("request-batching", off, requestGet(off), true)]
+        ? [
+          effectVariant("request", off, requestGet(off)),
+          effectVariant("request-batching", off, requestGet(off), true)
+        ]
         : []),
       ioredisVariant(redis)
     ].filter((variant) => onlyVariants === undefined || onlyVariants.includes(variant.name))

@@ -60,14 +60,15 @@ export interface BackendOptions {
   readonly scanCount?: number | undefined
   /**
    * Batches the reads of this backend issued in the same tick (the fibers of an `Effect.forEach(ids, get,
-   * { concurrency })`, say) into one round trip. The first `get` of a tick is sent at once as a plain `GET`, as
-   * without batching, so a lone read waits for nothing; the `get`s issued after it in the same tick leave together
-   * as one `MGET` of their full keys when the tick ends (in the same socket write as that first `GET`), and the
-   * `GET` + `PTTL` pairs of concurrent `getWithTtl`s as one pipelined write. Each caller still gets exactly what a
-   * lone read would: its own value, decoded on its own (a value that cannot be decoded fails only its own caller),
-   * and on a failure of the whole batch the same typed error, naming its own key. Interrupting a caller affects no
-   * other read of its batch. `getMany` is not affected. Set `false` to send every read as its own command. Default
-   * `true`.
+   * { concurrency })`, say) into one round trip. The first 8 reads of a tick are sent at once, each as its own
+   * `GET`, exactly as without batching, so a lone read waits for nothing and a few concurrent ones pay nothing for a
+   * batch they would not repay; the `get`s issued after them in the same tick leave together as one `MGET` of their
+   * full keys when the tick ends (in the same socket write as the first ones), and the `GET` + `PTTL` pairs of
+   * `getWithTtl`s as one pipelined write. Each caller still gets exactly what a lone read would: its own value,
+   * decoded on its own (a value that cannot be decoded fails only its own caller), and on a failure of the whole
+   * batch the same typed error, naming its own key. Interrupting a caller stops its wait at once and affects no
+   * other read of its batch. A key holding another type than a string reads as a miss either way. `getMany` is not
+   * affected. `false` sends every read as its own command. Default `true`.
    */
   readonly batchReads?: boolean | undefined
   /**
@@ -291,7 +292,10 @@ export const make = (
       const command = new Array<string>(slots.length + 1)
       command[0] = "MGET"
       for (let i = 0; i < slots.length; i++) command[i + 1] = prefix + slots[i]!.key
-      fork(client.send(command)).addObserver((exit) => {
+      fork(Effect.exit(client.send(command))).addObserver((outcome) => {
+        // The fiber itself always succeeds (with the command's Exit): its failure is its callers', not a fiber's
+        // unhandled error to report.
+        const exit = outcome._tag === "Success" ? outcome.value : outcome
         if (exit._tag === "Failure") {
           for (const slot of slots) slot.resume(failWith(exit.cause, "get", slot.key))
           return
@@ -315,7 +319,8 @@ export const make = (
         commands[2 * i] = ["GET", fullKey]
         commands[2 * i + 1] = ["PTTL", fullKey]
       }
-      fork(client.pipeline(commands)).addObserver((exit) => {
+      fork(Effect.exit(client.pipeline(commands))).addObserver((outcome) => {
+        const exit = outcome._tag === "Success" ? outcome.value : outcome
         if (exit._tag === "Failure") {
           for (const slot of slots) slot.resume(failWith(exit.cause, "getWithTtl", slot.key))
           return
@@ -331,11 +336,11 @@ export const make = (
     const gets = new TickBatcher(maxBatchSize, sendGets)
     const entries = new TickBatcher(maxBatchSize, sendEntries)
 
-    // The first read of a tick goes out at once as a lone read; the others of the tick wait for the batch.
+    // The first reads of a tick go out at once as lone reads (see `TickBatcher`); the others wait for the batch.
     const get = batchReads
       ? (key: string): Effect.Effect<Option.Option<unknown>, CacheError> =>
         Effect.suspend(() =>
-          gets.first() ? getAlone(key) : Effect.async<Option.Option<unknown>, CacheError>((resume) => {
+          gets.alone() ? getAlone(key) : Effect.async<Option.Option<unknown>, CacheError>((resume) => {
             gets.add({ key, resume })
           })
         )
@@ -344,7 +349,7 @@ export const make = (
     const getWithTtl = batchReads
       ? (key: string): Effect.Effect<Option.Option<Entry>, CacheError> =>
         Effect.suspend(() =>
-          entries.first() ? getWithTtlAlone(key) : Effect.async<Option.Option<Entry>, CacheError>((resume) => {
+          entries.alone() ? getWithTtlAlone(key) : Effect.async<Option.Option<Entry>, CacheError>((resume) => {
             entries.add({ key, resume })
           })
         )

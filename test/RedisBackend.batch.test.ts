@@ -1,6 +1,6 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Either, Exit, Fiber, Option } from "effect"
-import { TickBatcher } from "../src/internal/batch.js"
+import { defaultLoneReads, TickBatcher } from "../src/internal/batch.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import type { CacheError } from "../src/RemoteCacheBackend.js"
@@ -35,64 +35,82 @@ const errorShape = (error: CacheError) => ({
   cause: (error.cause as { _tag?: string } | undefined)?._tag
 })
 
+const nextTick = () => new Promise<void>((resolve) => process.nextTick(resolve))
+
 describe("TickBatcher", () => {
-  it("sends the first read of a tick alone, the rest together at the end of the tick, in chunks of maxSize", async () => {
+  it("sends the first reads of a tick alone, the rest together at the end of the tick, in chunks of maxSize", async () => {
     const chunks: Array<ReadonlyArray<number>> = []
-    const batcher = new TickBatcher<number>(4, (items) => chunks.push(items))
+    const batcher = new TickBatcher<number>(4, (items) => chunks.push(items), 2)
     const alone: Array<number> = []
-    for (let i = 0; i < 11; i++) {
-      if (batcher.first()) alone.push(i)
+    for (let i = 0; i < 12; i++) {
+      if (batcher.alone()) alone.push(i)
       else batcher.add(i)
     }
-    expect(alone).toStrictEqual([0])
+    expect(alone).toStrictEqual([0, 1])
     // A chunk that reaches the bound leaves at once; the rest waits for the end of the tick.
-    expect(chunks).toStrictEqual([[1, 2, 3, 4], [5, 6, 7, 8]])
-    await new Promise<void>((resolve) => process.nextTick(resolve))
-    expect(chunks).toStrictEqual([[1, 2, 3, 4], [5, 6, 7, 8], [9, 10]])
-    // A new tick: its first read is alone again.
-    expect(batcher.first()).toBe(true)
-    await new Promise<void>((resolve) => process.nextTick(resolve))
+    expect(chunks).toStrictEqual([[2, 3, 4, 5], [6, 7, 8, 9]])
+    await nextTick()
+    expect(chunks).toStrictEqual([[2, 3, 4, 5], [6, 7, 8, 9], [10, 11]])
+    // A new tick: its first reads are alone again, and a tick of lone reads sends nothing more.
+    expect([batcher.alone(), batcher.alone()]).toStrictEqual([true, true])
+    await nextTick()
     expect(chunks).toHaveLength(3)
+  })
+
+  it("by default lets 8 reads of a tick go alone", async () => {
+    const chunks: Array<ReadonlyArray<number>> = []
+    const batcher = new TickBatcher<number>(1_000, (items) => chunks.push(items))
+    const alone = Array.from({ length: 10 }, (_, i) => batcher.alone() ? i : (batcher.add(i), -1))
+    expect(defaultLoneReads).toBe(8)
+    expect(alone.filter((i) => i >= 0)).toStrictEqual([0, 1, 2, 3, 4, 5, 6, 7])
+    await nextTick()
+    expect(chunks).toStrictEqual([[8, 9]])
   })
 })
 
+/** `n` times `command`: the lone reads a tick sends before it batches. */
+const lone = <A>(item: A, n = defaultLoneReads): Array<A> => Array.from({ length: n }, () => item)
+
 describe("RedisBackend read batching", () => {
   layer(RedisServer.layer(), { excludeTestServices: true })((it) => {
-    it.scoped("reads of one tick: the first is a GET, the others one MGET; sequential reads stay GETs", () =>
+    it.scoped("reads of one tick: the first 8 are GETs, the others one MGET; sequential reads stay GETs", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer
         const { cache, sent } = yield* backendOn(server, { prefix: "b1:" })
         yield* cache.setMany([["a", 1], ["b", 2], ["c", 3]])
         sent.length = 0
-        const keys = ["a", "b", "missing", "c", "a"]
+        const keys = ["a", "b", "missing", "c", "a", "b", "a", "c", "a", "b", "missing", "c", "a"]
         const values = yield* Effect.forEach(keys, (key) => cache.get(key), { concurrency: 256 })
-        expect(values).toStrictEqual([1, 2, undefined, 3, 1].map(Option.fromNullable))
-        expect(sent).toStrictEqual(["GET/1", "MGET/4"])
+        expect(values).toStrictEqual([1, 2, undefined, 3, 1, 2, 1, 3, 1, 2, undefined, 3, 1].map(Option.fromNullable))
+        expect(sent).toStrictEqual([...lone("GET/1"), "MGET/5"])
 
         sent.length = 0
         for (const key of keys) yield* cache.get(key)
-        expect(sent).toStrictEqual(keys.map(() => "GET/1"))
+        expect(sent).toStrictEqual(lone("GET/1", keys.length))
+        // A few concurrent reads, no more than go alone, are sent as they would be without batching.
+        sent.length = 0
+        yield* Effect.forEach(keys.slice(0, 8), (key) => cache.get(key), { concurrency: 8 })
+        expect(sent).toStrictEqual(lone("GET/1"))
       }))
 
-    it.scoped("getWithTtl of one tick: the first is its own GET + PTTL, the others' pairs one pipelined write", () =>
+    it.scoped("getWithTtl of one tick: the first 8 are their own GET + PTTL, the others' pairs one pipelined write", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer
         const { cache, sent } = yield* backendOn(server, { prefix: "b2:" })
         yield* cache.set("a", "x")
         yield* cache.set("b", "y", 60_000)
         sent.length = 0
-        const entries = yield* Effect.forEach(["a", "b", "missing", "b"], (key) => cache.getWithTtl(key), {
-          concurrency: 16
-        })
+        const keys = [...lone("a"), "a", "b", "missing", "b"]
+        const entries = yield* Effect.forEach(keys, (key) => cache.getWithTtl(key), { concurrency: 16 })
         expect(entries.map(Option.map((entry) => entry.value))).toStrictEqual(
-          ["x", "y", undefined, "y"].map(Option.fromNullable)
+          [...lone("x"), "x", "y", undefined, "y"].map(Option.fromNullable)
         )
         expect(entries.map(Option.map((entry) => Option.isSome(entry.remainingTtl)))).toStrictEqual(
-          [false, true, undefined, true].map(Option.fromNullable)
+          [...lone(false), false, true, undefined, true].map(Option.fromNullable)
         )
         expect(sent).toStrictEqual([
-          "pipeline[GET/1,PTTL/1]",
-          "pipeline[GET/1,PTTL/1,GET/1,PTTL/1,GET/1,PTTL/1]"
+          ...lone("pipeline[GET/1,PTTL/1]"),
+          "pipeline[GET/1,PTTL/1,GET/1,PTTL/1,GET/1,PTTL/1,GET/1,PTTL/1]"
         ])
       }))
 
@@ -102,9 +120,9 @@ describe("RedisBackend read batching", () => {
         const { cache, sent } = yield* backendOn(server, { prefix: "b3:", batchReads: false })
         yield* cache.set("a", 1)
         sent.length = 0
-        yield* Effect.forEach(["a", "a", "b"], (key) => cache.get(key), { concurrency: 256 })
-        yield* Effect.forEach(["a", "b"], (key) => cache.getWithTtl(key), { concurrency: 256 })
-        expect(sent).toStrictEqual(["GET/1", "GET/1", "GET/1", "pipeline[GET/1,PTTL/1]", "pipeline[GET/1,PTTL/1]"])
+        yield* Effect.forEach(lone("a", 20), (key) => cache.get(key), { concurrency: 256 })
+        yield* Effect.forEach(lone("b", 20), (key) => cache.getWithTtl(key), { concurrency: 256 })
+        expect(sent).toStrictEqual([...lone("GET/1", 20), ...lone("pipeline[GET/1,PTTL/1]", 20)])
       }))
 
     it.scoped("a batch is split at maxBatchSize keys, and at 1,000 by default", () =>
@@ -113,18 +131,16 @@ describe("RedisBackend read batching", () => {
         const small = yield* backendOn(server, { prefix: "b4:", maxBatchSize: 3 })
         yield* small.cache.set("k", "v")
         small.sent.length = 0
-        const eight = yield* Effect.forEach(Array.from({ length: 8 }, () => "k"), (key) => small.cache.get(key), {
-          concurrency: "unbounded"
-        })
-        expect(eight.every((value) => Option.getOrUndefined(value) === "v")).toBe(true)
-        expect(small.sent).toStrictEqual(["GET/1", "MGET/3", "MGET/3", "MGET/1"])
+        const few = yield* Effect.forEach(lone("k", 15), (key) => small.cache.get(key), { concurrency: "unbounded" })
+        expect(few.every((value) => Option.getOrUndefined(value) === "v")).toBe(true)
+        expect(small.sent).toStrictEqual([...lone("GET/1"), "MGET/3", "MGET/3", "MGET/1"])
 
         const large = yield* backendOn(server, { prefix: "b4:" })
-        const many = yield* Effect.forEach(Array.from({ length: 2_101 }, () => "k"), (key) => large.cache.get(key), {
+        const many = yield* Effect.forEach(lone("k", 2_108), (key) => large.cache.get(key), {
           concurrency: "unbounded"
         })
         expect(many.every((value) => Option.getOrUndefined(value) === "v")).toBe(true)
-        expect(large.sent).toStrictEqual(["GET/1", "MGET/1000", "MGET/1000", "MGET/100"])
+        expect(large.sent).toStrictEqual([...lone("GET/1"), "MGET/1000", "MGET/1000", "MGET/100"])
       }))
 
     it.scoped("a key holding a list reads as a miss, lone or batched, in get, getWithTtl and getMany", () =>
@@ -139,16 +155,16 @@ describe("RedisBackend read batching", () => {
           // Alone: a GET, which Redis answers with WRONGTYPE.
           expect(yield* cache.get("list")).toStrictEqual(Option.none())
           expect(yield* cache.getWithTtl("hash")).toStrictEqual(Option.none())
-          // Together: with batching the list keys are read by MGET (nil) and in a pipeline after the first pair.
-          const keys = ["s", "list", "hash", "s"]
+          // Together: with batching the reads after the first 8 of the tick are an MGET (nil for a list) and one
+          // pipeline of pairs.
+          const keys = [...lone("s"), "s", "list", "hash", "s"]
+          const expected = [...lone("string"), "string", undefined, undefined, "string"].map(Option.fromNullable)
           const values = yield* Effect.forEach(keys, (key) => cache.get(key), { concurrency: 256 })
-          expect(values).toStrictEqual(["string", undefined, undefined, "string"].map(Option.fromNullable))
+          expect(values).toStrictEqual(expected)
           const entries = yield* Effect.forEach(keys, (key) => cache.getWithTtl(key), { concurrency: 256 })
-          expect(entries.map(Option.map((entry) => entry.value))).toStrictEqual(
-            ["string", undefined, undefined, "string"].map(Option.fromNullable)
-          )
+          expect(entries.map(Option.map((entry) => entry.value))).toStrictEqual(expected)
           expect(yield* cache.getMany(keys)).toStrictEqual(values)
-          if (batchReads) expect(sent).toContain("MGET/3")
+          if (batchReads) expect(sent).toContain("MGET/4")
           // And a set replaces it, as it replaces any miss.
           yield* cache.set("list", "now a string")
           expect(yield* cache.get("list")).toStrictEqual(Option.some("now a string"))
@@ -165,16 +181,20 @@ describe("RedisBackend read batching", () => {
         sent.length = 0
         // Paused: the commands are written, no reply comes until it resumes.
         yield* server.pause
-        const fibers = yield* Effect.forEach(["a", "b", "c", "d"], (key) => Effect.fork(cache.get(key)))
+        const keys = [...lone("a"), "a", "b", "c", "d"]
+        const fibers = yield* Effect.forEach(keys, (key) => Effect.fork(cache.get(key)))
         yield* Effect.sleep("100 millis")
-        expect(sent).toStrictEqual(["GET/1", "MGET/3"])
-        // Interruption does not wait for the server: the lone read and one read of the batch stop at once.
+        expect(sent).toStrictEqual([...lone("GET/1"), "MGET/4"])
+        // Interruption does not wait for the server: a lone read and two reads of the batch stop at once.
         yield* Fiber.interrupt(fibers[0]!)
-        const interrupted = yield* Fiber.interrupt(fibers[2]!)
-        expect(Exit.isInterrupted(interrupted)).toBe(true)
+        const interrupted = yield* Fiber.interruptAll([fibers[8]!, fibers[10]!]).pipe(
+          Effect.zipRight(Effect.forEach([fibers[8]!, fibers[10]!], Fiber.await))
+        )
+        expect(interrupted.every(Exit.isInterrupted)).toBe(true)
         yield* server.resume
-        expect(yield* Fiber.join(fibers[1]!)).toStrictEqual(Option.some(2))
-        expect(yield* Fiber.join(fibers[3]!)).toStrictEqual(Option.some(4))
+        expect(yield* Fiber.join(fibers[1]!)).toStrictEqual(Option.some(1))
+        expect(yield* Fiber.join(fibers[9]!)).toStrictEqual(Option.some(2))
+        expect(yield* Fiber.join(fibers[11]!)).toStrictEqual(Option.some(4))
         // Nothing is left over on the connection: the next reads get their own replies.
         expect(yield* Effect.forEach(["c", "a"], (key) => cache.get(key), { concurrency: 2 })).toStrictEqual([
           Option.some(3),
@@ -189,18 +209,19 @@ describe("RedisBackend read batching", () => {
         const server = yield* RedisServer
         // No password: every command is answered NOAUTH.
         const { cache, sent } = yield* backendOn(server, { prefix: "b7:" })
-        const lone = yield* Effect.flip(cache.get("x"))
+        const loneGet = yield* Effect.flip(cache.get("x"))
         const loneEntry = yield* Effect.flip(cache.getWithTtl("x"))
-        expect(lone._tag).toBe("CacheReplyError")
+        expect(loneGet._tag).toBe("CacheReplyError")
         sent.length = 0
-        const keys = ["x", "y", "z", "y"]
+        const keys = [...lone("x"), "x", "y", "z", "y"]
         const errors = yield* Effect.forEach(keys, (key) => Effect.flip(cache.get(key)), { concurrency: 256 })
         const entryErrors = yield* Effect.forEach(keys, (key) => Effect.flip(cache.getWithTtl(key)), {
           concurrency: 256
         })
-        expect(sent).toContain("MGET/3")
+        expect(sent).toContain("MGET/4")
+        expect(sent).toContain("pipeline[GET/1,PTTL/1,GET/1,PTTL/1,GET/1,PTTL/1,GET/1,PTTL/1]")
         for (const [i, key] of keys.entries()) {
-          expect(errorShape(errors[i]!)).toStrictEqual({ ...errorShape(lone), key })
+          expect(errorShape(errors[i]!)).toStrictEqual({ ...errorShape(loneGet), key })
           expect(errorShape(entryErrors[i]!)).toStrictEqual({ ...errorShape(loneEntry), key })
         }
       }))
@@ -213,16 +234,15 @@ describe("RedisBackend read batching", () => {
         const server = yield* RedisServer
         yield* server.stop
         const { cache, sent } = yield* backendOn(server, { prefix: "b8:" })
-        const results = yield* Effect.forEach(["a", "b", "c"], (key) => Effect.either(cache.get(key)), {
-          concurrency: 256
-        })
-        expect(sent).toStrictEqual(["GET/1", "MGET/2"])
+        const keys = [...lone("a"), "b", "c"]
+        const results = yield* Effect.forEach(keys, (key) => Effect.either(cache.get(key)), { concurrency: 256 })
+        expect(sent).toStrictEqual([...lone("GET/1"), "MGET/2"])
         for (const [i, result] of results.entries()) {
           expect(Either.isLeft(result)).toBe(true)
           if (Either.isLeft(result)) {
             expect(result.left._tag).toBe("CacheConnectionError")
             expect(result.left.operation).toBe("get")
-            expect(result.left.key).toBe(["a", "b", "c"][i])
+            expect(result.left.key).toBe(keys[i])
           }
         }
       }).pipe(Effect.provide(RedisServer.layer())),
