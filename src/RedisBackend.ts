@@ -155,7 +155,10 @@ const replyErrorOf = (operation: Operation, key: string | undefined, reply: Resp
  * one or one longer than `Number.MAX_SAFE_INTEGER` ms (Redis cannot store every such expiry) means no expiry; a
  * TTL that truncates to 0 ms or less deletes the key instead of writing; `NaN` fails with `CacheInputError`;
  * `delete` uses `UNLINK` (falling back to `DEL` on servers without it); `clear` walks the prefix with
- * `SCAN … MATCH <escaped prefix>*` and `UNLINK`s each batch, never `KEYS` or `FLUSHDB`.
+ * `SCAN … MATCH <escaped prefix>*` and `UNLINK`s each batch, never `KEYS` or `FLUSHDB`. A key that holds another
+ * type than a string (a list, a hash… written by another program) reads as a miss in `get`, `getWithTtl` and
+ * `getMany`, batched or not, and the next `set` replaces it. Concurrent reads are batched unless `batchReads` is
+ * `false` (see {@link BackendOptions}).
  *
  * @since 0.1.0
  * @category constructors
