@@ -60,15 +60,15 @@ export interface BackendOptions {
   readonly scanCount?: number | undefined
   /**
    * Batches the reads of this backend issued in the same tick (the fibers of an `Effect.forEach(ids, get,
-   * { concurrency })`, say) into one round trip. The first 8 reads of a tick are sent at once, each as its own
-   * `GET`, exactly as without batching, so a lone read waits for nothing and a few concurrent ones pay nothing for a
-   * batch they would not repay; the `get`s issued after them in the same tick leave together as one `MGET` of their
-   * full keys when the tick ends (in the same socket write as the first ones), and the `GET` + `PTTL` pairs of
-   * `getWithTtl`s as one pipelined write. Each caller still gets exactly what a lone read would: its own value,
-   * decoded on its own (a value that cannot be decoded fails only its own caller), and on a failure of the whole
-   * batch the same typed error, naming its own key. Interrupting a caller stops its wait at once and affects no
-   * other read of its batch. A key holding another type than a string reads as a miss either way. `getMany` is not
-   * affected. `false` sends every read as its own command. Default `true`.
+   * { concurrency })`, say) into one round trip. The first 64 reads of a tick are sent at once, each as its own
+   * `GET`, exactly as without batching: a lone read waits for nothing, and a few dozen concurrent ones pay nothing
+   * for a batch that would not repay its cost. The `get`s issued after them in the same tick leave together as one
+   * `MGET` of their full keys when the tick ends (in the same socket write as the first ones), and the `GET` + `PTTL`
+   * pairs of `getWithTtl`s as one pipelined write. Each caller still gets exactly what a lone read would: its own
+   * value, decoded on its own (a value that cannot be decoded fails only its own caller), and on a failure of the
+   * whole batch the same typed error, naming its own key. Interrupting a caller stops its wait at once and affects
+   * no other read of its batch. A key holding another type than a string reads as a miss either way. `getMany` is
+   * not affected. `false` sends every read as its own command. Default `true`.
    */
   readonly batchReads?: boolean | undefined
   /**

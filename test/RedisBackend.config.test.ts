@@ -28,7 +28,7 @@ describe("RedisBackend.layerConfig", () => {
         (stats) => Number(/cmdstat_mget:calls=(\d+)/.exec(stats)?.[1] ?? 0)
       )
       const burst = (backend: RemoteCacheBackend["Type"]) =>
-        Effect.forEach(Array.from({ length: 20 }, () => "k"), (key) => backend.get(key), { concurrency: 256 })
+        Effect.forEach(Array.from({ length: 100 }, () => "k"), (key) => backend.get(key), { concurrency: 256 })
       const byDefault = yield* roundTrip(RedisBackend.layerConfig(), { REDIS_URL: server.url })
       yield* burst(byDefault)
       expect(yield* mgets).toBe(1)

@@ -14,15 +14,16 @@
 
 /**
  * How many reads of a tick go out alone, as without batching, before the others are collected. A batch costs a
- * fiber of its own (forked to send it) and one more scheduling step before its callers resume, some 5 to 10 µs
- * measured on a busy machine, while a read that joins a batch saves the client 1 to 2 µs (`bench/batch.ts`, at
- * concurrency 256): a batch of a handful of reads does not repay it (at concurrency 4 batching cost a third more
- * CPU per read). So a tick's first 8 reads go out at once, and only a tick with more reads than that batches the
- * rest; a burst of hundreds loses little by it.
+ * fiber of its own (forked to send it, as only the client's Effect API can send) and one more scheduling step
+ * before its callers resume; measured with `bench/batch.ts` on a loaded two-core machine, that only pays off for
+ * large batches: with the first read alone and the rest batched, concurrency 4 took about a third more client CPU
+ * per read than no batching, 16 some 15% more, 32 and 64 about as much, 256 some 10 to 15% less (and 20 to 30%
+ * less server CPU). With the first 64 alone, 16 and 64 measured the same as without batching, and 256 kept most of
+ * the gain.
  *
  * @internal
  */
-export const defaultLoneReads = 8
+export const defaultLoneReads = 64
 
 /**
  * A collector of the reads of one kind (one backend's `get`s, say).
