@@ -12,9 +12,12 @@ import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import * as Runtime from "effect/Runtime"
 import * as Backend from "./internal/backend.js"
+import { TickBatcher } from "./internal/batch.js"
 import * as Codec from "./internal/codec.js"
 import { resolveTtl } from "./internal/ttl.js"
 import * as RedisClient from "./RedisClient.js"
@@ -55,6 +58,25 @@ export interface BackendOptions {
   readonly serializer?: Serializer.SerializerShape | undefined
   /** Keys fetched per `SCAN` step of `clear` (a hint to the server). Default 1,000. */
   readonly scanCount?: number | undefined
+  /**
+   * Batches the reads of this backend issued in the same tick (the fibers of an `Effect.forEach(ids, get,
+   * { concurrency })`, say) into one round trip. The first 64 reads of a tick are sent at once, each as its own
+   * `GET`, exactly as without batching: a lone read waits for nothing, and a few dozen concurrent ones pay nothing
+   * for a batch that would not repay its cost. The `get`s issued after them in the same tick leave together as one
+   * `MGET` of their full keys when the tick ends (in the same socket write as the first ones), and the `GET` + `PTTL`
+   * pairs of `getWithTtl`s as one pipelined write. Each caller still gets exactly what a lone read would: its own
+   * value, decoded on its own (a value that cannot be decoded fails only its own caller), and on a failure of the
+   * whole batch the same typed error, naming its own key. Interrupting a caller stops its wait at once and affects
+   * no other read of its batch. A key holding another type than a string reads as a miss either way. `getMany` is
+   * not affected. `false` sends every read as its own command. Default `true`.
+   */
+  readonly batchReads?: boolean | undefined
+  /**
+   * Most keys in one batched read (`MGET`, or `getWithTtl` pairs), with `batchReads`: a larger batch is split,
+   * so that no reply grows without bound and no single command keeps the server busy for long. Values below 1 are
+   * taken as 1. Default 1,000.
+   */
+  readonly maxBatchSize?: number | undefined
 }
 
 /**
@@ -84,6 +106,22 @@ const toCacheError = (operation: Operation, key: string | undefined) => (error: 
       // Nothing was sent (a value over maxArgumentLength): retrying cannot help, and the connection is untouched.
       return new CacheInputError(fields)
   }
+}
+
+/**
+ * A read of a key that holds another type than a string (a list, a hash… written by another program) is a miss,
+ * whether the read was a lone `GET` (which Redis answers with `WRONGTYPE`) or part of an `MGET` (which answers nil
+ * for it): a cache reads "no value of mine here", and the next `set` replaces the key whatever it held.
+ */
+const isWrongType = (cause: Cause.Cause<RedisError>): boolean => {
+  const failure = Cause.failureOption(cause)
+  return failure._tag === "Some" && failure.value._tag === "RedisReplyError" && failure.value.code === "WRONGTYPE"
+}
+
+/** A read waiting in a batch: its key, and how to resume its caller. */
+interface ReadSlot<A> {
+  readonly key: string
+  readonly resume: (effect: Effect.Effect<A, CacheError>) => void
 }
 
 const unexpected = (operation: Operation, key: string | undefined, reply: Resp.RespValue) =>
@@ -117,7 +155,10 @@ const replyErrorOf = (operation: Operation, key: string | undefined, reply: Resp
  * one or one longer than `Number.MAX_SAFE_INTEGER` ms (Redis cannot store every such expiry) means no expiry; a
  * TTL that truncates to 0 ms or less deletes the key instead of writing; `NaN` fails with `CacheInputError`;
  * `delete` uses `UNLINK` (falling back to `DEL` on servers without it); `clear` walks the prefix with
- * `SCAN … MATCH <escaped prefix>*` and `UNLINK`s each batch, never `KEYS` or `FLUSHDB`.
+ * `SCAN … MATCH <escaped prefix>*` and `UNLINK`s each batch, never `KEYS` or `FLUSHDB`. A key that holds another
+ * type than a string (a list, a hash… written by another program) reads as a miss in `get`, `getWithTtl` and
+ * `getMany`, batched or not, and the next `set` replaces it. Concurrent reads are batched unless `batchReads` is
+ * `false` (see {@link BackendOptions}).
  *
  * @since 0.1.0
  * @category constructors
@@ -128,7 +169,12 @@ export const make = (
   Effect.gen(function*() {
     const client = yield* RedisClient.RedisClient
     const prefix = options.prefix ?? defaultPrefix
-    const codec = Codec.make(yield* Backend.resolveSerializer(options.serializer))
+    const serializer = yield* Backend.resolveSerializer(options.serializer)
+    const codec = Codec.make(serializer)
+    // The codec's choice (`Codec.make`): the synchronous forms only when the serializer has both.
+    const decodeSync = serializer.encodeSync !== undefined ? serializer.decodeSync : undefined
+    const batchReads = options.batchReads ?? true
+    const maxBatchSize = Backend.batchSizeOf(options.maxBatchSize)
     const scanCount = String(options.scanCount ?? 1_000)
     const match = escapeGlob(prefix) + "*"
     // Servers before 4.0 lack UNLINK; learnt on the first "unknown command" reply.
@@ -162,7 +208,9 @@ export const make = (
         : Effect.failCause(failure.right)
     }
 
-    const decodeReply = (
+    // A value read back: a miss, the stored bytes decoded (for a synchronous serializer a finished Effect, no step
+    // of its own), or a reply no read expects.
+    const readReply = (
       operation: Operation,
       key: string,
       reply: Resp.RespValue
@@ -189,37 +237,126 @@ export const make = (
         Effect.asVoid
       )
 
-    const get = (key: string) =>
+    // A lone read: one GET, its reply or failure handled in one continuation. A key holding another type than a
+    // string reads as a miss, as it does in an MGET (see `isWrongType`).
+    const getAlone = (key: string): Effect.Effect<Option.Option<unknown>, CacheError> =>
       Effect.matchCauseEffect(client.send(["GET", prefix + key]), {
-        onFailure: (cause) => failWith(cause, "get", key),
-        onSuccess: (reply) => decodeReply("get", key, reply)
+        onFailure: (cause) => isWrongType(cause) ? Effect.succeedNone : failWith(cause, "get", key),
+        onSuccess: (reply) => readReply("get", key, reply)
       })
 
+    const decodeEntry = (
+      key: string,
+      bytes: Uint8Array,
+      remainingTtl: Option.Option<Duration.Duration>
+    ): Effect.Effect<Option.Option<Entry>, CacheError> => {
+      if (decodeSync === undefined) {
+        return Effect.map(codec.decode("getWithTtl", key, bytes), Option.map((value) => ({ value, remainingTtl })))
+      }
+      const result = decodeSync(bytes)
+      return Either.isRight(result)
+        ? Effect.succeed(Option.some({ value: result.right, remainingTtl }))
+        : Effect.fail(Codec.decodeError("getWithTtl", key, result.left))
+    }
+
+    // The entry of a GET + PTTL pair, lone or batched.
+    const entryOf = (
+      key: string,
+      value: Resp.RespValue,
+      pttl: Resp.RespValue
+    ): Effect.Effect<Option.Option<Entry>, CacheError> => {
+      if (value instanceof Resp.ErrorReply && value.code === "WRONGTYPE") return Effect.succeedNone
+      const failure = replyErrorOf("getWithTtl", key, value, "GET") ?? replyErrorOf("getWithTtl", key, pttl, "PTTL")
+      if (failure !== undefined) return Effect.fail(failure)
+      // Beyond 2^53 ms the parser gives a bigint: an expiry set by another client (this library stores a longer
+      // TTL as no expiry). As a double it is off by a few milliseconds in 285,000 years.
+      const millis = typeof pttl === "bigint" ? Number(pttl) : pttl
+      if (typeof millis !== "number") return Effect.fail(unexpected("getWithTtl", key, pttl))
+      // -2: the key expired between the two commands.
+      if (value === null || millis === -2) return Effect.succeedNone
+      if (!(value instanceof Uint8Array)) return Effect.fail(unexpected("getWithTtl", key, value))
+      return decodeEntry(key, value, millis < 0 ? Option.none() : Option.some(Duration.millis(millis)))
+    }
+
     // GET and PTTL in one write: one round trip, and Redis runs them back to back.
-    const getWithTtl = (key: string) =>
-      Effect.flatMap(
-        Effect.mapError(
-          client.pipeline([["GET", prefix + key], ["PTTL", prefix + key]]),
-          toCacheError("getWithTtl", key)
-        ),
-        (replies): Effect.Effect<Option.Option<Entry>, CacheError> => {
-          const [value, pttl] = replies
-          const failure = replyErrorOf("getWithTtl", key, value!, "GET") ??
-            replyErrorOf("getWithTtl", key, pttl!, "PTTL")
-          if (failure !== undefined) return Effect.fail(failure)
-          // Beyond 2^53 ms the parser gives a bigint: an expiry set by another client (this library stores a
-          // longer TTL as no expiry). As a double it is off by a few milliseconds in 285,000 years.
-          const millis = typeof pttl === "bigint" ? Number(pttl) : pttl
-          if (typeof millis !== "number") return Effect.fail(unexpected("getWithTtl", key, pttl!))
-          // -2: the key expired between the two commands.
-          if (value === null || millis === -2) return Effect.succeedNone
-          const remainingTtl = millis < 0 ? Option.none() : Option.some(Duration.millis(millis))
-          return Effect.map(
-            decodeReply("getWithTtl", key, value!),
-            Option.map((decoded) => ({ value: decoded, remainingTtl }))
-          )
+    const getWithTtlAlone = (key: string): Effect.Effect<Option.Option<Entry>, CacheError> =>
+      Effect.matchCauseEffect(client.pipeline([["GET", prefix + key], ["PTTL", prefix + key]]), {
+        onFailure: (cause) => failWith(cause, "getWithTtl", key),
+        onSuccess: (replies) => entryOf(key, replies[0]!, replies[1]!)
+      })
+
+    // Batched reads. A batch is sent by a fiber of its own (forked on the runtime this backend was made in), not by
+    // one of its callers: interrupting a caller then stops only its own wait (its result is dropped when the reply
+    // comes), never the command the others wait for. Each caller is resumed with its own outcome, built in plain
+    // TypeScript.
+    const fork = Runtime.runFork(yield* Effect.runtime<never>())
+
+    const sendGets = (slots: ReadonlyArray<ReadSlot<Option.Option<unknown>>>): void => {
+      const command = new Array<string>(slots.length + 1)
+      command[0] = "MGET"
+      for (let i = 0; i < slots.length; i++) command[i + 1] = prefix + slots[i]!.key
+      fork(Effect.exit(client.send(command))).addObserver((outcome) => {
+        // The fiber itself always succeeds (with the command's Exit): its failure is its callers', not a fiber's
+        // unhandled error to report.
+        const exit = outcome._tag === "Success" ? outcome.value : outcome
+        if (exit._tag === "Failure") {
+          for (const slot of slots) slot.resume(failWith(exit.cause, "get", slot.key))
+          return
         }
-      )
+        const reply = exit.value
+        if (!Array.isArray(reply) || reply.length !== slots.length) {
+          for (const slot of slots) slot.resume(Effect.fail(unexpected("get", slot.key, reply)))
+          return
+        }
+        for (let i = 0; i < slots.length; i++) {
+          const slot = slots[i]!
+          slot.resume(readReply("get", slot.key, reply[i]!))
+        }
+      })
+    }
+
+    const sendEntries = (slots: ReadonlyArray<ReadSlot<Option.Option<Entry>>>): void => {
+      const commands = new Array<RedisClient.Command>(slots.length * 2)
+      for (let i = 0; i < slots.length; i++) {
+        const fullKey = prefix + slots[i]!.key
+        commands[2 * i] = ["GET", fullKey]
+        commands[2 * i + 1] = ["PTTL", fullKey]
+      }
+      fork(Effect.exit(client.pipeline(commands))).addObserver((outcome) => {
+        const exit = outcome._tag === "Success" ? outcome.value : outcome
+        if (exit._tag === "Failure") {
+          for (const slot of slots) slot.resume(failWith(exit.cause, "getWithTtl", slot.key))
+          return
+        }
+        const replies = exit.value
+        for (let i = 0; i < slots.length; i++) {
+          const slot = slots[i]!
+          slot.resume(entryOf(slot.key, replies[2 * i]!, replies[2 * i + 1]!))
+        }
+      })
+    }
+
+    const gets = new TickBatcher(maxBatchSize, sendGets)
+    const entries = new TickBatcher(maxBatchSize, sendEntries)
+
+    // The first reads of a tick go out at once as lone reads (see `TickBatcher`); the others wait for the batch.
+    const get = batchReads
+      ? (key: string): Effect.Effect<Option.Option<unknown>, CacheError> =>
+        Effect.suspend(() =>
+          gets.alone() ? getAlone(key) : Effect.async<Option.Option<unknown>, CacheError>((resume) => {
+            gets.add({ key, resume })
+          })
+        )
+      : getAlone
+
+    const getWithTtl = batchReads
+      ? (key: string): Effect.Effect<Option.Option<Entry>, CacheError> =>
+        Effect.suspend(() =>
+          entries.alone() ? getWithTtlAlone(key) : Effect.async<Option.Option<Entry>, CacheError>((resume) => {
+            entries.add({ key, resume })
+          })
+        )
+      : getWithTtlAlone
 
     const getMany = (keys: ReadonlyArray<string>) => {
       if (keys.length === 0) return Effect.succeed([])

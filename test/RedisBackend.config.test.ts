@@ -20,6 +20,26 @@ const roundTrip = (
   })
 
 describe("RedisBackend.layerConfig", () => {
+  it.scoped("batchReads can be read from the configuration, and read batching is on when it is not given", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const mgets = Effect.map(
+        server.cli("INFO", "commandstats"),
+        (stats) => Number(/cmdstat_mget:calls=(\d+)/.exec(stats)?.[1] ?? 0)
+      )
+      const burst = (backend: RemoteCacheBackend["Type"]) =>
+        Effect.forEach(Array.from({ length: 100 }, () => "k"), (key) => backend.get(key), { concurrency: 256 })
+      const byDefault = yield* roundTrip(RedisBackend.layerConfig(), { REDIS_URL: server.url })
+      yield* burst(byDefault)
+      expect(yield* mgets).toBe(1)
+      const off = yield* roundTrip(
+        RedisBackend.layerConfig({ batchReads: Config.boolean("CACHE_BATCH_READS") }),
+        { REDIS_URL: server.url, CACHE_BATCH_READS: "false" }
+      )
+      yield* burst(off)
+      expect(yield* mgets).toBe(1)
+    }))
+
   it.scoped("a field given overrides its default only: CACHE_PREFIX and REDIS_URL are still read", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()

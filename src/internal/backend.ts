@@ -37,3 +37,19 @@ export const resolveSerializer = (
 export const entriesOf = <A>(
   entries: Iterable<readonly [key: string, value: A]>
 ): ReadonlyArray<readonly [key: string, value: A]> => Array.from(entries, ([key, value]) => [key, value] as const)
+
+/**
+ * The most keys a backend reads in one batch when none is given.
+ *
+ * @internal
+ */
+export const defaultMaxBatchSize = 1_000
+
+/**
+ * The bound on a batched read's keys, from the option as given: the default when there is none (or it is `NaN`),
+ * an integer of at least 1 otherwise.
+ *
+ * @internal
+ */
+export const batchSizeOf = (given: number | undefined): number =>
+  given === undefined || Number.isNaN(given) ? defaultMaxBatchSize : Math.max(1, Math.floor(given))

@@ -555,6 +555,64 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
           expectSome(yield* cache.get("good"), 1)
         }))
 
+      test("concurrent reads of undecodable bytes fail only their own callers, with the error of a lone read", ({ backend, writeRaw }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* cache.setMany([["a", 1], ["b", 2]])
+          yield* cache.set("c", 3, 60_000)
+          yield* writeRaw("t:foreign", foreignBytes)
+          // Issued together, as a user's Effect.forEach issues them: a backend may read them in one batch.
+          const keys = ["a", "foreign", "missing", "b", "foreign", "c"]
+          const gets = yield* Effect.forEach(keys, (key) => Effect.either(cache.get(key)), { concurrency: "unbounded" })
+          const entries = yield* Effect.forEach(keys, (key) => Effect.either(cache.getWithTtl(key)), {
+            concurrency: "unbounded"
+          })
+          for (const [i, key] of keys.entries()) {
+            const got = gets[i]!
+            const entry = entries[i]!
+            if (key === "foreign") {
+              for (const [result, operation] of [[got, "get"], [entry, "getWithTtl"]] as const) {
+                expect(Either.isLeft(result), `${operation} of foreign bytes succeeded`).toBe(true)
+                if (Either.isLeft(result)) {
+                  expect(result.left._tag).toBe("CacheSerializationError")
+                  expect(result.left.operation).toBe(operation)
+                  expect(result.left.key).toBe("foreign")
+                }
+              }
+            } else if (key === "missing") {
+              expectNone(Either.getOrThrow(got))
+              expectNone(Either.getOrThrow(entry))
+            } else {
+              const expected = { a: 1, b: 2, c: 3 }[key]
+              expectSome(Either.getOrThrow(got), expected)
+              expectSome(Option.map(Either.getOrThrow(entry), (e) => e.value), expected)
+              expect(Option.isSome(Option.flatMap(Either.getOrThrow(entry), (e) => e.remainingTtl))).toBe(key === "c")
+            }
+          }
+        }))
+
+      test("concurrent reads of one key, duplicates in one batch, each get a value of their own", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* cache.set("k", { list: [1, 2] })
+          yield* cache.set("other", "o")
+          const keys = ["k", "k", "other", "k", "missing", "k"]
+          const values = yield* Effect.forEach(keys, (key) => cache.get(key), { concurrency: "unbounded" })
+          const copies: Array<{ list: Array<number> }> = []
+          for (const [i, key] of keys.entries()) {
+            const value = values[i]!
+            if (key === "missing") expectNone(value)
+            else if (key === "other") expectSome(value, "o")
+            else {
+              expectSome(value, { list: [1, 2] })
+              copies.push(Option.getOrThrow(value) as { list: Array<number> })
+            }
+          }
+          // Decoded once per caller: changing one caller's value changes no other's.
+          copies[0]!.list.push(3)
+          for (const copy of copies.slice(1)) expect(copy.list).toStrictEqual([1, 2])
+        }))
+
       test("mutating a value after set, or after get, does not change the cached value", ({ backend }) =>
         Effect.gen(function*() {
           const cache = yield* backend("t:")
