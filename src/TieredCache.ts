@@ -39,7 +39,6 @@ import type * as DefaultServices from "effect/DefaultServices"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
@@ -53,6 +52,8 @@ import * as Scope from "effect/Scope"
 import * as Entry from "./internal/entry.js"
 import * as Metrics from "./internal/metrics.js"
 import * as TypedView from "./internal/schemaView.js"
+import { applyTagTimes, L1, type Meta } from "./internal/tieredL1.js"
+import { checkFreshness } from "./internal/tieredOptions.js"
 import { resolveTtl } from "./internal/ttl.js"
 import { RedisClient } from "./RedisClient.js"
 import { RemoteCache } from "./RemoteCache.js"
@@ -179,130 +180,6 @@ export const layerRedisBus: Layer.Layer<InvalidationBus, never, RedisClient> = L
     })
   })
 )
-
-// ---------------------------------------------------------------------------------------------------------------
-// L1
-// ---------------------------------------------------------------------------------------------------------------
-
-/**
- * An L1 entry. The answers of a hit are made once, on the first hit, and reused by every later one, so a hit
- * allocates nothing: `Exit`s are effects the runtime completes with in one step.
- */
-class L1Entry {
-  private some: Exit.Exit<Option.Option<unknown>> | undefined = undefined
-  private exit: Exit.Exit<unknown> | undefined = undefined
-  constructor(
-    readonly value: unknown,
-    /** Epoch milliseconds on Effect's clock: gone from L1 after it (never later than `meta.graceUntil`). */
-    public expiresAt: number,
-    /** Freshness; its `freshUntil` is lowered when one of its tags is invalidated. */
-    readonly meta: Meta
-  ) {}
-
-  /** What `get` answers: `Some(value)`. */
-  get someExit(): Exit.Exit<Option.Option<unknown>> {
-    return this.some ??= Exit.succeed(Option.some(this.value))
-  }
-
-  /** What an untyped `getOrCompute` answers: the value. */
-  get valueExit(): Exit.Exit<unknown> {
-    return this.exit ??= Exit.succeed(this.value)
-  }
-}
-
-/**
- * When an entry was created and until when it is fresh and kept (epoch milliseconds, `Infinity` for never), with
- * its tags. A plain value (no header) is fresh until its key expires, created at `-Infinity`, untagged.
- */
-interface Meta {
-  readonly createdAt: number
-  freshUntil: number
-  graceUntil: number
-  readonly tags: ReadonlyArray<string>
-}
-
-/**
- * The entry was invalidated at `at` (one of its tags): stale from that millisecond on, and kept for its grace
- * period counted from then — without grace, gone.
- */
-const invalidateAt = (meta: Meta, at: number): void => {
-  if (at - 1 >= meta.freshUntil) return
-  const grace = meta.graceUntil - meta.freshUntil
-  meta.freshUntil = at - 1
-  meta.graceUntil = Math.min(meta.graceUntil, at - 1 + (Number.isNaN(grace) ? 0 : grace))
-}
-
-/**
- * A Map kept in recency order (re-inserted on each hit) is an LRU with O(1) operations. The most recently used
- * entry is already last, so a hit on it moves nothing: a hot key costs one Map lookup.
- */
-class L1 {
-  private readonly entries = new Map<string, L1Entry>()
-  private newest: L1Entry | undefined = undefined
-  constructor(private readonly capacity: number) {}
-
-  get size(): number {
-    return this.entries.size
-  }
-
-  lookup(key: string, now: number): L1Entry | undefined {
-    const entry = this.entries.get(key)
-    if (entry === undefined) return undefined
-    // Alive through its last millisecond, as Redis and MemoryBackend keep keys.
-    if (entry.expiresAt < now) {
-      this.entries.delete(key)
-      return undefined
-    }
-    if (entry !== this.newest) {
-      this.entries.delete(key)
-      this.entries.set(key, entry)
-      this.newest = entry
-    }
-    return entry
-  }
-
-  put(key: string, value: unknown, expiresAt: number, meta: Meta): void {
-    const entry = new L1Entry(value, Math.min(expiresAt, meta.graceUntil), meta)
-    this.entries.delete(key)
-    this.entries.set(key, entry)
-    this.newest = entry
-    if (this.entries.size > this.capacity) {
-      // The first key in a Map is the least recently used.
-      this.entries.delete(this.entries.keys().next().value!)
-    }
-  }
-
-  delete(key: string): void {
-    this.entries.delete(key)
-  }
-
-  deleteStartingWith(start: string): void {
-    for (const key of this.entries.keys()) if (key.startsWith(start)) this.entries.delete(key)
-  }
-
-  clear(): void {
-    this.entries.clear()
-  }
-
-  /**
-   * Entries carrying one of `tags` created at or before `at` turn stale at `at`. A scan of L1 (bounded by its
-   * capacity, in memory): L2 is never scanned.
-   */
-  invalidateTags(tags: ReadonlySet<string>, at: number): void {
-    for (const [key, entry] of this.entries) {
-      const meta = entry.meta
-      if (meta.tags.length === 0 || meta.createdAt > at) continue
-      for (const tag of meta.tags) {
-        if (tags.has(tag)) {
-          invalidateAt(meta, at)
-          if (meta.graceUntil < at) this.entries.delete(key)
-          else entry.expiresAt = Math.min(entry.expiresAt, meta.graceUntil)
-          break
-        }
-      }
-    }
-  }
-}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Service
@@ -725,82 +602,9 @@ const recursionDefect = () =>
 
 const closedDefect = () => new TieredCacheDefect({ message: "TieredCache.getOrCompute: the cache's scope is closed" })
 
-/** Milliseconds of a duration option: `Infinity` for an infinite one, `0` for zero or less. */
-const millisOf = (
-  input: Duration.DurationInput,
-  name: string
-): Either.Either<number, Cause.IllegalArgumentException> => {
-  const resolved = resolveTtl(input)
-  switch (resolved._tag) {
-    case "Invalid":
-      return Either.left(new Cause.IllegalArgumentException(`${name} is not a valid duration (${resolved.reason})`))
-    case "Expired":
-      return Either.right(0)
-    case "Forever":
-      return Either.right(Infinity)
-    case "Millis":
-      return Either.right(resolved.millis)
-  }
-}
-
-interface CheckedFreshness {
-  readonly grace?: number | undefined
-  readonly graceBackoff?: number | undefined
-  readonly timeout?: number | undefined
-  readonly hardTimeout?: number | undefined
-  readonly earlyRefresh?: number | undefined
-}
-
-/** The freshness options in milliseconds, or why they are invalid (a programming error). */
-const checkFreshness = (
-  given: {
-    readonly grace?: Duration.DurationInput | undefined
-    readonly graceBackoff?: Duration.DurationInput | undefined
-    readonly timeout?: Duration.DurationInput | undefined
-    readonly hardTimeout?: Duration.DurationInput | undefined
-    readonly earlyRefresh?: number | undefined
-  },
-  label: string
-): Either.Either<CheckedFreshness, Cause.IllegalArgumentException> => {
-  const result: Record<string, number | undefined> = {}
-  for (const name of ["grace", "graceBackoff", "timeout", "hardTimeout"] as const) {
-    const input = given[name]
-    if (input === undefined) continue
-    const millis = millisOf(input, `${label} ${name}`)
-    if (Either.isLeft(millis)) return Either.left(millis.left)
-    result[name] = millis.right
-  }
-  if (result["hardTimeout"] === 0) {
-    return Either.left(new Cause.IllegalArgumentException(`${label} hardTimeout must be a positive duration`))
-  }
-  const early = given.earlyRefresh
-  if (early !== undefined) {
-    if (!(early > 0 && early < 1)) {
-      return Either.left(
-        new Cause.IllegalArgumentException(`${label} earlyRefresh must be a fraction between 0 and 1, got ${early}`)
-      )
-    }
-    result["earlyRefresh"] = early
-  }
-  return Either.right(result)
-}
-
 /** `true` for the options form of `set`'s third argument (every `DurationInput` object is a Duration or a pair). */
 const isSetOptions = (u: Duration.DurationInput | SetOptions | undefined): u is SetOptions =>
   typeof u === "object" && u !== null && !Array.isArray(u) && !Duration.isDuration(u)
-
-/**
- * Lowers an entry's fresh period to the latest invalidation of its tags made at or after its creation: from that
- * millisecond on it is stale. A tag key that is missing, unreadable (a failure the policy turned into a miss) or
- * holds anything but a number counts as never invalidated.
- */
-const applyTagTimes = (meta: Meta, times: ReadonlyArray<Option.Option<unknown>>): void => {
-  for (const time of times) {
-    if (Option.isSome(time) && typeof time.value === "number" && time.value >= meta.createdAt) {
-      invalidateAt(meta, time.value)
-    }
-  }
-}
 
 /**
  * Makes a tiered cache over the `RemoteCache` in context, subscribed to invalidations on the `InvalidationBus` for
@@ -1570,7 +1374,13 @@ export const make = (
             remaining.push(key)
           }
         }
-        if (remaining.length === 0) return Effect.succeed(found)
+        // In the order asked for, whichever tier answered.
+        const inOrder = (answered: ReadonlyMap<string, A>): ReadonlyMap<string, A> => {
+          const ordered = new Map<string, A>()
+          for (const key of all) if (answered.has(key)) ordered.set(key, answered.get(key)!)
+          return ordered
+        }
+        if (remaining.length === 0) return Effect.succeed(inOrder(found))
         const ticketsByKey = remaining.map((key) => [key, openTicket(key)] as const)
         const release = Effect.sync(() => {
           for (const [key, ticket] of ticketsByKey) closeTicket(key, ticket)
@@ -1632,7 +1442,7 @@ export const make = (
               return computeMany(missing, stale, found, ticketsByKey, computeMissing, computeOptions)
             })
           }))
-        return Effect.ensuring(body, release)
+        return Effect.map(Effect.ensuring(body, release), inOrder)
       })
 
     /** The batch's computation for its missing keys, written with one `setMany` per distinct TTL. */
