@@ -6,6 +6,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import {
+  Cause,
   Context,
   Deferred,
   Duration,
@@ -16,6 +17,8 @@ import {
   Metric,
   Option,
   Schedule,
+  Schema,
+  Scope,
   TestClock,
   TestContext,
   TestServices
@@ -524,5 +527,78 @@ describe("TieredCache.serializer", () => {
       yield* TestClock.adjust(Duration.seconds(61))
       expect(yield* other.get("k")).toStrictEqual(Option.none())
       expect(yield* other.getOrCompute("k", Effect.fail("down"))).toStrictEqual({ v: 1 })
+    }))
+})
+
+describe("TieredCache freshness: races, views, options", () => {
+  const single = (options: TieredCache.TieredCacheOptions) =>
+    Effect.map(
+      Layer.build(
+        TieredCache.layer(options).pipe(
+          Layer.provide(RemoteCache.layerDefault),
+          Layer.provide(MemoryBackend.layer({ serializer: TieredCache.serializer() })),
+          Layer.provide(TieredCache.layerMemoryBus)
+        )
+      ),
+      Context.get(TieredCache.TieredCache)
+    )
+
+  it.scoped("a set made while a refresh runs wins: the refresh's value is answered to its callers, not stored", () =>
+    Effect.gen(function*() {
+      const cache = yield* single({ grace: "10 minutes" })
+      yield* cache.set("k", "old", "1 minute")
+      yield* TestClock.adjust("2 minutes")
+      const gate = yield* Deferred.make<void>()
+      const started = yield* Deferred.make<void>()
+      const refresh = Effect.zipRight(Deferred.succeed(started, void 0), Effect.as(Deferred.await(gate), "refreshed"))
+      const caller = yield* Effect.fork(cache.getOrCompute("k", refresh, { ttl: "1 minute" }))
+      yield* Deferred.await(started)
+      yield* cache.set("k", "newer", "1 minute")
+      yield* Deferred.succeed(gate, void 0)
+      expect(yield* Fiber.join(caller)).toBe("refreshed")
+      expect(yield* cache.get("k")).toStrictEqual(Option.some("newer"))
+    }))
+
+  it.scoped("a typed view serves its stale value on failure, decoded by its schema", () =>
+    Effect.gen(function*() {
+      const cache = yield* single({ grace: "10 minutes" })
+      const view = yield* Effect.provideService(
+        TieredCache.forSchema(Schema.Struct({ at: Schema.DateFromString })),
+        TieredCache.TieredCache,
+        cache
+      )
+      const at = new Date(0)
+      expect(yield* view.getOrCompute("k", Effect.succeed({ at }), { ttl: "1 minute" })).toStrictEqual({ at })
+      yield* TestClock.adjust("2 minutes")
+      expect(yield* view.getOrCompute("k", Effect.fail("down"))).toStrictEqual({ at })
+      expect(yield* view.get("k")).toStrictEqual(Option.none()) // stale: not an answer for get
+    }))
+
+  it.effect("closing the cache interrupts a caller waiting for a refresh", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const cache = yield* Scope.extend(single({ grace: "10 minutes" }), scope)
+      yield* cache.set("k", "old", "1 minute")
+      yield* TestClock.adjust("2 minutes")
+      const started = yield* Deferred.make<void>()
+      const caller = yield* Effect.fork(
+        cache.getOrCompute("k", Effect.zipRight(Deferred.succeed(started, void 0), Effect.never))
+      )
+      yield* Deferred.await(started)
+      yield* Scope.close(scope, Exit.void)
+      expect(Exit.isInterrupted(yield* Fiber.await(caller))).toBe(true)
+    }))
+
+  it.effect("invalid freshness options are defects: on the cache when it is built, on a call when it is used", () =>
+    Effect.gen(function*() {
+      for (const options of [{ grace: Number.NaN }, { earlyRefresh: 1 }, { earlyRefresh: 0 }, { hardTimeout: 0 }]) {
+        const exit = yield* Effect.exit(Effect.scoped(single(options)))
+        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      }
+      const exit = yield* Effect.exit(Effect.scoped(Effect.flatMap(
+        single({}),
+        (cache) => cache.set("k", 1, { grace: "nonsense" as Duration.DurationInput })
+      )))
+      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
     }))
 })
