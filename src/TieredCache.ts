@@ -24,6 +24,18 @@
  *   in-process ({@link layerInProcess}, {@link layerMemoryBus}), so a cache over Redis cannot silently go without
  *   cross-process invalidation.
  *
+ * - Freshness ({@link FreshnessOptions}): an entry is fresh for its TTL, then stale for its `grace`, then gone (its
+ *   L2 key lives TTL + grace). `get` answers fresh values only; `getOrCompute` refreshes a stale one (one refresh
+ *   per key, in the cache's scope) and answers it stale when the refresh fails, runs past `hardTimeout` or (with a
+ *   soft `timeout`) takes longer, backing off `graceBackoff` after a failure; `earlyRefresh` rewrites a hot key
+ *   before it turns stale. `expire` makes an entry stale now.
+ * - Tags: `set` and `getOrCompute` accept tags; `invalidateTags` writes one invalidation time per tag, which every
+ *   L2 read compares with the entry's creation time, and tells the other instances' L1s on the bus.
+ * - Batches: `getOrComputeMany` (one L2 read, one computation of the missing keys, one write per TTL),
+ *   `deleteMany`. A TTL may be chosen from the computed value; one of 0 means "do not cache this".
+ * - Entries that need more than their value carry a versioned header ({@link serializer}); values without one
+ *   (written by `RemoteCache`, or before) read as fresh.
+ *
  * No operation waits on the bus: publishing and subscribing happen off the caller's path, so an unreachable Redis
  * costs each operation only what the `RemoteCache` policy allows.
  *
