@@ -1218,6 +1218,14 @@ export const make = (
                 backoffUntil.delete(key)
               } else if (!Cause.isInterruptedOnly(exit.cause)) {
                 backoffUntil.set(key, now + settings.backoff)
+                // Keys whose refresh failed and that nobody asked for again: swept once there are more than L1 holds.
+                if (backoffUntil.size > capacity) {
+                  for (const [stuck, until] of backoffUntil) {
+                    if (until <= now) {
+                      backoffUntil.delete(stuck)
+                    }
+                  }
+                }
               }
               Deferred.unsafeDone(group, exit)
             })))
@@ -1265,8 +1273,14 @@ export const make = (
                 return fallback.value
               })
               : undefined
-            if (stale !== undefined && (backoffUntil.get(key) ?? -Infinity) > now) {
-              return stale
+            const backoff = backoffUntil.get(key)
+            if (backoff !== undefined) {
+              if (stale !== undefined && backoff > now) {
+                return stale
+              }
+              if (backoff <= now) {
+                backoffUntil.delete(key)
+              }
             }
             const running = refreshing.get(key)
             if (running !== undefined && fiber.getFiberRef(computingGroups).has(running)) {
@@ -1358,7 +1372,7 @@ export const make = (
         if (
           early === undefined || meta.freshUntil === Infinity ||
           now < meta.createdAt + early * (meta.freshUntil - meta.createdAt) ||
-          refreshing.has(key) || (backoffUntil.get(key) ?? -Infinity) > now
+          refreshing.has(key) || (backoffUntil.get(key) ?? -Infinity) > now || closed
         ) {
           return hit
         }

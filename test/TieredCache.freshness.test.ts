@@ -589,6 +589,16 @@ describe("TieredCache freshness: races, views, options", () => {
       expect(Exit.isInterrupted(yield* Fiber.await(caller))).toBe(true)
     }))
 
+  it.effect("after the cache's scope closes an L1 hit past its early-refresh point is still answered", () =>
+    Effect.gen(function*() {
+      const scope = yield* Scope.make()
+      const cache = yield* Scope.extend(single({ earlyRefresh: 0.5 }), scope)
+      expect(yield* cache.getOrCompute("k", Effect.succeed(1), { ttl: "10 seconds" })).toBe(1)
+      yield* TestClock.adjust("6 seconds")
+      yield* Scope.close(scope, Exit.void)
+      expect(yield* cache.getOrCompute("k", Effect.succeed(2), { ttl: "10 seconds" })).toBe(1)
+    }))
+
   it.effect("invalid freshness options are defects: on the cache when it is built, on a call when it is used", () =>
     Effect.gen(function*() {
       for (const options of [{ grace: Number.NaN }, { earlyRefresh: 1 }, { earlyRefresh: 0 }, { hardTimeout: 0 }]) {
