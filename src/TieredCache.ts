@@ -1417,7 +1417,8 @@ export const make = (
               if (Option.isNone(value)) {
                 return undefined
               }
-              // getMany gives no TTL: a plain value is fresh while L2 has it, for no longer than l1Ttl in L1.
+              // getMany gives no TTL: a plain value is fresh while L2 has it, and stays out of L1, which must never
+              // outlive L2 (an entry with a header knows when its key expires: at the end of its grace).
               const entry = Entry.fromStored(value.value)
               const meta: Meta = entry === undefined
                 ? { createdAt: -Infinity, freshUntil: Infinity, graceUntil: Infinity, tags: [] }
@@ -1427,7 +1428,12 @@ export const make = (
                   graceUntil: entry.graceUntil,
                   tags: entry.tags
                 }
-              return { key: remaining[i]!, stored: entry === undefined ? value.value : entry.value, meta }
+              return {
+                key: remaining[i]!,
+                stored: entry === undefined ? value.value : entry.value,
+                meta,
+                plain: entry === undefined
+              }
             })
             const tags = Array.from(
               new Set(reads.flatMap((read) =>
@@ -1456,7 +1462,9 @@ export const make = (
                   missing.push(key)
                 } else {
                   found.set(key, read.stored as A)
-                  if (!ticket.stale && !ticket.notInL1) l1.put(key, read.stored, sentAt + l1TtlMillis, read.meta)
+                  if (!ticket.stale && !ticket.notInL1 && !read.plain) {
+                    l1.put(key, read.stored, sentAt + l1TtlMillis, read.meta)
+                  }
                 }
               })
               l2HitsTotal.unsafeUpdate(

@@ -599,6 +599,16 @@ describe("TieredCache freshness: races, views, options", () => {
       expect(yield* cache.getOrCompute("k", Effect.succeed(2), { ttl: "10 seconds" })).toBe(1)
     }))
 
+  it.scoped("a header-less value read by getOrComputeMany is not kept in L1 past its L2 TTL", () =>
+    Effect.flatMap(memoryHarness({}), (h) =>
+      Effect.gen(function*() {
+        yield* h.plain.set("s", "short-lived", "1 second")
+        const read = yield* h.a.getOrComputeMany(["s"], () => Effect.succeed([]))
+        expect(Array.from(read)).toStrictEqual([["s", "short-lived"]])
+        yield* TestClock.adjust("2 seconds")
+        expect(yield* h.a.get("s")).toStrictEqual(Option.none())
+      })))
+
   it.effect("invalid freshness options are defects: on the cache when it is built, on a call when it is used", () =>
     Effect.gen(function*() {
       for (const options of [{ grace: Number.NaN }, { earlyRefresh: 1 }, { earlyRefresh: 0 }, { hardTimeout: 0 }]) {
