@@ -258,12 +258,15 @@ describe("TieredCache stale-while-revalidate", () => {
       const gate = yield* Deferred.make<void>()
       let runs = 0
       const compute = Effect.zipRight(Effect.sync(() => runs++), Effect.as(Deferred.await(gate), "new"))
+      const refreshes = Effect.map(Metric.value(TieredCache.refreshesTotal), (state) => state.count)
+      const refreshesBefore = yield* refreshes
       const answers = yield* Effect.all(
         Array.from({ length: 1_000 }, () => h.a.getOrCompute("k", compute, { ttl: "1 minute", timeout: 0 })),
         { concurrency: "unbounded" }
       )
       expect(new Set(answers)).toStrictEqual(new Set(["old"]))
       expect(runs).toBe(1)
+      expect((yield* refreshes) - refreshesBefore).toBe(1)
       // The refresh belongs to the cache, not to any caller: it completes after all of them returned.
       const mark = yield* h.mark
       yield* Deferred.succeed(gate, void 0)
