@@ -24,6 +24,18 @@
  *   in-process ({@link layerInProcess}, {@link layerMemoryBus}), so a cache over Redis cannot silently go without
  *   cross-process invalidation.
  *
+ * - Freshness ({@link FreshnessOptions}): an entry is fresh for its TTL, then stale for its `grace`, then gone (its
+ *   L2 key lives TTL + grace). `get` answers fresh values only; `getOrCompute` refreshes a stale one (one refresh
+ *   per key, in the cache's scope) and answers it stale when the refresh fails, runs past `hardTimeout` or (with a
+ *   soft `timeout`) takes longer, backing off `graceBackoff` after a failure; `earlyRefresh` rewrites a hot key
+ *   before it turns stale. `expire` makes an entry stale now.
+ * - Tags: `set` and `getOrCompute` accept tags; `invalidateTags` writes one invalidation time per tag, which every
+ *   L2 read compares with the entry's creation time, and tells the other instances' L1s on the bus.
+ * - Batches: `getOrComputeMany` (one L2 read, one computation of the missing keys, one write per TTL),
+ *   `deleteMany`. A TTL may be chosen from the computed value; one of 0 means "do not cache this".
+ * - Entries that need more than their value carry a versioned header ({@link serializer}); values without one
+ *   (written by `RemoteCache`, or before) read as fresh.
+ *
  * No operation waits on the bus: publishing and subscribing happen off the caller's path, so an unreachable Redis
  * costs each operation only what the `RemoteCache` policy allows.
  *
@@ -35,10 +47,12 @@ import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Data from "effect/Data"
+import type * as DefaultServices from "effect/DefaultServices"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
@@ -47,11 +61,16 @@ import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import * as Entry from "./internal/entry.js"
 import * as Metrics from "./internal/metrics.js"
 import * as TypedView from "./internal/schemaView.js"
+import { applyTagTimes, L1, type Meta } from "./internal/tieredL1.js"
+import { checkFreshness } from "./internal/tieredOptions.js"
 import { resolveTtl } from "./internal/ttl.js"
 import { RedisClient } from "./RedisClient.js"
 import { RemoteCache } from "./RemoteCache.js"
+import type { Entry as BackendEntry } from "./RemoteCacheBackend.js"
+import * as Serializer from "./Serializer.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Invalidation bus
@@ -175,57 +194,6 @@ export const layerRedisBus: Layer.Layer<InvalidationBus, never, RedisClient> = L
 )
 
 // ---------------------------------------------------------------------------------------------------------------
-// L1
-// ---------------------------------------------------------------------------------------------------------------
-
-interface L1Entry {
-  readonly value: unknown
-  /** Epoch milliseconds on Effect's clock. */
-  readonly expiresAt: number
-}
-
-/** A Map kept in recency order (re-inserted on each hit) is an LRU with O(1) operations. */
-class L1 {
-  private readonly entries = new Map<string, L1Entry>()
-  constructor(private readonly capacity: number) {}
-
-  get size(): number {
-    return this.entries.size
-  }
-
-  lookup(key: string, now: number): L1Entry | undefined {
-    const entry = this.entries.get(key)
-    if (entry === undefined) return undefined
-    this.entries.delete(key)
-    // Alive through its last millisecond, as Redis and MemoryBackend keep keys.
-    if (entry.expiresAt < now) return undefined
-    this.entries.set(key, entry)
-    return entry
-  }
-
-  put(key: string, value: unknown, expiresAt: number): void {
-    this.entries.delete(key)
-    this.entries.set(key, { value, expiresAt })
-    if (this.entries.size > this.capacity) {
-      // The first key in a Map is the least recently used.
-      this.entries.delete(this.entries.keys().next().value!)
-    }
-  }
-
-  delete(key: string): void {
-    this.entries.delete(key)
-  }
-
-  deleteStartingWith(start: string): void {
-    for (const key of this.entries.keys()) if (key.startsWith(start)) this.entries.delete(key)
-  }
-
-  clear(): void {
-    this.entries.clear()
-  }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
 // Service
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -235,7 +203,7 @@ class L1 {
  * @since 0.1.0
  * @category models
  */
-export interface TieredCacheOptions {
+export interface TieredCacheOptions extends FreshnessOptions {
   /** Most entries kept in L1; least recently used go first. Default 10,000. */
   readonly capacity?: number | undefined
   /** Longest time an entry stays in L1 (never longer than its L2 TTL). Default 1 minute. */
@@ -247,6 +215,53 @@ export interface TieredCacheOptions {
    * so caches on unrelated prefixes ignore each other's). Default {@link defaultChannel}.
    */
   readonly channel?: string | undefined
+  /**
+   * The L2 key (under the backend's prefix) of a tag's invalidation time is this followed by the tag. Default
+   * {@link defaultTagKeyPrefix}. Keys starting with it are reserved.
+   */
+  readonly tagKeyPrefix?: string | undefined
+}
+
+/**
+ * How long an entry may be served after its fresh period, and how a caller holding a stale value waits for its
+ * refresh. Given on the cache (defaults for every call) or on one `getOrCompute` / `set`.
+ *
+ * An entry is **fresh** for its `ttl`, then **stale** for `grace`, then **gone**: its L2 key lives `ttl + grace`.
+ * `get` answers fresh values only. `getOrCompute` answers a fresh value at once; for a stale one it starts one
+ * refresh (a single flight per key and process, run in the cache's scope, never in a caller's fiber) and waits for
+ * it at most `timeout`; when the refresh fails, or runs past `hardTimeout`, callers get the stale value and no
+ * refresh of the key starts again for `graceBackoff`. Without a stale value, a computation's failure is the
+ * caller's, as before.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface FreshnessOptions {
+  /** How long an entry stays in L2 (and may be served stale) after its `ttl`. Default 0: no stale period. */
+  readonly grace?: Duration.DurationInput | undefined
+  /**
+   * After a failed (or hard-timed-out) refresh, how long callers are served the stale value without a new
+   * refresh. Default 10 seconds.
+   */
+  readonly graceBackoff?: Duration.DurationInput | undefined
+  /**
+   * Soft timeout: how long a caller holding a stale value waits for the refresh before taking the stale value
+   * (stale-while-revalidate); the refresh goes on in the background and writes through. `0`: the stale value at
+   * once. Default: wait for the refresh (and get the stale value only if it fails).
+   */
+  readonly timeout?: Duration.DurationInput | undefined
+  /**
+   * Hard timeout of a refresh (a computation started while a stale value exists): past it the computation is
+   * interrupted and counts as failed. A computation with no stale value to fall back on is never cut short: bound
+   * it with `Effect.timeout` if you want it to fail. Default: none.
+   */
+  readonly hardTimeout?: Duration.DurationInput | undefined
+  /**
+   * Early refresh, as a fraction of the fresh period in (0, 1): a `getOrCompute` hit on an entry older than
+   * `earlyRefresh * ttl` is answered at once and starts one background refresh, so a hot key is rewritten before
+   * it ever turns stale. Default: none.
+   */
+  readonly earlyRefresh?: number | undefined
 }
 
 /**
@@ -258,14 +273,47 @@ export interface TieredCacheOptions {
 export const defaultChannel = "effect-remote-cache:invalidate"
 
 /**
- * Options of one `getOrCompute` call.
+ * The default {@link TieredCacheOptions.tagKeyPrefix}: a tag `t` keeps its invalidation time under the L2 key
+ * `"~tag:" + t`.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultTagKeyPrefix = "~tag:"
+
+/**
+ * Options of one write: `set`, or what `getOrCompute` writes. A TTL that truncates to 0 ms or less stores
+ * nothing and removes any earlier value (grace included): "do not cache this".
  *
  * @since 0.1.0
  * @category models
  */
-export interface ComputeOptions {
-  /** TTL of the computed value (L2 and L1). Default: the cache's `defaultTtl`. */
+export interface SetOptions {
+  /** Fresh period (L1 and L2). Default: the cache's `defaultTtl`. */
   readonly ttl?: Duration.DurationInput | undefined
+  /** Stale period after `ttl`. Default: the cache's `grace`. */
+  readonly grace?: Duration.DurationInput | undefined
+  /** Tags: {@link TieredCacheShape.invalidateTags} of any of them makes the entry stale (or gone, without grace). */
+  readonly tags?: ReadonlyArray<string> | undefined
+}
+
+/**
+ * Options of one `getOrCompute` call (and of `getOrComputeMany`): the write's options, where the TTL may be chosen
+ * from the computed value, and the freshness options of {@link FreshnessOptions} for this call.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ComputeOptions<A = unknown> extends Omit<FreshnessOptions, "grace"> {
+  /**
+   * TTL of the computed value (L2 and L1), or a function of the value that chooses it (a shorter one for an empty
+   * result, `0` for "do not cache this result"). Default: the cache's `defaultTtl`.
+   */
+  readonly ttl?: Duration.DurationInput | ((value: A) => Duration.DurationInput | undefined) | undefined
+  /** Stale period after `ttl`. Default: the cache's `grace`. */
+  readonly grace?: Duration.DurationInput | undefined
+  /** Tags of the computed entry. */
+  readonly tags?: ReadonlyArray<string> | undefined
 }
 
 /**
@@ -277,14 +325,32 @@ export interface ComputeOptions {
  * @category models
  */
 export interface TieredCacheShape {
-  /** L1, then L2 (back-filling L1). */
+  /** L1, then L2 (back-filling L1). Fresh values only: a stale one (in its grace period) is `None`. */
   readonly get: (key: string) => Effect.Effect<Option.Option<unknown>>
   /**
-   * Writes L2, then drops the key from L1 here and in the other processes; the next read back-fills from L2.
+   * Writes L2, then drops the key from L1 here and in the other processes; the next read back-fills from L2. The
+   * third argument is a TTL, or {@link SetOptions} (TTL, grace, tags).
    */
-  readonly set: (key: string, value: unknown, ttl?: Duration.DurationInput) => Effect.Effect<void>
+  readonly set: (key: string, value: unknown, ttlOrOptions?: Duration.DurationInput | SetOptions) => Effect.Effect<void>
   /** Removes the key from L2 and L1, here and in the other processes. */
   readonly delete: (key: string) => Effect.Effect<void>
+  /**
+   * Removes the keys from L2 and L1, here and in the other processes (one bus message). The backend contract has
+   * no batch delete, so L2 gets one delete per key, all at once (pipelined on Redis).
+   */
+  readonly deleteMany: (keys: Iterable<string>) => Effect.Effect<void>
+  /**
+   * Makes the entry stale now: `get` stops answering it, `getOrCompute` refreshes it and may serve it stale for
+   * what is left of its grace period. An entry without a grace period (or written without a header) is removed.
+   */
+  readonly expire: (key: string) => Effect.Effect<void>
+  /**
+   * Every entry carrying one of `tags` and created (its computation started, or its `set` called) at or before
+   * now becomes stale — gone without grace — here and in every instance: one L2 write per tag (its invalidation
+   * time, no expiry), compared on each L2 read with the entry's creation time; other instances' L1s learn it
+   * from the bus. No scan of the keyspace, no multi-key transaction.
+   */
+  readonly invalidateTags: (tags: Iterable<string>) => Effect.Effect<void>
   /** Removes every key of the L2 prefix, and the matching L1 entries here and in the other processes. */
   readonly clear: Effect.Effect<void>
   /**
@@ -292,13 +358,29 @@ export interface TieredCacheShape {
    * L1. Concurrent calls for the same missing key share one L2 read and one computation; its failure fails them
    * all and nothing is cached. A computation that calls `getOrCompute` on its own key dies with
    * {@link TieredCacheDefect} (it would wait for itself); so do calls after the cache's scope has closed, and
-   * callers waiting when it closes are interrupted.
+   * callers waiting when it closes are interrupted. A stale value (in its grace period) is refreshed as
+   * {@link FreshnessOptions} says: served when the refresh fails, at once with `timeout: 0`.
    */
   readonly getOrCompute: <A, E, R>(
     key: string,
     compute: Effect.Effect<A, E, R>,
-    options?: ComputeOptions
+    options?: ComputeOptions<A>
   ) => Effect.Effect<A, E, R>
+  /**
+   * The values of `keys`: the fresh ones from L1, then from L2 in one `getMany` (plus one `getMany` of the tag
+   * keys of the tagged entries found), and every other key (missing, stale or invalidated) from one call of
+   * `computeMissing`, written with one `setMany` per distinct TTL. A key `computeMissing` does not return is absent
+   * from the result and not cached. When `computeMissing` fails, the result holds the stale values if every key
+   * it was asked for has one; otherwise the failure is the caller's. Batches are not single-flight with each other
+   * or with `getOrCompute`.
+   */
+  readonly getOrComputeMany: <A, E, R>(
+    keys: Iterable<string>,
+    computeMissing: (
+      missing: ReadonlyArray<string>
+    ) => Effect.Effect<Iterable<readonly [key: string, value: A]>, E, R>,
+    options?: ComputeOptions<A>
+  ) => Effect.Effect<ReadonlyMap<string, A>, E, R>
   /** Entries in L1 now (expired ones included until touched). */
   readonly l1Size: Effect.Effect<number>
 }
@@ -387,6 +469,29 @@ export const invalidationsReceivedTotal: Metric.Metric.Counter<number> = Metric.
   }
 )
 
+/**
+ * Stale values answered by `getOrCompute` (in their grace period): the refresh failed, timed out, was backing off,
+ * or the soft `timeout` passed first.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const staleServedTotal: Metric.Metric.Counter<number> = Metric.counter("tiered_cache_stale_served_total", {
+  description: "Stale values answered by getOrCompute during their grace period",
+  incremental: true
+})
+
+/**
+ * Refreshes started in the background (a stale value, or an early refresh), one per single flight.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const refreshesTotal: Metric.Metric.Counter<number> = Metric.counter("tiered_cache_refreshes_total", {
+  description: "Background refreshes started by getOrCompute",
+  incremental: true
+})
+
 // ---------------------------------------------------------------------------------------------------------------
 // Constructors
 // ---------------------------------------------------------------------------------------------------------------
@@ -395,18 +500,36 @@ export const invalidationsReceivedTotal: Metric.Metric.Counter<number> = Metric.
 interface Message {
   /** The publishing instance. */
   readonly o: string
-  /** "s" set, "d" delete, "c" clear. */
-  readonly t: "s" | "d" | "c"
+  /** "s" set, "d" delete, "c" clear, "m" several keys changed (`ks`), "g" tags `g` invalidated at `a`. */
+  readonly t: "s" | "d" | "c" | "m" | "g"
   /** The publisher's L2 prefix: the full key is `p + k`; a clear removes every full key starting with `p`. */
   readonly p: string
   readonly k?: string
+  readonly ks?: ReadonlyArray<string>
+  readonly g?: ReadonlyArray<string>
+  readonly a?: number
 }
+
+const isStrings = (u: unknown): u is ReadonlyArray<string> =>
+  Array.isArray(u) && u.every((item) => typeof item === "string")
 
 const isMessage = (u: unknown): u is Message => {
   if (typeof u !== "object" || u === null) return false
   const m = u as Record<string, unknown>
   if (typeof m["o"] !== "string" || typeof m["p"] !== "string") return false
-  return m["t"] === "c" || ((m["t"] === "s" || m["t"] === "d") && typeof m["k"] === "string")
+  switch (m["t"]) {
+    case "c":
+      return true
+    case "s":
+    case "d":
+      return typeof m["k"] === "string"
+    case "m":
+      return isStrings(m["ks"])
+    case "g":
+      return isStrings(m["g"]) && typeof m["a"] === "number"
+    default:
+      return false
+  }
 }
 
 const encoder = new TextEncoder()
@@ -436,12 +559,16 @@ interface View<A, R> {
   readonly encode: (value: A) => Effect.Effect<unknown, never, R>
 }
 
-/** What a single-flight group yields: the stored form, and the value as the leader's view sees it. */
+/**
+ * What a single-flight group yields: the stored form, and the value as the leader's view sees it; `stale` when L2
+ * held only a stale value (in its grace period), which the callers then refresh.
+ */
 interface Outcome {
   readonly stored: unknown
   readonly value: unknown
   // `any`: a group is shared by callers of different views; each checks `view` against its own before using `value`.
   readonly view: View<any, any> | undefined
+  readonly stale: boolean
 }
 
 type Group = Deferred.Deferred<Outcome, unknown>
@@ -455,9 +582,29 @@ const viewCompute = Symbol.for("effect-remote-cache/TieredCache/viewCompute")
 type ViewCompute = <A, E, R, RV>(
   key: string,
   compute: Effect.Effect<A, E, R>,
-  options: ComputeOptions | undefined,
+  options: ComputeOptions<A> | undefined,
   view: View<A, RV>
 ) => Effect.Effect<A, E, R | RV>
+
+/**
+ * The time on the fiber's `Clock` (a `TestClock` in tests), read as `Clock.currentTimeMillis` reads it, without
+ * the Effect steps around it: the L1 hit path runs in one step.
+ */
+const nowOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): number => {
+  const services = fiber.currentDefaultServices
+  // The services rarely change (a `TestClock` is provided once per test): one identity check replaces the lookup.
+  if (services !== lastServices) {
+    lastServices = services
+    lastClock = Context.get(services, Clock.Clock)
+  }
+  return lastClock!.unsafeCurrentTimeMillis()
+}
+let lastServices: Context.Context<DefaultServices.DefaultServices> | undefined
+let lastClock: Clock.Clock | undefined
+
+/** Counts an L1 hit with the fiber's metric labels, as `Metric.increment` would, without an Effect step. */
+const countL1Hit = (fiber: Fiber.RuntimeFiber<unknown, unknown>): void =>
+  l1HitsTotal.unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
 
 const recursionDefect = () =>
   new TieredCacheDefect({
@@ -466,6 +613,10 @@ const recursionDefect = () =>
   })
 
 const closedDefect = () => new TieredCacheDefect({ message: "TieredCache.getOrCompute: the cache's scope is closed" })
+
+/** `true` for the options form of `set`'s third argument (every `DurationInput` object is a Duration or a pair). */
+const isSetOptions = (u: Duration.DurationInput | SetOptions | undefined): u is SetOptions =>
+  typeof u === "object" && u !== null && !Array.isArray(u) && !Duration.isDuration(u)
 
 /**
  * Makes a tiered cache over the `RemoteCache` in context, subscribed to invalidations on the `InvalidationBus` for
@@ -494,19 +645,56 @@ export const make = (
     if (defaultTtl !== undefined && resolveTtl(defaultTtl)._tag === "Invalid") {
       return yield* Effect.die(new Cause.IllegalArgumentException("TieredCache defaultTtl is not a valid duration"))
     }
+    // Checked once here, so that a bad value is a defect when the cache is built, not a surprise on a hot path.
+    const defaults = checkFreshness(options, "TieredCache")
+    if (defaults._tag === "Left") return yield* Effect.die(defaults.left)
+    const cacheGrace = defaults.right.grace ?? 0
+    const cacheBackoff = defaults.right.graceBackoff ?? 10_000
+    const cacheTimeout = defaults.right.timeout
+    const cacheHardTimeout = defaults.right.hardTimeout
+    const cacheEarly = defaults.right.earlyRefresh
     const remote = yield* RemoteCache
     const bus = yield* InvalidationBus
     const scope = yield* Effect.scope
     const prefix = remote.prefix
     const channel = options.channel ?? defaultChannel
+    const tagKeyPrefix = options.tagKeyPrefix ?? defaultTagKeyPrefix
     const self = randomId()
     const l1 = new L1(capacity)
     const tickets = new Map<string, Set<Ticket>>()
     /** The single-flight group each key's callers join. */
     const inflight = new Map<string, Group>()
+    /** The refresh in flight for each key (a stale value or an early refresh): one per key. */
+    const refreshing = new Map<string, Group>()
+    /** Until when (epoch ms) each key's refreshes are not retried after a failure. */
+    const backoffUntil = new Map<string, number>()
     /** Every group not yet completed, joinable or not, so closing the scope can end them all. */
     const pending = new Set<Group>()
     let closed = false
+
+    /** The freshness settings of one call: its own, else the cache's; a bad one is a defect (a programming error). */
+    const settingsOf = (
+      call: Omit<FreshnessOptions, "grace"> & { readonly grace?: Duration.DurationInput | undefined } | undefined
+    ) => {
+      if (call === undefined) {
+        return {
+          grace: cacheGrace,
+          backoff: cacheBackoff,
+          timeout: cacheTimeout,
+          hardTimeout: cacheHardTimeout,
+          early: cacheEarly
+        }
+      }
+      const checked = checkFreshness(call, "TieredCache call")
+      if (checked._tag === "Left") throw checked.left
+      return {
+        grace: checked.right.grace ?? cacheGrace,
+        backoff: checked.right.graceBackoff ?? cacheBackoff,
+        timeout: call.timeout === undefined ? cacheTimeout : checked.right.timeout,
+        hardTimeout: call.hardTimeout === undefined ? cacheHardTimeout : checked.right.hardTimeout,
+        early: checked.right.earlyRefresh ?? cacheEarly
+      }
+    }
 
     const openTicket = (key: string): Ticket => {
       const ticket: Ticket = { stale: false, notInL1: false }
@@ -533,6 +721,8 @@ export const make = (
       l1.delete(key)
       markStale(key)
       inflight.delete(key)
+      refreshing.delete(key)
+      backoffUntil.delete(key)
     }
 
     const invalidateStartingWith = (start: string) => {
@@ -540,27 +730,58 @@ export const make = (
       l1.deleteStartingWith(start)
       for (const [key, set] of tickets) if (key.startsWith(start)) { for (const ticket of set) ticket.stale = true }
       for (const key of inflight.keys()) if (key.startsWith(start)) inflight.delete(key)
+      for (const key of refreshing.keys()) if (key.startsWith(start)) refreshing.delete(key)
     }
 
     const invalidateAll = () => {
       l1.clear()
       for (const set of tickets.values()) for (const ticket of set) ticket.stale = true
       inflight.clear()
+      refreshing.clear()
+      backoffUntil.clear()
+    }
+
+    /**
+     * Tags invalidated at `at`: L1 entries carrying them turn stale, and no read in flight (which may have checked
+     * the tag keys before the change) may fill L1.
+     */
+    const invalidateTagsHere = (tags: ReadonlyArray<string>, at: number) => {
+      l1.invalidateTags(new Set(tags), at)
+      for (const set of tickets.values()) for (const ticket of set) ticket.notInL1 = true
     }
 
     /** Applies another instance's change to this cache's keys; `true` when some of them may have changed. */
     const receive = (message: Message): boolean => {
-      if (message.t === "c") {
-        // A clear of `p` removes every full key starting with `p`.
-        if (prefix.startsWith(message.p)) invalidateAll()
-        else if (message.p.startsWith(prefix)) invalidateStartingWith(message.p.slice(prefix.length))
-        else return false
-        return true
+      switch (message.t) {
+        case "c":
+          // A clear of `p` removes every full key starting with `p`.
+          if (prefix.startsWith(message.p)) invalidateAll()
+          else if (message.p.startsWith(prefix)) invalidateStartingWith(message.p.slice(prefix.length))
+          else return false
+          return true
+        case "g":
+          // Tag keys live under their cache's prefix: the same tag under another prefix is another tag.
+          if (message.p !== prefix) return false
+          invalidateTagsHere(message.g!, message.a!)
+          return true
+        case "m": {
+          let touched = false
+          for (const key of message.ks!) {
+            const fullKey = message.p + key
+            if (fullKey.startsWith(prefix)) {
+              invalidateKey(fullKey.slice(prefix.length))
+              touched = true
+            }
+          }
+          return touched
+        }
+        default: {
+          const fullKey = message.p + message.k!
+          if (!fullKey.startsWith(prefix)) return false
+          invalidateKey(fullKey.slice(prefix.length))
+          return true
+        }
       }
-      const fullKey = message.p + message.k!
-      if (!fullKey.startsWith(prefix)) return false
-      invalidateKey(fullKey.slice(prefix.length))
-      return true
     }
 
     yield* bus.subscribe(channel, {
@@ -583,11 +804,15 @@ export const make = (
       }
     })
 
-    const publish = (t: "s" | "d", key: string) =>
-      bus.publish(channel, encoder.encode(JSON.stringify({ o: self, t, p: prefix, k: key } satisfies Message)))
+    const send = (message: Omit<Message, "o" | "p">) =>
+      bus.publish(channel, encoder.encode(JSON.stringify({ o: self, p: prefix, ...message })))
+
+    const publish = (t: "s" | "d", key: string) => send({ t, k: key })
 
     /** L1 expiry for an entry with `ttlMillis` left in L2 when the request was sent at `sentAt`. */
     const l1ExpiresAt = (sentAt: number, ttlMillis: number) => sentAt + Math.min(l1TtlMillis, ttlMillis)
+
+    const tagKey = (tag: string) => tagKeyPrefix + tag
 
     const withTicket = <A, E, R>(key: string, use: (ticket: Ticket) => Effect.Effect<A, E, R>) =>
       Effect.suspend(() => {
@@ -595,43 +820,131 @@ export const make = (
         return Effect.ensuring(use(ticket), Effect.sync(() => closeTicket(key, ticket)))
       })
 
-    /** Back-fills L1 from an L2 hit, unless the key was invalidated since the request was sent at `sentAt`. */
-    const backFill = (
-      key: string,
-      ticket: Ticket,
-      sentAt: number,
+    /**
+     * What to store for a write: the value alone when nothing but its TTL matters (the bytes are then exactly the
+     * plain value's, readable by `RemoteCache` and by older versions), else a `TieredEntry` with its header. `meta`
+     * is `undefined` when the write stores nothing (a TTL of 0 or less) or is refused (an invalid TTL, which the
+     * backend reports as before).
+     */
+    const planWrite = (
       stored: unknown,
-      remainingTtl: Option.Option<Duration.Duration>
-    ) => {
-      if (ticket.stale || ticket.notInL1) return
-      const left = Option.isSome(remainingTtl) ? Duration.toMillis(remainingTtl.value) : Infinity
-      if (left > 0) l1.put(key, stored, l1ExpiresAt(sentAt, left))
+      ttl: Duration.DurationInput | undefined,
+      grace: number,
+      tags: ReadonlyArray<string>,
+      early: number | undefined,
+      createdAt: number,
+      sentAt: number
+    ): { readonly stored: unknown; readonly l2Ttl: Duration.DurationInput | undefined; readonly meta?: Meta } => {
+      const resolved = resolveTtl(ttl)
+      if (resolved._tag === "Invalid" || resolved._tag === "Expired") return { stored, l2Ttl: ttl }
+      const ttlMillis = resolved._tag === "Millis" ? resolved.millis : Infinity
+      const graceMillis = ttlMillis === Infinity ? 0 : grace
+      const freshUntil = sentAt + ttlMillis
+      const graceUntil = freshUntil + graceMillis
+      const header = graceMillis > 0 || tags.length > 0 || (early !== undefined && ttlMillis !== Infinity)
+      return {
+        stored: header ? new Entry.TieredEntry(stored, createdAt, freshUntil, graceUntil, tags) : stored,
+        l2Ttl: ttlMillis === Infinity ? undefined : ttlMillis + graceMillis,
+        meta: { createdAt: header ? createdAt : -Infinity, freshUntil, graceUntil, tags }
+      }
     }
 
+    /** An L2 entry as this cache sees it, its tags checked (one `getMany` of their keys, none when untagged). */
+    const readMeta = (
+      found: BackendEntry,
+      sentAt: number
+    ): Effect.Effect<{ readonly stored: unknown; readonly meta: Meta; readonly left: number }> => {
+      const left = Option.isSome(found.remainingTtl) ? Duration.toMillis(found.remainingTtl.value) : Infinity
+      const entry = Entry.fromStored(found.value)
+      if (entry === undefined) {
+        // A plain value: fresh until its key expires.
+        const until = sentAt + left
+        return Effect.succeed({
+          stored: found.value,
+          meta: { createdAt: -Infinity, freshUntil: until, graceUntil: until, tags: [] },
+          left
+        })
+      }
+      const meta: Meta = {
+        createdAt: entry.createdAt,
+        freshUntil: entry.freshUntil,
+        graceUntil: Math.min(entry.graceUntil, sentAt + left),
+        tags: entry.tags
+      }
+      if (meta.tags.length === 0) return Effect.succeed({ stored: entry.value, meta, left })
+      return Effect.map(remote.getMany(meta.tags.map(tagKey)), (times) => {
+        applyTagTimes(meta, times)
+        return { stored: entry.value, meta, left }
+      })
+    }
+
+    /** Back-fills L1 from an L2 hit, unless the key was invalidated since the request was sent at `sentAt`. */
+    const backFill = (key: string, ticket: Ticket, sentAt: number, stored: unknown, meta: Meta, left: number) => {
+      if (ticket.stale || ticket.notInL1) return
+      if (left > 0 && meta.graceUntil >= sentAt) l1.put(key, stored, l1ExpiresAt(sentAt, left), meta)
+    }
+
+    /** Reads L2 under a ticket: the entry with its meta (tags checked), back-filled into L1, or `undefined`. */
+    const readL2 = (key: string, ticket: Ticket) =>
+      Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
+        Effect.flatMap(remote.getWithTtl(key), (found) => {
+          if (Option.isNone(found)) return Effect.succeed(undefined)
+          return Effect.map(readMeta(found.value, sentAt), (read) => {
+            backFill(key, ticket, sentAt, read.stored, read.meta, read.left)
+            return { ...read, sentAt }
+          })
+        }))
+
     const get = (key: string): Effect.Effect<Option.Option<unknown>> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      Effect.withFiberRuntime((fiber) => {
+        const now = nowOf(fiber)
         const entry = l1.lookup(key, now)
-        if (entry !== undefined) return Effect.as(Metrics.increment(l1HitsTotal), Option.some(entry.value))
+        if (entry !== undefined) {
+          if (now <= entry.meta.freshUntil) {
+            countL1Hit(fiber)
+            return entry.someExit
+          }
+          // Stale: kept in L1 for getOrCompute's grace, not an answer for get.
+          return Effect.as(Metrics.increment(missesTotal), Option.none())
+        }
         return withTicket(key, (ticket) =>
-          Effect.flatMap(remote.getWithTtl(key), (found) => {
-            if (Option.isNone(found)) return Effect.as(Metrics.increment(missesTotal), Option.none())
-            backFill(key, ticket, now, found.value.value, found.value.remainingTtl)
-            return Effect.as(Metrics.increment(l2HitsTotal), Option.some(found.value.value))
+          Effect.flatMap(readL2(key, ticket), (read) => {
+            if (read === undefined || read.sentAt > read.meta.freshUntil) {
+              return Effect.as(Metrics.increment(missesTotal), Option.none())
+            }
+            return Effect.as(Metrics.increment(l2HitsTotal), Option.some(read.stored))
           }))
       })
 
     // Writes invalidate before they start, so that a read or computation in flight (which may have read the old
     // value) stores nothing, and again once L2 has answered, for the reads that started meanwhile.
-    const set = (key: string, value: unknown, ttl?: Duration.DurationInput): Effect.Effect<void> =>
+    const set = (
+      key: string,
+      value: unknown,
+      ttlOrOptions?: Duration.DurationInput | SetOptions
+    ): Effect.Effect<void> =>
       Effect.suspend(() => {
+        const setOptions: SetOptions = isSetOptions(ttlOrOptions) ? ttlOrOptions : { ttl: ttlOrOptions }
+        const settings = settingsOf(setOptions.grace === undefined ? undefined : { grace: setOptions.grace })
         invalidateKey(key)
-        return Effect.zipRight(
-          remote.set(key, value, ttl ?? defaultTtl),
-          Effect.suspend(() => {
-            invalidateKey(key)
-            return publish("s", key)
-          })
-        )
+        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+          const plan = planWrite(
+            value,
+            setOptions.ttl ?? defaultTtl,
+            settings.grace,
+            setOptions.tags ?? [],
+            settings.early,
+            now,
+            now
+          )
+          return Effect.zipRight(
+            remote.set(key, plan.stored, plan.l2Ttl),
+            Effect.suspend(() => {
+              invalidateKey(key)
+              return publish("s", key)
+            })
+          )
+        })
       })
 
     const del = (key: string): Effect.Effect<void> =>
@@ -646,13 +959,75 @@ export const make = (
         )
       })
 
+    const deleteMany = (keys: Iterable<string>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const all = Array.from(keys)
+        if (all.length === 0) return Effect.void
+        for (const key of all) invalidateKey(key)
+        return Effect.zipRight(
+          Effect.forEach(all, remote.delete, { concurrency: "unbounded", discard: true }),
+          Effect.suspend(() => {
+            for (const key of all) invalidateKey(key)
+            return send({ t: "m", ks: all })
+          })
+        )
+      })
+
+    const expire = (key: string): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        invalidateKey(key)
+        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
+          Effect.flatMap(remote.getWithTtl(key), (found) => {
+            if (Option.isNone(found)) return Effect.void
+            const entry = Entry.fromStored(found.value.value)
+            const left = Option.isSome(found.value.remainingTtl)
+              ? Duration.toMillis(found.value.remainingTtl.value)
+              : Infinity
+            // Stale from now on (fresh through the millisecond before), kept for its grace period counted from now.
+            const grace = entry === undefined || entry.freshUntil === Infinity ? 0 : entry.graceUntil - entry.freshUntil
+            const graceUntil = Math.min(now + grace, now + left)
+            const write = entry === undefined || graceUntil <= now
+              ? remote.delete(key)
+              : remote.set(
+                key,
+                new Entry.TieredEntry(entry.value, entry.createdAt, now - 1, graceUntil, entry.tags),
+                graceUntil === Infinity ? undefined : graceUntil - now
+              )
+            return Effect.zipRight(
+              write,
+              Effect.suspend(() => {
+                invalidateKey(key)
+                return publish("s", key)
+              })
+            )
+          }))
+      })
+
+    const invalidateTags = (tags: Iterable<string>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const all = Array.from(new Set(tags))
+        if (all.length === 0) return Effect.void
+        return Effect.flatMap(Clock.currentTimeMillis, (at) => {
+          invalidateTagsHere(all, at)
+          // One key per tag, no expiry (it must outlive every entry it may cover); on a cluster each lands on its
+          // own slot: no transaction is needed, since each key is read on its own.
+          return Effect.zipRight(
+            remote.setMany(all.map((tag) => [tagKey(tag), at] as const)),
+            Effect.suspend(() => {
+              invalidateTagsHere(all, at)
+              return send({ t: "g", g: all, a: at })
+            })
+          )
+        })
+      })
+
     const clear: Effect.Effect<void> = Effect.suspend(() => {
       invalidateAll()
       return Effect.zipRight(
         remote.clear,
         Effect.suspend(() => {
           invalidateAll()
-          return bus.publish(channel, encoder.encode(JSON.stringify({ o: self, t: "c", p: prefix } satisfies Message)))
+          return send({ t: "c" })
         })
       )
     })
@@ -661,41 +1036,56 @@ export const make = (
      * Writes a computed value through: L2, then L1 with an expiry counted from before the write was sent. Skipped
      * when the key was invalidated since the leader started: that change is newer than the computation.
      */
-    const writeComputed = (key: string, ticket: Ticket, stored: unknown, ttl: Duration.DurationInput | undefined) =>
+    const writeComputed = <A>(
+      key: string,
+      ticket: Ticket,
+      value: A,
+      stored: unknown,
+      computeOptions: ComputeOptions<A> | undefined,
+      createdAt: number
+    ) =>
       Effect.suspend(() => {
         if (ticket.stale) return Effect.void
-        const effective = ttl ?? defaultTtl
-        const resolved = resolveTtl(effective)
-        return Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
-          Effect.zipRight(
-            remote.set(key, stored, effective),
+        const settings = settingsOf(computeOptions)
+        const chosen = computeOptions?.ttl
+        const ttl = typeof chosen === "function" ? chosen(value) : chosen
+        return Effect.flatMap(Clock.currentTimeMillis, (sentAt) => {
+          const plan = planWrite(
+            stored,
+            ttl ?? defaultTtl,
+            settings.grace,
+            computeOptions?.tags ?? [],
+            settings.early,
+            createdAt,
+            sentAt
+          )
+          return Effect.zipRight(
+            remote.set(key, plan.stored, plan.l2Ttl),
             Effect.suspend(() => {
               markStale(key, ticket)
-              if (ticket.stale || ticket.notInL1 || (resolved._tag !== "Forever" && resolved._tag !== "Millis")) {
+              if (ticket.stale || ticket.notInL1 || plan.meta === undefined) {
                 l1.delete(key)
               } else {
-                l1.put(key, stored, l1ExpiresAt(sentAt, resolved._tag === "Millis" ? resolved.millis : Infinity))
+                l1.put(key, stored, sentAt + l1TtlMillis, plan.meta)
               }
               return publish("s", key)
             })
-          ))
+          )
+        })
       })
 
-    /**
-     * The leader of a single-flight group: reads L2, else computes and writes through, then completes the group.
-     * It runs in the cache's scope, not in a caller's fiber, so interrupting a caller never cancels the work the
-     * others wait for; closing the scope interrupts it, and its waiters with it.
-     */
-    const lead = <A, E, R, RV>(
+    /** Runs `compute` as the computation of `group` (so that it cannot wait for itself), then writes it through. */
+    const computeAndWrite = <A, E, R, RV>(
       key: string,
+      ticket: Ticket,
       compute: Effect.Effect<A, E, R>,
-      ttl: Duration.DurationInput | undefined,
+      computeOptions: ComputeOptions<A> | undefined,
       view: View<A, RV> | undefined,
       group: Group
-    ): Effect.Effect<void, never, R | RV> => {
-      const computeAndWrite = (ticket: Ticket): Effect.Effect<Outcome, E, R | RV> =>
-        Effect.zipRight(
-          Metrics.increment(computesTotal),
+    ): Effect.Effect<Outcome, E, R | RV> =>
+      Effect.zipRight(
+        Metrics.increment(computesTotal),
+        Effect.flatMap(Clock.currentTimeMillis, (createdAt) =>
           Effect.flatMap(
             Effect.flatMap(
               FiberRef.get(computingGroups),
@@ -704,29 +1094,58 @@ export const make = (
             (value) =>
               Effect.flatMap(
                 view === undefined ? Effect.succeed<unknown>(value) : view.encode(value),
-                (stored) => Effect.as(writeComputed(key, ticket, stored, ttl), { stored, value, view })
+                (stored) =>
+                  Effect.as(writeComputed(key, ticket, value, stored, computeOptions, createdAt), {
+                    stored,
+                    value,
+                    view,
+                    stale: false
+                  })
               )
-          )
-        )
+          ))
+      )
+
+    /**
+     * The leader of a single-flight group: reads L2, else computes and writes through, then completes the group.
+     * It runs in the cache's scope, not in a caller's fiber, so interrupting a caller never cancels the work the
+     * others wait for; closing the scope interrupts it, and its waiters with it. A stale value found in L2 is
+     * handed to the callers, who refresh it.
+     */
+    const lead = <A, E, R, RV>(
+      key: string,
+      compute: Effect.Effect<A, E, R>,
+      computeOptions: ComputeOptions<A> | undefined,
+      view: View<A, RV> | undefined,
+      group: Group
+    ): Effect.Effect<void, never, R | RV> => {
       const body = withTicket(key, (ticket) =>
-        Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
-          Effect.flatMap(remote.getWithTtl(key), (found): Effect.Effect<Outcome, E, R | RV> => {
-            if (Option.isNone(found)) {
-              return Effect.zipRight(Metrics.increment(missesTotal), computeAndWrite(ticket))
+        Effect.flatMap(readL2(key, ticket), (read): Effect.Effect<Outcome, E, R | RV> => {
+          if (read === undefined || read.sentAt > read.meta.graceUntil) {
+            return Effect.zipRight(
+              Metrics.increment(missesTotal),
+              computeAndWrite(key, ticket, compute, computeOptions, view, group)
+            )
+          }
+          const accepted = view === undefined
+            ? Effect.succeedSome(read.stored)
+            : view.decode("getOrCompute", key, read.stored)
+          return Effect.flatMap(accepted, (decoded) => {
+            // A value this view cannot read (an older schema, another view's) is a miss: computed again.
+            if (Option.isNone(decoded)) {
+              return Effect.zipRight(
+                Metrics.increment(missesTotal),
+                computeAndWrite(key, ticket, compute, computeOptions, view, group)
+              )
             }
-            const { remainingTtl, value: stored } = found.value
-            const accepted = view === undefined
-              ? Effect.succeedSome(stored)
-              : view.decode("getOrCompute", key, stored)
-            return Effect.flatMap(accepted, (decoded) => {
-              // A value this view cannot read (an older schema, another view's) is a miss: computed again.
-              if (Option.isNone(decoded)) {
-                return Effect.zipRight(Metrics.increment(missesTotal), computeAndWrite(ticket))
-              }
-              backFill(key, ticket, sentAt, stored, remainingTtl)
-              return Effect.as(Metrics.increment(l2HitsTotal), { stored, value: decoded.value, view })
+            const stale = read.sentAt > read.meta.freshUntil
+            return Effect.as(Metrics.increment(stale ? missesTotal : l2HitsTotal), {
+              stored: read.stored,
+              value: decoded.value,
+              view,
+              stale
             })
-          })))
+          })
+        }))
       return Effect.asVoid(Effect.exit(Effect.onExit(body, (exit) =>
         Effect.sync(() => {
           if (inflight.get(key) === group) {
@@ -741,7 +1160,7 @@ export const make = (
     const startGroup = <A, E, R, RV>(
       key: string,
       compute: Effect.Effect<A, E, R>,
-      ttl: Duration.DurationInput | undefined,
+      computeOptions: ComputeOptions<A> | undefined,
       view: View<A, RV> | undefined,
       joinable: boolean
     ): Effect.Effect<Outcome, E, R | RV> => {
@@ -755,10 +1174,69 @@ export const make = (
       }
       pending.add(group)
       return Effect.zipRight(
-        Effect.forkIn(Effect.interruptible(lead(key, compute, ttl, view, group)), scope),
+        Effect.forkIn(Effect.interruptible(lead(key, compute, computeOptions, view, group)), scope),
         Deferred.await(group) as Effect.Effect<Outcome, E>
       )
     }
+
+    /**
+     * Starts the key's refresh (unless one runs): a computation in the cache's scope, cut at `hardTimeout`, that
+     * writes through; its failure starts the key's backoff. Returns the refresh's group.
+     */
+    const refresh = <A, E, R, RV>(
+      key: string,
+      compute: Effect.Effect<A, E, R>,
+      computeOptions: ComputeOptions<A> | undefined,
+      view: View<A, RV> | undefined
+    ): Effect.Effect<Group, never, R | RV> =>
+      Effect.suspend(() => {
+        const running = refreshing.get(key)
+        if (running !== undefined) {
+          return Effect.succeed(running)
+        }
+        if (closed) {
+          return Effect.die(closedDefect())
+        }
+        const settings = settingsOf(computeOptions)
+        const group: Group = Deferred.unsafeMake<Outcome, unknown>(FiberId.none)
+        refreshing.set(key, group)
+        pending.add(group)
+        const timed = settings.hardTimeout === undefined ? compute : Effect.timeout(compute, settings.hardTimeout)
+        const body = withTicket(
+          key,
+          (ticket) =>
+            computeAndWrite(key, ticket, timed as Effect.Effect<A, unknown, R>, computeOptions, view, group)
+        )
+        const done = Effect.onExit(body, (exit) =>
+          Effect.flatMap(Clock.currentTimeMillis, (now) =>
+            Effect.sync(() => {
+              if (refreshing.get(key) === group) {
+                refreshing.delete(key)
+              }
+              pending.delete(group)
+              if (Exit.isSuccess(exit)) {
+                backoffUntil.delete(key)
+              } else if (!Cause.isInterruptedOnly(exit.cause)) {
+                backoffUntil.set(key, now + settings.backoff)
+                // Keys whose refresh failed and that nobody asked for again: swept once there are more than L1 holds.
+                if (backoffUntil.size > capacity) {
+                  for (const [stuck, until] of backoffUntil) {
+                    if (until <= now) {
+                      backoffUntil.delete(stuck)
+                    }
+                  }
+                }
+              }
+              Deferred.unsafeDone(group, exit)
+            })))
+        return Effect.as(
+          Effect.zipRight(
+            Metrics.increment(refreshesTotal),
+            Effect.forkIn(Effect.interruptible(Effect.exit(done)), scope)
+          ),
+          group
+        )
+      })
 
     const valueFor = <A, RV>(
       key: string,
@@ -772,14 +1250,78 @@ export const make = (
         : view.decode("getOrCompute", key, outcome.stored)
 
     /**
+     * A caller holding a stale value: refresh (or join the refresh), wait for it at most the soft timeout, and
+     * answer the stale value when the refresh fails, is backing off, or takes longer. A stale value this view
+     * cannot read is no fallback: the caller waits for the refresh and shares its failure.
+     */
+    const serveStale = <A, E, R, RV>(
+      key: string,
+      compute: Effect.Effect<A, E, R>,
+      computeOptions: ComputeOptions<A> | undefined,
+      view: View<A, RV> | undefined,
+      stored: unknown
+    ): Effect.Effect<A, E, R | RV> =>
+      Effect.flatMap(
+        view === undefined ? Effect.succeedSome(stored as A) : view.decode("getOrCompute", key, stored),
+        (fallback) =>
+          Effect.withFiberRuntime((fiber) => {
+            const now = nowOf(fiber)
+            const settings = settingsOf(computeOptions)
+            const stale = Option.isSome(fallback)
+              ? Effect.sync(() => {
+                staleServedTotal.unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
+                return fallback.value
+              })
+              : undefined
+            const backoff = backoffUntil.get(key)
+            if (backoff !== undefined) {
+              if (stale !== undefined && backoff > now) {
+                return stale
+              }
+              if (backoff <= now) {
+                backoffUntil.delete(key)
+              }
+            }
+            const running = refreshing.get(key)
+            if (running !== undefined && fiber.getFiberRef(computingGroups).has(running)) {
+              return Effect.die(recursionDefect())
+            }
+            return Effect.flatMap(refresh(key, compute, computeOptions, view), (group) => {
+              const awaited = Effect.flatMap(
+                Deferred.await(group) as Effect.Effect<Outcome, E>,
+                (outcome) =>
+                  Effect.flatMap(
+                    valueFor(key, outcome, view),
+                    (value) =>
+                      Option.isSome(value) ? Effect.succeed(value.value) : compute
+                  )
+              )
+              if (stale === undefined) return awaited
+              if (settings.timeout === 0) return stale
+              const attempt = Effect.catchAllCause(awaited, (cause) =>
+                // Closing the cache interrupts the refresh: its callers are interrupted too, as for any group.
+                Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : stale)
+              return settings.timeout === undefined
+                ? attempt
+                : Effect.timeoutTo(attempt, {
+                  duration: settings.timeout,
+                  onTimeout: () => stale,
+                  onSuccess: Effect.succeed
+                }).pipe(Effect.flatten)
+            })
+          })
+      )
+
+    /**
      * Joins the key's group, or leads a new one. A group that yields what this view cannot read (another view's
      * computation) is a miss: the caller tries once more (joining or leading a group for its own view), then
-     * computes in a group of its own that nobody else joins.
+     * computes in a group of its own that nobody else joins. A group that found a stale value hands it over to be
+     * refreshed.
      */
     const through = <A, E, R, RV>(
       key: string,
       compute: Effect.Effect<A, E, R>,
-      ttl: Duration.DurationInput | undefined,
+      computeOptions: ComputeOptions<A> | undefined,
       view: View<A, RV> | undefined,
       attempt: number
     ): Effect.Effect<A, E, R | RV> =>
@@ -787,36 +1329,224 @@ export const make = (
         const own = attempt > 1
         const group = own ? undefined : inflight.get(key)
         const outcome = group === undefined
-          ? startGroup(key, compute, ttl, view, !own)
-          : Effect.flatMap(FiberRef.get(computingGroups), (groups) =>
-            groups.has(group) ? Effect.die(recursionDefect()) : (Deferred.await(group) as Effect.Effect<Outcome, E>))
-        return Effect.flatMap(outcome, (outcome) =>
+          ? startGroup(key, compute, computeOptions, view, !own)
+          : Effect.flatMap(
+            FiberRef.get(computingGroups),
+            (groups) =>
+              groups.has(group) ? Effect.die(recursionDefect()) : (Deferred.await(group) as Effect.Effect<Outcome, E>)
+          )
+        return Effect.flatMap(outcome, (outcome) => {
+          if (outcome.stale) return serveStale(key, compute, computeOptions, view, outcome.stored)
           // A group of one's own was led with this view: its value is this view's.
-          own
+          return own
             ? Effect.succeed(outcome.value as A)
             : Effect.flatMap(valueFor(key, outcome, view), (value) =>
-              Option.isSome(value) ? Effect.succeed(value.value) : through(key, compute, ttl, view, attempt + 1)))
+              Option.isSome(value)
+                ? Effect.succeed(value.value)
+                : through(key, compute, computeOptions, view, attempt + 1))
+        })
       })
 
     const getOrComputeWith = <A, E, R, RV>(
       key: string,
       compute: Effect.Effect<A, E, R>,
-      computeOptions: ComputeOptions | undefined,
+      computeOptions: ComputeOptions<A> | undefined,
       view: View<A, RV> | undefined
     ): Effect.Effect<A, E, R | RV> =>
-      Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      Effect.withFiberRuntime((fiber) => {
+        const now = nowOf(fiber)
         const entry = l1.lookup(key, now)
         if (entry === undefined) {
-          return through(key, compute, computeOptions?.ttl, view, 0)
+          return through(key, compute, computeOptions, view, 0)
         }
-        if (view === undefined) {
-          return Effect.as(Metrics.increment(l1HitsTotal), entry.value as A)
+        const meta = entry.meta
+        // Kept in L1 past its fresh period: within its grace.
+        if (now > meta.freshUntil) return serveStale(key, compute, computeOptions, view, entry.value)
+        const early = computeOptions?.earlyRefresh ?? cacheEarly
+        const hit = view === undefined
+          ? (countL1Hit(fiber), entry.valueExit as Exit.Exit<A>)
+          : Effect.flatMap(view.decode("getOrCompute", key, entry.value), (decoded) =>
+            Option.isSome(decoded)
+              ? Effect.as(Metrics.increment(l1HitsTotal), decoded.value)
+              : through(key, compute, computeOptions, view, 0))
+        if (
+          early === undefined || meta.freshUntil === Infinity ||
+          now < meta.createdAt + early * (meta.freshUntil - meta.createdAt) ||
+          refreshing.has(key) || (backoffUntil.get(key) ?? -Infinity) > now || closed
+        ) {
+          return hit
         }
-        return Effect.flatMap(view.decode("getOrCompute", key, entry.value), (decoded) =>
-          Option.isSome(decoded)
-            ? Effect.as(Metrics.increment(l1HitsTotal), decoded.value)
-            : through(key, compute, computeOptions?.ttl, view, 0))
+        // Past its early-refresh point: answered now, rewritten in the background.
+        return Effect.zipRight(refresh(key, compute, computeOptions, view), hit)
       })
+
+    const getOrComputeMany = <A, E, R>(
+      keys: Iterable<string>,
+      computeMissing: (missing: ReadonlyArray<string>) => Effect.Effect<Iterable<readonly [string, A]>, E, R>,
+      computeOptions?: ComputeOptions<A>
+    ): Effect.Effect<ReadonlyMap<string, A>, E, R> =>
+      Effect.withFiberRuntime((fiber) => {
+        const all = Array.from(new Set(keys))
+        const now = nowOf(fiber)
+        const found = new Map<string, A>()
+        const stale = new Map<string, A>()
+        const remaining: Array<string> = []
+        for (const key of all) {
+          const entry = l1.lookup(key, now)
+          if (entry !== undefined && now <= entry.meta.freshUntil) {
+            countL1Hit(fiber)
+            found.set(key, entry.value as A)
+          } else {
+            remaining.push(key)
+          }
+        }
+        // In the order asked for, whichever tier answered.
+        const inOrder = (answered: ReadonlyMap<string, A>): ReadonlyMap<string, A> => {
+          const ordered = new Map<string, A>()
+          for (const key of all) if (answered.has(key)) ordered.set(key, answered.get(key)!)
+          return ordered
+        }
+        if (remaining.length === 0) return Effect.succeed(inOrder(found))
+        const ticketsByKey = remaining.map((key) => [key, openTicket(key)] as const)
+        const release = Effect.sync(() => {
+          for (const [key, ticket] of ticketsByKey) closeTicket(key, ticket)
+        })
+        const body = Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
+          Effect.flatMap(remote.getMany(remaining), (values) => {
+            const reads = values.map((value, i) => {
+              if (Option.isNone(value)) {
+                return undefined
+              }
+              // getMany gives no TTL: a plain value is fresh while L2 has it, and stays out of L1, which must never
+              // outlive L2 (an entry with a header knows when its key expires: at the end of its grace).
+              const entry = Entry.fromStored(value.value)
+              const meta: Meta = entry === undefined
+                ? { createdAt: -Infinity, freshUntil: Infinity, graceUntil: Infinity, tags: [] }
+                : {
+                  createdAt: entry.createdAt,
+                  freshUntil: entry.freshUntil,
+                  graceUntil: entry.graceUntil,
+                  tags: entry.tags
+                }
+              return {
+                key: remaining[i]!,
+                stored: entry === undefined ? value.value : entry.value,
+                meta,
+                plain: entry === undefined
+              }
+            })
+            const tags = Array.from(
+              new Set(reads.flatMap((read) =>
+                read?.meta.tags ?? []
+              ))
+            )
+            const checked = tags.length === 0
+              ? Effect.void
+              : Effect.map(remote.getMany(tags.map(tagKey)), (times) => {
+                const byTag = new Map(tags.map((tag, i) => [tag, times[i]] as const))
+                for (const read of reads) {
+                  if (read !== undefined && read.meta.tags.length > 0) {
+                    applyTagTimes(read.meta, read.meta.tags.map((tag) => byTag.get(tag) ?? Option.none()))
+                  }
+                }
+              })
+            return Effect.flatMap(checked, () => {
+              const missing: Array<string> = []
+              reads.forEach((read, i) => {
+                const key = remaining[i]!
+                const ticket = ticketsByKey[i]![1]
+                if (read === undefined || sentAt > read.meta.graceUntil) {
+                  missing.push(key)
+                } else if (sentAt > read.meta.freshUntil) {
+                  stale.set(key, read.stored as A)
+                  missing.push(key)
+                } else {
+                  found.set(key, read.stored as A)
+                  if (!ticket.stale && !ticket.notInL1 && !read.plain) {
+                    l1.put(key, read.stored, sentAt + l1TtlMillis, read.meta)
+                  }
+                }
+              })
+              l2HitsTotal.unsafeUpdate(
+                remaining.length - missing.length,
+                fiber.getFiberRef(FiberRef.currentMetricLabels)
+              )
+              missesTotal.unsafeUpdate(missing.length, fiber.getFiberRef(FiberRef.currentMetricLabels))
+              if (missing.length === 0) return Effect.succeed(found)
+              return computeMany(missing, stale, found, ticketsByKey, computeMissing, computeOptions)
+            })
+          }))
+        return Effect.map(Effect.ensuring(body, release), inOrder)
+      })
+
+    /** The batch's computation for its missing keys, written with one `setMany` per distinct TTL. */
+    const computeMany = <A, E, R>(
+      missing: ReadonlyArray<string>,
+      stale: ReadonlyMap<string, A>,
+      found: Map<string, A>,
+      ticketsByKey: ReadonlyArray<readonly [string, Ticket]>,
+      computeMissing: (missing: ReadonlyArray<string>) => Effect.Effect<Iterable<readonly [string, A]>, E, R>,
+      computeOptions: ComputeOptions<A> | undefined
+    ): Effect.Effect<ReadonlyMap<string, A>, E, R> =>
+      Effect.flatMap(Clock.currentTimeMillis, (createdAt) =>
+        Effect.matchEffect(Effect.zipRight(Metrics.increment(computesTotal), computeMissing(missing)), {
+          onFailure: (error) => {
+            if (
+              !missing.every((key) =>
+                stale.has(key)
+              )
+            ) return Effect.fail(error)
+            for (const [key, value] of stale) found.set(key, value)
+            return Effect.as(Metric.incrementBy(staleServedTotal, stale.size), found as ReadonlyMap<string, A>)
+          },
+          onSuccess: (computed) =>
+            Effect.flatMap(Clock.currentTimeMillis, (sentAt) => {
+              const settings = settingsOf(computeOptions)
+              const ticketOf = new Map(ticketsByKey)
+              const asked = new Set(missing)
+              const byTtl = new Map<
+                string,
+                { ttl: Duration.DurationInput | undefined; entries: Array<readonly [string, unknown]> }
+              >()
+              const written: Array<readonly [string, unknown, Meta | undefined]> = []
+              for (const [key, value] of computed) {
+                if (!asked.has(key)) continue
+                found.set(key, value)
+                if (ticketOf.get(key)?.stale === true) continue
+                const chosen = computeOptions?.ttl
+                const ttl = (typeof chosen === "function" ? chosen(value) : chosen) ?? defaultTtl
+                const plan = planWrite(
+                  value,
+                  ttl,
+                  settings.grace,
+                  computeOptions?.tags ?? [],
+                  settings.early,
+                  createdAt,
+                  sentAt
+                )
+                const group = String(plan.l2Ttl === undefined ? "forever" : Duration.toMillis(plan.l2Ttl))
+                const batch = byTtl.get(group) ?? { ttl: plan.l2Ttl, entries: [] }
+                batch.entries.push([key, plan.stored])
+                byTtl.set(group, batch)
+                written.push([key, value, plan.meta])
+              }
+              return Effect.zipRight(
+                Effect.forEach(byTtl.values(), (batch) => remote.setMany(batch.entries, batch.ttl), { discard: true }),
+                Effect.suspend(() => {
+                  for (const [key, value, meta] of written) {
+                    const ticket = ticketOf.get(key)!
+                    markStale(key, ticket)
+                    if (ticket.stale || ticket.notInL1 || meta === undefined) l1.delete(key)
+                    else l1.put(key, value, sentAt + l1TtlMillis, meta)
+                  }
+                  return Effect.as(
+                    written.length === 0 ? Effect.void : send({ t: "m", ks: written.map(([key]) => key) }),
+                    found as ReadonlyMap<string, A>
+                  )
+                })
+              )
+            })
+        }))
 
     // Added last, so it runs first when the scope closes: no group may start after it, and every waiting caller
     // is released, including those of a leader interrupted before it could run.
@@ -831,6 +1561,7 @@ export const make = (
         }
         pending.clear()
         inflight.clear()
+        refreshing.clear()
         return Effect.void
       })
     )
@@ -844,8 +1575,12 @@ export const make = (
       get,
       set,
       delete: del,
+      deleteMany,
+      expire,
+      invalidateTags,
       clear,
       getOrCompute,
+      getOrComputeMany,
       l1Size: Effect.sync(sizeOfL1),
       [viewCompute]: withView
     }
@@ -899,6 +1634,45 @@ export const layerInProcess = (options: TieredCacheOptions = {}): Layer.Layer<Ti
   Layer.provide(layer(options), layerProcessBus)
 
 // ---------------------------------------------------------------------------------------------------------------
+// Wire format
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
+ * The serializer to give the backend under a tiered cache, wrapping the one it would use otherwise
+ * (default `Serializer.v8`): an entry that needs more than its value (a grace period, tags, an early refresh) is
+ * stored as a small versioned header followed by exactly the bytes `inner` writes for the value; every other value
+ * is stored as `inner` alone writes it, and bytes without the header (written by `RemoteCache.set`, or before this
+ * format existed) are read as plain values, fresh until their key expires.
+ *
+ * Version 1, numbers big-endian: bytes `E7 54 43` (a v8 payload starts with `FF`, and no UTF-8 text starts with
+ * `E7 54`), the version `01`, createdAt, fresh-until and grace-until as float64 epoch milliseconds (`Infinity` for
+ * never), the number of tags as uint16, each tag as a uint16 byte length and its UTF-8, then the value's bytes.
+ *
+ * Why a serializer: the tiered cache stores through `RemoteCache`, whose backend owns the serializer, so the header
+ * can only be written where the bytes are made; the value's bytes stay those of `inner`, and no second encoding is
+ * paid. Without the wrapper the cache still works: the backend's own serializer then stores the entry as an
+ * object `{ "~tiered": 1, c, f, g, t, v }` (`null` for never), which the cache reads too, but a serializer that only
+ * takes one shape (`Serializer.schema`) refuses it.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { RedisBackend, RedisClient, RemoteCache, Serializer, TieredCache } from "effect-remote-cache"
+ *
+ * const Live = TieredCache.layerRedis({ grace: "10 minutes" }).pipe(
+ *   Layer.provide(RemoteCache.layerDefault),
+ *   Layer.provide(RedisBackend.layerWithClient({ prefix: "app:", serializer: TieredCache.serializer(Serializer.v8) })),
+ *   Layer.provide(RedisClient.layer({ url: "redis://localhost:6379" }))
+ * )
+ * ```
+ *
+ * @since 0.1.0
+ * @category wire format
+ */
+export const serializer = (inner: Serializer.SerializerShape = Serializer.v8): Serializer.SerializerShape =>
+  Entry.wrap(inner)
+
+// ---------------------------------------------------------------------------------------------------------------
 // Typed view
 // ---------------------------------------------------------------------------------------------------------------
 
@@ -915,7 +1689,11 @@ export const layerInProcess = (options: TieredCacheOptions = {}): Layer.Layer<Ti
 export interface TieredSchemaView<A, R> {
   readonly get: (key: string) => Effect.Effect<Option.Option<A>, never, R>
   /** Encoding an invalid `A` fails with the `ParseError` (nothing is written), as `RemoteCache.forSchema` does. */
-  readonly set: (key: string, value: A, ttl?: Duration.DurationInput) => Effect.Effect<void, ParseResult.ParseError, R>
+  readonly set: (
+    key: string,
+    value: A,
+    ttlOrOptions?: Duration.DurationInput | SetOptions
+  ) => Effect.Effect<void, ParseResult.ParseError, R>
   readonly delete: (key: string) => Effect.Effect<void>
   /**
    * Read-through, sharing single-flight groups with the untyped `getOrCompute` (one L2 read and one computation
@@ -925,7 +1703,7 @@ export interface TieredSchemaView<A, R> {
   readonly getOrCompute: <E, R2>(
     key: string,
     compute: Effect.Effect<A, E, R2>,
-    options?: ComputeOptions
+    options?: ComputeOptions<A>
   ) => Effect.Effect<A, E, R | R2>
 }
 
@@ -957,14 +1735,16 @@ export const forSchema = <A, I, R>(
     const withView = (cache as Partial<{ readonly [viewCompute]: ViewCompute }>)[viewCompute]
     return {
       get: (key) => Effect.flatMap(cache.get(key), (stored) => decodeOption(key, stored)),
-      set: (key, value, ttl) => Effect.flatMap(encode(value), (encoded) => cache.set(key, encoded, ttl)),
+      set: (key, value, ttlOrOptions) =>
+        Effect.flatMap(encode(value), (encoded) => cache.set(key, encoded, ttlOrOptions)),
       delete: cache.delete,
       getOrCompute: (key, compute, options) =>
         withView !== undefined
           ? withView(key, compute, options, view)
           // A hand-made TieredCacheShape (a test double): decode what it returns, compute on a mismatch.
           : Effect.flatMap(
-            cache.getOrCompute(key, Effect.flatMap(compute, view.encode), options),
+            // A TTL chosen from the value sees the stored form here: the double knows no other.
+            cache.getOrCompute(key, Effect.flatMap(compute, view.encode), options as ComputeOptions<unknown>),
             (stored) =>
               Effect.flatMap(
                 view.decode("getOrCompute", key, stored),
