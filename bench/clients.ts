@@ -37,9 +37,13 @@ import {
   type Workload
 } from "./data.js"
 
-/** One round of one client: its wall time and the latency of every operation. */
+/**
+ * One round of one client: its wall time, the number of operations (when absent, one per latency) and the latency
+ * of every operation, or of one in every `workload.sampleEvery`.
+ */
 export interface Round {
   readonly elapsedMs: number
+  readonly ops?: number
   readonly latencies: Float64Array
 }
 
@@ -79,19 +83,21 @@ const effectForEach = (
 ) =>
 async (): Promise<Round> => {
   const total = workload.ops
-  const latencies = new Float64Array(total)
+  const every = workload.sampleEvery
+  const latencies = new Float64Array(Math.ceil(total / every))
   const ids = Array.from({ length: total }, (_, i) => i)
-  // The per-op timing costs a `map` per op, as the result handling of application code would.
+  // A timed op costs a `map` more, as the result handling of application code would.
   const timed = (i: number) => {
+    if (i % every !== 0) return exec(i)
     const started = performance.now()
     return Effect.map(exec(i), (value) => {
-      latencies[i] = performance.now() - started
+      latencies[i / every] = performance.now() - started
       return value
     })
   }
   const started = performance.now()
   await Effect.runPromise(Effect.forEach(ids, timed, { concurrency: workload.concurrency }))
-  return { elapsedMs: performance.now() - started, latencies }
+  return { elapsedMs: performance.now() - started, ops: total, latencies }
 }
 
 const effectWorkers = (
@@ -100,40 +106,50 @@ const effectWorkers = (
 ) =>
 async (): Promise<Round> => {
   const total = workload.ops
-  const latencies = new Float64Array(total)
+  const every = workload.sampleEvery
+  const latencies = new Float64Array(Math.ceil(total / every))
   let next = 0
   const worker = Effect.gen(function*() {
     for (;;) {
       const i = next++
       if (i >= total) return
+      if (i % every !== 0) {
+        yield* exec(i)
+        continue
+      }
       const started = performance.now()
       yield* exec(i)
-      latencies[i] = performance.now() - started
+      latencies[i / every] = performance.now() - started
     }
   })
   const workers = Array.from({ length: workload.concurrency }, () => worker)
   const started = performance.now()
   await Effect.runPromise(Effect.all(workers, { concurrency: "unbounded", discard: true }))
-  return { elapsedMs: performance.now() - started, latencies }
+  return { elapsedMs: performance.now() - started, ops: total, latencies }
 }
 
 /** `workload.concurrency` async loops over the ops, whatever `workload.loop` says. */
 export const promisePool = (workload: Workload, exec: (i: number) => Promise<unknown>) => async (): Promise<Round> => {
   const total = workload.ops
-  const latencies = new Float64Array(total)
+  const every = workload.sampleEvery
+  const latencies = new Float64Array(Math.ceil(total / every))
   let next = 0
   const worker = async () => {
     for (;;) {
       const i = next++
       if (i >= total) return
+      if (i % every !== 0) {
+        await exec(i)
+        continue
+      }
       const started = performance.now()
       await exec(i)
-      latencies[i] = performance.now() - started
+      latencies[i / every] = performance.now() - started
     }
   }
   const started = performance.now()
   await Promise.all(Array.from({ length: workload.concurrency }, worker))
-  return { elapsedMs: performance.now() - started, latencies }
+  return { elapsedMs: performance.now() - started, ops: total, latencies }
 }
 
 const VARIANT_MASK = 63

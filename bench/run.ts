@@ -20,7 +20,9 @@
  * (`bench/rss.ts`, run as plain JavaScript), and the peak RSS is compared.
  *
  * Options: `--json` (one JSON object on stdout, progress on stderr), `--rounds N`, `--scale X` (ops per round
- * times X), `--only id,id` (workloads), `--clients name,name`, `--rss-ops N`, `--no-rss`, `--profile file`
+ * times X), `--only id,id` (workloads: `get-seq`, `get-256`, `get-256-foreach`, `set-1k-px`, `getmany-100`,
+ * `mixed-90-10`, `get-16k`, `tiered-l1-seq`, `tiered-l1-seq-compute`, `tiered-l1-256`, `tiered-l2-256`,
+ * `tiered-miss-256`, `stampede`, `tiered-l1-hit`; no memory runs then), `--clients name,name`, `--rss-ops N`, `--no-rss`, `--profile file`
  * (a V8 CPU profile of the measured rounds only, without the setup and warm-up; summarise it with
  * `npx tsx bench/cpuprofile.ts file`), `--quick` (3 rounds, a quarter of the ops, 250,000 ops per memory run:
  * about a minute, for a look while working; the figures are noisier).
@@ -160,7 +162,8 @@ const median = (values: ReadonlyArray<number>): number => {
 const roundStats = (round: Round): Stats => {
   const sorted = Float64Array.from(round.latencies).sort()
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
-  return { opsPerSec: round.latencies.length / (round.elapsedMs / 1000), p50Ms: at(0.5), p99Ms: at(0.99) }
+  const ops = round.ops ?? round.latencies.length
+  return { opsPerSec: ops / (round.elapsedMs / 1000), p50Ms: at(0.5), p99Ms: at(0.99) }
 }
 
 const medianStats = (all: ReadonlyArray<Stats>): Stats => ({
@@ -621,6 +624,7 @@ const main = async (): Promise<void> => {
         concurrency: 1,
         dataset: small,
         ops: n(100_000),
+        sampleEvery: 64,
         clients: tieredCompared
       }),
       makeWorkload({
@@ -631,6 +635,7 @@ const main = async (): Promise<void> => {
         concurrency: 1,
         dataset: small,
         ops: n(100_000),
+        sampleEvery: 64,
         clients: tieredCompared
       }),
       makeWorkload({
@@ -642,6 +647,7 @@ const main = async (): Promise<void> => {
         dataset: small,
         ops: n(100_000),
         loop: "forEach",
+        sampleEvery: 64,
         clients: tieredCompared
       }),
       makeWorkload({
@@ -814,7 +820,7 @@ const main = async (): Promise<void> => {
       out.push(
         `${w.id}: ${w.title}, ${fmt(w.dataset.valueBytes, 0)}-byte values (${loopOf(w)}; ${
           w.ops.toLocaleString("en")
-        } ops per round)`
+        } ops per round${w.sampleEvery > 1 ? `; latencies of 1 op in ${w.sampleEvery}` : ""})`
       )
       out.push(
         `  ${pad("client", 18)} ${padStart("ops/s", 10)} ${padStart("p50 ms", 8)} ${padStart("p99 ms", 8)}  ${
