@@ -520,10 +520,11 @@ const fmt = (n: number, digits: number): string =>
 // main
 // -------------------------------------------------------------------------------------------------------------------
 
-/** The clients that run a workload: those of its family, narrowed by the workload and by `--clients`. */
+/** The clients that run a workload: those of its family, narrowed by the workload and the client themselves. */
 const driversOf = (workload: Workload, drivers: ReadonlyArray<Driver>): Array<Driver> =>
   drivers.filter((d) =>
-    d.families.includes(workload.family) && (workload.clients === undefined || workload.clients.includes(d.name))
+    d.families.includes(workload.family) && (workload.clients === undefined || workload.clients.includes(d.name)) &&
+    (d.workloads === undefined || d.workloads.includes(workload.id))
   )
 
 const loopOf = (workload: Workload): string =>
