@@ -676,16 +676,19 @@ const main = async (): Promise<void> => {
     ].filter((w) => only === undefined || only.includes(w.id))
     const runStampedeRow = only === undefined || only.includes("stampede")
 
-    const all: Array<() => Promise<Driver>> = [
-      async () => oursClient(ours!),
-      async () => oursBackend(ours!, "v8"),
-      async () => oursBackend(ours!, "json"),
-      async () => oursRemote(ours!),
-      () => ioredis(url, false),
-      () => ioredis(url, true),
-      () => ioredisJson(url),
-      () => nodeRedis(url)
-    ]
+    const all: Array<() => Promise<Driver>> = []
+    if (workloads.some((w) => w.family === "client")) {
+      all.push(
+        async () => oursClient(ours!),
+        async () => oursBackend(ours!, "v8"),
+        async () => oursBackend(ours!, "json"),
+        async () => oursRemote(ours!),
+        () => ioredis(url, false),
+        () => ioredis(url, true),
+        () => ioredisJson(url),
+        () => nodeRedis(url)
+      )
+    }
     if (workloads.some((w) => w.family === "tiered")) {
       all.push(() => oursTiered(url, small), () => bentocache(url, small))
     }
@@ -810,6 +813,9 @@ const main = async (): Promise<void> => {
     out.push("")
     out.push("clients (ours in Effect, the others in async loops):")
     for (const driver of drivers) out.push(`  ${pad(driver.name, 18)} ${driver.description}`)
+    for (const side of stampedeSides) {
+      if (!drivers.some((d) => d.name === side.name)) out.push(`  ${pad(side.name, 18)} ${side.description}`)
+    }
     out.push("")
     out.push(
       "values: objects whose JSON text is the stated size (raw clients: that many random bytes); serializer per row"
@@ -846,20 +852,28 @@ const main = async (): Promise<void> => {
       out.push("")
       out.push(
         `stampede: ${STAMPEDE.callers} callers at once, read-through of one missing key, a ${STAMPEDE.computeMillis} ms ` +
-          "computation (ours: getOrCompute from Effect.forEach, unbounded; bentocache: getOrSet from Promise.all)"
+          "computation (ours: getOrCompute from Effect.forEach, unbounded; bentocache: getOrSet from Promise.all); " +
+          `${STAMPEDE.perRound} stampedes per round`
       )
-      out.push(`  ${pad("client", 18)} ${padStart("computations", 12)} ${padStart("total ms", 10)}  value`)
+      out.push(
+        `  ${pad("client", 18)} ${padStart("computations", 12)} ${padStart("total ms", 10)}  value   serializer`
+      )
       for (const [name, s] of Object.entries(stampedeStats)) {
         const side = stampedeSides.find((d) => d.name === name)
         out.push(
           `  ${pad(name, 18)} ${padStart(String(s.computationsMax), 12)} ${padStart(fmt(s.elapsedMsMedian, 1), 10)}  ${
-            side === undefined ? "" : `small object, ${side.serializer}`
-          }`
+            pad(`${STAMPEDE.valueBytes} B`, 7)
+          } ${side?.serializer ?? ""}`
         )
       }
       const r = stampedeTimeRatio(measured)
       if (r !== undefined) {
-        out.push(`  ratios: time ours-tiered-vs-bentocache ${r.toFixed(2)} (computations: worst round)`)
+        out.push(
+          `  ratios: time ours-tiered-vs-bentocache ${
+            r.toFixed(2)
+          } (computations: the most in any stampede; total ms: ` +
+            "one stampede, until every caller has its value)"
+        )
       }
     }
     out.push("")
