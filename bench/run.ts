@@ -237,6 +237,7 @@ interface WorkloadResult {
 }
 
 const measure = async (workload: Workload, drivers: ReadonlyArray<Driver>): Promise<WorkloadResult> => {
+  const began = performance.now()
   const runners = drivers.map((driver) => driver.prepare(workload))
   // A clean heap per workload, not per turn: a full collection also shrinks the young generation, which would then
   // make the first thousand operations of every turn pay for frequent scavenges, more so the more a client allocates.
@@ -258,6 +259,7 @@ const measure = async (workload: Workload, drivers: ReadonlyArray<Driver>): Prom
   }
   const stats: Record<string, Stats> = {}
   for (const driver of drivers) stats[driver.name] = medianStats(perRound[driver.name]!)
+  log(`${workload.id}: measured in ${((performance.now() - began) / 1000).toFixed(1)} s`)
   return { workload, stats, perRound }
 }
 
@@ -573,7 +575,7 @@ const main = async (): Promise<void> => {
         title: "GET, 256 in flight",
         concurrency: 256,
         dataset: small,
-        ops: n(80_000),
+        ops: n(50_000),
         loop: "forEach",
         clients: [
           "ours",
@@ -635,7 +637,7 @@ const main = async (): Promise<void> => {
         tiered: { case: "l1-hit", readThrough: true },
         concurrency: 1,
         dataset: small,
-        ops: n(100_000),
+        ops: n(50_000),
         sampleEvery: 64,
         clients: tieredCompared
       }),
@@ -646,7 +648,7 @@ const main = async (): Promise<void> => {
         tiered: { case: "l1-hit", readThrough: false },
         concurrency: 256,
         dataset: small,
-        ops: n(100_000),
+        ops: n(50_000),
         loop: "forEach",
         sampleEvery: 64,
         clients: tieredCompared
@@ -658,7 +660,7 @@ const main = async (): Promise<void> => {
         tiered: { case: "l2-hit", readThrough: false },
         concurrency: 256,
         dataset: small,
-        ops: n(30_000),
+        ops: n(20_000),
         loop: "forEach",
         clients: tieredCompared
       }),
@@ -669,7 +671,7 @@ const main = async (): Promise<void> => {
         tiered: { case: "miss", readThrough: true },
         concurrency: 256,
         dataset: small,
-        ops: n(10_000),
+        ops: n(6_000),
         loop: "forEach",
         clients: tieredCompared
       })
