@@ -436,7 +436,7 @@ const TARGETS: ReadonlyArray<Target> = [
     unit: "x"
   },
   {
-    label: `stampede (${STAMPEDE.callers} callers): computations, worst round`,
+    label: `stampede (${STAMPEDE.callers} callers, ${STAMPEDE.computeMillis} ms): computations, most in one`,
     value: (m) => {
       const ours = m.stampede?.["ours-tiered"]
       return ours === undefined ? undefined : Math.max(...ours.map((r) => r.computations))
