@@ -1,8 +1,11 @@
 /**
  * The clients under comparison, each driven the way its users drive it:
  *
- * - ours (`RedisClient`, `RedisBackend`): N fibers, each an `Effect.gen` loop doing one `yield*` per operation,
- *   forked together with `Effect.all(…, { concurrency: "unbounded" })` inside one `Effect.runPromise`;
+ * - ours (`RedisClient`, `RedisBackend`, `RemoteCache`), in the workloads whose loop is `"workers"`: N fibers, each
+ *   an `Effect.gen` loop doing one `yield*` per operation, forked together with
+ *   `Effect.all(…, { concurrency: "unbounded" })` inside one `Effect.runPromise`; in those whose loop is
+ *   `"forEach"`: `Effect.forEach(ops, op, { concurrency: N })` inside one `Effect.runPromise`, a fiber per
+ *   operation, as application code fans out over a list of ids;
  * - ioredis and node-redis: N `async` loops, each doing one `await` per operation, joined with `Promise.all`.
  *
  * Raw clients move bytes (`Buffer` values, `getBuffer`, node-redis with blob strings mapped to `Buffer`), as our
@@ -17,10 +20,12 @@ import { Redis as IORedis } from "ioredis"
 import { createClient, RESP_TYPES } from "redis"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
+import * as RemoteCache from "../src/RemoteCache.js"
 import type { RemoteCacheBackendShape } from "../src/RemoteCacheBackend.js"
 import * as Serializer from "../src/Serializer.js"
 import {
   type Dataset,
+  type Family,
   fullKeys,
   GET,
   JSON_PREFIX,
@@ -32,9 +37,13 @@ import {
   type Workload
 } from "./data.js"
 
-/** One round of one client: its wall time and the latency of every operation. */
+/**
+ * One round of one client: its wall time, the number of operations (when absent, one per latency) and the latency
+ * of every operation, or of one in every `workload.sampleEvery`.
+ */
 export interface Round {
   readonly elapsedMs: number
+  readonly ops?: number
   readonly latencies: Float64Array
 }
 
@@ -46,6 +55,12 @@ export interface Driver {
   readonly name: string
   /** The library and how the benchmark drives it. */
   readonly description: string
+  /** How values are encoded: `"none"` for raw bytes, else the serializer. */
+  readonly serializer: string
+  /** The workload families it runs. */
+  readonly families: ReadonlyArray<Family>
+  /** The only workloads it runs, when not every one of its families. */
+  readonly workloads?: ReadonlyArray<string>
   readonly format: Format
   /** Builds the runner of one workload (keys and MGET groups resolved once, outside the measurement). */
   readonly prepare: (workload: Workload) => () => Promise<Round>
@@ -58,45 +73,85 @@ export interface Driver {
 // the two ways of keeping N operations in flight
 // -------------------------------------------------------------------------------------------------------------------
 
-const effectPool = (
+/** Runs the ops with `workload.concurrency` in flight, the way `workload.loop` says. */
+export const effectPool = (
+  workload: Workload,
+  exec: (i: number) => Effect.Effect<unknown, unknown>
+): () => Promise<Round> => workload.loop === "forEach" ? effectForEach(workload, exec) : effectWorkers(workload, exec)
+
+const effectForEach = (
   workload: Workload,
   exec: (i: number) => Effect.Effect<unknown, unknown>
 ) =>
 async (): Promise<Round> => {
   const total = workload.ops
-  const latencies = new Float64Array(total)
+  const every = workload.sampleEvery
+  const latencies = new Float64Array(Math.ceil(total / every))
+  const ids = Array.from({ length: total }, (_, i) => i)
+  // A timed op costs a `map` more, as the result handling of application code would.
+  const timed = (i: number) => {
+    if (i % every !== 0) return exec(i)
+    const started = performance.now()
+    return Effect.map(exec(i), (value) => {
+      latencies[i / every] = performance.now() - started
+      return value
+    })
+  }
+  const started = performance.now()
+  await Effect.runPromise(Effect.forEach(ids, timed, { concurrency: workload.concurrency }))
+  return { elapsedMs: performance.now() - started, ops: total, latencies }
+}
+
+const effectWorkers = (
+  workload: Workload,
+  exec: (i: number) => Effect.Effect<unknown, unknown>
+) =>
+async (): Promise<Round> => {
+  const total = workload.ops
+  const every = workload.sampleEvery
+  const latencies = new Float64Array(Math.ceil(total / every))
   let next = 0
   const worker = Effect.gen(function*() {
     for (;;) {
       const i = next++
       if (i >= total) return
+      if (i % every !== 0) {
+        yield* exec(i)
+        continue
+      }
       const started = performance.now()
       yield* exec(i)
-      latencies[i] = performance.now() - started
+      latencies[i / every] = performance.now() - started
     }
   })
   const workers = Array.from({ length: workload.concurrency }, () => worker)
   const started = performance.now()
   await Effect.runPromise(Effect.all(workers, { concurrency: "unbounded", discard: true }))
-  return { elapsedMs: performance.now() - started, latencies }
+  return { elapsedMs: performance.now() - started, ops: total, latencies }
 }
 
-const promisePool = (workload: Workload, exec: (i: number) => Promise<unknown>) => async (): Promise<Round> => {
+/** `workload.concurrency` async loops over the ops, whatever `workload.loop` says. */
+export const promisePool = (workload: Workload, exec: (i: number) => Promise<unknown>) => async (): Promise<Round> => {
   const total = workload.ops
-  const latencies = new Float64Array(total)
+  const every = workload.sampleEvery
+  const latencies = new Float64Array(Math.ceil(total / every))
   let next = 0
   const worker = async () => {
     for (;;) {
       const i = next++
       if (i >= total) return
+      if (i % every !== 0) {
+        await exec(i)
+        continue
+      }
       const started = performance.now()
       await exec(i)
-      latencies[i] = performance.now() - started
+      latencies[i / every] = performance.now() - started
     }
   }
   const started = performance.now()
   await Promise.all(Array.from({ length: workload.concurrency }, worker))
-  return { elapsedMs: performance.now() - started, latencies }
+  return { elapsedMs: performance.now() - started, ops: total, latencies }
 }
 
 const VARIANT_MASK = 63
@@ -106,11 +161,12 @@ const TTL_STRING = String(TTL_MILLIS)
 // ours
 // -------------------------------------------------------------------------------------------------------------------
 
-/** Our client and two backends over it, in one scope. */
+/** Our client, two backends over it and the default `RemoteCache` over the v8 one, in one scope. */
 export interface Ours {
   readonly client: RedisClient.RedisClientShape
   readonly v8: RemoteCacheBackendShape
   readonly json: RemoteCacheBackendShape
+  readonly remote: RemoteCache.RemoteCacheShape
   readonly close: () => Promise<void>
 }
 
@@ -122,10 +178,12 @@ export const makeOurs = async (url: string): Promise<Ours> => {
     Effect.runPromise(
       Effect.provideService(RedisBackend.make({ prefix, serializer }), RedisClient.RedisClient, client)
     )
+  const v8 = await backend(V8_PREFIX, Serializer.v8)
   return {
     client,
-    v8: await backend(V8_PREFIX, Serializer.v8),
+    v8,
     json: await backend(JSON_PREFIX, Serializer.json),
+    remote: await Effect.runPromise(RemoteCache.fromBackend(v8, RemoteCache.defaultPolicy)),
     close: () => Effect.runPromise(Scope.close(scope, Exit.void))
   }
 }
@@ -133,7 +191,9 @@ export const makeOurs = async (url: string): Promise<Ours> => {
 /** `RedisClient.send` with raw commands. */
 export const oursClient = (ours: Ours): Driver => ({
   name: "ours",
-  description: "RedisClient.send, raw commands (Effect.gen loop per fiber)",
+  description: "RedisClient.send, raw commands",
+  serializer: "none",
+  families: ["client"],
   format: "raw",
   prepare: (workload) => {
     const { client } = ours
@@ -165,7 +225,9 @@ export const oursBackend = (ours: Ours, serializer: "v8" | "json"): Driver => {
   const backend = serializer === "v8" ? ours.v8 : ours.json
   return {
     name: serializer === "v8" ? "ours-backend" : "ours-backend-json",
-    description: `RedisBackend, Serializer.${serializer} (Effect.gen loop per fiber)`,
+    description: `RedisBackend, Serializer.${serializer}`,
+    serializer: serializer === "v8" ? "v8" : "JSON",
+    families: ["client"],
     format: "object",
     prepare: (workload) => {
       const keys = workload.dataset.keys
@@ -189,6 +251,43 @@ export const oursBackend = (ours: Ours, serializer: "v8" | "json"): Driver => {
   }
 }
 
+/**
+ * `RemoteCache` with `RemoteCache.defaultPolicy` (debug log, outage log, recover to miss) and its telemetry (a span
+ * and metric updates per operation), over the v8 `RedisBackend`: what an application built with the default layers
+ * calls.
+ */
+export const oursRemote = (ours: Ours): Driver => {
+  const { remote } = ours
+  return {
+    name: "ours-remote",
+    description: "RemoteCache, defaultPolicy, telemetry on, over RedisBackend with Serializer.v8",
+    serializer: "v8",
+    families: ["client"],
+    // The rows the targets read, and getMany (the one batch operation); the rest would only lengthen the run.
+    workloads: ["get-seq", "get-256", "get-256-foreach", "getmany-100"],
+    format: "object",
+    prepare: (workload) => {
+      const keys = workload.dataset.keys
+      const groups = mgetGroups(workload, keys)
+      const { objects } = workload.dataset
+      const { kinds, keyIndex } = workload
+      const ttl = workload.ttl ? TTL_MILLIS : undefined
+      return effectPool(workload, (i) => {
+        switch (kinds[i]) {
+          case GET:
+            return remote.get(keys[keyIndex[i]!]!)
+          case SET:
+            return remote.set(keys[keyIndex[i]!]!, objects[i & VARIANT_MASK]!, ttl)
+          default:
+            return remote.getMany(groups[i]!)
+        }
+      })
+    },
+    probe: (dataset) => Effect.runPromise(Effect.map(remote.get(dataset.keys[0]!), Option.getOrUndefined)),
+    close: () => Promise.resolve()
+  }
+}
+
 // -------------------------------------------------------------------------------------------------------------------
 // ioredis
 // -------------------------------------------------------------------------------------------------------------------
@@ -202,7 +301,9 @@ export const ioredis = async (url: string, autoPipelining: boolean): Promise<Dri
   await redis.connect()
   return {
     name: autoPipelining ? "ioredis-auto" : "ioredis",
-    description: `ioredis ${autoPipelining ? "enableAutoPipelining" : "plain"}, getBuffer/set/mgetBuffer (async loop)`,
+    description: `ioredis ${autoPipelining ? "enableAutoPipelining" : "plain"}, getBuffer/set/mgetBuffer`,
+    serializer: "none",
+    families: ["client"],
     format: "raw",
     prepare: (workload) => {
       const keys = fullKeys(workload.dataset, RAW_PREFIX)
@@ -238,7 +339,9 @@ export const ioredisJson = async (url: string): Promise<Driver> => {
   await redis.connect()
   return {
     name: "ioredis-auto-json",
-    description: "ioredis enableAutoPipelining + keyPrefix, JSON.stringify/JSON.parse of the objects (async loop)",
+    description: "ioredis enableAutoPipelining + keyPrefix, JSON.stringify/JSON.parse of the objects",
+    serializer: "JSON",
+    families: ["client"],
     format: "object",
     prepare: (workload) => {
       const keys = workload.dataset.keys
@@ -276,7 +379,9 @@ export const nodeRedis = async (url: string): Promise<Driver> => {
   const raw = client.withTypeMapping({ [RESP_TYPES.BLOB_STRING]: Buffer })
   return {
     name: "node-redis",
-    description: "node-redis v5, blob strings as Buffer, get/set/mGet (async loop)",
+    description: "node-redis v5, blob strings as Buffer, get/set/mGet",
+    serializer: "none",
+    families: ["client"],
     format: "raw",
     prepare: (workload) => {
       const keys = fullKeys(workload.dataset, RAW_PREFIX)

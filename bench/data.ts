@@ -11,6 +11,10 @@ export const RAW_PREFIX = "bench:raw:"
 export const V8_PREFIX = "bench:v8:"
 /** RedisBackend with `Serializer.json`, and the peers doing `JSON.stringify` / `JSON.parse` themselves. */
 export const JSON_PREFIX = "bench:json:"
+/** Our tiered caches' L2 keys. */
+export const TIERED_PREFIX = "bench:tiered:"
+/** bentocache's store prefix (it adds the `:` itself). */
+export const BENTO_PREFIX = "bench:bento"
 
 /** TTL of the SET workload, in milliseconds. */
 export const TTL_MILLIS = 60_000
@@ -33,14 +37,45 @@ export interface Dataset {
   readonly objects: ReadonlyArray<Record<string, unknown>>
 }
 
+/**
+ * How our Effect clients keep `concurrency` operations in flight: `"workers"`, that many long-lived fibers each
+ * looping over the ops; `"forEach"`, `Effect.forEach(ops, op, { concurrency })`, one short fiber per op, as
+ * application code does it. The promise-based peers always run that many `async` loops.
+ */
+export type Loop = "workers" | "forEach"
+
+/**
+ * What a workload exercises: a Redis client or cache backend (`"client"`) or a two-tier cache (`"tiered"`);
+ * each client says which it can run.
+ */
+export type Family = "client" | "tiered"
+
+/**
+ * What a tiered workload reads: keys every instance holds in its in-process tier (`"l1-hit"`), keys it must fetch
+ * from Redis because its in-process tier keeps a single entry (`"l2-hit"`), or keys nobody has written, each read
+ * once, with a computation (`"miss"`).
+ */
+export type TieredCase = "l1-hit" | "l2-hit" | "miss"
+
 /** One workload: what runs, with how many in flight, and its op sequence (the same for every client). */
 export interface Workload {
   readonly id: string
   readonly title: string
+  readonly family: Family
+  readonly loop: Loop
+  /** For the tiered family: which tier answers, and whether the read is `get` or read-through. */
+  readonly tiered?: { readonly case: TieredCase; readonly readThrough: boolean } | undefined
+  /** The clients that run it, when not every client of its family (to keep the run short). */
+  readonly clients?: ReadonlyArray<string> | undefined
   readonly concurrency: number
   readonly dataset: Dataset
   /** Ops per round. */
   readonly ops: number
+  /**
+   * One op in this many is timed for the latency figures (1: every op). Reading the clock twice costs about as
+   * much as an in-process cache hit, so the L1-hit workloads time a sample only.
+   */
+  readonly sampleEvery: number
   /** Kind of op i. */
   readonly kinds: Uint8Array
   /** Key index of op i (for MGET: the first of `mgetSize` consecutive keys). */
@@ -132,6 +167,11 @@ export const makeWorkload = (options: {
   readonly mgetSize?: number
   readonly ttl?: boolean
   readonly sequentialKeys?: boolean
+  readonly loop?: Loop
+  readonly family?: Family
+  readonly tiered?: { readonly case: TieredCase; readonly readThrough: boolean }
+  readonly clients?: ReadonlyArray<string>
+  readonly sampleEvery?: number
 }): Workload => {
   const random = makeRandom(options.ops + options.concurrency)
   const kinds = new Uint8Array(options.ops)
@@ -150,9 +190,14 @@ export const makeWorkload = (options: {
   return {
     id: options.id,
     title: options.title,
+    family: options.family ?? "client",
+    loop: options.loop ?? "workers",
+    tiered: options.tiered,
+    clients: options.clients,
     concurrency: options.concurrency,
     dataset: options.dataset,
     ops: options.ops,
+    sampleEvery: options.sampleEvery ?? 1,
     kinds,
     keyIndex,
     mgetSize,

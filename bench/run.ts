@@ -1,6 +1,14 @@
 /**
- * `npm run bench`: our RedisClient and RedisBackend side by side with ioredis (plain and auto-pipelining) and
- * node-redis, on one server, the same keys and value sizes, the clients taking turns round by round.
+ * `npm run bench`: our RedisClient, RedisBackend, RemoteCache and TieredCache side by side with ioredis (plain and
+ * auto-pipelining), node-redis and, for the two-tier cache, bentocache, on one server, the same keys and value
+ * sizes, the clients taking turns round by round.
+ *
+ * Two ways of keeping 256 operations in flight are measured for our clients: 256 long-lived worker fibers (the
+ * `get-256`, `set-1k-px`, `mixed-90-10` … rows) and `Effect.forEach(ids, get, { concurrency: 256 })`, one fiber
+ * per operation, as application code fans out (the `-foreach` rows). The peers run 256 `async` loops in both.
+ * The tiered rows (`bench/tiered-peers.ts`) read keys held in the in-process tier (L1 hit), keys its single-entry
+ * in-process tier lacks (L2 hit), and new keys through read-through (miss); the stampede row has 100 callers
+ * at once on one missing key whose computation takes 20 ms.
  *
  * It starts its own redis-server on a free loopback port, or uses `REDIS_URL` (it then writes and finally removes
  * keys under `bench:` only). Every client runs every workload once to warm up, then each workload is measured for
@@ -12,9 +20,14 @@
  * (`bench/rss.ts`, run as plain JavaScript), and the peak RSS is compared.
  *
  * Options: `--json` (one JSON object on stdout, progress on stderr), `--rounds N`, `--scale X` (ops per round
- * times X), `--only id,id` (workloads), `--clients name,name`, `--rss-ops N`, `--no-rss`, `--profile file`
+ * times X), `--only id,id` (workloads: `get-seq`, `get-256`, `get-256-foreach`, `set-1k-px`, `getmany-100`,
+ * `mixed-90-10`, `get-16k`, `tiered-l1-seq`, `tiered-l1-seq-compute`, `tiered-l1-256`, `tiered-l2-256`,
+ * `tiered-miss-256`, `stampede`, `tiered-l1-hit`; no memory runs then), `--clients name,name`, `--rss-ops N`, `--no-rss`, `--profile file`
  * (a V8 CPU profile of the measured rounds only, without the setup and warm-up; summarise it with
- * `npx tsx bench/cpuprofile.ts file`).
+ * `npx tsx bench/cpuprofile.ts file`), `--quick` (3 rounds, a quarter of the ops, 250,000 ops per memory run:
+ * about a minute, for a look while working; the figures are noisier).
+ *
+ * The run ends with the targets, each marked met or missed with its measured value.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -40,9 +53,20 @@ import {
   type Ours,
   oursBackend,
   oursClient,
+  oursRemote,
   type Round
 } from "./clients.js"
 import { type Dataset, makeDataset, makeWorkload, RAW_PREFIX, ROOT_PREFIX, type Workload } from "./data.js"
+import {
+  bentocache,
+  bentoStampede,
+  oursStampede,
+  oursTiered,
+  runStampede,
+  STAMPEDE,
+  type Stampede,
+  type StampedeRound
+} from "./tiered-peers.js"
 import { runTieredL1Hit, TIERED_WORKLOAD } from "./tiered.js"
 
 // -------------------------------------------------------------------------------------------------------------------
@@ -58,11 +82,12 @@ const option = (name: string): string | undefined => {
 const list = (name: string): ReadonlyArray<string> | undefined => option(name)?.split(",").filter((s) => s !== "")
 
 const asJson = flag("--json")
-const rounds = Math.max(1, Number(option("--rounds") ?? 5))
-const scale = Number(option("--scale") ?? 1)
+const quick = flag("--quick")
+const rounds = Math.max(1, Number(option("--rounds") ?? (quick ? 3 : 5)))
+const scale = Number(option("--scale") ?? (quick ? 0.25 : 1))
 const only = list("--only")
 const onlyClients = list("--clients")
-const rssOps = Number(option("--rss-ops") ?? 1_000_000)
+const rssOps = Number(option("--rss-ops") ?? (quick ? 250_000 : 1_000_000))
 const withRss = !flag("--no-rss")
 const profileFile = option("--profile")
 
@@ -137,7 +162,8 @@ const median = (values: ReadonlyArray<number>): number => {
 const roundStats = (round: Round): Stats => {
   const sorted = Float64Array.from(round.latencies).sort()
   const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!
-  return { opsPerSec: round.latencies.length / (round.elapsedMs / 1000), p50Ms: at(0.5), p99Ms: at(0.99) }
+  const ops = round.ops ?? round.latencies.length
+  return { opsPerSec: ops / (round.elapsedMs / 1000), p50Ms: at(0.5), p99Ms: at(0.99) }
 }
 
 const medianStats = (all: ReadonlyArray<Stats>): Stats => ({
@@ -189,7 +215,8 @@ const sameValue = (actual: unknown, expected: unknown): boolean =>
 /** Every client must read back what was stored, or its figures would measure misses. */
 const checkDrivers = async (drivers: ReadonlyArray<Driver>, datasets: ReadonlyArray<Dataset>): Promise<void> => {
   for (const driver of drivers) {
-    for (const dataset of datasets) {
+    // The tiered caches hold the small dataset only.
+    for (const dataset of driver.families.includes("tiered") ? datasets.slice(0, 1) : datasets) {
       const actual = await driver.probe(dataset)
       const expected = driver.format === "raw" ? dataset.bytes[0] : dataset.objects[0]
       if (!sameValue(actual, expected)) {
@@ -210,6 +237,7 @@ interface WorkloadResult {
 }
 
 const measure = async (workload: Workload, drivers: ReadonlyArray<Driver>): Promise<WorkloadResult> => {
+  const began = performance.now()
   const runners = drivers.map((driver) => driver.prepare(workload))
   // A clean heap per workload, not per turn: a full collection also shrinks the young generation, which would then
   // make the first thousand operations of every turn pay for frequent scavenges, more so the more a client allocates.
@@ -231,16 +259,24 @@ const measure = async (workload: Workload, drivers: ReadonlyArray<Driver>): Prom
   }
   const stats: Record<string, Stats> = {}
   for (const driver of drivers) stats[driver.name] = medianStats(perRound[driver.name]!)
+  log(`${workload.id}: measured in ${((performance.now() - began) / 1000).toFixed(1)} s`)
   return { workload, stats, perRound }
 }
 
-/** The pairs compared: our raw client against each raw peer, our backends against the peer doing the JSON work. */
+/**
+ * The pairs compared: our raw client against each raw peer, our backends and `RemoteCache` against the peer doing
+ * the JSON work, `RemoteCache` against the bare backend under it (the cost of policy and telemetry, as
+ * backend / RemoteCache throughput), our tiered cache against bentocache.
+ */
 const PAIRS: ReadonlyArray<readonly [ours: string, peer: string]> = [
   ["ours", "ioredis"],
   ["ours", "ioredis-auto"],
   ["ours", "node-redis"],
   ["ours-backend", "ioredis-auto-json"],
-  ["ours-backend-json", "ioredis-auto-json"]
+  ["ours-backend-json", "ioredis-auto-json"],
+  ["ours-remote", "ioredis-auto-json"],
+  ["ours-backend", "ours-remote"],
+  ["ours-tiered", "bentocache"]
 ]
 
 const ratiosOf = (result: WorkloadResult): Record<string, number> => {
@@ -315,37 +351,167 @@ const measureRss = (script: string, client: string, url: string): Promise<RssRes
 // output
 // -------------------------------------------------------------------------------------------------------------------
 
-interface Target {
-  readonly label: string
-  readonly key: string
-  readonly at: number
-  /** "min": the ratio must be at least `at`; "max": at most. */
-  readonly kind: "min" | "max"
+/** What the targets are judged on. */
+interface Measured {
+  readonly ratios: Readonly<Record<string, number>>
+  readonly memoryRatios: Readonly<Record<string, number>>
+  /** Median ops/s of a client in a workload. */
+  readonly opsPerSec: (workload: string, client: string) => number | undefined
+  readonly stampede: Readonly<Record<string, ReadonlyArray<StampedeRound>>> | undefined
 }
 
+interface Target {
+  readonly label: string
+  readonly at: number
+  /** "min": the value must be at least `at`; "max": at most. */
+  readonly kind: "min" | "max"
+  /** How the value reads: a ratio ours/peer, a rate, a percentage, a count. */
+  readonly unit: "x" | "ops/s" | "%" | "count"
+  /** The measured value, or `undefined` when its workloads did not run. */
+  readonly value: (measured: Measured) => number | undefined
+}
+
+const ratio = (key: string) => (measured: Measured): number | undefined => measured.ratios[key]
+
+/** Median over the rounds of ours / bentocache stampede time. */
+const stampedeTimeRatio = (measured: Measured): number | undefined => {
+  const ours = measured.stampede?.["ours-tiered"]
+  const peer = measured.stampede?.["bentocache"]
+  if (ours === undefined || peer === undefined) return undefined
+  return Math.round(median(ours.map((r, i) => r.elapsedMs / peer[i]!.elapsedMs)) * 100) / 100
+}
+
+/** The targets of the "Throughput where users actually are" issue. */
 const TARGETS: ReadonlyArray<Target> = [
   {
-    label: "RedisClient GET, 256 in flight vs ioredis auto-pipelining",
-    key: "get-256/ours-vs-ioredis-auto",
-    at: 1.25,
-    kind: "min"
+    label: "RemoteCache.get (defaultPolicy, v8), forEach 256 vs ioredis auto + JSON",
+    value: ratio("get-256-foreach/ours-remote-vs-ioredis-auto-json"),
+    at: 1.5,
+    kind: "min",
+    unit: "x"
   },
   {
-    label: "RedisBackend (v8) GET, 256 in flight vs ioredis auto + JSON",
-    key: "get-256/ours-backend-vs-ioredis-auto-json",
-    at: 1,
-    kind: "min"
+    label: "telemetry cost: RedisBackend.get / RemoteCache.get - 1, forEach 256",
+    value: (m) => {
+      const r = m.ratios["get-256-foreach/ours-backend-vs-ours-remote"]
+      return r === undefined ? undefined : Math.round((r - 1) * 1000) / 10
+    },
+    at: 10,
+    kind: "max",
+    unit: "%"
   },
-  { label: "RedisClient sequential GET vs ioredis plain", key: "get-seq/ours-vs-ioredis", at: 1, kind: "min" },
+  {
+    label: "RedisClient.send GET, 256 worker fibers vs node-redis",
+    value: ratio("get-256/ours-vs-node-redis"),
+    at: 1,
+    kind: "min",
+    unit: "x"
+  },
+  {
+    label: "RedisClient.send sequential GET vs ioredis plain",
+    value: ratio("get-seq/ours-vs-ioredis"),
+    at: 1,
+    kind: "min",
+    unit: "x"
+  },
+  {
+    label: "TieredCache L1 hit, get in one fiber",
+    value: (m) => m.opsPerSec("tiered-l1-seq", "ours-tiered"),
+    at: 2_000_000,
+    kind: "min",
+    unit: "ops/s"
+  },
+  {
+    label: "TieredCache L1 hit, get in one fiber vs bentocache",
+    value: ratio("tiered-l1-seq/ours-tiered-vs-bentocache"),
+    at: 5,
+    kind: "min",
+    unit: "x"
+  },
+  {
+    label: "TieredCache L2 hit, forEach 256 vs bentocache",
+    value: ratio("tiered-l2-256/ours-tiered-vs-bentocache"),
+    at: 1.5,
+    kind: "min",
+    unit: "x"
+  },
+  {
+    label: `stampede (${STAMPEDE.callers} callers, ${STAMPEDE.computeMillis} ms): computations, most in one`,
+    value: (m) => {
+      const ours = m.stampede?.["ours-tiered"]
+      return ours === undefined ? undefined : Math.max(...ours.map((r) => r.computations))
+    },
+    at: 1,
+    kind: "max",
+    unit: "count"
+  },
+  { label: "stampede: total time vs bentocache", value: stampedeTimeRatio, at: 1, kind: "max", unit: "x" },
+  {
+    label: "peak RSS after the memory run, ours vs ioredis",
+    value: (m) => m.memoryRatios["rss/ours-vs-ioredis"],
+    at: 1.2,
+    kind: "max",
+    unit: "x"
+  }
+]
+
+/** Targets of earlier work, still watched. */
+const EARLIER_TARGETS: ReadonlyArray<Target> = [
+  {
+    label: "RedisClient GET, 256 worker fibers vs ioredis auto-pipelining",
+    value: ratio("get-256/ours-vs-ioredis-auto"),
+    at: 1.25,
+    kind: "min",
+    unit: "x"
+  },
+  {
+    label: "RedisBackend (v8) GET, 256 worker fibers vs ioredis auto + JSON",
+    value: ratio("get-256/ours-backend-vs-ioredis-auto-json"),
+    at: 1,
+    kind: "min",
+    unit: "x"
+  },
   {
     label: "RedisBackend getMany (v8) vs ioredis auto MGET + JSON",
-    key: "getmany-100/ours-backend-vs-ioredis-auto-json",
+    value: ratio("getmany-100/ours-backend-vs-ioredis-auto-json"),
     at: 1,
-    kind: "min"
+    kind: "min",
+    unit: "x"
   },
-  { label: "RedisClient MGET vs ioredis MGET", key: "getmany-100/ours-vs-ioredis", at: 1, kind: "min" },
-  { label: "peak RSS after 1,000,000 ops, ours vs ioredis", key: "rss/ours-vs-ioredis", at: 1.2, kind: "max" }
+  {
+    label: "RedisClient MGET vs ioredis MGET",
+    value: ratio("getmany-100/ours-vs-ioredis"),
+    at: 1,
+    kind: "min",
+    unit: "x"
+  }
 ]
+
+interface Verdict {
+  readonly label: string
+  readonly at: number
+  readonly kind: "min" | "max"
+  readonly unit: Target["unit"]
+  readonly value: number
+  readonly met: boolean
+}
+
+const judge = (targets: ReadonlyArray<Target>, measured: Measured): Array<Verdict> =>
+  targets.flatMap((target) => {
+    const value = target.value(measured)
+    if (value === undefined || Number.isNaN(value)) return []
+    const met = target.kind === "min" ? value >= target.at : value <= target.at
+    return [{ label: target.label, at: target.at, kind: target.kind, unit: target.unit, value, met }]
+  })
+
+const formatValue = (value: number, unit: Target["unit"]): string =>
+  unit === "x"
+    ? `${value.toFixed(2)}x`
+    : unit === "ops/s"
+    ? `${Math.round(value).toLocaleString("en")} ops/s`
+    : unit === "%"
+    ? `${value.toFixed(1)} %`
+    : String(value)
 
 const pad = (s: string, n: number): string => s.length >= n ? s : s + " ".repeat(n - s.length)
 const padStart = (s: string, n: number): string => s.length >= n ? s : " ".repeat(n - s.length) + s
@@ -356,9 +522,24 @@ const fmt = (n: number, digits: number): string =>
 // main
 // -------------------------------------------------------------------------------------------------------------------
 
+/** The clients that run a workload: those of its family, narrowed by the workload and the client themselves. */
+const driversOf = (workload: Workload, drivers: ReadonlyArray<Driver>): Array<Driver> =>
+  drivers.filter((d) =>
+    d.families.includes(workload.family) && (workload.clients === undefined || workload.clients.includes(d.name)) &&
+    (d.workloads === undefined || d.workloads.includes(workload.id))
+  )
+
+const loopOf = (workload: Workload): string =>
+  workload.loop === "forEach"
+    ? `ours: Effect.forEach, concurrency ${workload.concurrency}`
+    : workload.concurrency === 1
+    ? "ours: one fiber"
+    : `ours: ${workload.concurrency} worker fibers`
+
 const main = async (): Promise<void> => {
   const scope = Effect.runSync(Scope.make())
   const drivers: Array<Driver> = []
+  const stampedeSides: Array<Stampede> = []
   let ours: Ours | undefined
   let url = ""
   try {
@@ -373,24 +554,42 @@ const main = async (): Promise<void> => {
     log(`redis ${redisVersion} at ${url.replace(/\/\/[^@/]*@/, "//***@")}, node ${process.version}; storing datasets`)
     await populate(ours, [small, large])
 
+    const tieredCompared = ["ours-tiered", "bentocache"]
     const workloads: Array<Workload> = [
       makeWorkload({
         id: "get-seq",
-        title: "GET, 1 in flight (sequential), 100-byte values",
+        title: "GET, 1 in flight (sequential)",
         concurrency: 1,
         dataset: small,
         ops: n(6_000)
       }),
       makeWorkload({
         id: "get-256",
-        title: "GET, 256 in flight, 100-byte values",
+        title: "GET, 256 in flight",
         concurrency: 256,
         dataset: small,
         ops: n(80_000)
       }),
       makeWorkload({
+        id: "get-256-foreach",
+        title: "GET, 256 in flight",
+        concurrency: 256,
+        dataset: small,
+        ops: n(50_000),
+        loop: "forEach",
+        clients: [
+          "ours",
+          "ours-backend",
+          "ours-backend-json",
+          "ours-remote",
+          "ioredis-auto",
+          "ioredis-auto-json",
+          "node-redis"
+        ]
+      }),
+      makeWorkload({
         id: "set-1k-px",
-        title: "SET 1 KiB values with PX, 256 in flight",
+        title: "SET with PX, 256 in flight",
         concurrency: 256,
         dataset: write,
         ops: n(30_000),
@@ -399,7 +598,7 @@ const main = async (): Promise<void> => {
       }),
       makeWorkload({
         id: "getmany-100",
-        title: "getMany / MGET of 100 keys, 16 in flight, 100-byte values",
+        title: "getMany / MGET of 100 keys, 16 in flight",
         concurrency: 16,
         dataset: small,
         ops: n(1_500),
@@ -407,7 +606,7 @@ const main = async (): Promise<void> => {
       }),
       makeWorkload({
         id: "mixed-90-10",
-        title: "90% GET / 10% SET over 10,000 keys, 256 in flight, 100-byte values",
+        title: "90% GET / 10% SET over 10,000 keys, 256 in flight",
         concurrency: 256,
         dataset: small,
         ops: n(50_000),
@@ -415,22 +614,86 @@ const main = async (): Promise<void> => {
       }),
       makeWorkload({
         id: "get-16k",
-        title: "GET of 16 KiB values, 64 in flight",
+        title: "GET, 64 in flight",
         concurrency: 64,
         dataset: large,
         ops: n(8_000)
+      }),
+      makeWorkload({
+        id: "tiered-l1-seq",
+        title: "tiered get, L1 hit, 1 in flight (bentocache: get in one async loop)",
+        family: "tiered",
+        tiered: { case: "l1-hit", readThrough: false },
+        concurrency: 1,
+        dataset: small,
+        ops: n(100_000),
+        sampleEvery: 64,
+        clients: tieredCompared
+      }),
+      makeWorkload({
+        id: "tiered-l1-seq-compute",
+        title: "tiered getOrCompute, L1 hit, 1 in flight (bentocache: getOrSet in one async loop)",
+        family: "tiered",
+        tiered: { case: "l1-hit", readThrough: true },
+        concurrency: 1,
+        dataset: small,
+        ops: n(50_000),
+        sampleEvery: 64,
+        clients: tieredCompared
+      }),
+      makeWorkload({
+        id: "tiered-l1-256",
+        title: "tiered get, L1 hit, 256 in flight",
+        family: "tiered",
+        tiered: { case: "l1-hit", readThrough: false },
+        concurrency: 256,
+        dataset: small,
+        ops: n(50_000),
+        loop: "forEach",
+        sampleEvery: 64,
+        clients: tieredCompared
+      }),
+      makeWorkload({
+        id: "tiered-l2-256",
+        title: "tiered get, L1 miss (1-entry L1), L2 hit, 256 in flight",
+        family: "tiered",
+        tiered: { case: "l2-hit", readThrough: false },
+        concurrency: 256,
+        dataset: small,
+        ops: n(20_000),
+        loop: "forEach",
+        clients: tieredCompared
+      }),
+      makeWorkload({
+        id: "tiered-miss-256",
+        title: "tiered getOrCompute of new keys (miss, compute, write L2 + L1, publish), 256 in flight",
+        family: "tiered",
+        tiered: { case: "miss", readThrough: true },
+        concurrency: 256,
+        dataset: small,
+        ops: n(6_000),
+        loop: "forEach",
+        clients: tieredCompared
       })
     ].filter((w) => only === undefined || only.includes(w.id))
+    const runStampedeRow = only === undefined || only.includes("stampede")
 
-    const all: Array<() => Promise<Driver>> = [
-      async () => oursClient(ours!),
-      async () => oursBackend(ours!, "v8"),
-      async () => oursBackend(ours!, "json"),
-      () => ioredis(url, false),
-      () => ioredis(url, true),
-      () => ioredisJson(url),
-      () => nodeRedis(url)
-    ]
+    const all: Array<() => Promise<Driver>> = []
+    if (workloads.some((w) => w.family === "client")) {
+      all.push(
+        async () => oursClient(ours!),
+        async () => oursBackend(ours!, "v8"),
+        async () => oursBackend(ours!, "json"),
+        async () => oursRemote(ours!),
+        () => ioredis(url, false),
+        () => ioredis(url, true),
+        () => ioredisJson(url),
+        () => nodeRedis(url)
+      )
+    }
+    if (workloads.some((w) => w.family === "tiered")) {
+      all.push(() => oursTiered(url, small), () => bentocache(url, small))
+    }
     for (const make of all) {
       const driver = await make()
       if (onlyClients === undefined || onlyClients.includes(driver.name)) drivers.push(driver)
@@ -442,15 +705,25 @@ const main = async (): Promise<void> => {
     // otherwise favour whichever client has less code still to compile.
     for (const workload of workloads) {
       log(`${workload.id}: warm-up`)
-      for (const driver of drivers) await driver.prepare(workload)()
+      for (const driver of driversOf(workload, drivers)) await driver.prepare(workload)()
     }
 
     const results: Array<WorkloadResult> = []
     await startProfile()
     await pauseProfile()
     profiles.length = 0
-    for (const workload of workloads) results.push(await measure(workload, drivers))
+    for (const workload of workloads) results.push(await measure(workload, driversOf(workload, drivers)))
     writeProfile()
+
+    let stampede: Record<string, ReadonlyArray<StampedeRound>> | undefined
+    if (runStampedeRow) {
+      for (const make of [oursStampede, bentoStampede]) {
+        const side = await make(url)
+        if (onlyClients === undefined || onlyClients.includes(side.name)) stampedeSides.push(side)
+        else await side.close()
+      }
+      stampede = await runStampede(stampedeSides, rounds, log)
+    }
 
     const tiered = only === undefined || only.includes(TIERED_WORKLOAD)
       ? await runTieredL1Hit(url, rounds)
@@ -482,12 +755,20 @@ const main = async (): Promise<void> => {
         if (a !== undefined && b !== undefined) memoryRatios[`rss/${client}-vs-${peer}`] = Math.round(a / b * 100) / 100
       }
     }
-    const verdicts = TARGETS.flatMap((target) => {
-      const value = ratios[target.key] ?? memoryRatios[target.key]
-      if (value === undefined) return []
-      const met = target.kind === "min" ? value >= target.at : value <= target.at
-      return [{ ...target, value, met }]
-    })
+    const measured: Measured = {
+      ratios,
+      memoryRatios,
+      opsPerSec: (workload, client) => results.find((r) => r.workload.id === workload)?.stats[client]?.opsPerSec,
+      stampede
+    }
+    const verdicts = judge(TARGETS, measured)
+    const earlier = judge(EARLIER_TARGETS, measured)
+    const stampedeStats = stampede === undefined ? undefined : Object.fromEntries(
+      Object.entries(stampede).map(([name, rs]) => [name, {
+        computationsMax: Math.max(...rs.map((r) => r.computations)),
+        elapsedMsMedian: Math.round(median(rs.map((r) => r.elapsedMs)) * 10) / 10
+      }])
+    )
     const date = new Date().toISOString()
     const machine = `${Os.cpus().length} cores (${Os.cpus()[0]?.model.trim() ?? "unknown CPU"}), ${
       Math.round(Os.totalmem() / 2 ** 30)
@@ -503,6 +784,8 @@ const main = async (): Promise<void> => {
       }
       const memory: Record<string, { opsPerSec: number; peakRssMiB: number }> = {}
       for (const r of rss) memory[r.client] = { opsPerSec: r.opsPerSec, peakRssMiB: r.peakRssMiB }
+      const targetsJson = (vs: ReadonlyArray<Verdict>) =>
+        Object.fromEntries(vs.map((v) => [v.label, { at: v.at, kind: v.kind, value: v.value, met: v.met }]))
       process.stdout.write(
         `${
           JSON.stringify({
@@ -513,9 +796,11 @@ const main = async (): Promise<void> => {
             rounds,
             workloads: workloadsJson,
             ratios,
+            stampede: stampedeStats,
             memory,
             memoryRatios,
-            targets: Object.fromEntries(verdicts.map((v) => [v.key, { at: v.at, value: v.value, met: v.met }])),
+            targets: targetsJson(verdicts),
+            earlierTargets: targetsJson(earlier),
             skipped
           })
         }\n`
@@ -528,25 +813,69 @@ const main = async (): Promise<void> => {
       `redis ${redisVersion}, node ${process.version}, ${machine}, ${date.slice(0, 10)}; median of ${rounds} rounds`
     )
     out.push("")
-    out.push("clients:")
+    out.push("clients (ours in Effect, the others in async loops):")
     for (const driver of drivers) out.push(`  ${pad(driver.name, 18)} ${driver.description}`)
+    for (const side of stampedeSides) {
+      if (!drivers.some((d) => d.name === side.name)) out.push(`  ${pad(side.name, 18)} ${side.description}`)
+    }
+    out.push("")
+    out.push(
+      "values: objects whose JSON text is the stated size (raw clients: that many random bytes); serializer per row"
+    )
     for (const result of results) {
       const w = result.workload
+      const ran = driversOf(w, drivers)
       out.push("")
-      out.push(`${w.id}: ${w.title} (${w.ops.toLocaleString("en")} ops per round)`)
-      out.push(`  ${pad("client", 18)} ${padStart("ops/s", 10)} ${padStart("p50 ms", 8)} ${padStart("p99 ms", 8)}`)
-      for (const driver of drivers) {
+      out.push(
+        `${w.id}: ${w.title}, ${fmt(w.dataset.valueBytes, 0)}-byte values (${loopOf(w)}; ${
+          w.ops.toLocaleString("en")
+        } ops per round${w.sampleEvery > 1 ? `; latencies of 1 op in ${w.sampleEvery}` : ""})`
+      )
+      out.push(
+        `  ${pad("client", 18)} ${padStart("ops/s", 10)} ${padStart("p50 ms", 8)} ${padStart("p99 ms", 8)}  ${
+          pad("value", 7)
+        } serializer`
+      )
+      for (const driver of ran) {
         const s = result.stats[driver.name]!
         out.push(
           `  ${pad(driver.name, 18)} ${padStart(fmt(s.opsPerSec, 0), 10)} ${padStart(fmt(s.p50Ms, 3), 8)} ${
             padStart(fmt(s.p99Ms, 3), 8)
-          }`
+          }  ${pad(`${w.dataset.valueBytes} B`, 7)} ${driver.serializer}`
         )
       }
       const r = ratiosOf(result)
       const keys = Object.keys(r)
       if (keys.length > 0) {
         out.push(`  ratios: ${keys.map((k) => `${k.slice(w.id.length + 1)} ${r[k]!.toFixed(2)}`).join(", ")}`)
+      }
+    }
+    if (stampede !== undefined && stampedeStats !== undefined) {
+      out.push("")
+      out.push(
+        `stampede: ${STAMPEDE.callers} callers at once, read-through of one missing key, a ${STAMPEDE.computeMillis} ms ` +
+          "computation (ours: getOrCompute from Effect.forEach, unbounded; bentocache: getOrSet from Promise.all); " +
+          `${STAMPEDE.perRound} stampedes per round`
+      )
+      out.push(
+        `  ${pad("client", 18)} ${padStart("computations", 12)} ${padStart("total ms", 10)}  value   serializer`
+      )
+      for (const [name, s] of Object.entries(stampedeStats)) {
+        const side = stampedeSides.find((d) => d.name === name)
+        out.push(
+          `  ${pad(name, 18)} ${padStart(String(s.computationsMax), 12)} ${padStart(fmt(s.elapsedMsMedian, 1), 10)}  ${
+            pad(`${STAMPEDE.valueBytes} B`, 7)
+          } ${side?.serializer ?? ""}`
+        )
+      }
+      const r = stampedeTimeRatio(measured)
+      if (r !== undefined) {
+        out.push(
+          `  ratios: time ours-tiered-vs-bentocache ${
+            r.toFixed(2)
+          } (computations: the most in any stampede; total ms: ` +
+            "one stampede, until every caller has its value)"
+        )
       }
     }
     out.push("")
@@ -556,11 +885,18 @@ const main = async (): Promise<void> => {
       out.push(`${TIERED_WORKLOAD}: skipped (${tiered.reason})`)
     } else {
       const s = medianStats(tiered.rounds.map(roundStats))
-      out.push(`${TIERED_WORKLOAD}: ${fmt(s.opsPerSec, 0)} ops/s, p50 ${fmt(s.p50Ms, 3)} ms, p99 ${fmt(s.p99Ms, 3)} ms`)
+      out.push(
+        `${TIERED_WORKLOAD} (TieredCache alone, one key): ${fmt(s.opsPerSec, 0)} ops/s, p50 ${
+          fmt(s.p50Ms, 3)
+        } ms, p99 ${fmt(s.p99Ms, 3)} ms`
+      )
     }
     if (rss.length > 0) {
       out.push("")
-      out.push(`memory: ${rssOps.toLocaleString("en")} ops (90% GET / 10% SET, 256 in flight), one process per client`)
+      out.push(
+        `memory: ${rssOps.toLocaleString("en")} ops (90% GET / 10% SET, 256 in flight, 100-byte values), one ` +
+          "process per client"
+      )
       out.push(`  ${pad("client", 18)} ${padStart("ops/s", 10)} ${padStart("peak RSS", 12)}`)
       for (const r of rss) {
         out.push(`  ${pad(r.client, 18)} ${padStart(fmt(r.opsPerSec, 0), 10)} ${padStart(`${r.peakRssMiB} MiB`, 12)}`)
@@ -569,20 +905,24 @@ const main = async (): Promise<void> => {
         `  ratios: ${Object.entries(memoryRatios).map(([k, v]) => `${k.slice(4)} ${v.toFixed(2)}`).join(", ")}`
       )
     }
-    if (verdicts.length > 0) {
+    const table = (title: string, vs: ReadonlyArray<Verdict>) => {
+      if (vs.length === 0) return
       out.push("")
-      out.push("targets:")
-      for (const v of verdicts) {
+      out.push(title)
+      for (const v of vs) {
         out.push(
-          `  ${v.met ? "met    " : "MISSED "} ${pad(v.label, 62)} ${v.value.toFixed(2)} (${
+          `  ${v.met ? "met    " : "MISSED "} ${pad(v.label, 72)} ${padStart(formatValue(v.value, v.unit), 17)} (${
             v.kind === "min" ? ">=" : "<="
-          } ${v.at})`
+          } ${formatValue(v.at, v.unit)})`
         )
       }
     }
+    table("targets:", verdicts)
+    table("earlier targets:", earlier)
     process.stdout.write(`${out.join("\n")}\n`)
   } finally {
     for (const driver of drivers) await driver.close()
+    for (const side of stampedeSides) await side.close()
     if (ours !== undefined) {
       if (process.env["REDIS_URL"] !== undefined && process.env["REDIS_URL"] !== "") {
         // A server we do not own: remove exactly the keys we wrote.
