@@ -677,7 +677,9 @@ export const make = (
       if (error !== undefined) {
         return Effect.fail(error)
       }
-      const plans = batch.map((command) => planOf(command, routeOf(command)))
+      const plans = batch.map((command) =>
+        planOf(command, routeOf(command))
+      )
       const parts: Array<Part> = []
       for (const plan of plans) for (const part of plan.parts) parts.push(part)
       return Effect.map(execParts(parts, 0, undefined), (replies) => {
