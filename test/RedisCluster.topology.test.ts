@@ -107,7 +107,9 @@ describe("RedisCluster under topology changes", () => {
         const lost = yield* lostWrites(backend, report)
         const asks = yield* asked()
         const moves = yield* moved()
-        summary("resharding", report, { asks, moves, lost: lost.length })
+        const tryagains = errorstat(yield* src.cli("INFO", "errorstats"), "TRYAGAIN") +
+          errorstat(yield* dst.cli("INFO", "errorstats"), "TRYAGAIN")
+        summary("resharding", report, { asks, moves, tryagains, lost: lost.length })
         for (const slot of slots) expect(yield* cluster.ownerOf(slot)).toBe(target)
         expect(asks).toBeGreaterThan(0)
         expect(moves).toBeGreaterThan(0)
@@ -117,7 +119,7 @@ describe("RedisCluster under topology changes", () => {
         expect(report.possible.size).toBe(keys.length)
       }))
 
-    it.scoped("CLUSTER FAILOVER (manual) under 64 fibers: 0 lost writes, 0 wrong values, full service after", () =>
+    it.scoped("CLUSTER FAILOVER (manual) under 64 fibers: 0 errors, 0 lost writes, 0 wrong values", () =>
       Effect.gen(function*() {
         const cluster = yield* TestCluster
         yield* cluster.waitUntilOk
@@ -150,15 +152,17 @@ describe("RedisCluster under topology changes", () => {
         })
         expect(report.wrong).toStrictEqual([])
         expect(lost).toStrictEqual([])
-        // Full service once the cluster agrees again: no operation started after that point failed.
-        expect(report.errors.filter((error) => error.startedAt > errorsBefore)).toStrictEqual([])
+        // The old primary answers MOVED once it is a replica, and the client follows: no caller sees an error.
+        expect(report.errors).toStrictEqual([])
       }))
 
-    it.scoped("a killed primary under 64 fibers: its replica takes over, errors only before that, then full service", () =>
+    it.scoped("a killed primary under 64 fibers: its replica takes over; callers wait for it, 0 errors, 0 wrong values", () =>
       Effect.gen(function*() {
         const cluster = yield* TestCluster
         yield* cluster.waitUntilOk
-        const client = yield* RedisCluster.make({ nodes: cluster.urls })
+        // Commands that can run twice wait for the replica's promotion rather than fail: bounded by failoverWait,
+        // generous here so that a slow failover on a loaded machine does not turn into errors.
+        const client = yield* RedisCluster.make({ nodes: cluster.urls, failoverWait: "30 seconds" })
         const backend = yield* backendOn(client, "kill:")
         const keys = Array.from({ length: 640 }, (_, i) => `key:${i}`)
         const slot = keySlot("kill:key:0")
@@ -183,8 +187,9 @@ describe("RedisCluster under topology changes", () => {
         const lost = yield* lostWrites(backend, report)
         summary("killed primary", report, { lost: lost.length, msFromKillToOk: Math.round(recoveredAt - killedAt) })
         expect(report.wrong).toStrictEqual([])
-        // Errors only in the window: no operation started once the cluster was whole again failed.
-        expect(report.errors.filter((error) => error.startedAt > recoveredAt)).toStrictEqual([])
+        // Every operation caught by the kill waited for the promotion and then succeeded.
+        expect(report.errors).toStrictEqual([])
+        expect(lost).toStrictEqual([])
         // The killed node comes back as a replica of its successor, and the cluster is whole again.
         yield* cluster.servers[victim]!.start
         yield* cluster.waitUntilOk
