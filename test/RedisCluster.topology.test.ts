@@ -195,5 +195,46 @@ describe("RedisCluster under topology changes", () => {
         yield* cluster.waitUntilOk
         expect(yield* backend.get("key:1")).toBeDefined()
       }))
+
+    it.scoped("a paused primary (hung, not dead): timeouts until its replica takes over, then full service", () =>
+      Effect.gen(function*() {
+        const cluster = yield* TestCluster
+        yield* cluster.waitUntilOk
+        const client = yield* RedisCluster.make({ nodes: cluster.urls, commandTimeout: "500 millis" })
+        const backend = yield* backendOn(client, "pause:")
+        const keys = Array.from({ length: 640 }, (_, i) => `key:${i}`)
+        const slot = keySlot("pause:key:0")
+        const victim = yield* cluster.ownerOf(slot)
+
+        let stop = false
+        const load = yield* startLoad(backend, keys, { fibers, stop: () => stop })
+        yield* Effect.sleep("300 millis")
+        const pausedAt = performance.now()
+        yield* cluster.pause(victim)
+        for (let i = 0; i < 6_000; i++) {
+          const owner = yield* Effect.either(cluster.ownerOf(slot))
+          if (owner._tag === "Right" && owner.right !== victim) break
+          yield* Effect.sleep("10 millis")
+        }
+        yield* cluster.waitUntilOk
+        // From here the client's map is fresh (primaries reads it again): every later operation goes to the new primary.
+        yield* client.primaries!
+        const recoveredAt = performance.now()
+        yield* Effect.sleep("500 millis")
+        stop = true
+        const report = yield* load
+        summary("paused primary", report, { msFromPauseToOk: Math.round(recoveredAt - pausedAt) })
+        expect(report.wrong).toStrictEqual([])
+        // Timeouts on the hung node, and the connection errors of commands dropped with it once failoverWait (here
+        // the 500 ms commandTimeout) has passed; nothing else.
+        expect(
+          report.errors.filter((error) => !/^Cache(Timeout|Connection)Error/.test(error.message))
+        ).toStrictEqual([])
+        expect(report.errors.filter((error) => error.startedAt > recoveredAt)).toStrictEqual([])
+        // Resumed, the old primary learns it was replaced and follows the new one.
+        yield* cluster.resume(victim)
+        yield* cluster.waitUntilOk
+        expect(yield* lostWrites(backend, report)).toStrictEqual([])
+      }))
   })
 })

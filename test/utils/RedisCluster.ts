@@ -46,6 +46,10 @@ export interface RedisClusterShape {
   readonly ownerOf: (slot: number) => Effect.Effect<number>
   /** Waits until every running node reports `cluster_state:ok` and agrees on which node serves every slot. */
   readonly waitUntilOk: Effect.Effect<void>
+  /** SIGSTOP node `index`: it keeps its sockets and answers nothing; `waitUntilOk` leaves it out until `resume`. */
+  readonly pause: (index: number) => Effect.Effect<void>
+  /** SIGCONT after `pause`. */
+  readonly resume: (index: number) => Effect.Effect<void>
   /** `CLUSTER KEYSLOT key`, from the server. */
   readonly keySlot: (key: string) => Effect.Effect<number>
 }
@@ -68,22 +72,28 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 const readyTimeoutMs = 60_000
 
-const runCli = (args: ReadonlyArray<string>): Promise<string> =>
+/** Runs redis-cli; past `timeoutMs` it is killed (a paused node never answers) and the call rejects. */
+const runCli = (args: ReadonlyArray<string>, timeoutMs = 60_000): Promise<string> =>
   new Promise((resolve, reject) => {
     const child = ChildProcess.spawn("redis-cli", args, { stdio: ["ignore", "pipe", "pipe"] })
     let out = ""
+    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs)
     child.stdout.setEncoding("utf8").on("data", (chunk: string) => (out += chunk))
     child.stderr.setEncoding("utf8").on("data", (chunk: string) => (out += chunk))
-    child.once("error", reject)
-    child.once("close", (code) => code === 0 ? resolve(out) : reject(new Error(`redis-cli ${args.join(" ")}: ${out}`)))
+    child.once("error", (error) => {
+      clearTimeout(timer)
+      reject(error)
+    })
+    child.once("close", (code) => {
+      clearTimeout(timer)
+      if (code === 0) resolve(out)
+      else reject(new Error(`redis-cli ${args.join(" ")}: ${out}`))
+    })
   })
 
 /** `cli` that answers `undefined` instead of dying when the node does not answer (killed, paused). */
 const tryCli = (server: RedisServer.RedisServerShape, ...args: ReadonlyArray<string>): Promise<string | undefined> =>
-  Promise.race([
-    runCli(["-h", server.host, "-p", String(server.port), ...args]).catch(() => undefined),
-    sleep(2_000).then(() => undefined)
-  ])
+  runCli(["-h", server.host, "-p", String(server.port), ...args], 2_000).catch(() => undefined)
 
 /** Parses `CLUSTER NODES` into the primaries (by address) and the slot ranges each serves. */
 const parseNodes = (text: string) =>
@@ -139,6 +149,7 @@ export const make = (options: RedisClusterOptions = {}): Effect.Effect<RedisClus
       throw new Error("no node of the cluster answered CLUSTER NODES")
     })
 
+    const paused = new Set<RedisServer.RedisServerShape>()
     const waitUntilOk = Effect.promise(async () => {
       const deadline = Date.now() + readyTimeoutMs
       let last = ""
@@ -147,7 +158,7 @@ export const make = (options: RedisClusterOptions = {}): Effect.Effect<RedisClus
         let view: string | undefined
         for (const server of servers) {
           const pid = await Effect.runPromise(server.pid)
-          if (pid === undefined) continue
+          if (pid === undefined || paused.has(server)) continue
           const info = await tryCli(server, "CLUSTER", "INFO")
           if (info === undefined || !info.includes("cluster_state:ok")) {
             ok = false
@@ -207,6 +218,8 @@ export const make = (options: RedisClusterOptions = {}): Effect.Effect<RedisClus
           return portIndex.get(owner.port)!
         }),
       waitUntilOk,
+      pause: (index) => Effect.zipRight(servers[index]!.pause, Effect.sync(() => paused.add(servers[index]!))),
+      resume: (index) => Effect.zipRight(Effect.sync(() => paused.delete(servers[index]!)), servers[index]!.resume),
       keySlot: (key) => Effect.map(servers[0]!.cli("CLUSTER", "KEYSLOT", key), Number)
     }
     return shape
