@@ -1,12 +1,15 @@
 import { describe, expect, layer } from "@effect/vitest"
-import { ConfigProvider, Effect, Exit, Layer, Option } from "effect"
+import { ConfigProvider, Context, Effect, Exit, Layer, Option } from "effect"
 import { keySlot } from "../src/internal/clusterSlot.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisCluster from "../src/RedisCluster.js"
+import * as RemoteCache from "../src/RemoteCache.js"
 import * as Resp from "../src/Resp.js"
+import * as TieredCache from "../src/TieredCache.js"
 import { backendFromLayer, contractSuite } from "./contract/BackendContract.js"
 import { RedisCluster as TestCluster } from "./utils/RedisCluster.js"
+import { eventually } from "./utils/Subscribers.js"
 
 const text = (value: Resp.RespValue): string | null =>
   value === null ? null : Buffer.from(value as Uint8Array).toString("utf8")
@@ -180,6 +183,37 @@ describe("RedisCluster", () => {
           yield* Effect.sleep("20 millis")
         }
         expect(received[0]).toBe("hello")
+      }))
+
+    it.scoped("TieredCache over the cluster: two instances on different seed nodes see each other's writes", () =>
+      Effect.gen(function*() {
+        const cluster = yield* TestCluster
+        const instance = (seed: string) =>
+          Effect.map(
+            Layer.build(
+              TieredCache.layerRedis().pipe(
+                Layer.provide(RemoteCache.layer(RemoteCache.defaultPolicy)),
+                Layer.provide(RedisBackend.layerWithClient({ prefix: "tiered:" })),
+                Layer.provide(RedisCluster.layer({ nodes: [seed] })),
+                Layer.orDie
+              )
+            ),
+            Context.get(TieredCache.TieredCache)
+          )
+        const a = yield* instance(cluster.urls[0]!)
+        const b = yield* instance(cluster.urls[4]!)
+        // Classic pub/sub is cluster-wide: count the listeners over every node.
+        const listeners = Effect.map(
+          Effect.forEach(cluster.servers, (server) => server.cli("PUBSUB", "NUMSUB", TieredCache.defaultChannel)),
+          (replies) => replies.reduce((sum, reply) => sum + Number(reply.split("\n")[1]?.trim() ?? 0), 0)
+        )
+        yield* eventually(listeners, (n) => n === 2)
+        yield* a.set("k", "v1")
+        expect(yield* b.get("k")).toStrictEqual(Option.some("v1"))
+        yield* a.set("k", "v2")
+        yield* eventually(b.get("k"), (v) => Option.getOrNull(v) === "v2")
+        yield* b.delete("k")
+        yield* eventually(a.get("k"), Option.isNone)
       }))
 
     it.scoped("host mapping: announced addresses are reached where natMap says", () =>
