@@ -311,27 +311,23 @@ export const make = (
       )
     )
 
+    const scan = (node: RedisClient.RedisClientShape, cursor: string) =>
+      Effect.mapError(node.send(["SCAN", cursor, "MATCH", match, "COUNT", scanCount]), toCacheError("clear", undefined))
+
     const clearOn = (node: RedisClient.RedisClientShape): Effect.Effect<void, CacheError> => {
       const step = (cursor: string): Effect.Effect<void, CacheError> =>
-        Effect.flatMap(
-          Effect.mapError(
-            node.send(["SCAN", cursor, "MATCH", match, "COUNT", scanCount]),
-            toCacheError("clear", undefined)
-          ),
-          (reply) => {
-            if (
-              !Array.isArray(reply) || reply.length !== 2 || !(reply[0] instanceof Uint8Array) ||
-              !Array.isArray(reply[1])
-            ) {
-              return Effect.fail(unexpected("clear", undefined, reply))
-            }
-            const next = Buffer.from(reply[0]).toString("latin1")
-            // Keys go back to the server as the exact bytes it sent: no decoding, so binary keys survive.
-            const keys = reply[1] as ReadonlyArray<Uint8Array>
-            const removed = remove("clear", undefined, keys)
-            return next === "0" ? removed : Effect.zipRight(removed, step(next))
+        Effect.flatMap(scan(node, cursor), (reply) => {
+          if (
+            !Array.isArray(reply) || reply.length !== 2 || !(reply[0] instanceof Uint8Array) || !Array.isArray(reply[1])
+          ) {
+            return Effect.fail(unexpected("clear", undefined, reply))
           }
-        )
+          const next = Buffer.from(reply[0]).toString("latin1")
+          // Keys go back to the server as the exact bytes it sent: no decoding, so binary keys survive.
+          const keys = reply[1] as ReadonlyArray<Uint8Array>
+          const removed = remove("clear", undefined, keys)
+          return next === "0" ? removed : Effect.zipRight(removed, step(next))
+        })
       return step("0")
     }
 
