@@ -35,7 +35,15 @@ import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
-import { commandName, isRetrySafe, mergeReplies, type Route, routeOf, specialKey } from "./internal/clusterCommand.js"
+import {
+  commandName,
+  isReadOnly,
+  isRetrySafe,
+  mergeReplies,
+  type Route,
+  routeOf,
+  specialKey
+} from "./internal/clusterCommand.js"
 import { keySlot, slotCount } from "./internal/clusterSlot.js"
 import { parseShards, parseSlots, type Shard } from "./internal/clusterTopology.js"
 import { checkCommand } from "./internal/connection.js"
@@ -88,6 +96,13 @@ export interface RedisClusterOptions extends Omit<RedisClient.RedisClientOptions
    * for a replica to be promoted or the node to come back. Default: the `commandTimeout`.
    */
   readonly failoverWait?: Duration.DurationInput | undefined
+  /**
+   * Sends reads (`GET`, `MGET`, `PTTL`, `EXISTS`…) to the replicas of the slot's primary, in turn, each preceded by
+   * `READONLY` in the same write; writes still go to the primary. Replication is asynchronous, so a read may miss a
+   * write just made: a cache usually wants its own writes back, hence off by default. A read whose replica cannot
+   * be reached is sent to the primary. Default `false`.
+   */
+  readonly readFromReplicas?: boolean | undefined
 }
 
 /** A node the client talks to: its address (after `natMap`) and its own single-node client. */
@@ -105,6 +120,8 @@ interface Part {
   readonly slot: number
   /** Set after an `ASK`: sent there, preceded by `ASKING`. */
   readonly ask?: Node | undefined
+  /** A read that a replica of the slot's primary may serve (with `readFromReplicas`). */
+  readonly replica?: boolean | undefined
 }
 
 /** A part whose node's connection failed; re-sent when that is safe. */
@@ -207,7 +224,15 @@ export const make = (
         if (!Number.isInteger(maxRedirections) || maxRedirections < 1) {
           throw new RedisConfigError({ message: `maxRedirections must be a positive integer, got ${maxRedirections}` })
         }
-        const { failoverWait, maxRedirections: _m, natMap, nodes: _n, refreshInterval, ...clientOptions } = options
+        const {
+          failoverWait,
+          maxRedirections: _m,
+          natMap,
+          nodes: _n,
+          readFromReplicas,
+          refreshInterval,
+          ...clientOptions
+        } = options
         const base: RedisClient.RedisClientOptions = {
           ...clientOptions,
           username: options.username ?? fromUrl?.username,
@@ -220,6 +245,7 @@ export const make = (
           natMap,
           maxRedirections,
           refreshIntervalMillis: millisOf(refreshInterval, 30_000, "refreshInterval"),
+          readFromReplicas: readFromReplicas === true,
           failoverWait
         }
       },
@@ -292,6 +318,10 @@ export const make = (
     /** Every address of the last topology, primaries first: where the next refresh asks. */
     let known: ReadonlyArray<NodeAddress> = []
 
+    /** With `readFromReplicas`: each primary's healthy replicas, from the last topology. */
+    const replicasOf = new Map<Node, ReadonlyArray<Node>>()
+    let nextReplica = 0
+
     const anyPrimary = (): Node | undefined =>
       primaries.length === 0 ? undefined : primaries[Math.floor(Math.random() * primaries.length)]
 
@@ -306,6 +336,14 @@ export const make = (
           }
         }
         primaries = next
+        if (settings.readFromReplicas) {
+          for (const shard of shards) {
+            const primary = yield* nodeAt(shard.primary)
+            const replicas: Array<Node> = []
+            for (const replica of shard.replicas) if (replica.healthy) replicas.push(yield* nodeAt(replica))
+            replicasOf.set(primary, replicas)
+          }
+        }
         known = [...shards.map((shard) => shard.primary), ...shards.flatMap((shard) => shard.replicas)]
       })
 
@@ -417,6 +455,15 @@ export const make = (
     const targetOf = (part: Part): Node | undefined =>
       part.ask ?? (part.slot >= 0 ? slots[part.slot] : undefined) ?? anyPrimary()
 
+    /** Where a part goes and whether that is a replica (then `READONLY` precedes it). */
+    const routeTo = (part: Part): readonly [Node | undefined, boolean] => {
+      const primary = targetOf(part)
+      if (part.replica !== true || part.ask !== undefined || primary === undefined) return [primary, false]
+      const replicas = replicasOf.get(primary)
+      if (replicas === undefined || replicas.length === 0) return [primary, false]
+      return [replicas[nextReplica++ % replicas.length]!, true]
+    }
+
     /**
      * Sends the parts, each to its node, every node's share in one pipelined write and the nodes in parallel, then
      * follows redirections; the replies come back in the parts' order, error replies as values.
@@ -429,8 +476,10 @@ export const make = (
       Effect.flatMap(ready, () => {
         const outcomes = new Array<Outcome>(parts.length)
         const groups = new Map<Node, Array<number>>()
+        const viaReplica = new Array<boolean>(parts.length)
         for (let i = 0; i < parts.length; i++) {
-          const node = targetOf(parts[i]!)
+          const [node, replica] = routeTo(parts[i]!)
+          viaReplica[i] = replica
           if (node === undefined) {
             outcomes[i] = new Resp.ErrorReply("CLUSTERDOWN no primary is known for this slot")
             continue
@@ -445,6 +494,7 @@ export const make = (
           for (const i of indices) {
             const part = parts[i]!
             if (part.ask !== undefined) commands.push(["ASKING"])
+            else if (viaReplica[i]) commands.push(["READONLY"])
             at.push(commands.length)
             commands.push(part.command)
           }
@@ -510,6 +560,7 @@ export const make = (
             const part = parts[i]!
             const outcome = outcomes[i]!
             if (outcome instanceof ConnectionFailed) {
+              // A replica that cannot be reached: its primary serves the read.
               next.push({ command: part.command, slot: part.slot })
               continue
             }
@@ -529,7 +580,7 @@ export const make = (
               if (code === "MOVED") {
                 if (slot >= 0 && slot < slotCount) slots[slot] = target
                 moved = true
-                next.push({ command: part.command, slot: part.slot })
+                next.push({ command: part.command, slot: part.slot, replica: part.replica })
               } else {
                 next.push({ command: part.command, slot: part.slot, ask: target })
               }
@@ -537,7 +588,7 @@ export const make = (
               // TRYAGAIN (a multi-key command while its slot migrates) or CLUSTERDOWN: the same, a little later.
               pause = true
               if (code === "CLUSTERDOWN") moved = true
-              next.push({ command: part.command, slot: part.slot })
+              next.push({ command: part.command, slot: part.slot, replica: part.replica })
             }
           }
           if (moved) yield* refreshSoon
@@ -571,6 +622,12 @@ export const make = (
     const keySlotOf = (key: unknown): number => typeof key === "string" || key instanceof Uint8Array ? keySlot(key) : -1
 
     const planOf = (command: RedisClient.Command, route: Route): Plan => {
+      const plan = planRoute(command, route)
+      if (!settings.readFromReplicas || !isReadOnly(command)) return plan
+      return { ...plan, parts: plan.parts.map((part) => ({ ...part, replica: part.slot >= 0 })) }
+    }
+
+    const planRoute = (command: RedisClient.Command, route: Route): Plan => {
       switch (route._tag) {
         case "key":
           return { parts: [{ command, slot: keySlotOf(command[route.index]) }] }
@@ -651,7 +708,7 @@ export const make = (
     const send = (command: RedisClient.Command): Effect.Effect<Resp.RespValue, RedisError> => {
       if (!Array.isArray(command) || command.length === 0) return firstClient.send(command)
       const route = routeOf(command)
-      if (route._tag === "key") {
+      if (route._tag === "key" && !(settings.readFromReplicas && isReadOnly(command))) {
         // The hot path: one slot lookup, then the node's own send.
         const slot = keySlotOf(command[route.index])
         const node = slot >= 0 ? slots[slot] : undefined

@@ -216,6 +216,43 @@ describe("RedisCluster", () => {
         yield* eventually(a.get("k"), Option.isNone)
       }))
 
+    it.scoped("readFromReplicas: reads go to replicas (READONLY in the same write), writes to primaries", () =>
+      Effect.gen(function*() {
+        const cluster = yield* TestCluster
+        const writer = yield* RedisCluster.make({ nodes: cluster.urls })
+        const reader = yield* RedisCluster.make({ nodes: cluster.urls, readFromReplicas: true })
+        const keys = Array.from({ length: 100 }, (_, i) => `replica:${i}`)
+        for (const key of keys) yield* writer.send(["SET", key, key])
+        for (let i = 0; i < 6; i++) yield* cluster.servers[i]!.cli("CONFIG", "RESETSTAT")
+        // Replication is asynchronous: wait until the replicas have every key.
+        yield* eventually(
+          reader.send(["MGET", ...keys]),
+          (values) => (values as ReadonlyArray<Resp.RespValue>).every((value, i) => text(value) === keys[i])
+        )
+        expect(text(yield* reader.send(["GET", keys[0]!]))).toBe(keys[0])
+        expect(yield* reader.send(["SET", "replica:w", "1"])).toBe("OK")
+        const primaries = yield* cluster.primaries
+        let primaryReads = 0
+        let replicaReads = 0
+        let replicaReadonly = 0
+        for (let i = 0; i < 6; i++) {
+          const stat = yield* stats(cluster, i)
+          if (primaries.includes(i)) {
+            primaryReads += stat.calls("get") + stat.calls("mget")
+            expect(stat.calls("readonly")).toBe(0)
+          } else {
+            replicaReads += stat.calls("get") + stat.calls("mget")
+            replicaReadonly += stat.calls("readonly")
+          }
+        }
+        expect(primaryReads).toBe(0)
+        expect(replicaReads).toBeGreaterThan(0)
+        expect(replicaReadonly).toBe(replicaReads)
+        // The write went to the primary serving the key.
+        const owner = yield* cluster.ownerOf(yield* cluster.keySlot("replica:w"))
+        expect(yield* cluster.servers[owner]!.cli("GET", "replica:w")).toBe("1")
+      }))
+
     it.scoped("host mapping: announced addresses are reached where natMap says", () =>
       Effect.gen(function*() {
         const cluster = yield* TestCluster

@@ -222,3 +222,34 @@ export const mergeReplies = (
     }
   }
 }
+
+const readOnly = new Set([
+  "GET",
+  "MGET",
+  "PTTL",
+  "TTL",
+  "EXISTS",
+  "STRLEN",
+  "GETRANGE",
+  "TYPE",
+  "HGET",
+  "HMGET",
+  "HGETALL",
+  "HEXISTS",
+  "HLEN",
+  "LRANGE",
+  "LLEN",
+  "SMEMBERS",
+  "SISMEMBER",
+  "SCARD",
+  "ZRANGE",
+  "ZSCORE",
+  "ZCARD"
+])
+
+/**
+ * `true` for the reads a replica may serve after `READONLY`.
+ *
+ * @internal
+ */
+export const isReadOnly = (command: Command): boolean => readOnly.has(nameOf(command).toUpperCase())

@@ -17,7 +17,7 @@ export interface NodeInfo {
   readonly port: number
   /** The node's id; empty when `CLUSTER SLOTS` of an old server did not give it. */
   readonly id: string
-  /** `false` when the cluster reports it failed (or still loading): it is kept, but known to be in trouble. */
+  /** `false` when the cluster reports it failed: it is kept, but known to be in trouble. */
   readonly healthy: boolean
 }
 
@@ -102,7 +102,8 @@ export const parseShards = (
         host,
         port,
         id: text(node.get("id")) ?? "",
-        healthy: (text(node.get("health")) ?? "online") === "online"
+        // Only "failed" counts: Redis 7.0 reports a connected replica as "loading" until it has been sent writes.
+        healthy: text(node.get("health")) !== "failed"
       }
       if (text(node.get("role")) === "master") primaries.push(info)
       else replicas.push(info)
