@@ -22,6 +22,10 @@
  * another primary or the node is back, when running it twice is harmless (reads, `SET`, deletes) and at most
  * `failoverWait` after the first failure; other commands (`INCR`, …) fail with the connection error.
  *
+ * Pub/sub uses classic `PUBLISH`/`SUBSCRIBE`, which the cluster broadcasts to every node: a subscription listens on
+ * one node's subscriber connection (the primary of the channel's slot when it is made). Reads go to replicas only
+ * with `readFromReplicas`. Transactions (`MULTI`/`EXEC`) are not routed as a unit: use them on a single-node client.
+ *
  * @since 0.1.0
  */
 import * as Config from "effect/Config"
