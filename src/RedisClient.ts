@@ -163,6 +163,12 @@ export interface RedisClientShape {
   readonly subscribe: (channel: string, handlers: SubscriptionHandlers) => Effect.Effect<void, never, Scope.Scope>
   /** `PUBLISH channel message`: the number of subscribers that received it. */
   readonly publish: (channel: string, message: string | Uint8Array) => Effect.Effect<number, RedisError>
+  /**
+   * Set by a cluster client (`RedisCluster`), absent on a single-node one: a client per current primary, whose
+   * commands without a key (`SCAN`, `DBSIZE`) run on that primary while keyed ones are routed as by the cluster
+   * client. What must see every node (`RedisBackend`'s `clear`) runs on each.
+   */
+  readonly primaries?: Effect.Effect<ReadonlyArray<RedisClientShape>, RedisError> | undefined
 }
 
 /**

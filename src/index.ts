@@ -33,6 +33,13 @@ export * as RedisBackend from "./RedisBackend.js"
 export * as RedisClient from "./RedisClient.js"
 
 /**
+ * The Redis Cluster client: the `RedisClient` service over every node of a cluster, routed by slot.
+ *
+ * @since 0.1.0
+ */
+export * as RedisCluster from "./RedisCluster.js"
+
+/**
  * The typed errors of the Redis client.
  *
  * @since 0.1.0

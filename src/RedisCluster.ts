@@ -1,0 +1,876 @@
+/**
+ * A Redis Cluster client behind the same `RedisClient` service shape, so `RedisBackend`, `RemoteCache`,
+ * `TieredCache` and every policy run on a cluster unchanged.
+ *
+ * It is built from one single-node client (`RedisClient.make`) per node, each with its own pipelined connection,
+ * reconnection backoff and typed errors: a command is answered only by the node it was written to, in order, as
+ * on one server. On top of them it keeps the slot map and routes:
+ *
+ * - a command with a key goes to the primary serving the key's slot (hash tags `{…}` honoured); one without a key
+ *   (`PING`, `INFO`, `PUBLISH`…) to any primary;
+ * - `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH` over several slots are split by slot, each node getting
+ *   its parts in one pipelined write, every node in parallel, and the replies merged in the caller's order: never
+ *   `CROSSSLOT`;
+ * - a `pipeline` is routed command by command the same way and answered in the caller's order.
+ *
+ * The slot map comes from `CLUSTER SHARDS` (falling back to `CLUSTER SLOTS` on servers before 7.0) of any
+ * reachable node, seeds included; it is refreshed one refresh at a time on `MOVED`, when a node's connection
+ * fails, and every `refreshInterval`. `MOVED` updates the map and re-sends; `ASK` sends `ASKING` and the command
+ * to the target in one write without touching the map; `TRYAGAIN` and `CLUSTERDOWN` are retried with a bounded
+ * backoff. After `maxRedirections` the command fails with `RedisReplyError` carrying the last redirection's code.
+ * A command that cannot be answered because its node's connection failed is re-sent, once a refreshed map names
+ * another primary or the node is back, when running it twice is harmless (reads, `SET`, deletes) and at most
+ * `failoverWait` after the first failure; other commands (`INCR`, …) fail with the connection error.
+ *
+ * Pub/sub uses classic `PUBLISH`/`SUBSCRIBE`, which the cluster broadcasts to every node: a subscription listens on
+ * one node's subscriber connection (the primary of the channel's slot when it is made). Reads go to replicas only
+ * with `readFromReplicas`. Transactions (`MULTI`/`EXEC`) are not routed as a unit: use them on a single-node client.
+ *
+ * @since 0.1.0
+ */
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Layer from "effect/Layer"
+import * as Scope from "effect/Scope"
+import {
+  commandName,
+  isReadOnly,
+  isRetrySafe,
+  mergeReplies,
+  type Route,
+  routeOf,
+  specialKey
+} from "./internal/clusterCommand.js"
+import { keySlot, slotCount } from "./internal/clusterSlot.js"
+import { parseShards, parseSlots, type Shard } from "./internal/clusterTopology.js"
+import { checkCommand } from "./internal/connection.js"
+import { parseUrl } from "./internal/options.js"
+import * as RedisClient from "./RedisClient.js"
+import {
+  RedisAuthError,
+  RedisConfigError,
+  RedisConnectionError,
+  type RedisError,
+  RedisReplyError
+} from "./RedisError.js"
+import * as Resp from "./Resp.js"
+
+/**
+ * A node's address: as the cluster announces it, or as the client should reach it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface NodeAddress {
+  readonly host: string
+  readonly port: number
+}
+
+/**
+ * Options of the cluster client. Every `RedisClient` option except `url`, `host`, `port` and `db` (a cluster has
+ * database 0 only) applies to every node: credentials, TLS, timeouts, `maxInFlight`, backoff, limits.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface RedisClusterOptions extends Omit<RedisClient.RedisClientOptions, "url" | "host" | "port" | "db"> {
+  /**
+   * Seed nodes, any of which can tell the topology: `redis://[[user]:password@]host:port` (`rediss://` for TLS) or
+   * `host:port`. Credentials and TLS given in a seed URL apply to every node unless the options set them.
+   */
+  readonly nodes: ReadonlyArray<string>
+  /**
+   * Maps an address the cluster announces to the one this client reaches it at (containers, NAT): a record keyed
+   * by `"host:port"` whose values are `"host:port"`, or a function. Addresses not mapped are used as announced.
+   */
+  readonly natMap?: Readonly<Record<string, string>> | ((announced: NodeAddress) => NodeAddress) | undefined
+  /** Redirections (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`) followed for one command before it fails. Default 16. */
+  readonly maxRedirections?: number | undefined
+  /** How often the slot map is read again even when nothing asked for it. Default 30 seconds. */
+  readonly refreshInterval?: Duration.DurationInput | undefined
+  /**
+   * How long a command that can safely run twice keeps being re-sent after its node's connection failed, waiting
+   * for a replica to be promoted or the node to come back. Default: the `commandTimeout`.
+   */
+  readonly failoverWait?: Duration.DurationInput | undefined
+  /**
+   * Sends reads (`GET`, `MGET`, `PTTL`, `EXISTS`…) to the replicas of the slot's primary, in turn, each preceded by
+   * `READONLY` in the same write; writes still go to the primary. Replication is asynchronous, so a read may miss a
+   * write just made: a cache usually wants its own writes back, hence off by default. A read whose replica cannot
+   * be reached is sent to the primary. Default `false`.
+   */
+  readonly readFromReplicas?: boolean | undefined
+}
+
+/** A node the client talks to: its address (after `natMap`) and its own single-node client. */
+interface Node {
+  readonly address: string
+  readonly host: string
+  readonly port: number
+  readonly client: RedisClient.RedisClientShape
+}
+
+/** One command as sent to one node: a caller's command, or one slot's part of a split one. */
+interface Part {
+  readonly command: RedisClient.Command
+  /** -1: no key, any primary answers. */
+  readonly slot: number
+  /** Set after an `ASK`: sent there, preceded by `ASKING`. */
+  readonly ask?: Node | undefined
+  /** A read that a replica of the slot's primary may serve (with `readFromReplicas`). */
+  readonly replica?: boolean | undefined
+}
+
+/** A part whose node's connection failed; re-sent when that is safe. */
+class ConnectionFailed {
+  constructor(readonly error: RedisError) {}
+}
+
+type Outcome = Resp.RespValue | ConnectionFailed
+
+const redirectCodes = new Set(["MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"])
+
+const isRedirect = (reply: Outcome): reply is Resp.ErrorReply =>
+  reply instanceof Resp.ErrorReply && redirectCodes.has(reply.code)
+
+/** A failure of a node's command that the cluster client handles rather than the caller. */
+const isClusterFailure = (error: RedisError): boolean =>
+  error._tag === "RedisReplyError"
+    ? redirectCodes.has(error.code)
+    : error._tag === "RedisConnectionError" || error._tag === "RedisTimeoutError"
+
+/** The error `send` reports for an error reply, as the single-node client does. */
+const replyError = (command: RedisClient.Command, reply: Resp.ErrorReply): RedisError =>
+  reply.code === "NOAUTH"
+    ? new RedisAuthError({ message: reply.message })
+    : new RedisReplyError({ message: reply.message, code: reply.code, command: commandName(command) })
+
+const toSendResult = (
+  command: RedisClient.Command,
+  reply: Resp.RespValue
+): Effect.Effect<Resp.RespValue, RedisError> =>
+  reply instanceof Resp.ErrorReply ? Effect.fail(replyError(command, reply)) : Effect.succeed(reply)
+
+/** `host:port`, `[v6]:port`, or a `redis://` / `rediss://` URL. */
+const parseAddress = (text: string): NodeAddress | undefined => {
+  const colon = text.lastIndexOf(":")
+  if (colon <= 0) return undefined
+  const port = Number(text.slice(colon + 1))
+  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined
+  return { host: text.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), port }
+}
+
+interface Seed extends NodeAddress {
+  readonly url: ReturnType<typeof parseUrl> | undefined
+}
+
+const parseSeed = (seed: string): Seed => {
+  if (typeof seed !== "string") throw new RedisConfigError({ message: `a cluster node must be a string` })
+  if (/^rediss?:\/\//i.test(seed)) {
+    const url = parseUrl(seed)
+    if (url.db !== undefined && url.db !== 0) {
+      throw new RedisConfigError({ message: `a cluster has database 0 only, a node URL names ${url.db}` })
+    }
+    return { host: url.host ?? "localhost", port: url.port ?? 6379, url }
+  }
+  const address = parseAddress(seed.trim())
+  if (address === undefined) {
+    throw new RedisConfigError({ message: `cluster node ${seed} is neither host:port nor a redis:// URL` })
+  }
+  return { ...address, url: undefined }
+}
+
+const millisOf = (input: Duration.DurationInput | undefined, fallback: number, name: string): number => {
+  if (input === undefined) return fallback
+  const millis = Duration.toMillis(Duration.decode(input))
+  if (!(millis > 0)) throw new RedisConfigError({ message: `${name} must be positive` })
+  return Math.min(millis, 2 ** 31 - 1)
+}
+
+/** Refreshes closer together than this are merged: a burst of `MOVED` or of failures reads the map once. */
+const minRefreshGapMillis = 100
+
+/** First delay before re-sending after `TRYAGAIN` / `CLUSTERDOWN` or a failed connection; it doubles up to the cap. */
+const retryBaseMillis = 5
+const retryMaxMillis = 100
+
+const retryDelay = (attempt: number): number => Math.min(retryMaxMillis, retryBaseMillis * 2 ** Math.min(attempt, 10))
+
+/**
+ * Builds the cluster client in a scope. Nothing is opened until the first command, which reads the slot map from
+ * a seed; closing the scope closes every node's connections. Invalid options fail with `RedisConfigError`.
+ *
+ * The returned shape also has `primaries`: one client per current primary, whose commands without a key run on
+ * that primary (`SCAN`, `DBSIZE`) while keyed ones are routed as by the cluster; `RedisBackend`'s `clear` uses it.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (
+  options: RedisClusterOptions
+): Effect.Effect<RedisClient.RedisClientShape, RedisConfigError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const settings = yield* Effect.try({
+      try: () => {
+        if (options === undefined || !Array.isArray(options.nodes) || options.nodes.length === 0) {
+          throw new RedisConfigError({ message: "a cluster needs at least one node in nodes" })
+        }
+        const seeds = options.nodes.map(parseSeed)
+        const fromUrl = seeds.find((seed) => seed.url?.password !== undefined)?.url
+        const maxRedirections = options.maxRedirections ?? 16
+        if (!Number.isInteger(maxRedirections) || maxRedirections < 1) {
+          throw new RedisConfigError({ message: `maxRedirections must be a positive integer, got ${maxRedirections}` })
+        }
+        const {
+          failoverWait,
+          maxRedirections: _m,
+          natMap,
+          nodes: _n,
+          readFromReplicas,
+          refreshInterval,
+          ...clientOptions
+        } = options
+        const base: RedisClient.RedisClientOptions = {
+          ...clientOptions,
+          username: options.username ?? fromUrl?.username,
+          password: options.password ?? fromUrl?.password,
+          tls: options.tls ?? (seeds.some((seed) => seed.url?.tls === true) ? true : undefined)
+        }
+        return {
+          seeds,
+          base,
+          natMap,
+          maxRedirections,
+          refreshIntervalMillis: millisOf(refreshInterval, 30_000, "refreshInterval"),
+          readFromReplicas: readFromReplicas === true,
+          failoverWait
+        }
+      },
+      catch: (error) =>
+        error instanceof RedisConfigError
+          ? error
+          : new RedisConfigError({ message: `invalid options: ${String(error)}` })
+    })
+    const scope = yield* Effect.scope
+    const first = settings.seeds[0]!
+    // Validates every shared option once (and gives `options` its value): per node only the address differs.
+    const firstClient = yield* RedisClient.make({ ...settings.base, host: first.host, port: first.port })
+    const resolved = firstClient.options
+    const failoverWaitMillis = yield* Effect.try({
+      try: () => millisOf(settings.failoverWait, resolved.commandTimeoutMillis, "failoverWait"),
+      catch: (error) => error as RedisConfigError
+    })
+    const useTls = resolved.tls !== undefined
+
+    const mapAddress = (announced: NodeAddress): NodeAddress => {
+      const natMap = settings.natMap
+      if (natMap === undefined) return announced
+      if (typeof natMap === "function") return natMap(announced)
+      const mapped = natMap[`${announced.host}:${announced.port}`]
+      return mapped === undefined ? announced : parseAddress(mapped) ?? announced
+    }
+
+    let closed = false
+    const closedError = () => new RedisConnectionError({ message: "the cluster client's scope is closed" })
+    yield* Effect.addFinalizer(() => Effect.sync(() => (closed = true)))
+
+    const nodes = new Map<string, Node>()
+    const firstNode: Node = {
+      address: `${first.host}:${first.port}`,
+      host: first.host,
+      port: first.port,
+      client: firstClient
+    }
+    nodes.set(firstNode.address, firstNode)
+
+    /** The node at an announced address, its client made on first use (no socket is opened until a command). */
+    const nodeAt = (announced: NodeAddress, seed = false): Effect.Effect<Node> =>
+      Effect.suspend(() => {
+        // A seed is an address the user gave, reachable as it is; only the cluster's announced ones are mapped.
+        const { host, port } = seed ? announced : mapAddress(announced)
+        const address = `${host}:${port}`
+        const existing = nodes.get(address)
+        if (existing !== undefined) return Effect.succeed(existing)
+        return Effect.uninterruptible(Effect.gen(function*() {
+          const nodeScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+          const client = yield* Effect.orDie(
+            Scope.extend(RedisClient.make({ ...settings.base, host, port }), nodeScope)
+          )
+          // Another fiber may have made it meanwhile: one client per address.
+          const raced = nodes.get(address)
+          if (raced !== undefined) {
+            yield* Scope.close(nodeScope, Exit.void)
+            return raced
+          }
+          const node: Node = { address, host, port, client }
+          nodes.set(address, node)
+          return node
+        }))
+      })
+
+    // The slot map. Nodes that leave the topology keep their client until the cluster client closes: a command
+    // in flight on one is answered there, and an address seen once tends to come back (a restarted node).
+    const slots = new Array<Node | undefined>(slotCount)
+    let primaries: ReadonlyArray<Node> = []
+    /** Every address of the last topology, primaries first: where the next refresh asks. */
+    let known: ReadonlyArray<NodeAddress> = []
+
+    /** With `readFromReplicas`: each primary's healthy replicas, from the last topology. */
+    const replicasOf = new Map<Node, ReadonlyArray<Node>>()
+    let nextReplica = 0
+
+    const anyPrimary = (): Node | undefined =>
+      primaries.length === 0 ? undefined : primaries[Math.floor(Math.random() * primaries.length)]
+
+    const apply = (shards: ReadonlyArray<Shard>): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        const next: Array<Node> = []
+        for (const shard of shards) {
+          const node = yield* nodeAt(shard.primary)
+          if (!next.includes(node)) next.push(node)
+          for (const [start, end] of shard.ranges) {
+            for (let slot = Math.max(0, start); slot <= Math.min(end, slotCount - 1); slot++) slots[slot] = node
+          }
+        }
+        primaries = next
+        if (settings.readFromReplicas) {
+          for (const shard of shards) {
+            const primary = yield* nodeAt(shard.primary)
+            const replicas: Array<Node> = []
+            for (const replica of shard.replicas) if (replica.healthy) replicas.push(yield* nodeAt(replica))
+            replicasOf.set(primary, replicas)
+          }
+        }
+        known = [...shards.map((shard) => shard.primary), ...shards.flatMap((shard) => shard.replicas)]
+      })
+
+    /** Asks one node for the topology: `CLUSTER SHARDS`, or `CLUSTER SLOTS` where that is unknown. */
+    const askTopology = (node: Node): Effect.Effect<ReadonlyArray<Shard>, RedisError> =>
+      Effect.flatMap(
+        node.client.pipeline([["CLUSTER", "SHARDS"]]),
+        ([reply]): Effect.Effect<ReadonlyArray<Shard>, RedisError> => {
+          if (!(reply instanceof Resp.ErrorReply)) {
+            const shards = parseShards(reply!, node.host, useTls)
+            if (shards !== undefined && shards.length > 0) return Effect.succeed(shards)
+          }
+          return Effect.flatMap(node.client.send(["CLUSTER", "SLOTS"]), (slotsReply) => {
+            const shards = parseSlots(slotsReply, node.host)
+            return shards !== undefined && shards.length > 0
+              ? Effect.succeed(shards)
+              : Effect.fail(
+                new RedisConnectionError({ message: `${node.address} serves no slot of a cluster (is it one?)` })
+              )
+          })
+        }
+      )
+
+    // Bounded per node, so a paused node delays a refresh by this much, not by a whole command timeout.
+    const probeTimeoutMillis = Math.min(resolved.commandTimeoutMillis, 1_000)
+
+    const discover: Effect.Effect<void, RedisError> = Effect.suspend(() => {
+      const candidates: Array<readonly [NodeAddress, boolean]> = []
+      const seen = new Set<string>()
+      const consider = (address: NodeAddress, seed: boolean) => {
+        const key = `${address.host}:${address.port}`
+        if (!seen.has(key)) {
+          seen.add(key)
+          candidates.push([address, seed])
+        }
+      }
+      // The primaries first (already mapped: given as seeds so they are not mapped twice), the rest, the seeds.
+      for (const node of primaries) consider(node, true)
+      for (const address of known) consider(mapAddress(address), true)
+      for (const seed of settings.seeds) consider(seed, true)
+      const failures: Array<string> = []
+      const tryFrom = (index: number): Effect.Effect<void, RedisError> => {
+        if (index >= candidates.length) {
+          return Effect.fail(
+            new RedisConnectionError({
+              message: `no node of the cluster told its topology (${failures.join("; ")})`
+            })
+          )
+        }
+        if (closed) return Effect.fail(closedError())
+        const [address, seed] = candidates[index]!
+        return Effect.flatMap(nodeAt(address, seed), (node) =>
+          askTopology(node).pipe(
+            Effect.timeoutFail({
+              duration: probeTimeoutMillis,
+              onTimeout: () => new RedisConnectionError({ message: `${node.address} did not answer in time` })
+            }),
+            Effect.matchEffect({
+              onSuccess: apply,
+              onFailure: (error) => {
+                failures.push(`${node.address}: ${error.message}`)
+                return tryFrom(index + 1)
+              }
+            })
+          ))
+      }
+      return tryFrom(0)
+    })
+
+    let refreshing: Deferred.Deferred<void, RedisError> | undefined
+    let lastRefreshAt = -Infinity
+
+    /** Reads the map now, or joins the refresh in progress: one at a time. */
+    const refresh: Effect.Effect<void, RedisError> = Effect.suspend(() => {
+      if (closed) return Effect.fail(closedError())
+      if (refreshing !== undefined) return Deferred.await(refreshing)
+      const deferred = Deferred.unsafeMake<void, RedisError>(FiberId.none)
+      refreshing = deferred
+      // Run in the client's scope: a caller interrupted while waiting must not stop the refresh others wait for.
+      return discover.pipe(
+        Effect.exit,
+        Effect.flatMap((exit) =>
+          Effect.suspend(() => {
+            refreshing = undefined
+            lastRefreshAt = performance.now()
+            return Deferred.done(deferred, exit)
+          })
+        ),
+        Effect.forkIn(scope),
+        Effect.zipRight(Deferred.await(deferred))
+      )
+    })
+
+    /** A refresh, unless one ran less than `minRefreshGapMillis` ago: then waits that out first. */
+    const refreshThrottled: Effect.Effect<void, RedisError> = Effect.suspend(() => {
+      if (refreshing !== undefined) return Deferred.await(refreshing)
+      const wait = lastRefreshAt + minRefreshGapMillis - performance.now()
+      return wait > 0 ? Effect.zipRight(Effect.sleep(Duration.millis(wait)), refresh) : refresh
+    })
+
+    /** Starts a refresh in the background unless one is running or just ran. */
+    const refreshSoon: Effect.Effect<void> = Effect.suspend(() => {
+      if (refreshing !== undefined || performance.now() - lastRefreshAt < minRefreshGapMillis) return Effect.void
+      return Effect.asVoid(Effect.forkIn(Effect.ignore(refresh), scope))
+    })
+
+    const ready: Effect.Effect<void, RedisError> = Effect.suspend(() => primaries.length > 0 ? Effect.void : refresh)
+
+    const targetOf = (part: Part): Node | undefined =>
+      part.ask ?? (part.slot >= 0 ? slots[part.slot] : undefined) ?? anyPrimary()
+
+    /** Where a part goes and whether that is a replica (then `READONLY` precedes it). */
+    const routeTo = (part: Part): readonly [Node | undefined, boolean] => {
+      const primary = targetOf(part)
+      if (part.replica !== true || part.ask !== undefined || primary === undefined) return [primary, false]
+      const replicas = replicasOf.get(primary)
+      if (replicas === undefined || replicas.length === 0) return [primary, false]
+      return [replicas[nextReplica++ % replicas.length]!, true]
+    }
+
+    /**
+     * Sends the parts, each to its node, every node's share in one pipelined write and the nodes in parallel, then
+     * follows redirections; the replies come back in the parts' order, error replies as values.
+     */
+    const execParts = (
+      parts: ReadonlyArray<Part>,
+      attempt: number,
+      deadline: number | undefined
+    ): Effect.Effect<Array<Resp.RespValue>, RedisError> =>
+      Effect.flatMap(ready, () => {
+        const outcomes = new Array<Outcome>(parts.length)
+        const groups = new Map<Node, Array<number>>()
+        const viaReplica = new Array<boolean>(parts.length)
+        for (let i = 0; i < parts.length; i++) {
+          const [node, replica] = routeTo(parts[i]!)
+          viaReplica[i] = replica
+          if (node === undefined) {
+            outcomes[i] = new Resp.ErrorReply("CLUSTERDOWN no primary is known for this slot")
+            continue
+          }
+          const group = groups.get(node)
+          if (group === undefined) groups.set(node, [i])
+          else group.push(i)
+        }
+        const sendGroup = ([node, indices]: readonly [Node, Array<number>]) => {
+          const commands: Array<RedisClient.Command> = []
+          const at: Array<number> = []
+          for (const i of indices) {
+            const part = parts[i]!
+            if (part.ask !== undefined) commands.push(["ASKING"])
+            else if (viaReplica[i]) commands.push(["READONLY"])
+            at.push(commands.length)
+            commands.push(part.command)
+          }
+          return Effect.matchEffect(node.client.pipeline(commands), {
+            onSuccess: (replies) =>
+              Effect.sync(() => {
+                for (let k = 0; k < indices.length; k++) outcomes[indices[k]!] = replies[at[k]!]!
+              }),
+            onFailure: (error): Effect.Effect<void, RedisError> => {
+              if (error._tag === "RedisConnectionError") {
+                if (indices.every((i) => isRetrySafe(parts[i]!.command))) {
+                  for (const i of indices) outcomes[i] = new ConnectionFailed(error)
+                  return Effect.void
+                }
+              }
+              return error._tag === "RedisConnectionError" || error._tag === "RedisTimeoutError"
+                ? Effect.zipRight(refreshSoon, Effect.fail(error))
+                : Effect.fail(error)
+            }
+          })
+        }
+        const sent = groups.size === 1
+          ? sendGroup(groups.entries().next().value!)
+          : Effect.forEach(groups, sendGroup, { concurrency: "unbounded", discard: true })
+        return Effect.flatMap(sent, () => settle(parts, outcomes, attempt, deadline))
+      })
+
+    /** Follows the redirections among the outcomes (bounded), re-sending those parts; the rest stay as they are. */
+    const settle = (
+      parts: ReadonlyArray<Part>,
+      outcomes: Array<Outcome>,
+      attempt: number,
+      deadline: number | undefined
+    ): Effect.Effect<Array<Resp.RespValue>, RedisError> =>
+      Effect.suspend(() => {
+        const again: Array<number> = []
+        let connectionFailure: ConnectionFailed | undefined
+        for (let i = 0; i < outcomes.length; i++) {
+          const outcome = outcomes[i]!
+          if (outcome instanceof ConnectionFailed) {
+            connectionFailure ??= outcome
+            again.push(i)
+          } else if (isRedirect(outcome)) again.push(i)
+        }
+        // Every outcome is a reply now (no ConnectionFailed left).
+        if (again.length === 0) return Effect.succeed(outcomes as Array<Resp.RespValue>)
+        // Once the client's scope is closed every node's client fails: nothing to wait for.
+        if (closed) return Effect.fail(connectionFailure?.error ?? closedError())
+        const now = performance.now()
+        const until = deadline ?? (connectionFailure !== undefined ? now + failoverWaitMillis : undefined)
+        if (connectionFailure !== undefined && until !== undefined && now > until) {
+          return Effect.fail(connectionFailure.error)
+        }
+        // Past the bound the redirection itself is the reply: `send` fails with it as a RedisReplyError.
+        if (attempt >= settings.maxRedirections && connectionFailure === undefined) {
+          return Effect.succeed(outcomes as Array<Resp.RespValue>)
+        }
+        const prepare = Effect.gen(function*() {
+          const next: Array<Part> = []
+          let pause = false
+          let moved = false
+          for (const i of again) {
+            const part = parts[i]!
+            const outcome = outcomes[i]!
+            if (outcome instanceof ConnectionFailed) {
+              // A replica that cannot be reached: its primary serves the read.
+              next.push({ command: part.command, slot: part.slot })
+              continue
+            }
+            const reply = outcome as Resp.ErrorReply
+            const code = reply.code
+            if (code === "MOVED" || code === "ASK") {
+              // "MOVED <slot> <host>:<port>"; an empty host means the address of the node that answered.
+              const words = reply.message.split(" ")
+              const slot = Number(words[1])
+              const address = parseAddress(words[2] ?? "")
+              if (address === undefined || !Number.isInteger(slot)) {
+                next.push({ command: part.command, slot: part.slot })
+                pause = true
+                continue
+              }
+              const target = yield* nodeAt(address.host === "" ? { ...address, host: targetOf(part)!.host } : address)
+              if (code === "MOVED") {
+                if (slot >= 0 && slot < slotCount) slots[slot] = target
+                moved = true
+                next.push({ command: part.command, slot: part.slot, replica: part.replica })
+              } else {
+                next.push({ command: part.command, slot: part.slot, ask: target })
+              }
+            } else {
+              // TRYAGAIN (a multi-key command while its slot migrates) or CLUSTERDOWN: the same, a little later.
+              pause = true
+              if (code === "CLUSTERDOWN") moved = true
+              next.push({ command: part.command, slot: part.slot, replica: part.replica })
+            }
+          }
+          if (moved) yield* refreshSoon
+          if (connectionFailure !== undefined) {
+            // A failed node: see whether a replica has taken its slots (or it is back) before sending again.
+            const before = next.map(targetOf)
+            yield* Effect.ignore(refreshThrottled)
+            if (next.every((part, k) => targetOf(part) === before[k])) pause = true
+          }
+          if (pause) yield* Effect.sleep(Duration.millis(retryDelay(attempt)))
+          return next
+        })
+        // A connection failure is bounded by the deadline, a redirection by the count.
+        return Effect.flatMap(prepare, (next) =>
+          Effect.map(execParts(next, attempt + 1, until), (replies) => {
+            for (let k = 0; k < again.length; k++) outcomes[again[k]!] = replies[k]!
+            return outcomes as Array<Resp.RespValue>
+          }))
+      })
+
+    /** The parts of a command and how their replies become its reply. */
+    interface Plan {
+      readonly parts: ReadonlyArray<Part>
+      readonly merge?: {
+        readonly kind: "array" | "sum" | "ok"
+        readonly total: number
+        readonly positions: ReadonlyArray<ReadonlyArray<number>>
+      }
+    }
+
+    const keySlotOf = (key: unknown): number => typeof key === "string" || key instanceof Uint8Array ? keySlot(key) : -1
+
+    const planOf = (command: RedisClient.Command, route: Route): Plan => {
+      const plan = planRoute(command, route)
+      if (!settings.readFromReplicas || !isReadOnly(command)) return plan
+      return { ...plan, parts: plan.parts.map((part) => ({ ...part, replica: part.slot >= 0 })) }
+    }
+
+    const planRoute = (command: RedisClient.Command, route: Route): Plan => {
+      switch (route._tag) {
+        case "key":
+          return { parts: [{ command, slot: keySlotOf(command[route.index]) }] }
+        case "none":
+          return { parts: [{ command, slot: -1 }] }
+        case "script":
+        case "streams": {
+          const key = specialKey(route, command)
+          return { parts: [{ command, slot: key === undefined ? -1 : keySlotOf(key) }] }
+        }
+        case "split": {
+          const step = route.step
+          if (command.length < 1 + step || (command.length - 1) % step !== 0) {
+            // Malformed (MSET with a missing value): the server says so.
+            return { parts: [{ command, slot: keySlotOf(command[1]) }] }
+          }
+          const bySlot = new Map<number, { args: Array<string | Uint8Array>; positions: Array<number> }>()
+          let k = 0
+          for (let i = 1; i < command.length; i += step, k++) {
+            const slot = keySlotOf(command[i])
+            let entry = bySlot.get(slot)
+            if (entry === undefined) {
+              entry = { args: [command[0]!], positions: [] }
+              bySlot.set(slot, entry)
+            }
+            for (let j = 0; j < step; j++) entry.args.push(command[i + j]!)
+            entry.positions.push(k)
+          }
+          if (bySlot.size === 1) return { parts: [{ command, slot: bySlot.keys().next().value! }] }
+          const parts: Array<Part> = []
+          const positions: Array<ReadonlyArray<number>> = []
+          for (const [slot, entry] of bySlot) {
+            parts.push({ command: entry.args, slot })
+            positions.push(entry.positions)
+          }
+          return { parts, merge: { kind: route.merge, total: k, positions } }
+        }
+      }
+    }
+
+    const replyOf = (plan: Plan, replies: ReadonlyArray<Resp.RespValue>): Resp.RespValue =>
+      plan.merge === undefined
+        ? replies[0]!
+        : mergeReplies(plan.merge.kind, plan.merge.total, plan.merge.positions, replies)
+
+    /** After the first try of a keyed command failed in a way the cluster handles. */
+    const recover = (
+      command: RedisClient.Command,
+      slot: number,
+      error: RedisError
+    ): Effect.Effect<Resp.RespValue, RedisError> => {
+      if (error._tag === "RedisReplyError") {
+        return Effect.flatMap(
+          settle([{ command, slot }], [new Resp.ErrorReply(error.message)], 0, undefined),
+          ([reply]) => toSendResult(command, reply!)
+        )
+      }
+      if (error._tag === "RedisConnectionError" && isRetrySafe(command)) {
+        return Effect.zipRight(
+          refreshSoon,
+          Effect.flatMap(
+            settle([{ command, slot }], [new ConnectionFailed(error)], 0, undefined),
+            ([reply]) => toSendResult(command, reply!)
+          )
+        )
+      }
+      return Effect.zipRight(refreshSoon, Effect.fail(error))
+    }
+
+    const invalid = (batch: ReadonlyArray<RedisClient.Command>) => {
+      for (const command of batch) {
+        const error = checkCommand(command, resolved.maxArgumentLength)
+        if (error !== undefined) return error
+      }
+      return undefined
+    }
+
+    const send = (command: RedisClient.Command): Effect.Effect<Resp.RespValue, RedisError> => {
+      if (!Array.isArray(command) || command.length === 0) return firstClient.send(command)
+      const route = routeOf(command)
+      if (route._tag === "key" && !(settings.readFromReplicas && isReadOnly(command))) {
+        // The hot path: one slot lookup, then the node's own send.
+        const slot = keySlotOf(command[route.index])
+        const node = slot >= 0 ? slots[slot] : undefined
+        if (node !== undefined) {
+          return Effect.catchIf(node.client.send(command), isClusterFailure, (error) => recover(command, slot, error))
+        }
+      }
+      const error = invalid([command])
+      if (error !== undefined) return Effect.fail(error)
+      const plan = planOf(command, route)
+      return Effect.flatMap(execParts(plan.parts, 0, undefined), (replies) =>
+        toSendResult(command, replyOf(plan, replies)))
+    }
+
+    const pipeline = (
+      batch: ReadonlyArray<RedisClient.Command>
+    ): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> => {
+      if (batch.length === 0) {
+        return Effect.succeed([])
+      }
+      // Every command is checked before any is sent, as on one node.
+      const error = invalid(batch)
+      if (error !== undefined) {
+        return Effect.fail(error)
+      }
+      const plans = batch.map((command) =>
+        planOf(command, routeOf(command))
+      )
+      const parts: Array<Part> = []
+      for (const plan of plans) for (const part of plan.parts) parts.push(part)
+      return Effect.map(execParts(parts, 0, undefined), (replies) => {
+        const out = new Array<Resp.RespValue>(plans.length)
+        let at = 0
+        for (let i = 0; i < plans.length; i++) {
+          const plan = plans[i]!
+          out[i] = replyOf(plan, replies.slice(at, at + plan.parts.length))
+          at += plan.parts.length
+        }
+        return out
+      })
+    }
+
+    const viewOf = (node: Node): RedisClient.RedisClientShape => ({
+      options: node.client.options,
+      send: (command) =>
+        Array.isArray(command) && command.length > 0 && routeOf(command)._tag === "none"
+          ? node.client.send(command)
+          : send(command),
+      pipeline: (batch) =>
+        batch.every((command) => Array.isArray(command) && command.length > 0 && routeOf(command)._tag === "none")
+          ? node.client.pipeline(batch)
+          : pipeline(batch),
+      inFlight: node.client.inFlight,
+      subscribe: node.client.subscribe,
+      publish: node.client.publish
+    })
+
+    const primaryClients: Effect.Effect<ReadonlyArray<RedisClient.RedisClientShape>, RedisError> = Effect.map(
+      // A fresh map when one can be had (clear must see every primary); the current one otherwise.
+      Effect.catchAll(refresh, (error) => primaries.length > 0 ? Effect.void : Effect.fail(error)),
+      () => primaries.map(viewOf)
+    )
+
+    // Classic pub/sub is broadcast to every node of the cluster: one node's subscriber connection hears everything.
+    // The channel's slot picks the node, spreading channels over the primaries.
+    const subscribe = (channel: string, handlers: RedisClient.SubscriptionHandlers) =>
+      Effect.flatMap(
+        Effect.orElseSucceed(Effect.map(ready, () => slots[keySlot(channel)] ?? firstNode), () => firstNode),
+        (node) => node.client.subscribe(channel, handlers)
+      )
+
+    const publish = (channel: string, message: string | Uint8Array) =>
+      Effect.map(send(["PUBLISH", channel, message]), (reply) => typeof reply === "number" ? reply : 0)
+
+    const inFlight = Effect.suspend(() =>
+      Effect.reduce(nodes.values(), 0, (sum, node) => Effect.map(node.client.inFlight, (n) => sum + n))
+    )
+
+    // The periodic refresh, for changes no command has run into yet (a new primary, a replica promoted).
+    yield* Effect.forkIn(
+      Effect.forever(
+        Effect.zipRight(Effect.sleep(Duration.millis(settings.refreshIntervalMillis)), Effect.ignore(refresh))
+      ),
+      scope
+    )
+
+    return {
+      options: resolved,
+      send,
+      pipeline,
+      inFlight,
+      subscribe,
+      publish,
+      primaries: primaryClients
+    }
+  })
+
+/**
+ * The cluster client as the `RedisClient` service, scoped: `RedisBackend.layerWithClient`, `RemoteCache` and
+ * `TieredCache` run on it unchanged, several backends sharing its connections.
+ *
+ * @example
+ * ```ts
+ * import { Layer } from "effect"
+ * import { RedisBackend, RedisCluster } from "effect-remote-cache"
+ *
+ * const Cluster = RedisCluster.layer({ nodes: ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"] })
+ * const Sessions = RedisBackend.layerWithClient({ prefix: "session:" }).pipe(Layer.provide(Cluster))
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer = (options: RedisClusterOptions): Layer.Layer<RedisClient.RedisClient, RedisConfigError> =>
+  Layer.scoped(RedisClient.RedisClient, make(options))
+
+/**
+ * Seed nodes read from the variable `name` (default `REDIS_CLUSTER_NODES`): comma-separated `host:port` or
+ * `redis://` URLs. Missing, empty, or holding a node that is neither, it is a `ConfigError` naming the variable
+ * (never its value, which may hold a password).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const nodesConfig = (name = "REDIS_CLUSTER_NODES"): Config.Config<ReadonlyArray<string>> =>
+  Config.string(name).pipe(
+    Config.mapOrFail((text) => {
+      const nodes = text.split(",").map((node) => node.trim()).filter((node) => node !== "")
+      if (nodes.length === 0) return Either.left(ConfigError.InvalidData([name], `${name} names no node`))
+      try {
+        nodes.forEach(parseSeed)
+        return Either.right(nodes)
+      } catch (error) {
+        const reason = error instanceof RedisConfigError ? error.message : "not a usable node"
+        return Either.left(ConfigError.InvalidData([name], `${name} is not a usable list of nodes: ${reason}`))
+      }
+    })
+  )
+
+/**
+ * The cluster client as a scoped layer whose options come from `effect/Config`; by default the seeds are read
+ * from `REDIS_CLUSTER_NODES`.
+ *
+ * @example
+ * ```ts
+ * import { Config } from "effect"
+ * import { RedisCluster } from "effect-remote-cache"
+ *
+ * const FromEnv = RedisCluster.layerConfig({
+ *   nodes: RedisCluster.nodesConfig(),
+ *   password: Config.redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
+ * })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<RedisClusterOptions> = { nodes: nodesConfig() }
+): Layer.Layer<RedisClient.RedisClient, RedisConfigError | ConfigError.ConfigError> =>
+  Layer.scoped(RedisClient.RedisClient, Effect.flatMap(Config.unwrap(config), make))

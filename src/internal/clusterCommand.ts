@@ -1,0 +1,255 @@
+/**
+ * What the cluster client needs to know about a command: where its key is, whether it has several keys that may
+ * live in different slots (and how to put their replies back together), and whether running it twice is harmless.
+ *
+ * @internal
+ */
+import type { Command } from "../RedisClient.js"
+import * as Resp from "../Resp.js"
+
+/**
+ * How a command is routed.
+ *
+ * - `key`: one key, at `index`; routed to the key's slot.
+ * - `none`: no key (`PING`, `SCAN`, `INFO`, `PUBLISH`…); any primary answers.
+ * - `split`: several keys, split by slot and merged (`MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`, `TOUCH`).
+ * - `script`: `EVAL`-like, `numkeys` at index 2, first key at 3 (no key: any primary).
+ *
+ * @internal
+ */
+export type Route =
+  | { readonly _tag: "key"; readonly index: number }
+  | { readonly _tag: "none" }
+  | { readonly _tag: "split"; readonly merge: "array" | "sum" | "ok"; readonly step: 1 | 2 }
+  | { readonly _tag: "script" }
+  | { readonly _tag: "streams" }
+
+const firstKey: Route = { _tag: "key", index: 1 }
+const keyless: Route = { _tag: "none" }
+
+const routes = new Map<string, Route>([
+  ["MGET", { _tag: "split", merge: "array", step: 1 }],
+  ["DEL", { _tag: "split", merge: "sum", step: 1 }],
+  ["UNLINK", { _tag: "split", merge: "sum", step: 1 }],
+  ["EXISTS", { _tag: "split", merge: "sum", step: 1 }],
+  ["TOUCH", { _tag: "split", merge: "sum", step: 1 }],
+  ["MSET", { _tag: "split", merge: "ok", step: 2 }],
+  ["EVAL", { _tag: "script" }],
+  ["EVALSHA", { _tag: "script" }],
+  ["EVAL_RO", { _tag: "script" }],
+  ["EVALSHA_RO", { _tag: "script" }],
+  ["FCALL", { _tag: "script" }],
+  ["FCALL_RO", { _tag: "script" }],
+  ["XREAD", { _tag: "streams" }],
+  ["XREADGROUP", { _tag: "streams" }],
+  ["OBJECT", { _tag: "key", index: 2 }],
+  ["MEMORY", { _tag: "key", index: 2 }],
+  ...[
+    "PING",
+    "ECHO",
+    "INFO",
+    "SCAN",
+    "DBSIZE",
+    "FLUSHALL",
+    "FLUSHDB",
+    "PUBLISH",
+    "SPUBLISH",
+    "TIME",
+    "CLUSTER",
+    "CONFIG",
+    "CLIENT",
+    "COMMAND",
+    "RANDOMKEY",
+    "KEYS",
+    "SCRIPT",
+    "FUNCTION",
+    "WAIT",
+    "LASTSAVE",
+    "ROLE",
+    "DEBUG",
+    "SLOWLOG",
+    "LATENCY",
+    "ACL",
+    "AUTH",
+    "HELLO",
+    "READONLY",
+    "READWRITE",
+    "ASKING",
+    "PUBSUB",
+    "MULTI",
+    "EXEC",
+    "DISCARD",
+    "SAVE",
+    "BGSAVE",
+    "BGREWRITEAOF",
+    "LOLWUT",
+    "SWAPDB",
+    "SELECT",
+    "QUIT",
+    "RESET",
+    "SHUTDOWN",
+    "MODULE",
+    "FAILOVER",
+    "REPLICAOF",
+    "SLAVEOF"
+  ].map((name) => [name, keyless] as const)
+])
+
+/** Looked up by the name exactly as given, so the upper-casing happens once per spelling, not once per command. */
+const cache = new Map<string, Route>()
+
+const nameOf = (command: Command): string => {
+  const name = command[0]!
+  return typeof name === "string" ? name : Buffer.from(name).toString("latin1")
+}
+
+/**
+ * The route of a command; any name not listed has its key as the first argument (`GET`, `SET`, `HGET`, `PTTL`…).
+ *
+ * @internal
+ */
+export const routeOf = (command: Command): Route => {
+  const name = nameOf(command)
+  let route = cache.get(name)
+  if (route === undefined) {
+    route = routes.get(name.toUpperCase()) ?? firstKey
+    if (cache.size < 1_000) cache.set(name, route)
+  }
+  // A keyed command without its key (`GET` alone) is the server's to reject: any node does.
+  if (route._tag === "key" && command.length <= route.index) return keyless
+  return route
+}
+
+/**
+ * The key a script-like or stream-reading command is routed by, `undefined` when it has none.
+ *
+ * @internal
+ */
+export const specialKey = (route: Route, command: Command): string | Uint8Array | undefined => {
+  if (route._tag === "script") {
+    const numkeys = Number(typeof command[2] === "string" ? command[2] : Buffer.from(command[2] ?? "").toString())
+    return numkeys > 0 ? command[3] : undefined
+  }
+  if (route._tag === "streams") {
+    for (let i = 1; i < command.length; i++) {
+      const arg = command[i]!
+      const text = typeof arg === "string" ? arg : Buffer.from(arg).toString("latin1")
+      if (text.toUpperCase() === "STREAMS") return command[i + 1]
+    }
+  }
+  return undefined
+}
+
+const retrySafe = new Set([
+  "GET",
+  "MGET",
+  "SET",
+  "MSET",
+  "PTTL",
+  "TTL",
+  "PEXPIRE",
+  "EXPIRE",
+  "PERSIST",
+  "EXISTS",
+  "DEL",
+  "UNLINK",
+  "TOUCH",
+  "STRLEN",
+  "GETRANGE",
+  "TYPE",
+  "HGET",
+  "HMGET",
+  "HGETALL",
+  "HSET",
+  "HDEL",
+  "SCAN",
+  "PING",
+  "ECHO",
+  "DBSIZE",
+  "INFO",
+  "CLUSTER",
+  "PUBLISH"
+])
+
+/**
+ * `true` for commands whose second run leaves the data as one run does (a read, a `SET` of the same value, a
+ * delete): those are re-sent after their connection failed, when a replica took over. Any other command (`INCR`,
+ * `LPUSH`…) may have run before the connection died, so its failure is reported instead.
+ *
+ * @internal
+ */
+export const isRetrySafe = (command: Command): boolean => retrySafe.has(nameOf(command).toUpperCase())
+
+/**
+ * The upper-cased command name, as error messages show it.
+ *
+ * @internal
+ */
+export const commandName = (command: Command): string => nameOf(command).toUpperCase()
+
+/**
+ * Puts the replies of a split command back together: `MGET`'s values in the caller's order, the sum of the counts
+ * of `DEL`/`UNLINK`/`EXISTS`/`TOUCH`, `OK` for `MSET`. The first error reply of any part is the reply.
+ *
+ * @internal
+ */
+export const mergeReplies = (
+  merge: "array" | "sum" | "ok",
+  total: number,
+  positions: ReadonlyArray<ReadonlyArray<number>>,
+  replies: ReadonlyArray<Resp.RespValue>
+): Resp.RespValue => {
+  for (const reply of replies) if (reply instanceof Resp.ErrorReply) return reply
+  switch (merge) {
+    case "ok":
+      return "OK"
+    case "sum": {
+      let sum = 0
+      for (const reply of replies) sum += typeof reply === "number" ? reply : 0
+      return sum
+    }
+    case "array": {
+      const out = new Array<Resp.RespValue>(total)
+      for (let p = 0; p < positions.length; p++) {
+        const reply = replies[p]
+        const at = positions[p]!
+        if (!Array.isArray(reply) || reply.length !== at.length) {
+          return new Resp.ErrorReply(`ERR unexpected reply to a part of MGET`)
+        }
+        for (let i = 0; i < at.length; i++) out[at[i]!] = reply[i]
+      }
+      return out
+    }
+  }
+}
+
+const readOnly = new Set([
+  "GET",
+  "MGET",
+  "PTTL",
+  "TTL",
+  "EXISTS",
+  "STRLEN",
+  "GETRANGE",
+  "TYPE",
+  "HGET",
+  "HMGET",
+  "HGETALL",
+  "HEXISTS",
+  "HLEN",
+  "LRANGE",
+  "LLEN",
+  "SMEMBERS",
+  "SISMEMBER",
+  "SCARD",
+  "ZRANGE",
+  "ZSCORE",
+  "ZCARD"
+])
+
+/**
+ * `true` for the reads a replica may serve after `READONLY`.
+ *
+ * @internal
+ */
+export const isReadOnly = (command: Command): boolean => readOnly.has(nameOf(command).toUpperCase())
