@@ -10,7 +10,7 @@ import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisCluster from "../src/RedisCluster.js"
 import { type LoadReport, lostWrites, startLoad } from "./utils/ClusterLoad.js"
-import { RedisCluster as TestCluster } from "./utils/RedisCluster.js"
+import { RedisCluster as TestCluster, type RedisClusterShape } from "./utils/RedisCluster.js"
 
 const fibers = 64
 
@@ -39,6 +39,16 @@ const summary = (name: string, report: LoadReport, extra: Record<string, unknown
     }`
   )
 }
+
+/** The keys of `keys` (under `prefix`) that the node `victim` serves now. */
+const servedBy = (cluster: RedisClusterShape, victim: number, prefix: string, keys: ReadonlyArray<string>) =>
+  Effect.map(
+    Effect.forEach(keys, (key) => Effect.map(cluster.ownerOf(keySlot(prefix + key)), (owner) => [key, owner] as const)),
+    (owners) => new Set(owners.filter(([, owner]) => owner === victim).map(([key]) => key))
+  )
+
+/** The key a `lostWrites` line is about. */
+const keyOf = (line: string): string => line.slice(0, line.indexOf(": "))
 
 const backendOn = (client: RedisClient.RedisClientShape, prefix: string) =>
   Effect.provideService(RedisBackend.make({ prefix }), RedisClient.RedisClient, client)
@@ -167,6 +177,7 @@ describe("RedisCluster under topology changes", () => {
         const keys = Array.from({ length: 640 }, (_, i) => `key:${i}`)
         const slot = keySlot("kill:key:0")
         const victim = yield* cluster.ownerOf(slot)
+        const victimKeys = yield* servedBy(cluster, victim, "kill:", keys)
 
         let stop = false
         const load = yield* startLoad(backend, keys, { fibers, stop: () => stop })
@@ -185,11 +196,18 @@ describe("RedisCluster under topology changes", () => {
         stop = true
         const report = yield* load
         const lost = yield* lostWrites(backend, report)
-        summary("killed primary", report, { lost: lost.length, msFromKillToOk: Math.round(recoveredAt - killedAt) })
-        expect(report.wrong).toStrictEqual([])
+        summary("killed primary", report, {
+          lost: lost.length,
+          regressed: report.regressed.size,
+          msFromKillToOk: Math.round(recoveredAt - killedAt)
+        })
+        // Never a value of another key. A write the dead primary acknowledged but had not yet sent to its replica
+        // is gone (Redis replicates asynchronously): such a regression may only touch the dead primary's keys.
+        expect(report.foreign).toStrictEqual([])
+        expect([...report.regressed].filter((key) => !victimKeys.has(key))).toStrictEqual([])
         // Every operation caught by the kill waited for the promotion and then succeeded.
         expect(report.errors).toStrictEqual([])
-        expect(lost).toStrictEqual([])
+        expect(lost.filter((line) => !victimKeys.has(keyOf(line)))).toStrictEqual([])
         // The killed node comes back as a replica of its successor, and the cluster is whole again.
         yield* cluster.servers[victim]!.start
         yield* cluster.waitUntilOk
@@ -205,6 +223,7 @@ describe("RedisCluster under topology changes", () => {
         const keys = Array.from({ length: 640 }, (_, i) => `key:${i}`)
         const slot = keySlot("pause:key:0")
         const victim = yield* cluster.ownerOf(slot)
+        const victimKeys = yield* servedBy(cluster, victim, "pause:", keys)
 
         let stop = false
         const load = yield* startLoad(backend, keys, { fibers, stop: () => stop })
@@ -223,8 +242,14 @@ describe("RedisCluster under topology changes", () => {
         yield* Effect.sleep("500 millis")
         stop = true
         const report = yield* load
-        summary("paused primary", report, { msFromPauseToOk: Math.round(recoveredAt - pausedAt) })
-        expect(report.wrong).toStrictEqual([])
+        summary("paused primary", report, {
+          regressed: report.regressed.size,
+          msFromPauseToOk: Math.round(recoveredAt - pausedAt)
+        })
+        // As for a killed primary: never a value of another key; writes the hung primary acknowledged without
+        // replicating them are lost with it, on its keys only.
+        expect(report.foreign).toStrictEqual([])
+        expect([...report.regressed].filter((key) => !victimKeys.has(key))).toStrictEqual([])
         // Timeouts on the hung node, and the connection errors of commands dropped with it once failoverWait (here
         // the 500 ms commandTimeout) has passed; nothing else.
         expect(
@@ -234,7 +259,8 @@ describe("RedisCluster under topology changes", () => {
         // Resumed, the old primary learns it was replaced and follows the new one.
         yield* cluster.resume(victim)
         yield* cluster.waitUntilOk
-        expect(yield* lostWrites(backend, report)).toStrictEqual([])
+        const lost = yield* lostWrites(backend, report)
+        expect(lost.filter((line) => !victimKeys.has(keyOf(line)))).toStrictEqual([])
       }))
   })
 })

@@ -19,8 +19,16 @@ export interface LoadReport {
   readonly ops: number
   /** Every failure a caller saw: when its operation started and failed (performance.now()), and what. */
   readonly errors: ReadonlyArray<{ readonly startedAt: number; readonly at: number; readonly message: string }>
-  /** Reads that returned a value of another key, or one that was never written to this key since its last ack. */
+  /**
+   * Reads that returned a value the key may not hold: of another key, never written to it (`foreign`), or an
+   * older or absent one after a newer write was acknowledged (`regressed`: what a promoted replica lacks when its
+   * primary died before replicating an acknowledged write, Redis' asynchronous replication).
+   */
   readonly wrong: ReadonlyArray<string>
+  /** The reads of `wrong` that returned a value of another key or one never written to this key: corruption. */
+  readonly foreign: ReadonlyArray<string>
+  /** The keys of the reads of `wrong` that returned an older value of the key, or none. */
+  readonly regressed: ReadonlySet<string>
   /** The slowest operation, in ms. */
   readonly slowestMillis: number
   /** Per key, the values it may hold now: the last acknowledged write and any failed write since. */
@@ -48,8 +56,15 @@ export const startLoad = (
   Effect.gen(function*() {
     const errors: Array<{ startedAt: number; at: number; message: string }> = []
     const wrong: Array<string> = []
+    const foreign: Array<string> = []
+    const regressed = new Set<string>()
+    // Every value ever written to each key, acknowledged or not.
+    const written = new Map<string, Set<string>>()
     const possible = new Map<string, Set<string>>()
-    for (const [key, value] of options.initial ?? []) possible.set(key, new Set([value]))
+    for (const [key, value] of options.initial ?? []) {
+      possible.set(key, new Set([value]))
+      written.set(key, new Set([value]))
+    }
     let ops = 0
     let slowest = 0
     const maxOps = options.maxOps ?? 1_000_000
@@ -59,12 +74,23 @@ export const startLoad = (
       if (Option.isNone(value)) {
         if (allowed !== undefined && !allowed.has(absent)) {
           wrong.push(`${key}: none, expected one of ${[...allowed].join(" ")}`)
+          regressed.add(key)
         }
         return
       }
       const text = value.value
-      if (typeof text !== "string" || !text.startsWith(`${key}#`)) wrong.push(`${key}: value of another key ${text}`)
-      else if (allowed === undefined || !allowed.has(text)) wrong.push(`${key}: ${text} was never written`)
+      if (typeof text !== "string" || !text.startsWith(`${key}#`)) {
+        wrong.push(`${key}: value of another key ${text}`)
+        foreign.push(`${key}: value of another key ${text}`)
+      } else if (allowed === undefined || !allowed.has(text)) {
+        if (written.get(key)?.has(text)) {
+          wrong.push(`${key}: ${text} is older than the last acknowledged write`)
+          regressed.add(key)
+        } else {
+          wrong.push(`${key}: ${text} was never written`)
+          foreign.push(`${key}: ${text} was never written`)
+        }
+      }
     }
 
     const worker = (index: number) =>
@@ -78,6 +104,9 @@ export const startLoad = (
           let outcome: Effect.Effect<void, unknown>
           if (roll < 5) {
             const value = `${key}#${index}.${n++}`
+            const all = written.get(key) ?? new Set<string>()
+            all.add(value)
+            written.set(key, all)
             outcome = Effect.matchEffect(backend.set(key, value), {
               onSuccess: () => Effect.sync(() => possible.set(key, new Set([value]))),
               onFailure: (error) =>
@@ -121,6 +150,8 @@ export const startLoad = (
       ops,
       errors,
       wrong,
+      foreign,
+      regressed,
       slowestMillis: slowest,
       possible
     }))
