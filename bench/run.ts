@@ -27,7 +27,10 @@
  * `npx tsx bench/cpuprofile.ts file`), `--quick` (3 rounds, a quarter of the ops, 250,000 ops per memory run:
  * about a minute, for a look while working; the figures are noisier).
  *
- * The run ends with the targets, each marked met or missed with its measured value.
+ * The run ends with the targets, each marked met or missed with its measured value. Then, unless `--only` or
+ * `--json` is given or `--no-cluster`, it runs the cluster workloads (`bench/cluster.ts`: GET 256 in flight, getMany
+ * of 100 keys across slots, a 90/10 mix, ours vs ioredis `Cluster` and node-redis `createCluster`, on a local
+ * cluster of 3 primaries + 3 replicas it starts and stops) with the same `--rounds`.
  */
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -943,7 +946,27 @@ const main = async (): Promise<void> => {
   }
 }
 
-main().catch((error: unknown) => {
+// The cluster workloads need a cluster of their own: run in a child process after the single-server ones, so that
+// neither run's servers or garbage weigh on the other.
+const runCluster = (): void => {
+  if (only !== undefined || asJson || flag("--no-cluster")) return
+  const script = Path.join(Path.dirname(Url.fileURLToPath(import.meta.url)), "cluster.ts")
+  log("\ncluster workloads (bench/cluster.ts):")
+  const child = ChildProcess.spawnSync(process.execPath, [
+    "--import",
+    "tsx",
+    script,
+    "--rounds",
+    String(rounds),
+    "--scale",
+    String(scale)
+  ], {
+    stdio: "inherit"
+  })
+  if (child.status !== 0) process.exitCode = 1
+}
+
+main().then(runCluster).catch((error: unknown) => {
   console.error(error)
   process.exitCode = 1
 })
