@@ -4,6 +4,7 @@
  *
  * @internal
  */
+import type * as Effect from "effect/Effect"
 import type * as Net from "node:net"
 import { performance } from "node:perf_hooks"
 import { RedisConnectionError, RedisInputError, RedisProtocolError, RedisTimeoutError } from "../RedisError.js"
@@ -22,6 +23,11 @@ export class Pending {
   value: Resp.RespValue = null
   error: RedisError | undefined = undefined
   callback: ((pending: Pending) => void) | undefined = undefined
+  /**
+   * The awaiting fiber's resume, for a `callback` that is one shared function rather than a closure per command
+   * (see `reply.ts`).
+   */
+  resume: ((result: Effect.Effect<Resp.RespValue, RedisError>) => void) | undefined = undefined
   /**
    * When it times out, on the monotonic clock (`performance.now()`): set by the flush that writes it, or at
    * `submit` when it has to wait for room under `maxInFlight` (the wait counts against its timeout); 0 until then.

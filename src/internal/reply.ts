@@ -24,10 +24,12 @@ export const awaitPending = (pending: Pending): Effect.Effect<Resp.RespValue, Re
     return Effect.async<Resp.RespValue, RedisError>((resume) => awaitWritten(pending, resume))
   }
   return Effect.async<Resp.RespValue, RedisError>((resume) => {
-    pending.callback = (settled) => resume(pendingResult(settled))
+    pending.resume = resume
+    pending.callback = resumeAwaiter
     // A command still waiting for room under maxInFlight is not written at all once its awaiter has gone.
     return Effect.sync(() => {
       pending.callback = undefined
+      pending.resume = undefined
       if (pending.args !== undefined) pending.cancelled = true
     })
   })
@@ -43,8 +45,19 @@ export const awaitWritten = (
   pending: Pending,
   resume: (effect: Effect.Effect<Resp.RespValue, RedisError>) => void
 ): void => {
-  if (pending.done) resume(pendingResult(pending))
-  else pending.callback = (settled) => resume(pendingResult(settled))
+  if (pending.done) {
+    resume(pendingResult(pending))
+  } else {
+    pending.resume = resume
+    pending.callback = resumeAwaiter
+  }
+}
+
+/** The one callback of every awaited command: no closure is made per command. */
+const resumeAwaiter = (pending: Pending): void => {
+  const resume = pending.resume!
+  pending.resume = undefined
+  resume(pendingResult(pending))
 }
 
 const pendingResult = (pending: Pending): Effect.Effect<Resp.RespValue, RedisError> => {
