@@ -1,5 +1,7 @@
-import { describe, expect, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Fiber, Redacted, Schedule, Scope } from "effect"
+import { afterEach, describe, expect, it, vi } from "@effect/vitest"
+import { Cause, ConfigProvider, Effect, Exit, Fiber, Redacted, Runtime, Schedule, Scope } from "effect"
+import * as Net from "node:net"
+import { Duplex } from "node:stream"
 import { inspect } from "node:util"
 import { resolveOptions } from "../src/internal/options.js"
 import * as RedisClient from "../src/RedisClient.js"
@@ -13,6 +15,10 @@ import * as Tls from "./utils/Tls.js"
 /** Builds a client for the given server in the current scope. */
 const clientFor = (server: RedisServer.RedisServerShape, options: RedisClient.RedisClientOptions = {}) =>
   RedisClient.make({ host: server.host, port: server.port, ...options })
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
 
 describe("RedisClient", () => {
   describe("round trips", () => {
@@ -105,6 +111,39 @@ describe("RedisClient", () => {
         })
         expect(replies.every((reply) => reply === "PONG")).toBe(true)
         expect(chunks).toEqual([100 * "*1\r\n$4\r\nPING\r\n".length])
+      }))
+
+    it.scopedLive("commands sent from separate callbacks of one event-loop turn leave in one socket write", () =>
+      Effect.gen(function*() {
+        // Replies read in several reads of one turn (a batch of replies larger than one read) resume their
+        // callers from separate callbacks: what they send next goes out together once the turn's I/O is done.
+        // Two timers due at once stand for two reads.
+        const fake = yield* FakeServer.make((socket) => {
+          socket.on("data", (chunk: Buffer) => {
+            socket.write("+PONG\r\n".repeat(chunk.toString("latin1").split("PING").length - 1))
+          })
+        })
+        const client = yield* RedisClient.make({ host: "127.0.0.1", port: fake.port })
+        expect(yield* client.send(["PING"])).toBe("PONG")
+        const write = vi.spyOn(Duplex.prototype, "write")
+        const runtime = yield* Effect.runtime<never>()
+        const replies = yield* Effect.async<ReadonlyArray<unknown>>((resume) => {
+          const results: Array<unknown> = []
+          const fire = () =>
+            Runtime.runCallback(runtime)(client.send(["PING"]), {
+              onExit: (exit) => {
+                results.push(Exit.isSuccess(exit) ? exit.value : exit)
+                if (results.length === 2) resume(Effect.succeed(results))
+              }
+            })
+          setTimeout(fire, 1)
+          setTimeout(fire, 1)
+        })
+        expect(replies).toEqual(["PONG", "PONG"])
+        const ours = write.mock.contexts.filter((socket) =>
+          socket instanceof Net.Socket && socket.remotePort === fake.port
+        )
+        expect(ours).toHaveLength(1)
       }))
 
     it.scopedLive("backpressure past maxInFlight: every command still completes", () =>

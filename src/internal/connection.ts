@@ -216,9 +216,9 @@ export class Connection {
   }
 
   /**
-   * Queues one command for the next write and for its reply. Commands queued in the same tick leave in one
-   * socket write (see `flush`). Past `maxInFlight` the command waits, in arrival order, until replies make room:
-   * writes are synchronous, so their order is the order of `submit` calls, with no lock to contend for.
+   * Queues one command for the next write and for its reply. Commands queued in the same turn of the event loop
+   * leave in one socket write (see `flush`). Past `maxInFlight` the command waits, in arrival order, until replies
+   * make room: writes are synchronous, so their order is the order of `submit` calls, with no lock to contend for.
    */
   submit(args: ReadonlyArray<string | Uint8Array>): Pending {
     const command = commandName(args)
@@ -277,8 +277,12 @@ export class Connection {
     this.queue.push(pending)
     this.batch.push(args)
     if (!this.flushScheduled) {
+      // After the turn's I/O callbacks rather than after the current one (`process.nextTick`): a batch of replies
+      // larger than one read arrives in several reads of one turn, and the commands their callers send next then
+      // leave in one write instead of one per read. Under load that is what keeps batches from fragmenting into
+      // ever more, ever smaller writes. Sequential commands lose nothing: no system call runs in between.
       this.flushScheduled = true
-      process.nextTick(this.flush)
+      setImmediate(this.flush)
     }
     if (this.timer === undefined) this.armTimer(this.options.commandTimeoutMillis)
   }
@@ -288,9 +292,10 @@ export class Connection {
     if (this.closed || this.batch.length === 0) return
     const batch = this.batch
     this.batch = []
-    // Counted from the write (or from the send, for a command that waited for room), never later: the timer only
-    // looks at the oldest commands, which by the time it fires (at least 1 ms after it was armed) have been
-    // through a flush. A monotonic clock: a wall clock stepped back would postpone every timeout.
+    // Counted from the write (or from the send, for a command that waited for room): the timer only looks at the
+    // oldest commands, which by the time it fires have almost always been through a flush (one queued in the
+    // check phase after this flush waits for the next turn's; the timer then re-arms for it). A monotonic clock:
+    // a wall clock stepped back would postpone every timeout.
     this.queue.stampTail(batch.length, performance.now() + this.options.commandTimeoutMillis)
     this.socket.write(batch.length === 1 ? Resp.encodeCommand(batch[0]!) : Resp.encodeCommands(batch))
   }
@@ -384,8 +389,8 @@ export class Connection {
     // A batch that expired may have held back smaller commands that fit now.
     if (this.waiting.length > 0) this.admitWaiting()
     const head = this.queue.peek()
-    // A head with no deadline yet is queued but not flushed. Cannot happen (a flush runs on the next tick, before
-    // any timer), but a command must never time out before it was even written.
+    // A head with no deadline yet is queued but not flushed (sent in the check phase after that turn's flush): a
+    // command must never time out before it was even written.
     if (head !== undefined && head.deadline !== 0 && head.deadline <= now) {
       // The reply of `head` may still arrive; a connection whose stream position is unknown is never reused.
       this.queue.shift()
