@@ -91,6 +91,23 @@ describe("RedisClient", () => {
         expect(yield* client.pipeline([])).toEqual([])
       }))
 
+    it.scopedLive("send and pipeline effects send their commands anew on every run", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const client = yield* clientFor(server)
+        const incr = client.send(["INCR", "n"])
+        const both = client.pipeline([["INCR", "n"], ["INCR", "n"]])
+        expect(yield* incr).toBe(1)
+        expect(yield* incr).toBe(2)
+        expect(yield* both).toEqual([3, 4])
+        expect(yield* both).toEqual([5, 6])
+        // Also on a fresh connection: the first run opens it.
+        yield* server.restart
+        const again = client.pipeline([["INCR", "m"]])
+        expect(yield* Effect.retry(again, { times: 50, schedule: Schedule.spaced("20 millis") })).toEqual([1])
+        expect(yield* again).toEqual([2])
+      }))
+
     it.scopedLive("commands sent in the same tick leave in one socket write", () =>
       Effect.gen(function*() {
         // A peer that records each chunk it reads and answers every PING: 100 PINGs sent at once must arrive as
