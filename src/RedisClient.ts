@@ -4,9 +4,10 @@
  * connection and fails with typed errors. It knows nothing about caching.
  *
  * Ordering: a command is queued for writing synchronously when it is sent, so commands leave in the order they
- * were sent, and replies are matched first-in first-out; commands issued in the same turn of the event loop
- * leave in one socket write. Nothing is held across a round trip, so many commands are in flight at once. One
- * connection attempt runs at a time; commands that need a connection meanwhile wait for that attempt.
+ * were sent, and replies are matched first-in first-out; commands issued in the same tick leave in one socket
+ * write, and so do commands issued in one turn of the event loop while others are in flight (the callers of
+ * replies read in several reads). Nothing is held across a round trip, so many commands are in flight at once.
+ * One connection attempt runs at a time; commands that need a connection meanwhile wait for that attempt.
  *
  * Failure: a reply that does not arrive within `commandTimeout` fails its command with `RedisTimeoutError` and
  * finishes the connection (every other command on it fails with `RedisConnectionError`, the next command opens

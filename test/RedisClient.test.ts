@@ -1,5 +1,17 @@
 import { afterEach, describe, expect, it, vi } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Fiber, Redacted, Runtime, Schedule, Scope } from "effect"
+import {
+  Cause,
+  ConfigProvider,
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  FiberId,
+  Redacted,
+  Runtime,
+  Schedule,
+  Scope
+} from "effect"
 import * as Net from "node:net"
 import { Duplex } from "node:stream"
 import { inspect } from "node:util"
@@ -130,18 +142,32 @@ describe("RedisClient", () => {
         expect(chunks).toEqual([100 * "*1\r\n$4\r\nPING\r\n".length])
       }))
 
-    it.scopedLive("commands sent from separate callbacks of one event-loop turn leave in one socket write", () =>
+    it.scopedLive("commands sent from separate callbacks of one turn, others in flight, leave in one write", () =>
       Effect.gen(function*() {
         // Replies read in several reads of one turn (a batch of replies larger than one read) resume their
-        // callers from separate callbacks: what they send next goes out together once the turn's I/O is done.
-        // Two timers due at once stand for two reads.
+        // callers from separate callbacks while the rest of the batch is still in flight: what they send next goes
+        // out together once the turn's I/O is done. Two timers due at once stand for two reads; a HOLD the server
+        // answers only after both PINGs stands for the rest of the batch.
+        let held = false
+        const holdReceived = Deferred.unsafeMake<void>(FiberId.none)
+        let pingsWhileHeld = 0
         const fake = yield* FakeServer.make((socket) => {
           socket.on("data", (chunk: Buffer) => {
-            socket.write("+PONG\r\n".repeat(chunk.toString("latin1").split("PING").length - 1))
+            const text = chunk.toString("latin1")
+            const pings = text.split("PING").length - 1
+            if (text.includes("HOLD")) {
+              held = true
+              Deferred.unsafeDone(holdReceived, Exit.void)
+            }
+            if (!held) return void socket.write("+PONG\r\n".repeat(pings))
+            pingsWhileHeld += pings
+            if (pingsWhileHeld === 2) socket.write("+HELD\r\n+PONG\r\n+PONG\r\n")
           })
         })
         const client = yield* RedisClient.make({ host: "127.0.0.1", port: fake.port })
         expect(yield* client.send(["PING"])).toBe("PONG")
+        const hold = yield* Effect.fork(client.send(["HOLD"]))
+        yield* Deferred.await(holdReceived)
         const write = vi.spyOn(Duplex.prototype, "write")
         const runtime = yield* Effect.runtime<never>()
         const replies = yield* Effect.async<ReadonlyArray<unknown>>((resume) => {
@@ -157,6 +183,7 @@ describe("RedisClient", () => {
           setTimeout(fire, 1)
         })
         expect(replies).toEqual(["PONG", "PONG"])
+        expect(yield* Fiber.join(hold)).toBe("HELD")
         const ours = write.mock.contexts.filter((socket) =>
           socket instanceof Net.Socket && socket.remotePort === fake.port
         )

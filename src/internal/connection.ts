@@ -216,9 +216,10 @@ export class Connection {
   }
 
   /**
-   * Queues one command for the next write and for its reply. Commands queued in the same turn of the event loop
-   * leave in one socket write (see `flush`). Past `maxInFlight` the command waits, in arrival order, until replies
-   * make room: writes are synchronous, so their order is the order of `submit` calls, with no lock to contend for.
+   * Queues one command for the next write and for its reply. Commands queued in the same tick leave in one socket
+   * write, and so do those queued in one turn of the event loop while others are in flight (see `write`). Past
+   * `maxInFlight` the command waits, in arrival order, until replies make room: writes are synchronous, so their
+   * order is the order of `submit` calls, with no lock to contend for.
    */
   submit(args: ReadonlyArray<string | Uint8Array>): Pending {
     const command = commandName(args)
@@ -277,12 +278,14 @@ export class Connection {
     this.queue.push(pending)
     this.batch.push(args)
     if (!this.flushScheduled) {
-      // After the turn's I/O callbacks rather than after the current one (`process.nextTick`): a batch of replies
-      // larger than one read arrives in several reads of one turn, and the commands their callers send next then
-      // leave in one write instead of one per read. Under load that is what keeps batches from fragmenting into
-      // ever more, ever smaller writes. Sequential commands lose nothing: no system call runs in between.
       this.flushScheduled = true
-      setImmediate(this.flush)
+      // With other commands in flight, after the turn's I/O callbacks rather than after the current one: their
+      // replies may arrive in several reads of this turn, and the commands their callers send next then leave in
+      // one write instead of one per read (under load, a write per read fragments batches into ever more, ever
+      // smaller writes). With nothing else in flight no reply can come in this turn, and the sooner, cheaper
+      // next-tick flush sends every command of the current callback at once.
+      if (this.queue.length === 1) process.nextTick(this.flush)
+      else setImmediate(this.flush)
     }
     if (this.timer === undefined) this.armTimer(this.options.commandTimeoutMillis)
   }
