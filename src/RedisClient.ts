@@ -5,8 +5,9 @@
  *
  * Ordering: a command is queued for writing synchronously when it is sent, so commands leave in the order they
  * were sent, and replies are matched first-in first-out; commands issued in the same tick leave in one socket
- * write. Nothing is held across a round trip, so many commands are in flight at once. One connection attempt
- * runs at a time; commands that need a connection meanwhile wait for that attempt.
+ * write, and so do commands issued in one turn of the event loop while others are in flight (the callers of
+ * replies read in several reads). Nothing is held across a round trip, so many commands are in flight at once.
+ * One connection attempt runs at a time; commands that need a connection meanwhile wait for that attempt.
  *
  * Failure: a reply that does not arrive within `commandTimeout` fails its command with `RedisTimeoutError` and
  * finishes the connection (every other command on it fails with `RedisConnectionError`, the next command opens
@@ -28,7 +29,7 @@ import type * as Tls from "node:tls"
 import { makeCommandConnection } from "./internal/connect.js"
 import { checkCommand } from "./internal/connection.js"
 import { parseUrl, resolveOptions } from "./internal/options.js"
-import { awaitAll, awaitPending, awaitWritten } from "./internal/reply.js"
+import { awaitAll, awaitAllWritten, awaitPending, awaitWritten } from "./internal/reply.js"
 import * as Subscriber from "./internal/subscriber.js"
 import { RedisConfigError, type RedisError, type RedisInputError } from "./RedisError.js"
 import type * as Resp from "./Resp.js"
@@ -243,7 +244,18 @@ export const make = (
       if (batch.length === 0) return Effect.succeed([])
       const invalid = checkAll(batch)
       if (invalid !== undefined) return Effect.fail(invalid)
-      return Effect.flatMap(commands.ensure, (conn) => awaitAll(conn.submitMany(batch)))
+      // As for `send`: one Effect.async when the connection is open and the batch is written at once.
+      return Effect.async<ReadonlyArray<Resp.RespValue>, RedisError>((resume) => {
+        const conn = commands.current()
+        if (conn === undefined || !conn.isOpen) {
+          return resume(Effect.flatMap(commands.ensure, (fresh) => awaitAll(fresh.submitMany(batch))))
+        }
+        const pendings = conn.submitMany(batch)
+        // A batch waits for room whole, so its first command says whether it did; waiting, it needs awaitAll's
+        // canceller (interrupted then, none of it is written).
+        if (pendings[0]!.args !== undefined) return resume(awaitAll(pendings))
+        awaitAllWritten(pendings, resume)
+      })
     }
 
     const publish = (channel: string, message: string | Uint8Array) =>

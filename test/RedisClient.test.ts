@@ -1,5 +1,19 @@
-import { describe, expect, it } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Fiber, Redacted, Schedule, Scope } from "effect"
+import { afterEach, describe, expect, it, vi } from "@effect/vitest"
+import {
+  Cause,
+  ConfigProvider,
+  Deferred,
+  Effect,
+  Exit,
+  Fiber,
+  FiberId,
+  Redacted,
+  Runtime,
+  Schedule,
+  Scope
+} from "effect"
+import * as Net from "node:net"
+import { Duplex } from "node:stream"
 import { inspect } from "node:util"
 import { resolveOptions } from "../src/internal/options.js"
 import * as RedisClient from "../src/RedisClient.js"
@@ -13,6 +27,10 @@ import * as Tls from "./utils/Tls.js"
 /** Builds a client for the given server in the current scope. */
 const clientFor = (server: RedisServer.RedisServerShape, options: RedisClient.RedisClientOptions = {}) =>
   RedisClient.make({ host: server.host, port: server.port, ...options })
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
 
 describe("RedisClient", () => {
   describe("round trips", () => {
@@ -85,6 +103,23 @@ describe("RedisClient", () => {
         expect(yield* client.pipeline([])).toEqual([])
       }))
 
+    it.scopedLive("send and pipeline effects send their commands anew on every run", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make()
+        const client = yield* clientFor(server)
+        const incr = client.send(["INCR", "n"])
+        const both = client.pipeline([["INCR", "n"], ["INCR", "n"]])
+        expect(yield* incr).toBe(1)
+        expect(yield* incr).toBe(2)
+        expect(yield* both).toEqual([3, 4])
+        expect(yield* both).toEqual([5, 6])
+        // Also on a fresh connection: the first run opens it.
+        yield* server.restart
+        const again = client.pipeline([["INCR", "m"]])
+        expect(yield* Effect.retry(again, { times: 50, schedule: Schedule.spaced("20 millis") })).toEqual([1])
+        expect(yield* again).toEqual([2])
+      }))
+
     it.scopedLive("commands sent in the same tick leave in one socket write", () =>
       Effect.gen(function*() {
         // A peer that records each chunk it reads and answers every PING: 100 PINGs sent at once must arrive as
@@ -105,6 +140,54 @@ describe("RedisClient", () => {
         })
         expect(replies.every((reply) => reply === "PONG")).toBe(true)
         expect(chunks).toEqual([100 * "*1\r\n$4\r\nPING\r\n".length])
+      }))
+
+    it.scopedLive("commands sent from separate callbacks of one turn, others in flight, leave in one write", () =>
+      Effect.gen(function*() {
+        // Replies read in several reads of one turn (a batch of replies larger than one read) resume their
+        // callers from separate callbacks while the rest of the batch is still in flight: what they send next goes
+        // out together once the turn's I/O is done. Two timers due at once stand for two reads; a HOLD the server
+        // answers only after both PINGs stands for the rest of the batch.
+        let held = false
+        const holdReceived = Deferred.unsafeMake<void>(FiberId.none)
+        let pingsWhileHeld = 0
+        const fake = yield* FakeServer.make((socket) => {
+          socket.on("data", (chunk: Buffer) => {
+            const text = chunk.toString("latin1")
+            const pings = text.split("PING").length - 1
+            if (text.includes("HOLD")) {
+              held = true
+              Deferred.unsafeDone(holdReceived, Exit.void)
+            }
+            if (!held) return void socket.write("+PONG\r\n".repeat(pings))
+            pingsWhileHeld += pings
+            if (pingsWhileHeld === 2) socket.write("+HELD\r\n+PONG\r\n+PONG\r\n")
+          })
+        })
+        const client = yield* RedisClient.make({ host: "127.0.0.1", port: fake.port })
+        expect(yield* client.send(["PING"])).toBe("PONG")
+        const hold = yield* Effect.fork(client.send(["HOLD"]))
+        yield* Deferred.await(holdReceived)
+        const write = vi.spyOn(Duplex.prototype, "write")
+        const runtime = yield* Effect.runtime<never>()
+        const replies = yield* Effect.async<ReadonlyArray<unknown>>((resume) => {
+          const results: Array<unknown> = []
+          const fire = () =>
+            Runtime.runCallback(runtime)(client.send(["PING"]), {
+              onExit: (exit) => {
+                results.push(Exit.isSuccess(exit) ? exit.value : exit)
+                if (results.length === 2) resume(Effect.succeed(results))
+              }
+            })
+          setTimeout(fire, 1)
+          setTimeout(fire, 1)
+        })
+        expect(replies).toEqual(["PONG", "PONG"])
+        expect(yield* Fiber.join(hold)).toBe("HELD")
+        const ours = write.mock.contexts.filter((socket) =>
+          socket instanceof Net.Socket && socket.remotePort === fake.port
+        )
+        expect(ours).toHaveLength(1)
       }))
 
     it.scopedLive("backpressure past maxInFlight: every command still completes", () =>

@@ -405,6 +405,27 @@ describe("Parser", () => {
       expect(values).toHaveLength(3000)
       expect(values[2998]).toBe(999)
     })
+
+    it("no value aliases a fed chunk: a caller may overwrite it once feed returns, at any split", () => {
+      // A socket read into one reused buffer does exactly that; a 40-byte payload takes the copy by call, a
+      // 3-byte one the copy by loop.
+      const wire = Buffer.concat([
+        stream,
+        bytes(`$40\r\n${"p".repeat(40)}\r\n$3\r\nabc\r\n*2\r\n$40\r\n${"q".repeat(40)}\r\n=8\r\ntxt:xyzw\r\n`)
+      ])
+      const reference = picture(parse(wire))
+      for (let size = 1; size <= wire.length; size += size < 16 ? 1 : 7) {
+        const parser = new Parser()
+        const values: Array<RespValue> = []
+        const reused = Buffer.alloc(size)
+        for (let at = 0; at < wire.length; at += size) {
+          const n = wire.copy(reused, 0, at, Math.min(wire.length, at + size))
+          expect(parser.feed(reused.subarray(0, n), (v) => values.push(v))).toBeUndefined()
+          reused.fill(0x21)
+        }
+        expect({ values: values.map(normalize), error: undefined }).toEqual(reference)
+      }
+    })
   })
 
   describe("protocol violations", () => {

@@ -29,7 +29,7 @@ import {
   RedisTimeoutError
 } from "../RedisError.js"
 import type * as Resp from "../Resp.js"
-import { Connection } from "./connection.js"
+import { Connection, SocketInput } from "./connection.js"
 import { revealTls } from "./options.js"
 import { awaitPending } from "./reply.js"
 
@@ -82,10 +82,17 @@ interface Progress {
   step: "tcp" | "tls" | "handshake"
 }
 
+/** A socket just opened, and where its reads go. */
+interface Opened {
+  readonly socket: Net.Socket
+  readonly input: SocketInput
+}
+
 /** Opens the socket (TCP or TLS); interruption destroys it. */
-const openSocket = (options: ResolvedOptions, progress: Progress): Effect.Effect<Net.Socket, RedisConnectionError> =>
-  Effect.async<Net.Socket, RedisConnectionError>((resume) => {
+const openSocket = (options: ResolvedOptions, progress: Progress): Effect.Effect<Opened, RedisConnectionError> =>
+  Effect.async<Opened, RedisConnectionError>((resume) => {
     let socket: Net.Socket
+    const input = new SocketInput()
     const onError = (cause: Error) => {
       socket.destroy()
       // A plain-text answer to the TLS ClientHello (a Redis without TLS says "-ERR…") fails the handshake at once.
@@ -100,7 +107,7 @@ const openSocket = (options: ResolvedOptions, progress: Progress): Effect.Effect
     }
     const onConnect = () => {
       socket.off("error", onError)
-      resume(Effect.succeed(socket))
+      resume(Effect.succeed({ socket, input }))
     }
     if (options.tls !== undefined) {
       const servername = options.tls.servername ?? (Net.isIP(options.host) === 0 ? options.host : undefined)
@@ -114,8 +121,9 @@ const openSocket = (options: ResolvedOptions, progress: Progress): Effect.Effect
         progress.step = "tls"
       })
       socket.once("secureConnect", onConnect)
+      socket.on("data", input.receive)
     } else {
-      socket = Net.connect({ host: options.host, port: options.port })
+      socket = Net.connect({ host: options.host, port: options.port, onread: input.onread })
       socket.once("connect", onConnect)
     }
     socket.once("error", onError)
@@ -202,11 +210,11 @@ export const open = (
   Effect.suspend(() => {
     const progress: Progress = { step: "tcp" }
     return Effect.gen(function*() {
-      const socket = yield* openSocket(options, progress)
+      const { input, socket } = yield* openSocket(options, progress)
       progress.step = "handshake"
       const conn = yield* Effect.try({
         try: () =>
-          new Connection(socket, {
+          new Connection(socket, input, {
             where: where(options),
             commandTimeoutMillis: options.commandTimeoutMillis,
             maxInFlight: options.maxInFlight,

@@ -24,10 +24,12 @@ export const awaitPending = (pending: Pending): Effect.Effect<Resp.RespValue, Re
     return Effect.async<Resp.RespValue, RedisError>((resume) => awaitWritten(pending, resume))
   }
   return Effect.async<Resp.RespValue, RedisError>((resume) => {
-    pending.callback = (settled) => resume(pendingResult(settled))
+    pending.resume = resume
+    pending.callback = resumeAwaiter
     // A command still waiting for room under maxInFlight is not written at all once its awaiter has gone.
     return Effect.sync(() => {
       pending.callback = undefined
+      pending.resume = undefined
       if (pending.args !== undefined) pending.cancelled = true
     })
   })
@@ -43,8 +45,19 @@ export const awaitWritten = (
   pending: Pending,
   resume: (effect: Effect.Effect<Resp.RespValue, RedisError>) => void
 ): void => {
-  if (pending.done) resume(pendingResult(pending))
-  else pending.callback = (settled) => resume(pendingResult(settled))
+  if (pending.done) {
+    resume(pendingResult(pending))
+  } else {
+    pending.resume = resume
+    pending.callback = resumeAwaiter
+  }
+}
+
+/** The one callback of every awaited command: no closure is made per command. */
+const resumeAwaiter = (pending: Pending): void => {
+  const resume = pending.resume!
+  pending.resume = undefined
+  resume(pendingResult(pending))
 }
 
 const pendingResult = (pending: Pending): Effect.Effect<Resp.RespValue, RedisError> => {
@@ -62,6 +75,40 @@ const replyError = (command: string, reply: Resp.ErrorReply): RedisReplyError | 
     : new RedisReplyError({ message: reply.message, code, command: command.toUpperCase() })
 }
 
+/** The replies of a settled batch: error replies stay values, except `NOAUTH`, which fails it typed. */
+const allResult = (pendings: ReadonlyArray<Pending>): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> => {
+  const values = new Array<Resp.RespValue>(pendings.length)
+  for (let i = 0; i < pendings.length; i++) {
+    const pending = pendings[i]!
+    if (pending.error !== undefined) return Effect.fail(pending.error)
+    const value = pending.value
+    if (value instanceof Resp.ErrorReply && value.code === "NOAUTH") {
+      return Effect.fail(replyError(pending.command, value))
+    }
+    values[i] = value
+  }
+  return Effect.succeed(values)
+}
+
+/**
+ * Resumes with the replies of a batch already written (or failed), at once when every command has settled. The
+ * common case of `pipeline`: no effect is built besides the `Effect.async` it runs in.
+ *
+ * @internal
+ */
+export const awaitAllWritten = (
+  pendings: ReadonlyArray<Pending>,
+  resume: (effect: Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError>) => void
+): void => {
+  let left = 0
+  for (const pending of pendings) if (!pending.done) left++
+  if (left === 0) return resume(allResult(pendings))
+  const onSettled = () => {
+    if (--left === 0) resume(allResult(pendings))
+  }
+  for (const pending of pendings) if (!pending.done) pending.callback = onSettled
+}
+
 /**
  * Waits for every command of a batch. Interrupted while the batch still waits for room under `maxInFlight`, it
  * cancels the whole batch, which is then never written; once written, the replies are still read and dropped.
@@ -71,25 +118,12 @@ const replyError = (command: string, reply: Resp.ErrorReply): RedisReplyError | 
 export const awaitAll = (
   pendings: ReadonlyArray<Pending>
 ): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> => {
-  const result = (): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> => {
-    const values = new Array<Resp.RespValue>(pendings.length)
-    for (let i = 0; i < pendings.length; i++) {
-      const pending = pendings[i]!
-      if (pending.error !== undefined) return Effect.fail(pending.error)
-      const value = pending.value
-      if (value instanceof Resp.ErrorReply && value.code === "NOAUTH") {
-        return Effect.fail(replyError(pending.command, value))
-      }
-      values[i] = value
-    }
-    return Effect.succeed(values)
-  }
   let left = 0
   for (const pending of pendings) if (!pending.done) left++
-  if (left === 0) return result()
+  if (left === 0) return allResult(pendings)
   return Effect.async<ReadonlyArray<Resp.RespValue>, RedisError>((resume) => {
     const onSettled = () => {
-      if (--left === 0) resume(result())
+      if (--left === 0) resume(allResult(pendings))
     }
     let waiting = false
     for (const pending of pendings) {
