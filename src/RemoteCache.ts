@@ -30,9 +30,11 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import { globalValue } from "effect/GlobalValue"
 import * as Layer from "effect/Layer"
@@ -46,7 +48,7 @@ import * as Schema from "effect/Schema"
 import type * as Tracer from "effect/Tracer"
 import * as Backend from "./internal/backend.js"
 import * as Metrics from "./internal/metrics.js"
-import { type Observer, wrapObserved } from "./internal/observe.js"
+import { type Observer, tapFailure, wrapObserved } from "./internal/observe.js"
 import * as TypedView from "./internal/schemaView.js"
 import * as Policy from "./Policy.js"
 import {
@@ -127,10 +129,10 @@ export const operationDuration: Metric.Metric<
   MetricState.MetricState.Histogram
 > = Metrics.operationDuration
 
-const { countError, operationLabels, tagOf, withFiberLabels } = Metrics
+const { countError, isTraced, operationLabels, tagOf, withFiberLabels } = Metrics
 
 const observeErrors: Observer = (ops) =>
-  Policy.aroundEach(ops, (effect, operation) => Effect.tapError(effect, (error) => countError(operation, error)))
+  Policy.aroundEach(ops, (effect, operation) => tapFailure(effect, (error) => countError(operation, error)))
 
 // `any`: one recorder serves every operation, whose results differ in type (an `Option`, an array of them, `void`).
 type Outcome = (value: any, labels: ReadonlyArray<MetricLabel.MetricLabel>) => void
@@ -145,28 +147,42 @@ const manyOutcome: Outcome = (values: ReadonlyArray<Option.Option<unknown>>, lab
   if (values.length > hits) missesTotal.unsafeUpdate(values.length - hits, labels)
 }
 
-// The span is outermost, so a policy's log lines and the backend's work are inside it; the clock is read inside
-// it, so the histogram measures what the caller waits for.
+// Metrics of one operation, on the fiber's own clock (`TestClock` in tests): one plain-function step around the
+// operation, no Effect step of its own beyond the exit handler, which also runs on interruption.
+const measure = <A, E>(
+  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  operation: Operation,
+  effect: Effect.Effect<A, E>,
+  outcome: Outcome | undefined
+): Effect.Effect<A, E> => {
+  const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+  const start = clock.unsafeCurrentTimeNanos()
+  return Effect.onExit(effect, (exit) => {
+    const labels = withFiberLabels(fiber.getFiberRef(FiberRef.currentMetricLabels), operationLabels[operation])
+    operationsTotal.unsafeUpdate(1, labels)
+    operationDuration.unsafeUpdate(Number(clock.unsafeCurrentTimeNanos() - start) / 1_000_000, labels)
+    if (outcome !== undefined && exit._tag === "Success") outcome(exit.value, labels)
+    return Effect.void
+  })
+}
+
+// With a tracer that records spans, the span is outermost, so a policy's log lines and the backend's work are
+// inside it, and the clock is read inside it, so the histogram measures what the caller waits for. Without one
+// (Effect's built-in tracer hands its spans to nobody) no span is made: see `Metrics.isTraced`.
 const instrument = <A, E>(
   operation: Operation,
   effect: Effect.Effect<A, E>,
   spanOptions: Tracer.SpanOptions,
   outcome: Outcome | undefined
 ): Effect.Effect<A, E> =>
-  Effect.withSpan(
-    Effect.clockWith((clock) => {
-      const start = clock.unsafeCurrentTimeNanos()
-      return Effect.onExit(effect, (exit) =>
-        Effect.withFiberRuntime((fiber) => {
-          const labels = withFiberLabels(fiber.getFiberRef(FiberRef.currentMetricLabels), operationLabels[operation])
-          operationsTotal.unsafeUpdate(1, labels)
-          operationDuration.unsafeUpdate(Number(clock.unsafeCurrentTimeNanos() - start) / 1_000_000, labels)
-          if (outcome !== undefined && exit._tag === "Success") outcome(exit.value, labels)
-          return Effect.void
-        }))
-    }),
-    spanNames[operation],
-    spanOptions
+  Effect.withFiberRuntime((fiber) =>
+    isTraced(fiber)
+      ? Effect.withSpan(
+        Effect.withFiberRuntime((inner) => measure(inner, operation, effect, outcome)),
+        spanNames[operation],
+        spanOptions
+      )
+      : measure(fiber, operation, effect, outcome)
   )
 
 const spanNames = Metrics.byOperation((operation) => `RemoteCache.${operation}`)
@@ -278,10 +294,11 @@ export const logOutages = (options: LogOutagesOptions = {}): Policy.Adds<never> 
           warned = false
           return Effect.annotateLogs(Effect.logInfo("cache backend working again"), annotations(operation))
         })
+      // `tapBoth`, without its extra steps on the usual success (the backend working, nothing to say).
       return Policy.aroundEach(ops, (effect, operation) =>
-        Effect.tapBoth(effect, {
-          onFailure: (error) => failed(operation, error),
-          onSuccess: () => warned ? succeeded(operation) : Effect.void
+        Effect.matchCauseEffect(effect, {
+          onFailure: (cause) => Effect.tapError(Effect.failCause(cause), (error) => failed(operation, error)),
+          onSuccess: (value) => warned ? Effect.as(succeeded(operation), value) : Effect.succeed(value)
         }))
     })
   )
