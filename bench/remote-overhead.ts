@@ -6,13 +6,20 @@
  * `RemoteCache.get` under several policies, `RemoteCache.get` with a recording tracer installed (telemetry that is
  * read), and ioredis with `enableAutoPipelining` plus `JSON.parse` (256 async loops) as the outside reference.
  * Every round runs every variant once, the order rotating from round to round; the figures are medians over the
- * rounds, and each ratio is the median of the per-round ratios to the backend.
+ * rounds, and each ratio is the median of the per-round ratios to the backend. Besides throughput it reports this
+ * process's CPU time per operation (user + system; the server is another process), which a machine busy with
+ * other work disturbs much less than wall time.
  *
  * ```sh
  * npx tsx bench/remote-overhead.ts [--rounds 7] [--ops 100000] [--only backend,default] [--profile file]
  * ```
  *
  * `--profile file` writes a V8 CPU profile of the measured rounds (summarise it with `bench/cpuprofile.ts`).
+ * `--baseline dir` also measures the `RemoteCache.js` and `Policy.js` found in `dir` (another build of this
+ * library, such as the previous commit's `src` compiled) over the same backend, side by side: variants `old-…`.
+ *
+ * Run it compiled (`tsc`) rather than through `tsx` for figures: `tsx` wraps every closure made at run time in a
+ * call that names it, which adds a cost per closure that the published build does not have.
  */
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
@@ -42,6 +49,7 @@ const rounds = Math.max(1, Number(option("--rounds") ?? 7))
 const ops = Math.max(1, Number(option("--ops") ?? 100_000))
 const only = option("--only")?.split(",")
 const profileFile = option("--profile")
+const baselineDir = option("--baseline")
 const concurrency = 256
 const keyCount = 10_000
 const prefix = "overhead:"
@@ -139,6 +147,27 @@ const main = async () => {
       }
     }
   ]
+  if (baselineDir !== undefined) {
+    // Another build of the library: `any`, its types are its own.
+    const OldCache: any = await import(`${baselineDir}/RemoteCache.js`)
+    const OldPolicy: any = await import(`${baselineDir}/Policy.js`)
+    const old = (policy: unknown) => Effect.runPromise(OldCache.fromBackend(backend, policy)) as Promise<any>
+    const oldDefault = await old(OldCache.defaultPolicy)
+    const oldBreaker = await old(
+      OldPolicy.retry(Schedule.recurs(1)).pipe(
+        OldPolicy.circuitBreaker({ failureThreshold: 5, resetAfter: "10 seconds" }),
+        OldPolicy.log("Debug"),
+        OldCache.logOutages(),
+        OldPolicy.recoverToMiss
+      )
+    )
+    all.push(
+      effectVariant("old-identity", (await old(OldPolicy.identity)).get),
+      effectVariant("old-default", oldDefault.get),
+      effectVariant("old-retry+breaker+default", oldBreaker.get),
+      effectVariant("old-default+tracer", (key) => Effect.withTracer(oldDefault.get(key), tracer))
+    )
+  }
   const variants = only === undefined ? all : all.filter((v) => only.includes(v.name))
 
   // Warm-up: every variant once.
@@ -152,6 +181,7 @@ const main = async () => {
   }
 
   const rates = new Map<string, Array<number>>(variants.map((v) => [v.name, []]))
+  const cpus = new Map<string, Array<number>>(variants.map((v) => [v.name, []]))
   for (let round = 0; round < rounds; round++) {
     const order = variants.map((_, i) => variants[(i + round) % variants.length]!)
     const line: Array<string> = []
@@ -159,9 +189,12 @@ const main = async () => {
       gc()
       recorded = []
       const started = performance.now()
+      const cpuBefore = process.cpuUsage()
       await variant.run()
+      const cpu = process.cpuUsage(cpuBefore)
       const rate = ops / ((performance.now() - started) / 1000)
       rates.get(variant.name)!.push(rate)
+      cpus.get(variant.name)!.push((cpu.user + cpu.system) / ops)
       line.push(`${variant.name}=${Math.round(rate / 1000)}k`)
     }
     process.stderr.write(`round ${round + 1}: ${line.join(" ")}\n`)
@@ -181,6 +214,7 @@ const main = async () => {
     return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
   }
   const base = rates.get("backend")
+  const baseCpu = cpus.get("backend")
   const peer = rates.get("ioredis-auto-json")
   process.stdout.write(`${ops} gets per round, concurrency ${concurrency}, ${rounds} rounds (medians)\n`)
   for (const variant of variants) {
@@ -189,8 +223,13 @@ const main = async () => {
       ? ""
       : `  ${(median(xs.map((x, i) => x / base[i]!)) * 100).toFixed(0)}% of backend`
     const vsPeer = peer === undefined ? "" : `  ${median(xs.map((x, i) => x / peer[i]!)).toFixed(2)}x ioredis-json`
+    const cs = cpus.get(variant.name)!
+    const cpuVsBackend = baseCpu === undefined
+      ? ""
+      : ` (${(median(cs.map((c, i) => c / baseCpu[i]!)) * 100).toFixed(0)}% of backend's)`
     process.stdout.write(
-      `${variant.name.padEnd(32)} ${(median(xs) / 1000).toFixed(1).padStart(7)}k/s${vsBackend}${vsPeer}\n`
+      `${variant.name.padEnd(30)} ${(median(xs) / 1000).toFixed(1).padStart(6)}k/s${vsBackend}${vsPeer}` +
+        `  cpu ${median(cs).toFixed(2)} µs/op${cpuVsBackend}\n`
     )
   }
 
