@@ -32,6 +32,7 @@
 import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import type * as Fiber from "effect/Fiber"
@@ -147,8 +148,15 @@ const manyOutcome: Outcome = (values: ReadonlyArray<Option.Option<unknown>>, lab
   if (values.length > hits) missesTotal.unsafeUpdate(values.length - hits, labels)
 }
 
-// Metrics of one operation, on the fiber's own clock (`TestClock` in tests): one plain-function step around the
-// operation, no Effect step of its own beyond the exit handler, which also runs on interruption.
+// Effect's own clock reads nanoseconds as a `bigint`, allocated on each read; the platform's monotonic clock in
+// milliseconds measures the same durations without. Any other clock (`TestClock`) is read as such.
+const liveClock: Clock.Clock = Context.get(DefaultServices.liveServices, Clock.Clock)
+const platformNow = (): number => performance.now()
+
+// Metrics of one operation, on the fiber's own clock (`TestClock` in tests), updated by plain calls. An
+// interrupted operation is counted too, so the handler runs in an uninterruptible region, as `Effect.onExit`'s
+// does; but it hands the result straight back instead of running a cleanup effect and then the exit, which
+// saves several steps per operation.
 const measure = <A, E>(
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
   operation: Operation,
@@ -156,14 +164,27 @@ const measure = <A, E>(
   outcome: Outcome | undefined
 ): Effect.Effect<A, E> => {
   const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-  const start = clock.unsafeCurrentTimeNanos()
-  return Effect.onExit(effect, (exit) => {
+  const now = clock === liveClock ? platformNow : () => Number(clock.unsafeCurrentTimeNanos()) / 1_000_000
+  const start = now()
+  const record = (): ReadonlyArray<MetricLabel.MetricLabel> => {
     const labels = withFiberLabels(fiber.getFiberRef(FiberRef.currentMetricLabels), operationLabels[operation])
     operationsTotal.unsafeUpdate(1, labels)
-    operationDuration.unsafeUpdate(Number(clock.unsafeCurrentTimeNanos() - start) / 1_000_000, labels)
-    if (outcome !== undefined && exit._tag === "Success") outcome(exit.value, labels)
-    return Effect.void
-  })
+    operationDuration.unsafeUpdate(now() - start, labels)
+    return labels
+  }
+  return Effect.uninterruptibleMask((restore) =>
+    Effect.matchCauseEffect(restore(effect), {
+      onFailure: (cause) => {
+        record()
+        return Effect.failCause(cause)
+      },
+      onSuccess: (value) => {
+        const labels = record()
+        if (outcome !== undefined) outcome(value, labels)
+        return Effect.succeed(value)
+      }
+    })
+  )
 }
 
 // With a tracer that records spans, the span is outermost, so a policy's log lines and the backend's work are

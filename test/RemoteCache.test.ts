@@ -412,6 +412,25 @@ describe("telemetry", () => {
       })
     ))
 
+  it.effect("an operation interrupted by its caller is still counted, with the time it waited (TestClock)", () =>
+    withCache(
+      RemoteCache.defaultPolicy,
+      Effect.gen(function*() {
+        const cache = yield* RemoteCache.RemoteCache
+        const faulty = yield* FaultyBackend
+        const counted = yield* deltas(
+          { operations: operationsOf("get"), durations: durations("get"), waited: histogramSum("get") },
+          Effect.gen(function*() {
+            yield* faulty.failNext("hang")
+            const fiber = yield* Effect.fork(cache.get("k"))
+            yield* TestClock.adjust("25 millis")
+            yield* Fiber.interrupt(fiber)
+          })
+        )
+        expect(counted).toStrictEqual({ operations: 1, durations: 1, waited: 25 })
+      })
+    ))
+
   it.effect("labels added with Effect.tagMetrics are kept", () =>
     withCache(
       RemoteCache.defaultPolicy,
