@@ -17,10 +17,12 @@
  *
  * ## Telemetry
  *
- * Every operation runs in a span `RemoteCache.<operation>` (kind `client`) with the attributes `cache.operation`,
- * `cache.prefix` (the backend's prefix), `cache.keys` (for `getMany` / `setMany`, the number of keys) and, when an
- * error occurred (even one the policy recovered), `cache.error` (its tag). Never a key: keys can hold personal
- * data. Never a value.
+ * With a tracer installed (OpenTelemetry's, or any other than Effect's built-in one), every operation runs in a
+ * span `RemoteCache.<operation>` (kind `client`) with the attributes `cache.operation`, `cache.prefix` (the
+ * backend's prefix), `cache.keys` (for `getMany` / `setMany`, the number of keys) and, when an error occurred (even
+ * one the policy recovered), `cache.error` (its tag). Never a key: keys can hold personal data. Never a value.
+ * Under Effect's built-in tracer, which hands its spans to nobody, or with tracing disabled, no span is made: it
+ * would cost more than the cache read itself, and nobody would see it.
  *
  * Metrics (`effect/Metric`, tagged `operation`): {@link operationsTotal}, {@link hitsTotal}, {@link missesTotal},
  * {@link errorsTotal} (also tagged `error`, the error's tag) and {@link operationDuration}. Errors are counted
