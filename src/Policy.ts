@@ -22,17 +22,22 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Clock from "effect/Clock"
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import { identity as id } from "effect/Function"
 import * as LogLevel from "effect/LogLevel"
 import * as Option from "effect/Option"
 import { type Pipeable, pipeArguments } from "effect/Pipeable"
 import * as Predicate from "effect/Predicate"
-import type * as Schedule from "effect/Schedule"
+import * as Ref from "effect/Ref"
+import * as Schedule from "effect/Schedule"
 import type * as Types from "effect/Types"
-import { type Observable, type Observer, wrapObserved, WrapObservedId } from "./internal/observe.js"
+import { type Observable, type Observer, tapFailure, wrapObserved, WrapObservedId } from "./internal/observe.js"
 import type * as RemoteCacheBackend from "./RemoteCacheBackend.js"
 import type { CacheConnectionError, CacheError, CacheReplyError, Operation } from "./RemoteCacheBackend.js"
 import { CacheCircuitOpenError, CacheTimeoutError, isCacheError } from "./RemoteCacheBackend.js"
@@ -258,14 +263,56 @@ export const identity: Adds<never> = step(false, id)
  */
 export const timeout = (duration: Duration.DurationInput): Adds<CacheTimeoutError> => {
   const decoded = Duration.decode(duration)
+  const millis = Duration.toMillis(decoded)
   const message = `no result within ${Duration.format(decoded)}`
-  return step(true, (ops) =>
-    aroundEach(ops, (effect, operation, key) =>
-      Effect.timeoutFail(effect, {
-        duration: decoded,
-        onTimeout: () => new CacheTimeoutError({ operation, key, message })
-      })))
+  // A platform timer cannot wait longer than this; such a timeout is left to Effect's own.
+  const onPlatformTimer = millis <= maxTimerMillis
+  const timed = <A, E>(
+    effect: Effect.Effect<A, E>,
+    operation: Operation,
+    key: string | undefined
+  ): Effect.Effect<A, E | CacheTimeoutError> =>
+    Effect.withFiberRuntime((fiber) => {
+      const onTimeout = () => new CacheTimeoutError({ operation, key, message })
+      return onPlatformTimer && Context.get(fiber.currentDefaultServices, Clock.Clock) === liveClock
+        ? timeoutOnTimer(effect, millis, onTimeout)
+        : Effect.timeoutFail(effect, { duration: decoded, onTimeout })
+    })
+  return step(true, (ops) => aroundEach(ops, timed))
 }
+
+const liveClock: Clock.Clock = Context.get(DefaultServices.liveServices, Clock.Clock)
+const maxTimerMillis = 2_147_483_647
+
+// `Effect.timeoutFail` on Effect's live clock, for a fraction of its cost: it races the operation against a sleep,
+// two fibers per operation; this forks the operation alone and waits for it or a platform timer, whichever comes
+// first. Like `timeoutFail`, it interrupts the operation on time-out and waits for the interruption, interrupts
+// it when the caller is interrupted, and keeps the operation's fiber-local changes when it completes. Any other
+// clock (`TestClock`) gets `timeoutFail` itself, so tests drive time as before.
+const timeoutOnTimer = <A, E, E1>(
+  effect: Effect.Effect<A, E>,
+  millis: number,
+  onTimeout: () => E1
+): Effect.Effect<A, E | E1> =>
+  Effect.uninterruptibleMask((restore) =>
+    Effect.flatMap(Effect.fork(restore(effect)), (child) =>
+      restore(Effect.async<A, E | E1>((resume) => {
+        const settled = (exit: Exit.Exit<A, E>) => {
+          clearTimeout(timer)
+          resume(Effect.zipRight(Fiber.inheritAll(child), exit))
+        }
+        const timer = setTimeout(() => {
+          child.removeObserver(settled)
+          resume(Effect.zipRight(Fiber.interrupt(child), Effect.fail(onTimeout())))
+        }, millis)
+        child.addObserver(settled)
+        return Effect.suspend(() => {
+          clearTimeout(timer)
+          child.removeObserver(settled)
+          return Fiber.interrupt(child)
+        })
+      })))
+  )
 
 // ---------------------------------------------------------------------------------------------------------------
 // retry
@@ -281,9 +328,36 @@ export const timeout = (duration: Duration.DurationInput): Adds<CacheTimeoutErro
  */
 export const isRetryable = (u: unknown): u is RetryableError => isCacheError(u) && u.isRetryable
 
-// A failure that must not be retried leaves the retried effect as this value, so the schedule never sees it.
-class Stop {
-  constructor(readonly error: unknown) {}
+// What `Effect.retry(schedule)` does with the errors `isRetryable` allows, the others failing at once, except
+// that nothing is made before the first failure: the schedule's driver (a `Ref`, a step of the schedule) is made
+// only when there is something to retry, so an operation that succeeds pays for one failure handler only.
+const retryWith = (schedule: Schedule.Schedule<unknown, unknown>) => {
+  const attempt = <A, E>(
+    effect: Effect.Effect<A, E>,
+    onRetryable: (error: E) => Effect.Effect<A, E>
+  ): Effect.Effect<A, E> =>
+    Effect.catchAllCause(effect, (cause) => {
+      const failure = Cause.failureOrCause(cause)
+      if (failure._tag === "Right") return Effect.failCause(failure.right)
+      return isRetryable(failure.left) ? onRetryable(failure.left) : Effect.fail(failure.left)
+    })
+  const loop = <A, E>(
+    effect: Effect.Effect<A, E>,
+    driver: Schedule.ScheduleDriver<unknown, unknown>,
+    error: E
+  ): Effect.Effect<A, E> =>
+    Effect.matchEffect(driver.next(error), {
+      // The schedule is done: the last error is the one reported.
+      onFailure: () => Effect.fail(error),
+      // Each retry sees the schedule's iteration, as under `Effect.retry`.
+      onSuccess: () =>
+        attempt(
+          Effect.provideServiceEffect(effect, Schedule.CurrentIterationMetadata, Ref.get(driver.iterationMeta)),
+          (next) => loop(effect, driver, next)
+        )
+    })
+  return <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    attempt(effect, (error) => Effect.flatMap(Schedule.driver(schedule), (driver) => loop(effect, driver, error)))
 }
 
 /**
@@ -293,22 +367,17 @@ class Stop {
  * would get the same answer (or, for the breaker, defeat it). Every operation is safe to repeat: writes store the
  * same value again.
  *
- * The schedule sees only retryable errors. Retrying hides nothing: the last error is the one reported.
+ * The schedule sees only retryable errors. Retrying hides nothing: the last error is the one reported. An
+ * operation that succeeds at once pays for no schedule step.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const retry = <X>(schedule: Schedule.Schedule<X, RetryableError>): Adds<never> =>
-  step(false, (ops) =>
-    aroundEach(ops, (effect) =>
-      Effect.flatMap(
-        Effect.retry(
-          Effect.catchIf(effect, (error) => !isRetryable(error), (error) => Effect.succeed(new Stop(error))),
-          // Only retryable errors reach the schedule, as its input type says.
-          schedule as Schedule.Schedule<X, unknown>
-        ),
-        (result) => result instanceof Stop ? Effect.fail(result.error as never) : Effect.succeed(result)
-      )))
+export const retry = <X>(schedule: Schedule.Schedule<X, RetryableError>): Adds<never> => {
+  // Only retryable errors reach the schedule, as its input type says.
+  const retried = retryWith(schedule as Schedule.Schedule<unknown, unknown>)
+  return step(false, (ops) => aroundEach(ops, retried))
+}
 
 // ---------------------------------------------------------------------------------------------------------------
 // circuit breaker
@@ -430,28 +499,44 @@ const unsafeMakeBreaker = (options: CircuitBreakerOptions): Breaker => {
     else if (++failures >= threshold) open(now)
   }
 
-  const run = <A, E>(effect: Effect.Effect<A, E>, isProbe: boolean) => {
+  // A probe must free its slot however it ends, interruption included: an exit handler.
+  const probe = <A, E>(effect: Effect.Effect<A, E>, clock: Clock.Clock) => {
     const startedIn = epoch
-    return Effect.onExit(
-      effect,
-      (exit) =>
-        Effect.clockWith((clock) =>
-          Effect.sync(() => settle(exit, isProbe, startedIn, clock.unsafeCurrentTimeMillis()))
-        )
-    )
+    return Effect.onExit(effect, (exit) => {
+      settle(exit, true, startedIn, clock.unsafeCurrentTimeMillis())
+      return Effect.void
+    })
+  }
+
+  // A call while closed: its interruption changes nothing (see `settle`), so a plain handler of its result does,
+  // without the uninterruptible region of an exit handler.
+  const call = <A, E>(effect: Effect.Effect<A, E>, clock: Clock.Clock) => {
+    const startedIn = epoch
+    return Effect.matchCauseEffect(effect, {
+      onFailure: (cause) => {
+        settle(Exit.failCause(cause), false, startedIn, clock.unsafeCurrentTimeMillis())
+        return Effect.failCause(cause)
+      },
+      onSuccess: (value) => {
+        settle(Exit.succeed(value), false, startedIn, clock.unsafeCurrentTimeMillis())
+        return Effect.succeed(value)
+      }
+    })
   }
 
   return {
     state: (now) => state === "Closed" ? "Closed" : probing || now - openedAt >= resetMillis ? "HalfOpen" : "Open",
     failures: () => failures,
     guard: <A, E>(effect: Effect.Effect<A, E>, operation: Operation, key: string | undefined) =>
-      Effect.clockWith((clock): Effect.Effect<A, E | CacheCircuitOpenError> => {
-        if (state === "Closed") return run(effect, false)
+      Effect.withFiberRuntime((fiber): Effect.Effect<A, E | CacheCircuitOpenError> => {
+        // The calling fiber's `Clock`, so that `TestClock` drives the breaker.
+        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+        if (state === "Closed") return call(effect, clock)
         if (probing || clock.unsafeCurrentTimeMillis() - openedAt < resetMillis) {
           return Effect.fail(new CacheCircuitOpenError({ operation, key, message }))
         }
         probing = true
-        return run(effect, true)
+        return probe(effect, clock)
       })
   }
 }
@@ -520,7 +605,7 @@ export const log = (level: LogLevel.Literal | LogLevel.LogLevel): Adds<never> =>
   const logLevel = typeof level === "string" ? LogLevel.fromLiteral(level) : level
   return step(false, (ops) =>
     aroundEach(ops, (effect, operation, key) =>
-      Effect.tapError(effect, (error) => {
+      tapFailure(effect, (error) => {
         const failedKey = Predicate.hasProperty(error, "key") && Predicate.isString(error.key) ? error.key : key
         const annotations: Record<string, string> = { "cache.operation": operation }
         if (failedKey !== undefined) annotations["cache.key"] = failedKey
@@ -537,6 +622,13 @@ export const log = (level: LogLevel.Literal | LogLevel.LogLevel): Adds<never> =>
 
 const noneOf = (keys: ReadonlyArray<string>): ReadonlyArray<Option.Option<unknown>> => keys.map(() => Option.none())
 
+// `Effect.orElseSucceed` and `Effect.ignore`, deciding exactly as they do, but from a failure handler, which a
+// success skips: the usual outcome, a working backend, costs no step here.
+const orElse = <A, E>(effect: Effect.Effect<A, E>, evaluate: () => A): Effect.Effect<A> =>
+  Effect.catchAllCause(effect, (cause) => Effect.orElseSucceed(Effect.failCause(cause), evaluate))
+const ignore = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<void> =>
+  Effect.catchAllCause(effect, (cause) => Effect.ignore(Effect.failCause(cause))) as Effect.Effect<void>
+
 /**
  * Turns every failure into what a cache without the value would answer: `get` and `getWithTtl` yield `None`,
  * `getMany` a `None` per key, `set` / `setMany` / `delete` / `clear` succeed without effect. The error channel
@@ -549,11 +641,11 @@ const noneOf = (keys: ReadonlyArray<string>): ReadonlyArray<Option.Option<unknow
  */
 export const recoverToMiss: Recovers = step(false, (ops): AnyOps => ({
   prefix: ops.prefix,
-  get: (key) => Effect.orElseSucceed(ops.get(key), Option.none),
-  getWithTtl: (key) => Effect.orElseSucceed(ops.getWithTtl(key), Option.none),
-  getMany: (keys) => Effect.orElseSucceed(ops.getMany(keys), () => noneOf(keys)),
-  set: (key, value, ttl) => Effect.ignore(ops.set(key, value, ttl)),
-  setMany: (entries, ttl) => Effect.ignore(ops.setMany(toList(entries), ttl)),
-  delete: (key) => Effect.ignore(ops.delete(key)),
-  clear: Effect.ignore(ops.clear)
+  get: (key) => orElse(ops.get(key), Option.none),
+  getWithTtl: (key) => orElse(ops.getWithTtl(key), Option.none),
+  getMany: (keys) => orElse(ops.getMany(keys), () => noneOf(keys)),
+  set: (key, value, ttl) => ignore(ops.set(key, value, ttl)),
+  setMany: (entries, ttl) => ignore(ops.setMany(toList(entries), ttl)),
+  delete: (key) => ignore(ops.delete(key)),
+  clear: ignore(ops.clear)
 }))

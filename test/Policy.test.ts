@@ -6,6 +6,7 @@ import {
   Effect,
   Exit,
   Fiber,
+  FiberRef,
   HashMap,
   Layer,
   Logger,
@@ -93,6 +94,63 @@ describe("Policy.timeout", () => {
       yield* faulty.failNext("reply")
       const error = yield* Effect.flip(cache.get("k"))
       expect(error).toMatchObject({ _tag: "CacheReplyError", message: faultMessage("reply") })
+    })))
+})
+
+describe("Policy.timeout on Effect's live clock (a platform timer, one fiber per operation)", () => {
+  // Marks each operation interrupted, and sets a fiber-local value while it runs.
+  const watched = Effect.gen(function*() {
+    const interrupted = yield* Ref.make(0)
+    const local = FiberRef.unsafeMake(0)
+    const policy = Policy.make((ops: Policy.CacheOps<CacheError>) =>
+      Effect.succeed(
+        Policy.aroundEach(ops, (effect) =>
+          Effect.onInterrupt(
+            Effect.zipRight(FiberRef.set(local, 1), effect),
+            () => Ref.update(interrupted, (n) => n + 1)
+          ))
+      )
+    )
+    return { interrupted, local, policy }
+  })
+
+  it.live("fails an operation without a result in time, interrupting it", () =>
+    withBackend(Effect.gen(function*() {
+      const faulty = yield* FaultyBackend
+      const { interrupted, policy } = yield* watched
+      const cache = yield* apply(policy.pipe(Policy.timeout("20 millis")))
+      yield* faulty.failAlways("hang")
+      const error = yield* Effect.flip(cache.get("k"))
+      expect(error).toMatchObject({ _tag: "CacheTimeoutError", operation: "get", key: "k" })
+      expect(error.message).toBe("no result within 20ms")
+      // The operation was interrupted, and the interruption finished, before the timeout was reported.
+      expect(yield* Ref.get(interrupted)).toBe(1)
+    })))
+
+  it.live("lets a result in time through with the fiber-local changes the operation made", () =>
+    withBackend(Effect.gen(function*() {
+      const faulty = yield* FaultyBackend
+      const { interrupted, local, policy } = yield* watched
+      const cache = yield* apply(policy.pipe(Policy.timeout("10 seconds")))
+      yield* cache.set("k", "v")
+      expect(yield* cache.get("k")).toStrictEqual(Option.some("v"))
+      expect(yield* FiberRef.get(local)).toBe(1)
+      yield* faulty.failNext("reply")
+      expect((yield* Effect.flip(cache.get("k")))._tag).toBe("CacheReplyError")
+      expect(yield* Ref.get(interrupted)).toBe(0)
+    })))
+
+  it.live("interrupts the operation when its caller is interrupted", () =>
+    withBackend(Effect.gen(function*() {
+      const faulty = yield* FaultyBackend
+      const { interrupted, policy } = yield* watched
+      const cache = yield* apply(policy.pipe(Policy.timeout("10 seconds")))
+      yield* faulty.failAlways("hang")
+      const fiber = yield* Effect.fork(cache.get("k"))
+      // Wait until the operation has started.
+      while ((yield* faulty.calls).length === 0) yield* Effect.sleep("1 millis")
+      yield* Fiber.interrupt(fiber)
+      expect(yield* Ref.get(interrupted)).toBe(1)
     })))
 })
 

@@ -15,7 +15,8 @@ import {
   Redacted,
   Schedule,
   Schema,
-  TestClock
+  TestClock,
+  Tracer
 } from "effect"
 import type { ParseResult } from "effect"
 import { expectTypeOf } from "vitest"
@@ -57,6 +58,20 @@ const captureLogs = Effect.sync(() => {
   })
   const layer = Layer.merge(Logger.add(logger), Logger.minimumLogLevel(LogLevel.All))
   return { lines, layer }
+})
+
+/** A tracer that records every span it makes, as an exporter would see them. */
+const recordingTracer = Effect.map(Effect.tracer, (base) => {
+  const spans: Array<Tracer.Span> = []
+  const tracer = Tracer.make({
+    span: (name, parent, context, links, startTime, kind, options) => {
+      const span = base.span(name, parent, context, links, startTime, kind, options)
+      spans.push(span)
+      return span
+    },
+    context: (f, fiber) => base.context(f, fiber)
+  })
+  return { spans, tracer }
 })
 
 /** The current value of a counter (or a histogram's count) with exactly these tags; 0 before its first update. */
@@ -189,48 +204,119 @@ describe("RemoteCache.layer / make", () => {
 // ---------------------------------------------------------------------------------------------------------------
 
 describe("telemetry", () => {
-  it.effect("every operation runs in a span with the operation and the prefix, never the key", () =>
+  // Runs every kind of operation and checks the span the backend ran in for each.
+  const spannedOperations = Effect.gen(function*() {
+    const cache = yield* RemoteCache.RemoteCache
+    const faulty = yield* FaultyBackend
+    yield* cache.get("user:42@example.com")
+    yield* cache.getMany(["a", "b", "c"])
+    yield* cache.setMany(new Map([["a", 1], ["b", 2]]))
+    yield* cache.clear
+    yield* faulty.failNext("timeout")
+    yield* cache.delete("gone")
+    const calls = yield* faulty.calls
+    const spans = calls.map((call) => Option.getOrThrow(call.span))
+    expect(spans.map((span) => [span.name, span.kind])).toStrictEqual([
+      ["RemoteCache.get", "client"],
+      ["RemoteCache.getMany", "client"],
+      ["RemoteCache.setMany", "client"],
+      ["RemoteCache.clear", "client"],
+      ["RemoteCache.delete", "client"]
+    ])
+    expect(Object.fromEntries(spans[0]!.attributes)).toStrictEqual({
+      "cache.operation": "get",
+      "cache.prefix": "app:"
+    })
+    expect(Object.fromEntries(spans[1]!.attributes)).toStrictEqual({
+      "cache.operation": "getMany",
+      "cache.prefix": "app:",
+      "cache.keys": 3
+    })
+    expect(spans[2]!.attributes.get("cache.keys")).toBe(2)
+    // A failure the policy recovered still shows on the span, by its tag.
+    expect(Object.fromEntries(spans[4]!.attributes)).toStrictEqual({
+      "cache.operation": "delete",
+      "cache.prefix": "app:",
+      "cache.error": "CacheTimeoutError"
+    })
+    for (const span of spans) {
+      for (const value of span.attributes.values()) {
+        expect(String(value)).not.toMatch(/user:42|gone|^a$|^b$/)
+      }
+    }
+  })
+
+  it.effect("with a tracer installed, every operation runs in a span with the operation and the prefix, never the key", () =>
+    withCache(
+      RemoteCache.defaultPolicy,
+      Effect.gen(function*() {
+        const { spans: recorded, tracer } = yield* recordingTracer
+        yield* Effect.withTracer(spannedOperations, tracer)
+        // The tracer was handed exactly these spans, ended.
+        expect(recorded.map((span) => [span.name, span.status._tag])).toStrictEqual([
+          ["RemoteCache.get", "Ended"],
+          ["RemoteCache.getMany", "Ended"],
+          ["RemoteCache.setMany", "Ended"],
+          ["RemoteCache.clear", "Ended"],
+          ["RemoteCache.delete", "Ended"]
+        ])
+      })
+    ))
+
+  it.effect("under Effect's built-in tracer, which records nothing, no span is made and the caller's is untouched", () =>
     withCache(
       RemoteCache.defaultPolicy,
       Effect.gen(function*() {
         const cache = yield* RemoteCache.RemoteCache
         const faulty = yield* FaultyBackend
-        yield* cache.get("user:42@example.com")
-        yield* cache.getMany(["a", "b", "c"])
-        yield* cache.setMany(new Map([["a", 1], ["b", 2]]))
-        yield* cache.clear
-        yield* faulty.failNext("timeout")
-        yield* cache.delete("gone")
+        const caller = yield* Effect.withSpan(
+          Effect.gen(function*() {
+            yield* cache.get("k")
+            yield* faulty.failNext("timeout")
+            yield* cache.delete("gone")
+            return yield* Effect.currentSpan
+          }),
+          "caller"
+        )
         const calls = yield* faulty.calls
-        const spans = calls.map((call) => Option.getOrThrow(call.span))
-        expect(spans.map((span) => [span.name, span.kind])).toStrictEqual([
-          ["RemoteCache.get", "client"],
-          ["RemoteCache.getMany", "client"],
-          ["RemoteCache.setMany", "client"],
-          ["RemoteCache.clear", "client"],
-          ["RemoteCache.delete", "client"]
+        // The backend ran in the caller's span, which got no attribute of the cache's.
+        expect(calls.map((call) => Option.map(call.span, (span) => span.name))).toStrictEqual([
+          Option.some("caller"),
+          Option.some("caller")
         ])
-        expect(Object.fromEntries(spans[0]!.attributes)).toStrictEqual({
-          "cache.operation": "get",
-          "cache.prefix": "app:"
-        })
-        expect(Object.fromEntries(spans[1]!.attributes)).toStrictEqual({
-          "cache.operation": "getMany",
-          "cache.prefix": "app:",
-          "cache.keys": 3
-        })
-        expect(spans[2]!.attributes.get("cache.keys")).toBe(2)
-        // A failure the policy recovered still shows on the span, by its tag.
-        expect(Object.fromEntries(spans[4]!.attributes)).toStrictEqual({
-          "cache.operation": "delete",
-          "cache.prefix": "app:",
-          "cache.error": "CacheTimeoutError"
-        })
-        for (const span of spans) {
-          for (const value of span.attributes.values()) {
-            expect(String(value)).not.toMatch(/user:42|gone|^a$|^b$/)
-          }
-        }
+        expect(Object.fromEntries(caller.attributes)).toStrictEqual({})
+      })
+    ))
+
+  it.effect("with a tracer installed, metrics count the same as without", () =>
+    withCache(
+      RemoteCache.defaultPolicy,
+      Effect.gen(function*() {
+        const cache = yield* RemoteCache.RemoteCache
+        const faulty = yield* FaultyBackend
+        const { spans, tracer } = yield* recordingTracer
+        yield* cache.set("k", 1)
+        const counted = yield* deltas(
+          {
+            hits: hits("get"),
+            misses: misses("get"),
+            operations: operationsOf("get"),
+            durations: durations("get"),
+            errors: errors("get", "CacheConnectionError")
+          },
+          Effect.withTracer(
+            Effect.gen(function*() {
+              yield* cache.get("k")
+              yield* cache.get("x")
+              yield* faulty.failNext("connection")
+              yield* cache.get("k")
+            }),
+            tracer
+          )
+        )
+        expect(counted).toStrictEqual({ hits: 1, misses: 2, operations: 3, durations: 3, errors: 1 })
+        expect(spans.map((span) => span.name)).toStrictEqual(["RemoteCache.get", "RemoteCache.get", "RemoteCache.get"])
+        expect(spans[2]!.attributes.get("cache.error")).toBe("CacheConnectionError")
       })
     ))
 
@@ -323,6 +409,25 @@ describe("telemetry", () => {
           })
         )
         expect(counted).toStrictEqual({ connection: 1, timeout: 1, open: 1, slowness: 10 })
+      })
+    ))
+
+  it.effect("an operation interrupted by its caller is still counted, with the time it waited (TestClock)", () =>
+    withCache(
+      RemoteCache.defaultPolicy,
+      Effect.gen(function*() {
+        const cache = yield* RemoteCache.RemoteCache
+        const faulty = yield* FaultyBackend
+        const counted = yield* deltas(
+          { operations: operationsOf("get"), durations: durations("get"), waited: histogramSum("get") },
+          Effect.gen(function*() {
+            yield* faulty.failNext("hang")
+            const fiber = yield* Effect.fork(cache.get("k"))
+            yield* TestClock.adjust("25 millis")
+            yield* Fiber.interrupt(fiber)
+          })
+        )
+        expect(counted).toStrictEqual({ operations: 1, durations: 1, waited: 25 })
       })
     ))
 

@@ -4,7 +4,10 @@
  *
  * @internal
  */
+import * as Context from "effect/Context"
+import * as DefaultServices from "effect/DefaultServices"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as FiberRef from "effect/FiberRef"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
@@ -12,6 +15,7 @@ import type * as MetricKeyType from "effect/MetricKeyType"
 import * as MetricLabel from "effect/MetricLabel"
 import type * as MetricState from "effect/MetricState"
 import * as Predicate from "effect/Predicate"
+import * as Tracer from "effect/Tracer"
 import { type Operation, operations } from "../RemoteCacheBackend.js"
 
 /** @internal */
@@ -122,13 +126,27 @@ export const increment = (
 export const tagOf = (error: unknown): string =>
   Predicate.hasProperty(error, "_tag") && Predicate.isString(error._tag) ? error._tag : "UnknownError"
 
+// Effect's own tracer: the one every runtime has unless a tracer (OpenTelemetry's, say) is installed.
+const builtInTracer: Tracer.Tracer = Context.get(DefaultServices.liveServices, Tracer.Tracer)
+
+/**
+ * `true` when spans made on `fiber` go somewhere: a tracer other than Effect's built-in one is installed and
+ * tracing is enabled. Effect's built-in tracer keeps its spans in memory and hands them to nobody, yet making one
+ * per operation and installing it as the current span (which copies the fiber's context) costs more than a cache
+ * read; so telemetry skips spans, and span attributes, when nothing records them.
+ *
+ * @internal
+ */
+export const isTraced = (fiber: Fiber.RuntimeFiber<unknown, unknown>): boolean =>
+  fiber.currentTracer !== builtInTracer && fiber.getFiberRef(FiberRef.currentTracerEnabled)
+
 // An error passes through several observed layers (the backend, then a circuit breaker, say) and must be counted
 // once: the first layer that sees it marks it. Weak, so errors are not kept alive.
 const counted = new WeakSet<object>()
 
 /**
  * Counts `error` in `remote_cache_errors_total` (once, however many layers see it) and names its tag on the
- * current span (`cache.error`).
+ * current span (`cache.error`) when spans are recorded (see {@link isTraced}).
  *
  * @internal
  */
@@ -143,5 +161,5 @@ export const countError = (operation: string, error: unknown): Effect.Effect<voi
       1,
       withFiberLabels(fiber.getFiberRef(FiberRef.currentMetricLabels), errorLabels(operation, tag))
     )
-    return Effect.annotateCurrentSpan("cache.error", tag)
+    return isTraced(fiber) ? Effect.annotateCurrentSpan("cache.error", tag) : Effect.void
   })

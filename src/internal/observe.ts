@@ -49,3 +49,15 @@ export const wrapObserved = <EIn, EOut>(
   }
   return observe === undefined ? policy.wrap(ops) : Effect.map(policy.wrap(ops), (out) => observe(out))
 }
+
+/**
+ * `Effect.tapError` at no cost on success: `f` sees the error of a failed `effect`, which then fails as before
+ * (exactly as `tapError` would). `tapError` re-emits every success as a new step; a failure handler is skipped by a
+ * success, so the operations of a cache pay for their watchers only when they fail.
+ *
+ * @internal
+ */
+export const tapFailure = <A, E, X>(
+  effect: Effect.Effect<A, E>,
+  f: (error: E) => Effect.Effect<X>
+): Effect.Effect<A, E> => Effect.catchAllCause(effect, (cause) => Effect.tapError(Effect.failCause(cause), f))
