@@ -146,7 +146,7 @@ describe("RedisClient", () => {
       Effect.gen(function*() {
         // Replies read in several reads of one turn (a batch of replies larger than one read) resume their
         // callers from separate callbacks while the rest of the batch is still in flight: what they send next goes
-        // out together once the turn's I/O is done. Two timers due at once stand for two reads; a HOLD the server
+        // out together once the turn's I/O is done. Two immediates of one check phase stand for two reads; a HOLD the server
         // answers only after both PINGs stands for the rest of the batch.
         let held = false
         const holdReceived = Deferred.unsafeMake<void>(FiberId.none)
@@ -179,8 +179,10 @@ describe("RedisClient", () => {
                 if (results.length === 2) resume(Effect.succeed(results))
               }
             })
-          setTimeout(fire, 1)
-          setTimeout(fire, 1)
+          // Two immediates queued together run in one check phase, each a callback of its own (Node drains the
+          // nextTick queue between them); two timers may fall into different turns on a busy machine.
+          setImmediate(fire)
+          setImmediate(fire)
         })
         expect(replies).toEqual(["PONG", "PONG"])
         expect(yield* Fiber.join(hold)).toBe("HELD")
