@@ -296,10 +296,11 @@ export const make = (
         onSuccess: (replies) => entryOf(key, replies[0]!, replies[1]!)
       })
 
-    // Batched reads. A batch is sent by a fiber of its own (forked on the runtime this backend was made in), not by
-    // one of its callers: interrupting a caller then stops only its own wait (its result is dropped when the reply
-    // comes), never the command the others wait for. Each caller is resumed with its own outcome, built in plain
-    // TypeScript.
+    // Batched reads. A batch is sent by none of its callers: through the client's callback (`submit`) when it has
+    // one, else by a fiber of its own (forked on the runtime this backend was made in), which is also where what
+    // `submit` cannot finish at once (the connection opening, room awaited) runs. Interrupting a caller then stops
+    // only its own wait (its result is dropped when the reply comes), never the command the others wait for. Each
+    // caller is resumed with its own outcome, built in plain TypeScript.
     const fork = Runtime.runFork(yield* Effect.runtime<never>())
 
     const deliverGets = (
