@@ -15,8 +15,9 @@
  * ```
  *
  * `--profile file` writes a V8 CPU profile of the measured rounds (summarise it with `bench/cpuprofile.ts`).
- * `--baseline dir` also measures the `RemoteCache.js` and `Policy.js` found in `dir` (another build of this
- * library, such as the previous commit's `src` compiled) over the same backend, side by side: variants `old-…`.
+ * `--baseline dir` also measures the `RedisBackend.js`, `RemoteCache.js` and `Policy.js` found in `dir` (another
+ * build of this library, such as the previous commit's `src` compiled), over the same client, side by side:
+ * variants `old-…`, the caches over the old backend.
  *
  * Run it compiled (`tsc`) rather than through `tsx` for figures: `tsx` wraps every closure made at run time in a
  * call that names it, which adds a cost per closure that the published build does not have.
@@ -151,7 +152,11 @@ const main = async () => {
     // Another build of the library: `any`, its types are its own.
     const OldCache: any = await import(`${baselineDir}/RemoteCache.js`)
     const OldPolicy: any = await import(`${baselineDir}/Policy.js`)
-    const old = (policy: unknown) => Effect.runPromise(OldCache.fromBackend(backend, policy)) as Promise<any>
+    const OldBackend: any = await import(`${baselineDir}/RedisBackend.js`)
+    const oldBackend: RemoteCacheBackendShape = await Effect.runPromise(
+      Effect.provideService(OldBackend.make({ prefix }), RedisClient.RedisClient, client)
+    )
+    const old = (policy: unknown) => Effect.runPromise(OldCache.fromBackend(oldBackend, policy)) as Promise<any>
     const oldDefault = await old(OldCache.defaultPolicy)
     const oldBreaker = await old(
       OldPolicy.retry(Schedule.recurs(1)).pipe(
@@ -162,6 +167,7 @@ const main = async () => {
       )
     )
     all.push(
+      effectVariant("old-backend", oldBackend.get),
       effectVariant("old-identity", (await old(OldPolicy.identity)).get),
       effectVariant("old-default", oldDefault.get),
       effectVariant("old-retry+breaker+default", oldBreaker.get),

@@ -37,7 +37,17 @@ import * as Predicate from "effect/Predicate"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import type * as Types from "effect/Types"
-import { type Observable, type Observer, tapFailure, wrapObserved, WrapObservedId } from "./internal/observe.js"
+import {
+  type Fusion,
+  FusionId,
+  fusionOf,
+  type Observable,
+  type Observer,
+  tapFailure,
+  withFusion,
+  wrapObserved,
+  WrapObservedId
+} from "./internal/observe.js"
 import type * as RemoteCacheBackend from "./RemoteCacheBackend.js"
 import type { CacheConnectionError, CacheError, CacheReplyError, Operation } from "./RemoteCacheBackend.js"
 import { CacheCircuitOpenError, CacheTimeoutError, isCacheError } from "./RemoteCacheBackend.js"
@@ -164,8 +174,19 @@ function pipeThis(this: unknown) {
 
 // `any`: the result is a `Policy`, `Adds` or `Recovers` depending on the export, whose annotation gives the type.
 const fromWrap = (wrap: Wrap): any => {
-  const policy = (self: Policy<unknown, unknown>): unknown =>
-    fromWrap((ops, observe) => Effect.flatMap(wrapObserved(self, ops, observe), (inner) => wrap(inner, observe)))
+  const policy = (self: Policy<unknown, unknown>): unknown => {
+    const composed = fromWrap((ops, observe) =>
+      Effect.flatMap(wrapObserved(self, ops, observe), (inner) => wrap(inner, observe))
+    )
+    // Steps that act on failure only, after any policy, stay fusible: `self`'s own part, then all of the steps.
+    // Read from the function itself, as a step may be marked after it was made (`RemoteCache.logOutages`).
+    const own = (policy as Partial<Record<typeof FusionId, Fusion>>)[FusionId]
+    if (own !== undefined && own.inner === undefined) {
+      const before = fusionOf(self)
+      withFusion(composed, [...before.steps, ...own.steps], before.inner)
+    }
+    return composed
+  }
   const observable: Observable<unknown, unknown> = { [WrapObservedId]: wrap }
   return Object.assign(policy, observable, {
     [TypeId]: variance,
@@ -246,7 +267,7 @@ export const isPolicy = (u: unknown): u is Policy<unknown, unknown> => typeof u 
  * @since 0.1.0
  * @category constructors
  */
-export const identity: Adds<never> = step(false, id)
+export const identity: Adds<never> = withFusion(step(false, id), [])
 
 // ---------------------------------------------------------------------------------------------------------------
 // timeout
@@ -603,17 +624,17 @@ const describe = (error: unknown): string => {
  */
 export const log = (level: LogLevel.Literal | LogLevel.LogLevel): Adds<never> => {
   const logLevel = typeof level === "string" ? LogLevel.fromLiteral(level) : level
-  return step(false, (ops) =>
-    aroundEach(ops, (effect, operation, key) =>
-      tapFailure(effect, (error) => {
-        const failedKey = Predicate.hasProperty(error, "key") && Predicate.isString(error.key) ? error.key : key
-        const annotations: Record<string, string> = { "cache.operation": operation }
-        if (failedKey !== undefined) annotations["cache.key"] = failedKey
-        return Effect.annotateLogs(
-          Effect.logWithLevel(logLevel, `cache ${operation} failed: ${describe(error)}`),
-          annotations
-        )
-      })))
+  const logged = <A, E>(effect: Effect.Effect<A, E>, operation: Operation, key: string | undefined) =>
+    tapFailure(effect, (error) => {
+      const failedKey = Predicate.hasProperty(error, "key") && Predicate.isString(error.key) ? error.key : key
+      const annotations: Record<string, string> = { "cache.operation": operation }
+      if (failedKey !== undefined) annotations["cache.key"] = failedKey
+      return Effect.annotateLogs(
+        Effect.logWithLevel(logLevel, `cache ${operation} failed: ${describe(error)}`),
+        annotations
+      )
+    })
+  return withFusion(step(false, (ops) => aroundEach(ops, logged)), [() => ({ onFailure: logged })])
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -629,6 +650,24 @@ const orElse = <A, E>(effect: Effect.Effect<A, E>, evaluate: () => A): Effect.Ef
 const ignore = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<void> =>
   Effect.catchAllCause(effect, (cause) => Effect.ignore(Effect.failCause(cause))) as Effect.Effect<void>
 
+// `recoverToMiss` applied to one failed operation (see `Fusion`), deciding as the operations below do.
+const recoverFailed = (
+  failed: Effect.Effect<any, any>,
+  operation: Operation,
+  _key: string | undefined,
+  keys: ReadonlyArray<string> | undefined
+): Effect.Effect<any> => {
+  switch (operation) {
+    case "get":
+    case "getWithTtl":
+      return orElse(failed, Option.none)
+    case "getMany":
+      return orElse(failed, () => noneOf(keys ?? []))
+    default:
+      return ignore(failed)
+  }
+}
+
 /**
  * Turns every failure into what a cache without the value would answer: `get` and `getWithTtl` yield `None`,
  * `getMany` a `None` per key, `set` / `setMany` / `delete` / `clear` succeed without effect. The error channel
@@ -639,13 +678,16 @@ const ignore = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<void> =>
  * @since 0.1.0
  * @category combinators
  */
-export const recoverToMiss: Recovers = step(false, (ops): AnyOps => ({
-  prefix: ops.prefix,
-  get: (key) => orElse(ops.get(key), Option.none),
-  getWithTtl: (key) => orElse(ops.getWithTtl(key), Option.none),
-  getMany: (keys) => orElse(ops.getMany(keys), () => noneOf(keys)),
-  set: (key, value, ttl) => ignore(ops.set(key, value, ttl)),
-  setMany: (entries, ttl) => ignore(ops.setMany(toList(entries), ttl)),
-  delete: (key) => ignore(ops.delete(key)),
-  clear: ignore(ops.clear)
-}))
+export const recoverToMiss: Recovers = withFusion(
+  step(false, (ops): AnyOps => ({
+    prefix: ops.prefix,
+    get: (key) => orElse(ops.get(key), Option.none),
+    getWithTtl: (key) => orElse(ops.getWithTtl(key), Option.none),
+    getMany: (keys) => orElse(ops.getMany(keys), () => noneOf(keys)),
+    set: (key, value, ttl) => ignore(ops.set(key, value, ttl)),
+    setMany: (entries, ttl) => ignore(ops.setMany(toList(entries), ttl)),
+    delete: (key) => ignore(ops.delete(key)),
+    clear: ignore(ops.clear)
+  })),
+  [() => ({ onFailure: recoverFailed })]
+)

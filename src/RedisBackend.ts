@@ -13,6 +13,7 @@ import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
@@ -119,6 +120,10 @@ const isWrongType = (cause: Cause.Cause<RedisError>): boolean => {
   return failure._tag === "Some" && failure.value._tag === "RedisReplyError" && failure.value.code === "WRONGTYPE"
 }
 
+/** `effect` when it is a finished `Exit` (as `Effect.succeed` and `Effect.fail` are), else `undefined`. */
+const exitOf = <A, E>(effect: Effect.Effect<A, E>): Exit.Exit<A, E> | undefined =>
+  Exit.isExit(effect) ? effect as Exit.Exit<A, E> : undefined
+
 /** A read waiting in a batch: its key, and how to resume its caller. */
 interface ReadSlot<A> {
   readonly key: string
@@ -180,6 +185,8 @@ export const make = (
     const match = escapeGlob(prefix) + "*"
     // Servers before 4.0 lack UNLINK; learnt on the first "unknown command" reply.
     let deleteCommand = "UNLINK"
+    // The client's callback-level `send`, absent on a cluster client.
+    const submit = client.submit
 
     const send = (operation: Operation, key: string | undefined, command: RedisClient.Command) =>
       Effect.mapError(client.send(command), toCacheError(operation, key))
@@ -240,8 +247,11 @@ export const make = (
 
     // A lone read: one GET, its reply or failure handled in one continuation. A key holding another type than a
     // string reads as a miss, as it does in an MGET (see `isWrongType`).
-    const getAlone = (key: string): Effect.Effect<Option.Option<unknown>, CacheError> =>
-      Effect.matchCauseEffect(client.send(["GET", prefix + key]), {
+    const getAlone = (
+      sent: Effect.Effect<Resp.RespValue, RedisError>,
+      key: string
+    ): Effect.Effect<Option.Option<unknown>, CacheError> =>
+      Effect.matchCauseEffect(sent, {
         onFailure: (cause) => isWrongType(cause) ? Effect.succeedNone : failWith(cause, "get", key),
         onSuccess: (reply) => readReply("get", key, reply)
       })
@@ -286,33 +296,51 @@ export const make = (
         onSuccess: (replies) => entryOf(key, replies[0]!, replies[1]!)
       })
 
-    // Batched reads. A batch is sent by a fiber of its own (forked on the runtime this backend was made in), not by
-    // one of its callers: interrupting a caller then stops only its own wait (its result is dropped when the reply
-    // comes), never the command the others wait for. Each caller is resumed with its own outcome, built in plain
-    // TypeScript.
+    // Batched reads. A batch is sent by none of its callers: through the client's callback (`submit`) when it has
+    // one, else by a fiber of its own (forked on the runtime this backend was made in), which is also where what
+    // `submit` cannot finish at once (the connection opening, room awaited) runs. Interrupting a caller then stops
+    // only its own wait (its result is dropped when the reply comes), never the command the others wait for. Each
+    // caller is resumed with its own outcome, built in plain TypeScript.
     const fork = Runtime.runFork(yield* Effect.runtime<never>())
+
+    const deliverGets = (
+      slots: ReadonlyArray<ReadSlot<Option.Option<unknown>>>,
+      exit: Exit.Exit<Resp.RespValue, RedisError>
+    ): void => {
+      if (exit._tag === "Failure") {
+        for (const slot of slots) slot.resume(failWith(exit.cause, "get", slot.key))
+        return
+      }
+      const reply = exit.value
+      if (!Array.isArray(reply) || reply.length !== slots.length) {
+        for (const slot of slots) slot.resume(Effect.fail(unexpected("get", slot.key, reply)))
+        return
+      }
+      for (let i = 0; i < slots.length; i++) {
+        const slot = slots[i]!
+        slot.resume(readReply("get", slot.key, reply[i]!))
+      }
+    }
+
+    // What a batch's fiber ends with: the fiber itself always succeeds (with the command's Exit), as its failure is
+    // its callers', not a fiber's unhandled error to report.
+    const forkExit = <A, E>(effect: Effect.Effect<A, E>, deliver: (exit: Exit.Exit<A, E>) => void): void => {
+      fork(Effect.exit(effect)).addObserver((outcome) =>
+        deliver(outcome._tag === "Success" ? outcome.value : outcome as unknown as Exit.Exit<A, E>)
+      )
+    }
 
     const sendGets = (slots: ReadonlyArray<ReadSlot<Option.Option<unknown>>>): void => {
       const command = new Array<string>(slots.length + 1)
       command[0] = "MGET"
       for (let i = 0; i < slots.length; i++) command[i + 1] = prefix + slots[i]!.key
-      fork(Effect.exit(client.send(command))).addObserver((outcome) => {
-        // The fiber itself always succeeds (with the command's Exit): its failure is its callers', not a fiber's
-        // unhandled error to report.
-        const exit = outcome._tag === "Success" ? outcome.value : outcome
-        if (exit._tag === "Failure") {
-          for (const slot of slots) slot.resume(failWith(exit.cause, "get", slot.key))
-          return
-        }
-        const reply = exit.value
-        if (!Array.isArray(reply) || reply.length !== slots.length) {
-          for (const slot of slots) slot.resume(Effect.fail(unexpected("get", slot.key, reply)))
-          return
-        }
-        for (let i = 0; i < slots.length; i++) {
-          const slot = slots[i]!
-          slot.resume(readReply("get", slot.key, reply[i]!))
-        }
+      // Through the client's callback when it has one: the reply (a finished Exit) is handed out at once, and a
+      // fiber is forked only for what must run in one (the connection opening, room awaited).
+      if (submit === undefined) return forkExit(client.send(command), (exit) => deliverGets(slots, exit))
+      submit(command, (effect) => {
+        const exit = exitOf(effect)
+        if (exit !== undefined) deliverGets(slots, exit)
+        else forkExit(effect, (exit) => deliverGets(slots, exit))
       })
     }
 
@@ -340,15 +368,37 @@ export const make = (
     const gets = new TickBatcher(maxBatchSize, sendGets)
     const entries = new TickBatcher(maxBatchSize, sendEntries)
 
-    // The first reads of a tick go out at once as lone reads (see `TickBatcher`); the others wait for the batch.
-    const get = batchReads
+    // The outcome of a lone GET as its caller continues: read here when it is a finished Exit (the usual case),
+    // else (the connection opening, room awaited) an effect that runs in the caller's fiber.
+    const getOutcome = (
+      key: string,
+      effect: Effect.Effect<Resp.RespValue, RedisError>
+    ): Effect.Effect<Option.Option<unknown>, CacheError> => {
+      const exit = exitOf(effect)
+      if (exit === undefined) return getAlone(effect, key)
+      if (exit._tag === "Success") return readReply("get", key, exit.value)
+      return isWrongType(exit.cause) ? Effect.succeedNone : failWith(exit.cause, "get", key)
+    }
+
+    // With the client's callback (`submit`), a read is one Effect.async: a lone read hands its GET to the client,
+    // a batched one joins the batch, and the reply resumes the caller with its decoded value. The first reads of a
+    // tick go out at once as lone reads (see `TickBatcher`); the others wait for the batch.
+    const get = submit !== undefined
+      ? (key: string): Effect.Effect<Option.Option<unknown>, CacheError> =>
+        Effect.async<Option.Option<unknown>, CacheError>((resume) => {
+          if (batchReads && !gets.alone()) return gets.add({ key, resume })
+          submit(["GET", prefix + key], (effect) => resume(getOutcome(key, effect)))
+        })
+      : batchReads
       ? (key: string): Effect.Effect<Option.Option<unknown>, CacheError> =>
         Effect.suspend(() =>
-          gets.alone() ? getAlone(key) : Effect.async<Option.Option<unknown>, CacheError>((resume) => {
-            gets.add({ key, resume })
-          })
+          gets.alone()
+            ? getAlone(client.send(["GET", prefix + key]), key)
+            : Effect.async<Option.Option<unknown>, CacheError>((resume) => {
+              gets.add({ key, resume })
+            })
         )
-      : getAlone
+      : (key: string) => getAlone(client.send(["GET", prefix + key]), key)
 
     const getWithTtl = batchReads
       ? (key: string): Effect.Effect<Option.Option<Entry>, CacheError> =>

@@ -170,6 +170,19 @@ export interface RedisClientShape {
    * client. What must see every node (`RedisBackend`'s `clear`) runs on each.
    */
   readonly primaries?: Effect.Effect<ReadonlyArray<RedisClientShape>, RedisError> | undefined
+  /**
+   * `send` at the level of a callback, for this library's own hot paths (`RedisBackend`'s reads); absent on a
+   * cluster client, whose callers then use `send`. It does exactly what running `send(command)` does, synchronously,
+   * and hands `resume` what `send`'s fiber would continue with: in the usual case a finished `Exit` (the reply, or
+   * the typed error, `commandTimeout` included), else an effect (the connection opening, room awaited under
+   * `maxInFlight`) that must run in a fiber, where it keeps `send`'s guarantees, interruption included. `resume` is
+   * called once, perhaps before `submit` returns.
+   *
+   * @internal
+   */
+  readonly submit?:
+    | ((command: Command, resume: (effect: Effect.Effect<Resp.RespValue, RedisError>) => void) => void)
+    | undefined
 }
 
 /**
@@ -215,21 +228,23 @@ export const make = (
     const commands = yield* makeCommandConnection(resolved)
     const subscriber = yield* Subscriber.make(resolved)
 
+    // The common case is this and nothing else: the connection is open, the command is queued synchronously and
+    // its reply resumes the caller. Every other case hands the caller an ordinary effect to continue with.
+    const submit = (command: Command, resume: (effect: Effect.Effect<Resp.RespValue, RedisError>) => void): void => {
+      const invalid = checkCommand(command, resolved.maxArgumentLength)
+      if (invalid !== undefined) return resume(Effect.fail(invalid))
+      const conn = commands.current()
+      if (conn === undefined || !conn.isOpen) {
+        return resume(Effect.flatMap(commands.ensure, (fresh) => awaitPending(fresh.submit(command))))
+      }
+      const pending = conn.submit(command)
+      if (pending.args !== undefined) return resume(awaitPending(pending))
+      awaitWritten(pending, resume)
+    }
+
+    // One Effect.async: the command is submitted when the effect runs, so every run sends it anew.
     const send = (command: Command): Effect.Effect<Resp.RespValue, RedisError> =>
-      // The common case is this one Effect.async and nothing else: the connection is open, the command is queued
-      // synchronously when the effect runs (so every run sends it anew) and its reply resumes the fiber. Every
-      // other case hands the fiber an ordinary effect to continue with.
-      Effect.async<Resp.RespValue, RedisError>((resume) => {
-        const invalid = checkCommand(command, resolved.maxArgumentLength)
-        if (invalid !== undefined) return resume(Effect.fail(invalid))
-        const conn = commands.current()
-        if (conn === undefined || !conn.isOpen) {
-          return resume(Effect.flatMap(commands.ensure, (fresh) => awaitPending(fresh.submit(command))))
-        }
-        const pending = conn.submit(command)
-        if (pending.args !== undefined) return resume(awaitPending(pending))
-        awaitWritten(pending, resume)
-      })
+      Effect.async<Resp.RespValue, RedisError>((resume) => submit(command, resume))
 
     const checkAll = (batch: ReadonlyArray<Command>): RedisInputError | undefined => {
       for (let i = 0; i < batch.length; i++) {
@@ -270,7 +285,8 @@ export const make = (
       pipeline,
       inFlight: Effect.sync(() => commands.current()?.inFlight ?? 0),
       subscribe: subscriber.subscribe,
-      publish
+      publish,
+      submit
     }
   })
 

@@ -51,7 +51,15 @@ import * as Schema from "effect/Schema"
 import type * as Tracer from "effect/Tracer"
 import * as Backend from "./internal/backend.js"
 import * as Metrics from "./internal/metrics.js"
-import { type Observer, tapFailure, wrapObserved } from "./internal/observe.js"
+import {
+  type FusedStep,
+  FusionId,
+  fusionOf,
+  type Observer,
+  tapFailure,
+  withFusion,
+  wrapObserved
+} from "./internal/observe.js"
 import * as TypedView from "./internal/schemaView.js"
 import * as Policy from "./Policy.js"
 import {
@@ -163,7 +171,10 @@ const measure = <A, E>(
   fiber: Fiber.RuntimeFiber<unknown, unknown>,
   operation: Operation,
   effect: Effect.Effect<A, E>,
-  outcome: Outcome | undefined
+  outcome: Outcome | undefined,
+  handler: Handler | undefined,
+  key: string | undefined,
+  keys: ReadonlyArray<string> | undefined
 ): Effect.Effect<A, E> => {
   const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
   const now = clock === liveClock ? platformNow : () => Number(clock.unsafeCurrentTimeNanos()) / 1_000_000
@@ -174,19 +185,76 @@ const measure = <A, E>(
     operationDuration.unsafeUpdate(now() - start, labels)
     return labels
   }
+  const done = {
+    onFailure: (cause: Cause.Cause<E>) => {
+      record()
+      return Effect.failCause(cause)
+    },
+    onSuccess: (value: A) => {
+      const labels = record()
+      if (outcome !== undefined) outcome(value, labels)
+      return Effect.succeed(value)
+    }
+  }
+  if (handler === undefined) {
+    return Effect.uninterruptibleMask((restore) => Effect.matchCauseEffect(restore(effect), done))
+  }
+  // The fused policy steps run inside the operation's interruptible region, as they would around it; an operation
+  // interrupted while it waited skips them, as their own handlers would be skipped.
   return Effect.uninterruptibleMask((restore) =>
     Effect.matchCauseEffect(restore(effect), {
-      onFailure: (cause) => {
-        record()
-        return Effect.failCause(cause)
-      },
+      onFailure: (cause) => Effect.matchCauseEffect(restore(handler.onFailure(cause, operation, key, keys)), done),
       onSuccess: (value) => {
-        const labels = record()
-        if (outcome !== undefined) outcome(value, labels)
-        return Effect.succeed(value)
+        const after = handler.onSuccess === undefined ? undefined : handler.onSuccess(operation)
+        return after === undefined
+          ? done.onSuccess(value)
+          : Effect.matchCauseEffect(restore(Effect.as(after, value)), done)
       }
     })
   )
+}
+
+// The policy steps that act on failure only (see `Fusion`), applied from `measure`'s own handler: a successful
+// operation is the backend's effect and one telemetry step, whatever the number of such steps. With no policy of
+// another kind below them, the handler also counts the backend's errors and refuses unencodable values, as
+// `observeErrors` and `refuseUnencodable` do around the backend otherwise.
+interface Handler {
+  readonly onFailure: (
+    cause: Cause.Cause<any>,
+    operation: Operation,
+    key: string | undefined,
+    keys: ReadonlyArray<string> | undefined
+  ) => Effect.Effect<any, any>
+  readonly onSuccess: ((operation: Operation) => Effect.Effect<void> | undefined) | undefined
+}
+
+const handlerOf = (steps: ReadonlyArray<FusedStep>, atBackend: boolean): Handler => {
+  const onSuccess = steps.flatMap((step) => step.onSuccess === undefined ? [] : [step.onSuccess])
+  return {
+    onFailure: (cause, operation, key, keys) => {
+      let effect: Effect.Effect<any, any> = Effect.failCause(cause)
+      if (atBackend) {
+        effect = tapFailure(effect, (error) => countError(operation, error))
+        if (operation === "set" || operation === "setMany") {
+          effect = Effect.catchTag(
+            effect as Effect.Effect<never, CacheError>,
+            "CacheSerializationError",
+            (error) => refuse(operation, error)
+          )
+        }
+      }
+      for (const step of steps) effect = step.onFailure(effect, operation, key, keys)
+      return effect
+    },
+    onSuccess: onSuccess.length === 0 ? undefined : (operation) => {
+      let after: Effect.Effect<void> | undefined
+      for (const f of onSuccess) {
+        const next = f(operation)
+        if (next !== undefined) after = after === undefined ? next : Effect.zipRight(after, next)
+      }
+      return after
+    }
+  }
 }
 
 // With a tracer that records spans, the span is outermost, so a policy's log lines and the backend's work are
@@ -196,21 +264,24 @@ const instrument = <A, E>(
   operation: Operation,
   effect: Effect.Effect<A, E>,
   spanOptions: Tracer.SpanOptions,
-  outcome: Outcome | undefined
+  outcome: Outcome | undefined,
+  handler: Handler | undefined,
+  key: string | undefined,
+  keys: ReadonlyArray<string> | undefined
 ): Effect.Effect<A, E> =>
   Effect.withFiberRuntime((fiber) =>
     isTraced(fiber)
       ? Effect.withSpan(
-        Effect.withFiberRuntime((inner) => measure(inner, operation, effect, outcome)),
+        Effect.withFiberRuntime((inner) => measure(inner, operation, effect, outcome, handler, key, keys)),
         spanNames[operation],
         spanOptions
       )
-      : measure(fiber, operation, effect, outcome)
+      : measure(fiber, operation, effect, outcome, handler, key, keys)
   )
 
 const spanNames = Metrics.byOperation((operation) => `RemoteCache.${operation}`)
 
-const instrumentAll = <E>(ops: Policy.CacheOps<E>): Policy.CacheOps<E> => {
+const instrumentAll = <E>(ops: Policy.CacheOps<any>, handler?: Handler): Policy.CacheOps<E> => {
   const prefix = ops.prefix
   // Stack traces off: capturing one per call would cost more than the rest of the telemetry together.
   const spanOptions = (operation: Operation): Tracer.SpanOptions => ({
@@ -229,16 +300,34 @@ const instrumentAll = <E>(ops: Policy.CacheOps<E>): Policy.CacheOps<E> => {
   const del = spanOptions("delete")
   return {
     prefix,
-    get: (key) => instrument("get", ops.get(key), get, optionOutcome),
-    getWithTtl: (key) => instrument("getWithTtl", ops.getWithTtl(key), getWithTtl, optionOutcome),
-    getMany: (keys) => instrument("getMany", ops.getMany(keys), batchOptions("getMany", keys.length), manyOutcome),
-    set: (key, value, ttl) => instrument("set", ops.set(key, value, ttl), set, undefined),
+    get: (key) => instrument("get", ops.get(key), get, optionOutcome, handler, key, undefined),
+    getWithTtl: (key) =>
+      instrument("getWithTtl", ops.getWithTtl(key), getWithTtl, optionOutcome, handler, key, undefined),
+    getMany: (keys) =>
+      instrument(
+        "getMany",
+        ops.getMany(keys),
+        batchOptions("getMany", keys.length),
+        manyOutcome,
+        handler,
+        keys[0],
+        keys
+      ),
+    set: (key, value, ttl) => instrument("set", ops.set(key, value, ttl), set, undefined, handler, key, undefined),
     setMany: (entries, ttl) => {
       const list = Array.isArray(entries) ? entries : Array.from(entries)
-      return instrument("setMany", ops.setMany(list, ttl), batchOptions("setMany", list.length), undefined)
+      return instrument(
+        "setMany",
+        ops.setMany(list, ttl),
+        batchOptions("setMany", list.length),
+        undefined,
+        handler,
+        list[0]?.[0],
+        undefined
+      )
     },
-    delete: (key) => instrument("delete", ops.delete(key), del, undefined),
-    clear: instrument("clear", ops.clear, spanOptions("clear"), undefined)
+    delete: (key) => instrument("delete", ops.delete(key), del, undefined, handler, key, undefined),
+    clear: instrument("clear", ops.clear, spanOptions("clear"), undefined, handler, undefined, undefined)
   }
 }
 
@@ -290,43 +379,51 @@ const describeError = (error: unknown): string => {
  */
 export const logOutages = (options: LogOutagesOptions = {}): Policy.Adds<never> => {
   const minIntervalMillis = Duration.toMillis(Duration.decode(options.minInterval ?? "1 minute"))
-  const policy = Policy.make((ops: Policy.CacheOps<CacheError>) =>
-    Effect.sync(() => {
-      // Per cache built: "warned" is true from a Warning until the Info that ends it.
-      let warned = false
-      let lastWarningAt = Number.NEGATIVE_INFINITY
-      const annotations = (operation: Operation): Record<string, string> => ({
-        "cache.operation": operation,
-        "cache.prefix": ops.prefix
+  // Per cache built: "warned" is true from a Warning until the Info that ends it.
+  const makeStep = (prefix: string) => {
+    let warned = false
+    let lastWarningAt = Number.NEGATIVE_INFINITY
+    const annotations = (operation: Operation): Record<string, string> => ({
+      "cache.operation": operation,
+      "cache.prefix": prefix
+    })
+    const failed = (operation: Operation, error: unknown): Effect.Effect<void> =>
+      Effect.clockWith((clock) => {
+        if (warned || !isOutage(error)) return Effect.void
+        const now = clock.unsafeCurrentTimeMillis()
+        if (now - lastWarningAt < minIntervalMillis) return Effect.void
+        warned = true
+        lastWarningAt = now
+        return Effect.annotateLogs(Effect.logWarning(`cache backend failing: ${describeError(error)}`), {
+          ...annotations(operation),
+          "cache.error": tagOf(error)
+        })
       })
-      const failed = (operation: Operation, error: unknown): Effect.Effect<void> =>
-        Effect.clockWith((clock) => {
-          if (warned || !isOutage(error)) return Effect.void
-          const now = clock.unsafeCurrentTimeMillis()
-          if (now - lastWarningAt < minIntervalMillis) return Effect.void
-          warned = true
-          lastWarningAt = now
-          return Effect.annotateLogs(Effect.logWarning(`cache backend failing: ${describeError(error)}`), {
-            ...annotations(operation),
-            "cache.error": tagOf(error)
-          })
-        })
-      const succeeded = (operation: Operation): Effect.Effect<void> =>
-        Effect.suspend(() => {
-          if (!warned) return Effect.void
-          warned = false
-          return Effect.annotateLogs(Effect.logInfo("cache backend working again"), annotations(operation))
-        })
+    const succeeded = (operation: Operation): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (!warned) return Effect.void
+        warned = false
+        return Effect.annotateLogs(Effect.logInfo("cache backend working again"), annotations(operation))
+      })
+    return {
+      step: {
+        onFailure: (failedEffect, operation) => tapFailure(failedEffect, (error) => failed(operation, error)),
+        onSuccess: (operation) => warned ? succeeded(operation) : undefined
+      } satisfies FusedStep,
       // `tapBoth`, without its extra steps on the usual success (the backend working, nothing to say).
-      return Policy.aroundEach(ops, (effect, operation) =>
+      around: <A, E>(effect: Effect.Effect<A, E>, operation: Operation): Effect.Effect<A, E> =>
         Effect.matchCauseEffect(effect, {
           onFailure: (cause) => Effect.tapError(Effect.failCause(cause), (error) => failed(operation, error)),
           onSuccess: (value) => warned ? Effect.as(succeeded(operation), value) : Effect.succeed(value)
-        }))
-    })
+        })
+    }
+  }
+  const policy = Policy.make((ops: Policy.CacheOps<CacheError>) =>
+    Effect.sync(() => Policy.aroundEach(ops, makeStep(ops.prefix).around))
   )
-  // Like `Policy.log`, it adds no error and lets through whatever it is given, so it composes after any policy.
-  return policy as unknown as Policy.Adds<never>
+  // Like `Policy.log`, it adds no error and lets through whatever it is given, so it composes after any policy;
+  // and it acts on failure only (but for the Info, said on a success), so `RemoteCache` can fuse it.
+  return withFusion(policy, [(prefix) => makeStep(prefix).step]) as unknown as Policy.Adds<never>
 }
 
 // Set while a typed view writes the encoded form it made, so that a refusal can name the likely cause.
@@ -392,8 +489,23 @@ export const defaultPolicy: Policy.Policy<CacheError, never> = Policy.log("Debug
 export const fromBackend = <E>(
   backend: RemoteCacheBackendShape,
   policy: Policy.Policy<CacheError, E>
-): Effect.Effect<Policy.CacheOps<E>> =>
-  Effect.map(wrapObserved(policy, refuseUnencodable(observeErrors(backend)), observeErrors), instrumentAll)
+): Effect.Effect<Policy.CacheOps<E>> => {
+  if (!(FusionId in policy)) {
+    return Effect.map(
+      wrapObserved(policy, refuseUnencodable(observeErrors(backend)), observeErrors),
+      (ops) => instrumentAll<E>(ops)
+    )
+  }
+  // A policy that ends in steps acting on failure only (`defaultPolicy` is nothing else): the part below them is
+  // applied as usual, and the steps run from the telemetry's own failure handler.
+  const { inner, steps } = fusionOf(policy)
+  return Effect.map(
+    inner === undefined
+      ? Effect.succeed(backend)
+      : wrapObserved(inner, refuseUnencodable(observeErrors(backend)), observeErrors),
+    (ops) => instrumentAll<E>(ops, handlerOf(steps.map((make) => make(backend.prefix)), inner === undefined))
+  )
+}
 
 /**
  * Applies `policy` to the `RemoteCacheBackend` in context, with telemetry (see {@link fromBackend}).

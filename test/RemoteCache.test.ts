@@ -446,6 +446,97 @@ describe("telemetry", () => {
 })
 
 // ---------------------------------------------------------------------------------------------------------------
+// Policies ending in failure-only steps are applied from the telemetry's handler: the same outcome as applied
+// step by step
+// ---------------------------------------------------------------------------------------------------------------
+
+describe("RemoteCache: failure-only policy steps (log, logOutages, recoverToMiss)", () => {
+  // The same policy, but opaque: `RemoteCache` cannot see its steps and applies it as a whole.
+  const opaque = (policy: Policy.Policy<CacheError, never>): Policy.Policy<CacheError, never> =>
+    Policy.make((ops: Policy.CacheOps<CacheError>) => policy.wrap(ops))
+
+  const describeExit = (exit: Exit.Exit<unknown, unknown>): string =>
+    Exit.match(exit, {
+      onSuccess: (value) => `ok ${JSON.stringify(value)}`,
+      onFailure: (cause) => `failed ${Cause.pretty(cause).split("\n")[0]}`
+    })
+
+  // Every operation under every kind of failure, then a success, as the caller, the logs and the metrics see them.
+  const scenario = (policy: Policy.Policy<CacheError, never>) =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      const readings: Record<string, Effect.Effect<number>> = {}
+      for (const operation of ["get", "getWithTtl", "getMany", "set", "setMany", "delete", "clear"]) {
+        readings[`${operation} operations`] = operationsOf(operation)
+        readings[`${operation} misses`] = misses(operation)
+        readings[`${operation} hits`] = hits(operation)
+        for (const tag of ["CacheConnectionError", "CacheTimeoutError", "CacheCircuitOpenError", "CacheInputError"]) {
+          readings[`${operation} ${tag}`] = errors(operation, tag)
+        }
+      }
+      const results: Array<string> = []
+      const counted = yield* deltas(
+        readings,
+        withCache(
+          policy,
+          Effect.gen(function*() {
+            const cache = yield* RemoteCache.RemoteCache
+            const faulty = yield* FaultyBackend
+            const calls: ReadonlyArray<Effect.Effect<unknown>> = [
+              cache.get("a"),
+              cache.getWithTtl("a"),
+              cache.getMany(["a", "b"]),
+              cache.set("a", 1),
+              cache.setMany([["a", 1], ["b", 2]]),
+              cache.delete("a"),
+              cache.clear
+            ]
+            for (const fault of ["connection", "timeout", "input", "die"] as const) {
+              for (const call of calls) {
+                yield* faulty.failNext(fault)
+                results.push(describeExit(yield* Effect.exit(call)))
+              }
+            }
+            yield* faulty.failNext("serialization")
+            results.push(describeExit(yield* Effect.exit(cache.set("a", 1))))
+            yield* cache.set("a", 1)
+            for (const call of calls) results.push(describeExit(yield* Effect.exit(call)))
+          })
+        ).pipe(Effect.provide(logs.layer))
+      )
+      const lines = logs.lines.map((line) => `${line.level} ${line.message} ${JSON.stringify(line.annotations)}`)
+      return { results, lines, counted }
+    })
+
+  const policies: Record<string, Policy.Policy<CacheError, never>> = {
+    default: RemoteCache.defaultPolicy,
+    recoverToMiss: Policy.recoverToMiss,
+    "after retry and a breaker": Policy.retry(Schedule.recurs(1)).pipe(
+      Policy.circuitBreaker({ failureThreshold: 3, resetAfter: "1 minute" }),
+      Policy.log("Info"),
+      RemoteCache.logOutages(),
+      Policy.recoverToMiss
+    ),
+    "around a custom step": Policy.log("Warning").pipe(
+      Policy.make((ops: Policy.CacheOps<CacheError>) => Effect.succeed(ops)),
+      Policy.recoverToMiss
+    )
+  }
+
+  for (const [name, policy] of Object.entries(policies)) {
+    it.effect(`${name}: the same results, logs and metrics as the steps applied one by one`, () =>
+      Effect.gen(function*() {
+        const fused = yield* scenario(policy)
+        const stepByStep = yield* scenario(opaque(policy))
+        expect(fused).toStrictEqual(stepByStep)
+        // The scenario did exercise the steps.
+        expect(fused.results.some((result) => result.startsWith("failed"))).toBe(true)
+        expect(fused.results.some((result) => result.startsWith("ok"))).toBe(true)
+      }))
+  }
+})
+
+// ---------------------------------------------------------------------------------------------------------------
 // Typed views
 // ---------------------------------------------------------------------------------------------------------------
 

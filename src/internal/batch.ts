@@ -13,9 +13,9 @@
  */
 
 /**
- * How many reads of a tick go out alone, as without batching, before the others are collected. A batch costs a
- * fiber of its own (forked to send it, as only the client's Effect API can send) and one more scheduling step
- * before its callers resume; measured with `bench/batch.ts` on a loaded two-core machine, that only pays off for
+ * How many reads of a tick go out alone, as without batching, before the others are collected. A batch used to
+ * cost a fiber of its own (forked to send it, when only the client's Effect API could send; still so over a
+ * cluster client) and one more scheduling step before its callers resume; measured with `bench/batch.ts` on a loaded two-core machine, that only pays off for
  * large batches: with the first read alone and the rest batched, concurrency 4 took about a third more client CPU
  * per read than no batching, 16 some 15% more, 32 and 64 about as much, 256 some 10 to 15% less (and 20 to 30%
  * less server CPU). With the first 64 alone, 16 and 64 measured the same as without batching, and 256 kept most of

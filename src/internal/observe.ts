@@ -7,7 +7,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
-import type { CacheOps } from "../RemoteCacheBackend.js"
+import type { CacheOps, Operation } from "../RemoteCacheBackend.js"
 
 /**
  * Wraps operations to watch their errors; it must not change what they do.
@@ -61,3 +61,62 @@ export const tapFailure = <A, E, X>(
   effect: Effect.Effect<A, E>,
   f: (error: E) => Effect.Effect<X>
 ): Effect.Effect<A, E> => Effect.catchAllCause(effect, (cause) => Effect.tapError(Effect.failCause(cause), f))
+
+/**
+ * The key under which a policy says how it can be applied as one failure handler (see {@link Fusion}).
+ *
+ * @internal
+ */
+export const FusionId: unique symbol = Symbol.for("effect-remote-cache/Policy/fusion")
+
+/**
+ * One step of a policy that acts only when an operation fails (`log`, `recoverToMiss`, `RemoteCache.logOutages`),
+ * made for one cache: `onFailure` is the step's own wrapper, applied to the failed operation only (a success would
+ * pass through it unchanged, so it is not needed then); `onSuccess`, when present, is what the step does after a
+ * success, `undefined` when it has nothing to do (the usual case).
+ *
+ * @internal
+ */
+export interface FusedStep {
+  readonly onFailure: (
+    failed: Effect.Effect<any, any>,
+    operation: Operation,
+    key: string | undefined,
+    keys: ReadonlyArray<string> | undefined
+  ) => Effect.Effect<any, any>
+  readonly onSuccess?: ((operation: Operation) => Effect.Effect<void> | undefined) | undefined
+}
+
+/**
+ * A policy seen as `inner` (any policy, `undefined` for none) followed by steps that act on failure only, each
+ * made per cache from the backend's prefix. `RemoteCache` applies `inner` as usual and runs the steps from its
+ * own telemetry handler: a successful operation then pays for none of them.
+ *
+ * @internal
+ */
+export interface Fusion {
+  readonly inner: { readonly wrap: (ops: CacheOps<any>) => Effect.Effect<CacheOps<any>> } | undefined
+  readonly steps: ReadonlyArray<(prefix: string) => FusedStep>
+}
+
+/**
+ * The fusion of `policy`: what it carries, else the whole policy as `inner`.
+ *
+ * @internal
+ */
+export const fusionOf = (policy: unknown): Fusion =>
+  Predicate.hasProperty(policy, FusionId)
+    ? policy[FusionId] as Fusion
+    : { inner: policy as Fusion["inner"], steps: [] }
+
+/**
+ * Marks `policy` as `inner` (by default none) followed by the failure steps `steps`, so that it and its
+ * compositions can be fused.
+ *
+ * @internal
+ */
+export const withFusion = <P extends object>(
+  policy: P,
+  steps: ReadonlyArray<(prefix: string) => FusedStep>,
+  inner: Fusion["inner"] = undefined
+): P => Object.assign(policy, { [FusionId]: { inner, steps } satisfies Fusion })
