@@ -673,9 +673,9 @@ export const make = (
         readonly kind: "array" | "sum" | "ok"
         readonly total: number
         /** For each key of the command, the index of its part. */
-        readonly partOf: Int32Array
+        readonly partOf: ReadonlyArray<number>
         /** For each key, its index in its part's array reply, or -1 where its part is a one-key GET. */
-        readonly indexIn: Int32Array
+        readonly indexIn: ReadonlyArray<number>
       }
     }
 
@@ -725,32 +725,39 @@ export const make = (
           const generation = nextGeneration()
           const name = command[0]!
           const total = (command.length - 1) / step
-          const partOf = new Int32Array(total)
-          const indexIn = new Int32Array(total)
+          // Plain arrays of small integers: cheaper to make than typed arrays for a hundred keys.
+          const partOf = new Array<number>(total)
+          const indexIn = new Array<number>(total)
           const args: Array<Array<string | Uint8Array>> = []
           const partSlots: Array<number> = []
           for (let i = 1, k = 0; i < command.length; i += step, k++) {
-            const slot = keySlotOf(command[i])
-            // -1 (not a key, which the check before planning rejects anyway): a part of its own.
-            let at = slot >= 0 && slotStamp[slot] === generation ? slotPart[slot]! : -1
-            if (at === -1) {
-              at = args.length
+            const key = command[i]!
+            const slot = keySlotOf(key)
+            if (slot >= 0 && slotStamp[slot] === generation) {
+              const at = slotPart[slot]!
+              const part = args[at]!
+              partOf[k] = at
+              indexIn[k] = (part.length - 1) / step
+              part.push(key)
+              if (step === 2) part.push(command[i + 1]!)
+            } else {
+              // A new slot (or -1, not a key, which the check before planning rejects anyway): a part of its own.
+              const at = args.length
               if (slot >= 0) {
                 slotStamp[slot] = generation
                 slotPart[slot] = at
               }
-              args.push([name])
+              args.push(step === 1 ? [name, key] : [name, key, command[i + 1]!])
               partSlots.push(slot)
+              partOf[k] = at
+              indexIn[k] = 0
             }
-            const part = args[at]!
-            partOf[k] = at
-            indexIn[k] = (part.length - 1) / step
-            for (let j = 0; j < step; j++) part.push(command[i + j]!)
           }
-          if (args.length === 1) return { parts: [{ command, slot: partSlots[0]! }] }
-          const parts = new Array<Part>(args.length)
+          const count = args.length
+          if (count === 1) return { parts: [{ command, slot: partSlots[0]! }] }
+          const parts = new Array<Part>(count)
           const mget = route.merge === "array"
-          for (let p = 0; p < args.length; p++) {
+          for (let p = 0; p < count; p++) {
             const part = args[p]!
             // A slot with one key of an MGET is asked with GET: its reply is the value itself, not an array holding
             // it, and the server does a little less.

@@ -200,8 +200,8 @@ export const commandName = (command: Command): string => nameOf(command).toUpper
 export const mergeReplies = (
   merge: "array" | "sum" | "ok",
   total: number,
-  partOf: Int32Array,
-  indexIn: Int32Array,
+  partOf: ReadonlyArray<number>,
+  indexIn: ReadonlyArray<number>,
   replies: ReadonlyArray<Resp.RespValue>
 ): Resp.RespValue => {
   for (let p = 0; p < replies.length; p++) {
