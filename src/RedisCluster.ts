@@ -38,6 +38,7 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
+import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import {
   commandName,
@@ -481,6 +482,41 @@ export const make = (
         ? sendParts(parts, attempt, deadline)
         : Effect.flatMap(ready, () => sendParts(parts, attempt, deadline))
 
+    /**
+     * Runs every node's share at once and waits for all of them, failing with the first failure. Each share runs
+     * as a fiber of the caller's runtime (its services, clock, logger, tracer) that is not joined back: that is what
+     * `Effect.all` with unbounded concurrency costs most for, and a share has nothing to hand back but its replies,
+     * written into the caller's outcomes. No canceller either (`Effect.async` then skips its interruption wrapper,
+     * which costs as much again): an interrupted caller stops waiting and its shares run to their end, as a command
+     * already written is answered and dropped; each is bounded by the command timeout.
+     */
+    const sendAll = (sends: ReadonlyArray<Effect.Effect<void, RedisError>>): Effect.Effect<void, RedisError> =>
+      Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+        Effect.async<void, RedisError>((resume) => {
+          const run = Runtime.runCallback(runtime)
+          let left = sends.length
+          let done = false
+          const cancels = new Array<(() => void) | undefined>(sends.length)
+          const cancelAll = () => {
+            for (const cancel of cancels) cancel?.()
+          }
+          for (let g = 0; g < sends.length; g++) {
+            cancels[g] = run(sends[g]!, {
+              onExit: (exit) => {
+                if (done) return
+                if (Exit.isFailure(exit)) {
+                  done = true
+                  cancelAll()
+                  resume(exit)
+                } else if (--left === 0) {
+                  done = true
+                  resume(Effect.void)
+                }
+              }
+            })
+          }
+        }))
+
     const sendParts = (
       parts: ReadonlyArray<Part>,
       attempt: number,
@@ -562,7 +598,7 @@ export const make = (
       else {
         const sends = new Array<Effect.Effect<void, RedisError>>(targets.length)
         for (let g = 0; g < targets.length; g++) sends[g] = sendGroup(targets[g]!, groups[g]!)
-        sent = Effect.all(sends, { concurrency: "unbounded", discard: true })
+        sent = sendAll(sends)
       }
       return Effect.flatMap(sent, () => settle(parts, outcomes, attempt, deadline))
     }
