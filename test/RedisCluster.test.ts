@@ -1,5 +1,5 @@
 import { describe, expect, layer } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Exit, Layer, Option } from "effect"
+import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { keySlot } from "../src/internal/clusterSlot.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
@@ -95,6 +95,30 @@ describe("RedisCluster", () => {
         const typed = yield* client.send(["MGET", "wt:a", "wt:list", "{wt}:list", "{wt}:b", "wt:missing"])
         expect((typed as ReadonlyArray<Resp.RespValue>).map(text)).toStrictEqual(["a", null, null, "b", null])
         for (let i = 0; i < 6; i++) expect((yield* stats(cluster, i)).crossslot).toBe(0)
+      }))
+
+    it.scoped("a split command whose caller is interrupted mid-flight leaves every node's connection in step", () =>
+      Effect.gen(function*() {
+        const cluster = yield* TestCluster
+        const client = yield* RedisCluster.make({ nodes: cluster.urls })
+        yield* flushAll(client)
+        const keys = Array.from({ length: 300 }, (_, i) => `intr:${i}`)
+        const args: Array<string> = ["MSET"]
+        for (const key of keys) args.push(key, key)
+        expect(yield* client.send(args)).toBe("OK")
+        // Interrupted at once, after a yield, and many at a time: the shares already written are answered and
+        // their replies dropped, so the next commands on every node get their own replies.
+        for (let round = 0; round < 20; round++) {
+          const fibers = yield* Effect.forEach(
+            Array.from({ length: 8 }, () => client.send(["MGET", ...keys])),
+            (effect) => Effect.fork(effect)
+          )
+          if (round % 2 === 1) yield* Effect.yieldNow()
+          yield* Effect.forEach(fibers, Fiber.interrupt)
+        }
+        const values = (yield* client.send(["MGET", ...keys])) as ReadonlyArray<Resp.RespValue>
+        expect(values.map(text)).toStrictEqual(keys)
+        for (const key of keys.slice(0, 30)) expect(text((yield* client.send(["GET", key]))!)).toBe(key)
       }))
 
     it.scoped("key slots are the server's: CRC16 of the key or of its hash tag, UTF-8 and binary keys too", () =>
