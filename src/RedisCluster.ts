@@ -10,7 +10,7 @@
  *   (`PING`, `INFO`, `PUBLISH`…) to any primary;
  * - `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH` over several slots are split by slot, each node getting
  *   its parts in one pipelined write, every node in parallel, and the replies merged in the caller's order: never
- *   `CROSSSLOT`;
+ *   `CROSSSLOT`. A slot holding one key of an `MGET` is asked with `GET` (a key holding no string is still nil);
  * - a `pipeline` is routed command by command the same way and answered in the caller's order.
  *
  * The slot map comes from `CLUSTER SHARDS` (falling back to `CLUSTER SLOTS` on servers before 7.0) of any
