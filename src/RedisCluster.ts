@@ -10,7 +10,7 @@
  *   (`PING`, `INFO`, `PUBLISH`…) to any primary;
  * - `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH` over several slots are split by slot, each node getting
  *   its parts in one pipelined write, every node in parallel, and the replies merged in the caller's order: never
- *   `CROSSSLOT`;
+ *   `CROSSSLOT`. A slot holding one key of an `MGET` is asked with `GET` (a key holding no string is still nil);
  * - a `pipeline` is routed command by command the same way and answered in the caller's order.
  *
  * The slot map comes from `CLUSTER SHARDS` (falling back to `CLUSTER SLOTS` on servers before 7.0) of any
@@ -38,6 +38,7 @@ import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
+import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import {
   commandName,
@@ -477,54 +478,130 @@ export const make = (
       attempt: number,
       deadline: number | undefined
     ): Effect.Effect<Array<Resp.RespValue>, RedisError> =>
-      Effect.flatMap(ready, () => {
-        const outcomes = new Array<Outcome>(parts.length)
-        const groups = new Map<Node, Array<number>>()
-        const viaReplica = new Array<boolean>(parts.length)
-        for (let i = 0; i < parts.length; i++) {
-          const [node, replica] = routeTo(parts[i]!)
-          viaReplica[i] = replica
-          if (node === undefined) {
-            outcomes[i] = new Resp.ErrorReply("CLUSTERDOWN no primary is known for this slot")
-            continue
+      primaries.length > 0
+        ? sendParts(parts, attempt, deadline)
+        : Effect.flatMap(ready, () => sendParts(parts, attempt, deadline))
+
+    /**
+     * Runs every node's share at once and waits for all of them, failing with the first failure. Each share runs
+     * as a fiber of the caller's runtime (its services, clock, logger, tracer) that is not joined back: that is what
+     * `Effect.all` with unbounded concurrency costs most for, and a share has nothing to hand back but its replies,
+     * written into the caller's outcomes. No canceller either (`Effect.async` then skips its interruption wrapper,
+     * which costs as much again): an interrupted caller stops waiting and its shares run to their end, as a command
+     * already written is answered and dropped; each is bounded by the command timeout.
+     */
+    const sendAll = (sends: ReadonlyArray<Effect.Effect<void, RedisError>>): Effect.Effect<void, RedisError> =>
+      Effect.flatMap(Effect.runtime<never>(), (runtime) =>
+        Effect.async<void, RedisError>((resume) => {
+          const run = Runtime.runCallback(runtime)
+          let left = sends.length
+          let done = false
+          const cancels = new Array<(() => void) | undefined>(sends.length)
+          const cancelAll = () => {
+            for (const cancel of cancels) cancel?.()
           }
-          const group = groups.get(node)
-          if (group === undefined) groups.set(node, [i])
-          else group.push(i)
-        }
-        const sendGroup = ([node, indices]: readonly [Node, Array<number>]) => {
-          const commands: Array<RedisClient.Command> = []
-          const at: Array<number> = []
-          for (const i of indices) {
-            const part = parts[i]!
-            if (part.ask !== undefined) commands.push(["ASKING"])
-            else if (viaReplica[i]) commands.push(["READONLY"])
-            at.push(commands.length)
-            commands.push(part.command)
-          }
-          return Effect.matchEffect(node.client.pipeline(commands), {
-            onSuccess: (replies) =>
-              Effect.sync(() => {
-                for (let k = 0; k < indices.length; k++) outcomes[indices[k]!] = replies[at[k]!]!
-              }),
-            onFailure: (error): Effect.Effect<void, RedisError> => {
-              if (error._tag === "RedisConnectionError") {
-                if (indices.every((i) => isRetrySafe(parts[i]!.command))) {
-                  for (const i of indices) outcomes[i] = new ConnectionFailed(error)
-                  return Effect.void
+          for (let g = 0; g < sends.length; g++) {
+            cancels[g] = run(sends[g]!, {
+              onExit: (exit) => {
+                if (done) return
+                if (Exit.isFailure(exit)) {
+                  done = true
+                  cancelAll()
+                  resume(exit)
+                } else if (--left === 0) {
+                  done = true
+                  resume(Effect.void)
                 }
               }
-              return error._tag === "RedisConnectionError" || error._tag === "RedisTimeoutError"
-                ? Effect.zipRight(refreshSoon, Effect.fail(error))
-                : Effect.fail(error)
-            }
-          })
+            })
+          }
+        }))
+
+    const sendParts = (
+      parts: ReadonlyArray<Part>,
+      attempt: number,
+      deadline: number | undefined
+    ): Effect.Effect<Array<Resp.RespValue>, RedisError> => {
+      const n = parts.length
+      const outcomes = new Array<Outcome>(n)
+      // The nodes in order of first use, each with the indices of its parts; a cluster has few nodes, so a scan
+      // of this short list beats a Map.
+      const targets: Array<Node> = []
+      const groups: Array<Array<number>> = []
+      // Whether any part needs a command before it (ASKING, READONLY): rare, so the common write is the parts as
+      // they are.
+      let prefixed: Array<boolean> | undefined
+      for (let i = 0; i < n; i++) {
+        const part = parts[i]!
+        let node: Node | undefined
+        if (part.ask !== undefined) {
+          node = part.ask
+          ;(prefixed ??= new Array<boolean>(n).fill(false))[i] = true
+        } else if (part.replica === true) {
+          const [target, replica] = routeTo(part)
+          node = target
+          if (replica) (prefixed ??= new Array<boolean>(n).fill(false))[i] = true
+        } else {
+          node = (part.slot >= 0 ? slots[part.slot] : undefined) ?? anyPrimary()
         }
-        const sent = groups.size === 1
-          ? sendGroup(groups.entries().next().value!)
-          : Effect.forEach(groups, sendGroup, { concurrency: "unbounded", discard: true })
-        return Effect.flatMap(sent, () => settle(parts, outcomes, attempt, deadline))
-      })
+        if (node === undefined) {
+          outcomes[i] = new Resp.ErrorReply("CLUSTERDOWN no primary is known for this slot")
+          continue
+        }
+        let g = 0
+        while (g < targets.length && targets[g] !== node) g++
+        if (g === targets.length) {
+          targets.push(node)
+          groups.push([i])
+        } else groups[g]!.push(i)
+      }
+      const sendGroup = (node: Node, indices: ReadonlyArray<number>): Effect.Effect<void, RedisError> => {
+        const count = indices.length
+        let commands: Array<RedisClient.Command>
+        let at: Array<number> | undefined
+        if (prefixed === undefined) {
+          commands = new Array<RedisClient.Command>(count)
+          for (let k = 0; k < count; k++) commands[k] = parts[indices[k]!]!.command
+        } else {
+          commands = []
+          at = new Array<number>(count)
+          for (let k = 0; k < count; k++) {
+            const i = indices[k]!
+            const part = parts[i]!
+            if (prefixed[i]) commands.push(part.ask !== undefined ? ["ASKING"] : ["READONLY"])
+            at[k] = commands.length
+            commands.push(part.command)
+          }
+        }
+        return Effect.matchEffect(node.client.pipeline(commands), {
+          onSuccess: (replies) => {
+            if (at === undefined) { for (let k = 0; k < count; k++) outcomes[indices[k]!] = replies[k]! }
+            else for (let k = 0; k < count; k++) outcomes[indices[k]!] = replies[at[k]!]!
+            return Effect.void
+          },
+          onFailure: (error): Effect.Effect<void, RedisError> => {
+            if (error._tag === "RedisConnectionError") {
+              if (indices.every((i) => isRetrySafe(parts[i]!.command))) {
+                for (const i of indices) outcomes[i] = new ConnectionFailed(error)
+                return Effect.void
+              }
+            }
+            return error._tag === "RedisConnectionError" || error._tag === "RedisTimeoutError"
+              ? Effect.zipRight(refreshSoon, Effect.fail(error))
+              : Effect.fail(error)
+          }
+        })
+      }
+      let sent: Effect.Effect<void, RedisError>
+      if (targets.length === 0) sent = Effect.void
+      else if (targets.length === 1) sent = sendGroup(targets[0]!, groups[0]!)
+      else {
+        const sends = new Array<Effect.Effect<void, RedisError>>(targets.length)
+        for (let g = 0; g < targets.length; g++) sends[g] = sendGroup(targets[g]!, groups[g]!)
+        sent = sendAll(sends)
+      }
+      return Effect.flatMap(sent, () => settle(parts, outcomes, attempt, deadline))
+    }
 
     /** Follows the redirections among the outcomes (bounded), re-sending those parts; the rest stay as they are. */
     const settle = (
@@ -532,19 +609,31 @@ export const make = (
       outcomes: Array<Outcome>,
       attempt: number,
       deadline: number | undefined
+    ): Effect.Effect<Array<Resp.RespValue>, RedisError> => {
+      // Run once the parts' replies are in (it follows them in a flatMap), so the outcomes are read as they are.
+      let again: Array<number> | undefined
+      let connectionFailure: ConnectionFailed | undefined
+      for (let i = 0; i < outcomes.length; i++) {
+        const outcome = outcomes[i]!
+        if (outcome instanceof ConnectionFailed) {
+          connectionFailure ??= outcome
+          ;(again ??= []).push(i)
+        } else if (outcome instanceof Resp.ErrorReply && isRedirect(outcome)) (again ??= []).push(i)
+      }
+      // Every outcome is a reply now (no ConnectionFailed left).
+      if (again === undefined) return Effect.succeed(outcomes as Array<Resp.RespValue>)
+      return redirect(parts, outcomes, attempt, deadline, again, connectionFailure)
+    }
+
+    const redirect = (
+      parts: ReadonlyArray<Part>,
+      outcomes: Array<Outcome>,
+      attempt: number,
+      deadline: number | undefined,
+      again: ReadonlyArray<number>,
+      connectionFailure: ConnectionFailed | undefined
     ): Effect.Effect<Array<Resp.RespValue>, RedisError> =>
       Effect.suspend(() => {
-        const again: Array<number> = []
-        let connectionFailure: ConnectionFailed | undefined
-        for (let i = 0; i < outcomes.length; i++) {
-          const outcome = outcomes[i]!
-          if (outcome instanceof ConnectionFailed) {
-            connectionFailure ??= outcome
-            again.push(i)
-          } else if (isRedirect(outcome)) again.push(i)
-        }
-        // Every outcome is a reply now (no ConnectionFailed left).
-        if (again.length === 0) return Effect.succeed(outcomes as Array<Resp.RespValue>)
         // Once the client's scope is closed every node's client fails: nothing to wait for.
         if (closed) return Effect.fail(connectionFailure?.error ?? closedError())
         const now = performance.now()
@@ -619,8 +708,26 @@ export const make = (
       readonly merge?: {
         readonly kind: "array" | "sum" | "ok"
         readonly total: number
-        readonly positions: ReadonlyArray<ReadonlyArray<number>>
+        /** For each key of the command, the index of its part. */
+        readonly partOf: ReadonlyArray<number>
+        /** For each key, its index in its part's array reply, or -1 where its part is a one-key GET. */
+        readonly indexIn: ReadonlyArray<number>
       }
+    }
+
+    /**
+     * Scratch tables of the split: the part a slot's keys go to, valid where the slot's stamp is the current plan's
+     * generation. Planning is synchronous, so one plan never sees another's entries.
+     */
+    const slotStamp = new Uint32Array(slotCount)
+    const slotPart = new Int32Array(slotCount)
+    let generation = 0
+    const nextGeneration = (): number => {
+      if (++generation === 0xffffffff) {
+        slotStamp.fill(0)
+        generation = 1
+      }
+      return generation
     }
 
     const keySlotOf = (key: unknown): number => typeof key === "string" || key instanceof Uint8Array ? keySlot(key) : -1
@@ -648,26 +755,53 @@ export const make = (
             // Malformed (MSET with a missing value): the server says so.
             return { parts: [{ command, slot: keySlotOf(command[1]) }] }
           }
-          const bySlot = new Map<number, { args: Array<string | Uint8Array>; positions: Array<number> }>()
-          let k = 0
-          for (let i = 1; i < command.length; i += step, k++) {
-            const slot = keySlotOf(command[i])
-            let entry = bySlot.get(slot)
-            if (entry === undefined) {
-              entry = { args: [command[0]!], positions: [] }
-              bySlot.set(slot, entry)
+          // One pass, no Map: a slot's part is found through the stamped scratch tables (a slot is stamped with
+          // this plan's generation when its part is made), so a call over 100 slots allocates its parts and nothing
+          // else.
+          const generation = nextGeneration()
+          const name = command[0]!
+          const total = (command.length - 1) / step
+          // Plain arrays of small integers: cheaper to make than typed arrays for a hundred keys.
+          const partOf = new Array<number>(total)
+          const indexIn = new Array<number>(total)
+          const args: Array<Array<string | Uint8Array>> = []
+          const partSlots: Array<number> = []
+          for (let i = 1, k = 0; i < command.length; i += step, k++) {
+            const key = command[i]!
+            const slot = keySlotOf(key)
+            if (slot >= 0 && slotStamp[slot] === generation) {
+              const at = slotPart[slot]!
+              const part = args[at]!
+              partOf[k] = at
+              indexIn[k] = (part.length - 1) / step
+              part.push(key)
+              if (step === 2) part.push(command[i + 1]!)
+            } else {
+              // A new slot (or -1, not a key, which the check before planning rejects anyway): a part of its own.
+              const at = args.length
+              if (slot >= 0) {
+                slotStamp[slot] = generation
+                slotPart[slot] = at
+              }
+              args.push(step === 1 ? [name, key] : [name, key, command[i + 1]!])
+              partSlots.push(slot)
+              partOf[k] = at
+              indexIn[k] = 0
             }
-            for (let j = 0; j < step; j++) entry.args.push(command[i + j]!)
-            entry.positions.push(k)
           }
-          if (bySlot.size === 1) return { parts: [{ command, slot: bySlot.keys().next().value! }] }
-          const parts: Array<Part> = []
-          const positions: Array<ReadonlyArray<number>> = []
-          for (const [slot, entry] of bySlot) {
-            parts.push({ command: entry.args, slot })
-            positions.push(entry.positions)
+          const count = args.length
+          if (count === 1) return { parts: [{ command, slot: partSlots[0]! }] }
+          const parts = new Array<Part>(count)
+          const mget = route.merge === "array"
+          for (let p = 0; p < count; p++) {
+            const part = args[p]!
+            // A slot with one key of an MGET is asked with GET: its reply is the value itself, not an array holding
+            // it, and the server does a little less.
+            if (mget && part.length === 2) part[0] = "GET"
+            parts[p] = { command: part, slot: partSlots[p]! }
           }
-          return { parts, merge: { kind: route.merge, total: k, positions } }
+          if (mget) { for (let k = 0; k < total; k++) if (args[partOf[k]!]!.length === 2) indexIn[k] = -1 }
+          return { parts, merge: { kind: route.merge, total, partOf, indexIn } }
         }
       }
     }
@@ -675,7 +809,7 @@ export const make = (
     const replyOf = (plan: Plan, replies: ReadonlyArray<Resp.RespValue>): Resp.RespValue =>
       plan.merge === undefined
         ? replies[0]!
-        : mergeReplies(plan.merge.kind, plan.merge.total, plan.merge.positions, replies)
+        : mergeReplies(plan.merge.kind, plan.merge.total, plan.merge.partOf, plan.merge.indexIn, replies)
 
     /** After the first try of a keyed command failed in a way the cluster handles. */
     const recover = (

@@ -1,5 +1,5 @@
 import { describe, expect, layer } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Exit, Layer, Option } from "effect"
+import { ConfigProvider, Context, Effect, Exit, Fiber, Layer, Option } from "effect"
 import { keySlot } from "../src/internal/clusterSlot.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
@@ -87,7 +87,38 @@ describe("RedisCluster", () => {
         expect(replies[4]).toBeInstanceOf(Resp.ErrorReply)
         expect((replies[4] as Resp.ErrorReply).code).toBe("WRONGTYPE")
         expect(replies[5]).toBe("PONG")
+        // A key holding no string is nil in an MGET, as on one server, whether its slot's part is sent alone (as a
+        // GET, which would say WRONGTYPE) or with other keys of its slot.
+        expect(yield* client.send(["RPUSH", "wt:list", "x"])).toBe(1)
+        expect(yield* client.send(["RPUSH", "{wt}:list", "x"])).toBe(1)
+        expect(yield* client.send(["MSET", "wt:a", "a", "{wt}:b", "b"])).toBe("OK")
+        const typed = yield* client.send(["MGET", "wt:a", "wt:list", "{wt}:list", "{wt}:b", "wt:missing"])
+        expect((typed as ReadonlyArray<Resp.RespValue>).map(text)).toStrictEqual(["a", null, null, "b", null])
         for (let i = 0; i < 6; i++) expect((yield* stats(cluster, i)).crossslot).toBe(0)
+      }))
+
+    it.scoped("a split command whose caller is interrupted mid-flight leaves every node's connection in step", () =>
+      Effect.gen(function*() {
+        const cluster = yield* TestCluster
+        const client = yield* RedisCluster.make({ nodes: cluster.urls })
+        yield* flushAll(client)
+        const keys = Array.from({ length: 300 }, (_, i) => `intr:${i}`)
+        const args: Array<string> = ["MSET"]
+        for (const key of keys) args.push(key, key)
+        expect(yield* client.send(args)).toBe("OK")
+        // Interrupted at once, after a yield, and many at a time: the shares already written are answered and
+        // their replies dropped, so the next commands on every node get their own replies.
+        for (let round = 0; round < 20; round++) {
+          const fibers = yield* Effect.forEach(
+            Array.from({ length: 8 }, () => client.send(["MGET", ...keys])),
+            (effect) => Effect.fork(effect)
+          )
+          if (round % 2 === 1) yield* Effect.yieldNow()
+          yield* Effect.forEach(fibers, Fiber.interrupt)
+        }
+        const values = (yield* client.send(["MGET", ...keys])) as ReadonlyArray<Resp.RespValue>
+        expect(values.map(text)).toStrictEqual(keys)
+        for (const key of keys.slice(0, 30)) expect(text((yield* client.send(["GET", key]))!)).toBe(key)
       }))
 
     it.scoped("key slots are the server's: CRC16 of the key or of its hash tag, UTF-8 and binary keys too", () =>
@@ -112,7 +143,7 @@ describe("RedisCluster", () => {
         expect(keySlot(Buffer.from("{user:7}:profile"))).toBe(keySlot("user:7"))
       }))
 
-    it.scoped("getMany of 1,000 keys over all slots: one MGET per slot, values in order; hash-tagged keys: one MGET", () =>
+    it.scoped("getMany of 1,000 keys over all slots: one command per slot, values in order; hash-tagged keys: one MGET", () =>
       Effect.gen(function*() {
         const cluster = yield* TestCluster
         const client = yield* RedisCluster.make({ nodes: cluster.urls })
@@ -122,21 +153,29 @@ describe("RedisCluster", () => {
           RedisClient.RedisClient,
           client
         )
-        const keys = Array.from({ length: 1_000 }, (_, i) => `key-${i}`)
+        // Keys differing in their last digits alone never share a slot (CRC16 tells such changes apart): a few
+        // tagged ones do.
+        const keys = [...Array.from({ length: 1_000 }, (_, i) => `key-${i}`), "{gm}:1", "{gm}:2", "{gm}:3", "{gm}:4"]
         yield* backend.setMany(keys.filter((_, i) => i % 3 !== 0).map((key) => [key, { key }]))
         for (let i = 0; i < 6; i++) yield* cluster.servers[i]!.cli("CONFIG", "RESETSTAT")
         const values = yield* backend.getMany(keys)
         expect(values).toStrictEqual(keys.map((key, i) => i % 3 === 0 ? Option.none() : Option.some({ key })))
-        // Each primary got exactly one MGET per distinct slot it serves among the keys, and no CROSSSLOT anywhere.
-        const slots = new Set<number>()
-        for (const key of keys) slots.add(keySlot(`gm:${key}`))
+        // Each primary got exactly one command per distinct slot it serves among the keys: a GET for a slot with
+        // one of the keys, an MGET for a slot with several; and no CROSSSLOT anywhere.
+        const perSlot = new Map<number, number>()
+        for (const key of keys) perSlot.set(keySlot(`gm:${key}`), (perSlot.get(keySlot(`gm:${key}`)) ?? 0) + 1)
+        const shared = [...perSlot.values()].filter((count) => count > 1).length
+        expect(shared).toBeGreaterThan(0)
         let mgets = 0
+        let gets = 0
         for (let i = 0; i < 6; i++) {
           const stat = yield* stats(cluster, i)
           mgets += stat.calls("mget")
+          gets += stat.calls("get")
           expect(stat.crossslot).toBe(0)
         }
-        expect(mgets).toBe(slots.size)
+        expect(mgets).toBe(shared)
+        expect(gets).toBe(perSlot.size - shared)
 
         const tagged = Array.from({ length: 100 }, (_, i) => `{user:7}:${i}`)
         yield* backend.setMany(tagged.map((key) => [key, key]))

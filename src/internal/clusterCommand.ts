@@ -191,15 +191,24 @@ export const commandName = (command: Command): string => nameOf(command).toUpper
  * Puts the replies of a split command back together: `MGET`'s values in the caller's order, the sum of the counts
  * of `DEL`/`UNLINK`/`EXISTS`/`TOUCH`, `OK` for `MSET`. The first error reply of any part is the reply.
  *
+ * Key `k` of the command went to part `partOf[k]`, at index `indexIn[k]` of that part's `MGET`, or alone as a `GET`
+ * where `indexIn[k]` is -1: that reply is the value itself, and its `WRONGTYPE` (a key holding no string) is the
+ * nil `MGET` gives.
+ *
  * @internal
  */
 export const mergeReplies = (
   merge: "array" | "sum" | "ok",
   total: number,
-  positions: ReadonlyArray<ReadonlyArray<number>>,
+  partOf: ReadonlyArray<number>,
+  indexIn: ReadonlyArray<number>,
   replies: ReadonlyArray<Resp.RespValue>
 ): Resp.RespValue => {
-  for (const reply of replies) if (reply instanceof Resp.ErrorReply) return reply
+  for (let p = 0; p < replies.length; p++) {
+    const reply = replies[p]
+    // Only a GET says WRONGTYPE among the commands split here.
+    if (reply instanceof Resp.ErrorReply && !(merge === "array" && reply.code === "WRONGTYPE")) return reply
+  }
   switch (merge) {
     case "ok":
       return "OK"
@@ -210,13 +219,16 @@ export const mergeReplies = (
     }
     case "array": {
       const out = new Array<Resp.RespValue>(total)
-      for (let p = 0; p < positions.length; p++) {
-        const reply = replies[p]
-        const at = positions[p]!
-        if (!Array.isArray(reply) || reply.length !== at.length) {
-          return new Resp.ErrorReply(`ERR unexpected reply to a part of MGET`)
+      for (let k = 0; k < total; k++) {
+        const reply = replies[partOf[k]!]
+        const index = indexIn[k]!
+        if (index === -1 && !Array.isArray(reply)) {
+          out[k] = reply instanceof Resp.ErrorReply ? null : reply ?? null
+        } else if (index >= 0 && Array.isArray(reply) && index < reply.length) {
+          out[k] = reply[index]
+        } else {
+          return new Resp.ErrorReply("ERR unexpected reply to a part of MGET")
         }
-        for (let i = 0; i < at.length; i++) out[at[i]!] = reply[i]
       }
       return out
     }
