@@ -10,6 +10,10 @@
  * in-process tier lacks (L2 hit), and new keys through read-through (miss); the stampede row has 100 callers
  * at once on one missing key whose computation takes 20 ms.
  *
+ * `npm run bench` builds the library first and runs this script with `bench/built.mjs`, so our clients are the
+ * JavaScript of `dist/esm`, what users run; `npx tsx bench/run.ts` measures the TypeScript sources as tsx
+ * transforms them instead (with function names kept, one more call per closure: slower, and not what users run).
+ *
  * It starts its own redis-server on a free loopback port, or uses `REDIS_URL` (it then writes and finally removes
  * keys under `bench:` only). Every client runs every workload once to warm up, then each workload is measured for
  * `--rounds` rounds (default 5); in each round every client runs the same op sequence once, the order rotating from
@@ -947,14 +951,14 @@ const main = async (): Promise<void> => {
 }
 
 // The cluster workloads need a cluster of their own: run in a child process after the single-server ones, so that
-// neither run's servers or garbage weigh on the other.
+// neither run's servers or garbage weigh on the other. The child gets this process's loaders (`--import …`), so it
+// measures the same build of the library.
 const runCluster = (): void => {
   if (only !== undefined || asJson || flag("--no-cluster")) return
   const script = Path.join(Path.dirname(Url.fileURLToPath(import.meta.url)), "cluster.ts")
   log("\ncluster workloads (bench/cluster.ts):")
   const child = ChildProcess.spawnSync(process.execPath, [
-    "--import",
-    "tsx",
+    ...process.execArgv,
     script,
     "--rounds",
     String(rounds),
