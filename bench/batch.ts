@@ -37,7 +37,7 @@ import * as RedisClient from "../src/RedisClient.js"
 import type { CacheError, RemoteCacheBackendShape } from "../src/RemoteCacheBackend.js"
 import * as Serializer from "../src/Serializer.js"
 import * as RedisServer from "../test/utils/RedisServer.js"
-import { makeObject } from "./data.js"
+import { makeObject, makeRandom } from "./data.js"
 
 const argv = process.argv.slice(2)
 const option = (name: string): string | undefined => {
@@ -154,18 +154,6 @@ interface Workload {
   readonly concurrency: number
   readonly ids: ReadonlyArray<string>
   readonly withTtl: boolean
-}
-
-// A small deterministic generator: every run reads the same keys in the same order.
-const makeRandom = (seed: number) => {
-  let s = seed >>> 0
-  return (): number => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
 }
 
 const idsOf = (n: number, seed: number): ReadonlyArray<string> => {

@@ -220,6 +220,36 @@ export const oursClient = (ours: Ours): Driver => ({
   close: () => Promise.resolve()
 })
 
+/** The operations of a cache of objects (`RedisBackend`, `RemoteCache`) as a driver runs them. */
+interface ObjectCache {
+  readonly get: (key: string) => Effect.Effect<Option.Option<unknown>, unknown>
+  readonly set: (key: string, value: unknown, ttl?: number) => Effect.Effect<void, unknown>
+  readonly getMany: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<unknown>>, unknown>
+}
+
+/** A driver's `prepare`, `probe` and `close` over a cache of objects: the same op sequence for every such cache. */
+const objectCacheDriver = (cache: ObjectCache): Pick<Driver, "prepare" | "probe" | "close"> => ({
+  prepare: (workload) => {
+    const keys = workload.dataset.keys
+    const groups = mgetGroups(workload, keys)
+    const { objects } = workload.dataset
+    const { kinds, keyIndex } = workload
+    const ttl = workload.ttl ? TTL_MILLIS : undefined
+    return effectPool(workload, (i) => {
+      switch (kinds[i]) {
+        case GET:
+          return cache.get(keys[keyIndex[i]!]!)
+        case SET:
+          return cache.set(keys[keyIndex[i]!]!, objects[i & VARIANT_MASK]!, ttl)
+        default:
+          return cache.getMany(groups[i]!)
+      }
+    })
+  },
+  probe: (dataset) => Effect.runPromise(Effect.map(cache.get(dataset.keys[0]!), Option.getOrUndefined)),
+  close: () => Promise.resolve()
+})
+
 /** `RedisBackend` (get / set with TTL / getMany) with a serializer. */
 export const oursBackend = (ours: Ours, serializer: "v8" | "json"): Driver => {
   const backend = serializer === "v8" ? ours.v8 : ours.json
@@ -229,25 +259,7 @@ export const oursBackend = (ours: Ours, serializer: "v8" | "json"): Driver => {
     serializer: serializer === "v8" ? "v8" : "JSON",
     families: ["client"],
     format: "object",
-    prepare: (workload) => {
-      const keys = workload.dataset.keys
-      const groups = mgetGroups(workload, keys)
-      const { objects } = workload.dataset
-      const { kinds, keyIndex } = workload
-      const ttl = workload.ttl ? TTL_MILLIS : undefined
-      return effectPool(workload, (i) => {
-        switch (kinds[i]) {
-          case GET:
-            return backend.get(keys[keyIndex[i]!]!)
-          case SET:
-            return backend.set(keys[keyIndex[i]!]!, objects[i & VARIANT_MASK]!, ttl)
-          default:
-            return backend.getMany(groups[i]!)
-        }
-      })
-    },
-    probe: (dataset) => Effect.runPromise(Effect.map(backend.get(dataset.keys[0]!), Option.getOrUndefined)),
-    close: () => Promise.resolve()
+    ...objectCacheDriver(backend)
   }
 }
 
@@ -266,25 +278,7 @@ export const oursRemote = (ours: Ours): Driver => {
     // The rows the targets read, and getMany (the one batch operation); the rest would only lengthen the run.
     workloads: ["get-seq", "get-256", "get-256-foreach", "getmany-100"],
     format: "object",
-    prepare: (workload) => {
-      const keys = workload.dataset.keys
-      const groups = mgetGroups(workload, keys)
-      const { objects } = workload.dataset
-      const { kinds, keyIndex } = workload
-      const ttl = workload.ttl ? TTL_MILLIS : undefined
-      return effectPool(workload, (i) => {
-        switch (kinds[i]) {
-          case GET:
-            return remote.get(keys[keyIndex[i]!]!)
-          case SET:
-            return remote.set(keys[keyIndex[i]!]!, objects[i & VARIANT_MASK]!, ttl)
-          default:
-            return remote.getMany(groups[i]!)
-        }
-      })
-    },
-    probe: (dataset) => Effect.runPromise(Effect.map(remote.get(dataset.keys[0]!), Option.getOrUndefined)),
-    close: () => Promise.resolve()
+    ...objectCacheDriver(remote)
   }
 }
 

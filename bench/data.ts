@@ -85,8 +85,8 @@ export interface Workload {
   readonly ttl: boolean
 }
 
-// A small deterministic generator: every run benchmarks the same sequence.
-const makeRandom = (seed: number) => {
+/** A small deterministic generator: every run benchmarks the same sequence. */
+export const makeRandom = (seed: number) => {
   let s = seed >>> 0
   return (): number => {
     s = (s + 0x6d2b79f5) >>> 0

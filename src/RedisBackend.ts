@@ -12,7 +12,6 @@ import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
@@ -175,10 +174,7 @@ export const make = (
   Effect.gen(function*() {
     const client = yield* RedisClient.RedisClient
     const prefix = options.prefix ?? defaultPrefix
-    const serializer = yield* Backend.resolveSerializer(options.serializer)
-    const codec = Codec.make(serializer)
-    // The codec's choice (`Codec.make`): the synchronous forms only when the serializer has both.
-    const decodeSync = serializer.encodeSync !== undefined ? serializer.decodeSync : undefined
+    const codec = Codec.make(yield* Backend.resolveSerializer(options.serializer))
     const batchReads = options.batchReads ?? true
     const maxBatchSize = Backend.batchSizeOf(options.maxBatchSize)
     const scanCount = String(options.scanCount ?? 1_000)
@@ -256,20 +252,6 @@ export const make = (
         onSuccess: (reply) => readReply("get", key, reply)
       })
 
-    const decodeEntry = (
-      key: string,
-      bytes: Uint8Array,
-      remainingTtl: Option.Option<Duration.Duration>
-    ): Effect.Effect<Option.Option<Entry>, CacheError> => {
-      if (decodeSync === undefined) {
-        return Effect.map(codec.decode("getWithTtl", key, bytes), Option.map((value) => ({ value, remainingTtl })))
-      }
-      const result = decodeSync(bytes)
-      return Either.isRight(result)
-        ? Effect.succeed(Option.some({ value: result.right, remainingTtl }))
-        : Effect.fail(Codec.decodeError("getWithTtl", key, result.left))
-    }
-
     // The entry of a GET + PTTL pair, lone or batched.
     const entryOf = (
       key: string,
@@ -286,7 +268,8 @@ export const make = (
       // -2: the key expired between the two commands.
       if (value === null || millis === -2) return Effect.succeedNone
       if (!(value instanceof Uint8Array)) return Effect.fail(unexpected("getWithTtl", key, value))
-      return decodeEntry(key, value, millis < 0 ? Option.none() : Option.some(Duration.millis(millis)))
+      const remainingTtl = millis < 0 ? Option.none() : Option.some(Duration.millis(millis))
+      return codec.decodeAs("getWithTtl", key, value, (decoded): Entry => ({ value: decoded, remainingTtl }))
     }
 
     // GET and PTTL in one write: one round trip, and Redis runs them back to back.
@@ -351,8 +334,7 @@ export const make = (
         commands[2 * i] = ["GET", fullKey]
         commands[2 * i + 1] = ["PTTL", fullKey]
       }
-      fork(Effect.exit(client.pipeline(commands))).addObserver((outcome) => {
-        const exit = outcome._tag === "Success" ? outcome.value : outcome
+      forkExit(client.pipeline(commands), (exit) => {
         if (exit._tag === "Failure") {
           for (const slot of slots) slot.resume(failWith(exit.cause, "getWithTtl", slot.key))
           return
