@@ -428,13 +428,14 @@ export const make = (
       const deferred = Deferred.unsafeMake<void, RedisError>(FiberId.none)
       refreshing = deferred
       // Run in the client's scope: a caller interrupted while waiting must not stop the refresh others wait for.
+      // Only that scope's closing interrupts the refresh; the waiters are told so rather than left waiting, however
+      // the refresh ends (`onExit` runs on interruption too).
       return discover.pipe(
-        Effect.exit,
-        Effect.flatMap((exit) =>
+        Effect.onExit((exit) =>
           Effect.suspend(() => {
-            refreshing = undefined
+            if (refreshing === deferred) refreshing = undefined
             lastRefreshAt = performance.now()
-            return Deferred.done(deferred, exit)
+            return Deferred.done(deferred, Exit.isInterrupted(exit) ? Exit.fail(closedError()) : exit)
           })
         ),
         Effect.forkIn(scope),
@@ -442,8 +443,20 @@ export const make = (
       )
     })
 
+    // Closing the scope fails the refresh in progress, if any, for the callers waiting on it: this runs whether or
+    // not the refresh fiber got to its own `onExit` (a fiber interrupted before it starts runs none of its code).
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closed = true
+        const pending = refreshing
+        refreshing = undefined
+        return pending === undefined ? Effect.void : Deferred.fail(pending, closedError())
+      })
+    )
+
     /** A refresh, unless one ran less than `minRefreshGapMillis` ago: then waits that out first. */
     const refreshThrottled: Effect.Effect<void, RedisError> = Effect.suspend(() => {
+      if (closed) return Effect.fail(closedError())
       if (refreshing !== undefined) return Deferred.await(refreshing)
       const wait = lastRefreshAt + minRefreshGapMillis - performance.now()
       return wait > 0 ? Effect.zipRight(Effect.sleep(Duration.millis(wait)), refresh) : refresh
