@@ -7,7 +7,8 @@
  * on one server. On top of them it keeps the slot map and routes:
  *
  * - a command with a key goes to the primary serving the key's slot (hash tags `{…}` honoured); one without a key
- *   (`PING`, `INFO`, `PUBLISH`…) to any primary;
+ *   (`PING`, `INFO`, `PUBLISH`…) to a random primary not marked as failing (a node is marked when a command on it
+ *   fails with a connection error or a timeout, until it answers one, or for four command timeouts, at least 2 s);
  * - `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH` over several slots are split by slot, each node getting
  *   its parts in one pipelined write, every node in parallel, and the replies merged in the caller's order: never
  *   `CROSSSLOT`. A slot holding one key of an `MGET` is asked with `GET` (a key holding no string is still nil);
@@ -17,10 +18,19 @@
  * reachable node, seeds included; it is refreshed one refresh at a time on `MOVED`, when a node's connection
  * fails, and every `refreshInterval`. `MOVED` updates the map and re-sends; `ASK` sends `ASKING` and the command
  * to the target in one write without touching the map; `TRYAGAIN` and `CLUSTERDOWN` are retried with a bounded
- * backoff. After `maxRedirections` the command fails with `RedisReplyError` carrying the last redirection's code.
- * A command that cannot be answered because its node's connection failed is re-sent, once a refreshed map names
- * another primary or the node is back, when running it twice is harmless (reads, `SET`, deletes) and at most
- * `failoverWait` after the first failure; other commands (`INCR`, …) fail with the connection error.
+ * backoff. After `maxRedirections` rounds of those the command fails with `RedisReplyError` carrying the last
+ * redirection's code; re-sends after connection failures do not count, they are bounded by `failoverWait`.
+ *
+ * A command whose node's connection failed or timed out is re-sent, at most `failoverWait` after the first failure,
+ * when that is safe: always when it was never written (connection refused, not open), else only when its effect and
+ * its reply are the same on a second run (reads, a plain `SET`, `MSET`, `PEXPIRE` without a condition, `PING`,
+ * `PUBLISH`…; see `isSafeToRunTwice`). A keyed command goes again to its slot's primary once a refreshed map names
+ * another one or the node is back; a keyless one at once to another primary; a replica's read to its primary. A
+ * written command that is not safe to run twice (`SET … NX|XX|GET`, `DEL`, `UNLINK`, `HSET`, `INCR`…) fails with
+ * the node's `RedisConnectionError` / `RedisTimeoutError` with `outcomeUnknown: true`: it may have run.
+ *
+ * A command split across nodes waits for every node's share: one node failing never interrupts the others, and
+ * the command fails with that node's error only once the others have answered.
  *
  * Pub/sub uses classic `PUBLISH`/`SUBSCRIBE`, which the cluster broadcasts to every node: a subscription listens on
  * one node's subscriber connection (the primary of the channel's slot when it is made). Reads go to replicas only
@@ -910,6 +920,10 @@ export const make = (
       const failed = failureOf(outcomes)
       if (failed !== undefined) {
         if (!settled || plan.merge?.kind !== "array") return Effect.fail(failed.error)
+        // Only a node that failed (connection, timeout) is stood in for; any other failure is the command's.
+        for (const outcome of outcomes) {
+          if (outcome instanceof Failed && !isConnectionFailure(outcome.error)) return Effect.fail(outcome.error)
+        }
         for (let p = 0; p < outcomes.length; p++) {
           const outcome = outcomes[p]!
           if (outcome instanceof Failed) outcomes[p] = new PartFailure(outcome.error)
