@@ -11,6 +11,7 @@ import * as Net from "node:net"
 import { isSafeToRunTwice, mayResend, mergeReplies } from "../src/internal/clusterCommand.js"
 import { keySlot } from "../src/internal/clusterSlot.js"
 import { PartFailure } from "../src/internal/partFailure.js"
+import * as RedisClient from "../src/RedisClient.js"
 import * as RedisCluster from "../src/RedisCluster.js"
 import { type RedisError, RedisTimeoutError } from "../src/RedisError.js"
 import * as Resp from "../src/Resp.js"
@@ -230,6 +231,35 @@ const keyIn = (prefix: string, from: number, to: number): string => {
     if (slot >= from && slot <= to) return key
   }
 }
+
+describe("the single-node client says when a failed command may have run", () => {
+  it.live("written then the connection lost, or no reply in time: outcomeUnknown; refused: not", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const closing = yield* FakeServer.make(FakeServer.fakeRedis(() => "close"))
+      const lost = yield* Effect.flip(
+        (yield* RedisClient.make({ host: closing.host, port: closing.port })).send(["SET", "k", "v", "NX"])
+      )
+      expect(lost._tag).toBe("RedisConnectionError")
+      expect(isOutcomeUnknown(lost)).toBe(true)
+      expect(lost.message).toContain("the command may have run; its outcome is unknown")
+
+      const silent = yield* FakeServer.make(FakeServer.silent)
+      const timedOut = yield* Effect.flip(
+        (yield* RedisClient.make({ host: silent.host, port: silent.port, commandTimeout: "200 millis" })).send([
+          "INCR",
+          "k"
+        ])
+      )
+      expect(timedOut._tag).toBe("RedisTimeoutError")
+      expect(isOutcomeUnknown(timedOut)).toBe(true)
+
+      const refused = yield* Effect.flip(
+        (yield* RedisClient.make({ host: "127.0.0.1", port: yield* deadPort })).send(["INCR", "k"])
+      )
+      expect(refused._tag).toBe("RedisConnectionError")
+      expect(isOutcomeUnknown(refused)).toBe(false)
+    })))
+})
 
 describe("RedisCluster when a connection fails after the command was written (fake nodes)", () => {
   it.live("SET NX that ran and lost its reply: a typed outcome-unknown error, not \"not set\"", () =>
