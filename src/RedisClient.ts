@@ -183,6 +183,16 @@ export interface RedisClientShape {
   readonly submit?:
     | ((command: Command, resume: (effect: Effect.Effect<Resp.RespValue, RedisError>) => void) => void)
     | undefined
+  /**
+   * Set by a cluster client only: `send`, except that for an `MGET` split across nodes a share whose node failed
+   * (connection error, timeout) does not fail the command. Each of that share's keys then holds, in the merged
+   * array reply, a `PartFailure` (an `ErrorReply` carrying the node's typed error), and the keys of healthy nodes
+   * their values. Any other command behaves as with `send`. For `RedisBackend`'s batched reads, so that one hung
+   * node fails only the reads of its own keys.
+   *
+   * @internal
+   */
+  readonly sendSettled?: ((command: Command) => Effect.Effect<Resp.RespValue, RedisError>) | undefined
 }
 
 /**
