@@ -132,11 +132,12 @@ export interface RedisClusterOptions extends Omit<RedisClient.RedisClientOptions
    * How long a command that can safely run twice keeps being re-sent after its node's connection failed, waiting
    * for a replica to be promoted or the node to come back.
    *
-   * Default: long enough for a normal failover, `2 × cluster-node-timeout + 2 s` and never less than the
+   * Default: long enough for a normal failover, `2 × cluster-node-timeout + 3 s` and never less than the
    * `commandTimeout`. The node timeout is read with `CONFIG GET cluster-node-timeout` after the first topology
-   * read; where `CONFIG` is refused or renamed (managed services) Redis' default of 15 s is assumed, so 32 s. Until
-   * that first read, the same 32 s. (A failover is the node timeout to flag the primary failing, about as long again
-   * for the majority to agree, then the election: on a test cluster with a 2 s node timeout, 3.7–4.6 s.)
+   * read; where `CONFIG` is refused or renamed (managed services) Redis' default of 15 s is assumed, so 33 s. Until
+   * that first read, the same 33 s. (A failover is the node timeout to flag the primary failing, up to half as long
+   * again for the majority to agree, then the election, 0.5–1 s later: on a test cluster with a 2 s node timeout,
+   * 3.7–4.6 s from the kill to the new primary seen, 5–6.5 s to every node agreeing on a loaded machine.)
    *
    * The trade-off: during a failover, callers of such commands wait up to this long instead of failing, and a
    * primary that dies with no replica to promote holds them that long too. A caller that prefers a fast miss bounds

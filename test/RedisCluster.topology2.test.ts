@@ -93,8 +93,8 @@ describe("plain decisions", () => {
     expect(parseNodeTimeout([])).toBeUndefined()
     expect(parseNodeTimeout(new Resp.ErrorReply("ERR unknown command 'CONFIG'"))).toBeUndefined()
     expect(parseNodeTimeout([bulk("cluster-node-timeout"), bulk("soon")])).toBeUndefined()
-    expect(failoverWaitFor(2_000, 2_000)).toBe(6_000)
-    expect(failoverWaitFor(defaultNodeTimeoutMillis, 5_000)).toBe(32_000)
+    expect(failoverWaitFor(2_000, 2_000)).toBe(7_000)
+    expect(failoverWaitFor(defaultNodeTimeoutMillis, 5_000)).toBe(33_000)
     expect(failoverWaitFor(100, 60_000)).toBe(60_000)
   })
 
@@ -135,14 +135,14 @@ describe("RedisCluster against scripted nodes", () => {
   it.live("closing the scope while the first topology read hangs fails every waiting command at once, typed", () =>
     Effect.gen(function*() {
       // Nodes that accept a connection and never answer: the first topology read tries each in turn, 1 s apiece,
-      // so it is still running when the scope closes.
+      // so it is still running (for 8 s) when the scope closes.
       const seen: Array<string> = []
       const silent = FakeServer.fakeRedis((_connection, command) => {
         seen.push(command.join(" "))
         return "ignore"
       })
       const outer = yield* Scope.make()
-      const fakes = yield* Effect.forEach([1, 2, 3, 4, 5], () => Scope.extend(FakeServer.make(silent), outer))
+      const fakes = yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7, 8], () => Scope.extend(FakeServer.make(silent), outer))
       const scope = yield* Scope.make()
       const client = yield* Scope.extend(
         RedisCluster.make({ nodes: fakes.map((fake) => `${fake.host}:${fake.port}`), commandTimeout: "10 seconds" }),
@@ -181,7 +181,7 @@ describe("RedisCluster against scripted nodes", () => {
         seen.push(command.join(" "))
         return "ignore"
       })
-      const fakes = yield* Effect.forEach([1, 2, 3, 4, 5], () => FakeServer.make(silent))
+      const fakes = yield* Effect.forEach([1, 2, 3, 4, 5, 6, 7, 8], () => FakeServer.make(silent))
       const runtime = ManagedRuntime.make(
         RedisCluster.layer({ nodes: fakes.map((fake) => `${fake.host}:${fake.port}`), commandTimeout: "10 seconds" })
       )
@@ -228,7 +228,7 @@ describe("RedisCluster against scripted nodes", () => {
     }).pipe(Effect.scoped))
 
   it.live(
-    "default failoverWait: CONFIG GET refused keeps the 32 s assumption; a learnt node timeout sets it",
+    "default failoverWait: CONFIG GET refused keeps the 33 s assumption; a learnt node timeout sets it",
     () =>
       Effect.gen(function*() {
         // GET "drop" always loses its connection: a command that can run twice is re-sent until failoverWait passes.
@@ -247,7 +247,7 @@ describe("RedisCluster against scripted nodes", () => {
         yield* Fiber.interrupt(waiting)
         expect(refusing.seen).toContain("CONFIG GET cluster-node-timeout")
 
-        // The cluster says 100 ms: 2 × 100 + 2,000 = 2.2 s.
+        // The cluster says 100 ms: 2 × 100 + 3,000 = 3.2 s.
         const telling = slotsNode((command) => {
           if (command[0]!.toUpperCase() === "CONFIG") return [bulk("cluster-node-timeout"), bulk("100")]
           return command[1] === "drop" ? "close" : bulk("ok")
@@ -263,7 +263,7 @@ describe("RedisCluster against scripted nodes", () => {
         const error = yield* Effect.flip(Effect.timeout(client2.send(["GET", "drop"]), "20 seconds"))
         const tookMs = performance.now() - startedAt
         expect(error._tag).toBe("RedisConnectionError")
-        expect(tookMs).toBeGreaterThanOrEqual(2_000)
+        expect(tookMs).toBeGreaterThanOrEqual(3_000)
         console.log(`[cluster] learnt node timeout 100 ms: GET on a dead node failed after ${tookMs.toFixed(0)} ms`)
       }).pipe(Effect.scoped),
     60_000
@@ -321,7 +321,7 @@ describe("RedisCluster on a real cluster", () => {
       Effect.gen(function*() {
         const cluster = yield* TestCluster
         yield* cluster.waitUntilOk
-        // No failoverWait: the default is learnt from the cluster (node timeout 2 s: 6 s).
+        // No failoverWait: the default is learnt from the cluster (node timeout 2 s: 7 s).
         const client = yield* RedisCluster.make({ nodes: cluster.urls, commandTimeout: "2 seconds" })
         const backend = yield* Effect.provideService(
           RedisBackend.make({ prefix: "fw:" }),
