@@ -611,6 +611,7 @@ export const make = (
       where: "nodes" | "primaries"
     ): Effect.Effect<Resp.RespValue, RedisError> =>
       Effect.gen(function*() {
+        if (closed) return yield* Effect.fail(closedError())
         yield* Effect.catchAll(refresh, (error) => primaries.length > 0 ? Effect.void : Effect.fail(error))
         const targets: Array<Node> = [...primaries]
         const primaryCount = targets.length
