@@ -9,6 +9,11 @@
  * - a command with a key goes to the primary serving the key's slot (hash tags `{…}` honoured); one without a key
  *   (`PING`, `INFO`, `PUBLISH`…) to a random primary not marked as failing (a node is marked when a command on it
  *   fails with a connection error or a timeout, until it answers one, or for four command timeouts, at least 2 s);
+ * - `SCRIPT LOAD` and `SCRIPT FLUSH` go to every node, replicas included (the script cache is not replicated, so a
+ *   promoted replica still has the script), and `FUNCTION LOAD` / `DELETE` / `FLUSH` / `RESTORE` to every primary
+ *   (functions are replicated): an `EVALSHA` or `FCALL` finds its script on whichever node serves its key. The
+ *   reply is the first primary's when every node agrees, otherwise an error naming a node that refused or a
+ *   primary out of reach (a replica out of reach is skipped);
  * - `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH` over several slots are split by slot, each node getting
  *   its parts in one pipelined write, every node in parallel, and the replies merged in the caller's order: never
  *   `CROSSSLOT`. A slot holding one key of an `MGET` is asked with `GET` (a key holding no string is still nil);
@@ -17,17 +22,21 @@
  * The slot map comes from `CLUSTER SHARDS` (falling back to `CLUSTER SLOTS` on servers before 7.0) of any
  * reachable node, seeds included; it is refreshed one refresh at a time on `MOVED`, when a node's connection
  * fails, and every `refreshInterval`. `MOVED` updates the map and re-sends; `ASK` sends `ASKING` and the command
- * to the target in one write without touching the map; `TRYAGAIN` and `CLUSTERDOWN` are retried with a bounded
- * backoff. After `maxRedirections` rounds of those the command fails with `RedisReplyError` carrying the last
- * redirection's code; re-sends after connection failures do not count, they are bounded by `failoverWait`.
+ * to the target in one write without touching the map (a target with no host, `:6381` under
+ * `cluster-preferred-endpoint-type unknown-endpoint`, is on the host of the node that answered); `TRYAGAIN` and
+ * `CLUSTERDOWN` are retried with a bounded backoff. After `maxRedirections` rounds of those the command fails with
+ * `RedisReplyError` carrying the last redirection's code; re-sends after connection failures do not count, they are
+ * bounded by `failoverWait`.
  *
- * A command whose node's connection failed or timed out is re-sent, at most `failoverWait` after the first failure,
- * when that is safe: always when it was never written (connection refused, not open), else only when its effect and
- * its reply are the same on a second run (reads, a plain `SET`, `MSET`, `PEXPIRE` without a condition, `PING`,
- * `PUBLISH`…; see `isSafeToRunTwice`). A keyed command goes again to its slot's primary once a refreshed map names
- * another one or the node is back; a keyless one at once to another primary; a replica's read to its primary. A
- * written command that is not safe to run twice (`SET … NX|XX|GET`, `DEL`, `UNLINK`, `HSET`, `INCR`…) fails with
- * the node's `RedisConnectionError` / `RedisTimeoutError` with `outcomeUnknown: true`: it may have run.
+ * A command whose node's connection failed or timed out is re-sent, at most `failoverWait` after the first failure
+ * (by default long enough for the cluster's failover), when that is safe: always when it was never written
+ * (connection refused, not open), else only when its effect and its reply are the same on a second run (reads, a
+ * plain `SET`, `MSET`, `PEXPIRE` without a condition, `PING`, `PUBLISH`…; see `isSafeToRunTwice`). A keyed command
+ * goes again to its slot's primary once a refreshed map names another one or the node is back; a keyless one at
+ * once to another primary; a replica's read to its primary. A written command that is not safe to run twice
+ * (`SET … NX|XX|GET`, `DEL`, `UNLINK`, `HSET`, `INCR`…) fails with the node's `RedisConnectionError` /
+ * `RedisTimeoutError` with `outcomeUnknown: true`: it may have run. Closing the client's scope fails every command
+ * still waiting, the first topology read included, with a `RedisConnectionError`.
  *
  * A command split across nodes waits for every node's share: one node failing never interrupts the others, and
  * the command fails with that node's error only once the others have answered.
@@ -51,16 +60,28 @@ import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import {
+  adminName,
+  broadcastOf,
+  type BroadcastOutcome,
   commandName,
   isReadOnly,
   mayResend,
+  mergeBroadcast,
   mergeReplies,
   type Route,
   routeOf,
   specialKey
 } from "./internal/clusterCommand.js"
 import { keySlot, slotCount } from "./internal/clusterSlot.js"
-import { parseShards, parseSlots, type Shard } from "./internal/clusterTopology.js"
+import {
+  defaultNodeTimeoutMillis,
+  failoverWaitFor,
+  parseNodeTimeout,
+  parseRedirection,
+  parseShards,
+  parseSlots,
+  type Shard
+} from "./internal/clusterTopology.js"
 import { checkCommand } from "./internal/connection.js"
 import { parseUrl } from "./internal/options.js"
 import { PartFailure } from "./internal/partFailure.js"
@@ -109,7 +130,18 @@ export interface RedisClusterOptions extends Omit<RedisClient.RedisClientOptions
   readonly refreshInterval?: Duration.DurationInput | undefined
   /**
    * How long a command that can safely run twice keeps being re-sent after its node's connection failed, waiting
-   * for a replica to be promoted or the node to come back. Default: the `commandTimeout`.
+   * for a replica to be promoted or the node to come back.
+   *
+   * Default: long enough for a normal failover, `2 × cluster-node-timeout + 3 s` and never less than the
+   * `commandTimeout`. The node timeout is read with `CONFIG GET cluster-node-timeout` after the first topology
+   * read; where `CONFIG` is refused or renamed (managed services) Redis' default of 15 s is assumed, so 33 s. Until
+   * that first read, the same 33 s. (A failover is the node timeout to flag the primary failing, up to half as long
+   * again for the majority to agree, then the election, 0.5–1 s later: on a test cluster with a 2 s node timeout,
+   * 3.7–4.6 s from the kill to the new primary seen, 5–6.5 s to every node agreeing on a loaded machine.)
+   *
+   * The trade-off: during a failover, callers of such commands wait up to this long instead of failing, and a
+   * primary that dies with no replica to promote holds them that long too. A caller that prefers a fast miss bounds
+   * the wait with `Policy.timeout` (or sets this option lower); set explicitly, this option always wins.
    */
   readonly failoverWait?: Duration.DurationInput | undefined
   /**
@@ -295,10 +327,18 @@ export const make = (
     // Validates every shared option once (and gives `options` its value): per node only the address differs.
     const firstClient = yield* RedisClient.make({ ...settings.base, host: first.host, port: first.port })
     const resolved = firstClient.options
-    const failoverWaitMillis = yield* Effect.try({
-      try: () => millisOf(settings.failoverWait, resolved.commandTimeoutMillis, "failoverWait"),
+    // Without the option, assumes Redis' default node timeout until the first topology read learns the cluster's
+    // own (`learnNodeTimeout`); the failover-wait code reads this variable on each failure.
+    let failoverWaitMillis = yield* Effect.try({
+      try: () =>
+        millisOf(
+          settings.failoverWait,
+          failoverWaitFor(defaultNodeTimeoutMillis, resolved.commandTimeoutMillis),
+          "failoverWait"
+        ),
       catch: (error) => error as RedisConfigError
     })
+    let nodeTimeoutKnown = settings.failoverWait !== undefined
     const useTls = resolved.tls !== undefined
 
     const mapAddress = (announced: NodeAddress): NodeAddress => {
@@ -352,6 +392,8 @@ export const make = (
     // in flight on one is answered there, and an address seen once tends to come back (a restarted node).
     const slots = new Array<Node | undefined>(slotCount)
     let primaries: ReadonlyArray<Node> = []
+    /** The replicas of the last topology that the cluster does not report failed, as announced. */
+    let healthyReplicas: ReadonlyArray<NodeAddress> = []
     /** Every address of the last topology, primaries first: where the next refresh asks. */
     let known: ReadonlyArray<NodeAddress> = []
 
@@ -405,6 +447,7 @@ export const make = (
           }
         }
         known = [...shards.map((shard) => shard.primary), ...shards.flatMap((shard) => shard.replicas)]
+        healthyReplicas = shards.flatMap((shard) => shard.replicas.filter((replica) => replica.healthy))
       })
 
     /** Asks one node for the topology: `CLUSTER SHARDS`, or `CLUSTER SLOTS` where that is unknown. */
@@ -462,7 +505,7 @@ export const make = (
               onTimeout: () => new RedisConnectionError({ message: `${node.address} did not answer in time` })
             }),
             Effect.matchEffect({
-              onSuccess: apply,
+              onSuccess: (shards) => Effect.zipRight(apply(shards), learnNodeTimeout(node)),
               onFailure: (error) => {
                 failures.push(`${node.address}: ${error.message}`)
                 return tryFrom(index + 1)
@@ -472,6 +515,30 @@ export const make = (
       }
       return tryFrom(0)
     })
+
+    /**
+     * Once, on the first topology read: `CONFIG GET cluster-node-timeout` of the node that told it, whence the
+     * default `failoverWait`. An error reply (CONFIG renamed or refused) keeps the default's assumption; a lost
+     * connection or no answer in time asks again at the next refresh, three times at most.
+     */
+    let nodeTimeoutTries = 0
+    const learnNodeTimeout = (node: Node): Effect.Effect<void> => {
+      if (nodeTimeoutKnown) return Effect.void
+      if (++nodeTimeoutTries >= 3) nodeTimeoutKnown = true
+      return node.client.pipeline([["CONFIG", "GET", "cluster-node-timeout"]]).pipe(
+        Effect.timeout(probeTimeoutMillis),
+        Effect.match({
+          onFailure: () => {},
+          onSuccess: ([reply]) => {
+            nodeTimeoutKnown = true
+            const nodeTimeout = parseNodeTimeout(reply!)
+            if (nodeTimeout !== undefined) {
+              failoverWaitMillis = failoverWaitFor(nodeTimeout, resolved.commandTimeoutMillis)
+            }
+          }
+        })
+      )
+    }
 
     let refreshing: Deferred.Deferred<void, RedisError> | undefined
     let lastRefreshAt = -Infinity
@@ -483,13 +550,14 @@ export const make = (
       const deferred = Deferred.unsafeMake<void, RedisError>(FiberId.none)
       refreshing = deferred
       // Run in the client's scope: a caller interrupted while waiting must not stop the refresh others wait for.
+      // Only that scope's closing interrupts the refresh; the waiters are told so rather than left waiting, however
+      // the refresh ends (`onExit` runs on interruption too).
       return discover.pipe(
-        Effect.exit,
-        Effect.flatMap((exit) =>
+        Effect.onExit((exit) =>
           Effect.suspend(() => {
-            refreshing = undefined
+            if (refreshing === deferred) refreshing = undefined
             lastRefreshAt = performance.now()
-            return Deferred.done(deferred, exit)
+            return Deferred.done(deferred, Exit.isInterrupted(exit) ? Exit.fail(closedError()) : exit)
           })
         ),
         Effect.forkIn(scope),
@@ -497,8 +565,20 @@ export const make = (
       )
     })
 
+    // Closing the scope fails the refresh in progress, if any, for the callers waiting on it: this runs whether or
+    // not the refresh fiber got to its own `onExit` (a fiber interrupted before it starts runs none of its code).
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closed = true
+        const pending = refreshing
+        refreshing = undefined
+        return pending === undefined ? Effect.void : Deferred.fail(pending, closedError())
+      })
+    )
+
     /** A refresh, unless one ran less than `minRefreshGapMillis` ago: then waits that out first. */
     const refreshThrottled: Effect.Effect<void, RedisError> = Effect.suspend(() => {
+      if (closed) return Effect.fail(closedError())
       if (refreshing !== undefined) return Deferred.await(refreshing)
       const wait = lastRefreshAt + minRefreshGapMillis - performance.now()
       return wait > 0 ? Effect.zipRight(Effect.sleep(Duration.millis(wait)), refresh) : refresh
@@ -509,6 +589,58 @@ export const make = (
       if (refreshing !== undefined || performance.now() - lastRefreshAt < minRefreshGapMillis) return Effect.void
       return Effect.asVoid(Effect.forkIn(Effect.ignore(refresh), scope))
     })
+
+    /**
+     * The node of a redirection that names no host (`:6381`): `natMap` sees the address as announced (host `""`);
+     * left unmapped, it is the host the client reaches the answering node at, with the announced port.
+     */
+    const nodeAtAnswering = (announced: NodeAddress, answering: Node | undefined): Effect.Effect<Node> => {
+      const mapped = mapAddress(announced)
+      if (mapped.host !== "") return nodeAt(mapped, true)
+      return nodeAt({ host: answering?.host ?? firstNode.host, port: mapped.port }, true)
+    }
+
+    /**
+     * `SCRIPT LOAD`, `FUNCTION LOAD`… (see `broadcastOf`): run on every primary, and with `"nodes"` every healthy
+     * replica too, of a fresh map when one can be had (a node added since the last map must get the script too);
+     * the reply is the first primary's when all agree, an error reply naming a node that refused otherwise, a
+     * connection error naming a primary that could not be asked. Error replies are values here, as in a pipeline.
+     */
+    const broadcast = (
+      command: RedisClient.Command,
+      where: "nodes" | "primaries"
+    ): Effect.Effect<Resp.RespValue, RedisError> =>
+      Effect.gen(function*() {
+        if (closed) return yield* Effect.fail(closedError())
+        yield* Effect.catchAll(refresh, (error) => primaries.length > 0 ? Effect.void : Effect.fail(error))
+        const targets: Array<Node> = [...primaries]
+        const primaryCount = targets.length
+        if (where === "nodes") {
+          for (const replica of healthyReplicas) {
+            const node = yield* nodeAt(replica)
+            if (!targets.includes(node)) targets.push(node)
+          }
+        }
+        const outcomes = yield* Effect.forEach(
+          targets,
+          (node, k) =>
+            Effect.match(node.client.pipeline([command]), {
+              onSuccess: ([reply]): BroadcastOutcome | undefined => ({ address: node.address, reply: reply! }),
+              // A replica that cannot be reached is skipped: it is not about to be promoted, and should it be, its
+              // NOSCRIPT says so. A primary that cannot be reached fails the command.
+              onFailure: (error): BroadcastOutcome | undefined =>
+                k < primaryCount ? { address: node.address, failure: error.message } : undefined
+            }),
+          { concurrency: "unbounded" }
+        )
+        const merged = mergeBroadcast(
+          adminName(command),
+          outcomes.filter((outcome): outcome is BroadcastOutcome => outcome !== undefined)
+        )
+        return "reply" in merged
+          ? merged.reply
+          : yield* Effect.fail(new RedisConnectionError({ message: merged.connection }))
+      })
 
     const ready: Effect.Effect<void, RedisError> = Effect.suspend(() => primaries.length > 0 ? Effect.void : refresh)
 
@@ -729,13 +861,17 @@ export const make = (
             : undefined)
         const { redirected, resend } = selectResends(outcomes, again, redirections, until ?? Infinity)
         if (resend.length === 0) return Effect.succeed(outcomes as Array<Final>)
+        // The node each part was sent to, read before this round's MOVED update the map: an empty host in a
+        // redirection names that node's host.
+        const answered = resend.map((i) => targetOf(parts[i]!))
         const prepare = Effect.gen(function*() {
           const next: Array<Part> = []
           let pause = false
           let moved = false
           // Keyed parts whose primary failed: they wait for a refreshed map (a replica promoted) before going again.
           let waiting: Array<Part> | undefined
-          for (const i of resend) {
+          for (let k = 0; k < resend.length; k++) {
+            const i = resend[k]!
             const part = parts[i]!
             const outcome = outcomes[i]!
             if (outcome instanceof ConnectionFailed) {
@@ -750,18 +886,18 @@ export const make = (
             const reply = outcome as Resp.ErrorReply
             const code = reply.code
             if (code === "MOVED" || code === "ASK") {
-              // "MOVED <slot> <host>:<port>"; an empty host means the address of the node that answered.
-              const words = reply.message.split(" ")
-              const slot = Number(words[1])
-              const address = parseAddress(words[2] ?? "")
-              if (address === undefined || !Number.isInteger(slot)) {
+              const redirection = parseRedirection(reply.message)
+              if (redirection === undefined) {
                 next.push({ command: part.command, slot: part.slot })
                 pause = true
                 continue
               }
-              const target = yield* nodeAt(address.host === "" ? { ...address, host: targetOf(part)!.host } : address)
+              const { port, slot } = redirection
+              const target = redirection.host !== undefined
+                ? yield* nodeAt({ host: redirection.host, port })
+                : yield* nodeAtAnswering({ host: "", port }, answered[k])
               if (code === "MOVED") {
-                if (slot >= 0 && slot < slotCount) slots[slot] = target
+                slots[slot] = target
                 moved = true
                 next.push({ command: part.command, slot: part.slot, replica: part.replica })
               } else {
@@ -836,6 +972,7 @@ export const make = (
         case "key":
           return { parts: [{ command, slot: keySlotOf(command[route.index]) }] }
         case "none":
+        case "admin":
           return { parts: [{ command, slot: -1 }] }
         case "script":
         case "streams": {
@@ -974,6 +1111,12 @@ export const make = (
     ): Effect.Effect<Resp.RespValue, RedisError> => {
       const error = invalid([command])
       if (error !== undefined) return Effect.fail(error)
+      if (route._tag === "admin") {
+        const where = broadcastOf(command)
+        if (where !== undefined) {
+          return Effect.flatMap(broadcast(command, where), (reply) => toSendResult(command, reply))
+        }
+      }
       const plan = planOf(command, route)
       return Effect.flatMap(
         execParts(plan.parts, 0, 0, undefined),
@@ -1016,7 +1159,13 @@ export const make = (
       if (error !== undefined) {
         return Effect.fail(error)
       }
-      const plans = batch.map((command) => planOf(command, routeOf(command)))
+      let broadcasting = false
+      const plans = batch.map((command) => {
+        const route = routeOf(command)
+        if (route._tag === "admin" && broadcastOf(command) !== undefined) broadcasting = true
+        return planOf(command, route)
+      })
+      if (broadcasting) return pipelineAround(batch)
       const parts: Array<Part> = []
       for (const plan of plans) for (const part of plan.parts) parts.push(part)
       return Effect.flatMap(execParts(parts, 0, 0, undefined), (outcomes) => {
@@ -1035,16 +1184,37 @@ export const make = (
       })
     }
 
+    /**
+     * A pipeline holding a command that runs on every node (`SCRIPT LOAD`…): the commands before it, it, then the
+     * ones after, so an `EVALSHA` after a `SCRIPT LOAD` in the same batch finds the script wherever it goes.
+     */
+    const pipelineAround = (
+      batch: ReadonlyArray<RedisClient.Command>
+    ): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> =>
+      Effect.gen(function*() {
+        const out: Array<Resp.RespValue> = []
+        let start = 0
+        for (let i = 0; i <= batch.length; i++) {
+          const command = batch[i]
+          const where = command !== undefined && routeOf(command)._tag === "admin" ? broadcastOf(command) : undefined
+          if (command !== undefined && where === undefined) continue
+          if (i > start) out.push(...(yield* pipeline(batch.slice(start, i))))
+          if (command !== undefined) out.push(yield* broadcast(command, where!))
+          start = i + 1
+        }
+        return out
+      })
+
+    const isNodeLocal = (command: RedisClient.Command): boolean => {
+      if (!Array.isArray(command) || command.length === 0) return false
+      const tag = routeOf(command)._tag
+      return tag === "none" || tag === "admin"
+    }
+
     const viewOf = (node: Node): RedisClient.RedisClientShape => ({
       options: node.client.options,
-      send: (command) =>
-        Array.isArray(command) && command.length > 0 && routeOf(command)._tag === "none"
-          ? node.client.send(command)
-          : send(command),
-      pipeline: (batch) =>
-        batch.every((command) => Array.isArray(command) && command.length > 0 && routeOf(command)._tag === "none")
-          ? node.client.pipeline(batch)
-          : pipeline(batch),
+      send: (command) => isNodeLocal(command) ? node.client.send(command) : send(command),
+      pipeline: (batch) => batch.every(isNodeLocal) ? node.client.pipeline(batch) : pipeline(batch),
       inFlight: node.client.inFlight,
       subscribe: node.client.subscribe,
       publish: node.client.publish

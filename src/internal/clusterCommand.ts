@@ -15,12 +15,15 @@ import { PartFailure } from "./partFailure.js"
  * - `none`: no key (`PING`, `SCAN`, `INFO`, `PUBLISH`…); any primary answers.
  * - `split`: several keys, split by slot and merged (`MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS`, `TOUCH`).
  * - `script`: `EVAL`-like, `numkeys` at index 2, first key at 3 (no key: any primary).
+ * - `admin`: `SCRIPT` and `FUNCTION`, no key; some subcommands are sent to every node (see `broadcastOf`), the
+ *   others to any primary, as `none`.
  *
  * @internal
  */
 export type Route =
   | { readonly _tag: "key"; readonly index: number }
   | { readonly _tag: "none" }
+  | { readonly _tag: "admin" }
   | { readonly _tag: "split"; readonly merge: "array" | "sum" | "ok"; readonly step: 1 | 2 }
   | { readonly _tag: "script" }
   | { readonly _tag: "streams" }
@@ -45,6 +48,8 @@ const routes = new Map<string, Route>([
   ["XREADGROUP", { _tag: "streams" }],
   ["OBJECT", { _tag: "key", index: 2 }],
   ["MEMORY", { _tag: "key", index: 2 }],
+  ["SCRIPT", { _tag: "admin" }],
+  ["FUNCTION", { _tag: "admin" }],
   ...[
     "PING",
     "ECHO",
@@ -62,8 +67,6 @@ const routes = new Map<string, Route>([
     "COMMAND",
     "RANDOMKEY",
     "KEYS",
-    "SCRIPT",
-    "FUNCTION",
     "WAIT",
     "LASTSAVE",
     "ROLE",
@@ -365,3 +368,101 @@ const readOnly = new Set([
  * @internal
  */
 export const isReadOnly = (command: Command): boolean => readOnly.has(nameOf(command).toUpperCase())
+
+/** Subcommands whose effect must be on every node that may run the script, upper-cased `NAME SUB`. */
+const broadcasts = new Map<string, "nodes" | "primaries">([
+  // The script cache is per node and not replicated (Redis 7.0: a replica of a primary that loaded a script does not
+  // have it), so a load goes to the replicas too: one promoted by a failover still knows the script.
+  ["SCRIPT LOAD", "nodes"],
+  ["SCRIPT FLUSH", "nodes"],
+  // Functions are replicated (and a replica refuses FUNCTION LOAD as a write): the primaries suffice.
+  ["FUNCTION LOAD", "primaries"],
+  ["FUNCTION DELETE", "primaries"],
+  ["FUNCTION FLUSH", "primaries"],
+  ["FUNCTION RESTORE", "primaries"]
+])
+
+/**
+ * Where an `admin` command runs: on every node the topology lists as healthy, primaries first (`"nodes"`), on
+ * every primary (`"primaries"`), or `undefined`: on any primary, as a command without a key (`SCRIPT EXISTS`,
+ * `FUNCTION LIST`…).
+ *
+ * @internal
+ */
+export const broadcastOf = (command: Command): "nodes" | "primaries" | undefined =>
+  command.length < 2 ? undefined : broadcasts.get(adminName(command))
+
+/**
+ * The upper-cased name and subcommand of a `SCRIPT` / `FUNCTION` command (`SCRIPT LOAD`), as messages show it.
+ *
+ * @internal
+ */
+export const adminName = (command: Command): string => {
+  const sub = command[1]
+  if (sub === undefined) return commandName(command)
+  const text = typeof sub === "string" ? sub : Buffer.from(sub).toString("latin1")
+  return `${commandName(command)} ${text.toUpperCase()}`
+}
+
+/**
+ * What one node did with a broadcast command: its reply (error replies included), or why it gave none.
+ *
+ * @internal
+ */
+export type BroadcastOutcome =
+  | { readonly address: string; readonly reply: Resp.RespValue }
+  | { readonly address: string; readonly failure: string }
+
+const sameReply = (a: Resp.RespValue, b: Resp.RespValue): boolean => {
+  if (a === b) return true
+  if (a instanceof Uint8Array && b instanceof Uint8Array) return Buffer.from(a).equals(Buffer.from(b))
+  return false
+}
+
+const show = (reply: Resp.RespValue): string =>
+  reply instanceof Uint8Array ? Buffer.from(reply).toString("utf8") : String(reply)
+
+/**
+ * The reply of a command sent to several nodes (`outcomes` in the order they were asked, the first primary
+ * first): the first node's reply when every node answered the same; otherwise an error saying which node did not
+ * and how many did. `connection` is set when a node gave no reply at all (connection lost, timeout), which the
+ * caller reports as a connection error; an error reply keeps the node's error code.
+ *
+ * @internal
+ */
+export const mergeBroadcast = (
+  name: string,
+  outcomes: ReadonlyArray<BroadcastOutcome>
+): { readonly reply: Resp.RespValue } | { readonly connection: string } => {
+  const total = outcomes.length
+  let ran = 0
+  let failed: { readonly address: string; readonly failure: string } | undefined
+  let refused: { readonly address: string; readonly reply: Resp.ErrorReply } | undefined
+  for (const outcome of outcomes) {
+    if ("failure" in outcome) failed ??= outcome
+    else if (outcome.reply instanceof Resp.ErrorReply) refused ??= { address: outcome.address, reply: outcome.reply }
+    else ran++
+  }
+  const tally = `${ran} of ${total} node${total === 1 ? "" : "s"} ran ${name}`
+  if (failed !== undefined) {
+    return { connection: `${name} got no reply from ${failed.address} (${failed.failure}); ${tally}` }
+  }
+  if (refused !== undefined) {
+    return { reply: new Resp.ErrorReply(`${refused.reply.message} (on ${refused.address}; ${tally})`) }
+  }
+  if (total === 0) return { reply: new Resp.ErrorReply(`CLUSTERDOWN no node is known to run ${name} on`) }
+  const first = outcomes[0] as { readonly address: string; readonly reply: Resp.RespValue }
+  for (let i = 1; i < total; i++) {
+    const other = outcomes[i] as { readonly address: string; readonly reply: Resp.RespValue }
+    if (!sameReply(first.reply, other.reply)) {
+      return {
+        reply: new Resp.ErrorReply(
+          `ERR the nodes answered ${name} differently: ${show(first.reply)} on ${first.address}, ${
+            show(other.reply)
+          } on ${other.address}`
+        )
+      }
+    }
+  }
+  return { reply: first.reply }
+}

@@ -160,3 +160,73 @@ export const coversAllSlots = (shards: ReadonlyArray<Shard>): boolean => {
   for (const shard of shards) for (const [start, end] of shard.ranges) covered += end - start + 1
   return covered >= slotCount
 }
+
+/**
+ * Where a `MOVED` or `ASK` error reply sends a command: `"<CODE> <slot> <endpoint>:<port>"`. The endpoint is as
+ * the server prints it: a host name, an IPv4 address, an IPv6 address bare (`::1:6381`, the port after the last
+ * colon) or bracketed (`[::1]:6381`), or nothing (`:6381`, under `cluster-preferred-endpoint-type unknown-endpoint`)
+ * or `?` (a node with no host name under `hostname`). The last two mean "the host of the node that answered", as
+ * Redis documents, and come back as `host: undefined` for the caller to fill in. `undefined` when the reply is not
+ * a well-formed redirection.
+ *
+ * @internal
+ */
+export const parseRedirection = (
+  message: string
+): { readonly slot: number; readonly host: string | undefined; readonly port: number } | undefined => {
+  const words = message.split(" ")
+  if (words.length < 3) return undefined
+  const slotText = words[1]!
+  const slot = Number(slotText)
+  if (slotText === "" || !Number.isInteger(slot) || slot < 0 || slot >= slotCount) return undefined
+  const endpoint = words[2]!
+  const colon = endpoint.lastIndexOf(":")
+  if (colon < 0) return undefined
+  const portText = endpoint.slice(colon + 1)
+  const port = Number(portText)
+  if (!/^\d+$/.test(portText) || port < 1 || port > 65535) return undefined
+  const raw = endpoint.slice(0, colon)
+  const host = raw.startsWith("[") && raw.endsWith("]") ? raw.slice(1, -1) : raw
+  return { slot, host: host === "" || host === "?" ? undefined : host, port }
+}
+
+/**
+ * Redis' default `cluster-node-timeout`, in ms: what the client assumes when the cluster will not say (`CONFIG`
+ * renamed or refused, as on managed services).
+ *
+ * @internal
+ */
+export const defaultNodeTimeoutMillis = 15_000
+
+/**
+ * What a failover may take beyond twice the node timeout. The primary is flagged failing after the node timeout,
+ * the majority agrees within about half of it again, and the best replica waits 500–1,000 ms before it asks for
+ * votes; then the vote and the new map's spreading, and the client's own throttled re-read of it (100 ms). On a
+ * 3+3 test cluster with a 2 s node timeout a killed primary was replaced 3.7–4.6 s after the kill (an idle
+ * machine), every node agreeing on it 5–6.5 s after (a loaded one): twice the node timeout plus this covers both.
+ *
+ * @internal
+ */
+export const failoverMarginMillis = 3_000
+
+/**
+ * How long a command that can run twice keeps being re-sent after its node's connection failed, when the options
+ * do not say: long enough for a normal failover (the node is flagged failing after `cluster-node-timeout`, the
+ * majority agrees within about as long again, then the election), never less than the command timeout.
+ *
+ * @internal
+ */
+export const failoverWaitFor = (nodeTimeoutMillis: number, commandTimeoutMillis: number): number =>
+  Math.min(2 ** 31 - 1, Math.max(commandTimeoutMillis, 2 * nodeTimeoutMillis + failoverMarginMillis))
+
+/**
+ * Reads `CONFIG GET cluster-node-timeout` (a `[name, value]` list, or a RESP3 map); `undefined` when it is not
+ * a positive number of milliseconds (an error reply, an empty list where the parameter is hidden).
+ *
+ * @internal
+ */
+export const parseNodeTimeout = (reply: Resp.RespValue): number | undefined => {
+  const value = fields(reply)?.get("cluster-node-timeout")
+  const millis = typeof value === "number" ? value : Number(text(value) ?? Number.NaN)
+  return Number.isFinite(millis) && millis > 0 ? millis : undefined
+}
