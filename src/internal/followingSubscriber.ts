@@ -111,8 +111,11 @@ const follow = <N>(
   Effect.flatMap(Queue.unbounded<Event>(), (events) => {
     const failedAt = new Map<N, number>()
     let current: N | undefined
-    /** This listening of `current`: a loss reported by an earlier listening (of the same node, even) is stale. */
-    let listening: object | undefined
+    /**
+     * This listening of `current`: a loss reported by an earlier listening (of the same node, even) is stale, and so
+     * is one the node's subscriber has recovered from (re-subscribed there) before the loss was looked at.
+     */
+    let listening: { down: boolean } | undefined
     let here: Scope.CloseableScope | undefined
     /** Losses since the last confirmation: past the first, a move waits out the reconnection backoff. */
     let losses = 0
@@ -130,18 +133,20 @@ const follow = <N>(
         // Never on two nodes at once: a message would be heard twice.
         yield* leave
         const scope = yield* Scope.make()
-        const token = {}
+        const token = { down: false }
         here = scope
         current = node
         listening = token
         const nodeHandlers: SubscriptionHandlers = {
           onMessage: handlers.onMessage,
           onSubscribed: () => {
+            token.down = false
             losses = 0
             Deferred.unsafeDone(confirmed, Exit.void)
             handlers.onSubscribed?.()
           },
           onDisconnected: (error) => {
+            token.down = true
             Queue.unsafeOffer(events, { _tag: "lost", listening: token })
             handlers.onDisconnected?.(error)
           }
@@ -167,9 +172,8 @@ const follow = <N>(
     const step: Effect.Effect<void> = Effect.gen(function*() {
       const first = yield* Queue.take(events)
       const rest = yield* Queue.takeAll(events)
-      const lost = [first, ...Chunk.toReadonlyArray(rest)].some((event) =>
-        event._tag === "lost" && event.listening === listening
-      )
+      const lost = listening?.down === true &&
+        [first, ...Chunk.toReadonlyArray(rest)].some((event) => event._tag === "lost" && event.listening === listening)
       if (lost && current !== undefined) {
         failedAt.set(current, yield* Clock.currentTimeMillis)
         losses++
