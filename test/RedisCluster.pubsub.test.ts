@@ -271,6 +271,38 @@ describe("RedisCluster pub/sub across failovers", () => {
     )
 
     it.scoped(
+      "a node the map no longer lists as healthy is left even before the health check gives up on it",
+      () =>
+        Effect.gen(function*() {
+          const cluster = yield* TestCluster
+          yield* cluster.waitUntilOk
+          const channel = "follow:left"
+          const slot = keySlot(channel)
+          const victim = yield* cluster.ownerOf(slot)
+          // The health check's PING may wait 30 s: within this test only the map can say the node is gone.
+          const subscriber = yield* RedisCluster.make({
+            nodes: cluster.urls,
+            commandTimeout: "30 seconds",
+            refreshInterval: "500 millis"
+          })
+          const heard = recorder()
+          yield* subscriber.subscribe(channel, heard.handlers)
+          expect(yield* numsub(cluster.servers[victim]!, channel)).toBe(1)
+          const downAt = performance.now()
+          yield* takeDown(cluster, victim, "pause")
+          yield* within(20_000, "subscribed again", Effect.sync(() => heard.subscribed >= 2))
+          const movedAt = performance.now()
+          // Moved without a loss being seen on the paused node's connection.
+          expect(heard.disconnected).toBe(0)
+          console.log(`[pubsub] left the map: re-subscribed ${Math.round(movedAt - downAt)} ms after the pause`)
+          const publisher = yield* RedisCluster.make({ nodes: cluster.urls })
+          yield* awaitFailover(cluster, slot, victim)
+          yield* publishUntilHeard(publisher, channel, "left", heard, 20_000)
+        }),
+      120_000
+    )
+
+    it.scoped(
       "scopes closed while the subscription moves: no hang, no fiber, no listener left",
       () =>
         Effect.gen(function*() {
