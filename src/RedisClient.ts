@@ -155,8 +155,10 @@ export interface RedisClientShape {
    * connection (one per client, opened with the first subscription and closed with the last). For as long as that
    * connection lives it is sent a `PING` every `min(commandTimeout, 2 s)`, each bounded by `commandTimeout`, so a
    * hung server or a connection lost without a FIN is noticed; it then reconnects and re-subscribes: at once when
-   * the connection had worked, else after the same backoff as commands. `onSubscribed` runs after each
-   * (re)subscription, because messages published while it was disconnected are lost. The effect completes once the
+   * the connection had worked, else after the same backoff as commands. `onDisconnected` runs when the connection
+   * is lost (or an attempt fails) and `onSubscribed` after each (re)subscription, because messages published while
+   * it was disconnected are lost. On a cluster client the subscription also moves to another live node when its node
+   * fails or leaves the topology, and `onSubscribed` runs there too. The effect completes once the
    * server has confirmed the channel's subscription (also when another listener's `SUBSCRIBE` of the same channel
    * is still in flight), or after `connectTimeout` while the server is unreachable (it keeps trying in the
    * background); it never fails.
@@ -213,6 +215,12 @@ export interface SubscriptionHandlers {
    * logged as for `onMessage`, and the subscription stays.
    */
   readonly onSubscribed?: (() => void) | undefined
+  /**
+   * When the connection the subscription listens on is lost, or an attempt to open one fails: messages published
+   * from now until the next `onSubscribed` are not received. It runs on every failed attempt while the server stays
+   * unreachable. If it throws, the error is logged as for `onMessage`, and the subscription stays.
+   */
+  readonly onDisconnected?: ((error: RedisError) => void) | undefined
 }
 
 /**

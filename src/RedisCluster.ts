@@ -42,7 +42,9 @@
  * the command fails with that node's error only once the others have answered.
  *
  * Pub/sub uses classic `PUBLISH`/`SUBSCRIBE`, which the cluster broadcasts to every node: a subscription listens on
- * one node's subscriber connection (the primary of the channel's slot when it is made). Reads go to replicas only
+ * one node's subscriber connection (the primary of the channel's slot when it is made) and moves to another live
+ * node, after reading the map again, when that node fails or leaves the topology; `onSubscribed` runs after every
+ * (re-)subscription, on whichever node. Reads go to replicas only
  * with `readFromReplicas`. Transactions (`MULTI`/`EXEC`) are not routed as a unit: use them on a single-node client.
  *
  * @since 0.1.0
@@ -83,6 +85,7 @@ import {
   type Shard
 } from "./internal/clusterTopology.js"
 import { checkCommand } from "./internal/connection.js"
+import * as Following from "./internal/followingSubscriber.js"
 import { parseUrl } from "./internal/options.js"
 import { PartFailure } from "./internal/partFailure.js"
 import * as RedisClient from "./RedisClient.js"
@@ -397,6 +400,11 @@ export const make = (
     /** Every address of the last topology, primaries first: where the next refresh asks. */
     let known: ReadonlyArray<NodeAddress> = []
 
+    /** The healthy nodes of the last topology, primaries first: where a subscription may listen. */
+    let liveNodes: ReadonlyArray<Node> = []
+    /** Run after each topology is applied: subscriptions move off a node that left it. */
+    const topologyListeners = new Set<() => void>()
+
     /** With `readFromReplicas`: each primary's healthy replicas, from the last topology. */
     const replicasOf = new Map<Node, ReadonlyArray<Node>>()
     let nextReplica = 0
@@ -448,6 +456,11 @@ export const make = (
         }
         known = [...shards.map((shard) => shard.primary), ...shards.flatMap((shard) => shard.replicas)]
         healthyReplicas = shards.flatMap((shard) => shard.replicas.filter((replica) => replica.healthy))
+        const live: Array<Node> = []
+        for (const info of shards.map((shard) => shard.primary)) if (info.healthy) live.push(yield* nodeAt(info))
+        for (const info of shards.flatMap((shard) => shard.replicas)) if (info.healthy) live.push(yield* nodeAt(info))
+        liveNodes = live
+        for (const listener of topologyListeners) listener()
       })
 
     /** Asks one node for the topology: `CLUSTER SHARDS`, or `CLUSTER SLOTS` where that is unknown. */
@@ -1227,12 +1240,24 @@ export const make = (
     )
 
     // Classic pub/sub is broadcast to every node of the cluster: one node's subscriber connection hears everything.
-    // The channel's slot picks the node, spreading channels over the primaries.
+    // The channel's slot picks the node, spreading channels over the primaries; the subscription moves to another
+    // live node when that one fails or leaves the topology.
+    const following: Following.FollowTopology<Node> = {
+      subscribeOn: (node, channel, handlers) => node.client.subscribe(channel, handlers),
+      preferred: (channel) => slots[keySlot(channel)],
+      live: () => liveNodes,
+      fallback: firstNode,
+      ready: Effect.ignore(ready),
+      refresh: Effect.ignore(refreshThrottled),
+      onChange: (listener) => {
+        topologyListeners.add(listener)
+        return () => topologyListeners.delete(listener)
+      },
+      scope,
+      options: resolved
+    }
     const subscribe = (channel: string, handlers: RedisClient.SubscriptionHandlers) =>
-      Effect.flatMap(
-        Effect.orElseSucceed(Effect.map(ready, () => slots[keySlot(channel)] ?? firstNode), () => firstNode),
-        (node) => node.client.subscribe(channel, handlers)
-      )
+      Following.subscribe(following, channel, handlers)
 
     const publish = (channel: string, message: string | Uint8Array) =>
       Effect.map(send(["PUBLISH", channel, message]), (reply) => typeof reply === "number" ? reply : 0)

@@ -72,6 +72,23 @@ describe("RedisClient pub/sub", () => {
       yield* eventually(() => received.includes("after restart"))
     }))
 
+  it.scopedLive("onDisconnected says when the connection is lost, before onSubscribed says it is back", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const client = yield* RedisClient.make({ host: server.host, port: server.port, reconnectMaxDelay: "200 millis" })
+      const events: Array<string> = []
+      yield* client.subscribe("ch", {
+        onMessage: () => {},
+        onSubscribed: () => events.push("subscribed"),
+        onDisconnected: (error) => events.push(error._tag)
+      })
+      yield* server.restart
+      yield* eventually(() => events.filter((e) => e === "subscribed").length === 2)
+      expect(events[0]).toBe("subscribed")
+      expect(events[1]).toBe("RedisConnectionError")
+      expect(events[events.length - 1]).toBe("subscribed")
+    }))
+
   it.scopedLive("a hung server is detected by the health check; after it resumes the subscriber re-subscribes", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()

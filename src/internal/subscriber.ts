@@ -70,7 +70,11 @@ export const make = (options: ResolvedOptions): Effect.Effect<Subscriber, never,
     const runFork = Runtime.runFork(yield* Effect.runtime<never>())
 
     /** Runs a listener's callback; one that throws is logged and affects neither the others nor the connection. */
-    const callListener = (callback: "onMessage" | "onSubscribed", channel: string, run: () => void): void => {
+    const callListener = (
+      callback: "onMessage" | "onSubscribed" | "onDisconnected",
+      channel: string,
+      run: () => void
+    ): void => {
       try {
         run()
       } catch (defect) {
@@ -90,6 +94,16 @@ export const make = (options: ResolvedOptions): Effect.Effect<Subscriber, never,
       Deferred.unsafeDone(listener.confirmed, Exit.void)
       const onSubscribed = listener.handlers.onSubscribed
       if (onSubscribed !== undefined) callListener("onSubscribed", channel, onSubscribed)
+    }
+
+    /** Tells every listener that the session ended: what is published until the next confirmation is lost. */
+    const notifyDisconnected = (error: RedisError): void => {
+      for (const [channel, state] of channels) {
+        for (const listener of state.listeners) {
+          const onDisconnected = listener.handlers.onDisconnected
+          if (onDisconnected !== undefined) callListener("onDisconnected", channel, () => onDisconnected(error))
+        }
+      }
     }
 
     const deliver = (value: Resp.RespValue) => {
@@ -168,6 +182,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Subscriber, never,
       const died = Deferred.unsafeMake<RedisError>(FiberId.none)
       let opened: Connection | undefined
       return open(options, (_, error) => Deferred.unsafeDone(died, Exit.succeed(error)), deliver).pipe(
+        Effect.tapError((error) => Effect.sync(() => notifyDisconnected(error))),
         Effect.flatMap((conn) => {
           opened = conn
           current = conn
@@ -177,6 +192,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Subscriber, never,
             Deferred.await(died),
             Effect.zipRight(Effect.all(confirmations, { discard: true }), healthCheck(conn))
           ).pipe(
+            Effect.tap((error) => Effect.sync(() => notifyDisconnected(error))),
             Effect.flatMap((error) => conn.successfulReplies === 0 ? Effect.fail(error) : Effect.void)
           )
         }),
