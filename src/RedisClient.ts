@@ -95,8 +95,9 @@ export interface RedisClientOptions {
   readonly maxBulkLength?: number | undefined
   /**
    * Largest argument sent, in bytes. A command with a longer one fails with `RedisInputError` and nothing is sent:
-   * Redis would answer it by closing the connection, failing every other command in flight on it. Set it to the
-   * server's `proto-max-bulk-len` when that is not the default. Default 512 MiB.
+   * Redis would answer it by closing the connection, failing every other command in flight on it. The server's own
+   * `proto-max-bulk-len` lowers it further: read with `CONFIG GET` on each connection the first time a command has
+   * an argument over 1 MiB, or, where `CONFIG` is refused, learnt from the server's refusal. Default 512 MiB.
    */
   readonly maxArgumentLength?: number | undefined
 }
