@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "@effect/vitest"
-import { Effect, Either, Schedule } from "effect"
+import { Effect, Either, Redacted, Schedule } from "effect"
 import * as Net from "node:net"
 import { ArgumentLimit, writeLimits } from "../src/internal/connection.js"
 import * as Policy from "../src/Policy.js"
@@ -105,7 +105,7 @@ const tagOf = (error: unknown): string => (error as { readonly _tag?: string }).
 describe("RedisClient and the server's proto-max-bulk-len", () => {
   const twoMiB = Buffer.alloc(2 * MiB, 7)
 
-  it.scopedLive("read at connect: an argument over it fails with RedisInputError, nothing is sent, other commands are untouched", () =>
+  it.scopedLive("read from the server (CONFIG GET, once per connection): an argument over it fails with RedisInputError, nothing is sent, other commands are untouched", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make({ args: ["--proto-max-bulk-len", "1mb"] })
       // The very first command opens the connection: it is checked again once the handshake has read the limit.
@@ -152,39 +152,54 @@ describe("RedisClient and the server's proto-max-bulk-len", () => {
       expect(reply).toBe("OK")
     }))
 
-  it.scopedLive("CONFIG refused: the refusal is learnt from the first over-long SET, which a retry policy does not retry, and the connection is dropped once only", () =>
-    Effect.gen(function*() {
-      const server = yield* RedisServer.make({
-        args: ["--proto-max-bulk-len", "1mb", "--rename-command", "CONFIG", ""]
-      })
-      const client = yield* RedisClient.make({ host: server.host, port: server.port, commandTimeout: "20 seconds" })
-      const backend = yield* Effect.provideService(RedisBackend.make(), RedisClient.RedisClient, client)
-      const cache = yield* Effect.provideService(
-        RemoteCache.make(Policy.retry(Schedule.recurs(4))),
-        RemoteCacheBackend,
-        backend
-      )
-      for (let i = 0; i < 10; i++) yield* client.send(["SET", `small:${i}`, `v${i}`])
-      const setsBefore = yield* commandCalls(server, "set")
-      // The first one reaches the server, which refuses it and closes the connection.
-      const first = yield* Effect.flip(cache.set("big", twoMiB))
-      expect(first._tag).toBe("CacheInputError")
-      expect(Policy.isRetryable(first)).toBe(false)
-      expect(tagOf(first.cause)).toBe("RedisInputError")
-      const id = yield* client.send(["CLIENT", "ID"])
-      // From then on it is refused before sending: retried or not, it never drops the connection again.
-      for (let round = 0; round < 3; round++) {
-        const [big, gets] = yield* Effect.all([Effect.either(cache.set("big", twoMiB)), smallGets(client, 200)], {
-          concurrency: "unbounded"
+  const refusals = [
+    { name: "CONFIG renamed away", args: ["--rename-command", "CONFIG", ""], user: {} },
+    {
+      name: "a user without +config (NOPERM)",
+      args: ["--user", "app", "on", ">pw", "~*", "&*", "+@all", "-config"],
+      user: { username: "app", password: Redacted.make("pw") }
+    }
+  ]
+  for (const refusal of refusals) {
+    it.scopedLive(`${refusal.name}: the limit is learnt from the first over-long SET, which a retry policy does not retry, and the connection is dropped once only`, () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer.make({ args: ["--proto-max-bulk-len", "1mb", ...refusal.args] })
+        const client = yield* RedisClient.make({
+          host: server.host,
+          port: server.port,
+          commandTimeout: "20 seconds",
+          ...refusal.user
         })
-        expect(Either.isLeft(big) && big.left._tag).toBe("CacheInputError")
-        expect(gets.filter((ok) => ok).length).toBe(200)
-      }
-      expect(yield* client.send(["CLIENT", "ID"])).toEqual(id)
-      // The server ran no over-long SET (the first one was refused while it was read).
-      expect(yield* commandCalls(server, "set")).toBe(setsBefore)
-      expect(text(yield* client.send(["SET", "fits", Buffer.alloc(MiB - 64, 1)]))).toBe("OK")
-    }))
+        const backend = yield* Effect.provideService(RedisBackend.make(), RedisClient.RedisClient, client)
+        const cache = yield* Effect.provideService(
+          RemoteCache.make(Policy.retry(Schedule.recurs(4))),
+          RemoteCacheBackend,
+          backend
+        )
+        for (let i = 0; i < 10; i++) yield* client.send(["SET", `small:${i}`, `v${i}`])
+        const setsBefore = yield* commandCalls(server, "set")
+        // The first one reaches the server, which refuses it and closes the connection.
+        const first = yield* Effect.flip(cache.set("big", twoMiB))
+        expect(first._tag).toBe("CacheInputError")
+        expect(Policy.isRetryable(first)).toBe(false)
+        expect(tagOf(first.cause)).toBe("RedisInputError")
+        // The server had to refuse it: the client could not read the limit.
+        expect(first.message).toMatch(/refused an argument of \d+ bytes|reset the connection/)
+        const id = yield* client.send(["CLIENT", "ID"])
+        // From then on it is refused before sending: retried or not, it never drops the connection again.
+        for (let round = 0; round < 3; round++) {
+          const [big, gets] = yield* Effect.all([Effect.either(cache.set("big", twoMiB)), smallGets(client, 200)], {
+            concurrency: "unbounded"
+          })
+          expect(Either.isLeft(big) && big.left._tag).toBe("CacheInputError")
+          expect(gets.filter((ok) => ok).length).toBe(200)
+        }
+        expect(yield* client.send(["CLIENT", "ID"])).toEqual(id)
+        // The server ran no over-long SET (the first one was refused while it was read).
+        expect(yield* commandCalls(server, "set")).toBe(setsBefore)
+        expect(text(yield* client.send(["SET", "fits", Buffer.alloc(MiB - 64, 1)]))).toBe("OK")
+      }))
+  }
 })
 
 describe("ArgumentLimit", () => {
