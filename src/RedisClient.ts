@@ -27,7 +27,7 @@ import type * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Tls from "node:tls"
 import { makeCommandConnection } from "./internal/connect.js"
-import { checkCommand } from "./internal/connection.js"
+import { checkCommand, type Connection } from "./internal/connection.js"
 import { parseUrl, resolveOptions } from "./internal/options.js"
 import { awaitAll, awaitAllWritten, awaitPending, awaitWritten } from "./internal/reply.js"
 import * as Subscriber from "./internal/subscriber.js"
@@ -95,8 +95,9 @@ export interface RedisClientOptions {
   readonly maxBulkLength?: number | undefined
   /**
    * Largest argument sent, in bytes. A command with a longer one fails with `RedisInputError` and nothing is sent:
-   * Redis would answer it by closing the connection, failing every other command in flight on it. Set it to the
-   * server's `proto-max-bulk-len` when that is not the default. Default 512 MiB.
+   * Redis would answer it by closing the connection, failing every other command in flight on it. The server's own
+   * `proto-max-bulk-len` lowers it further: read with `CONFIG GET` on each connection the first time a command has
+   * an argument over 1 MiB, or, where `CONFIG` is refused, learnt from the server's refusal. Default 512 MiB.
    */
   readonly maxArgumentLength?: number | undefined
 }
@@ -245,15 +246,26 @@ export const make = (
     const resolved = yield* resolveOptions(options)
     const commands = yield* makeCommandConnection(resolved)
     const subscriber = yield* Subscriber.make(resolved)
+    const limit = commands.limit
+
+    // Off the hot path: a command over the argument limit as known so far, which may be refused for good or may
+    // need the server's own limit read first (see `ArgumentLimit`).
+    const sendLong = (command: Command) =>
+      Effect.flatMap(commands.admit([command]), (conn) => awaitPending(conn.submit(command)))
+
+    // A new connection forgets the last one's server limit: a command is checked again once it has one.
+    const sendOnFresh = (fresh: Connection, command: Command) =>
+      checkCommand(command, limit.current, limit.describe) === undefined
+        ? awaitPending(fresh.submit(command))
+        : sendLong(command)
 
     // The common case is this and nothing else: the connection is open, the command is queued synchronously and
     // its reply resumes the caller. Every other case hands the caller an ordinary effect to continue with.
     const submit = (command: Command, resume: (effect: Effect.Effect<Resp.RespValue, RedisError>) => void): void => {
-      const invalid = checkCommand(command, resolved.maxArgumentLength)
-      if (invalid !== undefined) return resume(Effect.fail(invalid))
+      if (checkCommand(command, limit.current, limit.describe) !== undefined) return resume(sendLong(command))
       const conn = commands.current()
       if (conn === undefined || !conn.isOpen) {
-        return resume(Effect.flatMap(commands.ensure, (fresh) => awaitPending(fresh.submit(command))))
+        return resume(Effect.flatMap(commands.ensure, (fresh) => sendOnFresh(fresh, command)))
       }
       const pending = conn.submit(command)
       if (pending.args !== undefined) return resume(awaitPending(pending))
@@ -266,22 +278,27 @@ export const make = (
 
     const checkAll = (batch: ReadonlyArray<Command>): RedisInputError | undefined => {
       for (let i = 0; i < batch.length; i++) {
-        const invalid = checkCommand(batch[i]!, resolved.maxArgumentLength)
+        const invalid = checkCommand(batch[i]!, limit.current, limit.describe)
         if (invalid !== undefined) return invalid
       }
       return undefined
     }
 
+    const pipelineLong = (batch: ReadonlyArray<Command>) =>
+      Effect.flatMap(commands.admit(batch), (conn) => awaitAll(conn.submitMany(batch)))
+
     const pipeline = (batch: ReadonlyArray<Command>): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> => {
       // Checked once, when the effect is made: every run sends the same commands.
       if (batch.length === 0) return Effect.succeed([])
-      const invalid = checkAll(batch)
-      if (invalid !== undefined) return Effect.fail(invalid)
+      if (checkAll(batch) !== undefined) return pipelineLong(batch)
       // As for `send`: one Effect.async when the connection is open and the batch is written at once.
       return Effect.async<ReadonlyArray<Resp.RespValue>, RedisError>((resume) => {
         const conn = commands.current()
         if (conn === undefined || !conn.isOpen) {
-          return resume(Effect.flatMap(commands.ensure, (fresh) => awaitAll(fresh.submitMany(batch))))
+          return resume(Effect.flatMap(
+            commands.ensure,
+            (fresh) => checkAll(batch) === undefined ? awaitAll(fresh.submitMany(batch)) : pipelineLong(batch)
+          ))
         }
         const pendings = conn.submitMany(batch)
         // A batch waits for room whole, so its first command says whether it did; waiting, it needs awaitAll's

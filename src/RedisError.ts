@@ -130,12 +130,16 @@ export class RedisProtocolError extends Data.TaggedError("RedisProtocolError")<{
 }
 
 /**
- * The command cannot be sent as given, and nothing of it was sent; the connection is untouched and retrying the
- * same command fails the same way. The causes:
+ * The command cannot be sent as given, and nothing of it was sent (but for the case below where the server had
+ * to refuse it); the connection is untouched and retrying the same command fails the same way. The causes:
  *
  * - the command is empty, or an argument is neither a string nor a `Uint8Array` (possible from JavaScript);
- * - an argument is longer than `maxArgumentLength` (Redis' `proto-max-bulk-len`, 512 MiB by default), which the
- *   server would answer by closing the connection shared by every command in flight;
+ * - an argument is longer than `maxArgumentLength` (Redis' `proto-max-bulk-len`, 512 MiB by default), or than the
+ *   server's own `proto-max-bulk-len` as the client learnt it, which the server would answer by closing the
+ *   connection shared by every command in flight. Where the server would not tell its limit (`CONFIG` refused),
+ *   the first such command is sent: it fails with this error once the server refuses it ("invalid bulk length",
+ *   or the connection reset while it was written), the other commands in flight on that connection fail with
+ *   `RedisConnectionError`, and the same length is refused before sending from then on;
  * - the command does not get exactly one reply, so it would shift every later reply to the wrong caller:
  *   `SUBSCRIBE`, `UNSUBSCRIBE`, `PSUBSCRIBE`, `PUNSUBSCRIBE`, `SSUBSCRIBE`, `SUNSUBSCRIBE` (use `subscribe`),
  *   `MONITOR`, `CLIENT REPLY`, `RESET` (it would also undo the handshake), `SYNC` and `PSYNC`.

@@ -223,7 +223,8 @@ export class CacheSerializationError extends Data.TaggedError("CacheSerializatio
 }
 
 /**
- * The caller's input is invalid (for example a TTL that is `NaN`); nothing was sent to the server.
+ * The caller's input is invalid (for example a TTL that is `NaN`, or a value longer than the server accepts);
+ * nothing was sent to the server, or the server refused it.
  *
  * @since 0.1.0
  * @category errors

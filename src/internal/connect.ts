@@ -19,17 +19,19 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
+import { performance } from "node:perf_hooks"
 import * as Tls from "node:tls"
 import type { Command, ResolvedOptions } from "../RedisClient.js"
 import {
   RedisAuthError,
   RedisConnectionError,
   type RedisError,
+  type RedisInputError,
   RedisReplyError,
   RedisTimeoutError
 } from "../RedisError.js"
 import type * as Resp from "../Resp.js"
-import { Connection, SocketInput } from "./connection.js"
+import { ArgumentLimit, checkCommand, Connection, type Pending, SocketInput } from "./connection.js"
 import { revealTls } from "./options.js"
 import { awaitPending } from "./reply.js"
 
@@ -180,6 +182,14 @@ const handshake = (options: ResolvedOptions, conn: Connection): Effect.Effect<vo
     ), { discard: true })
 }
 
+/** `CONFIG GET proto-max-bulk-len`'s value, or `undefined` for anything else (an older server answers `[]`). */
+const configValue = (reply: Resp.RespValue): number | undefined => {
+  const value = Array.isArray(reply) ? reply[1] : undefined
+  if (!(value instanceof Uint8Array)) return undefined
+  const n = Number(Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("latin1"))
+  return Number.isSafeInteger(n) && n > 0 ? n : undefined
+}
+
 const where = (options: ResolvedOptions): string => `${options.host}:${options.port}`
 
 const connectTimeoutMessage = (options: ResolvedOptions, step: Progress["step"]): string => {
@@ -205,7 +215,8 @@ const connectTimeoutMessage = (options: ResolvedOptions, step: Progress["step"])
 export const open = (
   options: ResolvedOptions,
   onClose: (dead: Connection, error: RedisError) => void,
-  onPush?: (value: Resp.RespValue) => void
+  onPush?: (value: Resp.RespValue) => void,
+  argumentLimit?: ArgumentLimit
 ): Effect.Effect<Connection, RedisError> =>
   Effect.suspend(() => {
     const progress: Progress = { step: "tcp" }
@@ -220,7 +231,8 @@ export const open = (
             maxInFlight: options.maxInFlight,
             parser: { maxBulkLength: options.maxBulkLength },
             onClose,
-            onPush
+            onPush,
+            argumentLimit
           }),
         // Options are validated, so this is a defect; the socket must not outlive it.
         catch: (cause) => {
@@ -264,6 +276,17 @@ export interface CommandConnection {
   readonly current: () => Connection | undefined
   /** The open connection, or a new attempt (or the attempt in progress), or the last failure while backing off. */
   readonly ensure: Effect.Effect<Connection, RedisError>
+  /**
+   * The longest argument sent, as far as the client knows the server (see `ArgumentLimit`): `limit.current` is
+   * what every command is checked against.
+   */
+  readonly limit: ArgumentLimit
+  /**
+   * For commands that failed that check, the slow path: unless they are over what is known for sure, reads the
+   * server's limit on the open connection (once per connection, only when a command needs it), checks them again,
+   * and returns the connection to send them on.
+   */
+  readonly admit: (commands: ReadonlyArray<Command>) => Effect.Effect<Connection, RedisError>
 }
 
 /**
@@ -296,15 +319,24 @@ export const makeCommandConnection = (
       failures++
     }
 
-    const connect = open(options, (dead, error) => {
-      // A connection that dies during its handshake is a failed attempt, recorded by `attempt`.
-      if (connection !== dead) return
-      connection = undefined
-      // A server that accepts and then drops every connection must not be hammered: the backoff resets only when a
-      // connection that worked (it answered something other than an error) dies.
-      if (dead.successfulReplies === 0) recordFailure(error)
-      else failures = 0
-    })
+    const limit = new ArgumentLimit(options.maxArgumentLength)
+    /** The `CONFIG GET` in flight, shared by every command that waits for its answer. */
+    let asking: { readonly conn: Connection; readonly done: Deferred.Deferred<void> } | undefined
+
+    const connect = open(
+      options,
+      (dead, error) => {
+        // A connection that dies during its handshake is a failed attempt, recorded by `attempt`.
+        if (connection !== dead) return
+        connection = undefined
+        // A server that accepts and then drops every connection must not be hammered: the backoff resets only when a
+        // connection that worked (it answered something other than an error) dies.
+        if (dead.successfulReplies === 0) recordFailure(error)
+        else failures = 0
+      },
+      undefined,
+      limit
+    )
 
     /**
      * One attempt at a time, run in the client's scope rather than in the caller's fiber: interrupting the
@@ -319,6 +351,7 @@ export const makeCommandConnection = (
               return Effect.fail(closedError())
             }
             connection = conn
+            limit.newConnection()
             nextAttemptAt = 0
             lastFailure = undefined
             return Effect.succeed(conn)
@@ -370,5 +403,54 @@ export const makeCommandConnection = (
       })
     )
 
-    return { current: () => connection, ensure }
+    /**
+     * Asks the server for its `proto-max-bulk-len` on `conn`, once: the answer is taken by the pending's callback
+     * (not by a fiber that could be interrupted), and every command waiting for it awaits the same `Deferred`. Any
+     * error reply (`NOPERM` for a user without `+config`, an unknown command where `CONFIG` is renamed away) leaves
+     * the limit unreadable on this connection, silently. A connection lost with it unanswered may be a proxy that
+     * does not know `CONFIG` and hangs up on it (twemproxy does): the client stops asking.
+     */
+    const readServerLimit = (conn: Connection): Effect.Effect<void> => {
+      if (asking !== undefined && asking.conn === conn) return Deferred.await(asking.done)
+      const done = Deferred.unsafeMake<void>(FiberId.none)
+      asking = { conn, done }
+      const pending = conn.submit(["CONFIG", "GET", "proto-max-bulk-len"])
+      const onAnswer = (answered: Pending) => {
+        if (connection === conn) {
+          if (answered.error === undefined) limit.learnServer(configValue(answered.value))
+          else if (answered.error._tag === "RedisConnectionError") limit.stopAsking()
+          else limit.learnServer(undefined)
+        }
+        Deferred.unsafeDone(done, Exit.void)
+      }
+      if (pending.done) onAnswer(pending)
+      else pending.callback = onAnswer
+      return Deferred.await(done)
+    }
+
+    const checkAll = (commands: ReadonlyArray<Command>, max: number): RedisInputError | undefined => {
+      for (let i = 0; i < commands.length; i++) {
+        const invalid = checkCommand(commands[i]!, max, limit.describe)
+        if (invalid !== undefined) return invalid
+      }
+      return undefined
+    }
+
+    const admit = (commands: ReadonlyArray<Command>) =>
+      Effect.suspend((): Effect.Effect<Connection, RedisError> => {
+        limit.refresh(performance.now())
+        // Over maxArgumentLength or a refusal: final. The server's own limit is checked on the connection it is
+        // sent on, which may be a new one.
+        const certain = checkAll(commands, limit.withoutServer)
+        if (certain !== undefined) return Effect.fail(certain)
+        return Effect.flatMap(ensure, (conn) => {
+          const recheck = () => {
+            const again = checkAll(commands, limit.current)
+            return again === undefined ? Effect.succeed(conn) : Effect.fail(again)
+          }
+          return limit.mayAsk ? Effect.flatMap(readServerLimit(conn), recheck) : recheck()
+        })
+      })
+
+    return { current: () => connection, ensure, limit, admit }
   })

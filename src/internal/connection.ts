@@ -39,6 +39,11 @@ export class Pending {
   cancelled = false
   /** The batch it belongs to while waiting for room: a batch is written whole (or not at all, when cancelled). */
   group: ReadonlyArray<Pending> | undefined = undefined
+  /**
+   * Its longest argument in bytes when that is over `SERVER_MIN_BULK_LIMIT`, else 0: set by the flush that writes
+   * it, only for such commands, so that a server's refusal can be pinned on it (see `ArgumentLimit`).
+   */
+  largestArgument = 0
   constructor(readonly command: string) {}
 }
 
@@ -74,6 +79,8 @@ export interface ConnectionOptions {
   readonly onClose: (connection: Connection, error: RedisError) => void
   /** Out-of-band messages (RESP3 pushes, or pub/sub messages on a subscriber connection). */
   readonly onPush?: ((value: Resp.RespValue) => void) | undefined
+  /** What the client knows of the longest argument the server accepts; told when the server refuses one. */
+  readonly argumentLimit?: ArgumentLimit | undefined
 }
 
 /**
@@ -118,6 +125,17 @@ class Fifo {
       const item = this.items[i]!
       if (item.deadline === 0) item.deadline = deadline
     }
+  }
+  /** The first command still queued that matches, oldest first. */
+  find(predicate: (item: Pending) => boolean): Pending | undefined {
+    for (let i = this.head; i < this.items.length; i++) {
+      if (predicate(this.items[i]!)) return this.items[i]
+    }
+    return undefined
+  }
+  /** The `k`-th command from the end (1 is the last). */
+  fromEnd(k: number): Pending | undefined {
+    return this.items[this.items.length - k]
   }
   drain(): Array<Pending> {
     const rest = this.items.slice(this.head)
@@ -172,6 +190,271 @@ export class SocketInput {
 }
 
 /**
+ * Most bytes one flush copies into a single buffer. Larger batches are written in chunks of at most this size
+ * (each argument over a quarter of it as its own write, without a copy). 64 MiB: well above any batch of keys and
+ * ordinary values, so the common case stays one buffer and one write, and far below Node's 4 GiB buffer limit;
+ * past a few MiB the chunk size makes no measurable difference to throughput. Mutable only so that a test can
+ * exercise the chunked path without allocating gigabytes.
+ *
+ * @internal
+ */
+export const writeLimits = { maxChunkBytes: 64 * 1024 * 1024 }
+
+// The most bytes an argument's header and trailing CRLF take ("$", 16 digits, CRLF, CRLF), and a command's.
+const ARGUMENT_OVERHEAD = 21
+const COMMAND_OVERHEAD = 19
+
+/**
+ * An upper bound on the bytes a batch encodes to, from lengths only (3 bytes per UTF-16 unit of a string): one
+ * pass over the arguments, without reading any string.
+ */
+const batchBound = (batch: ReadonlyArray<ReadonlyArray<string | Uint8Array>>): number => {
+  let bound = 0
+  for (let c = 0; c < batch.length; c++) bound += commandBound(batch[c]!)
+  return bound
+}
+
+const commandBound = (args: ReadonlyArray<string | Uint8Array>): number => {
+  let bound = COMMAND_OVERHEAD
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    bound += ARGUMENT_OVERHEAD + (typeof arg === "string" ? arg.length * 3 : arg.byteLength)
+  }
+  return bound
+}
+
+/**
+ * Writes a batch as chunks of at most `limit` bytes: runs of commands of at most a quarter of `limit` encoded
+ * together, and each larger command piece by piece (see `writeLargeCommand`). The socket is corked by the caller.
+ */
+const writeChunked = (
+  socket: Net.Socket,
+  batch: ReadonlyArray<ReadonlyArray<string | Uint8Array>>,
+  limit: number
+): void => {
+  const own = Math.floor(limit / 4)
+  let run: Array<ReadonlyArray<string | Uint8Array>> = []
+  let runBytes = 0
+  const writeRun = () => {
+    if (run.length === 0) return
+    socket.write(run.length === 1 ? Resp.encodeCommand(run[0]!) : Resp.encodeCommands(run))
+    run = []
+    runBytes = 0
+  }
+  for (let c = 0; c < batch.length; c++) {
+    const args = batch[c]!
+    const bound = commandBound(args)
+    if (bound <= own) {
+      if (runBytes + bound > limit) writeRun()
+      run.push(args)
+      runBytes += bound
+    } else {
+      writeRun()
+      writeLargeCommand(socket, args, limit, own)
+    }
+  }
+  writeRun()
+}
+
+const CRLF = Buffer.from("\r\n")
+
+/**
+ * Writes one command larger than `own` bytes: its headers and small arguments gathered into buffers of at most
+ * `limit` bytes, each byte argument over `own` as a view of the caller's own bytes (not copied: like every
+ * argument, it must not change until the command is answered), each string argument over `own` as UTF-8 slices of
+ * at most `limit` bytes.
+ */
+const writeLargeCommand = (
+  socket: Net.Socket,
+  args: ReadonlyArray<string | Uint8Array>,
+  limit: number,
+  own: number
+): void => {
+  let parts: Array<Buffer> = [Buffer.from(`*${args.length}\r\n`)]
+  let partsBytes = parts[0]!.length
+  const add = (part: Buffer) => {
+    if (partsBytes + part.length > limit) writeParts()
+    parts.push(part)
+    partsBytes += part.length
+  }
+  const writeParts = () => {
+    if (parts.length === 0) return
+    socket.write(parts.length === 1 ? parts[0]! : Buffer.concat(parts, partsBytes))
+    parts = []
+    partsBytes = 0
+  }
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    if (typeof arg !== "string" && arg.byteLength > own) {
+      add(Buffer.from(`$${arg.byteLength}\r\n`))
+      writeParts()
+      socket.write(Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength))
+    } else if (typeof arg === "string" && arg.length * 3 > own) {
+      add(Buffer.from(`$${Buffer.byteLength(arg)}\r\n`))
+      writeParts()
+      writeStringSlices(socket, arg, Math.floor(limit / 3))
+    } else {
+      const bytes = typeof arg === "string" ? Buffer.from(arg) : Buffer.from(arg.buffer, arg.byteOffset, arg.byteLength)
+      add(Buffer.from(`$${bytes.length}\r\n`))
+      add(bytes)
+    }
+    add(CRLF)
+  }
+  writeParts()
+}
+
+/**
+ * A long string as UTF-8, `units` UTF-16 units at a time. A slice never ends between the two halves of a surrogate
+ * pair, so the slices' bytes are exactly the whole string's (a lone surrogate becomes U+FFFD either way).
+ */
+const writeStringSlices = (socket: Net.Socket, s: string, units: number): void => {
+  for (let from = 0; from < s.length;) {
+    let to = Math.min(s.length, from + units)
+    const last = s.charCodeAt(to - 1)
+    if (to < s.length && to - 1 > from && last >= 0xd800 && last <= 0xdbff) to--
+    socket.write(Buffer.from(s.slice(from, to), "utf8"))
+    from = to
+  }
+}
+
+/**
+ * The smallest `proto-max-bulk-len` Redis accepts (`CONFIG SET` refuses less): a command whose arguments are all
+ * within it is never refused for their length, so only longer ones are tracked.
+ *
+ * @internal
+ */
+export const SERVER_MIN_BULK_LIMIT = 1024 * 1024
+
+/** How long a limit guessed from a reset (rather than read from the server) is kept. */
+const SUSPECTED_LIMIT_MILLIS = 60_000
+
+/**
+ * The longest argument the client sends. `current`, which every command is checked against, is the least of
+ * `maxArgumentLength`, the server's `proto-max-bulk-len` once read on the current connection, and one byte below
+ * an argument the server refused. Until the server's limit is read on a connection it is taken as
+ * `SERVER_MIN_BULK_LIMIT`, the least Redis allows: commands within it (nearly all) need nothing more, and the first
+ * one past it makes the client ask the server (`CONFIG GET`, once per connection) before sending it, so nothing
+ * is read at connect and no connection is slowed for the rare large value. A reconnection asks anew.
+ *
+ * Where the server does not say (`CONFIG` refused or renamed away), its refusal teaches the limit: Redis answers
+ * "invalid bulk length" and closes the connection. What the server said holds until it tells its limit; a refusal
+ * inferred from a reset (see `Connection`'s `blameReset`) only for `SUSPECTED_LIMIT_MILLIS`, since a server that
+ * crashed or was killed mid-write resets the connection the same way.
+ *
+ * @internal
+ */
+export class ArgumentLimit {
+  /** What every command is checked against. */
+  current: number
+  /** Whether the client asks servers for their limit; off once a connection was lost while asking (a proxy). */
+  askServer = true
+  private server: "unknown" | "known" | "unreadable" = "unknown"
+  private serverLimit = Infinity
+  private refused = Infinity
+  private refusedUntil = Infinity
+  constructor(readonly configured: number) {
+    this.current = this.compute()
+  }
+
+  /** The server's limit was read on this connection: a reset is then not taken for a refusal. */
+  get serverKnown(): boolean {
+    return this.server === "known"
+  }
+
+  /** Asking the server could raise `current`. */
+  get mayAsk(): boolean {
+    return this.askServer && this.server === "unknown"
+  }
+
+  /** The limit without the server's part, which holds only on the connection it was read on. */
+  get withoutServer(): number {
+    return Math.min(this.configured, this.refused)
+  }
+
+  /** A connection was lost while asking: perhaps a proxy that hangs up on `CONFIG`, so the client stops asking. */
+  stopAsking(): void {
+    this.askServer = false
+    this.current = this.compute()
+  }
+
+  /** A new connection: the server's limit is to be read again (the server may have changed). */
+  newConnection(): void {
+    this.server = "unknown"
+    this.serverLimit = Infinity
+    this.current = this.compute()
+  }
+
+  /** The server's `proto-max-bulk-len`, or `undefined` when it could not be read on this connection. */
+  learnServer(value: number | undefined): void {
+    this.server = value === undefined ? "unreadable" : "known"
+    this.serverLimit = value ?? Infinity
+    // The server's own word is better than what a refusal taught.
+    if (value !== undefined) this.refused = Infinity
+    this.current = this.compute()
+  }
+
+  /** An argument of `bytes` bytes was refused (`certain`: the server said so), at `now` (`performance.now()`). */
+  rejected(bytes: number, certain: boolean, now: number): void {
+    if (bytes - 1 < this.refused) {
+      this.refused = bytes - 1
+      this.refusedUntil = certain ? Infinity : now + SUSPECTED_LIMIT_MILLIS
+    } else if (certain) {
+      this.refusedUntil = Infinity
+    }
+    this.current = this.compute()
+  }
+
+  /** Forgets a guessed refusal that has expired; `true` when it did. Only on a failed check. */
+  refresh(now: number): boolean {
+    if (this.refused === Infinity || now < this.refusedUntil) return false
+    this.refused = Infinity
+    this.refusedUntil = Infinity
+    this.current = this.compute()
+    return true
+  }
+
+  /** Which limit `limit` is, for messages. */
+  readonly describe = (limit: number): string =>
+    limit === this.configured
+      ? `maxArgumentLength (${limit})`
+      : limit === this.serverLimit
+      ? `the server's proto-max-bulk-len (${limit})`
+      : limit === this.refused
+      ? `the server's proto-max-bulk-len, at most ${limit} since it refused an argument of ${limit + 1} bytes`
+      : `${limit} bytes`
+
+  private compute(): number {
+    const server = this.server === "known"
+      ? this.serverLimit
+      : this.server === "unknown" && this.askServer
+      ? SERVER_MIN_BULK_LIMIT
+      : Infinity
+    return Math.min(this.configured, this.refused, server)
+  }
+}
+
+/** The byte length of a command's longest argument (a string's counted exactly only when it could matter). */
+const largestArgument = (args: ReadonlyArray<string | Uint8Array>): number => {
+  let largest = 0
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!
+    const bytes = typeof arg !== "string"
+      ? arg.byteLength
+      : arg.length * 3 > SERVER_MIN_BULK_LIMIT
+      ? Buffer.byteLength(arg)
+      : 0
+    if (bytes > largest) largest = bytes
+  }
+  return largest
+}
+
+/** The command a connection's loss is pinned on, and the error it fails with. */
+interface Blamed {
+  readonly pending: Pending
+  readonly error: RedisError
+}
+
+/**
  * @internal
  */
 export class Connection {
@@ -196,8 +479,12 @@ export class Connection {
   constructor(readonly socket: Net.Socket, input: SocketInput, private readonly options: ConnectionOptions) {
     this.parser = new Resp.Parser(options.parser)
     socket.setNoDelay(true)
-    socket.on("error", (cause) => {
-      this.destroy(new RedisConnectionError({ message: `connection error: ${cause.message}`, cause }))
+    socket.on("error", (cause: NodeJS.ErrnoException) => {
+      const reset = cause.syscall === "write" && (cause.code === "ECONNRESET" || cause.code === "EPIPE")
+      this.destroy(
+        new RedisConnectionError({ message: `connection error: ${cause.message}`, cause }),
+        reset && !this.closed ? this.blameReset() : undefined
+      )
     })
     socket.on("close", () => {
       this.destroy(new RedisConnectionError({ message: "connection closed by the server" }))
@@ -300,7 +587,67 @@ export class Connection {
     // check phase after this flush waits for the next turn's; the timer then re-arms for it). A monotonic clock:
     // a wall clock stepped back would postpone every timeout.
     this.queue.stampTail(batch.length, performance.now() + this.options.commandTimeoutMillis)
-    this.socket.write(batch.length === 1 ? Resp.encodeCommand(batch[0]!) : Resp.encodeCommands(batch))
+    const bound = batchBound(batch)
+    if (bound > SERVER_MIN_BULK_LIMIT) this.markLarge(batch)
+    // The common case, a batch of keys and small values: one buffer, one write.
+    if (bound <= writeLimits.maxChunkBytes) {
+      this.socket.write(batch.length === 1 ? Resp.encodeCommand(batch[0]!) : Resp.encodeCommands(batch))
+      return
+    }
+    // A batch that large could not be one buffer (Node's limit is 4 GiB; 33 SETs of 128 MiB crashed the process),
+    // and copying it whole would double the memory it takes: it goes out in bounded chunks, corked so that the
+    // socket hands them to the kernel together, large arguments as their own bytes.
+    this.socket.cork()
+    writeChunked(this.socket, batch, writeLimits.maxChunkBytes)
+    this.socket.uncork()
+  }
+
+  /** Records the longest argument of each command of `batch` that has one over `SERVER_MIN_BULK_LIMIT`. */
+  private markLarge(batch: ReadonlyArray<ReadonlyArray<string | Uint8Array>>): void {
+    for (let c = 0; c < batch.length; c++) {
+      const largest = largestArgument(batch[c]!)
+      if (largest > SERVER_MIN_BULK_LIMIT) this.queue.fromEnd(batch.length - c)!.largestArgument = largest
+    }
+  }
+
+  /**
+   * The server reset the connection while we were still writing to it. Redis does that to a command with an
+   * argument over its `proto-max-bulk-len`: it answers "invalid bulk length" and closes the connection on the rest
+   * of the argument, and the reset makes the write fail before that answer can be read. When the server's limit
+   * could not be read at connect and a command with an argument over the smallest limit Redis allows is still
+   * unanswered, that command is taken for the cause: it fails with `RedisInputError`, and arguments as long are
+   * refused before sending for a while, so that retrying it does not drop the connection again.
+   */
+  private blameReset(): Blamed | undefined {
+    const limit = this.options.argumentLimit
+    if (limit === undefined || limit.serverKnown) return undefined
+    const culprit = this.queue.find((pending) => pending.largestArgument > 0 && !pending.done)
+    if (culprit === undefined) return undefined
+    const bytes = culprit.largestArgument
+    limit.rejected(bytes, false, performance.now())
+    return {
+      pending: culprit,
+      error: new RedisInputError({
+        message: `${this.options.where} reset the connection while an argument of ${bytes} bytes of ` +
+          `${culprit.command.toUpperCase()} was being written, as Redis does with an argument over its ` +
+          "proto-max-bulk-len (which it did not let the client read at connect); arguments of that length are " +
+          `refused before sending for the next ${SUSPECTED_LIMIT_MILLIS / 1000} s`,
+        command: culprit.command.toUpperCase()
+      })
+    }
+  }
+
+  /** An error reply: "invalid bulk length" to a command with a long argument is the server's limit, not a reply. */
+  private rejectedReply(pending: Pending, value: Resp.ErrorReply): RedisInputError | undefined {
+    const bytes = pending.largestArgument
+    if (bytes === 0 || !value.message.includes("invalid bulk length")) return undefined
+    this.options.argumentLimit?.rejected(bytes, true, performance.now())
+    return new RedisInputError({
+      message: `${this.options.where} refused an argument of ${bytes} bytes of ${pending.command.toUpperCase()} ` +
+        `(${value.message}): it is over the server's proto-max-bulk-len, and the server closes the connection on ` +
+        "such an argument; arguments of that length are now refused before sending",
+      command: pending.command.toUpperCase()
+    })
   }
 
   private readonly onData = (chunk: Buffer): void => {
@@ -330,8 +677,25 @@ export class Connection {
       )
       return
     }
-    if (!(value instanceof Resp.ErrorReply)) this.successfulReplies++
-    settle(pending, value, undefined)
+    if (!(value instanceof Resp.ErrorReply)) {
+      this.successfulReplies++
+      settle(pending, value, undefined)
+    } else {
+      const rejected = pending.largestArgument > 0 ? this.rejectedReply(pending, value) : undefined
+      if (rejected === undefined) {
+        settle(pending, value, undefined)
+      } else {
+        // Redis closes the connection after this answer: nothing sent on it from now on could be answered.
+        this.destroy(
+          new RedisConnectionError({
+            message: `${this.options.where} closed the connection after refusing an argument over its ` +
+              "proto-max-bulk-len"
+          }),
+          { pending, error: rejected }
+        )
+        return
+      }
+    }
     if (this.waiting.length > 0) this.admitWaiting()
   }
 
@@ -428,8 +792,11 @@ export class Connection {
     this.armTimer(Math.ceil(next - now))
   }
 
-  /** Closes the socket and fails every command still waiting, once. */
-  destroy(error: RedisError): void {
+  /**
+   * Closes the socket and fails every command still waiting, once; `blamed`, the command that caused it, with its
+   * own error (settled only once the connection is closed, so that nothing its caller sends next lands on it).
+   */
+  destroy(error: RedisError, blamed?: Blamed): void {
     if (this.closed) return
     this.closed = true
     if (this.timer !== undefined) clearTimeout(this.timer)
@@ -440,9 +807,11 @@ export class Connection {
     // run it. One without was queued in this turn and never left.
     let written: RedisError | undefined
     for (const pending of this.queue.drain()) {
+      if (pending === blamed?.pending) continue
       settle(pending, null, pending.deadline === 0 ? error : (written ??= writtenError(error)))
     }
     for (const pending of this.waiting.drain()) settle(pending, null, error)
+    if (blamed !== undefined) settle(blamed.pending, null, blamed.error)
     this.options.onClose(this, error)
   }
 }
@@ -503,7 +872,8 @@ const describeValue = (value: unknown): string =>
  */
 export const checkCommand = (
   args: ReadonlyArray<string | Uint8Array>,
-  maxArgumentLength: number
+  maxArgumentLength: number,
+  describeLimit: (limit: number) => string = describeConfiguredLimit
 ): RedisInputError | undefined => {
   if (!Array.isArray(args)) {
     return new RedisInputError({ message: `a command must be an array, got ${describeValue(args)}`, command: "" })
@@ -529,8 +899,8 @@ export const checkCommand = (
     }
     if (length > maxArgumentLength) {
       return new RedisInputError({
-        message: `argument ${i} of ${commandLabel(args)} is ${length} bytes, over maxArgumentLength ` +
-          `(${maxArgumentLength}): the server would close the connection`,
+        message: `argument ${i} of ${commandLabel(args)} is ${length} bytes, over ` +
+          `${describeLimit(maxArgumentLength)}: the server would close the connection`,
         command: commandLabel(args)
       })
     }
@@ -548,6 +918,8 @@ export const checkCommand = (
   }
   return undefined
 }
+
+const describeConfiguredLimit = (limit: number): string => `maxArgumentLength (${limit})`
 
 /** The command's name for a message: upper-cased, with `CLIENT`'s subcommand, never an argument's value. */
 const commandLabel = (args: ReadonlyArray<unknown>): string => {
