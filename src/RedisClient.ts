@@ -183,6 +183,14 @@ export interface RedisClientShape {
   readonly submit?:
     | ((command: Command, resume: (effect: Effect.Effect<Resp.RespValue, RedisError>) => void) => void)
     | undefined
+  /**
+   * Set only by a cluster client: `send`, except that for an `MGET` split across nodes a share whose node failed
+   * does not fail the command: each of that share's keys' places in the merged array reply holds a `PartFailure`
+   * carrying that node's typed error.
+   *
+   * @internal
+   */
+  readonly sendSettled?: ((command: Command) => Effect.Effect<Resp.RespValue, RedisError>) | undefined
 }
 
 /**
