@@ -1,13 +1,16 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Cause, Effect, Either, Exit, Option, Redacted } from "effect"
 import { defaultLoneReads } from "../src/internal/batch.js"
+import { keySlot } from "../src/internal/clusterSlot.js"
 import { PartFailure } from "../src/internal/partFailure.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
+import * as RedisCluster from "../src/RedisCluster.js"
 import { type RedisError, RedisReplyError, RedisTimeoutError } from "../src/RedisError.js"
 import type { CacheError, RemoteCacheBackendShape } from "../src/RemoteCacheBackend.js"
 import * as Resp from "../src/Resp.js"
 import * as Serializer from "../src/Serializer.js"
+import { RedisCluster as TestCluster } from "./utils/RedisCluster.js"
 import { RedisServer } from "./utils/RedisServer.js"
 
 /** `n` times `item`: the lone reads a tick sends before it batches. */
@@ -406,4 +409,50 @@ describe("RedisBackend on a cluster client: a failed node's share fails only its
         })
       }))
   }
+})
+
+describe("RedisBackend on a real cluster with one primary hung", () => {
+  // No failover while the test runs: the primary stays hung, as one that is slow to be replaced.
+  layer(TestCluster.layer({ nodeTimeoutMillis: 60_000 }), { excludeTestServices: true, timeout: 120_000 })((it) => {
+    it.scoped("300 gets, then 300 getWithTtl, in one tick: every read of a key on a healthy primary succeeds", () =>
+      Effect.gen(function*() {
+        const cluster = yield* TestCluster
+        yield* cluster.waitUntilOk
+        const client = yield* RedisCluster.make({ nodes: cluster.urls, commandTimeout: "1 second" })
+        const cache = yield* Effect.provideService(
+          RedisBackend.make({ prefix: "hung:" }),
+          RedisClient.RedisClient,
+          client
+        )
+        const keys = Array.from({ length: 300 }, (_, i) => `key:${i}`)
+        yield* cache.setMany(keys.map((key, i) => [key, i]))
+        const victim = yield* cluster.ownerOf(keySlot("hung:key:0"))
+        const owners = yield* Effect.forEach(keys, (key) => cluster.ownerOf(keySlot(`hung:${key}`)))
+        const healthy = keys.flatMap((_, i) => owners[i] === victim ? [] : [i])
+        yield* Effect.acquireRelease(cluster.pause(victim), () => cluster.resume(victim))
+        for (const read of ["get", "getWithTtl"] as const) {
+          const startedAt = performance.now()
+          const exits = yield* readAll(keys, (key) =>
+            read === "get"
+              ? cache.get(key)
+              : Effect.map(cache.getWithTtl(key), Option.map((entry) => entry.value)))
+          const tookMs = Math.round(performance.now() - startedAt)
+          const failedHealthy = healthy.filter((i) => Exit.isFailure(exits[i]!))
+          console.log(
+            `[hung primary] ${read}: ${failedHealthy.length} of ${healthy.length} healthy-node reads failed, ` +
+              `${tookMs} ms`
+          )
+          expect(failedHealthy).toStrictEqual([])
+          for (const i of healthy) expect(exits[i]!).toStrictEqual(Exit.succeed(Option.some(i)))
+          keys.forEach((_, i) => {
+            if (owners[i] !== victim) return
+            const exit = exits[i]!
+            const tag = Exit.isFailure(exit)
+              ? Option.map(Cause.failureOption(exit.cause), (e) => e._tag)
+              : Option.none()
+            expect(["CacheTimeoutError", "CacheConnectionError"]).toContain(Option.getOrUndefined(tag))
+          })
+        }
+      }))
+  })
 })
