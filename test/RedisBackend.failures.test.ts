@@ -171,6 +171,8 @@ describe("RedisBackend: a serializer that throws fails only the read of its valu
               expect(exits[i]!).toStrictEqual(Exit.succeed(value))
               expect(Exit.map(entryExits[i]!, Option.map((entry) => entry.value))).toStrictEqual(Exit.succeed(value))
             })
+            // As getMany, which reads them all in one call, fails.
+            expect(isSerializerDefect(yield* Effect.exit(cache.getMany(["good", "bad"])), serializer.name)).toBe(true)
             // Later reads, lone and batched, are unaffected.
             const again = yield* Effect.forEach(lone("good", 100), cache.get, { concurrency: "unbounded" })
             expect(again.every((value) => Option.getOrUndefined(value) === "value")).toBe(true)

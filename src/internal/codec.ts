@@ -30,20 +30,21 @@ export const decodeError = (
   new CacheSerializationError({ operation, key, message: `Cannot read the stored value: ${cause.message}`, cause })
 
 /**
- * The defect for a serializer whose decoding threw instead of failing (a `Left`, or a failed Effect), which its
- * contract forbids. It names the serializer, the operation and the key; what was thrown is its `cause`, not quoted
- * in the message (it may quote the bytes).
+ * The defect of a read whose serializer threw while decoding instead of failing (a `Left`, or a failed Effect),
+ * which its contract forbids. It names the serializer, the operation and the key; what was thrown is its `cause`,
+ * not quoted in the message (it may quote the bytes).
  *
  * @internal
  */
-export const decodeDefect = (name: string, operation: Operation, key: string, thrown: unknown): Error => {
-  const defect = new Error(
-    `serializer "${name}" threw while decoding the value of key "${key}" (${operation}) instead of failing: a ` +
-      "serializer must never throw",
-    { cause: thrown }
-  )
-  defect.name = "SerializerDefect"
-  return defect
+export class SerializerDefect extends Error {
+  constructor(serializer: string, operation: Operation, key: string, thrown: unknown) {
+    super(
+      `serializer "${serializer}" threw while decoding the value of key "${key}" (${operation}) instead of ` +
+        "failing: a serializer must never throw",
+      { cause: thrown }
+    )
+    this.name = "SerializerDefect"
+  }
 }
 
 /**
@@ -117,7 +118,7 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
       try {
         return decodeSync(bytes)
       } catch (thrown) {
-        return decodeDefect(name, operation, key, thrown)
+        return new SerializerDefect(name, operation, key, thrown)
       }
     }
     const encode = <A, E>(
@@ -131,7 +132,7 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
     }
     const decode = (operation: Operation, key: string, bytes: Uint8Array) => {
       const result = decodeOrDie(operation, key, bytes)
-      if (result instanceof Error) return Effect.die(result)
+      if (result instanceof SerializerDefect) return Effect.die(result)
       return Either.isRight(result)
         ? Effect.succeed(Option.some(result.right))
         : Effect.fail(decodeError(operation, key, result.left))
@@ -151,7 +152,7 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
       decode,
       decodeAs: (operation, key, bytes, f) => {
         const result = decodeOrDie(operation, key, bytes)
-        if (result instanceof Error) return Effect.die(result)
+        if (result instanceof SerializerDefect) return Effect.die(result)
         return Either.isRight(result)
           ? Effect.succeed(Option.some(f(result.right)))
           : Effect.fail(decodeError(operation, key, result.left))
@@ -165,7 +166,7 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
             continue
           }
           const result = decodeOrDie(operation, keys[i]!, bytes)
-          if (result instanceof Error) return Effect.die(result)
+          if (result instanceof SerializerDefect) return Effect.die(result)
           if (Either.isLeft(result)) return Effect.fail(decodeError(operation, keys[i]!, result.left))
           values[i] = Option.some(result.right)
         }
@@ -186,7 +187,7 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
     try {
       decoded = serializer.decode(bytes)
     } catch (thrown) {
-      return Effect.die(decodeDefect(name, operation, key, thrown))
+      return Effect.die(new SerializerDefect(name, operation, key, thrown))
     }
     return Effect.mapBoth(decoded, {
       onFailure: (cause) => decodeError(operation, key, cause),
