@@ -67,10 +67,16 @@ export interface BackendOptions {
    * for a batch that would not repay its cost. The `get`s issued after them in the same tick leave together as one
    * `MGET` of their full keys when the tick ends (in the same socket write as the first ones), and the `GET` + `PTTL`
    * pairs of `getWithTtl`s as one pipelined write. Each caller still gets exactly what a lone read would: its own
-   * value, decoded on its own (a value that cannot be decoded fails only its own caller), and on a failure of the
-   * whole batch the same typed error, naming its own key. Interrupting a caller stops its wait at once and affects
-   * no other read of its batch. A key holding another type than a string reads as a miss either way. `getMany` is
-   * not affected. `false` sends every read as its own command. Default `true`.
+   * value, decoded on its own (a value that cannot be decoded, or whose serializer throws, fails only its own
+   * caller), and on a failure of the whole batch the same typed error, naming its own key. A key whose full key is
+   * over `maxArgumentLength` is read alone (and fails alone). A batch refused by an error reply (`NOPERM` for a key
+   * outside the ACL user's key pattern, say) is asked again key by key, in its callers' fibers. On a cluster, a
+   * node's failure fails only the reads of its keys: the keys of a failed node's share of an `MGET` fail with that
+   * node's error; a batch failed whole by one node's timeout or lost connection (a `getWithTtl` batch, which is a
+   * pipeline) is asked again key by key, so its callers on that node wait for a second attempt. Interrupting a
+   * caller stops its wait at once and affects no other read of its batch. A key holding another type than a string
+   * reads as a miss either way. `getMany` is not affected. `false` sends every read as its own command. Default
+   * `true`.
    */
   readonly batchReads?: boolean | undefined
   /**
