@@ -184,9 +184,11 @@ export interface RedisClientShape {
     | ((command: Command, resume: (effect: Effect.Effect<Resp.RespValue, RedisError>) => void) => void)
     | undefined
   /**
-   * Set only by a cluster client: `send`, except that for an `MGET` split across nodes a share whose node failed
-   * does not fail the command: each of that share's keys' places in the merged array reply holds a `PartFailure`
-   * carrying that node's typed error.
+   * Set by a cluster client only: `send`, except that for an `MGET` split across nodes a share whose node failed
+   * (connection error, timeout) does not fail the command. Each of that share's keys then holds, in the merged
+   * array reply, a `PartFailure` (an `ErrorReply` carrying the node's typed error), and the keys of healthy nodes
+   * their values. Any other command behaves as with `send`. For `RedisBackend`'s batched reads, so that one hung
+   * node fails only the reads of its own keys.
    *
    * @internal
    */

@@ -7,7 +7,8 @@
  * on one server. On top of them it keeps the slot map and routes:
  *
  * - a command with a key goes to the primary serving the key's slot (hash tags `{…}` honoured); one without a key
- *   (`PING`, `INFO`, `PUBLISH`…) to any primary;
+ *   (`PING`, `INFO`, `PUBLISH`…) to a random primary not marked as failing (a node is marked when a command on it
+ *   fails with a connection error or a timeout, until it answers one, or for four command timeouts, at least 2 s);
  * - `MGET`, `MSET`, `DEL`, `UNLINK`, `EXISTS` and `TOUCH` over several slots are split by slot, each node getting
  *   its parts in one pipelined write, every node in parallel, and the replies merged in the caller's order: never
  *   `CROSSSLOT`. A slot holding one key of an `MGET` is asked with `GET` (a key holding no string is still nil);
@@ -17,10 +18,19 @@
  * reachable node, seeds included; it is refreshed one refresh at a time on `MOVED`, when a node's connection
  * fails, and every `refreshInterval`. `MOVED` updates the map and re-sends; `ASK` sends `ASKING` and the command
  * to the target in one write without touching the map; `TRYAGAIN` and `CLUSTERDOWN` are retried with a bounded
- * backoff. After `maxRedirections` the command fails with `RedisReplyError` carrying the last redirection's code.
- * A command that cannot be answered because its node's connection failed is re-sent, once a refreshed map names
- * another primary or the node is back, when running it twice is harmless (reads, `SET`, deletes) and at most
- * `failoverWait` after the first failure; other commands (`INCR`, …) fail with the connection error.
+ * backoff. After `maxRedirections` rounds of those the command fails with `RedisReplyError` carrying the last
+ * redirection's code; re-sends after connection failures do not count, they are bounded by `failoverWait`.
+ *
+ * A command whose node's connection failed or timed out is re-sent, at most `failoverWait` after the first failure,
+ * when that is safe: always when it was never written (connection refused, not open), else only when its effect and
+ * its reply are the same on a second run (reads, a plain `SET`, `MSET`, `PEXPIRE` without a condition, `PING`,
+ * `PUBLISH`…; see `isSafeToRunTwice`). A keyed command goes again to its slot's primary once a refreshed map names
+ * another one or the node is back; a keyless one at once to another primary; a replica's read to its primary. A
+ * written command that is not safe to run twice (`SET … NX|XX|GET`, `DEL`, `UNLINK`, `HSET`, `INCR`…) fails with
+ * the node's `RedisConnectionError` / `RedisTimeoutError` with `outcomeUnknown: true`: it may have run.
+ *
+ * A command split across nodes waits for every node's share: one node failing never interrupts the others, and
+ * the command fails with that node's error only once the others have answered.
  *
  * Pub/sub uses classic `PUBLISH`/`SUBSCRIBE`, which the cluster broadcasts to every node: a subscription listens on
  * one node's subscriber connection (the primary of the channel's slot when it is made). Reads go to replicas only
@@ -43,7 +53,7 @@ import * as Scope from "effect/Scope"
 import {
   commandName,
   isReadOnly,
-  isRetrySafe,
+  mayResend,
   mergeReplies,
   type Route,
   routeOf,
@@ -53,6 +63,7 @@ import { keySlot, slotCount } from "./internal/clusterSlot.js"
 import { parseShards, parseSlots, type Shard } from "./internal/clusterTopology.js"
 import { checkCommand } from "./internal/connection.js"
 import { parseUrl } from "./internal/options.js"
+import { PartFailure } from "./internal/partFailure.js"
 import * as RedisClient from "./RedisClient.js"
 import {
   RedisAuthError,
@@ -116,6 +127,11 @@ interface Node {
   readonly host: string
   readonly port: number
   readonly client: RedisClient.RedisClientShape
+  /**
+   * When a command on it last failed with a connection error or a timeout (`performance.now()`), 0 when it has
+   * answered since: keyless commands and replica reads avoid a marked node for a while.
+   */
+  failedAt: number
 }
 
 /** One command as sent to one node: a caller's command, or one slot's part of a split one. */
@@ -129,12 +145,20 @@ interface Part {
   readonly replica?: boolean | undefined
 }
 
-/** A part whose node's connection failed; re-sent when that is safe. */
+/** A part whose node's connection failed or timed out, and that may be sent again (see `mayResend`). */
 class ConnectionFailed {
   constructor(readonly error: RedisError) {}
 }
 
-type Outcome = Resp.RespValue | ConnectionFailed
+/** A part that failed for good: a connection failure it cannot be re-sent after, or past `failoverWait`. */
+class Failed {
+  constructor(readonly error: RedisError) {}
+}
+
+type Outcome = Resp.RespValue | ConnectionFailed | Failed
+
+/** A part's outcome once nothing more is done for it. */
+type Final = Resp.RespValue | Failed
 
 const redirectCodes = new Set(["MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"])
 
@@ -146,6 +170,13 @@ const isClusterFailure = (error: RedisError): boolean =>
   error._tag === "RedisReplyError"
     ? redirectCodes.has(error.code)
     : error._tag === "RedisConnectionError" || error._tag === "RedisTimeoutError"
+
+const isConnectionFailure = (error: RedisError): boolean =>
+  error._tag === "RedisConnectionError" || error._tag === "RedisTimeoutError"
+
+/** Whether the failed command had been written, so it may have run (see `RedisConnectionError`). */
+const isOutcomeUnknown = (error: RedisError): boolean =>
+  (error._tag === "RedisConnectionError" || error._tag === "RedisTimeoutError") && error.outcomeUnknown === true
 
 /** The error `send` reports for an error reply, as the single-node client does. */
 const replyError = (command: RedisClient.Command, reply: Resp.ErrorReply): RedisError =>
@@ -287,7 +318,8 @@ export const make = (
       address: `${first.host}:${first.port}`,
       host: first.host,
       port: first.port,
-      client: firstClient
+      client: firstClient,
+      failedAt: 0
     }
     nodes.set(firstNode.address, firstNode)
 
@@ -310,7 +342,7 @@ export const make = (
             yield* Scope.close(nodeScope, Exit.void)
             return raced
           }
-          const node: Node = { address, host, port, client }
+          const node: Node = { address, host, port, client, failedAt: 0 }
           nodes.set(address, node)
           return node
         }))
@@ -327,8 +359,31 @@ export const make = (
     const replicasOf = new Map<Node, ReadonlyArray<Node>>()
     let nextReplica = 0
 
-    const anyPrimary = (): Node | undefined =>
-      primaries.length === 0 ? undefined : primaries[Math.floor(Math.random() * primaries.length)]
+    /**
+     * How long a node whose command failed (connection error, timeout) is passed over by keyless commands and
+     * replica reads, unless it answers a command meanwhile: then one of them tries it again (a hung node costs that
+     * one a timeout and a re-send, no failure).
+     */
+    const healthMarkMillis = Math.max(4 * resolved.commandTimeoutMillis, 2_000)
+
+    const isHealthy = (node: Node): boolean =>
+      node.failedAt === 0 || performance.now() - node.failedAt > healthMarkMillis
+
+    const markFailed = (node: Node, error: RedisError): void => {
+      if (isConnectionFailure(error)) node.failedAt = performance.now()
+    }
+
+    /** For a keyless command: a random primary not marked as failing, any primary when all are. */
+    const anyPrimary = (): Node | undefined => {
+      const n = primaries.length
+      if (n === 0) return undefined
+      const start = Math.floor(Math.random() * n)
+      for (let k = 0; k < n; k++) {
+        const node = primaries[(start + k) % n]!
+        if (isHealthy(node)) return node
+      }
+      return primaries[start]
+    }
 
     const apply = (shards: ReadonlyArray<Shard>): Effect.Effect<void> =>
       Effect.gen(function*() {
@@ -465,53 +520,54 @@ export const make = (
       const primary = targetOf(part)
       if (part.replica !== true || part.ask !== undefined || primary === undefined) return [primary, false]
       const replicas = replicasOf.get(primary)
-      if (replicas === undefined || replicas.length === 0) return [primary, false]
-      return [replicas[nextReplica++ % replicas.length]!, true]
+      if (replicas === undefined) return [primary, false]
+      // In turn, passing over a replica marked as failing: the primary when every replica is.
+      for (let k = 0; k < replicas.length; k++) {
+        const replica = replicas[nextReplica++ % replicas.length]!
+        if (isHealthy(replica)) return [replica, true]
+      }
+      return [primary, false]
     }
 
     /**
      * Sends the parts, each to its node, every node's share in one pipelined write and the nodes in parallel, then
-     * follows redirections; the replies come back in the parts' order, error replies as values.
+     * follows redirections and re-sends what a failed connection allows; the outcomes come back in the parts'
+     * order, error replies as values and a part that failed for good as `Failed`. `redirections` counts the rounds
+     * of `MOVED`/`ASK`/`TRYAGAIN`/`CLUSTERDOWN` (bounded by `maxRedirections`), `attempt` every round (the backoff),
+     * and `deadline` bounds re-sends after connection failures (`failoverWait`).
      */
     const execParts = (
       parts: ReadonlyArray<Part>,
       attempt: number,
+      redirections: number,
       deadline: number | undefined
-    ): Effect.Effect<Array<Resp.RespValue>, RedisError> =>
+    ): Effect.Effect<Array<Final>, RedisError> =>
       primaries.length > 0
-        ? sendParts(parts, attempt, deadline)
-        : Effect.flatMap(ready, () => sendParts(parts, attempt, deadline))
+        ? sendParts(parts, attempt, redirections, deadline)
+        : Effect.flatMap(ready, () => sendParts(parts, attempt, redirections, deadline))
 
     /**
-     * Runs every node's share at once and waits for all of them, failing with the first failure. Each share runs
-     * as a fiber of the caller's runtime (its services, clock, logger, tracer) that is not joined back: that is what
-     * `Effect.all` with unbounded concurrency costs most for, and a share has nothing to hand back but its replies,
-     * written into the caller's outcomes. No canceller either (`Effect.async` then skips its interruption wrapper,
-     * which costs as much again): an interrupted caller stops waiting and its shares run to their end, as a command
-     * already written is answered and dropped; each is bounded by the command timeout.
+     * Runs every node's share at once and waits for all of them. A share never fails (its node's failure is
+     * recorded in the outcomes of its parts), so one node's failure neither interrupts nor hurries the others: each
+     * is answered, and its connection stays in step. Each share runs as a fiber of the caller's runtime (its
+     * services, clock, logger, tracer) that is not joined back: that is what `Effect.all` with unbounded concurrency
+     * costs most for, and a share has nothing to hand back but its replies, written into the caller's outcomes. No
+     * canceller either (`Effect.async` then skips its interruption wrapper, which costs as much again): an
+     * interrupted caller stops waiting and its shares run to their end, as a command already written is answered
+     * and dropped; each is bounded by the command timeout.
      */
-    const sendAll = (sends: ReadonlyArray<Effect.Effect<void, RedisError>>): Effect.Effect<void, RedisError> =>
+    const sendAll = (sends: ReadonlyArray<Effect.Effect<void>>): Effect.Effect<void> =>
       Effect.flatMap(Effect.runtime<never>(), (runtime) =>
-        Effect.async<void, RedisError>((resume) => {
+        Effect.async<void>((resume) => {
           const run = Runtime.runCallback(runtime)
           let left = sends.length
-          let done = false
-          const cancels = new Array<(() => void) | undefined>(sends.length)
-          const cancelAll = () => {
-            for (const cancel of cancels) cancel?.()
-          }
+          // A defect of a share (there is no typed failure) is reported once every share has ended.
+          let failure: Exit.Exit<void> | undefined
           for (let g = 0; g < sends.length; g++) {
-            cancels[g] = run(sends[g]!, {
+            run(sends[g]!, {
               onExit: (exit) => {
-                if (done) return
-                if (Exit.isFailure(exit)) {
-                  done = true
-                  cancelAll()
-                  resume(exit)
-                } else if (--left === 0) {
-                  done = true
-                  resume(Effect.void)
-                }
+                if (Exit.isFailure(exit)) failure ??= exit
+                if (--left === 0) resume(failure ?? Effect.void)
               }
             })
           }
@@ -520,8 +576,9 @@ export const make = (
     const sendParts = (
       parts: ReadonlyArray<Part>,
       attempt: number,
+      redirections: number,
       deadline: number | undefined
-    ): Effect.Effect<Array<Resp.RespValue>, RedisError> => {
+    ): Effect.Effect<Array<Final>, RedisError> => {
       const n = parts.length
       const outcomes = new Array<Outcome>(n)
       // The nodes in order of first use, each with the indices of its parts; a cluster has few nodes, so a scan
@@ -555,7 +612,7 @@ export const make = (
           groups.push([i])
         } else groups[g]!.push(i)
       }
-      const sendGroup = (node: Node, indices: ReadonlyArray<number>): Effect.Effect<void, RedisError> => {
+      const sendGroup = (node: Node, indices: ReadonlyArray<number>): Effect.Effect<void> => {
         const count = indices.length
         let commands: Array<RedisClient.Command>
         let at: Array<number> | undefined
@@ -575,32 +632,35 @@ export const make = (
         }
         return Effect.matchEffect(node.client.pipeline(commands), {
           onSuccess: (replies) => {
+            if (node.failedAt !== 0) node.failedAt = 0
             if (at === undefined) { for (let k = 0; k < count; k++) outcomes[indices[k]!] = replies[k]! }
             else for (let k = 0; k < count; k++) outcomes[indices[k]!] = replies[at[k]!]!
             return Effect.void
           },
-          onFailure: (error): Effect.Effect<void, RedisError> => {
-            if (error._tag === "RedisConnectionError") {
-              if (indices.every((i) => isRetrySafe(parts[i]!.command))) {
-                for (const i of indices) outcomes[i] = new ConnectionFailed(error)
-                return Effect.void
-              }
+          onFailure: (error) => {
+            // Recorded per part, never failing the share: the other nodes' shares are answered all the same.
+            if (!isConnectionFailure(error)) {
+              for (const i of indices) outcomes[i] = new Failed(error)
+              return Effect.void
             }
-            return error._tag === "RedisConnectionError" || error._tag === "RedisTimeoutError"
-              ? Effect.zipRight(refreshSoon, Effect.fail(error))
-              : Effect.fail(error)
+            markFailed(node, error)
+            const unknown = isOutcomeUnknown(error)
+            for (const i of indices) {
+              outcomes[i] = mayResend(parts[i]!.command, unknown) ? new ConnectionFailed(error) : new Failed(error)
+            }
+            return refreshSoon
           }
         })
       }
-      let sent: Effect.Effect<void, RedisError>
+      let sent: Effect.Effect<void>
       if (targets.length === 0) sent = Effect.void
       else if (targets.length === 1) sent = sendGroup(targets[0]!, groups[0]!)
       else {
-        const sends = new Array<Effect.Effect<void, RedisError>>(targets.length)
+        const sends = new Array<Effect.Effect<void>>(targets.length)
         for (let g = 0; g < targets.length; g++) sends[g] = sendGroup(targets[g]!, groups[g]!)
         sent = sendAll(sends)
       }
-      return Effect.flatMap(sent, () => settle(parts, outcomes, attempt, deadline))
+      return Effect.flatMap(sent, () => settle(parts, outcomes, attempt, redirections, deadline))
     }
 
     /** Follows the redirections among the outcomes (bounded), re-sending those parts; the rest stay as they are. */
@@ -608,53 +668,83 @@ export const make = (
       parts: ReadonlyArray<Part>,
       outcomes: Array<Outcome>,
       attempt: number,
+      redirections: number,
       deadline: number | undefined
-    ): Effect.Effect<Array<Resp.RespValue>, RedisError> => {
+    ): Effect.Effect<Array<Final>, RedisError> => {
       // Run once the parts' replies are in (it follows them in a flatMap), so the outcomes are read as they are.
       let again: Array<number> | undefined
-      let connectionFailure: ConnectionFailed | undefined
       for (let i = 0; i < outcomes.length; i++) {
         const outcome = outcomes[i]!
-        if (outcome instanceof ConnectionFailed) {
-          connectionFailure ??= outcome
+        if (outcome instanceof ConnectionFailed || (outcome instanceof Resp.ErrorReply && isRedirect(outcome))) {
           ;(again ??= []).push(i)
-        } else if (outcome instanceof Resp.ErrorReply && isRedirect(outcome)) (again ??= []).push(i)
+        }
       }
-      // Every outcome is a reply now (no ConnectionFailed left).
-      if (again === undefined) return Effect.succeed(outcomes as Array<Resp.RespValue>)
-      return redirect(parts, outcomes, attempt, deadline, again, connectionFailure)
+      // Every outcome is final now (no ConnectionFailed left).
+      if (again === undefined) return Effect.succeed(outcomes as Array<Final>)
+      return redirect(parts, outcomes, attempt, redirections, deadline, again)
+    }
+
+    /**
+     * Which of `again` are sent again: a connection failure until `deadline` (`failoverWait` after the first one),
+     * a redirection while fewer than `maxRedirections` rounds of them were followed. The others become final.
+     */
+    const selectResends = (
+      outcomes: Array<Outcome>,
+      again: ReadonlyArray<number>,
+      redirections: number,
+      until: number
+    ): { readonly resend: Array<number>; readonly redirected: boolean } => {
+      const now = performance.now()
+      const resend: Array<number> = []
+      let redirected = false
+      for (const i of again) {
+        const outcome = outcomes[i]!
+        if (outcome instanceof ConnectionFailed) {
+          // Once the client's scope is closed every node's client fails: nothing to wait for.
+          if (closed || now > until) outcomes[i] = new Failed(outcome.error)
+          else resend.push(i)
+        } else if (closed) {
+          outcomes[i] = new Failed(closedError())
+        } else if (redirections < settings.maxRedirections) {
+          resend.push(i)
+          redirected = true
+        }
+        // Past the bound the redirection itself is the outcome: `send` fails with it as a RedisReplyError.
+      }
+      return { resend, redirected }
     }
 
     const redirect = (
       parts: ReadonlyArray<Part>,
       outcomes: Array<Outcome>,
       attempt: number,
+      redirections: number,
       deadline: number | undefined,
-      again: ReadonlyArray<number>,
-      connectionFailure: ConnectionFailed | undefined
-    ): Effect.Effect<Array<Resp.RespValue>, RedisError> =>
+      again: ReadonlyArray<number>
+    ): Effect.Effect<Array<Final>, RedisError> =>
       Effect.suspend(() => {
-        // Once the client's scope is closed every node's client fails: nothing to wait for.
-        if (closed) return Effect.fail(connectionFailure?.error ?? closedError())
-        const now = performance.now()
-        const until = deadline ?? (connectionFailure !== undefined ? now + failoverWaitMillis : undefined)
-        if (connectionFailure !== undefined && until !== undefined && now > until) {
-          return Effect.fail(connectionFailure.error)
-        }
-        // Past the bound the redirection itself is the reply: `send` fails with it as a RedisReplyError.
-        if (attempt >= settings.maxRedirections && connectionFailure === undefined) {
-          return Effect.succeed(outcomes as Array<Resp.RespValue>)
-        }
+        const until = deadline ??
+          (again.some((i) => outcomes[i] instanceof ConnectionFailed)
+            ? performance.now() + failoverWaitMillis
+            : undefined)
+        const { redirected, resend } = selectResends(outcomes, again, redirections, until ?? Infinity)
+        if (resend.length === 0) return Effect.succeed(outcomes as Array<Final>)
         const prepare = Effect.gen(function*() {
           const next: Array<Part> = []
           let pause = false
           let moved = false
-          for (const i of again) {
+          // Keyed parts whose primary failed: they wait for a refreshed map (a replica promoted) before going again.
+          let waiting: Array<Part> | undefined
+          for (const i of resend) {
             const part = parts[i]!
             const outcome = outcomes[i]!
             if (outcome instanceof ConnectionFailed) {
-              // A replica that cannot be reached: its primary serves the read.
-              next.push({ command: part.command, slot: part.slot })
+              // A keyless command goes to another primary (the failed one is marked) at once, a read that a
+              // replica failed to its primary; a keyed one to its slot's primary once the map is read again.
+              const retry: Part = { command: part.command, slot: part.slot }
+              next.push(retry)
+              if (part.slot >= 0 && part.replica !== true) (waiting ??= []).push(retry)
+              else if (part.slot < 0 && primaries.every((node) => !isHealthy(node))) pause = true
               continue
             }
             const reply = outcome as Resp.ErrorReply
@@ -685,21 +775,24 @@ export const make = (
             }
           }
           if (moved) yield* refreshSoon
-          if (connectionFailure !== undefined) {
+          if (waiting !== undefined) {
             // A failed node: see whether a replica has taken its slots (or it is back) before sending again.
-            const before = next.map(targetOf)
+            const before = waiting.map(targetOf)
             yield* Effect.ignore(refreshThrottled)
-            if (next.every((part, k) => targetOf(part) === before[k])) pause = true
+            if (waiting.every((part, k) => targetOf(part) === before[k])) pause = true
           }
           if (pause) yield* Effect.sleep(Duration.millis(retryDelay(attempt)))
           return next
         })
-        // A connection failure is bounded by the deadline, a redirection by the count.
+        // A connection failure is bounded by the deadline, a redirection by the count of redirection rounds.
         return Effect.flatMap(prepare, (next) =>
-          Effect.map(execParts(next, attempt + 1, until), (replies) => {
-            for (let k = 0; k < again.length; k++) outcomes[again[k]!] = replies[k]!
-            return outcomes as Array<Resp.RespValue>
-          }))
+          Effect.map(
+            execParts(next, attempt + 1, redirected ? redirections + 1 : redirections, until),
+            (replies) => {
+              for (let k = 0; k < resend.length; k++) outcomes[resend[k]!] = replies[k]!
+              return outcomes as Array<Final>
+            }
+          ))
       })
 
     /** The parts of a command and how their replies become its reply. */
@@ -811,25 +904,55 @@ export const make = (
         ? replies[0]!
         : mergeReplies(plan.merge.kind, plan.merge.total, plan.merge.partOf, plan.merge.indexIn, replies)
 
+    /** The first part that failed for good: the command's outcome then, once every other part is answered. */
+    const failureOf = (outcomes: ReadonlyArray<Final>): Failed | undefined => {
+      for (const outcome of outcomes) if (outcome instanceof Failed) return outcome
+      return undefined
+    }
+
+    /** A command's reply from its parts' outcomes; with `settled`, an `MGET`'s failed parts are `PartFailure`s. */
+    const resultOf = (
+      command: RedisClient.Command,
+      plan: Plan,
+      outcomes: Array<Final>,
+      settled: boolean
+    ): Effect.Effect<Resp.RespValue, RedisError> => {
+      const failed = failureOf(outcomes)
+      if (failed !== undefined) {
+        if (!settled || plan.merge?.kind !== "array") return Effect.fail(failed.error)
+        // Only a node that failed (connection, timeout) is stood in for; any other failure is the command's.
+        for (const outcome of outcomes) {
+          if (outcome instanceof Failed && !isConnectionFailure(outcome.error)) return Effect.fail(outcome.error)
+        }
+        for (let p = 0; p < outcomes.length; p++) {
+          const outcome = outcomes[p]!
+          if (outcome instanceof Failed) outcomes[p] = new PartFailure(outcome.error)
+        }
+      }
+      return toSendResult(command, replyOf(plan, outcomes as Array<Resp.RespValue>))
+    }
+
     /** After the first try of a keyed command failed in a way the cluster handles. */
     const recover = (
       command: RedisClient.Command,
       slot: number,
+      node: Node,
       error: RedisError
     ): Effect.Effect<Resp.RespValue, RedisError> => {
-      if (error._tag === "RedisReplyError") {
-        return Effect.flatMap(
-          settle([{ command, slot }], [new Resp.ErrorReply(error.message)], 0, undefined),
-          ([reply]) => toSendResult(command, reply!)
-        )
+      const part: ReadonlyArray<Part> = [{ command, slot }]
+      const finish = (outcomes: Array<Final>) => {
+        const outcome = outcomes[0]!
+        return outcome instanceof Failed ? Effect.fail(outcome.error) : toSendResult(command, outcome)
       }
-      if (error._tag === "RedisConnectionError" && isRetrySafe(command)) {
+      if (error._tag === "RedisReplyError") {
+        return Effect.flatMap(settle(part, [new Resp.ErrorReply(error.message)], 0, 0, undefined), finish)
+      }
+      markFailed(node, error)
+      // Never written (refused, not open): always sent again; written, only when running it twice is harmless.
+      if (mayResend(command, isOutcomeUnknown(error))) {
         return Effect.zipRight(
           refreshSoon,
-          Effect.flatMap(
-            settle([{ command, slot }], [new ConnectionFailed(error)], 0, undefined),
-            ([reply]) => toSendResult(command, reply!)
-          )
+          Effect.flatMap(settle(part, [new ConnectionFailed(error)], 0, 0, undefined), finish)
         )
       }
       return Effect.zipRight(refreshSoon, Effect.fail(error))
@@ -843,6 +966,21 @@ export const make = (
       return undefined
     }
 
+    /** A command through the planner: split, replica reads, keyless, or a slot not known yet. */
+    const sendPlanned = (
+      command: RedisClient.Command,
+      route: Route,
+      settled: boolean
+    ): Effect.Effect<Resp.RespValue, RedisError> => {
+      const error = invalid([command])
+      if (error !== undefined) return Effect.fail(error)
+      const plan = planOf(command, route)
+      return Effect.flatMap(
+        execParts(plan.parts, 0, 0, undefined),
+        (outcomes) => resultOf(command, plan, outcomes, settled)
+      )
+    }
+
     const send = (command: RedisClient.Command): Effect.Effect<Resp.RespValue, RedisError> => {
       if (!Array.isArray(command) || command.length === 0) return firstClient.send(command)
       const route = routeOf(command)
@@ -851,14 +989,20 @@ export const make = (
         const slot = keySlotOf(command[route.index])
         const node = slot >= 0 ? slots[slot] : undefined
         if (node !== undefined) {
-          return Effect.catchIf(node.client.send(command), isClusterFailure, (error) => recover(command, slot, error))
+          return Effect.catchIf(
+            node.client.send(command),
+            isClusterFailure,
+            (error) => recover(command, slot, node, error)
+          )
         }
       }
-      const error = invalid([command])
-      if (error !== undefined) return Effect.fail(error)
-      const plan = planOf(command, route)
-      return Effect.flatMap(execParts(plan.parts, 0, undefined), (replies) =>
-        toSendResult(command, replyOf(plan, replies)))
+      return sendPlanned(command, route, false)
+    }
+
+    const sendSettled = (command: RedisClient.Command): Effect.Effect<Resp.RespValue, RedisError> => {
+      if (!Array.isArray(command) || command.length === 0) return send(command)
+      const route = routeOf(command)
+      return route._tag === "split" && route.merge === "array" ? sendPlanned(command, route, true) : send(command)
     }
 
     const pipeline = (
@@ -872,12 +1016,14 @@ export const make = (
       if (error !== undefined) {
         return Effect.fail(error)
       }
-      const plans = batch.map((command) =>
-        planOf(command, routeOf(command))
-      )
+      const plans = batch.map((command) => planOf(command, routeOf(command)))
       const parts: Array<Part> = []
       for (const plan of plans) for (const part of plan.parts) parts.push(part)
-      return Effect.map(execParts(parts, 0, undefined), (replies) => {
+      return Effect.flatMap(execParts(parts, 0, 0, undefined), (outcomes) => {
+        // As on one node, the batch fails when a connection does; every node's share has been answered by then.
+        const failed = failureOf(outcomes)
+        if (failed !== undefined) return Effect.fail(failed.error)
+        const replies = outcomes as Array<Resp.RespValue>
         const out = new Array<Resp.RespValue>(plans.length)
         let at = 0
         for (let i = 0; i < plans.length; i++) {
@@ -885,7 +1031,7 @@ export const make = (
           out[i] = replyOf(plan, replies.slice(at, at + plan.parts.length))
           at += plan.parts.length
         }
-        return out
+        return Effect.succeed(out)
       })
     }
 
@@ -940,7 +1086,8 @@ export const make = (
       inFlight,
       subscribe,
       publish,
-      primaries: primaryClients
+      primaries: primaryClients,
+      sendSettled
     }
   })
 

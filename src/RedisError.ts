@@ -27,12 +27,21 @@ export type RedisErrorTypeId = typeof RedisErrorTypeId
  * client's scope has closed. While the server stays unreachable, commands fail fast with this error until the
  * next reconnection attempt is due.
  *
+ * `outcomeUnknown` is `true` when the command had been written to the connection before it was lost: the server may
+ * have run it, and its reply is lost. Then the message says so ("the command may have run; its outcome is
+ * unknown") and the caller decides whether running it again is right (a second `SET … NX` would answer "not set",
+ * a second `DEL` 0). Absent or `false`, the command was never written (refused, not open, waiting for room) and
+ * sending it again is always safe. The cluster client re-sends a failed command itself only when it is never
+ * written or safe to run twice, so what reaches its caller with `outcomeUnknown` was not re-sent.
+ *
  * @since 0.1.0
  * @category errors
  */
 export class RedisConnectionError extends Data.TaggedError("RedisConnectionError")<{
   readonly message: string
   readonly cause?: unknown
+  /** `true`: the command was written before the connection was lost, so it may have run (see the class). */
+  readonly outcomeUnknown?: boolean | undefined
 }> {
   /** @since 0.2.0 */
   get [RedisErrorTypeId](): RedisErrorTypeId {
@@ -45,6 +54,10 @@ export class RedisConnectionError extends Data.TaggedError("RedisConnectionError
  * (`phase: "reply"`). After a reply timeout the connection is destroyed and never reused, so a late reply can
  * never be read by another command.
  *
+ * `outcomeUnknown` is `true` when the command had been written and its reply did not come: the server may have run
+ * it (or may still), so its outcome is unknown, as for `RedisConnectionError`. A command that timed out while
+ * waiting for room under `maxInFlight`, or while connecting, was never written: `outcomeUnknown` is absent.
+ *
  * @since 0.1.0
  * @category errors
  */
@@ -53,6 +66,8 @@ export class RedisTimeoutError extends Data.TaggedError("RedisTimeoutError")<{
   readonly phase: "connect" | "reply"
   readonly timeoutMillis: number
   readonly command?: string | undefined
+  /** `true`: the command was written and may have run; its outcome is unknown (see the class). */
+  readonly outcomeUnknown?: boolean | undefined
 }> {
   /** @since 0.2.0 */
   get [RedisErrorTypeId](): RedisErrorTypeId {

@@ -350,6 +350,14 @@ describe("Serializer", () => {
         expect(() => Serializer.makeV8({ maxSparseArrayLength: NaN })).toThrow(RangeError)
       }))
 
+    it.effect("decodes what V8 decodes when a sparse array's length is written in six bytes", () =>
+      Effect.gen(function*() {
+        // 25 written as 0x99 0x80 0x80 0x80 0x80 0x00: V8 reads `new Array(25)`; the reader must not call it corrupt.
+        const input = bytes(0xff, 0x0f, 0x61, 0x99, 0x80, 0x80, 0x80, 0x80, 0x00, 0x40, 0x00, 0x19)
+        expect(NodeV8.deserialize(Buffer.from(input))).toHaveLength(25)
+        expect(yield* Serializer.v8.decode(input)).toHaveLength(25)
+      }))
+
     it.effect("refuses the legacy format version 0, whose arrays cannot be checked", () =>
       Effect.gen(function*() {
         yield* expectError(Serializer.v8.decode(bytes(0xff, 0x00, 0x30)), "decode")

@@ -6,6 +6,7 @@
  */
 import type { Command } from "../RedisClient.js"
 import * as Resp from "../Resp.js"
+import { PartFailure } from "./partFailure.js"
 
 /**
  * How a command is routed.
@@ -140,45 +141,139 @@ export const specialKey = (route: Route, command: Command): string | Uint8Array 
   return undefined
 }
 
-const retrySafe = new Set([
+/**
+ * Commands whose effect and reply are the same on a second run whatever their arguments: reads, and writes that
+ * set a value outright (`MSET`, `SETEX`), each answering a constant or the state it reads.
+ */
+const runsTwiceAlike = new Set([
   "GET",
   "MGET",
-  "SET",
-  "MSET",
+  "EXISTS",
+  "TOUCH",
   "PTTL",
   "TTL",
-  "PEXPIRE",
-  "EXPIRE",
-  "PERSIST",
-  "EXISTS",
-  "DEL",
-  "UNLINK",
-  "TOUCH",
+  "PEXPIRETIME",
+  "EXPIRETIME",
   "STRLEN",
   "GETRANGE",
   "TYPE",
   "HGET",
   "HMGET",
   "HGETALL",
-  "HSET",
-  "HDEL",
+  "HEXISTS",
+  "HLEN",
+  "HKEYS",
+  "HVALS",
+  "HSTRLEN",
+  "LRANGE",
+  "LLEN",
+  "LINDEX",
+  "SMEMBERS",
+  "SISMEMBER",
+  "SMISMEMBER",
+  "SCARD",
+  "ZRANGE",
+  "ZSCORE",
+  "ZCARD",
+  "ZRANK",
   "SCAN",
-  "PING",
-  "ECHO",
+  "HSCAN",
+  "SSCAN",
+  "ZSCAN",
+  "KEYS",
   "DBSIZE",
   "INFO",
-  "CLUSTER",
-  "PUBLISH"
+  "TIME",
+  "PING",
+  "ECHO",
+  "ROLE",
+  "LASTSAVE",
+  "EVAL_RO",
+  "EVALSHA_RO",
+  "FCALL_RO",
+  "MSET",
+  "SETEX",
+  "PSETEX",
+  "HMSET",
+  // A message may then be delivered twice. Subscribers of this library's invalidation bus drop a key from L1 on
+  // each message, which is the same done twice; an application whose messages count must not publish through a
+  // connection that may fail, or must de-duplicate.
+  "PUBLISH",
+  "SPUBLISH"
 ])
 
+/** `SET`'s options that leave its effect and reply the same on a second run; each names the arguments it takes. */
+const plainSetOptions = new Map([["EX", 1], ["PX", 1], ["EXAT", 1], ["PXAT", 1], ["KEEPTTL", 0]])
+
+/** `CLUSTER` and `SCRIPT` subcommands that only read (or, `SCRIPT LOAD`, give the same digest each time). */
+const readingSubcommands = new Set([
+  "CLUSTER SHARDS",
+  "CLUSTER SLOTS",
+  "CLUSTER NODES",
+  "CLUSTER INFO",
+  "CLUSTER MYID",
+  "CLUSTER KEYSLOT",
+  "CLUSTER COUNTKEYSINSLOT",
+  "CLUSTER GETKEYSINSLOT",
+  "SCRIPT EXISTS",
+  "SCRIPT LOAD",
+  "COMMAND COUNT",
+  "COMMAND INFO",
+  "COMMAND DOCS"
+])
+
+const upperText = (arg: string | Uint8Array | undefined): string =>
+  arg === undefined ? "" : (typeof arg === "string" ? arg : Buffer.from(arg).toString("latin1")).toUpperCase()
+
 /**
- * `true` for commands whose second run leaves the data as one run does (a read, a `SET` of the same value, a
- * delete): those are re-sent after their connection failed, when a replica took over. Any other command (`INCR`,
- * `LPUSH`…) may have run before the connection died, so its failure is reported instead.
+ * `true` when running the command a second time leaves the data as one run does AND answers what the first run
+ * would have answered, judged by its name and its arguments: a read, `GET`, `MGET`, `EXISTS`, `PTTL`, `TOUCH`, a
+ * plain `SET k v [EX|PX|EXAT|PXAT n | KEEPTTL]`, `MSET`, `EXPIRE`/`PEXPIRE` without a condition, `PING`, `ECHO`,
+ * `PUBLISH` (delivered twice then). Not: `SET` with `NX`, `XX`, `GET` or any other condition (the second run
+ * answers "not set", or the first run's value as the old one), `DEL`, `UNLINK`, `HSET`, `HDEL` (the second run's
+ * count), `PERSIST`, `INCR`, `LPUSH`, scripts that write, anything unknown.
+ *
+ * Only a command that was written to its connection before the connection failed or timed out needs this: one
+ * never written (connection refused, not open) is always safe to send again.
  *
  * @internal
  */
-export const isRetrySafe = (command: Command): boolean => retrySafe.has(nameOf(command).toUpperCase())
+export const isSafeToRunTwice = (command: Command): boolean => {
+  const name = nameOf(command).toUpperCase()
+  if (runsTwiceAlike.has(name)) return true
+  switch (name) {
+    case "SET": {
+      if (command.length < 3) return false
+      for (let i = 3; i < command.length; i++) {
+        const takes = plainSetOptions.get(upperText(command[i]))
+        if (takes === undefined) return false
+        i += takes
+      }
+      return true
+    }
+    // With NX, XX, GT or LT the second run answers 0 where the first set it.
+    case "EXPIRE":
+    case "PEXPIRE":
+    case "EXPIREAT":
+    case "PEXPIREAT":
+      return command.length === 3
+    case "CLUSTER":
+    case "SCRIPT":
+    case "COMMAND":
+      return readingSubcommands.has(`${name} ${upperText(command[1])}`)
+    default:
+      return false
+  }
+}
+
+/**
+ * Whether a command whose connection failed (or that timed out) may be sent again: always when it was never
+ * written (`outcomeUnknown` false: refused, not open, waiting for room), else only when {@link isSafeToRunTwice}.
+ *
+ * @internal
+ */
+export const mayResend = (command: Command, outcomeUnknown: boolean): boolean =>
+  !outcomeUnknown || isSafeToRunTwice(command)
 
 /**
  * The upper-cased command name, as error messages show it.
@@ -207,7 +302,10 @@ export const mergeReplies = (
   for (let p = 0; p < replies.length; p++) {
     const reply = replies[p]
     // Only a GET says WRONGTYPE among the commands split here.
-    if (reply instanceof Resp.ErrorReply && !(merge === "array" && reply.code === "WRONGTYPE")) return reply
+    if (
+      reply instanceof Resp.ErrorReply &&
+      !(merge === "array" && (reply.code === "WRONGTYPE" || reply instanceof PartFailure))
+    ) return reply
   }
   switch (merge) {
     case "ok":
@@ -222,7 +320,9 @@ export const mergeReplies = (
       for (let k = 0; k < total; k++) {
         const reply = replies[partOf[k]!]
         const index = indexIn[k]!
-        if (index === -1 && !Array.isArray(reply)) {
+        if (reply instanceof PartFailure) {
+          out[k] = reply
+        } else if (index === -1 && !Array.isArray(reply)) {
           out[k] = reply instanceof Resp.ErrorReply ? null : reply ?? null
         } else if (index >= 0 && Array.isArray(reply) && index < reply.length) {
           out[k] = reply[index]

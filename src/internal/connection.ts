@@ -404,10 +404,11 @@ export class Connection {
           message: this.repliesReceived === 0
             ? `${this.options.where} accepted the connection but did not answer ${head.command.toUpperCase()} ` +
               `within ${millis} ms`
-            : `no reply to ${head.command.toUpperCase()} within ${millis} ms`,
+            : `no reply to ${head.command.toUpperCase()} within ${millis} ms` + outcomeUnknownText,
           phase: "reply",
           timeoutMillis: millis,
-          command: head.command
+          command: head.command,
+          outcomeUnknown: true
         })
       )
       this.destroy(
@@ -435,11 +436,28 @@ export class Connection {
     this.timer = undefined
     this.batch = []
     this.socket.destroy()
-    for (const pending of this.queue.drain()) settle(pending, null, error)
+    // A command with a deadline was written (or admitted from the wait for room, about to be): the server may have
+    // run it. One without was queued in this turn and never left.
+    let written: RedisError | undefined
+    for (const pending of this.queue.drain()) {
+      settle(pending, null, pending.deadline === 0 ? error : (written ??= writtenError(error)))
+    }
     for (const pending of this.waiting.drain()) settle(pending, null, error)
     this.options.onClose(this, error)
   }
 }
+
+const outcomeUnknownText = ": the command may have run; its outcome is unknown"
+
+/** The error of a command written before its connection was lost: it says the command may have run. */
+const writtenError = (error: RedisError): RedisError =>
+  error._tag === "RedisConnectionError"
+    ? new RedisConnectionError({
+      message: error.message + outcomeUnknownText,
+      cause: error.cause,
+      outcomeUnknown: true
+    })
+    : error
 
 const messageKind = Buffer.from("message")
 

@@ -1,5 +1,5 @@
 /**
- * The place, in the merged reply of a command split across cluster nodes, of a key whose node failed.
+ * The stand-in, in a merged `MGET` reply of the cluster client's `sendSettled`, for a key whose node failed.
  *
  * @internal
  */
@@ -7,13 +7,14 @@ import type { RedisError } from "../RedisError.js"
 import * as Resp from "../Resp.js"
 
 /**
- * An element of the array reply of `RedisClientShape.sendSettled` standing for a key whose node's share failed:
- * it carries that node's typed error, so the key's reader fails with it while the other keys keep their values.
+ * In the array reply of an `MGET` split across nodes and sent with `sendSettled`: the place of a key whose node's
+ * share failed (connection lost, timeout), carrying that node's typed error. An `ErrorReply`, so code that does not
+ * know it still sees an error rather than a value; its `code` is `PARTFAILED`.
  *
  * @internal
  */
 export class PartFailure extends Resp.ErrorReply {
   constructor(readonly error: RedisError) {
-    super(error.message)
+    super(`PARTFAILED ${error._tag}: ${error.message}`)
   }
 }

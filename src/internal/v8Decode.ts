@@ -492,14 +492,32 @@ const STRING = 1
 const NUMBER = 2
 const BUFFER = 3
 
+let sixByteVarints: boolean | undefined
+
+// Whether this V8 reads a uint32 varint written in six bytes, the last zero (V8 11 and 12 do; a release that refuses
+// it makes the scan refuse it too). Asked once, of V8 itself, with an empty sparse array whose length is so written.
+const readsSixByteVarints = (): boolean => {
+  if (sixByteVarints === undefined) {
+    try {
+      const probe = NodeV8.deserialize(
+        Buffer.from([0xff, 0x0f, 0x61, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x40, 0x00, 0x00])
+      )
+      sixByteVarints = Array.isArray(probe) && probe.length === 0
+    } catch {
+      sixByteVarints = false
+    }
+  }
+  return sixByteVarints
+}
+
 class Malformed {}
 // Thrown to unwind the scan: the bytes are not something V8 would read, or not unambiguously.
 const malformed = new Malformed()
 
 // Follows V8's ValueDeserializer (format versions 13 to 15) exactly as far as which bytes it consumes, to find the
 // length of every sparse array it would create. It may accept bytes V8 rejects (V8 then rejects them), but bytes it
-// refuses are never handed to V8: where V8 releases differ (a varint longer than five bytes, a version 13 view) it
-// refuses rather than guess.
+// refuses are never handed to V8: where V8 releases may differ (a varint longer than five bytes, a version 13 view)
+// it asks the running V8 once (the six-byte varint) or refuses rather than guess.
 class Scanner {
   pos = 2
   ids = 0
@@ -514,6 +532,12 @@ class Scanner {
       const byte = buf[this.pos++]!
       result += (byte & 0x7f) * 2 ** (7 * i)
       if (byte < 0x80) return maxBytes === 5 ? result % 2 ** 32 : result % 256
+    }
+    // A uint32 still going after five bytes: V8 reads a sixth byte when it is zero (the number is unchanged) and
+    // refuses anything longer, as measured on the V8 that runs this code (see `readsSixByteVarints`).
+    if (maxBytes === 5 && this.pos < buf.length && buf[this.pos] === 0 && readsSixByteVarints()) {
+      this.pos++
+      return result % 2 ** 32
     }
     throw malformed
   }

@@ -62,6 +62,24 @@ describe("v8Decode budget", () => {
     }
   })
 
+  it("reads an over-long length varint as V8 does: six bytes whose last is zero, no more", () => {
+    // 0x99 0x80 0x80 0x80 0x80 0x00 is 25 written in six bytes: V8 reads it as `new Array(25)`. A sixth byte that
+    // is not zero, or a seventh, V8 refuses.
+    const sixBytes = payload(0x61, 0x99, 0x80, 0x80, 0x80, 0x80, 0x00, 0x40, 0x00, 0x19)
+    expect(NodeV8.deserialize(sixBytes)).toHaveLength(25)
+    expect(V8Decode.checkSparseLength(sixBytes, 100)).toBeUndefined()
+    expect(V8Decode.checkSparseLength(sixBytes, 24)).toBe(V8Decode.TOO_LARGE)
+    for (
+      const refused of [
+        payload(0x61, 0x99, 0x80, 0x80, 0x80, 0x80, 0x01, 0x40, 0x00, 0x19),
+        payload(0x61, 0x99, 0x80, 0x80, 0x80, 0x80, 0x80, 0x00, 0x40, 0x00, 0x19)
+      ]
+    ) {
+      expect(() => NodeV8.deserialize(refused)).toThrow()
+      expect(V8Decode.checkSparseLength(refused, 100)).toBe("they are truncated or corrupt")
+    }
+  })
+
   it("a handful of bytes cannot exhaust the heap, through either reader", () => {
     // Before the budget, each of these aborted a process with a 128 MiB heap (V8's own reader included).
     const { results, status } = runChild(["--max-old-space-size=128"], "hostile")
