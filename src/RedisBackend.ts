@@ -17,8 +17,9 @@ import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Backend from "./internal/backend.js"
-import { TickBatcher } from "./internal/batch.js"
+import { askAloneAfter, fitsInBatch, TickBatcher } from "./internal/batch.js"
 import * as Codec from "./internal/codec.js"
+import { PartFailure } from "./internal/partFailure.js"
 import { resolveTtl } from "./internal/ttl.js"
 import * as RedisClient from "./RedisClient.js"
 import * as RedisCluster from "./RedisCluster.js"
@@ -66,10 +67,16 @@ export interface BackendOptions {
    * for a batch that would not repay its cost. The `get`s issued after them in the same tick leave together as one
    * `MGET` of their full keys when the tick ends (in the same socket write as the first ones), and the `GET` + `PTTL`
    * pairs of `getWithTtl`s as one pipelined write. Each caller still gets exactly what a lone read would: its own
-   * value, decoded on its own (a value that cannot be decoded fails only its own caller), and on a failure of the
-   * whole batch the same typed error, naming its own key. Interrupting a caller stops its wait at once and affects
-   * no other read of its batch. A key holding another type than a string reads as a miss either way. `getMany` is
-   * not affected. `false` sends every read as its own command. Default `true`.
+   * value, decoded on its own (a value that cannot be decoded, or whose serializer throws, fails only its own
+   * caller), and on a failure of the whole batch the same typed error, naming its own key. A key whose full key is
+   * over `maxArgumentLength` is read alone (and fails alone). A batch refused by an error reply (`NOPERM` for a key
+   * outside the ACL user's key pattern, say) is asked again key by key, in its callers' fibers. On a cluster, a
+   * node's failure fails only the reads of its keys: the keys of a failed node's share of an `MGET` fail with that
+   * node's error; a batch failed whole by one node's timeout or lost connection (a `getWithTtl` batch, which is a
+   * pipeline) is asked again key by key, so its callers on that node wait for a second attempt. Interrupting a
+   * caller stops its wait at once and affects no other read of its batch. A key holding another type than a string
+   * reads as a miss either way. `getMany` is not affected. `false` sends every read as its own command. Default
+   * `true`.
    */
   readonly batchReads?: boolean | undefined
   /**
@@ -183,6 +190,11 @@ export const make = (
     let deleteCommand = "UNLINK"
     // The client's callback-level `send`, absent on a cluster client.
     const submit = client.submit
+    // A batch's MGET on a cluster: each node's share answers its own keys, whatever another node's share does.
+    const sendBatch = client.sendSettled ?? client.send
+    // Whether one command may be split over several nodes (a cluster client), each with its own fate.
+    const spansNodes = client.primaries !== undefined
+    const maxArgumentLength = client.options.maxArgumentLength
 
     const send = (operation: Operation, key: string | undefined, command: RedisClient.Command) =>
       Effect.mapError(client.send(command), toCacheError(operation, key))
@@ -221,7 +233,24 @@ export const make = (
     ): Effect.Effect<Option.Option<unknown>, CacheError> => {
       if (reply === null) return Effect.succeedNone
       if (reply instanceof Uint8Array) return codec.decode(operation, key, reply)
+      if (reply instanceof PartFailure) return partFailed(key, reply)
       return Effect.fail(unexpected(operation, key, reply))
+    }
+
+    // A batched read's key whose cluster node failed its share of the MGET: that node's error, as a lone read on it
+    // would have had; an error reply to the share (one of its keys outside the user's key pattern, say) may belong
+    // to another key of it, so the key is asked again, alone.
+    const partFailed = (key: string, part: PartFailure): Effect.Effect<Option.Option<unknown>, CacheError> =>
+      askAloneAfter(part.error._tag, false) ? getAgain(key) : Effect.fail(toCacheError("get", key)(part.error))
+
+    // A batched read asked again as a lone read, in its caller's fiber (interrupting it stops only its own).
+    const getAgain = (key: string): Effect.Effect<Option.Option<unknown>, CacheError> =>
+      getAlone(client.send(["GET", prefix + key]), key)
+
+    // The error of a batch that failed whole, when its readers are to be asked again alone (see `askAloneAfter`).
+    const askAgain = (cause: Cause.Cause<RedisError>): boolean => {
+      const failure = Cause.failureOption(cause)
+      return failure._tag === "Some" && askAloneAfter(failure.value._tag, spansNodes)
     }
 
     const remove = (
@@ -291,7 +320,8 @@ export const make = (
       exit: Exit.Exit<Resp.RespValue, RedisError>
     ): void => {
       if (exit._tag === "Failure") {
-        for (const slot of slots) slot.resume(failWith(exit.cause, "get", slot.key))
+        if (askAgain(exit.cause)) { for (const slot of slots) slot.resume(getAgain(slot.key)) }
+        else for (const slot of slots) slot.resume(failWith(exit.cause, "get", slot.key))
         return
       }
       const reply = exit.value
@@ -319,7 +349,7 @@ export const make = (
       for (let i = 0; i < slots.length; i++) command[i + 1] = prefix + slots[i]!.key
       // Through the client's callback when it has one: the reply (a finished Exit) is handed out at once, and a
       // fiber is forked only for what must run in one (the connection opening, room awaited).
-      if (submit === undefined) return forkExit(client.send(command), (exit) => deliverGets(slots, exit))
+      if (submit === undefined) return forkExit(sendBatch(command), (exit) => deliverGets(slots, exit))
       submit(command, (effect) => {
         const exit = exitOf(effect)
         if (exit !== undefined) deliverGets(slots, exit)
@@ -336,7 +366,8 @@ export const make = (
       }
       forkExit(client.pipeline(commands), (exit) => {
         if (exit._tag === "Failure") {
-          for (const slot of slots) slot.resume(failWith(exit.cause, "getWithTtl", slot.key))
+          if (askAgain(exit.cause)) { for (const slot of slots) slot.resume(getWithTtlAlone(slot.key)) }
+          else for (const slot of slots) slot.resume(failWith(exit.cause, "getWithTtl", slot.key))
           return
         }
         const replies = exit.value
@@ -368,13 +399,16 @@ export const make = (
     const get = submit !== undefined
       ? (key: string): Effect.Effect<Option.Option<unknown>, CacheError> =>
         Effect.async<Option.Option<unknown>, CacheError>((resume) => {
-          if (batchReads && !gets.alone()) return gets.add({ key, resume })
+          // A key too long for a batch's command is read alone, so that it fails alone.
+          if (batchReads && !gets.alone() && fitsInBatch(prefix + key, maxArgumentLength)) {
+            return gets.add({ key, resume })
+          }
           submit(["GET", prefix + key], (effect) => resume(getOutcome(key, effect)))
         })
       : batchReads
       ? (key: string): Effect.Effect<Option.Option<unknown>, CacheError> =>
         Effect.suspend(() =>
-          gets.alone()
+          gets.alone() || !fitsInBatch(prefix + key, maxArgumentLength)
             ? getAlone(client.send(["GET", prefix + key]), key)
             : Effect.async<Option.Option<unknown>, CacheError>((resume) => {
               gets.add({ key, resume })
@@ -385,9 +419,11 @@ export const make = (
     const getWithTtl = batchReads
       ? (key: string): Effect.Effect<Option.Option<Entry>, CacheError> =>
         Effect.suspend(() =>
-          entries.alone() ? getWithTtlAlone(key) : Effect.async<Option.Option<Entry>, CacheError>((resume) => {
-            entries.add({ key, resume })
-          })
+          entries.alone() || !fitsInBatch(prefix + key, maxArgumentLength)
+            ? getWithTtlAlone(key)
+            : Effect.async<Option.Option<Entry>, CacheError>((resume) => {
+              entries.add({ key, resume })
+            })
         )
       : getWithTtlAlone
 

@@ -71,3 +71,26 @@ export class TickBatcher<A> {
     this.send(items)
   }
 }
+
+/**
+ * Whether the readers of a batch that failed as a whole (an `MGET`, a pipeline of `GET` + `PTTL`, or one node's
+ * share of a split `MGET`) are asked again, each alone, so that each gets what a lone read would. An error reply
+ * (`NOPERM` for one key outside the user's key pattern, say) or a refused argument may belong to one key only; over
+ * several cluster nodes so may a timeout or a lost connection (one node's). On one node a timeout or a lost
+ * connection is every reader's own outcome: asking again would only double their wait.
+ *
+ * @internal
+ */
+export const askAloneAfter = (errorTag: string, spansNodes: boolean): boolean =>
+  errorTag === "RedisReplyError" || errorTag === "RedisInputError" ||
+  (spansNodes && (errorTag === "RedisTimeoutError" || errorTag === "RedisConnectionError"))
+
+/**
+ * Whether a full key may join a batch: an argument over `maxArgumentLength` fails its whole command, so such a key
+ * is read alone (and fails alone, as a lone read does). O(1) but for keys within a factor 3 of the bound: a UTF-16
+ * code unit takes at most 3 bytes in UTF-8.
+ *
+ * @internal
+ */
+export const fitsInBatch = (fullKey: string, maxArgumentLength: number): boolean =>
+  fullKey.length * 3 <= maxArgumentLength || Buffer.byteLength(fullKey) <= maxArgumentLength

@@ -30,6 +30,24 @@ export const decodeError = (
   new CacheSerializationError({ operation, key, message: `Cannot read the stored value: ${cause.message}`, cause })
 
 /**
+ * The defect of a read whose serializer threw while decoding instead of failing (a `Left`, or a failed Effect),
+ * which its contract forbids. It names the serializer, the operation and the key; what was thrown is its `cause`,
+ * not quoted in the message (it may quote the bytes).
+ *
+ * @internal
+ */
+export class SerializerDefect extends Error {
+  constructor(serializer: string, operation: Operation, key: string, thrown: unknown) {
+    super(
+      `serializer "${serializer}" threw while decoding the value of key "${key}" (${operation}) instead of ` +
+        "failing: a serializer must never throw",
+      { cause: thrown }
+    )
+    this.name = "SerializerDefect"
+  }
+}
+
+/**
  * A backend's serializer, with the operation and the key named on every failure.
  *
  * The choice between a serializer's synchronous forms and its Effects is made once, here, when the backend is
@@ -91,8 +109,18 @@ export interface ValueCodec {
  * @internal
  */
 export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
-  const { decodeSync, encodeSync } = serializer
+  const { decodeSync, encodeSync, name } = serializer
   if (encodeSync !== undefined && decodeSync !== undefined) {
+    // A decode may run in a socket's read callback (a reply resuming its reader): what a serializer throws there,
+    // against its contract, must become that read's own defect, not an exception in the connection's parser that
+    // fails every other read on it and never resumes this one. A try costs nothing when nothing is thrown.
+    const decodeOrDie = (operation: Operation, key: string, bytes: Uint8Array) => {
+      try {
+        return decodeSync(bytes)
+      } catch (thrown) {
+        return new SerializerDefect(name, operation, key, thrown)
+      }
+    }
     const encode = <A, E>(
       operation: Operation,
       key: string,
@@ -103,7 +131,8 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
       return Either.isRight(result) ? use(result.right) : Effect.fail(encodeError(operation, key, result.left))
     }
     const decode = (operation: Operation, key: string, bytes: Uint8Array) => {
-      const result = decodeSync(bytes)
+      const result = decodeOrDie(operation, key, bytes)
+      if (result instanceof SerializerDefect) return Effect.die(result)
       return Either.isRight(result)
         ? Effect.succeed(Option.some(result.right))
         : Effect.fail(decodeError(operation, key, result.left))
@@ -122,7 +151,8 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
       },
       decode,
       decodeAs: (operation, key, bytes, f) => {
-        const result = decodeSync(bytes)
+        const result = decodeOrDie(operation, key, bytes)
+        if (result instanceof SerializerDefect) return Effect.die(result)
         return Either.isRight(result)
           ? Effect.succeed(Option.some(f(result.right)))
           : Effect.fail(decodeError(operation, key, result.left))
@@ -135,7 +165,8 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
             values[i] = Option.none()
             continue
           }
-          const result = decodeSync(bytes)
+          const result = decodeOrDie(operation, keys[i]!, bytes)
+          if (result instanceof SerializerDefect) return Effect.die(result)
           if (Either.isLeft(result)) return Effect.fail(decodeError(operation, keys[i]!, result.left))
           values[i] = Option.some(result.right)
         }
@@ -145,11 +176,24 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
   }
   const encodeBytes = (operation: Operation, key: string, value: unknown) =>
     Effect.mapError(serializer.encode(value), (cause) => encodeError(operation, key, cause))
-  const decode = (operation: Operation, key: string, bytes: Uint8Array) =>
-    Effect.mapBoth(serializer.decode(bytes), {
+  // As above: `decode` is called (its Effect made) where the reply arrives, perhaps in a socket's read callback;
+  // an Effect that dies runs in the reader's fiber, so it fails that read alone.
+  const decode = (
+    operation: Operation,
+    key: string,
+    bytes: Uint8Array
+  ): Effect.Effect<Option.Option<unknown>, CacheSerializationError> => {
+    let decoded: Effect.Effect<unknown, Serializer.SerializationError>
+    try {
+      decoded = serializer.decode(bytes)
+    } catch (thrown) {
+      return Effect.die(new SerializerDefect(name, operation, key, thrown))
+    }
+    return Effect.mapBoth(decoded, {
       onFailure: (cause) => decodeError(operation, key, cause),
       onSuccess: Option.some
     })
+  }
   return {
     encode: (operation, key, value, use) => Effect.flatMap(encodeBytes(operation, key, value), use),
     encodeAll: (operation, entries) => Effect.forEach(entries, ([key, value]) => encodeBytes(operation, key, value)),
