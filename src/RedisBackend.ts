@@ -126,6 +126,12 @@ const isWrongType = (cause: Cause.Cause<RedisError>): boolean => {
   return failure._tag === "Some" && failure.value._tag === "RedisReplyError" && failure.value.code === "WRONGTYPE"
 }
 
+/** A failure of a command that was written before its connection was lost or its reply timed out: it may have run. */
+const isOutcomeUnknown = (error: CacheError): boolean => {
+  const cause = (error as { readonly cause?: unknown }).cause
+  return typeof cause === "object" && cause !== null && (cause as { outcomeUnknown?: unknown }).outcomeUnknown === true
+}
+
 /** `effect` when it is a finished `Exit` (as `Effect.succeed` and `Effect.fail` are), else `undefined`. */
 const exitOf = <A, E>(effect: Effect.Effect<A, E>): Exit.Exit<A, E> | undefined =>
   Exit.isExit(effect) ? effect as Exit.Exit<A, E> : undefined
@@ -266,6 +272,12 @@ export const make = (
             deleteCommand = "DEL"
             return send(operation, key, ["DEL", ...fullKeys])
           }
+        ),
+        // A cluster does not re-send a written UNLINK whose node failed (a second run answers another count), but
+        // for a delete the count does not matter: once more, and the cluster waits for the failover if it must.
+        Effect.catchIf(
+          (error) => client.primaries !== undefined && isOutcomeUnknown(error),
+          () => send(operation, key, [deleteCommand, ...fullKeys])
         ),
         Effect.asVoid
       )

@@ -11,6 +11,7 @@ import * as Net from "node:net"
 import { isSafeToRunTwice, mayResend, mergeReplies } from "../src/internal/clusterCommand.js"
 import { keySlot } from "../src/internal/clusterSlot.js"
 import { PartFailure } from "../src/internal/partFailure.js"
+import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisCluster from "../src/RedisCluster.js"
 import { type RedisError, RedisTimeoutError } from "../src/RedisError.js"
@@ -314,6 +315,23 @@ describe("RedisCluster when a connection fails after the command was written (fa
         expect(data.runs.get(command.join(" "))).toBe(1)
       }
       expect(outcomes).toEqual(["DEL: unknown", "UNLINK: unknown", "HSET: unknown", "HDEL: unknown"])
+    })))
+
+  it.live("RedisBackend's delete whose UNLINK lost its reply runs it again: a delete's count does not matter", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const data = store()
+      const node = yield* oneNode(data.behave)
+      const client = yield* RedisCluster.make({ nodes: [`127.0.0.1:${node.port}`], failoverWait: "2 seconds" })
+      const backend = yield* Effect.provideService(
+        RedisBackend.make({ prefix: "p:" }),
+        RedisClient.RedisClient,
+        client
+      )
+      yield* backend.set("gone", "v")
+      data.dropOnce.add("p:gone")
+      yield* backend.delete("gone")
+      expect(data.runs.get("UNLINK p:gone")).toBe(2)
+      expect(data.strings.has("p:gone")).toBe(false)
     })))
 
   it.live("a GET that lost its reply is sent again and answered (it runs twice alike)", () =>
