@@ -243,11 +243,12 @@ export const make = (
       return Effect.fail(unexpected(operation, key, reply))
     }
 
-    // A batched read's key whose cluster node failed its share of the MGET: that node's error, as a lone read on it
-    // would have had; an error reply to the share (one of its keys outside the user's key pattern, say) may belong
-    // to another key of it, so the key is asked again, alone.
+    // A batched read's key whose cluster node failed its share of the MGET. The cluster does not wait out a failed
+    // node for a settled MGET (the other nodes' readers would wait with it), so the key is asked again alone: as a
+    // lone read it rides out a failover for up to `failoverWait`. An error reply to the share (one of its keys outside
+    // the user's key pattern, say) may belong to another key of it: asked again alone too.
     const partFailed = (key: string, part: PartFailure): Effect.Effect<Option.Option<unknown>, CacheError> =>
-      askAloneAfter(part.error._tag, false) ? getAgain(key) : Effect.fail(toCacheError("get", key)(part.error))
+      askAloneAfter(part.error._tag, true) ? getAgain(key) : Effect.fail(toCacheError("get", key)(part.error))
 
     // A batched read asked again as a lone read, in its caller's fiber (interrupting it stops only its own).
     const getAgain = (key: string): Effect.Effect<Option.Option<unknown>, CacheError> =>

@@ -190,8 +190,10 @@ export interface RedisClientShape {
    * Set by a cluster client only: `send`, except that for an `MGET` split across nodes a share whose node failed
    * (connection error, timeout) does not fail the command. Each of that share's keys then holds, in the merged
    * array reply, a `PartFailure` (an `ErrorReply` carrying the node's typed error), and the keys of healthy nodes
-   * their values. Any other command behaves as with `send`. For `RedisBackend`'s batched reads, so that one hung
-   * node fails only the reads of its own keys.
+   * their values. The failed share is not sent again (no wait for a failover): the healthy nodes' keys are answered
+   * once it has failed once, and the caller asks the failed keys again itself. Any other command behaves as with
+   * `send`. For `RedisBackend`'s batched reads, so that one hung node neither fails nor holds up the reads of other
+   * nodes' keys.
    *
    * @internal
    */

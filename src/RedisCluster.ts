@@ -1131,8 +1131,10 @@ export const make = (
         }
       }
       const plan = planOf(command, route)
+      // Settled, a failed node's share is not waited for (a deadline already past): the others' callers are answered
+      // as soon as it has failed once, and its keys' readers ask again alone, riding out a failover on their own.
       return Effect.flatMap(
-        execParts(plan.parts, 0, 0, undefined),
+        execParts(plan.parts, 0, 0, settled ? -Infinity : undefined),
         (outcomes) => resultOf(command, plan, outcomes, settled)
       )
     }

@@ -1,5 +1,5 @@
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Cause, Effect, Either, Exit, Option, Redacted } from "effect"
+import { Cause, Effect, Either, Exit, Fiber, Option, Redacted } from "effect"
 import { defaultLoneReads } from "../src/internal/batch.js"
 import { keySlot } from "../src/internal/clusterSlot.js"
 import { PartFailure } from "../src/internal/partFailure.js"
@@ -361,7 +361,10 @@ describe("RedisBackend on a cluster client: a failed node's share fails only its
         expect(sent.slice(defaultLoneReads - 4)).toStrictEqual([
           ...lone("GET/1", 4),
           "settled MGET/7",
-          // The NOPERM share's keys are asked again alone; the hung node's keys are not.
+          // Every failed share's keys are asked again alone: the NOPERM share's (the refusal may be another key's)
+          // and the hung node's (a lone read waits out a failover, which the settled MGET does not).
+          "GET/1",
+          "GET/1",
           "GET/1",
           "GET/1"
         ])
@@ -420,7 +423,13 @@ describe("RedisBackend on a real cluster with one primary hung", () => {
       Effect.gen(function*() {
         const cluster = yield* TestCluster
         yield* cluster.waitUntilOk
-        const client = yield* RedisCluster.make({ nodes: cluster.urls, commandTimeout: "1 second" })
+        // failoverWait as short: a hung node's readers, asked again alone, stop waiting for a failover that is not
+        // coming (its default is learnt from the 60 s node timeout here).
+        const client = yield* RedisCluster.make({
+          nodes: cluster.urls,
+          commandTimeout: "1 second",
+          failoverWait: "1 second"
+        })
         const cache = yield* Effect.provideService(
           RedisBackend.make({ prefix: "hung:" }),
           RedisClient.RedisClient,
@@ -455,6 +464,51 @@ describe("RedisBackend on a real cluster with one primary hung", () => {
             expect(["CacheTimeoutError", "CacheConnectionError"]).toContain(Option.getOrUndefined(tag))
           })
         }
+      }))
+
+    it.scoped("with the default failoverWait, a hung node's readers wait for it alone: the others are answered", () =>
+      Effect.gen(function*() {
+        const cluster = yield* TestCluster
+        yield* cluster.waitUntilOk
+        // The default failoverWait, learnt from the 60 s node timeout: a hung node's readers wait up to two minutes.
+        const client = yield* RedisCluster.make({ nodes: cluster.urls, commandTimeout: "1 second" })
+        const cache = yield* Effect.provideService(
+          RedisBackend.make({ prefix: "hung2:" }),
+          RedisClient.RedisClient,
+          client
+        )
+        const keys = Array.from({ length: 300 }, (_, i) => `key:${i}`)
+        yield* cache.setMany(keys.map((key, i) => [key, i]))
+        const victim = yield* cluster.ownerOf(keySlot("hung2:key:0"))
+        const owners = yield* Effect.forEach(keys, (key) => cluster.ownerOf(keySlot(`hung2:${key}`)))
+        yield* Effect.acquireRelease(cluster.pause(victim), () => cluster.resume(victim))
+        const startedAt = performance.now()
+        const tookMs = new Array<number>(keys.length).fill(-1)
+        const results = new Array<unknown>(keys.length)
+        // Every read in one tick; those of the hung node's keys are interrupted once the others are in.
+        const fiber = yield* Effect.fork(
+          Effect.forEach(
+            keys,
+            (key, i) =>
+              Effect.map(cache.get(key), (value) => {
+                tookMs[i] = performance.now() - startedAt
+                results[i] = Option.getOrUndefined(value)
+              }),
+            { concurrency: "unbounded", discard: true }
+          )
+        )
+        const healthy = keys.flatMap((_, i) => owners[i] === victim ? [] : [i])
+        const deadline = performance.now() + 30_000
+        while (healthy.some((i) => tookMs[i]! < 0) && performance.now() < deadline) yield* Effect.sleep("50 millis")
+        const slowest = Math.round(Math.max(...healthy.map((i) => tookMs[i]!)))
+        const hungAnswered = keys.filter((_, i) => owners[i] === victim && tookMs[i]! >= 0).length
+        console.log(`[hung primary, default failoverWait] healthy-node reads answered, slowest ${slowest} ms`)
+        expect(healthy.filter((i) => tookMs[i]! < 0)).toStrictEqual([])
+        for (const i of healthy) expect(results[i]).toBe(i)
+        // Their wait is the hung share's first timeout, not the failover wait the hung node's readers get.
+        expect(slowest).toBeLessThan(15_000)
+        expect(hungAnswered).toBe(0)
+        yield* Fiber.interrupt(fiber)
       }))
   })
 })
