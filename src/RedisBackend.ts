@@ -71,12 +71,11 @@ export interface BackendOptions {
    * caller), and on a failure of the whole batch the same typed error, naming its own key. A key whose full key is
    * over `maxArgumentLength` is read alone (and fails alone). A batch refused by an error reply (`NOPERM` for a key
    * outside the ACL user's key pattern, say) is asked again key by key, in its callers' fibers. On a cluster, a
-   * node's failure fails only the reads of its keys: the keys of a failed node's share of an `MGET` fail with that
-   * node's error; a batch failed whole by one node's timeout or lost connection (a `getWithTtl` batch, which is a
-   * pipeline) is asked again key by key, so its callers on that node wait for a second attempt. Interrupting a
-   * caller stops its wait at once and affects no other read of its batch. A key holding another type than a string
-   * reads as a miss either way. `getMany` is not affected. `false` sends every read as its own command. Default
-   * `true`.
+   * node's failure neither fails nor holds up the reads of other nodes' keys: a batch does not wait out a failed
+   * node's share, whose readers ask again alone (riding out a failover for up to `failoverWait`, as lone reads
+   * do). Interrupting a caller stops its wait at once and affects no other read of its batch. A key holding another
+   * type than a string reads as a miss either way. `getMany` is not affected. `false` sends every read as its own
+   * command. Default `true`.
    */
   readonly batchReads?: boolean | undefined
   /**
@@ -301,6 +300,8 @@ export const make = (
       pttl: Resp.RespValue
     ): Effect.Effect<Option.Option<Entry>, CacheError> => {
       if (value instanceof Resp.ErrorReply && value.code === "WRONGTYPE") return Effect.succeedNone
+      // Its cluster node failed its share of a settled batch: asked again alone, it rides out a failover.
+      if (value instanceof PartFailure || pttl instanceof PartFailure) return getWithTtlAlone(key)
       const failure = replyErrorOf("getWithTtl", key, value, "GET") ?? replyErrorOf("getWithTtl", key, pttl, "PTTL")
       if (failure !== undefined) return Effect.fail(failure)
       // Beyond 2^53 ms the parser gives a bigint: an expiry set by another client (this library stores a longer
@@ -377,7 +378,7 @@ export const make = (
         commands[2 * i] = ["GET", fullKey]
         commands[2 * i + 1] = ["PTTL", fullKey]
       }
-      forkExit(client.pipeline(commands), (exit) => {
+      forkExit((client.pipelineSettled ?? client.pipeline)(commands), (exit) => {
         if (exit._tag === "Failure") {
           if (askAgain(exit.cause)) { for (const slot of slots) slot.resume(getWithTtlAlone(slot.key)) }
           else for (const slot of slots) slot.resume(failWith(exit.cause, "getWithTtl", slot.key))

@@ -198,6 +198,16 @@ export interface RedisClientShape {
    * @internal
    */
   readonly sendSettled?: ((command: Command) => Effect.Effect<Resp.RespValue, RedisError>) | undefined
+  /**
+   * Set by a cluster client only: `pipeline`, except that a node's share that failed (connection error, timeout)
+   * is not waited for and does not fail the batch: each of its commands' places holds a `PartFailure`, the others
+   * their replies. For `RedisBackend`'s batched `getWithTtl`.
+   *
+   * @internal
+   */
+  readonly pipelineSettled?:
+    | ((commands: ReadonlyArray<Command>) => Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError>)
+    | undefined
 }
 
 /**

@@ -1165,6 +1165,19 @@ export const make = (
 
     const pipeline = (
       batch: ReadonlyArray<RedisClient.Command>
+    ): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> => pipelineWith(batch, false)
+
+    const pipelineSettled = (
+      batch: ReadonlyArray<RedisClient.Command>
+    ): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> => pipelineWith(batch, true)
+
+    /**
+     * A pipeline routed command by command. Settled, a failed node's share is not waited for (as for `sendSettled`):
+     * its commands' places hold a `PartFailure`, the others their replies.
+     */
+    const pipelineWith = (
+      batch: ReadonlyArray<RedisClient.Command>,
+      settled: boolean
     ): Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError> => {
       if (batch.length === 0) {
         return Effect.succeed([])
@@ -1183,10 +1196,18 @@ export const make = (
       if (broadcasting) return pipelineAround(batch)
       const parts: Array<Part> = []
       for (const plan of plans) for (const part of plan.parts) parts.push(part)
-      return Effect.flatMap(execParts(parts, 0, 0, undefined), (outcomes) => {
+      return Effect.flatMap(execParts(parts, 0, 0, settled ? -Infinity : undefined), (outcomes) => {
         // As on one node, the batch fails when a connection does; every node's share has been answered by then.
         const failed = failureOf(outcomes)
-        if (failed !== undefined) return Effect.fail(failed.error)
+        if (failed !== undefined) {
+          if (!settled) return Effect.fail(failed.error)
+          for (let p = 0; p < outcomes.length; p++) {
+            const outcome = outcomes[p]!
+            if (!(outcome instanceof Failed)) continue
+            if (!isConnectionFailure(outcome.error)) return Effect.fail(outcome.error)
+            outcomes[p] = new PartFailure(outcome.error)
+          }
+        }
         const replies = outcomes as Array<Resp.RespValue>
         const out = new Array<Resp.RespValue>(plans.length)
         let at = 0
@@ -1284,7 +1305,8 @@ export const make = (
       subscribe,
       publish,
       primaries: primaryClients,
-      sendSettled
+      sendSettled,
+      pipelineSettled
     }
   })
 
