@@ -238,16 +238,12 @@ export const make = (
     ): Effect.Effect<Option.Option<unknown>, CacheError> => {
       if (reply === null) return Effect.succeedNone
       if (reply instanceof Uint8Array) return codec.decode(operation, key, reply)
-      if (reply instanceof PartFailure) return partFailed(key, reply)
+      // Its cluster node failed its share of a settled MGET (a connection lost, a timeout), which the cluster does
+      // not wait out, so that the other nodes' readers need not wait with it: asked again alone, the read rides out
+      // a failover for up to `failoverWait`, as a lone read does.
+      if (reply instanceof PartFailure) return getAgain(key)
       return Effect.fail(unexpected(operation, key, reply))
     }
-
-    // A batched read's key whose cluster node failed its share of the MGET. The cluster does not wait out a failed
-    // node for a settled MGET (the other nodes' readers would wait with it), so the key is asked again alone: as a
-    // lone read it rides out a failover for up to `failoverWait`. An error reply to the share (one of its keys outside
-    // the user's key pattern, say) may belong to another key of it: asked again alone too.
-    const partFailed = (key: string, part: PartFailure): Effect.Effect<Option.Option<unknown>, CacheError> =>
-      askAloneAfter(part.error._tag, true) ? getAgain(key) : Effect.fail(toCacheError("get", key)(part.error))
 
     // A batched read asked again as a lone read, in its caller's fiber (interrupting it stops only its own).
     const getAgain = (key: string): Effect.Effect<Option.Option<unknown>, CacheError> =>
@@ -276,7 +272,7 @@ export const make = (
         // A cluster does not re-send a written UNLINK whose node failed (a second run answers another count), but
         // for a delete the count does not matter: once more, and the cluster waits for the failover if it must.
         Effect.catchIf(
-          (error) => client.primaries !== undefined && isOutcomeUnknown(error),
+          (error) => spansNodes && isOutcomeUnknown(error),
           () => send(operation, key, [deleteCommand, ...fullKeys])
         ),
         Effect.asVoid
