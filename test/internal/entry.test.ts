@@ -203,7 +203,7 @@ describe("plain values that start with the magic", () => {
 const finite = fc.double({ noNaN: true, noDefaultInfinity: true })
 const end = fc.oneof(finite, fc.constant(Infinity))
 const times = fc.tuple(finite, end, end).map(([c, a, b]) => [c, Math.min(a, b), Math.max(a, b)] as const)
-// Well-formed strings only: a lone surrogate has no UTF-8 form (see the report on tags).
+// Well-formed strings only: a lone surrogate has no UTF-8 form, so such a tag comes back as U+FFFD.
 const tags = fc.array(fc.string({ unit: "grapheme" }), { maxLength: 5 })
 const noNegativeZero = (x: number) => x === 0 ? 0 : x
 
