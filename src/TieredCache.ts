@@ -64,7 +64,8 @@ import * as Scope from "effect/Scope"
 import * as Entry from "./internal/entry.js"
 import * as Metrics from "./internal/metrics.js"
 import * as TypedView from "./internal/schemaView.js"
-import { applyTagTimes, L1, type Meta } from "./internal/tieredL1.js"
+import { currentClock, invalidationStamp, isLive, monoOf, stampsOf } from "./internal/tieredClock.js"
+import { applyTagStates, L1, type Meta, type TagState } from "./internal/tieredL1.js"
 import { checkFreshness } from "./internal/tieredOptions.js"
 import { resolveTtl } from "./internal/ttl.js"
 import { RedisClient } from "./RedisClient.js"
@@ -317,6 +318,22 @@ export interface ComputeOptions<A = unknown> extends Omit<FreshnessOptions, "gra
 }
 
 /**
+ * Options of {@link TieredCacheShape.invalidateTags}.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface InvalidateTagsOptions {
+  /**
+   * `true`: the tagged entries are gone at once, on every instance, whatever their grace (the next read computes
+   * or misses). Use it after a user's own change that they expect to see (a save, then a page load). Default
+   * `false`: they turn stale and `getOrCompute` may still answer them within their grace while it refreshes them
+   * (for changes made elsewhere, where availability matters more than the newest value).
+   */
+  readonly hard?: boolean | undefined
+}
+
+/**
  * The service shape. No operation fails: L2 failures were already recovered by the `RemoteCache` policy, and
  * `getOrCompute` fails only with its computation's own error (or a defect for a programming error, see
  * {@link TieredCacheDefect}).
@@ -345,12 +362,17 @@ export interface TieredCacheShape {
    */
   readonly expire: (key: string) => Effect.Effect<void>
   /**
-   * Every entry carrying one of `tags` and created (its computation started, or its `set` called) at or before
-   * now becomes stale — gone without grace — here and in every instance: one L2 write per tag (its invalidation
-   * time, no expiry), compared on each L2 read with the entry's creation time; other instances' L1s learn it
-   * from the bus. No scan of the keyspace, no multi-key transaction.
+   * Every entry carrying one of `tags` and created (its computation started, or its `set` called) before this
+   * call returns becomes stale — gone without grace, or with `{ hard: true }` — here and in every instance: one L2
+   * write per tag (its invalidation time, no expiry; two with `hard`), compared on each L2 read with the entry's
+   * creation time; other instances' L1s learn it from the bus. No scan of the keyspace, no multi-key transaction.
+   *
+   * Ordering: the invalidation covers the whole millisecond it is made in, and the call returns only after that
+   * millisecond (usually at once: the L2 write takes longer), so a write issued after it returned — here, or on an
+   * instance whose clock agrees — is never covered by it. Within one process, writes and invalidations are
+   * ordered exactly, whatever the clock.
    */
-  readonly invalidateTags: (tags: Iterable<string>) => Effect.Effect<void>
+  readonly invalidateTags: (tags: Iterable<string>, options?: InvalidateTagsOptions) => Effect.Effect<void>
   /** Removes every key of the L2 prefix, and the matching L1 entries here and in the other processes. */
   readonly clear: Effect.Effect<void>
   /**
@@ -508,6 +530,8 @@ interface Message {
   readonly ks?: ReadonlyArray<string>
   readonly g?: ReadonlyArray<string>
   readonly a?: number
+  /** 1 when the tags were invalidated hard (their entries gone, not stale). */
+  readonly h?: number
 }
 
 const isStrings = (u: unknown): u is ReadonlyArray<string> =>
@@ -548,6 +572,11 @@ interface Ticket {
    * not enter L1. Unlike `stale`, it does not stop a computed value's L2 write: nothing is known to have changed.
    */
   notInL1: boolean
+  /**
+   * Set with `stale` when the change came from another instance: its L2 write is not ordered with this instance's
+   * writes, so one in flight here may land after it and must be undone (see `undoIfOvertaken`).
+   */
+  remote: boolean
 }
 
 /**
@@ -587,8 +616,8 @@ type ViewCompute = <A, E, R, RV>(
 ) => Effect.Effect<A, E, R | RV>
 
 /**
- * The time on the fiber's `Clock` (a `TestClock` in tests), read as `Clock.currentTimeMillis` reads it, without
- * the Effect steps around it: the L1 hit path runs in one step.
+ * Monotonic milliseconds on the fiber's `Clock` (a `TestClock` in tests), without the Effect steps around a clock
+ * read: the L1 hit path runs in one step. L1 keeps its entries on this clock (see `internal/tieredL1.ts`).
  */
 const nowOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): number => {
   const services = fiber.currentDefaultServices
@@ -597,7 +626,7 @@ const nowOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): number => {
     lastServices = services
     lastClock = Context.get(services, Clock.Clock)
   }
-  return lastClock!.unsafeCurrentTimeMillis()
+  return monoOf(lastClock!)
 }
 let lastServices: Context.Context<DefaultServices.DefaultServices> | undefined
 let lastClock: Clock.Clock | undefined
@@ -659,6 +688,12 @@ export const make = (
     const prefix = remote.prefix
     const channel = options.channel ?? defaultChannel
     const tagKeyPrefix = options.tagKeyPrefix ?? defaultTagKeyPrefix
+    if (typeof tagKeyPrefix !== "string" || tagKeyPrefix.length === 0) {
+      // An empty prefix would make a tag's key a user key: invalidateTags would overwrite it.
+      return yield* Effect.die(
+        new Cause.IllegalArgumentException("TieredCache tagKeyPrefix must be a non-empty string")
+      )
+    }
     const self = randomId()
     const l1 = new L1(capacity)
     const tickets = new Map<string, Set<Ticket>>()
@@ -666,10 +701,14 @@ export const make = (
     const inflight = new Map<string, Group>()
     /** The refresh in flight for each key (a stale value or an early refresh): one per key. */
     const refreshing = new Map<string, Group>()
-    /** Until when (epoch ms) each key's refreshes are not retried after a failure. */
+    /** Until when (monotonic ms) each key's refreshes are not retried after a failure. */
     const backoffUntil = new Map<string, number>()
     /** Every group not yet completed, joinable or not, so closing the scope can end them all. */
     const pending = new Set<Group>()
+    /** The last L2 write of each key made by this instance and not yet answered (see `chained`). */
+    const writing = new Map<string, Deferred.Deferred<void>>()
+    /** Tags whose time key this instance created or saw: a tagged write needs no `setIfAbsent` for them. */
+    const knownTags = new Set<string>()
     let closed = false
 
     /** The freshness settings of one call: its own, else the cache's; a bad one is a defect (a programming error). */
@@ -696,8 +735,28 @@ export const make = (
       }
     }
 
+    /** Keys under the tag key prefix hold tag times: writing one as a value would corrupt every entry tagged so. */
+    const checkKey = (operation: string, key: string) => {
+      if (key.startsWith(tagKeyPrefix)) {
+        throw new TieredCacheDefect({
+          message: `TieredCache.${operation}: keys starting with the tagKeyPrefix ${
+            JSON.stringify(tagKeyPrefix)
+          } are reserved for tag invalidation times`
+        })
+      }
+    }
+
+    /** Tags are free strings but for U+0000, which separates a tag from its hard-invalidation key's suffix. */
+    const checkTags = (operation: string, tags: ReadonlyArray<string>) => {
+      for (const tag of tags) {
+        if (typeof tag !== "string" || tag.includes("\u0000")) {
+          throw new TieredCacheDefect({ message: `TieredCache.${operation}: a tag must be a string without U+0000` })
+        }
+      }
+    }
+
     const openTicket = (key: string): Ticket => {
-      const ticket: Ticket = { stale: false, notInL1: false }
+      const ticket: Ticket = { stale: false, notInL1: false, remote: false }
       const set = tickets.get(key)
       if (set === undefined) tickets.set(key, new Set([ticket]))
       else set.add(ticket)
@@ -711,42 +770,67 @@ export const make = (
       if (set.size === 0) tickets.delete(key)
     }
 
-    const markStale = (key: string, except?: Ticket) => {
+    const markStale = (key: string, except?: Ticket, fromRemote = false) => {
       const set = tickets.get(key)
-      if (set !== undefined) { for (const ticket of set) if (ticket !== except) ticket.stale = true }
+      if (set !== undefined) {
+        for (const ticket of set) {
+          if (ticket !== except) {
+            ticket.stale = true
+            if (fromRemote) ticket.remote = true
+          }
+        }
+      }
     }
 
-    /** The key changed (here or elsewhere): nothing read or computed before now may be stored or joined. */
-    const invalidateKey = (key: string) => {
+    /**
+     * The key changed (here or elsewhere): nothing read or computed before now may be stored or joined. A change
+     * made elsewhere also marks the writes in flight here as `remote`: they may land after it.
+     */
+    const invalidateKey = (key: string, fromRemote = false) => {
       l1.delete(key)
-      markStale(key)
+      markStale(key, undefined, fromRemote)
       inflight.delete(key)
       refreshing.delete(key)
       backoffUntil.delete(key)
     }
 
-    const invalidateStartingWith = (start: string) => {
-      if (start === "") return invalidateAll()
+    const invalidateStartingWith = (start: string, fromRemote = false) => {
+      if (start === "") return invalidateAll(fromRemote)
       l1.deleteStartingWith(start)
-      for (const [key, set] of tickets) if (key.startsWith(start)) { for (const ticket of set) ticket.stale = true }
+      for (const [key, set] of tickets) {
+        if (key.startsWith(start)) {
+          for (const ticket of set) {
+            ticket.stale = true
+            if (fromRemote) ticket.remote = true
+          }
+        }
+      }
       for (const key of inflight.keys()) if (key.startsWith(start)) inflight.delete(key)
       for (const key of refreshing.keys()) if (key.startsWith(start)) refreshing.delete(key)
+      for (const key of backoffUntil.keys()) if (key.startsWith(start)) backoffUntil.delete(key)
     }
 
-    const invalidateAll = () => {
+    const invalidateAll = (fromRemote = false) => {
       l1.clear()
-      for (const set of tickets.values()) for (const ticket of set) ticket.stale = true
+      for (const set of tickets.values()) {
+        for (const ticket of set) {
+          ticket.stale = true
+          if (fromRemote) ticket.remote = true
+        }
+      }
       inflight.clear()
       refreshing.clear()
       backoffUntil.clear()
     }
 
     /**
-     * Tags invalidated at `at`: L1 entries carrying them turn stale, and no read in flight (which may have checked
-     * the tag keys before the change) may fill L1.
+     * Tags invalidated at `at` by a cache on `home` (an L2 prefix): L1 entries carrying them and written where
+     * those tags live turn stale (gone when `hard`), and no read in flight (which may have checked the tag keys
+     * before the change) may fill L1.
      */
-    const invalidateTagsHere = (tags: ReadonlyArray<string>, at: number) => {
-      l1.invalidateTags(new Set(tags), at)
+    const invalidateTagsHere = (tags: ReadonlyArray<string>, at: number, hard: boolean, home: string) => {
+      stampsOf(currentClock()).observe(at)
+      l1.invalidateTags(new Set(tags), at, hard, (key) => homeOf(key) === home)
       for (const set of tickets.values()) for (const ticket of set) ticket.notInL1 = true
     }
 
@@ -755,21 +839,22 @@ export const make = (
       switch (message.t) {
         case "c":
           // A clear of `p` removes every full key starting with `p`.
-          if (prefix.startsWith(message.p)) invalidateAll()
-          else if (message.p.startsWith(prefix)) invalidateStartingWith(message.p.slice(prefix.length))
+          if (prefix.startsWith(message.p)) invalidateAll(true)
+          else if (message.p.startsWith(prefix)) invalidateStartingWith(message.p.slice(prefix.length), true)
           else return false
           return true
         case "g":
-          // Tag keys live under their cache's prefix: the same tag under another prefix is another tag.
-          if (message.p !== prefix) return false
-          invalidateTagsHere(message.g!, message.a!)
+          // Tag keys live under the prefix of the cache that wrote the entry: only caches that can see entries
+          // written there (on that prefix or a shorter one) are concerned.
+          if (!message.p.startsWith(prefix)) return false
+          invalidateTagsHere(message.g!, message.a!, message.h === 1, message.p)
           return true
         case "m": {
           let touched = false
           for (const key of message.ks!) {
             const fullKey = message.p + key
             if (fullKey.startsWith(prefix)) {
-              invalidateKey(fullKey.slice(prefix.length))
+              invalidateKey(fullKey.slice(prefix.length), true)
               touched = true
             }
           }
@@ -778,7 +863,7 @@ export const make = (
         default: {
           const fullKey = message.p + message.k!
           if (!fullKey.startsWith(prefix)) return false
-          invalidateKey(fullKey.slice(prefix.length))
+          invalidateKey(fullKey.slice(prefix.length), true)
           return true
         }
       }
@@ -812,7 +897,89 @@ export const make = (
     /** L1 expiry for an entry with `ttlMillis` left in L2 when the request was sent at `sentAt`. */
     const l1ExpiresAt = (sentAt: number, ttlMillis: number) => sentAt + Math.min(l1TtlMillis, ttlMillis)
 
+    // TEMPORARY until the backend operations land.
+    const remoteSetIfAbsent = (key: string, value: unknown) =>
+      Effect.flatMap(
+        remote.get(key),
+        (found) => Option.isSome(found) ? Effect.succeed(false) : Effect.as(remote.set(key, value), true)
+      )
+    const remoteDeleteMany = (keys: ReadonlyArray<string>) =>
+      Effect.forEach(keys, remote.delete, { concurrency: "unbounded", discard: true })
+
+    /** The L2 key (under this cache's prefix) of a tag's invalidation time. */
     const tagKey = (tag: string) => tagKeyPrefix + tag
+    /** The L2 key of a tag's last hard invalidation, which a later soft one must not overwrite. */
+    const hardTagKey = (tag: string) => tagKeyPrefix + tag + "\u0000hard"
+
+    /**
+     * The L2 prefix that the tags of the entry under `key` belong to: this cache's own. Kept as a function so that
+     * nested prefixes are decided in one place: an entry is covered by invalidations made on this prefix.
+     */
+    const homeOf = (_key: string) => prefix
+
+    /**
+     * Makes sure each tag has its time key in L2 before an entry tagged with it is created: a tagged entry whose
+     * tag key is missing reads as gone (the key was evicted, and the invalidations it held with it). The key is
+     * created with `setIfAbsent`, never overwriting an invalidation written meanwhile, and holds the creation time
+     * as a hard invalidation: nothing tagged so before it can be trusted (it may predate an evicted invalidation).
+     */
+    const ensureTags = (tags: ReadonlyArray<string>, at: number): Effect.Effect<void> => {
+      const unknown = tags.filter((tag) => !knownTags.has(tag))
+      if (unknown.length === 0) return Effect.void
+      return Effect.suspend(() => {
+        return Effect.forEach(unknown, (tag) =>
+          Effect.map(remoteSetIfAbsent(tagKey(tag), new Entry.TagTime(at, true)), () => {
+            // Created, or already there: either way present now. (A failure turned into `false` by the policy marks
+            // it known too: an entry then written reads as gone while the key is missing, and the first read that
+            // finds it missing forgets it here.)
+            if (knownTags.size >= capacity) knownTags.clear()
+            knownTags.add(tag)
+          }), { concurrency: "unbounded", discard: true })
+      })
+    }
+
+    /**
+     * Orders this instance's L2 writes of one key: each waits for the previous one to be answered, so that a write
+     * issued after another returned (a `set` after a background refresh started writing) lands after it, whatever
+     * the latencies of the two requests.
+     */
+    const chained = <A>(keys: ReadonlyArray<string>, write: Effect.Effect<A>): Effect.Effect<A> =>
+      Effect.suspend(() => {
+        const previous: Array<Deferred.Deferred<void>> = []
+        const done = Deferred.unsafeMake<void>(FiberId.none)
+        for (const key of keys) {
+          const last = writing.get(key)
+          if (last !== undefined) {
+            previous.push(last)
+          }
+          writing.set(key, done)
+        }
+        const run = previous.length === 0
+          ? write
+          : Effect.zipRight(Effect.forEach(previous, Deferred.await, { discard: true }), write)
+        return Effect.ensuring(
+          run,
+          Effect.sync(() => {
+            for (const key of keys) if (writing.get(key) === done) writing.delete(key)
+            Deferred.unsafeDone(done, Exit.void)
+          })
+        )
+      })
+
+    /** Waits for every L2 write of this instance in flight (a `clear` must land after them). */
+    const afterAllWrites = Effect.suspend(() =>
+      Effect.forEach(Array.from(new Set(writing.values())), Deferred.await, { discard: true })
+    )
+
+    /**
+     * After a write of `key` whose ticket was made stale by another instance while the write was in flight: that
+     * change may have landed first, and this write would then undo it (a deleted value back for its whole TTL).
+     * Removing the key again costs a miss, never a resurrection.
+     */
+    const undoIfOvertaken = (key: string, ticket: Ticket) =>
+      ticket.remote
+        ? Effect.zipRight(chained([key], remote.delete(key)), publish("d", key))
+        : Effect.void
 
     const withTicket = <A, E, R>(key: string, use: (ticket: Ticket) => Effect.Effect<A, E, R>) =>
       Effect.suspend(() => {
@@ -849,13 +1016,30 @@ export const make = (
       }
     }
 
+    /**
+     * The invalidation state of `tags` (one `getMany` of their time keys and hard keys). A missing time key is
+     * forgotten as known, so that the next tagged write creates it again.
+     */
+    const readTags = (tags: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<TagState>> =>
+      Effect.map(remote.getMany([...tags.map(tagKey), ...tags.map(hardTagKey)]), (found) =>
+        tags.map((tag, i) => {
+          const soft = Option.isSome(found[i]!) ? Entry.tagTimeOf(found[i]!.value) : undefined
+          const hardFound = found[i + tags.length]!
+          const hard = Option.isSome(hardFound) ? Entry.tagTimeOf(hardFound.value) : undefined
+          if (soft === undefined) knownTags.delete(tag)
+          else stampsOf(currentClock()).observe(soft.at)
+          if (hard !== undefined) stampsOf(currentClock()).observe(hard.at)
+          return { soft, hard }
+        }))
+
     /** An L2 entry as this cache sees it, its tags checked (one `getMany` of their keys, none when untagged). */
     const readMeta = (
       found: BackendEntry,
       sentAt: number
-    ): Effect.Effect<{ readonly stored: unknown; readonly meta: Meta; readonly left: number }> => {
+    ): Effect.Effect<{ readonly stored: unknown; readonly meta: Meta; readonly left: number } | undefined> => {
       const left = Option.isSome(found.remainingTtl) ? Duration.toMillis(found.remainingTtl.value) : Infinity
-      const entry = Entry.fromStored(found.value)
+      const entry = Entry.readStored(found.value)
+      if (entry === Entry.CorruptEntry) return Effect.succeed(undefined)
       if (entry === undefined) {
         // A plain value: fresh until its key expires.
         const until = sentAt + left
@@ -872,8 +1056,8 @@ export const make = (
         tags: entry.tags
       }
       if (meta.tags.length === 0) return Effect.succeed({ stored: entry.value, meta, left })
-      return Effect.map(remote.getMany(meta.tags.map(tagKey)), (times) => {
-        applyTagTimes(meta, times)
+      return Effect.map(readTags(meta.tags), (states) => {
+        applyTagStates(meta, states, sentAt)
         return { stored: entry.value, meta, left }
       })
     }
@@ -890,6 +1074,7 @@ export const make = (
         Effect.flatMap(remote.getWithTtl(key), (found) => {
           if (Option.isNone(found)) return Effect.succeed(undefined)
           return Effect.map(readMeta(found.value, sentAt), (read) => {
+            if (read === undefined) return undefined
             backFill(key, ticket, sentAt, read.stored, read.meta, read.left)
             return { ...read, sentAt }
           })
@@ -924,34 +1109,43 @@ export const make = (
       ttlOrOptions?: Duration.DurationInput | SetOptions
     ): Effect.Effect<void> =>
       Effect.suspend(() => {
+        checkKey("set", key)
         const setOptions: SetOptions = isSetOptions(ttlOrOptions) ? ttlOrOptions : { ttl: ttlOrOptions }
+        const tags = setOptions.tags ?? []
+        checkTags("set", tags)
         const settings = settingsOf(setOptions.grace === undefined ? undefined : { grace: setOptions.grace })
         invalidateKey(key)
-        return Effect.flatMap(Clock.currentTimeMillis, (now) => {
-          const plan = planWrite(
-            value,
-            setOptions.ttl ?? defaultTtl,
-            settings.grace,
-            setOptions.tags ?? [],
-            settings.early,
-            now,
-            now
-          )
-          return Effect.zipRight(
-            remote.set(key, plan.stored, plan.l2Ttl),
-            Effect.suspend(() => {
-              invalidateKey(key)
-              return publish("s", key)
-            })
-          )
-        })
+        const clock = currentClock()
+        const now = clock.unsafeCurrentTimeMillis()
+        // Stamped after the time its tags' keys are created with, and after every invalidation this process made
+        // or saw. The entry may land before its tags' keys: read in between, it is gone (a miss), never wrong.
+        const tagsCreatedAt = stampsOf(clock).next(now)
+        const createdAt = stampsOf(clock).next(now)
+        const plan = planWrite(
+          value,
+          setOptions.ttl ?? defaultTtl,
+          settings.grace,
+          tags,
+          settings.early,
+          createdAt,
+          now
+        )
+        return Effect.zipRight(
+          Effect.zip(ensureTags(tags, tagsCreatedAt), chained([key], remote.set(key, plan.stored, plan.l2Ttl)), {
+            concurrent: true
+          }),
+          Effect.suspend(() => {
+            invalidateKey(key)
+            return publish("s", key)
+          })
+        )
       })
 
     const del = (key: string): Effect.Effect<void> =>
       Effect.suspend(() => {
         invalidateKey(key)
         return Effect.zipRight(
-          remote.delete(key),
+          chained([key], remote.delete(key)),
           Effect.suspend(() => {
             invalidateKey(key)
             return publish("d", key)
@@ -961,11 +1155,11 @@ export const make = (
 
     const deleteMany = (keys: Iterable<string>): Effect.Effect<void> =>
       Effect.suspend(() => {
-        const all = Array.from(keys)
+        const all = Array.from(new Set(keys))
         if (all.length === 0) return Effect.void
         for (const key of all) invalidateKey(key)
         return Effect.zipRight(
-          Effect.forEach(all, remote.delete, { concurrency: "unbounded", discard: true }),
+          chained(all, remoteDeleteMany(all)),
           Effect.suspend(() => {
             for (const key of all) invalidateKey(key)
             return send({ t: "m", ks: all })
@@ -973,58 +1167,89 @@ export const make = (
         )
       })
 
+    /**
+     * Rewrites the entry as stale from now on, under a ticket and in the key's write order: a `set` or `delete`
+     * made meanwhile (here or elsewhere) wins, and a change from elsewhere that may have landed first is undone
+     * by removing the key.
+     */
     const expire = (key: string): Effect.Effect<void> =>
       Effect.suspend(() => {
+        checkKey("expire", key)
         invalidateKey(key)
-        return Effect.flatMap(Clock.currentTimeMillis, (now) =>
-          Effect.flatMap(remote.getWithTtl(key), (found) => {
-            if (Option.isNone(found)) return Effect.void
-            const entry = Entry.fromStored(found.value.value)
+        const rewrite = (ticket: Ticket) =>
+          Effect.flatMap(remote.getWithTtl(key), (found): Effect.Effect<void> => {
+            if (Option.isNone(found) || ticket.stale) return Effect.void
+            const clock = currentClock()
+            const now = clock.unsafeCurrentTimeMillis()
+            const entry = Entry.readStored(found.value.value)
             const left = Option.isSome(found.value.remainingTtl)
               ? Duration.toMillis(found.value.remainingTtl.value)
               : Infinity
             // Stale from now on (fresh through the millisecond before), kept for its grace period counted from now.
-            const grace = entry === undefined || entry.freshUntil === Infinity ? 0 : entry.graceUntil - entry.freshUntil
+            const grace = entry === undefined || entry === Entry.CorruptEntry || entry.freshUntil === Infinity
+              ? 0
+              : entry.graceUntil - entry.freshUntil
             const graceUntil = Math.min(now + grace, now + left)
-            const write = entry === undefined || graceUntil <= now
+            const write = entry === undefined || entry === Entry.CorruptEntry || graceUntil <= now
               ? remote.delete(key)
               : remote.set(
                 key,
                 new Entry.TieredEntry(entry.value, entry.createdAt, now - 1, graceUntil, entry.tags),
                 graceUntil === Infinity ? undefined : graceUntil - now
               )
-            return Effect.zipRight(
-              write,
-              Effect.suspend(() => {
-                invalidateKey(key)
-                return publish("s", key)
-              })
-            )
-          }))
+            return Effect.zipRight(write, Effect.suspend(() => undoIfOvertaken(key, ticket)))
+          })
+        return Effect.zipRight(
+          withTicket(key, (ticket) => chained([key], rewrite(ticket))),
+          // Published whether or not L2 held the key: another instance may still hold it in its L1.
+          Effect.suspend(() => {
+            invalidateKey(key)
+            return publish("s", key)
+          })
+        )
       })
 
-    const invalidateTags = (tags: Iterable<string>): Effect.Effect<void> =>
+    const invalidateTags = (tags: Iterable<string>, tagOptions?: InvalidateTagsOptions): Effect.Effect<void> =>
       Effect.suspend(() => {
         const all = Array.from(new Set(tags))
+        checkTags("invalidateTags", all)
         if (all.length === 0) return Effect.void
-        return Effect.flatMap(Clock.currentTimeMillis, (at) => {
-          invalidateTagsHere(all, at)
-          // One key per tag, no expiry (it must outlive every entry it may cover); on a cluster each lands on its
-          // own slot: no transaction is needed, since each key is read on its own.
-          return Effect.zipRight(
-            remote.setMany(all.map((tag) => [tagKey(tag), at] as const)),
-            Effect.suspend(() => {
-              invalidateTagsHere(all, at)
-              return send({ t: "g", g: all, a: at })
-            })
-          )
-        })
+        const hard = tagOptions?.hard === true
+        const clock = currentClock()
+        const now = clock.unsafeCurrentTimeMillis()
+        const at = invalidationStamp(stampsOf(clock), now)
+        invalidateTagsHere(all, at, hard, prefix)
+        const time = new Entry.TagTime(at, hard)
+        // One key per tag, no expiry (it must outlive every entry it may cover); on a cluster each lands on its own
+        // slot: no transaction is needed, since each key is read on its own. A hard invalidation also goes to the
+        // tag's hard key, which a later soft one does not overwrite.
+        const entries: Array<readonly [string, unknown]> = all.map((tag) => [tagKey(tag), time] as const)
+        if (hard) { for (const tag of all) entries.push([hardTagKey(tag), time]) }
+        return Effect.zipRight(
+          remote.setMany(entries),
+          Effect.suspend(() => {
+            for (const tag of all) knownTags.add(tag)
+            invalidateTagsHere(all, at, hard, prefix)
+            return Effect.zipRight(send({ t: "g", g: all, a: at, h: hard ? 1 : 0 }), untilAfter(at))
+          })
+        )
+      })
+
+    /**
+     * Waits until the live clock has left the millisecond of `at` (usually at once: the L2 write took longer), so
+     * that a write issued after `invalidateTags` returned, on any instance whose clock agrees, is created after
+     * it. A `TestClock` is not waited on: within one process, stamps already order writes after invalidations.
+     */
+    const untilAfter = (at: number): Effect.Effect<void> =>
+      Effect.suspend(function loop(): Effect.Effect<void> {
+        if (!isLive(currentClock()) || Date.now() > Math.floor(at)) return Effect.void
+        return Effect.flatMap(Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, 1))), loop)
       })
 
     const clear: Effect.Effect<void> = Effect.suspend(() => {
       invalidateAll()
       return Effect.zipRight(
-        remote.clear,
+        Effect.zipRight(afterAllWrites, remote.clear),
         Effect.suspend(() => {
           invalidateAll()
           return send({ t: "c" })
@@ -1046,10 +1271,14 @@ export const make = (
     ) =>
       Effect.suspend(() => {
         if (ticket.stale) return Effect.void
+        checkKey("getOrCompute", key)
         const settings = settingsOf(computeOptions)
         const chosen = computeOptions?.ttl
         const ttl = typeof chosen === "function" ? chosen(value) : chosen
-        return Effect.flatMap(Clock.currentTimeMillis, (sentAt) => {
+        const write = Effect.suspend(() => {
+          // A write of this key made here meanwhile (ordered before this one) is newer than the computation.
+          if (ticket.stale) return Effect.succeed(undefined)
+          const sentAt = currentClock().unsafeCurrentTimeMillis()
           const plan = planWrite(
             stored,
             ttl ?? defaultTtl,
@@ -1059,18 +1288,17 @@ export const make = (
             createdAt,
             sentAt
           )
-          return Effect.zipRight(
-            remote.set(key, plan.stored, plan.l2Ttl),
-            Effect.suspend(() => {
-              markStale(key, ticket)
-              if (ticket.stale || ticket.notInL1 || plan.meta === undefined) {
-                l1.delete(key)
-              } else {
-                l1.put(key, stored, sentAt + l1TtlMillis, plan.meta)
-              }
-              return publish("s", key)
-            })
-          )
+          return Effect.as(remote.set(key, plan.stored, plan.l2Ttl), { plan, sentAt })
+        })
+        return Effect.flatMap(chained([key], write), (written) => {
+          if (written === undefined) return Effect.void
+          markStale(key, ticket)
+          if (ticket.stale || ticket.notInL1 || written.plan.meta === undefined) {
+            l1.delete(key)
+          } else {
+            l1.put(key, stored, written.sentAt + l1TtlMillis, written.plan.meta)
+          }
+          return Effect.zipRight(publish("s", key), undoIfOvertaken(key, ticket))
         })
       })
 
@@ -1085,12 +1313,23 @@ export const make = (
     ): Effect.Effect<Outcome, E, R | RV> =>
       Effect.zipRight(
         Metrics.increment(computesTotal),
-        Effect.flatMap(Clock.currentTimeMillis, (createdAt) =>
-          Effect.flatMap(
-            Effect.flatMap(
-              FiberRef.get(computingGroups),
-              (groups) => Effect.locally(compute, computingGroups, new Set(groups).add(group))
-            ),
+        Effect.suspend(() => {
+          const tags = computeOptions?.tags ?? []
+          checkTags("getOrCompute", tags)
+          const clock = currentClock()
+          const now = clock.unsafeCurrentTimeMillis()
+          // The computation reads its data after both stamps: after its tags' keys' creation time, and after every
+          // invalidation this process made or saw, so that one made before it started covers it and none after.
+          const tagsCreatedAt = stampsOf(clock).next(now)
+          const createdAt = stampsOf(clock).next(now)
+          const computed = Effect.flatMap(
+            FiberRef.get(computingGroups),
+            (groups) => Effect.locally(compute, computingGroups, new Set(groups).add(group))
+          )
+          return Effect.flatMap(
+            tags.length === 0
+              ? computed
+              : Effect.map(Effect.zip(ensureTags(tags, tagsCreatedAt), computed, { concurrent: true }), ([, a]) => a),
             (value) =>
               Effect.flatMap(
                 view === undefined ? Effect.succeed<unknown>(value) : view.encode(value),
@@ -1102,7 +1341,8 @@ export const make = (
                     stale: false
                   })
               )
-          ))
+          )
+        })
       )
 
     /**
@@ -1204,8 +1444,7 @@ export const make = (
         const timed = settings.hardTimeout === undefined ? compute : Effect.timeout(compute, settings.hardTimeout)
         const body = withTicket(
           key,
-          (ticket) =>
-            computeAndWrite(key, ticket, timed as Effect.Effect<A, unknown, R>, computeOptions, view, group)
+          (ticket) => computeAndWrite(key, ticket, timed as Effect.Effect<A, unknown, R>, computeOptions, view, group)
         )
         const done = Effect.onExit(body, (exit) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -1292,8 +1531,7 @@ export const make = (
                 (outcome) =>
                   Effect.flatMap(
                     valueFor(key, outcome, view),
-                    (value) =>
-                      Option.isSome(value) ? Effect.succeed(value.value) : compute
+                    (value) => Option.isSome(value) ? Effect.succeed(value.value) : compute
                   )
               )
               if (stale === undefined) return awaited
@@ -1419,7 +1657,8 @@ export const make = (
               }
               // getMany gives no TTL: a plain value is fresh while L2 has it, and stays out of L1, which must never
               // outlive L2 (an entry with a header knows when its key expires: at the end of its grace).
-              const entry = Entry.fromStored(value.value)
+              const entry = Entry.readStored(value.value)
+              if (entry === Entry.CorruptEntry) return undefined
               const meta: Meta = entry === undefined
                 ? { createdAt: -Infinity, freshUntil: Infinity, graceUntil: Infinity, tags: [] }
                 : {
@@ -1436,17 +1675,15 @@ export const make = (
               }
             })
             const tags = Array.from(
-              new Set(reads.flatMap((read) =>
-                read?.meta.tags ?? []
-              ))
+              new Set(reads.flatMap((read) => read?.meta.tags ?? []))
             )
             const checked = tags.length === 0
               ? Effect.void
-              : Effect.map(remote.getMany(tags.map(tagKey)), (times) => {
-                const byTag = new Map(tags.map((tag, i) => [tag, times[i]] as const))
+              : Effect.map(readTags(tags), (states) => {
+                const byTag = new Map(tags.map((tag, i) => [tag, states[i]!] as const))
                 for (const read of reads) {
                   if (read !== undefined && read.meta.tags.length > 0) {
-                    applyTagTimes(read.meta, read.meta.tags.map((tag) => byTag.get(tag) ?? Option.none()))
+                    applyTagStates(read.meta, read.meta.tags.map((tag) => byTag.get(tag)!), sentAt)
                   }
                 }
               })
@@ -1492,9 +1729,7 @@ export const make = (
         Effect.matchEffect(Effect.zipRight(Metrics.increment(computesTotal), computeMissing(missing)), {
           onFailure: (error) => {
             if (
-              !missing.every((key) =>
-                stale.has(key)
-              )
+              !missing.every((key) => stale.has(key))
             ) return Effect.fail(error)
             for (const [key, value] of stale) found.set(key, value)
             return Effect.as(Metric.incrementBy(staleServedTotal, stale.size), found as ReadonlyMap<string, A>)
@@ -1569,8 +1804,7 @@ export const make = (
     const getOrCompute: TieredCacheShape["getOrCompute"] = (key, compute, computeOptions) =>
       getOrComputeWith(key, compute, computeOptions, undefined)
     const withView: ViewCompute = getOrComputeWith
-    const sizeOfL1 = () =>
-      l1.size
+    const sizeOfL1 = () => l1.size
     const shape: TieredCacheShape & { readonly [viewCompute]: ViewCompute } = {
       get,
       set,

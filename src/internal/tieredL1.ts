@@ -2,10 +2,15 @@
  * The in-process tier of `TieredCache`: a bounded LRU of entries with their freshness, and how an invalidation of
  * their tags lowers it.
  *
+ * Entries keep two copies of their times: the wall-clock ones they were written with (`wall`, compared with tag
+ * invalidation times, which instances share), and the same instants on the monotonic clock (`meta`), which decide
+ * every lookup. A wall clock stepped back or forward moves neither an entry's expiry nor its fresh period here.
+ *
  * @internal
  */
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import { currentClock, monoOf } from "./tieredClock.js"
 
 /**
  * An L1 entry. The answers of a hit are made once, on the first hit, and reused by every later one, so a hit
@@ -18,10 +23,12 @@ export class L1Entry {
   private exit: Exit.Exit<unknown> | undefined = undefined
   constructor(
     readonly value: unknown,
-    /** Epoch milliseconds on Effect's clock: gone from L1 after it (never later than `meta.graceUntil`). */
+    /** Monotonic milliseconds: gone from L1 after it (never later than `meta.graceUntil`). */
     public expiresAt: number,
-    /** Freshness; its `freshUntil` is lowered when one of its tags is invalidated. */
-    readonly meta: Meta
+    /** Freshness on the monotonic clock (what lookups compare with); lowered by an invalidation of its tags. */
+    readonly meta: Meta,
+    /** The same freshness on the wall clock, as the entry's header has it. */
+    readonly wall: Meta
   ) {}
 
   /** What `get` answers: `Some(value)`. */
@@ -36,8 +43,9 @@ export class L1Entry {
 }
 
 /**
- * When an entry was created and until when it is fresh and kept (epoch milliseconds, `Infinity` for never), with
- * its tags. A plain value (no header) is fresh until its key expires, created at `-Infinity`, untagged.
+ * When an entry was created and until when it is fresh and kept (milliseconds, `Infinity` for never), with its
+ * tags. A plain value (no header) is fresh until its key expires, created at `-Infinity`, untagged. `home` is the
+ * L2 prefix its tags belong to (the prefix of the cache that wrote it), `undefined` when it has no tags.
  *
  * @internal
  */
@@ -50,15 +58,15 @@ export interface Meta {
 
 /**
  * The entry was invalidated at `at` (one of its tags): stale from that millisecond on, and kept for its grace
- * period counted from then — without grace, gone.
+ * period counted from then — without grace, or for a hard invalidation, gone.
  *
  * @internal
  */
-export const invalidateAt = (meta: Meta, at: number): void => {
-  if (at - 1 >= meta.freshUntil) return
-  const grace = meta.graceUntil - meta.freshUntil
-  meta.freshUntil = at - 1
-  meta.graceUntil = Math.min(meta.graceUntil, at - 1 + (Number.isNaN(grace) ? 0 : grace))
+export const invalidateAt = (meta: Meta, at: number, hard: boolean): void => {
+  const grace = hard ? 0 : meta.graceUntil - meta.freshUntil
+  if (at - 1 < meta.freshUntil) meta.freshUntil = at - 1
+  const graceUntil = at - 1 + (Number.isFinite(grace) && grace > 0 ? grace : 0)
+  if (graceUntil < meta.graceUntil) meta.graceUntil = graceUntil
 }
 
 /**
@@ -76,6 +84,7 @@ export class L1 {
     return this.entries.size
   }
 
+  /** The entry of `key` alive at `now` (monotonic milliseconds, see `monoOf`). */
   lookup(key: string, now: number): L1Entry | undefined {
     const entry = this.entries.get(key)
     if (entry === undefined) return undefined
@@ -92,8 +101,27 @@ export class L1 {
     return entry
   }
 
+  /**
+   * Keeps `value` until `expiresAt` (wall milliseconds, never past `meta.graceUntil`). The times are moved onto the
+   * monotonic clock now: from here on, only the time that passes counts.
+   */
   put(key: string, value: unknown, expiresAt: number, meta: Meta): void {
-    const entry = new L1Entry(value, Math.min(expiresAt, meta.graceUntil), meta)
+    const clock = currentClock()
+    const wallNow = clock.unsafeCurrentTimeMillis()
+    const offset = monoOf(clock) - wallNow
+    const wall: Meta = {
+      createdAt: meta.createdAt,
+      freshUntil: meta.freshUntil,
+      graceUntil: meta.graceUntil,
+      tags: meta.tags
+    }
+    const mono: Meta = {
+      createdAt: meta.createdAt + offset,
+      freshUntil: meta.freshUntil + offset,
+      graceUntil: meta.graceUntil + offset,
+      tags: meta.tags
+    }
+    const entry = new L1Entry(value, Math.min(expiresAt, meta.graceUntil) + offset, mono, wall)
     this.entries.delete(key)
     this.entries.set(key, entry)
     this.newest = entry
@@ -116,18 +144,23 @@ export class L1 {
   }
 
   /**
-   * Entries carrying one of `tags` created at or before `at` turn stale at `at`. A scan of L1 (bounded by its
-   * capacity, in memory): L2 is never scanned.
+   * Entries carrying one of `tags` created at or before `at` (wall milliseconds, compared with their wall creation
+   * time) turn stale at `at` — or gone, when `hard`. A scan of L1 (bounded by its capacity, in memory): L2 is
+   * never scanned. `covers` narrows it to the entries whose tags live where the invalidation was made.
    */
-  invalidateTags(tags: ReadonlySet<string>, at: number): void {
+  invalidateTags(tags: ReadonlySet<string>, at: number, hard: boolean, covers: (key: string) => boolean): void {
+    const clock = currentClock()
+    const wallNow = clock.unsafeCurrentTimeMillis()
+    const monoNow = monoOf(clock)
     for (const [key, entry] of this.entries) {
-      const meta = entry.meta
-      if (meta.tags.length === 0 || meta.createdAt > at) continue
-      for (const tag of meta.tags) {
+      const wall = entry.wall
+      if (wall.tags.length === 0 || wall.createdAt > at || !covers(key)) continue
+      for (const tag of wall.tags) {
         if (tags.has(tag)) {
-          invalidateAt(meta, at)
-          if (meta.graceUntil < at) this.entries.delete(key)
-          else entry.expiresAt = Math.min(entry.expiresAt, meta.graceUntil)
+          invalidateAt(wall, at, hard)
+          invalidateAt(entry.meta, at + (monoNow - wallNow), hard)
+          if (entry.meta.graceUntil < monoNow) this.entries.delete(key)
+          else entry.expiresAt = Math.min(entry.expiresAt, entry.meta.graceUntil)
           break
         }
       }
@@ -136,16 +169,31 @@ export class L1 {
 }
 
 /**
- * Lowers an entry's fresh period to the latest invalidation of its tags made at or after its creation: from that
- * millisecond on it is stale. A tag key that is missing, unreadable (a failure the policy turned into a miss) or
- * holds anything but a number counts as never invalidated.
+ * A tag's invalidation state as read from L2: its time key (`undefined` when missing or unreadable) and its hard
+ * key (`undefined` when it was never hard-invalidated).
  *
  * @internal
  */
-export const applyTagTimes = (meta: Meta, times: ReadonlyArray<Option.Option<unknown>>): void => {
-  for (const time of times) {
-    if (Option.isSome(time) && typeof time.value === "number" && time.value >= meta.createdAt) {
-      invalidateAt(meta, time.value)
+export interface TagState {
+  readonly soft: { readonly at: number; readonly hard: boolean } | undefined
+  readonly hard: { readonly at: number; readonly hard: boolean } | undefined
+}
+
+/**
+ * Lowers an entry's freshness by the invalidations of its tags made at or after its creation: from that
+ * millisecond on it is stale (gone for a hard one). A tag whose time key is missing or unreadable makes the entry
+ * gone: every tagged write creates its tags' keys first, so a missing one was evicted (or lost with a server), and
+ * whatever invalidation it held may have covered the entry. Eviction can then cost misses, never resurrect a value.
+ *
+ * @internal
+ */
+export const applyTagStates = (meta: Meta, states: ReadonlyArray<TagState>, now: number): void => {
+  for (const state of states) {
+    if (state.soft === undefined) {
+      invalidateAt(meta, Math.min(now, meta.createdAt), true)
+      continue
     }
+    if (state.soft.at >= meta.createdAt) invalidateAt(meta, state.soft.at, state.soft.hard)
+    if (state.hard !== undefined && state.hard.at >= meta.createdAt) invalidateAt(meta, state.hard.at, true)
   }
 }
