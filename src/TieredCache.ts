@@ -797,6 +797,7 @@ export const make = (
     const invalidateStartingWith = (start: string, fromRemote = false) => {
       if (start === "") return invalidateAll(fromRemote)
       l1.deleteStartingWith(start)
+      if (tagKeyPrefix.startsWith(start) || start.startsWith(tagKeyPrefix)) knownTags.clear()
       for (const [key, set] of tickets) {
         if (key.startsWith(start)) {
           for (const ticket of set) {
@@ -812,6 +813,8 @@ export const make = (
 
     const invalidateAll = (fromRemote = false) => {
       l1.clear()
+      // A clear removes tag keys too: the next tagged write must create them again.
+      knownTags.clear()
       for (const set of tickets.values()) {
         for (const ticket of set) {
           ticket.stale = true
@@ -932,7 +935,9 @@ export const make = (
             // Created, or already there: either way present now. (A failure turned into `false` by the policy marks
             // it known too: an entry then written reads as gone while the key is missing, and the first read that
             // finds it missing forgets it here.)
-            if (knownTags.size >= capacity) knownTags.clear()
+            if (knownTags.size >= capacity) {
+              knownTags.clear()
+            }
             knownTags.add(tag)
           }), { concurrency: "unbounded", discard: true })
       })
@@ -960,7 +965,9 @@ export const make = (
         return Effect.ensuring(
           run,
           Effect.sync(() => {
-            for (const key of keys) if (writing.get(key) === done) writing.delete(key)
+            for (const key of keys) {
+              if (writing.get(key) === done) writing.delete(key)
+            }
             Deferred.unsafeDone(done, Exit.void)
           })
         )
@@ -1021,16 +1028,33 @@ export const make = (
      * forgotten as known, so that the next tagged write creates it again.
      */
     const readTags = (tags: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<TagState>> =>
-      Effect.map(remote.getMany([...tags.map(tagKey), ...tags.map(hardTagKey)]), (found) =>
-        tags.map((tag, i) => {
+      Effect.flatMap(remote.getMany([...tags.map(tagKey), ...tags.map(hardTagKey)]), (found) => {
+        const stamps = stampsOf(currentClock())
+        const missing: Array<string> = []
+        const states = tags.map((tag, i) => {
           const soft = Option.isSome(found[i]!) ? Entry.tagTimeOf(found[i]!.value) : undefined
           const hardFound = found[i + tags.length]!
           const hard = Option.isSome(hardFound) ? Entry.tagTimeOf(hardFound.value) : undefined
-          if (soft === undefined) knownTags.delete(tag)
-          else stampsOf(currentClock()).observe(soft.at)
-          if (hard !== undefined) stampsOf(currentClock()).observe(hard.at)
+          if (soft === undefined) {
+            knownTags.delete(tag)
+            missing.push(tag)
+          } else {
+            stamps.observe(soft.at)
+          }
+          if (hard !== undefined) stamps.observe(hard.at)
           return { soft, hard }
-        }))
+        })
+        if (missing.length === 0 || closed) return Effect.succeed(states)
+        // Recreated at once, off the caller's path, so that entries written from now on (by any instance, which
+        // may still believe the key exists) are readable again; everything tagged so before stays gone.
+        return Effect.as(
+          Effect.forkIn(
+            Effect.interruptible(ensureTags(missing, stamps.next(currentClock().unsafeCurrentTimeMillis()))),
+            scope
+          ),
+          states
+        )
+      })
 
     /** An L2 entry as this cache sees it, its tags checked (one `getMany` of their keys, none when untagged). */
     const readMeta = (
@@ -1444,7 +1468,8 @@ export const make = (
         const timed = settings.hardTimeout === undefined ? compute : Effect.timeout(compute, settings.hardTimeout)
         const body = withTicket(
           key,
-          (ticket) => computeAndWrite(key, ticket, timed as Effect.Effect<A, unknown, R>, computeOptions, view, group)
+          (ticket) =>
+            computeAndWrite(key, ticket, timed as Effect.Effect<A, unknown, R>, computeOptions, view, group)
         )
         const done = Effect.onExit(body, (exit) =>
           Effect.flatMap(Clock.currentTimeMillis, (now) =>
@@ -1531,7 +1556,8 @@ export const make = (
                 (outcome) =>
                   Effect.flatMap(
                     valueFor(key, outcome, view),
-                    (value) => Option.isSome(value) ? Effect.succeed(value.value) : compute
+                    (value) =>
+                      Option.isSome(value) ? Effect.succeed(value.value) : compute
                   )
               )
               if (stale === undefined) return awaited
@@ -1658,7 +1684,9 @@ export const make = (
               // getMany gives no TTL: a plain value is fresh while L2 has it, and stays out of L1, which must never
               // outlive L2 (an entry with a header knows when its key expires: at the end of its grace).
               const entry = Entry.readStored(value.value)
-              if (entry === Entry.CorruptEntry) return undefined
+              if (entry === Entry.CorruptEntry) {
+                return undefined
+              }
               const meta: Meta = entry === undefined
                 ? { createdAt: -Infinity, freshUntil: Infinity, graceUntil: Infinity, tags: [] }
                 : {
@@ -1729,7 +1757,9 @@ export const make = (
         Effect.matchEffect(Effect.zipRight(Metrics.increment(computesTotal), computeMissing(missing)), {
           onFailure: (error) => {
             if (
-              !missing.every((key) => stale.has(key))
+              !missing.every((key) =>
+                stale.has(key)
+              )
             ) return Effect.fail(error)
             for (const [key, value] of stale) found.set(key, value)
             return Effect.as(Metric.incrementBy(staleServedTotal, stale.size), found as ReadonlyMap<string, A>)
@@ -1804,7 +1834,8 @@ export const make = (
     const getOrCompute: TieredCacheShape["getOrCompute"] = (key, compute, computeOptions) =>
       getOrComputeWith(key, compute, computeOptions, undefined)
     const withView: ViewCompute = getOrComputeWith
-    const sizeOfL1 = () => l1.size
+    const sizeOfL1 = () =>
+      l1.size
     const shape: TieredCacheShape & { readonly [viewCompute]: ViewCompute } = {
       get,
       set,

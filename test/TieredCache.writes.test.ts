@@ -1,0 +1,346 @@
+/**
+ * Writes, deletes, expiry and tag invalidations raced against each other, as an adversary would order them: gates
+ * on the L2 operations hold a request in flight while another instance changes the key, a clock that never moves
+ * puts everything in one millisecond, a wall clock stepped back, evicted tag keys.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Cause, Clock, Deferred, Effect, Exit, Fiber, Option, Schema, TestClock } from "effect"
+import * as MemoryBackend from "../src/MemoryBackend.js"
+import * as RemoteCache from "../src/RemoteCache.js"
+import type { RemoteCacheBackendShape } from "../src/RemoteCacheBackend.js"
+import * as Serializer from "../src/Serializer.js"
+import * as TieredCache from "../src/TieredCache.js"
+
+type Gated = "set" | "getWithTtl" | "delete" | "setMany"
+
+/**
+ * A backend whose next call of an operation, once `hold` is armed, waits until `release`; `reached` completes
+ * when the held call has arrived.
+ */
+const gate = (backend: RemoteCacheBackendShape) => {
+  let armed:
+    | { operation: Gated; key?: string; reached: Deferred.Deferred<void>; open: Deferred.Deferred<void> }
+    | undefined
+  const held = <A, E>(operation: Gated, key: string | undefined, effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
+    Effect.suspend(() => {
+      const current = armed
+      if (
+        current === undefined || current.operation !== operation || (current.key !== undefined && current.key !== key)
+      ) {
+        return effect
+      }
+      armed = undefined
+      return Effect.zipRight(
+        Effect.zipRight(Deferred.succeed(current.reached, undefined), Deferred.await(current.open)),
+        effect
+      )
+    })
+  const shape: RemoteCacheBackendShape = {
+    ...backend,
+    set: (key, value, ttl) => held("set", key, backend.set(key, value, ttl)),
+    getWithTtl: (key) => held("getWithTtl", key, backend.getWithTtl(key)),
+    delete: (key) => held("delete", key, backend.delete(key)),
+    setMany: (entries, ttl) => held("setMany", undefined, backend.setMany(entries, ttl))
+  }
+  const hold = (operation: Gated, key?: string) =>
+    Effect.gen(function*() {
+      const reached = yield* Deferred.make<void>()
+      const open = yield* Deferred.make<void>()
+      armed = { operation, reached, open, ...(key === undefined ? {} : { key }) }
+      return { reached: Deferred.await(reached), release: Deferred.succeed(open, undefined) }
+    })
+  return { shape, hold }
+}
+
+const harness = (
+  options: TieredCache.TieredCacheOptions = {},
+  storeOptions: { readonly capacity?: number; readonly serializer?: Serializer.SerializerShape } = {}
+) =>
+  Effect.gen(function*() {
+    const store = yield* MemoryBackend.makeStore(
+      storeOptions.capacity === undefined ? {} : { capacity: storeOptions.capacity }
+    )
+    const backend = yield* MemoryBackend.make({
+      store,
+      prefix: "t:",
+      serializer: storeOptions.serializer ?? TieredCache.serializer()
+    })
+    const gated = gate(backend)
+    const remote = yield* RemoteCache.fromBackend(gated.shape, RemoteCache.defaultPolicy)
+    const bus = TieredCache.makeMemoryBus()
+    const build = (prefixed: RemoteCache.RemoteCacheShape = remote) =>
+      TieredCache.make(options).pipe(
+        Effect.provideService(RemoteCache.RemoteCache, prefixed),
+        Effect.provideService(TieredCache.InvalidationBus, bus)
+      )
+    const plain = yield* RemoteCache.fromBackend(
+      yield* MemoryBackend.make({
+        store,
+        prefix: "t:",
+        serializer: storeOptions.serializer ?? TieredCache.serializer()
+      }),
+      RemoteCache.defaultPolicy
+    )
+    return { a: yield* build(), b: yield* build(), plain, hold: gated.hold, build, store, bus }
+  })
+
+describe("TieredCache: a write issued after invalidateTags returned is never covered by it", () => {
+  it.scoped("in the same millisecond (the clock never moves), on this instance and on another", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      yield* h.a.set("p", "old", { ttl: "1 hour", tags: ["product"] })
+      yield* h.a.invalidateTags(["product"])
+      yield* h.a.set("p", "new", { ttl: "1 hour", tags: ["product"] })
+      expect(yield* h.a.get("p")).toStrictEqual(Option.some("new"))
+      expect(yield* h.b.get("p")).toStrictEqual(Option.some("new"))
+      // And the other way round: b replaces what a invalidated, in the same millisecond.
+      yield* h.a.invalidateTags(["product"])
+      yield* h.b.set("p", "newer", { ttl: "1 hour", tags: ["product"] })
+      expect(yield* h.a.get("p")).toStrictEqual(Option.some("newer"))
+      expect(yield* h.b.get("p")).toStrictEqual(Option.some("newer"))
+      // A computation started after the invalidation returned is not covered either.
+      yield* h.a.invalidateTags(["product"])
+      expect(yield* h.b.getOrCompute("q", Effect.succeed("computed"), { ttl: "1 hour", tags: ["product"] }))
+        .toBe("computed")
+      expect(yield* h.a.get("q")).toStrictEqual(Option.some("computed"))
+    }))
+
+  it.scoped("an entry created before the invalidation in the same millisecond is covered", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      const gateSet = yield* h.hold("set", "p")
+      // The computation starts (and reads its data) before the invalidation; its write lands after it.
+      const computing = yield* Effect.fork(
+        h.a.getOrCompute("p", Effect.succeed("before"), { ttl: "1 hour", tags: ["t"] })
+      )
+      yield* gateSet.reached
+      yield* h.b.invalidateTags(["t"])
+      yield* gateSet.release
+      yield* Fiber.join(computing)
+      expect(yield* h.b.get("p")).toStrictEqual(Option.none())
+      expect(yield* h.a.get("p")).toStrictEqual(Option.none())
+    }))
+})
+
+describe("TieredCache: an evicted tag key never resurrects an entry", () => {
+  it.scoped("MemoryBackend with a capacity: the tag key evicted after the invalidation, the entry kept hot", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ l1Ttl: "1 millis" }, { capacity: 4 })
+      yield* h.a.set("p", "old", { ttl: "1 hour", tags: ["t"] })
+      yield* h.a.invalidateTags(["t"])
+      expect(yield* h.b.get("p")).toStrictEqual(Option.none())
+      // Fill the store while keeping "p" recently used: the tag key is the least recently used and goes.
+      for (let i = 0; i < 4; i++) {
+        yield* h.plain.get("p")
+        yield* h.plain.set(`filler${i}`, i)
+      }
+      expect(Option.isSome(yield* h.plain.get("p"))).toBe(true)
+      expect(yield* h.plain.get(`${TieredCache.defaultTagKeyPrefix}t`)).toStrictEqual(Option.none())
+      yield* TestClock.adjust("10 millis")
+      expect(yield* h.b.get("p")).toStrictEqual(Option.none())
+      const fresh = yield* h.build()
+      expect(yield* fresh.get("p")).toStrictEqual(Option.none())
+      // Writing again recreates the tag key: the new entry is readable, the old one stays covered.
+      yield* h.a.set("p2", "new", { ttl: "1 hour", tags: ["t"] })
+      expect(yield* fresh.get("p2")).toStrictEqual(Option.some("new"))
+      expect(yield* fresh.get("p")).toStrictEqual(Option.none())
+    }))
+
+  it.scoped("after clear (which removes tag keys too), the next tagged write is readable", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      yield* h.a.set("p", "v1", { ttl: "1 hour", tags: ["t"] })
+      yield* h.b.clear
+      yield* h.a.set("p", "v2", { ttl: "1 hour", tags: ["t"] })
+      yield* h.b.set("q", "w", { ttl: "1 hour", tags: ["t"] })
+      const fresh = yield* h.build()
+      expect(yield* fresh.get("p")).toStrictEqual(Option.some("v2"))
+      expect(yield* fresh.get("q")).toStrictEqual(Option.some("w"))
+    }))
+})
+
+describe("TieredCache.expire races", () => {
+  it.scoped("a set made while expire reads is not overwritten with the old value", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ grace: "1 hour" })
+      yield* h.a.set("k", "old", "1 hour")
+      const read = yield* h.hold("getWithTtl", "k")
+      const expiring = yield* Effect.fork(h.a.expire("k"))
+      yield* read.reached
+      const setting = yield* Effect.fork(h.b.set("k", "new", "1 hour"))
+      yield* read.release
+      yield* Fiber.join(expiring)
+      yield* Fiber.join(setting)
+      expect(yield* h.a.get("k")).toStrictEqual(Option.some("new"))
+      expect(yield* h.b.get("k")).toStrictEqual(Option.some("new"))
+    }))
+
+  it.scoped("a delete made while expire reads is not undone", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ grace: "1 hour" })
+      yield* h.a.set("k", "old", "1 hour")
+      const read = yield* h.hold("getWithTtl", "k")
+      const expiring = yield* Effect.fork(h.a.expire("k"))
+      yield* read.reached
+      yield* h.b.delete("k")
+      yield* read.release
+      yield* Fiber.join(expiring)
+      expect(yield* h.plain.get("k")).toStrictEqual(Option.none())
+      expect(
+        yield* h.a.getOrCompute("k", Effect.fail("no stale value" as const))
+          .pipe(Effect.flip)
+      ).toBe("no stale value")
+    }))
+
+  it.scoped("expire of a key L2 no longer holds still drops it from the other instances' L1", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      yield* h.a.set("k", "v", "1 hour")
+      expect(yield* h.b.get("k")).toStrictEqual(Option.some("v"))
+      yield* h.plain.delete("k")
+      yield* h.a.expire("k")
+      expect(yield* h.b.get("k")).toStrictEqual(Option.none())
+    }))
+})
+
+describe("TieredCache: a write overtaken by another instance's change", () => {
+  it.scoped("a background refresh whose L2 write is in flight when another instance deletes leaves nothing", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ grace: "1 hour", timeout: 0 })
+      yield* h.a.set("k", "v1", "1 second")
+      yield* TestClock.adjust("2 seconds")
+      const write = yield* h.hold("set", "k")
+      // Stale: answered at once, the refresh runs in the background and its write is held.
+      expect(yield* h.a.getOrCompute("k", Effect.succeed("v2"), { ttl: "1 hour" })).toBe("v1")
+      yield* write.reached
+      yield* h.b.delete("k")
+      yield* write.release
+      // The refresh ends: its write landed after the delete, and was removed again.
+      yield* Effect.repeat(h.plain.get("k"), { until: Option.isNone, times: 100 })
+      expect(yield* h.plain.get("k")).toStrictEqual(Option.none())
+      expect(yield* h.b.get("k")).toStrictEqual(Option.none())
+    }))
+
+  it.scoped("a set issued after a background refresh started writing lands after it", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ grace: "1 hour", timeout: 0 })
+      yield* h.a.set("k", "v1", "1 second")
+      yield* TestClock.adjust("2 seconds")
+      const write = yield* h.hold("set", "k")
+      expect(yield* h.a.getOrCompute("k", Effect.succeed("refreshed"), { ttl: "1 hour" })).toBe("v1")
+      yield* write.reached
+      const setting = yield* Effect.fork(h.a.set("k", "mine", "1 hour"))
+      yield* write.release
+      yield* Fiber.join(setting)
+      const stored = yield* h.plain.get("k")
+      expect(Option.map(stored, (entry) => (entry as { readonly v: unknown }).v)).toStrictEqual(Option.some("mine"))
+      expect(yield* h.b.get("k")).toStrictEqual(Option.some("mine"))
+    }))
+})
+
+describe("TieredCache: L1 follows the monotonic clock", () => {
+  it.scoped("a wall clock stepped back does not keep an entry in L1 past its L2 TTL", () =>
+    Effect.gen(function*() {
+      let wall = 1_000_000
+      let mono = 5_000
+      const clock: Clock.Clock = {
+        [Clock.ClockTypeId]: Clock.ClockTypeId,
+        unsafeCurrentTimeMillis: () => wall,
+        currentTimeMillis: Effect.sync(() => wall),
+        unsafeCurrentTimeNanos: () => BigInt(Math.round(mono * 1_000_000)),
+        currentTimeNanos: Effect.sync(() => BigInt(Math.round(mono * 1_000_000))),
+        sleep: () => Effect.void
+      }
+      yield* Effect.gen(function*() {
+        const h = yield* harness()
+        yield* h.a.set("k", "v", "1 second")
+        expect(yield* h.b.get("k")).toStrictEqual(Option.some("v"))
+        // L2 forgets it (its own TTL runs on real time in a server); the wall clock is stepped back an hour.
+        yield* h.plain.delete("k")
+        wall -= 3_600_000
+        mono += 1_500
+        expect(yield* h.b.get("k")).toStrictEqual(Option.none())
+      }).pipe(Effect.withClock(clock))
+    }))
+})
+
+describe("TieredCache: hard invalidation and tag options", () => {
+  it.scoped("invalidateTags(tags, { hard: true }) makes graced entries gone on every instance", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ grace: "1 hour" })
+      yield* h.a.set("p", "old", { ttl: "1 hour", tags: ["t"] })
+      expect(yield* h.b.get("p")).toStrictEqual(Option.some("old"))
+      yield* h.a.invalidateTags(["t"], { hard: true })
+      for (const cache of [h.a, h.b, yield* h.build()]) {
+        expect(yield* cache.getOrCompute("p", Effect.fail("refresh failed" as const)).pipe(Effect.flip))
+          .toBe("refresh failed")
+      }
+      // A soft invalidation after the hard one does not bring the old entry back as stale.
+      yield* h.a.invalidateTags(["t"])
+      const fresh = yield* h.build()
+      expect(yield* fresh.getOrCompute("p", Effect.fail("refresh failed" as const)).pipe(Effect.flip))
+        .toBe("refresh failed")
+    }))
+
+  it.scoped("a soft invalidation keeps the stale value within grace", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ grace: "1 hour" })
+      yield* h.a.set("p", "old", { ttl: "1 hour", tags: ["t"] })
+      yield* h.a.invalidateTags(["t"])
+      expect(yield* h.b.get("p")).toStrictEqual(Option.none())
+      expect(yield* h.b.getOrCompute("p", Effect.fail("refresh failed" as const))).toBe("old")
+    }))
+
+  it.scoped("invalidateTags works when the inner serializer is a schema of the values", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({}, {
+        serializer: TieredCache.serializer(Serializer.schema(Schema.Struct({ name: Schema.String })))
+      })
+      yield* h.a.set("p", { name: "x" }, { ttl: "1 hour", tags: ["t"] })
+      expect(yield* h.b.get("p")).toStrictEqual(Option.some({ name: "x" }))
+      yield* h.a.invalidateTags(["t"])
+      expect(yield* h.b.get("p")).toStrictEqual(Option.none())
+      const fresh = yield* h.build()
+      expect(yield* fresh.get("p")).toStrictEqual(Option.none())
+    }))
+
+  it.scoped("an empty tagKeyPrefix is refused, and keys under the tag key prefix are reserved", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      const built = yield* Effect.exit(
+        TieredCache.make({ tagKeyPrefix: "" }).pipe(
+          Effect.provideService(RemoteCache.RemoteCache, h.plain),
+          Effect.provideService(TieredCache.InvalidationBus, h.bus)
+        )
+      )
+      expect(Exit.isFailure(built) && Cause.isDie(built.cause)).toBe(true)
+      const reserved = yield* Effect.exit(h.a.set(`${TieredCache.defaultTagKeyPrefix}t`, 1))
+      expect(Exit.isFailure(reserved) && Cause.isDie(reserved.cause)).toBe(true)
+      const nul = yield* Effect.exit(h.a.set("k", 1, { tags: ["a\u0000b"] }))
+      expect(Exit.isFailure(nul) && Cause.isDie(nul.cause)).toBe(true)
+    }))
+
+  it.scoped("nested prefixes: an entry invalidated by the cache on a:b: is never served fresh by the cache on a:", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryBackend.makeStore()
+      const bus = TieredCache.makeMemoryBus()
+      const on = (prefix: string) =>
+        Effect.flatMap(
+          Effect.flatMap(MemoryBackend.make({ store, prefix, serializer: TieredCache.serializer() }), (backend) =>
+            RemoteCache.fromBackend(backend, RemoteCache.defaultPolicy)),
+          (remote) =>
+            TieredCache.make().pipe(
+              Effect.provideService(RemoteCache.RemoteCache, remote),
+              Effect.provideService(TieredCache.InvalidationBus, bus)
+            )
+        )
+      const inner = yield* on("a:b:")
+      const outer = yield* on("a:")
+      yield* inner.set("k", "old", { ttl: "1 hour", tags: ["t"] })
+      const before = yield* outer.get("b:k")
+      yield* inner.invalidateTags(["t"])
+      expect(yield* inner.get("k")).toStrictEqual(Option.none())
+      expect(yield* outer.get("b:k")).toStrictEqual(Option.none())
+      expect(Option.isNone(before) || before.value === "old").toBe(true)
+    }))
+})
