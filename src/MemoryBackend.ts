@@ -230,7 +230,9 @@ export const unsafeSetRaw = (
  * bytes it cannot decode fail `get` the same way. TTLs follow the shared semantics on Effect's `Clock`: none,
  * infinite or longer than `Number.MAX_SAFE_INTEGER` ms means no expiry, one that truncates to 0 ms or less
  * removes the key, `NaN` fails with `CacheInputError`. Expired entries are removed when read and before eviction
- * needs room.
+ * needs room. `setIfAbsent` checks and writes in one synchronous step (after serializing), so concurrent calls
+ * cannot both store; an expired entry counts as no entry, and a refused write leaves the entry's place in the
+ * eviction order as it was. `deleteMany` removes its keys in one synchronous step.
  *
  * @since 0.1.0
  * @category constructors

@@ -81,9 +81,9 @@ export interface BackendOptions {
    */
   readonly batchReads?: boolean | undefined
   /**
-   * Most keys in one batched read (`MGET`, or `getWithTtl` pairs), with `batchReads`: a larger batch is split,
-   * so that no reply grows without bound and no single command keeps the server busy for long. Values below 1 are
-   * taken as 1. Default 1,000.
+   * Most keys in one batched read (`MGET`, or `getWithTtl` pairs), with `batchReads`, and in one `UNLINK` of
+   * `deleteMany`: a larger batch is split, so that no reply grows without bound and no single command keeps the
+   * server busy for long. Values below 1 are taken as 1. Default 1,000.
    */
   readonly maxBatchSize?: number | undefined
 }
@@ -173,7 +173,9 @@ const replyErrorOf = (operation: Operation, key: string | undefined, reply: Resp
  * Semantics (the shared contract): an empty key is allowed (its full key is the prefix); no TTL, an infinite
  * one or one longer than `Number.MAX_SAFE_INTEGER` ms (Redis cannot store every such expiry) means no expiry; a
  * TTL that truncates to 0 ms or less deletes the key instead of writing; `NaN` fails with `CacheInputError`;
- * `delete` uses `UNLINK` (falling back to `DEL` on servers without it); `clear` walks the prefix with
+ * `delete` uses `UNLINK` (falling back to `DEL` on servers without it), and so does `deleteMany`, in commands of at
+ * most `maxBatchSize` keys, at most 8 in flight at once (on a cluster each slot's keys in one command where they fit);
+ * `setIfAbsent` is one `SET key value NX [PX ms]`; `clear` walks the prefix with
  * `SCAN … MATCH <escaped prefix>*` and `UNLINK`s each batch, never `KEYS` or `FLUSHDB`. A key that holds another
  * type than a string (a list, a hash… written by another program) reads as a miss in `get`, `getWithTtl` and
  * `getMany`, batched or not, and the next `set` replaces it. Concurrent reads are batched unless `batchReads` is

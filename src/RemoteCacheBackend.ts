@@ -371,9 +371,12 @@ export interface CacheOps<out E> {
    * behind its own commands. On a cluster the keys are grouped by slot, each slot's keys in one `UNLINK` (or a few,
    * when one slot holds more than a batch), the nodes answering in parallel.
    *
-   * Every command is attempted, whatever another's outcome: when one fails, the keys of the others are removed all
-   * the same and the operation then fails with the first failure, naming the first key of its command. Removing a
-   * key twice is harmless, so a failed `deleteMany` may simply be run again.
+   * Every command is attempted, whatever another's outcome: when one fails (a key the server refuses, a key over
+   * `maxArgumentLength`, which goes in a command of its own, one cluster node down), the keys of the others are
+   * removed all the same and the operation then fails with the first failure, naming the first key of its command.
+   * A command whose outcome is unknown is sent once more on a cluster, as `delete`'s is. On one server a lost
+   * connection fails the commands in flight, and those sent while the client waits to reconnect fail fast, as any
+   * command then does. Removing a key twice is harmless, so a failed `deleteMany` may simply be run again.
    */
   readonly deleteMany: (keys: ReadonlyArray<string>) => Effect.Effect<void, E>
   /**
