@@ -532,6 +532,9 @@ export const make = (
       const chunks = spansNodes
         ? Backend.deleteChunksBySlot(fullKeys, maxBatchSize, fits, keySlot)
         : Backend.deleteChunks(fullKeys, maxBatchSize, fits)
+      const first = chunks[0]!
+      // The usual case, a list within one batch: one command, no fibers to run it.
+      if (chunks.length === 1) return remove("deleteMany", first[0]!.slice(prefix.length), first)
       // Every command runs whatever another's outcome, so one failed node or one refused key leaves no other key
       // in place; the first failure is reported once all have ended. Each is handled as `delete` is (see `remove`).
       return Effect.flatMap(
