@@ -134,6 +134,18 @@ class StoreImpl implements MemoryStore {
     if (this.entries.size > this.capacity) this.makeRoom(now)
   }
 
+  /**
+   * Stores the entry only when the key holds nothing live (an expired entry counts as nothing); `true` when it
+   * stored. One synchronous step, so no other operation comes between the check and the write. A live entry is
+   * left as it is, its place in the eviction order included: a write that did not happen is no use of the key.
+   */
+  putIfAbsent(fullKey: string, bytes: Uint8Array, expiresAt: number, now: number): boolean {
+    const entry = this.entries.get(fullKey)
+    if (entry !== undefined && !isExpired(entry, now)) return false
+    this.put(fullKey, bytes, expiresAt, now)
+    return true
+  }
+
   remove(fullKey: string): void {
     this.entries.delete(fullKey)
   }
@@ -218,7 +230,9 @@ export const unsafeSetRaw = (
  * bytes it cannot decode fail `get` the same way. TTLs follow the shared semantics on Effect's `Clock`: none,
  * infinite or longer than `Number.MAX_SAFE_INTEGER` ms means no expiry, one that truncates to 0 ms or less
  * removes the key, `NaN` fails with `CacheInputError`. Expired entries are removed when read and before eviction
- * needs room.
+ * needs room. `setIfAbsent` checks and writes in one synchronous step (after serializing), so concurrent calls
+ * cannot both store; an expired entry counts as no entry, and a refused write leaves the entry's place in the
+ * eviction order as it was. `deleteMany` removes its keys in one synchronous step.
  *
  * @since 0.1.0
  * @category constructors
@@ -314,6 +328,35 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
       }
     }
 
+    const setIfAbsent = (key: string, value: unknown, ttl?: Duration.DurationInput) => {
+      const resolved = resolveTtl(ttl)
+      switch (resolved._tag) {
+        case "Invalid":
+          return invalidTtl("setIfAbsent", key, resolved.reason)
+        case "Expired":
+          // Stores nothing and removes nothing, so there is nothing to serialize.
+          return Effect.succeed(false)
+        default:
+          // Serialized first (a serializer may yield), then checked and written in one synchronous step: another
+          // fiber's write that lands while this one serializes is seen by the check, never overwritten.
+          return Effect.suspend(() =>
+            codec.encode("setIfAbsent", key, value, (bytes) =>
+              Effect.flatMap(
+                Clock.currentTimeMillis,
+                (now) => Effect.sync(() => store.putIfAbsent(prefix + key, bytes, expiresAt(resolved, now), now))
+              ))
+          )
+      }
+    }
+
+    // Read at call time, as `getMany` reads its keys; removed in one synchronous step, as one command would.
+    const deleteMany = (keys: ReadonlyArray<string>) => {
+      const fullKeys = keys.map((key) => prefix + key)
+      return Effect.sync(() => {
+        for (const fullKey of fullKeys) store.remove(fullKey)
+      })
+    }
+
     return RemoteCacheBackend.of({
       prefix,
       get,
@@ -321,7 +364,9 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
       getMany,
       set,
       setMany,
+      setIfAbsent,
       delete: (key) => Effect.sync(() => store.remove(prefix + key)),
+      deleteMany,
       clear: Effect.sync(() => store.removePrefix(prefix))
     })
   })

@@ -211,8 +211,8 @@ const toList = (
 ): ReadonlyArray<readonly [key: string, value: unknown]> => Array.isArray(entries) ? entries : Array.from(entries)
 
 /**
- * Wraps every operation of `ops` with `f`, which is told the operation and the key (for `getMany` and `setMany`
- * the first key, for `clear` none). The building block of custom policies (see {@link make}).
+ * Wraps every operation of `ops` with `f`, which is told the operation and the key (for `getMany`, `setMany` and
+ * `deleteMany` the first key, for `clear` none). The building block of custom policies (see {@link make}).
  *
  * @since 0.1.0
  * @category combinators
@@ -230,7 +230,9 @@ export const aroundEach = <EIn, EOut>(
     const list = toList(entries)
     return f(ops.setMany(list, ttl), "setMany", list[0]?.[0])
   },
+  setIfAbsent: (key, value, ttl) => f(ops.setIfAbsent(key, value, ttl), "setIfAbsent", key),
   delete: (key) => f(ops.delete(key), "delete", key),
+  deleteMany: (keys) => f(ops.deleteMany(keys), "deleteMany", keys[0]),
   clear: f(ops.clear, "clear", undefined)
 })
 
@@ -386,7 +388,9 @@ const retryWith = (schedule: Schedule.Schedule<unknown, unknown>) => {
  * an error reply of a server in a passing state such as `LOADING`), as `schedule` allows. Any other error reply,
  * a serialization error, an invalid input, a protocol error or an open circuit is never retried: another attempt
  * would get the same answer (or, for the breaker, defeat it). Every operation is safe to repeat: writes store the
- * same value again.
+ * same value again, deletes remove the same keys again. One answer may change: a `setIfAbsent` whose first attempt
+ * stored its value before failing (a reply lost or timed out) answers `false` on the retry, the key then holding
+ * that first attempt's value.
  *
  * The schedule sees only retryable errors. Retrying hides nothing: the last error is the one reported. An
  * operation that succeeds at once pays for no schedule step.
@@ -663,6 +667,8 @@ const recoverFailed = (
       return orElse(failed, Option.none)
     case "getMany":
       return orElse(failed, () => noneOf(keys ?? []))
+    case "setIfAbsent":
+      return orElse(failed, () => false)
     default:
       return ignore(failed)
   }
@@ -670,8 +676,10 @@ const recoverFailed = (
 
 /**
  * Turns every failure into what a cache without the value would answer: `get` and `getWithTtl` yield `None`,
- * `getMany` a `None` per key, `set` / `setMany` / `delete` / `clear` succeed without effect. The error channel
- * becomes `never`. Defects and interruptions are not failures and still propagate.
+ * `getMany` a `None` per key, `set` / `setMany` / `delete` / `deleteMany` / `clear` succeed without effect (`void`),
+ * and `setIfAbsent` answers `false`, "not stored", which is what the caller must assume when it cannot know (the
+ * write may or may not have happened: a caller that must know reads the key). The error channel becomes `never`.
+ * Defects and interruptions are not failures and still propagate.
  *
  * Put `log` before it to keep a trace of what it hides; `RemoteCache`'s metrics count errors before recovery.
  *
@@ -686,7 +694,9 @@ export const recoverToMiss: Recovers = withFusion(
     getMany: (keys) => orElse(ops.getMany(keys), () => noneOf(keys)),
     set: (key, value, ttl) => ignore(ops.set(key, value, ttl)),
     setMany: (entries, ttl) => ignore(ops.setMany(toList(entries), ttl)),
+    setIfAbsent: (key, value, ttl) => orElse(ops.setIfAbsent(key, value, ttl), () => false),
     delete: (key) => ignore(ops.delete(key)),
+    deleteMany: (keys) => ignore(ops.deleteMany(keys)),
     clear: ignore(ops.clear)
   })),
   [() => ({ onFailure: recoverFailed })]

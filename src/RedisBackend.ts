@@ -12,12 +12,14 @@ import * as Config from "effect/Config"
 import type * as ConfigError from "effect/ConfigError"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Backend from "./internal/backend.js"
 import { askAloneAfter, fitsInBatch, TickBatcher } from "./internal/batch.js"
+import { keySlot } from "./internal/clusterSlot.js"
 import * as Codec from "./internal/codec.js"
 import { PartFailure } from "./internal/partFailure.js"
 import { resolveTtl } from "./internal/ttl.js"
@@ -79,9 +81,9 @@ export interface BackendOptions {
    */
   readonly batchReads?: boolean | undefined
   /**
-   * Most keys in one batched read (`MGET`, or `getWithTtl` pairs), with `batchReads`: a larger batch is split,
-   * so that no reply grows without bound and no single command keeps the server busy for long. Values below 1 are
-   * taken as 1. Default 1,000.
+   * Most keys in one batched read (`MGET`, or `getWithTtl` pairs), with `batchReads`, and in one `UNLINK` of
+   * `deleteMany`: a larger batch is split, so that no reply grows without bound and no single command keeps the
+   * server busy for long. Values below 1 are taken as 1. Default 1,000.
    */
   readonly maxBatchSize?: number | undefined
 }
@@ -171,7 +173,9 @@ const replyErrorOf = (operation: Operation, key: string | undefined, reply: Resp
  * Semantics (the shared contract): an empty key is allowed (its full key is the prefix); no TTL, an infinite
  * one or one longer than `Number.MAX_SAFE_INTEGER` ms (Redis cannot store every such expiry) means no expiry; a
  * TTL that truncates to 0 ms or less deletes the key instead of writing; `NaN` fails with `CacheInputError`;
- * `delete` uses `UNLINK` (falling back to `DEL` on servers without it); `clear` walks the prefix with
+ * `delete` uses `UNLINK` (falling back to `DEL` on servers without it), and so does `deleteMany`, in commands of at
+ * most `maxBatchSize` keys, at most 8 in flight at once (on a cluster each slot's keys in one command where they fit);
+ * `setIfAbsent` is one `SET key value NX [PX ms]`; `clear` walks the prefix with
  * `SCAN … MATCH <escaped prefix>*` and `UNLINK`s each batch, never `KEYS` or `FLUSHDB`. A key that holds another
  * type than a string (a list, a hash… written by another program) reads as a miss in `get`, `getWithTtl` and
  * `getMany`, batched or not, and the next `set` replaces it. Concurrent reads are batched unless `batchReads` is
@@ -518,6 +522,73 @@ export const make = (
       )
     }
 
+    // Read at call time, as `getMany` reads its keys: a caller changing the array afterwards changes no run. The
+    // commands are at most a batch each and a few at a time (see `Backend.deleteManyConcurrency`): one DEL per key,
+    // all at once, went past `maxInFlight` and waited out the command timeout behind its own commands.
+    const deleteMany = (keys: ReadonlyArray<string>): Effect.Effect<void, CacheError> => {
+      if (keys.length === 0) return Effect.void
+      const fullKeys = keys.map((key) => prefix + key)
+      const fits = (fullKey: string) => fitsInBatch(fullKey, maxArgumentLength)
+      const chunks = spansNodes
+        ? Backend.deleteChunksBySlot(fullKeys, maxBatchSize, fits, keySlot)
+        : Backend.deleteChunks(fullKeys, maxBatchSize, fits)
+      const first = chunks[0]!
+      // The usual case, a list within one batch: one command, no fibers to run it.
+      if (chunks.length === 1) return remove("deleteMany", first[0]!.slice(prefix.length), first)
+      // Every command runs whatever another's outcome, so one failed node or one refused key leaves no other key
+      // in place; the first failure is reported once all have ended. Each is handled as `delete` is (see `remove`).
+      return Effect.flatMap(
+        Effect.forEach(
+          chunks,
+          (chunk) => Effect.either(remove("deleteMany", chunk[0]!.slice(prefix.length), chunk)),
+          { concurrency: Backend.deleteManyConcurrency }
+        ),
+        (outcomes) => {
+          for (const outcome of outcomes) if (Either.isLeft(outcome)) return Effect.fail(outcome.left)
+          return Effect.void
+        }
+      )
+    }
+
+    // One `SET … NX`: the server checks and writes in one step. Not re-sent by a cluster when its outcome is unknown
+    // (a second run would answer "not set" for the first run's write): the caller gets the node's error.
+    const setIfAbsent = (
+      key: string,
+      value: unknown,
+      ttl?: Duration.DurationInput
+    ): Effect.Effect<boolean, CacheError> => {
+      const resolved = resolveTtl(ttl)
+      switch (resolved._tag) {
+        case "Invalid":
+          return Codec.invalidTtl("setIfAbsent", key, resolved.reason)
+        case "Expired":
+          // Stores nothing and, unlike `set`, removes nothing: whatever the key holds is not this call's to drop.
+          return Effect.succeed(false)
+        default: {
+          const fullKey = prefix + key
+          const px = resolved._tag === "Millis" ? String(resolved.millis) : undefined
+          return Effect.suspend(() =>
+            codec.encode("setIfAbsent", key, value, (bytes) =>
+              Effect.matchCauseEffect(
+                client.send(
+                  px === undefined ? ["SET", fullKey, bytes, "NX"] : ["SET", fullKey, bytes, "NX", "PX", px]
+                ),
+                {
+                  onFailure: (cause) => failWith(cause, "setIfAbsent", key),
+                  // OK: stored; nil: the key held something, left as it was.
+                  onSuccess: (reply): Effect.Effect<boolean, CacheError> =>
+                    reply === "OK"
+                      ? Effect.succeed(true)
+                      : reply === null
+                      ? Effect.succeed(false)
+                      : Effect.fail(unexpected("setIfAbsent", key, reply))
+                }
+              ))
+          )
+        }
+      }
+    }
+
     // On a cluster every primary is scanned (at once), each key removed where it lives.
     const clear: Effect.Effect<void, CacheError> = Effect.suspend(() =>
       client.primaries === undefined ? clearOn(client) : Effect.flatMap(
@@ -553,7 +624,9 @@ export const make = (
       getMany,
       set,
       setMany,
+      setIfAbsent,
       delete: (key) => remove("delete", key, [prefix + key]),
+      deleteMany,
       clear
     })
   })

@@ -9,7 +9,8 @@
  * ```
  *
  * `layerDefault` never lets a cache failure fail the caller: every failure is logged at debug level and
- * becomes a miss (`get`) or a no-op (`set`, `delete`, `clear`); no timeout beyond the client's own. The outage
+ * becomes a miss (`get`), a no-op (`set`, `delete`, `deleteMany`, `clear`) or "not stored" (`setIfAbsent` answers
+ * `false`); no timeout beyond the client's own. The outage
  * itself is said once, at Warning level, and its end at Info (`logOutages`).
  *
  * A value the backend's serializer cannot encode is the caller's bug, not a cache failure: under every policy the
@@ -19,7 +20,8 @@
  *
  * With a tracer installed (OpenTelemetry's, or any other than Effect's built-in one), every operation runs in a
  * span `RemoteCache.<operation>` (kind `client`) with the attributes `cache.operation`, `cache.prefix` (the
- * backend's prefix), `cache.keys` (for `getMany` / `setMany`, the number of keys) and, when an error occurred (even
+ * backend's prefix), `cache.keys` (for `getMany` / `setMany` / `deleteMany`, the number of keys) and, when an error
+ * occurred (even
  * one the policy recovered), `cache.error` (its tag). Never a key: keys can hold personal data. Never a value.
  * Under Effect's built-in tracer, which hands its spans to nobody, or with tracing disabled, no span is made: it
  * would cost more than the cache read itself, and nobody would see it.
@@ -235,7 +237,7 @@ const handlerOf = (steps: ReadonlyArray<FusedStep>, atBackend: boolean): Handler
       let effect: Effect.Effect<any, any> = Effect.failCause(cause)
       if (atBackend) {
         effect = tapFailure(effect, (error) => countError(operation, error))
-        if (operation === "set" || operation === "setMany") {
+        if (operation === "set" || operation === "setMany" || operation === "setIfAbsent") {
           effect = Effect.catchTag(
             effect as Effect.Effect<never, CacheError>,
             "CacheSerializationError",
@@ -297,6 +299,7 @@ const instrumentAll = <E>(ops: Policy.CacheOps<any>, handler?: Handler): Policy.
   const get = spanOptions("get")
   const getWithTtl = spanOptions("getWithTtl")
   const set = spanOptions("set")
+  const setIfAbsent = spanOptions("setIfAbsent")
   const del = spanOptions("delete")
   return {
     prefix,
@@ -326,7 +329,19 @@ const instrumentAll = <E>(ops: Policy.CacheOps<any>, handler?: Handler): Policy.
         undefined
       )
     },
+    setIfAbsent: (key, value, ttl) =>
+      instrument("setIfAbsent", ops.setIfAbsent(key, value, ttl), setIfAbsent, undefined, handler, key, undefined),
     delete: (key) => instrument("delete", ops.delete(key), del, undefined, handler, key, undefined),
+    deleteMany: (keys) =>
+      instrument(
+        "deleteMany",
+        ops.deleteMany(keys),
+        batchOptions("deleteMany", keys.length),
+        undefined,
+        handler,
+        keys[0],
+        undefined
+      ),
     clear: instrument("clear", ops.clear, spanOptions("clear"), undefined, handler, undefined, undefined)
   }
 }
@@ -453,7 +468,13 @@ const refuseUnencodable = (ops: Policy.CacheOps<CacheError>): Policy.CacheOps<Ca
   set: (key, value, ttl) =>
     Effect.catchTag(ops.set(key, value, ttl), "CacheSerializationError", (error) => refuse("set", error)),
   setMany: (entries, ttl) =>
-    Effect.catchTag(ops.setMany(entries, ttl), "CacheSerializationError", (error) => refuse("setMany", error))
+    Effect.catchTag(ops.setMany(entries, ttl), "CacheSerializationError", (error) => refuse("setMany", error)),
+  setIfAbsent: (key, value, ttl) =>
+    Effect.catchTag(
+      ops.setIfAbsent(key, value, ttl),
+      "CacheSerializationError",
+      (error) => refuse("setIfAbsent", error)
+    )
 })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -462,7 +483,8 @@ const refuseUnencodable = (ops: Policy.CacheOps<CacheError>): Policy.CacheOps<Ca
 
 /**
  * The policy of {@link layerDefault}: a cache failure never fails the caller. Every failure is logged at
- * debug level, then `get` yields a miss and `set` / `delete` / `clear` do nothing. It is not silent: when the
+ * debug level, then `get` yields a miss, `set` / `delete` / `deleteMany` / `clear` do nothing and `setIfAbsent`
+ * answers `false`. It is not silent: when the
  * backend goes from working to failing a Warning names the cause, and an Info says when it works again
  * ({@link logOutages}). No timeout is added: an unresponsive server costs the client's own `commandTimeout`
  * (5 s by default).
@@ -479,7 +501,7 @@ export const defaultPolicy: Policy.Policy<CacheError, never> = Policy.log("Debug
  * Applies `policy` to `backend`, with telemetry. The operations fail with the policy's error type: a policy that
  * does not end in `recoverToMiss` gives typed failures to handle.
  *
- * A value the backend's serializer cannot encode (`CacheSerializationError` from `set` or `setMany`) is a
+ * A value the backend's serializer cannot encode (`CacheSerializationError` from `set`, `setMany` or `setIfAbsent`) is a
  * programming error, not a cache failure: whatever the policy, the write dies with an `IllegalArgumentException`
  * that says why, rather than being dropped.
  *
@@ -586,8 +608,20 @@ export interface SchemaView<A, R = never, E = never> {
     entries: Iterable<readonly [key: string, value: A]>,
     ttl?: Duration.DurationInput
   ) => Effect.Effect<void, ParseResult.ParseError | E, R>
+  /**
+   * Encodes `value` and stores it under `key` only when the key holds nothing; `true` when it stored (see
+   * `RemoteCacheBackend`'s `setIfAbsent`). A value the schema cannot encode fails with a `ParseError`, before the
+   * key is looked at.
+   */
+  readonly setIfAbsent: (
+    key: string,
+    value: A,
+    ttl?: Duration.DurationInput
+  ) => Effect.Effect<boolean, ParseResult.ParseError | E, R>
   /** Removes `key`. */
   readonly delete: (key: string) => Effect.Effect<void, E>
+  /** Removes every key of `keys` (values of any type), in a few commands (see `RemoteCacheBackend`'s `deleteMany`). */
+  readonly deleteMany: (keys: ReadonlyArray<string>) => Effect.Effect<void, E>
   /** Removes every key under the cache's prefix (values of any type). */
   readonly clear: Effect.Effect<void, E>
 }
@@ -636,7 +670,13 @@ export const schemaView = <A, I, R, E>(
         (encoded) =>
           Effect.locally(cache.setMany(encoded, ttl), writingSchemaView, true)
       ),
+    setIfAbsent: (key, value, ttl) =>
+      Effect.flatMap(
+        encode(value),
+        (encoded) => Effect.locally(cache.setIfAbsent(key, encoded, ttl), writingSchemaView, true)
+      ),
     delete: cache.delete,
+    deleteMany: cache.deleteMany,
     clear: cache.clear
   }
 }

@@ -1,6 +1,7 @@
 /**
- * The remote (L2) cache service: `get` / `set` with TTL / `delete` / `clear`, plus `getMany` / `setMany` so a
- * caller that reads many keys pays one round trip, not one per key.
+ * The remote (L2) cache service: `get` / `set` with TTL / `delete` / `clear`, plus `getMany` / `setMany` /
+ * `deleteMany` so a caller that handles many keys pays a few round trips, not one per key, and `setIfAbsent`, a
+ * write that never replaces a value.
  *
  * Implementations: `RedisBackend` (over the library's own RESP client) and `MemoryBackend` (in-process, same
  * contract, for demos and tests). Applications usually see it through `RemoteCache`, which adds a failure
@@ -21,7 +22,17 @@ import * as Predicate from "effect/Predicate"
  * @since 0.1.0
  * @category models
  */
-export const operations = ["get", "getWithTtl", "getMany", "set", "setMany", "delete", "clear"] as const
+export const operations = [
+  "get",
+  "getWithTtl",
+  "getMany",
+  "set",
+  "setMany",
+  "setIfAbsent",
+  "delete",
+  "deleteMany",
+  "clear"
+] as const
 
 /**
  * The operation a cache error happened in.
@@ -59,8 +70,8 @@ export type CacheErrorTypeId = typeof CacheErrorTypeId
 
 /**
  * Fields shared by every cache error: the operation, the key (for `getMany` / `setMany` the key that failed, or
- * the first key when the whole batch fails; none for `clear`), a message that never contains a value or a
- * secret, and the underlying cause.
+ * the first key when the whole batch fails; for `deleteMany` the first key of the command that failed; none for
+ * `clear`), a message that never contains a value or a secret, and the underlying cause.
  *
  * @since 0.1.0
  * @category errors
@@ -68,7 +79,7 @@ export type CacheErrorTypeId = typeof CacheErrorTypeId
 export interface CacheErrorFields {
   /** The operation that failed. */
   readonly operation: Operation
-  /** The key that failed, or the first key of a batch that failed as a whole; none for `clear`. */
+  /** The key that failed, or the first key of a batch (or of a `deleteMany` command) that failed; none for `clear`. */
   readonly key?: string | undefined
   /** What happened, without a value or a secret. */
   readonly message: string
@@ -301,7 +312,8 @@ export const isCacheError = (u: unknown): u is CacheError | CacheCircuitOpenErro
  *
  * TTL semantics, the same for every backend: no TTL or an infinite one means no expiry; a TTL that truncates to
  * 0 ms or less (negative included) stores nothing and removes any earlier value under the key (the value is then
- * not serialized at all); a `NaN` TTL fails with `CacheInputError`.
+ * not serialized at all), except in `setIfAbsent`, which then removes nothing and answers `false`; a `NaN` TTL fails
+ * with `CacheInputError`.
  *
  * @since 0.1.0
  * @category models
@@ -332,8 +344,41 @@ export interface CacheOps<out E> {
     entries: Iterable<readonly [key: string, value: unknown]>,
     ttl?: Duration.DurationInput
   ) => Effect.Effect<void, E>
+  /**
+   * Stores `value` under `key` only when the key holds nothing (no value, or an expired one), and answers `true`
+   * when it stored, `false` when the key already held something, which is left exactly as it was (its value and its
+   * TTL). The check and the write are one atomic step: of several concurrent calls on a missing key exactly one
+   * answers `true`, and a value written by anyone in between is never overwritten. On Redis it is one
+   * `SET key value NX [PX ms]`; a key holding another type than a string (a list written by another program) holds
+   * something, so it is left in place and the answer is `false`.
+   *
+   * TTL as for `set` (no TTL, an infinite one or one past `Number.MAX_SAFE_INTEGER` ms: no expiry; `NaN`:
+   * `CacheInputError`), except that a TTL that truncates to 0 ms or less stores nothing, removes nothing and
+   * answers `false` (the value is not serialized). A value that cannot be serialized fails with
+   * `CacheSerializationError` and nothing is stored, whether or not the key held something.
+   *
+   * A failure whose outcome is unknown (the connection lost or the reply timed out after the command was written)
+   * may have stored the value: a retried `setIfAbsent` may then answer `false` for a value its first attempt
+   * stored.
+   */
+  readonly setIfAbsent: (key: string, value: unknown, ttl?: Duration.DurationInput) => Effect.Effect<boolean, E>
   /** Removes `key`; removing a missing key succeeds. */
   readonly delete: (key: string) => Effect.Effect<void, E>
+  /**
+   * Removes every key of `keys`; missing keys and duplicates are fine, and an empty list sends nothing. It pays
+   * a few commands, not one per key: on Redis `UNLINK`s of at most the backend's batch size (`maxBatchSize`) each,
+   * a few at a time, so that even a very long list neither floods the connection nor waits out its command timeout
+   * behind its own commands. On a cluster the keys are grouped by slot, each slot's keys in one `UNLINK` (or a few,
+   * when one slot holds more than a batch), the nodes answering in parallel.
+   *
+   * Every command is attempted, whatever another's outcome: when one fails (a key the server refuses, a key over
+   * `maxArgumentLength`, which goes in a command of its own, one cluster node down), the keys of the others are
+   * removed all the same and the operation then fails with the first failure, naming the first key of its command.
+   * A command whose outcome is unknown is sent once more on a cluster, as `delete`'s is. On one server a lost
+   * connection fails the commands in flight, and those sent while the client waits to reconnect fail fast, as any
+   * command then does. Removing a key twice is harmless, so a failed `deleteMany` may simply be run again.
+   */
+  readonly deleteMany: (keys: ReadonlyArray<string>) => Effect.Effect<void, E>
   /**
    * Removes every key of this backend (every full key starting with its prefix) and nothing else. A backend whose
    * prefix extends this one's (`"a:"` and `"a:b:"`) lives inside its namespace and is cleared with it.

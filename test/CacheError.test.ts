@@ -137,7 +137,9 @@ const scripted = (failures: ReadonlyArray<CacheError>) =>
       getMany: (keys) => Effect.succeed(keys.map(() => Option.none())),
       set: () => Effect.void,
       setMany: () => Effect.void,
+      setIfAbsent: () => Effect.succeed(true),
       delete: () => Effect.void,
+      deleteMany: () => Effect.void,
       clear: Effect.void
     }
     return { backend, attempts: Ref.get(attempts) }

@@ -372,6 +372,249 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
           yield* cache.delete("never-set")
         }))
 
+      test("deleteMany removes exactly the keys given: missing keys, duplicates and an empty list are fine", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          const neighbour = yield* backend("u:")
+          yield* cache.deleteMany([])
+          yield* cache.setMany([["a", 1], ["b", 2], ["c", 3], ["d", 4]])
+          yield* cache.set("ttl", 5, 60_000)
+          yield* neighbour.setMany([["a", "u-a"], ["b", "u-b"]])
+          yield* cache.deleteMany(["a", "missing", "a", "c", "ttl", "never", "c"])
+          expect(yield* cache.getMany(["a", "b", "c", "d", "ttl"])).toStrictEqual([
+            Option.none(),
+            Option.some(2),
+            Option.none(),
+            Option.some(4),
+            Option.none()
+          ])
+          // The same keys under another prefix are other keys.
+          expect(yield* neighbour.getMany(["a", "b"])).toStrictEqual([Option.some("u-a"), Option.some("u-b")])
+          // Only missing keys, and the empty list again: nothing to do, nothing fails.
+          yield* cache.deleteMany(["missing", "missing"])
+          yield* cache.deleteMany([])
+          expect(yield* cache.getMany(["b", "d"])).toStrictEqual([Option.some(2), Option.some(4)])
+        }))
+
+      test("deleteMany removes keys of every kind, the empty key and glob characters taken literally", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* Effect.forEach(keysOfEveryKind, (key, i) => cache.set(key, { i }), { discard: true })
+          // Every other key: "" and "*" among the removed, "[a-z]" and "\\" among the kept, so a key taken as a
+          // pattern, or an empty key dropped, would show.
+          const removed = keysOfEveryKind.filter((_, i) => i % 2 === 1)
+          const kept = keysOfEveryKind.filter((_, i) => i % 2 === 0)
+          expect(removed).toContain("")
+          expect(removed).toContain("*")
+          yield* cache.deleteMany(removed)
+          for (const option of yield* cache.getMany(removed)) expectNone(option)
+          expect(yield* cache.getMany(kept)).toStrictEqual(
+            kept.map((key) => Option.some({ i: keysOfEveryKind.indexOf(key) }))
+          )
+        }))
+
+      test("deleteMany of more keys than a batch, many sharing one hash tag, removes them all", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          // 2,500 keys over many slots and 1,500 in one slot (hash tag `{tag}`): more than the default batch of
+          // 1,000 either way.
+          const spread = Array.from({ length: 2_500 }, (_, i) => `spread:${i}`)
+          const tagged = Array.from({ length: 1_500 }, (_, i) => `{tag}:${i}`)
+          const keys = [...spread, ...tagged]
+          for (let i = 0; i < keys.length; i += 500) {
+            yield* cache.setMany(keys.slice(i, i + 500).map((key) => [key, 1] as const))
+          }
+          yield* cache.setMany([["kept", "k"], ["{tag}kept", "t"]])
+          yield* cache.deleteMany(keys)
+          for (const option of yield* cache.getMany(keys)) expectNone(option)
+          expect(yield* cache.getMany(["kept", "{tag}kept"])).toStrictEqual([Option.some("k"), Option.some("t")])
+        }))
+
+      test("deleteMany reads its keys when called: changing the array afterwards changes nothing", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* cache.setMany([["a", 1], ["b", 2]])
+          const keys = ["a"]
+          const deleting = cache.deleteMany(keys)
+          keys[0] = "b"
+          yield* deleting
+          expect(yield* cache.getMany(["a", "b"])).toStrictEqual([Option.none(), Option.some(2)])
+        }))
+
+      test("setIfAbsent stores only when the key holds nothing, and answers whether it stored", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          expect(yield* cache.setIfAbsent("k", { first: true })).toBe(true)
+          expectSome(yield* cache.get("k"), { first: true })
+          expect(yield* cache.setIfAbsent("k", { second: true })).toBe(false)
+          expectSome(yield* cache.get("k"), { first: true })
+          // A falsy value is something: null, 0, false, "" are held values.
+          for (const [i, value] of [null, 0, false, ""].entries()) {
+            yield* cache.set(`falsy${i}`, value)
+            expect(yield* cache.setIfAbsent(`falsy${i}`, "other")).toBe(false)
+            expectSome(yield* cache.get(`falsy${i}`), value)
+          }
+          // After a delete the key holds nothing again.
+          yield* cache.delete("k")
+          expect(yield* cache.setIfAbsent("k", "again")).toBe(true)
+          expectSome(yield* cache.get("k"), "again")
+          // The same key under another prefix is another key.
+          const other = yield* backend("u:")
+          expect(yield* other.setIfAbsent("k", "u")).toBe(true)
+          expectSome(yield* cache.get("k"), "again")
+        }))
+
+      test("setIfAbsent on a held key leaves its value and its TTL as they were", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* cache.set("forever", "old")
+          expect(yield* cache.setIfAbsent("forever", "new", 60_000)).toBe(false)
+          const forever = Option.getOrThrow(yield* cache.getWithTtl("forever"))
+          expect(forever.value).toBe("old")
+          expectNone(forever.remainingTtl)
+
+          yield* cache.set("timed", "old", 60_000)
+          expect(yield* cache.setIfAbsent("timed", "new")).toBe(false)
+          const timed = Option.getOrThrow(yield* cache.getWithTtl("timed"))
+          expect(timed.value).toBe("old")
+          expect(Duration.toMillis(Option.getOrThrow(timed.remainingTtl))).toBeGreaterThan(50_000)
+        }))
+
+      test("setIfAbsent applies its TTL, and an expired key holds nothing", ({ advance, backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          expect(yield* cache.setIfAbsent("timed", "v", 60_000)).toBe(true)
+          const timed = Option.getOrThrow(yield* cache.getWithTtl("timed"))
+          expect(timed.value).toBe("v")
+          const left = Duration.toMillis(Option.getOrThrow(timed.remainingTtl))
+          expect(left).toBeLessThanOrEqual(60_000)
+          expect(left).toBeGreaterThan(50_000)
+
+          yield* cache.set("short", "old", 50)
+          expect(yield* cache.setIfAbsent("brief", "b", 50)).toBe(true)
+          yield* advance(150)
+          expectNone(yield* cache.get("brief"))
+          expect(yield* cache.setIfAbsent("short", "new")).toBe(true)
+          expect(yield* cache.setIfAbsent("brief", "again")).toBe(true)
+          expectSome(yield* cache.get("short"), "new")
+          expectSome(yield* cache.get("brief"), "again")
+          // Stored without a TTL: no expiry.
+          expectNone(Option.getOrThrow(yield* cache.getWithTtl("short")).remainingTtl)
+        }))
+
+      test("setIfAbsent with a TTL of 0, negative or under 1 ms stores nothing, removes nothing, answers false", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          const ttls: ReadonlyArray<Duration.DurationInput> = [
+            0,
+            -1,
+            -1000,
+            0.4,
+            -Infinity,
+            Duration.zero,
+            "0.4 millis"
+          ]
+          for (const [i, ttl] of ttls.entries()) {
+            yield* cache.set(`held${i}`, "old")
+            expect(yield* cache.setIfAbsent(`held${i}`, "new", ttl)).toBe(false)
+            expectSome(yield* cache.get(`held${i}`), "old")
+            expect(yield* cache.setIfAbsent(`fresh${i}`, "new", ttl)).toBe(false)
+            expectNone(yield* cache.get(`fresh${i}`))
+            // Not even serialized: a value no serializer takes changes nothing.
+            expect(yield* cache.setIfAbsent(`fresh${i}`, () => 1, ttl)).toBe(false)
+          }
+        }))
+
+      test("setIfAbsent with a NaN TTL fails with CacheInputError and stores nothing", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* cache.set("held", "old")
+          for (const ttl of [NaN, [NaN, 0] as const]) {
+            for (const key of ["held", "fresh"]) {
+              const error = yield* Effect.flip(cache.setIfAbsent(key, "new", ttl))
+              expect(error._tag).toBe("CacheInputError")
+              expect(error.operation).toBe("setIfAbsent")
+              expect(error.key).toBe(key)
+            }
+          }
+          expectSome(yield* cache.get("held"), "old")
+          expectNone(yield* cache.get("fresh"))
+        }))
+
+      test("setIfAbsent with an infinite TTL, or one beyond Number.MAX_SAFE_INTEGER ms, stores without expiry", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          const huge: ReadonlyArray<Duration.DurationInput> = [
+            Infinity,
+            Duration.infinity,
+            1e19,
+            1e21,
+            Number.MAX_VALUE
+          ]
+          for (const [i, ttl] of huge.entries()) {
+            expect(yield* cache.setIfAbsent(`k${i}`, i, ttl)).toBe(true)
+            const entry = Option.getOrThrow(yield* cache.getWithTtl(`k${i}`))
+            expect(entry.value).toBe(i)
+            expectNone(entry.remainingTtl)
+          }
+          expect(yield* cache.setIfAbsent("max", "v", Number.MAX_SAFE_INTEGER)).toBe(true)
+          const max = Option.getOrThrow(yield* cache.getWithTtl("max"))
+          expect(Duration.toMillis(Option.getOrThrow(max.remainingTtl))).toBeGreaterThan(
+            Number.MAX_SAFE_INTEGER - 60_000
+          )
+        }))
+
+      test("setIfAbsent of a value that cannot be serialized fails with CacheSerializationError, stores nothing", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          yield* cache.set("held", "old")
+          for (const key of ["held", "fresh"]) {
+            const error = yield* Effect.flip(cache.setIfAbsent(key, () => 1, 60_000))
+            expect([error._tag, error.operation, error.key]).toStrictEqual([
+              "CacheSerializationError",
+              "setIfAbsent",
+              key
+            ])
+          }
+          expectSome(yield* cache.get("held"), "old")
+          expectNone(yield* cache.get("fresh"))
+        }))
+
+      test("setIfAbsent works for keys of every kind, each its own key", ({ backend }) =>
+        Effect.gen(function*() {
+          const cache = yield* backend("t:")
+          for (const [i, key] of keysOfEveryKind.entries()) expect(yield* cache.setIfAbsent(key, { i })).toBe(true)
+          for (const [i, key] of keysOfEveryKind.entries()) {
+            expect(yield* cache.setIfAbsent(key, "other")).toBe(false)
+            expectSome(yield* cache.get(key), { i })
+          }
+        }))
+
+      test("concurrent setIfAbsent on one missing key: exactly one stores, and its value is the one kept", ({ backend }) =>
+        Effect.gen(function*() {
+          // An encoder that yields: every caller serializes before any checks the key, so a backend that checked
+          // before serializing, or between its check and its write, would let several win.
+          const yielding: Serializer.SerializerShape = {
+            name: "v8, yielding",
+            encode: (value) => Effect.zipRight(Effect.yieldNow(), Serializer.v8.encode(value)),
+            decode: Serializer.v8.decode
+          }
+          const one = yield* Effect.provideService(backend("t:"), Serializer.Serializer, yielding)
+          const two = yield* Effect.provideService(backend("t:"), Serializer.Serializer, yielding)
+          for (let round = 0; round < 5; round++) {
+            const key = `race${round}`
+            const contenders = Array.from({ length: 40 }, (_, i) => i)
+            const won = yield* Effect.forEach(
+              contenders,
+              (i) => (i % 2 === 0 ? one : two).setIfAbsent(key, { winner: i }, 60_000),
+              { concurrency: "unbounded" }
+            )
+            const winners = contenders.filter((i) => won[i])
+            expect(winners, `round ${round}`).toHaveLength(1)
+            expectSome(yield* one.get(key), { winner: winners[0] })
+          }
+        }))
+
       test("clear removes every key of the backend, however many", ({ backend }) =>
         Effect.gen(function*() {
           const cache = yield* backend("t:")

@@ -139,7 +139,9 @@ export const make = (options?: MemoryBackend.MakeOptions): Effect.Effect<FaultyB
         const list = Array.from(entries)
         return faulty("setMany", list[0]?.[0], memory.setMany(list, ttl))
       },
+      setIfAbsent: (key, value, ttl) => faulty("setIfAbsent", key, memory.setIfAbsent(key, value, ttl)),
       delete: (key) => faulty("delete", key, memory.delete(key)),
+      deleteMany: (keys) => faulty("deleteMany", keys[0], memory.deleteMany(keys)),
       clear: faulty("clear", undefined, memory.clear)
     }
 
