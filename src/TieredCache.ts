@@ -900,15 +900,6 @@ export const make = (
     /** L1 expiry for an entry with `ttlMillis` left in L2 when the request was sent at `sentAt`. */
     const l1ExpiresAt = (sentAt: number, ttlMillis: number) => sentAt + Math.min(l1TtlMillis, ttlMillis)
 
-    // TEMPORARY until the backend operations land.
-    const remoteSetIfAbsent = (key: string, value: unknown) =>
-      Effect.flatMap(
-        remote.get(key),
-        (found) => Option.isSome(found) ? Effect.succeed(false) : Effect.as(remote.set(key, value), true)
-      )
-    const remoteDeleteMany = (keys: ReadonlyArray<string>) =>
-      Effect.forEach(keys, remote.delete, { concurrency: "unbounded", discard: true })
-
     /** The L2 key (under this cache's prefix) of a tag's invalidation time. */
     const tagKey = (tag: string) => tagKeyPrefix + tag
     /** The L2 key of a tag's last hard invalidation, which a later soft one must not overwrite. */
@@ -931,7 +922,7 @@ export const make = (
       if (unknown.length === 0) return Effect.void
       return Effect.suspend(() => {
         return Effect.forEach(unknown, (tag) =>
-          Effect.map(remoteSetIfAbsent(tagKey(tag), new Entry.TagTime(at, true)), () => {
+          Effect.map(remote.setIfAbsent(tagKey(tag), new Entry.TagTime(at, true)), () => {
             // Created, or already there: either way present now. (A failure turned into `false` by the policy marks
             // it known too: an entry then written reads as gone while the key is missing, and the first read that
             // finds it missing forgets it here.)
@@ -966,7 +957,9 @@ export const make = (
           run,
           Effect.sync(() => {
             for (const key of keys) {
-              if (writing.get(key) === done) writing.delete(key)
+              if (writing.get(key) === done) {
+                writing.delete(key)
+              }
             }
             Deferred.unsafeDone(done, Exit.void)
           })
@@ -991,7 +984,12 @@ export const make = (
     const withTicket = <A, E, R>(key: string, use: (ticket: Ticket) => Effect.Effect<A, E, R>) =>
       Effect.suspend(() => {
         const ticket = openTicket(key)
-        return Effect.ensuring(use(ticket), Effect.sync(() => closeTicket(key, ticket)))
+        return Effect.ensuring(
+          use(ticket),
+          Effect.sync(() =>
+            closeTicket(key, ticket)
+          )
+        )
       })
 
     /**
@@ -1010,7 +1008,9 @@ export const make = (
       sentAt: number
     ): { readonly stored: unknown; readonly l2Ttl: Duration.DurationInput | undefined; readonly meta?: Meta } => {
       const resolved = resolveTtl(ttl)
-      if (resolved._tag === "Invalid" || resolved._tag === "Expired") return { stored, l2Ttl: ttl }
+      if (resolved._tag === "Invalid" || resolved._tag === "Expired") {
+        return { stored, l2Ttl: ttl }
+      }
       const ttlMillis = resolved._tag === "Millis" ? resolved.millis : Infinity
       const graceMillis = ttlMillis === Infinity ? 0 : grace
       const freshUntil = sentAt + ttlMillis
@@ -1041,19 +1041,23 @@ export const make = (
           } else {
             stamps.observe(soft.at)
           }
-          if (hard !== undefined) stamps.observe(hard.at)
+          if (hard !== undefined) {
+            stamps.observe(hard.at)
+          }
           return { soft, hard }
         })
-        if (missing.length === 0 || closed) return Effect.succeed(states)
+        const recreate = missing.length > 0 && !closed
         // Recreated at once, off the caller's path, so that entries written from now on (by any instance, which
         // may still believe the key exists) are readable again; everything tagged so before stays gone.
-        return Effect.as(
-          Effect.forkIn(
-            Effect.interruptible(ensureTags(missing, stamps.next(currentClock().unsafeCurrentTimeMillis()))),
-            scope
-          ),
-          states
-        )
+        return recreate
+          ? Effect.as(
+            Effect.forkIn(
+              Effect.interruptible(ensureTags(missing, stamps.next(currentClock().unsafeCurrentTimeMillis()))),
+              scope
+            ),
+            states
+          )
+          : Effect.succeed(states)
       })
 
     /** An L2 entry as this cache sees it, its tags checked (one `getMany` of their keys, none when untagged). */
@@ -1063,7 +1067,9 @@ export const make = (
     ): Effect.Effect<{ readonly stored: unknown; readonly meta: Meta; readonly left: number } | undefined> => {
       const left = Option.isSome(found.remainingTtl) ? Duration.toMillis(found.remainingTtl.value) : Infinity
       const entry = Entry.readStored(found.value)
-      if (entry === Entry.CorruptEntry) return Effect.succeed(undefined)
+      if (entry === Entry.CorruptEntry) {
+        return Effect.succeed(undefined)
+      }
       if (entry === undefined) {
         // A plain value: fresh until its key expires.
         const until = sentAt + left
@@ -1079,7 +1085,9 @@ export const make = (
         graceUntil: Math.min(entry.graceUntil, sentAt + left),
         tags: entry.tags
       }
-      if (meta.tags.length === 0) return Effect.succeed({ stored: entry.value, meta, left })
+      if (meta.tags.length === 0) {
+        return Effect.succeed({ stored: entry.value, meta, left })
+      }
       return Effect.map(readTags(meta.tags), (states) => {
         applyTagStates(meta, states, sentAt)
         return { stored: entry.value, meta, left }
@@ -1088,17 +1096,25 @@ export const make = (
 
     /** Back-fills L1 from an L2 hit, unless the key was invalidated since the request was sent at `sentAt`. */
     const backFill = (key: string, ticket: Ticket, sentAt: number, stored: unknown, meta: Meta, left: number) => {
-      if (ticket.stale || ticket.notInL1) return
-      if (left > 0 && meta.graceUntil >= sentAt) l1.put(key, stored, l1ExpiresAt(sentAt, left), meta)
+      if (ticket.stale || ticket.notInL1) {
+        return
+      }
+      if (left > 0 && meta.graceUntil >= sentAt) {
+        l1.put(key, stored, l1ExpiresAt(sentAt, left), meta)
+      }
     }
 
     /** Reads L2 under a ticket: the entry with its meta (tags checked), back-filled into L1, or `undefined`. */
     const readL2 = (key: string, ticket: Ticket) =>
       Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
         Effect.flatMap(remote.getWithTtl(key), (found) => {
-          if (Option.isNone(found)) return Effect.succeed(undefined)
+          if (Option.isNone(found)) {
+            return Effect.succeed(undefined)
+          }
           return Effect.map(readMeta(found.value, sentAt), (read) => {
-            if (read === undefined) return undefined
+            if (read === undefined) {
+              return undefined
+            }
             backFill(key, ticket, sentAt, read.stored, read.meta, read.left)
             return { ...read, sentAt }
           })
@@ -1180,12 +1196,18 @@ export const make = (
     const deleteMany = (keys: Iterable<string>): Effect.Effect<void> =>
       Effect.suspend(() => {
         const all = Array.from(new Set(keys))
-        if (all.length === 0) return Effect.void
-        for (const key of all) invalidateKey(key)
+        if (all.length === 0) {
+          return Effect.void
+        }
+        for (const key of all) {
+          invalidateKey(key)
+        }
         return Effect.zipRight(
-          chained(all, remoteDeleteMany(all)),
+          chained(all, remote.deleteMany(all)),
           Effect.suspend(() => {
-            for (const key of all) invalidateKey(key)
+            for (const key of all) {
+              invalidateKey(key)
+            }
             return send({ t: "m", ks: all })
           })
         )
@@ -1202,7 +1224,9 @@ export const make = (
         invalidateKey(key)
         const rewrite = (ticket: Ticket) =>
           Effect.flatMap(remote.getWithTtl(key), (found): Effect.Effect<void> => {
-            if (Option.isNone(found) || ticket.stale) return Effect.void
+            if (Option.isNone(found) || ticket.stale) {
+              return Effect.void
+            }
             const clock = currentClock()
             const now = clock.unsafeCurrentTimeMillis()
             const entry = Entry.readStored(found.value.value)
@@ -1221,7 +1245,12 @@ export const make = (
                 new Entry.TieredEntry(entry.value, entry.createdAt, now - 1, graceUntil, entry.tags),
                 graceUntil === Infinity ? undefined : graceUntil - now
               )
-            return Effect.zipRight(write, Effect.suspend(() => undoIfOvertaken(key, ticket)))
+            return Effect.zipRight(
+              write,
+              Effect.suspend(() =>
+                undoIfOvertaken(key, ticket)
+              )
+            )
           })
         return Effect.zipRight(
           withTicket(key, (ticket) => chained([key], rewrite(ticket))),
@@ -1703,7 +1732,9 @@ export const make = (
               }
             })
             const tags = Array.from(
-              new Set(reads.flatMap((read) => read?.meta.tags ?? []))
+              new Set(reads.flatMap((read) =>
+                read?.meta.tags ?? []
+              ))
             )
             const checked = tags.length === 0
               ? Effect.void
