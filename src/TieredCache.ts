@@ -52,13 +52,14 @@ import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
+import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Entry from "./internal/entry.js"
@@ -598,9 +599,27 @@ interface Outcome {
   // `any`: a group is shared by callers of different views; each checks `view` against its own before using `value`.
   readonly view: View<any, any> | undefined
   readonly stale: boolean
+  /** For a stale outcome: the end of the value's grace (wall milliseconds), checked again when it is answered. */
+  readonly graceUntil?: number | undefined
 }
 
 type Group = Deferred.Deferred<Outcome, unknown>
+
+/** A stale value found by a batch, answered only within its grace (wall milliseconds). */
+interface StaleValue<A> {
+  readonly value: A
+  readonly graceUntil: number
+}
+
+/**
+ * A refresh in flight: `group` completes with the computation's outcome; `cut` when the refresh has run past its
+ * `hardTimeout`, which releases the callers holding a stale value (the computation is interrupted, and one that
+ * cannot be interrupted finishes and writes through in the background).
+ */
+interface Refresh {
+  readonly group: Group
+  readonly cut: Deferred.Deferred<void>
+}
 
 /** The groups whose computation runs in the current fiber (inherited by the fibers it forks). */
 const computingGroups: FiberRef.FiberRef<ReadonlySet<Group>> = FiberRef.unsafeMake<ReadonlySet<Group>>(new Set())
@@ -700,7 +719,7 @@ export const make = (
     /** The single-flight group each key's callers join. */
     const inflight = new Map<string, Group>()
     /** The refresh in flight for each key (a stale value or an early refresh): one per key. */
-    const refreshing = new Map<string, Group>()
+    const refreshing = new Map<string, Refresh>()
     /** Until when (monotonic ms) each key's refreshes are not retried after a failure. */
     const backoffUntil = new Map<string, number>()
     /** Every group not yet completed, joinable or not, so closing the scope can end them all. */
@@ -709,6 +728,8 @@ export const make = (
     const writing = new Map<string, Deferred.Deferred<void>>()
     /** Tags whose time key this instance created or saw: a tagged write needs no `setIfAbsent` for them. */
     const knownTags = new Set<string>()
+    /** The creation of each tag key in flight here (see `ensureTags`). */
+    const creatingTags = new Map<string, Deferred.Deferred<void>>()
     let closed = false
 
     /** The freshness settings of one call: its own, else the cache's; a bad one is a defect (a programming error). */
@@ -732,6 +753,18 @@ export const make = (
         timeout: call.timeout === undefined ? cacheTimeout : checked.right.timeout,
         hardTimeout: call.hardTimeout === undefined ? cacheHardTimeout : checked.right.hardTimeout,
         early: checked.right.earlyRefresh ?? cacheEarly
+      }
+    }
+
+    /**
+     * Checks a compute call's key and options (a defect when bad: a programming error), before it reads or
+     * computes anything. A `ttl` function's result is checked when the value is written.
+     */
+    const checkCall = (operation: string, key: string, computeOptions: ComputeOptions<any> | undefined) => {
+      checkKey(operation, key)
+      if (computeOptions !== undefined) {
+        settingsOf(computeOptions)
+        if (computeOptions.tags !== undefined) checkTags(operation, computeOptions.tags)
       }
     }
 
@@ -914,24 +947,62 @@ export const make = (
     /**
      * Makes sure each tag has its time key in L2 before an entry tagged with it is created: a tagged entry whose
      * tag key is missing reads as gone (the key was evicted, and the invalidations it held with it). The key is
-     * created with `setIfAbsent`, never overwriting an invalidation written meanwhile, and holds the creation time
+     * created with `setIfAbsent`, never overwriting an invalidation written meanwhile, and holds its creation time
      * as a hard invalidation: nothing tagged so before it can be trusted (it may predate an evicted invalidation).
+     * When the key was there already (another writer created it), its time is read back and observed, so that
+     * the entry, stamped after this returns, is newer than it: two writers creating a tag key at once never make
+     * each other's entry look invalidated. One creation per tag is in flight in this process at a time.
      */
-    const ensureTags = (tags: ReadonlyArray<string>, at: number): Effect.Effect<void> => {
+    const ensureTags = (tags: ReadonlyArray<string>, stamped?: number): Effect.Effect<void> => {
       const unknown = tags.filter((tag) => !knownTags.has(tag))
       if (unknown.length === 0) return Effect.void
-      return Effect.suspend(() => {
-        return Effect.forEach(unknown, (tag) =>
-          Effect.map(remote.setIfAbsent(tagKey(tag), new Entry.TagTime(at, true)), () => {
-            // Created, or already there: either way present now. (A failure turned into `false` by the policy marks
-            // it known too: an entry then written reads as gone while the key is missing, and the first read that
-            // finds it missing forgets it here.)
-            if (knownTags.size >= capacity) {
-              knownTags.clear()
-            }
+      return Effect.forEach(unknown, (tag) => ensureTag(tag, stamped), { concurrency: "unbounded", discard: true })
+    }
+
+    /** See `ensureTags`; `stamped`: the creation time to record, else a stamp taken when the creation starts. */
+    const ensureTag = (tag: string, stamped: number | undefined): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const running = creatingTags.get(tag)
+        if (running !== undefined) return Deferred.await(running)
+        const done = Deferred.unsafeMake<void>(FiberId.none)
+        creatingTags.set(tag, done)
+        const clock = currentClock()
+        const at = stamped ?? stampsOf(clock).next(clock.unsafeCurrentTimeMillis())
+        const create = Effect.flatMap(
+          remote.setIfAbsent(tagKey(tag), new Entry.TagTime(at, true)),
+          (created) =>
+            created ? Effect.void : Effect.map(remote.get(tagKey(tag)), (found) => {
+              const time = Option.isSome(found) ? Entry.tagTimeOf(found.value) : undefined
+              if (time !== undefined) stampsOf(clock).observe(time.at)
+            })
+        )
+        return Effect.ensuring(
+          Effect.map(create, () => {
+            // Present now, or unknown after a failure the policy turned into a miss: either way known, so that
+            // writes go on; an entry written while the key is missing reads as gone, and the first read that finds
+            // it missing forgets the tag here.
+            if (knownTags.size >= capacity) knownTags.clear()
             knownTags.add(tag)
-          }), { concurrency: "unbounded", discard: true })
+          }),
+          Effect.sync(() => {
+            if (creatingTags.get(tag) === done) creatingTags.delete(tag)
+            Deferred.unsafeDone(done, Exit.void)
+          })
+        )
       })
+
+    /**
+     * A creation stamp for an entry tagged with `tags`, taken once their keys exist (see `ensureTags`): after
+     * every invalidation this process made or saw, so that one made before covers nothing created after it.
+     */
+    const stampAfterTags = (tags: ReadonlyArray<string>): Effect.Effect<number> => {
+      const stamp = () => {
+        const clock = currentClock()
+        return stampsOf(clock).next(clock.unsafeCurrentTimeMillis())
+      }
+      return tags.length === 0 || tags.every((tag) => knownTags.has(tag))
+        ? Effect.sync(stamp)
+        : Effect.map(ensureTags(tags), stamp)
     }
 
     /**
@@ -986,9 +1057,7 @@ export const make = (
         const ticket = openTicket(key)
         return Effect.ensuring(
           use(ticket),
-          Effect.sync(() =>
-            closeTicket(key, ticket)
-          )
+          Effect.sync(() => closeTicket(key, ticket))
         )
       })
 
@@ -1052,6 +1121,7 @@ export const make = (
         return recreate
           ? Effect.as(
             Effect.forkIn(
+              // Stamped now: a write that follows this read in this process is created after the key.
               Effect.interruptible(ensureTags(missing, stamps.next(currentClock().unsafeCurrentTimeMillis()))),
               scope
             ),
@@ -1155,25 +1225,21 @@ export const make = (
         checkTags("set", tags)
         const settings = settingsOf(setOptions.grace === undefined ? undefined : { grace: setOptions.grace })
         invalidateKey(key)
-        const clock = currentClock()
-        const now = clock.unsafeCurrentTimeMillis()
-        // Stamped after the time its tags' keys are created with, and after every invalidation this process made
-        // or saw. The entry may land before its tags' keys: read in between, it is gone (a miss), never wrong.
-        const tagsCreatedAt = stampsOf(clock).next(now)
-        const createdAt = stampsOf(clock).next(now)
-        const plan = planWrite(
-          value,
-          setOptions.ttl ?? defaultTtl,
-          settings.grace,
-          tags,
-          settings.early,
-          createdAt,
-          now
-        )
+        // Stamped once its tags' keys exist, after every invalidation this process made or saw.
+        const write = Effect.flatMap(stampAfterTags(tags), (createdAt) => {
+          const plan = planWrite(
+            value,
+            setOptions.ttl ?? defaultTtl,
+            settings.grace,
+            tags,
+            settings.early,
+            createdAt,
+            currentClock().unsafeCurrentTimeMillis()
+          )
+          return chained([key], remote.set(key, plan.stored, plan.l2Ttl))
+        })
         return Effect.zipRight(
-          Effect.zip(ensureTags(tags, tagsCreatedAt), chained([key], remote.set(key, plan.stored, plan.l2Ttl)), {
-            concurrent: true
-          }),
+          write,
           Effect.suspend(() => {
             invalidateKey(key)
             return publish("s", key)
@@ -1245,15 +1311,11 @@ export const make = (
                 new Entry.TieredEntry(entry.value, entry.createdAt, now - 1, graceUntil, entry.tags),
                 graceUntil === Infinity ? undefined : graceUntil - now
               )
-            return Effect.zipRight(
-              write,
-              Effect.suspend(() =>
-                undoIfOvertaken(key, ticket)
-              )
-            )
+            return write
           })
         return Effect.zipRight(
-          withTicket(key, (ticket) => chained([key], rewrite(ticket))),
+          // The undo (a write of the key itself) comes after the rewrite's turn in the key's write order, not in it.
+          withTicket(key, (ticket) => Effect.zipRight(chained([key], rewrite(ticket)), undoIfOvertaken(key, ticket))),
           // Published whether or not L2 held the key: another instance may still hold it in its L1.
           Effect.suspend(() => {
             invalidateKey(key)
@@ -1369,32 +1431,27 @@ export const make = (
         Effect.suspend(() => {
           const tags = computeOptions?.tags ?? []
           checkTags("getOrCompute", tags)
-          const clock = currentClock()
-          const now = clock.unsafeCurrentTimeMillis()
-          // The computation reads its data after both stamps: after its tags' keys' creation time, and after every
-          // invalidation this process made or saw, so that one made before it started covers it and none after.
-          const tagsCreatedAt = stampsOf(clock).next(now)
-          const createdAt = stampsOf(clock).next(now)
           const computed = Effect.flatMap(
             FiberRef.get(computingGroups),
             (groups) => Effect.locally(compute, computingGroups, new Set(groups).add(group))
           )
-          return Effect.flatMap(
-            tags.length === 0
-              ? computed
-              : Effect.map(Effect.zip(ensureTags(tags, tagsCreatedAt), computed, { concurrent: true }), ([, a]) => a),
-            (value) =>
-              Effect.flatMap(
-                view === undefined ? Effect.succeed<unknown>(value) : view.encode(value),
-                (stored) =>
-                  Effect.as(writeComputed(key, ticket, value, stored, computeOptions, createdAt), {
-                    stored,
-                    value,
-                    view,
-                    stale: false
-                  })
-              )
-          )
+          // The computation reads its data after its stamp: after its tags' keys exist, and after every invalidation
+          // this process made or saw, so that one made before it started covers it and none after.
+          return Effect.flatMap(stampAfterTags(tags), (createdAt) =>
+            Effect.flatMap(
+              computed,
+              (value) =>
+                Effect.flatMap(
+                  view === undefined ? Effect.succeed<unknown>(value) : view.encode(value),
+                  (stored) =>
+                    Effect.as(writeComputed(key, ticket, value, stored, computeOptions, createdAt), {
+                      stored,
+                      value,
+                      view,
+                      stale: false
+                    })
+                )
+            ))
         })
       )
 
@@ -1435,7 +1492,8 @@ export const make = (
               stored: read.stored,
               value: decoded.value,
               view,
-              stale
+              stale,
+              graceUntil: read.meta.graceUntil
             })
           })
         }))
@@ -1472,16 +1530,71 @@ export const make = (
       )
     }
 
+    /** Serves stale values of `key` without refreshing it until `graceBackoff` has passed (monotonic clock). */
+    const startBackoff = (key: string, backoff: number) => {
+      const now = monoOf(currentClock())
+      backoffUntil.set(key, now + backoff)
+      // Keys whose refresh failed and that nobody asked for again: swept once there are more than L1 holds.
+      if (backoffUntil.size > capacity) {
+        for (const [stuck, until] of backoffUntil) {
+          if (until <= now) {
+            backoffUntil.delete(stuck)
+          }
+        }
+      }
+    }
+
     /**
-     * Starts the key's refresh (unless one runs): a computation in the cache's scope, cut at `hardTimeout`, that
-     * writes through; its failure starts the key's backoff. Returns the refresh's group.
+     * Interrupts a computation run past its hard timeout, in the background, if it can be interrupted now; one in
+     * an uninterruptible region is left to finish (interrupting it would only throw its result away when the
+     * region ends), so that its value is still written through.
+     */
+    const cutShort = (fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined): Effect.Effect<void> =>
+      fiber === undefined ?
+        Effect.void :
+        Effect.flatMap(Fiber.status(fiber), (status) =>
+          status._tag === "Done" || !RuntimeFlags.interruptible(status.runtimeFlags)
+            ? Effect.void
+            : Effect.asVoid(Fiber.interruptFork(fiber)))
+
+    /**
+     * At `hardTimeout` after its start, a refresh still running is cut: its callers holding a stale value are
+     * released, the key backs off, and the computation is interrupted. One that cannot be interrupted finishes in
+     * the background and writes through (the refresh's group completes then, for callers with nothing stale).
+     */
+    const cutAt = (
+      key: string,
+      record: Refresh,
+      hardTimeout: number,
+      backoff: number,
+      computation: () => Fiber.RuntimeFiber<unknown, unknown> | undefined
+    ) =>
+      Effect.flatMap(
+        Effect.raceFirst(
+          Effect.as(Effect.sleep(hardTimeout), true),
+          Effect.as(Effect.exit(Deferred.await(record.group)), false)
+        ),
+        (expired) =>
+          Effect.suspend(() => {
+            if (!expired) {
+              return Effect.void
+            }
+            Deferred.unsafeDone(record.cut, Exit.void)
+            startBackoff(key, backoff)
+            return cutShort(computation())
+          })
+      )
+
+    /**
+     * Starts the key's refresh (unless one runs): a computation in the cache's scope that writes through under the
+     * key's ticket, cut at `hardTimeout` (see `cutAt`); its failure starts the key's backoff.
      */
     const refresh = <A, E, R, RV>(
       key: string,
       compute: Effect.Effect<A, E, R>,
       computeOptions: ComputeOptions<A> | undefined,
       view: View<A, RV> | undefined
-    ): Effect.Effect<Group, never, R | RV> =>
+    ): Effect.Effect<Refresh, never, R | RV> =>
       Effect.suspend(() => {
         const running = refreshing.get(key)
         if (running !== undefined) {
@@ -1492,42 +1605,45 @@ export const make = (
         }
         const settings = settingsOf(computeOptions)
         const group: Group = Deferred.unsafeMake<Outcome, unknown>(FiberId.none)
-        refreshing.set(key, group)
+        const record: Refresh = { group, cut: Deferred.unsafeMake<void>(FiberId.none) }
+        refreshing.set(key, record)
         pending.add(group)
-        const timed = settings.hardTimeout === undefined ? compute : Effect.timeout(compute, settings.hardTimeout)
-        const body = withTicket(
-          key,
-          (ticket) =>
-            computeAndWrite(key, ticket, timed as Effect.Effect<A, unknown, R>, computeOptions, view, group)
-        )
+        // The computation runs in a fiber of its own, so that a cut interrupts it and not the write that follows.
+        let computation: Fiber.RuntimeFiber<A, E> | undefined
+        const cuttable = Effect.flatMap(Effect.fork(compute), (fiber) => {
+          computation = fiber
+          return Fiber.join(fiber)
+        })
+        const body = withTicket(key, (ticket) =>
+          computeAndWrite(key, ticket, cuttable, computeOptions, view, group))
         const done = Effect.onExit(body, (exit) =>
-          Effect.flatMap(Clock.currentTimeMillis, (now) =>
-            Effect.sync(() => {
-              if (refreshing.get(key) === group) {
-                refreshing.delete(key)
-              }
-              pending.delete(group)
-              if (Exit.isSuccess(exit)) {
-                backoffUntil.delete(key)
-              } else if (!Cause.isInterruptedOnly(exit.cause)) {
-                backoffUntil.set(key, now + settings.backoff)
-                // Keys whose refresh failed and that nobody asked for again: swept once there are more than L1 holds.
-                if (backoffUntil.size > capacity) {
-                  for (const [stuck, until] of backoffUntil) {
-                    if (until <= now) {
-                      backoffUntil.delete(stuck)
-                    }
-                  }
-                }
-              }
-              Deferred.unsafeDone(group, exit)
-            })))
+          Effect.sync(() => {
+            if (refreshing.get(key) === record) {
+              refreshing.delete(key)
+            }
+            pending.delete(group)
+            if (Exit.isSuccess(exit)) {
+              backoffUntil.delete(key)
+            } else if (!Cause.isInterruptedOnly(exit.cause)) {
+              startBackoff(key, settings.backoff)
+            }
+            Deferred.unsafeDone(group, exit)
+          }))
+        const timer = settings.hardTimeout === undefined
+          ? Effect.void
+          : Effect.forkIn(
+            Effect.interruptible(
+              cutAt(key, record, settings.hardTimeout, settings.backoff, () =>
+                computation)
+            ),
+            scope
+          )
         return Effect.as(
           Effect.zipRight(
             Metrics.increment(refreshesTotal),
-            Effect.forkIn(Effect.interruptible(Effect.exit(done)), scope)
+            Effect.zipRight(Effect.forkIn(Effect.interruptible(Effect.exit(done)), scope), timer)
           ),
-          group
+          record
         )
       })
 
@@ -1543,64 +1659,81 @@ export const make = (
         : view.decode("getOrCompute", key, outcome.stored)
 
     /**
-     * A caller holding a stale value: refresh (or join the refresh), wait for it at most the soft timeout, and
-     * answer the stale value when the refresh fails, is backing off, or takes longer. A stale value this view
-     * cannot read is no fallback: the caller waits for the refresh and shares its failure.
+     * A caller holding a stale value: refresh (or join the refresh), wait for it at most the soft timeout or until
+     * the refresh is cut at `hardTimeout`, and answer the stale value when the refresh fails, is backing off, or
+     * takes longer. Every answer of the stale value checks `withinGrace` at that moment: a value whose grace ended
+     * while the caller waited is no fallback any more, nor is one this view cannot read; such a caller waits for
+     * the refresh, shares its failure, and computes on its own when the refresh was cut or interrupted.
      */
     const serveStale = <A, E, R, RV>(
       key: string,
       compute: Effect.Effect<A, E, R>,
       computeOptions: ComputeOptions<A> | undefined,
       view: View<A, RV> | undefined,
-      stored: unknown
+      stored: unknown,
+      withinGrace: () => boolean
     ): Effect.Effect<A, E, R | RV> =>
       Effect.flatMap(
         view === undefined ? Effect.succeedSome(stored as A) : view.decode("getOrCompute", key, stored),
         (fallback) =>
           Effect.withFiberRuntime((fiber) => {
-            const now = nowOf(fiber)
             const settings = settingsOf(computeOptions)
-            const stale = Option.isSome(fallback)
-              ? Effect.sync(() => {
-                staleServedTotal.unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
-                return fallback.value
-              })
-              : undefined
+            const usable = () =>
+              Option.isSome(fallback) && withinGrace()
+            const stale = Effect.sync(() => {
+              staleServedTotal.unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
+              return (fallback as Option.Some<A>).value
+            })
             const backoff = backoffUntil.get(key)
             if (backoff !== undefined) {
-              if (stale !== undefined && backoff > now) {
-                return stale
-              }
+              const now = monoOf(currentClock())
               if (backoff <= now) {
                 backoffUntil.delete(key)
+              } else if (usable()) {
+                return stale
               }
             }
             const running = refreshing.get(key)
-            if (running !== undefined && fiber.getFiberRef(computingGroups).has(running)) {
+            if (running !== undefined && fiber.getFiberRef(computingGroups).has(running.group)) {
               return Effect.die(recursionDefect())
             }
-            return Effect.flatMap(refresh(key, compute, computeOptions, view), (group) => {
-              const awaited = Effect.flatMap(
-                Deferred.await(group) as Effect.Effect<Outcome, E>,
-                (outcome) =>
-                  Effect.flatMap(
-                    valueFor(key, outcome, view),
-                    (value) =>
-                      Option.isSome(value) ? Effect.succeed(value.value) : compute
-                  )
+            return Effect.flatMap(refresh(key, compute, computeOptions, view), (record) => {
+              const awaited: Effect.Effect<A, E, R | RV> = Effect.matchCauseEffect(
+                Deferred.await(record.group) as Effect.Effect<Outcome, E>,
+                {
+                  onSuccess: (outcome) =>
+                    Effect.flatMap(valueFor(key, outcome, view), (value) =>
+                      Option.isSome(value) ? Effect.succeed(value.value) : compute),
+                  onFailure: (cause) =>
+                    Cause.isInterruptedOnly(cause) && closed
+                      // Closing the cache interrupts the refresh: its callers are interrupted too, as for any group.
+                      ? Effect.failCause(cause)
+                      : usable()
+                      ? stale
+                      : !Cause.isInterruptedOnly(cause)
+                      ? Effect.failCause(cause)
+                      // Cut at its hard timeout: computed here, never cut short (nothing stale to fall back on).
+                      : through(key, compute, computeOptions, view, 0)
+                }
               )
-              if (stale === undefined) return awaited
-              if (settings.timeout === 0) return stale
-              const attempt = Effect.catchAllCause(awaited, (cause) =>
-                // Closing the cache interrupts the refresh: its callers are interrupted too, as for any group.
-                Cause.isInterruptedOnly(cause) ? Effect.failCause(cause) : stale)
-              return settings.timeout === undefined
-                ? attempt
-                : Effect.timeoutTo(attempt, {
-                  duration: settings.timeout,
-                  onTimeout: () => stale,
-                  onSuccess: Effect.succeed
-                }).pipe(Effect.flatten)
+              if (!usable()) {
+                return awaited
+              }
+              if (settings.timeout === 0) {
+                return stale
+              }
+              const deadline = settings.timeout === undefined
+                ? Deferred.await(record.cut)
+                : Effect.race(Effect.sleep(settings.timeout), Deferred.await(record.cut))
+              return Effect.flatten(Effect.raceFirst(
+                Effect.as(Effect.exit(Deferred.await(record.group)), awaited),
+                Effect.as(
+                  deadline,
+                  Effect.suspend(() =>
+                    usable() ? stale : awaited
+                  )
+                )
+              ))
             })
           })
       )
@@ -1629,7 +1762,18 @@ export const make = (
               groups.has(group) ? Effect.die(recursionDefect()) : (Deferred.await(group) as Effect.Effect<Outcome, E>)
           )
         return Effect.flatMap(outcome, (outcome) => {
-          if (outcome.stale) return serveStale(key, compute, computeOptions, view, outcome.stored)
+          if (outcome.stale) {
+            const graceUntil = outcome.graceUntil ?? Infinity
+            return serveStale(
+              key,
+              compute,
+              computeOptions,
+              view,
+              outcome.stored,
+              () =>
+                currentClock().unsafeCurrentTimeMillis() <= graceUntil
+            )
+          }
           // A group of one's own was led with this view: its value is this view's.
           return own
             ? Effect.succeed(outcome.value as A)
@@ -1647,14 +1791,26 @@ export const make = (
       view: View<A, RV> | undefined
     ): Effect.Effect<A, E, R | RV> =>
       Effect.withFiberRuntime((fiber) => {
+        // Every option is checked before any work, whichever path the call then takes.
+        checkCall("getOrCompute", key, computeOptions)
         const now = nowOf(fiber)
         const entry = l1.lookup(key, now)
         if (entry === undefined) {
           return through(key, compute, computeOptions, view, 0)
         }
         const meta = entry.meta
-        // Kept in L1 past its fresh period: within its grace.
-        if (now > meta.freshUntil) return serveStale(key, compute, computeOptions, view, entry.value)
+        // Kept in L1 past its fresh period: within its grace (its meta lowered by any invalidation meanwhile).
+        if (now > meta.freshUntil) {
+          return serveStale(
+            key,
+            compute,
+            computeOptions,
+            view,
+            entry.value,
+            () =>
+              monoOf(currentClock()) <= meta.graceUntil
+          )
+        }
         const early = computeOptions?.earlyRefresh ?? cacheEarly
         const hit = view === undefined
           ? (countL1Hit(fiber), entry.valueExit as Exit.Exit<A>)
@@ -1680,9 +1836,11 @@ export const make = (
     ): Effect.Effect<ReadonlyMap<string, A>, E, R> =>
       Effect.withFiberRuntime((fiber) => {
         const all = Array.from(new Set(keys))
+        // Every key and option is checked before any work.
+        checkCall("getOrComputeMany", "", computeOptions)
+        for (const key of all) checkKey("getOrComputeMany", key)
         const now = nowOf(fiber)
         const found = new Map<string, A>()
-        const stale = new Map<string, A>()
         const remaining: Array<string> = []
         for (const key of all) {
           const entry = l1.lookup(key, now)
@@ -1700,149 +1858,263 @@ export const make = (
           return ordered
         }
         if (remaining.length === 0) return Effect.succeed(inOrder(found))
+        // As for getOrCompute: after the scope has closed, nothing may be read, computed or written.
+        if (closed) return Effect.die(closedDefect())
         const ticketsByKey = remaining.map((key) => [key, openTicket(key)] as const)
-        const release = Effect.sync(() => {
-          for (const [key, ticket] of ticketsByKey) closeTicket(key, ticket)
+        // The tickets are held until the batch's writes are done: by the caller, or by a refresh it leaves running.
+        const tickets = {
+          handedOver: false,
+          close: Effect.sync(() => {
+            for (const [key, ticket] of ticketsByKey) closeTicket(key, ticket)
+          })
+        }
+        const release = Effect.suspend(() => tickets.handedOver ? Effect.void : tickets.close)
+        const body = Effect.flatMap(readMany(remaining, ticketsByKey), ({ missing, stale, hits }) => {
+          for (const [key, value] of hits) found.set(key, value as A)
+          l2HitsTotal.unsafeUpdate(hits.size, fiber.getFiberRef(FiberRef.currentMetricLabels))
+          missesTotal.unsafeUpdate(missing.length, fiber.getFiberRef(FiberRef.currentMetricLabels))
+          if (missing.length === 0) return Effect.succeed(found)
+          return computeMany(
+            missing,
+            stale as ReadonlyMap<string, StaleValue<A>>,
+            found,
+            ticketsByKey,
+            tickets,
+            computeMissing,
+            computeOptions
+          )
         })
-        const body = Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
-          Effect.flatMap(remote.getMany(remaining), (values) => {
-            const reads = values.map((value, i) => {
-              if (Option.isNone(value)) {
-                return undefined
-              }
-              // getMany gives no TTL: a plain value is fresh while L2 has it, and stays out of L1, which must never
-              // outlive L2 (an entry with a header knows when its key expires: at the end of its grace).
-              const entry = Entry.readStored(value.value)
-              if (entry === Entry.CorruptEntry) {
-                return undefined
-              }
-              const meta: Meta = entry === undefined
-                ? { createdAt: -Infinity, freshUntil: Infinity, graceUntil: Infinity, tags: [] }
-                : {
-                  createdAt: entry.createdAt,
-                  freshUntil: entry.freshUntil,
-                  graceUntil: entry.graceUntil,
-                  tags: entry.tags
-                }
-              return {
-                key: remaining[i]!,
-                stored: entry === undefined ? value.value : entry.value,
-                meta,
-                plain: entry === undefined
-              }
-            })
-            const tags = Array.from(
-              new Set(reads.flatMap((read) =>
-                read?.meta.tags ?? []
-              ))
-            )
-            const checked = tags.length === 0
-              ? Effect.void
-              : Effect.map(readTags(tags), (states) => {
-                const byTag = new Map(tags.map((tag, i) => [tag, states[i]!] as const))
-                for (const read of reads) {
-                  if (read !== undefined && read.meta.tags.length > 0) {
-                    applyTagStates(read.meta, read.meta.tags.map((tag) => byTag.get(tag)!), sentAt)
-                  }
-                }
-              })
-            return Effect.flatMap(checked, () => {
-              const missing: Array<string> = []
-              reads.forEach((read, i) => {
-                const key = remaining[i]!
-                const ticket = ticketsByKey[i]![1]
-                if (read === undefined || sentAt > read.meta.graceUntil) {
-                  missing.push(key)
-                } else if (sentAt > read.meta.freshUntil) {
-                  stale.set(key, read.stored as A)
-                  missing.push(key)
-                } else {
-                  found.set(key, read.stored as A)
-                  if (!ticket.stale && !ticket.notInL1 && !read.plain) {
-                    l1.put(key, read.stored, sentAt + l1TtlMillis, read.meta)
-                  }
-                }
-              })
-              l2HitsTotal.unsafeUpdate(
-                remaining.length - missing.length,
-                fiber.getFiberRef(FiberRef.currentMetricLabels)
-              )
-              missesTotal.unsafeUpdate(missing.length, fiber.getFiberRef(FiberRef.currentMetricLabels))
-              if (missing.length === 0) return Effect.succeed(found)
-              return computeMany(missing, stale, found, ticketsByKey, computeMissing, computeOptions)
-            })
-          }))
         return Effect.map(Effect.ensuring(body, release), inOrder)
       })
 
-    /** The batch's computation for its missing keys, written with one `setMany` per distinct TTL. */
+    /**
+     * One `getMany` of `keys` (and one of their tags' keys): the fresh hits (back-filled into L1 unless their
+     * ticket went stale), the stale values within their grace, and every key to compute (missing or stale).
+     */
+    const readMany = (keys: ReadonlyArray<string>, ticketsByKey: ReadonlyArray<readonly [string, Ticket]>) =>
+      Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
+        Effect.flatMap(remote.getMany(keys), (values) => {
+          const reads = values.map((value, i) => {
+            if (Option.isNone(value)) return undefined
+            // getMany gives no TTL: a plain value is fresh while L2 has it, and stays out of L1, which must never
+            // outlive L2 (an entry with a header knows when its key expires: at the end of its grace).
+            const entry = Entry.readStored(value.value)
+            if (entry === Entry.CorruptEntry) return undefined
+            const meta: Meta = entry === undefined
+              ? { createdAt: -Infinity, freshUntil: Infinity, graceUntil: Infinity, tags: [] }
+              : {
+                createdAt: entry.createdAt,
+                freshUntil: entry.freshUntil,
+                graceUntil: entry.graceUntil,
+                tags: entry.tags
+              }
+            return {
+              key: keys[i]!,
+              stored: entry === undefined ? value.value : entry.value,
+              meta,
+              plain: entry === undefined
+            }
+          })
+          const tags = Array.from(new Set(reads.flatMap((read) => read?.meta.tags ?? [])))
+          const checked = tags.length === 0 ? Effect.void : Effect.map(readTags(tags), (states) => {
+            const byTag = new Map(tags.map((tag, i) => [tag, states[i]!] as const))
+            for (const read of reads) {
+              if (read !== undefined && read.meta.tags.length > 0) {
+                applyTagStates(read.meta, read.meta.tags.map((tag) => byTag.get(tag)!), sentAt)
+              }
+            }
+          })
+          return Effect.map(checked, () => {
+            const missing: Array<string> = []
+            const stale = new Map<string, StaleValue<unknown>>()
+            const hits = new Map<string, unknown>()
+            reads.forEach((read, i) => {
+              const key = keys[i]!
+              const ticket = ticketsByKey[i]![1]
+              if (read === undefined || sentAt > read.meta.graceUntil) {
+                missing.push(key)
+              } else if (sentAt > read.meta.freshUntil) {
+                stale.set(key, { value: read.stored, graceUntil: read.meta.graceUntil })
+                missing.push(key)
+              } else {
+                hits.set(key, read.stored)
+                if (!ticket.stale && !ticket.notInL1 && !read.plain) {
+                  l1.put(key, read.stored, sentAt + l1TtlMillis, read.meta)
+                }
+              }
+            })
+            return { missing, stale, hits }
+          })
+        }))
+
+    /**
+     * The batch's computation for its missing keys, written through. When every missing key has a stale value it
+     * is a refresh: the soft `timeout` answers the stale values while it goes on in the background, `hardTimeout`
+     * interrupts it, and its failure answers them too. A stale value is answered only within its grace at that
+     * moment; one whose grace ended meanwhile is left out of the answer. With a key that has nothing stale, the
+     * computation is never cut short (as for getOrCompute).
+     */
     const computeMany = <A, E, R>(
       missing: ReadonlyArray<string>,
-      stale: ReadonlyMap<string, A>,
+      stale: ReadonlyMap<string, StaleValue<A>>,
       found: Map<string, A>,
       ticketsByKey: ReadonlyArray<readonly [string, Ticket]>,
+      tickets: { handedOver: boolean; readonly close: Effect.Effect<void> },
       computeMissing: (missing: ReadonlyArray<string>) => Effect.Effect<Iterable<readonly [string, A]>, E, R>,
       computeOptions: ComputeOptions<A> | undefined
     ): Effect.Effect<ReadonlyMap<string, A>, E, R> =>
-      Effect.flatMap(Clock.currentTimeMillis, (createdAt) =>
-        Effect.matchEffect(Effect.zipRight(Metrics.increment(computesTotal), computeMissing(missing)), {
-          onFailure: (error) => {
-            if (
-              !missing.every((key) =>
-                stale.has(key)
-              )
-            ) return Effect.fail(error)
-            for (const [key, value] of stale) found.set(key, value)
-            return Effect.as(Metric.incrementBy(staleServedTotal, stale.size), found as ReadonlyMap<string, A>)
-          },
-          onSuccess: (computed) =>
-            Effect.flatMap(Clock.currentTimeMillis, (sentAt) => {
-              const settings = settingsOf(computeOptions)
-              const ticketOf = new Map(ticketsByKey)
-              const asked = new Set(missing)
-              const byTtl = new Map<
-                string,
-                { ttl: Duration.DurationInput | undefined; entries: Array<readonly [string, unknown]> }
-              >()
-              const written: Array<readonly [string, unknown, Meta | undefined]> = []
-              for (const [key, value] of computed) {
-                if (!asked.has(key)) continue
-                found.set(key, value)
-                if (ticketOf.get(key)?.stale === true) continue
-                const chosen = computeOptions?.ttl
-                const ttl = (typeof chosen === "function" ? chosen(value) : chosen) ?? defaultTtl
-                const plan = planWrite(
-                  value,
-                  ttl,
-                  settings.grace,
-                  computeOptions?.tags ?? [],
-                  settings.early,
-                  createdAt,
-                  sentAt
-                )
-                const group = String(plan.l2Ttl === undefined ? "forever" : Duration.toMillis(plan.l2Ttl))
-                const batch = byTtl.get(group) ?? { ttl: plan.l2Ttl, entries: [] }
-                batch.entries.push([key, plan.stored])
-                byTtl.set(group, batch)
-                written.push([key, value, plan.meta])
-              }
-              return Effect.zipRight(
-                Effect.forEach(byTtl.values(), (batch) => remote.setMany(batch.entries, batch.ttl), { discard: true }),
-                Effect.suspend(() => {
-                  for (const [key, value, meta] of written) {
-                    const ticket = ticketOf.get(key)!
-                    markStale(key, ticket)
-                    if (ticket.stale || ticket.notInL1 || meta === undefined) l1.delete(key)
-                    else l1.put(key, value, sentAt + l1TtlMillis, meta)
-                  }
-                  return Effect.as(
-                    written.length === 0 ? Effect.void : send({ t: "m", ks: written.map(([key]) => key) }),
-                    found as ReadonlyMap<string, A>
-                  )
-                })
-              )
-            })
-        }))
+      Effect.suspend(() => {
+        const settings = settingsOf(computeOptions)
+        const answerStale = Effect.sync(() => {
+          const now = currentClock().unsafeCurrentTimeMillis()
+          let served = 0
+          for (const key of missing) {
+            const held = stale.get(key)
+            if (held !== undefined && now <= held.graceUntil) {
+              found.set(key, held.value)
+              served++
+            }
+          }
+          return served
+        }).pipe(
+          Effect.flatMap((served) => Metric.incrementBy(staleServedTotal, served)),
+          Effect.as(found as ReadonlyMap<string, A>)
+        )
+        const merge = (computed: ReadonlyMap<string, A>) => {
+          for (const [key, value] of computed) found.set(key, value)
+          return found as ReadonlyMap<string, A>
+        }
+        let computation: Fiber.RuntimeFiber<Iterable<readonly [string, A]>, E> | undefined
+        const cuttable = Effect.flatMap(Effect.fork(computeMissing(missing)), (fiber) => {
+          computation = fiber
+          return Fiber.join(fiber)
+        })
+        const work = Effect.zipRight(
+          Metrics.increment(computesTotal),
+          computeAndWriteMany(missing, ticketsByKey, cuttable, computeOptions)
+        )
+        const refreshing = missing.every((key) => stale.has(key))
+        if (!refreshing) return Effect.map(work, merge)
+        const fallback = Effect.catchAllCause(
+          work,
+          (cause) => Cause.isInterruptedOnly(cause) && closed ? Effect.failCause(cause) : answerStale
+        )
+        if (settings.timeout === undefined && settings.hardTimeout === undefined) {
+          return Effect.flatMap(fallback, (computed) => Effect.succeed(merge(computed)))
+        }
+        if (closed) return Effect.die(closedDefect())
+        // In the cache's scope: answered at the soft timeout, the refresh still writes through.
+        tickets.handedOver = true
+        const background = Effect.interruptible(Effect.ensuring(work, tickets.close))
+        return Effect.flatMap(Effect.forkIn(background, scope), (fiber) => {
+          const joined = Effect.matchCauseEffect(Fiber.join(fiber), {
+            onSuccess: (computed) => Effect.succeed(merge(computed)),
+            onFailure: (cause) => Cause.isInterruptedOnly(cause) && closed ? Effect.failCause(cause) : answerStale
+          })
+          const soft = settings.timeout === undefined ? Effect.never : Effect.sleep(settings.timeout)
+          const hard = settings.hardTimeout === undefined
+            ? Effect.never
+            : Effect.zipRight(
+              Effect.sleep(settings.hardTimeout),
+              Effect.suspend(() => cutShort(computation))
+            )
+          return Effect.raceFirst(joined, Effect.zipRight(Effect.raceFirst(soft, hard), answerStale))
+        })
+      })
+
+    /**
+     * Computes the missing keys and writes what was asked for through: one `setMany` per distinct L2 TTL, one
+     * `deleteMany` for the keys whose TTL removes them, in each key's write order, tags' keys created first;
+     * a key whose ticket went stale meanwhile is answered but not written. Returns the computed values asked for.
+     */
+    const computeAndWriteMany = <A, E, R>(
+      missing: ReadonlyArray<string>,
+      ticketsByKey: ReadonlyArray<readonly [string, Ticket]>,
+      compute: Effect.Effect<Iterable<readonly [string, A]>, E, R>,
+      computeOptions: ComputeOptions<A> | undefined
+    ): Effect.Effect<ReadonlyMap<string, A>, E, R> =>
+      Effect.suspend(() => {
+        const tags = computeOptions?.tags ?? []
+        return Effect.flatMap(stampAfterTags(tags), (createdAt) =>
+          Effect.flatMap(compute, (entries) => {
+            if (closed) return Effect.die(closedDefect())
+            const asked = new Set(missing)
+            const answer = new Map<string, A>()
+            for (const [key, value] of entries) if (asked.has(key)) answer.set(key, value)
+            if (answer.size === 0) return Effect.succeed(answer)
+            return Effect.as(writeMany(answer, new Map(ticketsByKey), computeOptions, createdAt), answer)
+          }))
+      })
+
+    /** The L2 writes of a batch's computed values, then L1, the bus and the undoing of overtaken writes. */
+    const writeMany = <A>(
+      values: ReadonlyMap<string, A>,
+      ticketOf: ReadonlyMap<string, Ticket>,
+      computeOptions: ComputeOptions<A> | undefined,
+      createdAt: number
+    ): Effect.Effect<void> => {
+      const keys = Array.from(values.keys())
+      const write = Effect.suspend(() => {
+        const settings = settingsOf(computeOptions)
+        const sentAt = currentClock().unsafeCurrentTimeMillis()
+        const byTtl = new Map<
+          string,
+          { ttl: Duration.DurationInput | undefined; entries: Array<readonly [string, unknown]> }
+        >()
+        const removed: Array<string> = []
+        const written: Array<readonly [string, A, Meta | undefined]> = []
+        for (const [key, value] of values) {
+          // A write of this key made here meanwhile (ordered before this one) is newer than the computation.
+          if (ticketOf.get(key)!.stale) continue
+          const chosen = computeOptions?.ttl
+          const ttl = (typeof chosen === "function" ? chosen(value) : chosen) ?? defaultTtl
+          const plan = planWrite(
+            value,
+            ttl,
+            settings.grace,
+            computeOptions?.tags ?? [],
+            settings.early,
+            createdAt,
+            sentAt
+          )
+          written.push([key, value, plan.meta])
+          const resolved = resolveTtl(ttl)
+          if (resolved._tag === "Expired") {
+            removed.push(key)
+            continue
+          }
+          // A TTL the backend refuses (NaN) is sent on its own, so that its refusal touches no other key.
+          const group = resolved._tag === "Invalid"
+            ? `invalid:${key}`
+            : String(plan.l2Ttl === undefined ? "forever" : Duration.toMillis(plan.l2Ttl))
+          const batch = byTtl.get(group) ?? { ttl: plan.l2Ttl, entries: [] }
+          batch.entries.push([key, plan.stored])
+          byTtl.set(group, batch)
+        }
+        const sets = Effect.forEach(byTtl.values(), (batch) => remote.setMany(batch.entries, batch.ttl), {
+          discard: true
+        })
+        return Effect.as(removed.length === 0 ? sets : Effect.zipRight(sets, remote.deleteMany(removed)), {
+          written,
+          sentAt
+        })
+      })
+      return Effect.flatMap(chained(keys, write), ({ written, sentAt }) => {
+        const overtaken: Array<readonly [string, Ticket]> = []
+        for (const [key, value, meta] of written) {
+          const ticket = ticketOf.get(key)!
+          markStale(key, ticket)
+          if (ticket.stale || ticket.notInL1 || meta === undefined) l1.delete(key)
+          else l1.put(key, value, sentAt + l1TtlMillis, meta)
+          if (ticket.remote) overtaken.push([key, ticket])
+        }
+        if (written.length === 0) return Effect.void
+        return Effect.zipRight(
+          send({ t: "m", ks: written.map(([key]) => key) }),
+          Effect.forEach(overtaken, ([key, ticket]) => undoIfOvertaken(key, ticket), { discard: true })
+        )
+      })
+    }
 
     // Added last, so it runs first when the scope closes: no group may start after it, and every waiting caller
     // is released, including those of a leader interrupted before it could run.
@@ -1865,8 +2137,7 @@ export const make = (
     const getOrCompute: TieredCacheShape["getOrCompute"] = (key, compute, computeOptions) =>
       getOrComputeWith(key, compute, computeOptions, undefined)
     const withView: ViewCompute = getOrComputeWith
-    const sizeOfL1 = () =>
-      l1.size
+    const sizeOfL1 = () => l1.size
     const shape: TieredCacheShape & { readonly [viewCompute]: ViewCompute } = {
       get,
       set,

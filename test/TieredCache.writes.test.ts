@@ -11,7 +11,7 @@ import type { RemoteCacheBackendShape } from "../src/RemoteCacheBackend.js"
 import * as Serializer from "../src/Serializer.js"
 import * as TieredCache from "../src/TieredCache.js"
 
-type Gated = "set" | "getWithTtl" | "delete" | "setMany"
+type Gated = "set" | "getWithTtl" | "delete" | "setMany" | "setIfAbsent"
 
 /**
  * A backend whose next call of an operation, once `hold` is armed, waits until `release`; `reached` completes
@@ -40,7 +40,8 @@ const gate = (backend: RemoteCacheBackendShape) => {
     set: (key, value, ttl) => held("set", key, backend.set(key, value, ttl)),
     getWithTtl: (key) => held("getWithTtl", key, backend.getWithTtl(key)),
     delete: (key) => held("delete", key, backend.delete(key)),
-    setMany: (entries, ttl) => held("setMany", undefined, backend.setMany(entries, ttl))
+    setMany: (entries, ttl) => held("setMany", undefined, backend.setMany(entries, ttl)),
+    setIfAbsent: (key, value, ttl) => held("setIfAbsent", key, backend.setIfAbsent(key, value, ttl))
   }
   const hold = (operation: Gated, key?: string) =>
     Effect.gen(function*() {
@@ -140,7 +141,10 @@ describe("TieredCache: an evicted tag key never resurrects an entry", () => {
       expect(yield* h.b.get("p")).toStrictEqual(Option.none())
       const fresh = yield* h.build()
       expect(yield* fresh.get("p")).toStrictEqual(Option.none())
-      // Writing again recreates the tag key: the new entry is readable, the old one stays covered.
+      // The new entry is readable, the old one stays covered.
+      // The readers that found the tag key missing recreate it in the background: once it is back, a write (here by
+      // an instance that never saw it missing) is readable.
+      while (Option.isNone(yield* h.plain.get(`${TieredCache.defaultTagKeyPrefix}t`))) yield* Effect.yieldNow()
       yield* h.a.set("p2", "new", { ttl: "1 hour", tags: ["t"] })
       expect(yield* fresh.get("p2")).toStrictEqual(Option.some("new"))
       expect(yield* fresh.get("p")).toStrictEqual(Option.none())
@@ -342,5 +346,39 @@ describe("TieredCache: hard invalidation and tag options", () => {
       expect(yield* inner.get("k")).toStrictEqual(Option.none())
       expect(yield* outer.get("b:k")).toStrictEqual(Option.none())
       expect(Option.isNone(before) || before.value === "old").toBe(true)
+    }))
+})
+
+describe("TieredCache: concurrent writers never make each other's entries look invalidated", () => {
+  it.scoped("two writers create a new tag's key at once, the later one's creation landing first", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      const tagKey = `${TieredCache.defaultTagKeyPrefix}t`
+      const gateA = yield* h.hold("setIfAbsent", tagKey)
+      const writeA = yield* Effect.fork(h.a.set("k1", "from a", { ttl: "1 hour", tags: ["t"] }))
+      yield* gateA.reached
+      // B creates the tag key (stamped after A's attempt) while A's creation is still in flight.
+      yield* h.b.set("k2", "from b", { ttl: "1 hour", tags: ["t"] })
+      yield* gateA.release
+      yield* Fiber.join(writeA)
+      const fresh = yield* h.build()
+      expect(yield* fresh.get("k1")).toStrictEqual(Option.some("from a"))
+      expect(yield* fresh.get("k2")).toStrictEqual(Option.some("from b"))
+    }))
+
+  it.scoped("expire whose rewrite is overtaken by another instance's set returns, and never restores the old value", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ grace: "1 hour" })
+      yield* h.a.set("k", "old", "1 minute")
+      const gateSet = yield* h.hold("set", "k")
+      const expiring = yield* Effect.fork(h.a.expire("k"))
+      yield* gateSet.reached
+      yield* h.b.set("k", "new", "1 minute")
+      yield* gateSet.release
+      yield* Fiber.join(expiring)
+      // The rewrite landed after b's write and was undone: a miss, never "old".
+      expect(yield* h.b.get("k")).toStrictEqual(Option.none())
+      yield* h.a.set("k", "later", "1 minute")
+      expect(yield* h.b.get("k")).toStrictEqual(Option.some("later"))
     }))
 })
