@@ -253,9 +253,10 @@ export interface FreshnessOptions {
    */
   readonly timeout?: Duration.DurationInput | undefined
   /**
-   * Hard timeout of a refresh (a computation started while a stale value exists): past it the computation is
-   * interrupted and counts as failed. A computation with no stale value to fall back on is never cut short: bound
-   * it with `Effect.timeout` if you want it to fail. Default: none.
+   * Hard timeout of a refresh (a computation started while a stale value exists): past it the callers holding a
+   * stale value get it at once, the key backs off, and the computation is interrupted (one in an uninterruptible
+   * region finishes in the background and is written through). A computation with no stale value to fall back on
+   * is never cut short: bound it with `Effect.timeout` if you want it to fail. Default: none.
    */
   readonly hardTimeout?: Duration.DurationInput | undefined
   /**
@@ -393,9 +394,11 @@ export interface TieredCacheShape {
    * The values of `keys`: the fresh ones from L1, then from L2 in one `getMany` (plus one `getMany` of the tag
    * keys of the tagged entries found), and every other key (missing, stale or invalidated) from one call of
    * `computeMissing`, written with one `setMany` per distinct TTL. A key `computeMissing` does not return is absent
-   * from the result and not cached. When `computeMissing` fails, the result holds the stale values if every key
-   * it was asked for has one; otherwise the failure is the caller's. Batches are not single-flight with each other
-   * or with `getOrCompute`.
+   * from the result and not cached. When every key `computeMissing` is asked for has a stale value, the batch is
+   * a refresh: its failure, the soft `timeout` (the computation then goes on in the background and writes
+   * through) and `hardTimeout` (it is then interrupted) answer the stale values, each only while its grace lasts
+   * (one whose grace ended meanwhile is absent from the result); otherwise the failure is the caller's and the
+   * computation is never cut short. Batches are not single-flight with each other or with `getOrCompute`.
    */
   readonly getOrComputeMany: <A, E, R>(
     keys: Iterable<string>,
