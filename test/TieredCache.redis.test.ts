@@ -171,3 +171,39 @@ describe("TieredCache over Redis: no stall while Redis is down", () => {
     30_000
   )
 })
+
+describe("TieredCache over Redis: an evicted tag key never resurrects an entry", () => {
+  it.scopedLive("allkeys-lfu under maxmemory evicts the tag key of a hot, invalidated entry: it stays a miss", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const raw = yield* RedisClient.make({ host: server.host, port: server.port })
+      const a = yield* instance(server)
+      const b = yield* instance(server)
+      yield* awaitSubscribers(server, 2)
+      const prefix = "ac:"
+      const tagKey = `${prefix}${TieredCache.defaultTagKeyPrefix}t`
+      yield* a.set("p", "old", { ttl: "1 hour", tags: ["t"] })
+      yield* a.invalidateTags(["t"])
+      yield* eventually(b.get("p"), Option.isNone)
+      // A memory limit just above what the server holds now, and values that push past it.
+      const info = String(yield* raw.send(["INFO", "memory"]))
+      const used = Number(/used_memory:(\d+)/.exec(info)![1])
+      yield* raw.send(["CONFIG", "SET", "maxmemory-policy", "allkeys-lfu"])
+      yield* raw.send(["CONFIG", "SET", "maxmemory", String(used + 512 * 1024)])
+      const filler = "x".repeat(8 * 1024)
+      let i = 0
+      // The entry is kept hot (read after every write, so its LFU counter climbs); the tag key, untouched since the
+      // invalidation, is among the least frequently used and goes.
+      while ((yield* raw.send(["EXISTS", tagKey])) === 1) {
+        yield* raw.send(["SET", `filler:${i++}`, filler])
+        yield* raw.send(["GET", `${prefix}p`])
+        if (i > 20_000) throw new Error("the tag key was never evicted")
+      }
+      expect(yield* raw.send(["EXISTS", `${prefix}p`])).toBe(1)
+      const fresh = yield* instance(server)
+      expect(yield* fresh.get("p")).toStrictEqual(Option.none())
+      expect(yield* b.get("p")).toStrictEqual(Option.none())
+      expect(yield* fresh.getOrCompute("p", Effect.succeed("recomputed"), { ttl: "1 hour", tags: ["t"] }))
+        .toBe("recomputed")
+    }))
+})
