@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, Option, Schema, TestClock } from "effect"
+import * as Entry from "../src/internal/entry.js"
 import * as MemoryBackend from "../src/MemoryBackend.js"
 import * as RemoteCache from "../src/RemoteCache.js"
 import type { RemoteCacheBackendShape } from "../src/RemoteCacheBackend.js"
@@ -380,5 +381,32 @@ describe("TieredCache: concurrent writers never make each other's entries look i
       expect(yield* h.b.get("k")).toStrictEqual(Option.none())
       yield* h.a.set("k", "later", "1 minute")
       expect(yield* h.b.get("k")).toStrictEqual(Option.some("later"))
+    }))
+})
+
+describe("TieredCache: a tag key holds only its latest invalidation", () => {
+  it.scoped("two invalidations in one millisecond (the second stamped past its end) leave the entry stale at once", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      yield* h.a.set("k", "s0", { ttl: "1 hour", tags: ["t"] })
+      yield* h.a.invalidateTags(["t"])
+      yield* h.a.invalidateTags(["t"])
+      expect(yield* h.a.get("k")).toStrictEqual(Option.none())
+      expect(yield* h.b.get("k")).toStrictEqual(Option.none())
+      const fresh = yield* h.build()
+      expect(yield* fresh.get("k")).toStrictEqual(Option.none())
+    }))
+
+  it.scoped("an invalidation time ahead of the reader's clock (another instance's clock) is stale from the read on", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ l1Ttl: "1 millis" })
+      yield* h.a.set("k", "v", { ttl: "1 hour", tags: ["t"] })
+      yield* TestClock.adjust("10 millis")
+      const now = yield* Clock.currentTimeMillis
+      // Written by an instance whose clock runs an hour ahead.
+      yield* h.plain.set(`${TieredCache.defaultTagKeyPrefix}t`, new Entry.TagTime(now + 3_600_000, false))
+      expect(yield* h.b.get("k")).toStrictEqual(Option.none())
+      yield* TestClock.adjust("1 minute")
+      expect(yield* h.b.get("k")).toStrictEqual(Option.none())
     }))
 })

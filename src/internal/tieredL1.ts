@@ -155,10 +155,13 @@ export class L1 {
     for (const [key, entry] of this.entries) {
       const wall = entry.wall
       if (wall.tags.length === 0 || wall.createdAt > at || !covers(key)) continue
+      // Stale from now at the latest: a stamp can lie past the end of the millisecond it was made in (several
+      // invalidations in one millisecond), and a reader in that millisecond must already see the entry stale.
+      const from = Math.min(at, wallNow)
       for (const tag of wall.tags) {
         if (tags.has(tag)) {
-          invalidateAt(wall, at, hard)
-          invalidateAt(entry.meta, at + (monoNow - wallNow), hard)
+          invalidateAt(wall, from, hard)
+          invalidateAt(entry.meta, from + (monoNow - wallNow), hard)
           if (entry.meta.graceUntil < monoNow) this.entries.delete(key)
           else entry.expiresAt = Math.min(entry.expiresAt, entry.meta.graceUntil)
           break
@@ -181,7 +184,10 @@ export interface TagState {
 
 /**
  * Lowers an entry's freshness by the invalidations of its tags made at or after its creation: from that
- * millisecond on it is stale (gone for a hard one). A tag whose time key is missing or unreadable makes the entry
+ * millisecond on it is stale (gone for a hard one), and from `now` (the read's time) at the latest. A tag key holds
+ * only its latest invalidation: one made after an earlier one that covered the entry, or stamped past the end of
+ * the millisecond it was made in, or by an instance whose clock is ahead, must not make the entry fresh again until
+ * then. The grace after a tag invalidation therefore counts from the latest one read (never past the entry's own). A tag whose time key is missing or unreadable makes the entry
  * gone: every tagged write creates its tags' keys first, so a missing one was evicted (or lost with a server), and
  * whatever invalidation it held may have covered the entry. Eviction can then cost misses, never resurrect a value.
  *
@@ -193,7 +199,9 @@ export const applyTagStates = (meta: Meta, states: ReadonlyArray<TagState>, now:
       invalidateAt(meta, Math.min(now, meta.createdAt), true)
       continue
     }
-    if (state.soft.at >= meta.createdAt) invalidateAt(meta, state.soft.at, state.soft.hard)
-    if (state.hard !== undefined && state.hard.at >= meta.createdAt) invalidateAt(meta, state.hard.at, true)
+    if (state.soft.at >= meta.createdAt) invalidateAt(meta, Math.min(state.soft.at, now), state.soft.hard)
+    if (state.hard !== undefined && state.hard.at >= meta.createdAt) {
+      invalidateAt(meta, Math.min(state.hard.at, now), true)
+    }
   }
 }
