@@ -59,12 +59,14 @@ import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
+import * as Runtime from "effect/Runtime"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import * as Entry from "./internal/entry.js"
 import * as Metrics from "./internal/metrics.js"
 import * as TypedView from "./internal/schemaView.js"
+import { TagFloors, type TagWrite } from "./internal/tagFloors.js"
 import { currentClock, invalidationStamp, isLive, monoOf, stampsOf } from "./internal/tieredClock.js"
 import { applyTagStates, L1, type Meta, type TagState } from "./internal/tieredL1.js"
 import { checkFreshness } from "./internal/tieredOptions.js"
@@ -354,8 +356,8 @@ export interface TieredCacheShape {
   /** Removes the key from L2 and L1, here and in the other processes. */
   readonly delete: (key: string) => Effect.Effect<void>
   /**
-   * Removes the keys from L2 and L1, here and in the other processes (one bus message). The backend contract has
-   * no batch delete, so L2 gets one delete per key, all at once (pipelined on Redis).
+   * Removes the keys from L2 (one `RemoteCache.deleteMany`: batched `UNLINK`s on Redis, split by slot on a cluster)
+   * and L1, here and in the other processes (one bus message).
    */
   readonly deleteMany: (keys: Iterable<string>) => Effect.Effect<void>
   /**
@@ -365,9 +367,12 @@ export interface TieredCacheShape {
   readonly expire: (key: string) => Effect.Effect<void>
   /**
    * Every entry carrying one of `tags` and created (its computation started, or its `set` called) before this
-   * call returns becomes stale — gone without grace, or with `{ hard: true }` — here and in every instance: one L2
-   * write per tag (its invalidation time, no expiry; two with `hard`), compared on each L2 read with the entry's
-   * creation time; other instances' L1s learn it from the bus. No scan of the keyspace, no multi-key transaction.
+   * call becomes stale — gone without grace, or with `{ hard: true }` — here and in every instance (an entry
+   * created while the call runs may be covered or not): one L2 write per tag (its invalidation time, no expiry;
+   * two with `hard`), compared on each L2 read with the entry's creation time; other instances' L1s learn it from
+   * the bus. No scan of the keyspace, no multi-key transaction. A tag's time never moves backwards when two
+   * invalidations of it overlap: each instance judges by the latest one it made or heard of, and rewrites an older
+   * one it finds in L2.
    *
    * Ordering: the invalidation covers the whole millisecond it is made in, and the call returns only after that
    * millisecond (usually at once: the L2 write takes longer), so a write issued after it returned — here, or on an
@@ -707,6 +712,8 @@ export const make = (
     const remote = yield* RemoteCache
     const bus = yield* InvalidationBus
     const scope = yield* Effect.scope
+    /** Runs what a bus message starts (outside any fiber) with this cache's services, its clock among them. */
+    const runtime = yield* Effect.runtime<never>()
     const prefix = remote.prefix
     const channel = options.channel ?? defaultChannel
     const tagKeyPrefix = options.tagKeyPrefix ?? defaultTagKeyPrefix
@@ -733,6 +740,10 @@ export const make = (
     const knownTags = new Set<string>()
     /** The creation of each tag key in flight here (see `ensureTags`). */
     const creatingTags = new Map<string, Deferred.Deferred<void>>()
+    /** The latest invalidation known of each tag, so that a tag's time never moves backwards (see `TagFloors`). */
+    const floors = new TagFloors(capacity)
+    /** Tags whose keys a `writeTagTimes` started by a read or a message is rewriting (one at a time per tag). */
+    const repairing = new Set<string>()
     let closed = false
 
     /** The freshness settings of one call: its own, else the cache's; a bad one is a defect (a programming error). */
@@ -869,6 +880,7 @@ export const make = (
      */
     const invalidateTagsHere = (tags: ReadonlyArray<string>, at: number, hard: boolean, home: string) => {
       stampsOf(currentClock()).observe(at)
+      if (home === prefix) { for (const tag of tags) floors.note(tag, at, hard) }
       l1.invalidateTags(new Set(tags), at, hard, (key) => homeOf(key) === home)
       for (const set of tickets.values()) for (const ticket of set) ticket.notInL1 = true
     }
@@ -887,6 +899,7 @@ export const make = (
           // written there (on that prefix or a shorter one) are concerned.
           if (!message.p.startsWith(prefix)) return false
           invalidateTagsHere(message.g!, message.a!, message.h === 1, message.p)
+          if (message.p === prefix) checkOwnTagWrites(message.g!, message.a!)
           return true
         case "m": {
           let touched = false
@@ -1096,13 +1109,15 @@ export const make = (
     }
 
     /**
-     * The invalidation state of `tags` (one `getMany` of their time keys and hard keys). A missing time key is
-     * forgotten as known, so that the next tagged write creates it again.
+     * The invalidation state of `tags` (one `getMany` of their time keys and hard keys), raised to the latest
+     * invalidations known here: a key an older invalidation overwrote is rewritten, off the caller's path. A
+     * missing time key is forgotten as known, so that the next tagged write creates it again.
      */
     const readTags = (tags: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<TagState>> =>
       Effect.flatMap(remote.getMany([...tags.map(tagKey), ...tags.map(hardTagKey)]), (found) => {
         const stamps = stampsOf(currentClock())
         const missing: Array<string> = []
+        const behind: Array<string> = []
         const states = tags.map((tag, i) => {
           const soft = Option.isSome(found[i]!) ? Entry.tagTimeOf(found[i]!.value) : undefined
           const hardFound = found[i + tags.length]!
@@ -1116,22 +1131,72 @@ export const make = (
           if (hard !== undefined) {
             stamps.observe(hard.at)
           }
-          return { soft, hard }
+          const merged = floors.merge(tag, { soft, hard })
+          if (merged.behind && !repairing.has(tag)) behind.push(tag)
+          return merged.state
         })
-        const recreate = missing.length > 0 && !closed
+        const background: Array<Effect.Effect<void>> = []
         // Recreated at once, off the caller's path, so that entries written from now on (by any instance, which
-        // may still believe the key exists) are readable again; everything tagged so before stays gone.
-        return recreate
-          ? Effect.as(
-            Effect.forkIn(
-              // Stamped now: a write that follows this read in this process is created after the key.
-              Effect.interruptible(ensureTags(missing, stamps.next(currentClock().unsafeCurrentTimeMillis()))),
-              scope
-            ),
-            states
-          )
-          : Effect.succeed(states)
+        // may still believe the key exists) are readable again; everything tagged so before stays gone. Stamped
+        // now: a write that follows this read in this process is created after the key.
+        if (missing.length > 0) {
+          background.push(ensureTags(missing, stamps.next(currentClock().unsafeCurrentTimeMillis())))
+        }
+        if (behind.length > 0) background.push(repairTagTimes(behind))
+        return background.length === 0 || closed
+          ? Effect.succeed(states)
+          : Effect.as(Effect.forkIn(Effect.interruptible(Effect.all(background, { discard: true })), scope), states)
       })
+
+    /**
+     * Writes the latest invalidation time known of each tag to its keys (and its hard key, once hard-invalidated),
+     * in this instance's write order of those keys: an invalidation made here after another lands after it. When
+     * a later invalidation became known while the write was in flight (another instance's, whose write may have
+     * landed first), the keys are written again with it.
+     */
+    const writeTagTimes = (tags: ReadonlyArray<string>, own?: TagWrite): Effect.Effect<void> => {
+      const keys = tags.flatMap((tag) => [tagKey(tag), hardTagKey(tag)])
+      const write = Effect.suspend(() => {
+        const writes: Array<readonly [string, TagWrite]> = []
+        const entries: Array<readonly [string, unknown]> = []
+        for (const tag of tags) {
+          const times = floors.toWrite(tag) ?? own
+          if (times === undefined) continue
+          writes.push([tag, times])
+          entries.push([tagKey(tag), new Entry.TagTime(times.soft.at, times.soft.hard)])
+          if (times.hard !== undefined) entries.push([hardTagKey(tag), new Entry.TagTime(times.hard.at, true)])
+        }
+        return Effect.map(remote.setMany(entries), () => {
+          const now = monoOf(currentClock())
+          return writes.filter(([tag, times]) => floors.wrote(tag, times, now)).map(([tag]) => tag)
+        })
+      })
+      return Effect.flatMap(chained(keys, write), (grown) => grown.length === 0 ? Effect.void : writeTagTimes(grown))
+    }
+
+    /** `writeTagTimes` started by a read that found tag keys behind: one per tag at a time. */
+    const repairTagTimes = (tags: ReadonlyArray<string>): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        for (const tag of tags) repairing.add(tag)
+        return Effect.ensuring(
+          writeTagTimes(tags),
+          Effect.sync(() => {
+            for (const tag of tags) repairing.delete(tag)
+          })
+        )
+      })
+
+    /**
+     * Another instance invalidated `tags` at `at`: where this instance wrote one of their keys recently with an
+     * older time, that write may have landed after the other's and hidden it, so the keys are read again (and
+     * rewritten if behind, see `readTags`), off the bus's path.
+     */
+    const checkOwnTagWrites = (tags: ReadonlyArray<string>, at: number): void => {
+      const now = monoOf(currentClock())
+      const check = tags.filter((tag) => floors.heard(tag, at, now))
+      if (check.length === 0 || closed) return
+      Runtime.runFork(runtime)(Effect.forkIn(Effect.interruptible(Effect.asVoid(readTags(check))), scope))
+    }
 
     /** An L2 entry as this cache sees it, its tags checked (one `getMany` of their keys, none when untagged). */
     const readMeta = (
@@ -1337,14 +1402,13 @@ export const make = (
         const now = clock.unsafeCurrentTimeMillis()
         const at = invalidationStamp(stampsOf(clock), now)
         invalidateTagsHere(all, at, hard, prefix)
-        const time = new Entry.TagTime(at, hard)
         // One key per tag, no expiry (it must outlive every entry it may cover); on a cluster each lands on its own
         // slot: no transaction is needed, since each key is read on its own. A hard invalidation also goes to the
-        // tag's hard key, which a later soft one does not overwrite.
-        const entries: Array<readonly [string, unknown]> = all.map((tag) => [tagKey(tag), time] as const)
-        if (hard) { for (const tag of all) entries.push([hardTagKey(tag), time]) }
+        // tag's hard key, which a later soft one does not overwrite. What is written is the latest time known of
+        // the tag (this one, unless a later one was heard of), so that an overlapping older write cannot win.
+        const time = { at, hard }
         return Effect.zipRight(
-          remote.setMany(entries),
+          writeTagTimes(all, { soft: time, hard: hard ? time : undefined }),
           Effect.suspend(() => {
             for (const tag of all) knownTags.add(tag)
             invalidateTagsHere(all, at, hard, prefix)

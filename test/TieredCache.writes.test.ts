@@ -70,10 +70,13 @@ const harness = (
     const gated = gate(backend)
     const remote = yield* RemoteCache.fromBackend(gated.shape, RemoteCache.defaultPolicy)
     const bus = TieredCache.makeMemoryBus()
-    const build = (prefixed: RemoteCache.RemoteCacheShape = remote) =>
+    const build = (
+      prefixed: RemoteCache.RemoteCacheShape = remote,
+      withBus: TieredCache.InvalidationBusShape = bus
+    ) =>
       TieredCache.make(options).pipe(
         Effect.provideService(RemoteCache.RemoteCache, prefixed),
-        Effect.provideService(TieredCache.InvalidationBus, bus)
+        Effect.provideService(TieredCache.InvalidationBus, withBus)
       )
     const plain = yield* RemoteCache.fromBackend(
       yield* MemoryBackend.make({
@@ -408,5 +411,95 @@ describe("TieredCache: a tag key holds only its latest invalidation", () => {
       expect(yield* h.b.get("k")).toStrictEqual(Option.none())
       yield* TestClock.adjust("1 minute")
       expect(yield* h.b.get("k")).toStrictEqual(Option.none())
+    }))
+})
+
+describe("TieredCache: overlapping invalidations of one tag never move its time backwards", () => {
+  const tagKey = `${TieredCache.defaultTagKeyPrefix}t`
+  /** Lets every fiber that can run do so (the memory backend answers at once). */
+  const settle = Effect.repeatN(Effect.yieldNow(), 50)
+  const tagTime = (h: { readonly plain: RemoteCache.RemoteCacheShape }) =>
+    Effect.map(h.plain.get(tagKey), (found) => Option.isSome(found) ? Entry.tagTimeOf(found.value)?.at : undefined)
+
+  it.scoped("on one instance: a later invalidation's write lands after an earlier slow one's", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      yield* h.a.set("p", "v0", { ttl: "1 hour", tags: ["t"] })
+      const first = yield* h.hold("setMany")
+      const older = yield* Effect.fork(h.a.invalidateTags(["t"]))
+      yield* first.reached
+      // Created after the first invalidation was stamped, and before the second was made: the second covers it.
+      yield* h.b.set("p", "between", { ttl: "1 hour", tags: ["t"] })
+      const newer = yield* Effect.fork(h.a.invalidateTags(["t"]))
+      yield* settle
+      yield* first.release
+      yield* Fiber.join(older)
+      yield* Fiber.join(newer)
+      const fresh = yield* h.build()
+      expect(yield* fresh.get("p")).toStrictEqual(Option.none())
+      expect(yield* h.b.get("p")).toStrictEqual(Option.none())
+    }))
+
+  it.scoped("across instances: the older write, landing last, is written again with the newer time it heard of", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      yield* h.a.set("p", "v0", { ttl: "1 hour", tags: ["t"] })
+      const first = yield* h.hold("setMany")
+      const older = yield* Effect.fork(h.a.invalidateTags(["t"]))
+      yield* first.reached
+      yield* h.b.set("p", "between", { ttl: "1 hour", tags: ["t"] })
+      yield* h.b.invalidateTags(["t"])
+      const newest = yield* tagTime(h)
+      yield* first.release
+      yield* Fiber.join(older)
+      expect(yield* tagTime(h)).toBe(newest)
+      const fresh = yield* h.build()
+      expect(yield* fresh.get("p")).toStrictEqual(Option.none())
+    }))
+
+  it.scoped("across instances, heard of only after its own older write landed: the key is checked and repaired", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      yield* h.a.set("p", "v0", { ttl: "1 hour", tags: ["t"] })
+      // An instance whose messages are held: its invalidation lands in L2 but is heard of only later.
+      const open = yield* Deferred.make<void>()
+      const late = yield* h.build(undefined, {
+        ...h.bus,
+        publish: (channel, message) => Effect.zipRight(Deferred.await(open), h.bus.publish(channel, message))
+      })
+      const first = yield* h.hold("setMany")
+      const older = yield* Effect.fork(h.a.invalidateTags(["t"]))
+      yield* first.reached
+      yield* h.b.set("p", "between", { ttl: "1 hour", tags: ["t"] })
+      const newer = yield* Effect.fork(late.invalidateTags(["t"]))
+      yield* settle
+      const newest = yield* tagTime(h)
+      // a's older write lands last, and a has not heard of the newer one yet.
+      yield* first.release
+      yield* Fiber.join(older)
+      expect(yield* tagTime(h)).toBeLessThan(newest!)
+      yield* Deferred.succeed(open, undefined)
+      yield* Fiber.join(newer)
+      yield* settle
+      expect(yield* tagTime(h)).toBe(newest)
+      const fresh = yield* h.build()
+      expect(yield* fresh.get("p")).toStrictEqual(Option.none())
+    }))
+
+  it.scoped("a reader that knows a newer invalidation than L2 holds judges by it, and rewrites the key", () =>
+    Effect.gen(function*() {
+      const h = yield* harness({ l1Ttl: "1 millis" })
+      yield* h.a.set("p", "v0", { ttl: "1 hour", tags: ["t"] })
+      const before = yield* tagTime(h)
+      yield* h.b.set("p", "between", { ttl: "1 hour", tags: ["t"] })
+      yield* h.a.invalidateTags(["t"])
+      const newest = yield* tagTime(h)
+      // Another process's older invalidation lands last (it was made before "between" was created).
+      yield* h.plain.set(tagKey, new Entry.TagTime(before! + 0.5, false))
+      expect(yield* h.b.get("p")).toStrictEqual(Option.none())
+      yield* settle
+      expect(yield* tagTime(h)).toBe(newest)
+      const fresh = yield* h.build()
+      expect(yield* fresh.get("p")).toStrictEqual(Option.none())
     }))
 })
