@@ -84,15 +84,20 @@ export class TagFloors {
   }
 
   /**
-   * The state to judge entries by: L2's, raised to what is known here. A missing time key stays missing (the
-   * entry is gone, see `applyTagStates`). `behind`: L2 holds an older time than known, and should be rewritten.
+   * The state to judge entries by: L2's, raised to what is known here (and what L2 holds is known from now on, so
+   * that no later write of this instance puts an older time back). A missing time key stays missing (the entry is
+   * gone, see `applyTagStates`). `behind`: L2 holds an older time than known, and should be rewritten.
    */
   merge(tag: string, l2: TagState): { readonly state: TagState; readonly behind: boolean } {
-    const floor = this.floors.get(tag)
-    if (floor === undefined || l2.soft === undefined) return { state: l2, behind: false }
-    const isBehind = behind(l2.soft, floor.soft) || behind(l2.hard, floor.hard)
+    if (l2.soft === undefined) return { state: l2, behind: false }
+    this.note(tag, l2.soft.at, l2.soft.hard)
+    if (l2.hard !== undefined) this.note(tag, l2.hard.at, true)
+    const floor = this.floors.get(tag)!
+    // A time key written with the hard flag (a hard invalidation, or the key's creation) is a hard time too.
+    const l2Hard = later(l2.hard, l2.soft.hard ? l2.soft : undefined)
+    const isBehind = behind(l2.soft, floor.soft) || behind(l2Hard, floor.hard)
     if (!isBehind) return { state: l2, behind: false }
-    return { state: { soft: later(l2.soft, floor.soft), hard: later(l2.hard, floor.hard) }, behind: true }
+    return { state: { soft: floor.soft, hard: later(l2.hard, floor.hard) }, behind: true }
   }
 
   /** What a write of `tag`'s keys puts there now: the latest time known (at least the one just noted). */

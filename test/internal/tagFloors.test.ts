@@ -18,8 +18,9 @@ describe("TagFloors", () => {
       state: { soft: { at: 40, hard: false }, hard: undefined },
       behind: false
     })
+    // What L2 held is known from then on.
     expect(floors.merge("t", { soft: { at: 20, hard: false }, hard: undefined })).toStrictEqual({
-      state: { soft: { at: 30, hard: false }, hard: undefined },
+      state: { soft: { at: 40, hard: false }, hard: undefined },
       behind: true
     })
     expect(floors.merge("t", { soft: undefined, hard: undefined }).state.soft).toBeUndefined()
@@ -28,6 +29,14 @@ describe("TagFloors", () => {
       state: { soft: { at: 40, hard: false }, hard: { at: 35, hard: true } },
       behind: true
     })
+  })
+
+  it("never writes back a time older than one L2 held (a key recreated after clear, by its creation time)", () => {
+    const floors = new TagFloors(10)
+    floors.note("t", 10, true)
+    // Created anew at 50: its time key carries the hard flag, which counts as a hard time; nothing is behind.
+    expect(floors.merge("t", { soft: { at: 50, hard: true }, hard: undefined }).behind).toBe(false)
+    expect(floors.toWrite("t")).toStrictEqual({ soft: { at: 50, hard: true }, hard: { at: 50, hard: true } })
   })
 
   it("a write is redone when a later invalidation became known while it was in flight", () => {
