@@ -21,7 +21,7 @@ import * as Exit from "effect/Exit"
 import * as Scope from "effect/Scope"
 import { Cluster as IOCluster } from "ioredis"
 import { createCluster, RESP_TYPES } from "redis"
-import { keySlot } from "../src/internal/clusterSlot.js"
+import { keySlot } from "../src/core/cluster/slot.js"
 import * as RedisCluster from "../src/RedisCluster.js"
 import * as TestCluster from "../test/utils/RedisCluster.js"
 

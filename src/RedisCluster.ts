@@ -61,6 +61,7 @@ import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
+import { keySlot, slotCount } from "./core/cluster/slot.js"
 import {
   adminName,
   broadcastOf,
@@ -74,7 +75,6 @@ import {
   routeOf,
   specialKey
 } from "./internal/clusterCommand.js"
-import { keySlot, slotCount } from "./internal/clusterSlot.js"
 import {
   defaultNodeTimeoutMillis,
   failoverWaitFor,

@@ -35,7 +35,7 @@ import type * as Schema from "effect/Schema"
 import type * as SchemaAST from "effect/SchemaAST"
 import { Buffer } from "node:buffer"
 import * as NodeV8 from "node:v8"
-import * as V8Decode from "./internal/v8Decode.js"
+import * as V8Decode from "./core/serializer/v8Decode.js"
 
 /**
  * A value could not be encoded, or bytes could not be decoded.

@@ -1,6 +1,6 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Either, Exit, Fiber, Option } from "effect"
-import { defaultLoneReads, TickBatcher } from "../src/internal/batch.js"
+import { defaultLoneReads, TickBatcher } from "../src/core/client/batch.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import type { CacheError } from "../src/RemoteCacheBackend.js"

@@ -7,7 +7,7 @@
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import type { Scope } from "effect"
-import { keySlot } from "../src/internal/clusterSlot.js"
+import { keySlot } from "../src/core/cluster/slot.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisCluster from "../src/RedisCluster.js"

@@ -5,7 +5,7 @@
  */
 import { describe, expect, layer } from "@effect/vitest"
 import { Effect } from "effect"
-import { keySlot } from "../src/internal/clusterSlot.js"
+import { keySlot } from "../src/core/cluster/slot.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisCluster from "../src/RedisCluster.js"

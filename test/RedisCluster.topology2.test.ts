@@ -6,8 +6,8 @@
  */
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Exit, Fiber, ManagedRuntime, Option, Scope } from "effect"
+import { keySlot } from "../src/core/cluster/slot.js"
 import { broadcastOf, mergeBroadcast } from "../src/internal/clusterCommand.js"
-import { keySlot } from "../src/internal/clusterSlot.js"
 import {
   defaultNodeTimeoutMillis,
   failoverWaitFor,

@@ -22,9 +22,9 @@ import * as FiberId from "effect/FiberId"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
+import { pickNode } from "../core/client/subscriberPick.js"
 import type { ResolvedOptions, SubscriptionHandlers } from "../RedisClient.js"
 import { reconnectDelayMillis } from "./connect.js"
-import { pickNode } from "./subscriberPick.js"
 
 /**
  * What a following subscription needs from its topology. Nodes are compared by identity.

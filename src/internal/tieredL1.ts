@@ -10,6 +10,7 @@
  */
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
+import type { TagState } from "../core/tiered/tagFloors.js"
 import { currentClock, monoOf } from "./tieredClock.js"
 
 /**
@@ -169,17 +170,6 @@ export class L1 {
       }
     }
   }
-}
-
-/**
- * A tag's invalidation state as read from L2: its time key (`undefined` when missing or unreadable) and its hard
- * key (`undefined` when it was never hard-invalidated).
- *
- * @internal
- */
-export interface TagState {
-  readonly soft: { readonly at: number; readonly hard: boolean } | undefined
-  readonly hard: { readonly at: number; readonly hard: boolean } | undefined
 }
 
 /**

@@ -13,8 +13,6 @@
  * @internal
  */
 
-import type { TagState } from "./tieredL1.js"
-
 /**
  * A tag's time as stored in its key: when, and whether that invalidation was hard.
  *
@@ -23,6 +21,17 @@ import type { TagState } from "./tieredL1.js"
 export interface TagTimeLike {
   readonly at: number
   readonly hard: boolean
+}
+
+/**
+ * A tag's invalidation state as read from L2: its time key (`undefined` when missing or unreadable) and its hard
+ * key (`undefined` when it was never hard-invalidated).
+ *
+ * @internal
+ */
+export interface TagState {
+  readonly soft: TagTimeLike | undefined
+  readonly hard: TagTimeLike | undefined
 }
 
 /**

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { TagFloors } from "../../src/internal/tagFloors.js"
+import { TagFloors } from "../../src/core/tiered/tagFloors.js"
 
 describe("TagFloors", () => {
   it("keeps the latest soft and hard invalidation of each tag, whatever order they are noted in", () => {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { type PickInput, pickNode } from "../../src/internal/subscriberPick.js"
+import { type PickInput, pickNode } from "../../src/core/client/subscriberPick.js"
 
 const base: PickInput<string> = {
   current: undefined,

@@ -1,8 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
 import * as FastCheck from "effect/FastCheck"
 import * as NodeV8 from "node:v8"
-import * as V8Decode from "../../src/internal/v8Decode.js"
-import { UNSUPPORTED } from "../../src/internal/v8Decode.js"
+import * as V8Decode from "../../src/core/serializer/v8Decode.js"
+import { UNSUPPORTED } from "../../src/core/serializer/v8Decode.js"
 
 // Without a budget that matters: the budget has tests of its own.
 const decode = (bytes: Uint8Array): unknown => V8Decode.decode(bytes, 2 ** 32)

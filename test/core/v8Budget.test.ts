@@ -2,7 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import * as FastCheck from "effect/FastCheck"
 import * as ChildProcess from "node:child_process"
 import * as NodeV8 from "node:v8"
-import * as V8Decode from "../../src/internal/v8Decode.js"
+import * as V8Decode from "../../src/core/serializer/v8Decode.js"
 import { sparse } from "../utils/V8Bytes.js"
 
 const payload = (...body: Array<number>) => Buffer.from([0xff, 0x0f, ...body])
