@@ -61,7 +61,6 @@ import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
-import { keySlot, slotCount } from "./core/cluster/slot.js"
 import {
   adminName,
   broadcastOf,
@@ -74,7 +73,9 @@ import {
   type Route,
   routeOf,
   specialKey
-} from "./internal/clusterCommand.js"
+} from "./core/cluster/command.js"
+import { PartFailure } from "./core/cluster/partFailure.js"
+import { keySlot, slotCount } from "./core/cluster/slot.js"
 import {
   defaultNodeTimeoutMillis,
   failoverWaitFor,
@@ -83,11 +84,10 @@ import {
   parseShards,
   parseSlots,
   type Shard
-} from "./internal/clusterTopology.js"
+} from "./core/cluster/topology.js"
 import { checkCommand } from "./internal/connection.js"
 import * as Following from "./internal/followingSubscriber.js"
 import { parseUrl } from "./internal/options.js"
-import { PartFailure } from "./internal/partFailure.js"
 import * as RedisClient from "./RedisClient.js"
 import {
   RedisAuthError,

@@ -6,14 +6,14 @@
  */
 import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Exit, Fiber, ManagedRuntime, Option, Scope } from "effect"
+import { broadcastOf, mergeBroadcast } from "../src/core/cluster/command.js"
 import { keySlot } from "../src/core/cluster/slot.js"
-import { broadcastOf, mergeBroadcast } from "../src/internal/clusterCommand.js"
 import {
   defaultNodeTimeoutMillis,
   failoverWaitFor,
   parseNodeTimeout,
   parseRedirection
-} from "../src/internal/clusterTopology.js"
+} from "../src/core/cluster/topology.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisCluster from "../src/RedisCluster.js"

@@ -3,8 +3,17 @@
  *
  * @internal
  */
-import type { RedisError } from "../RedisError.js"
-import * as Resp from "../Resp.js"
+import { ErrorReply } from "../resp/resp.js"
+
+/**
+ * The typed error of a failed part, as far as the merge needs it (the client's `RedisError`s are such values).
+ *
+ * @internal
+ */
+export interface PartError {
+  readonly _tag: string
+  readonly message: string
+}
 
 /**
  * In the array reply of an `MGET` split across nodes and sent with `sendSettled`: the place of a key whose node's
@@ -13,8 +22,8 @@ import * as Resp from "../Resp.js"
  *
  * @internal
  */
-export class PartFailure extends Resp.ErrorReply {
-  constructor(readonly error: RedisError) {
+export class PartFailure<E extends PartError = PartError> extends ErrorReply {
+  constructor(readonly error: E) {
     super(`PARTFAILED ${error._tag}: ${error.message}`)
   }
 }

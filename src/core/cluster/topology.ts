@@ -4,8 +4,8 @@
  *
  * @internal
  */
-import { slotCount } from "../core/cluster/slot.js"
-import * as Resp from "../Resp.js"
+import * as Resp from "../resp/resp.js"
+import { slotCount } from "./slot.js"
 
 /**
  * A node as the cluster announces it.

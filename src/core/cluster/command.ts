@@ -4,8 +4,8 @@
  *
  * @internal
  */
-import type { Command } from "../RedisClient.js"
-import * as Resp from "../Resp.js"
+import * as Resp from "../resp/resp.js"
+import type { Command } from "../resp/resp.js"
 import { PartFailure } from "./partFailure.js"
 
 /**
