@@ -37,6 +37,7 @@ import * as Predicate from "effect/Predicate"
 import * as Ref from "effect/Ref"
 import * as Schedule from "effect/Schedule"
 import type * as Types from "effect/Types"
+import { durationMillis } from "./internal/duration.js"
 import {
   type Fusion,
   FusionId,
@@ -281,12 +282,17 @@ export const identity: Adds<never> = withFusion(step(false, id), [])
  *
  * Before `retry`, each attempt has its own timeout; after it, the timeout bounds all attempts together.
  *
+ * `duration` may be `0` (every operation times out) or infinite (none does); a `NaN`, negative or unparsable one
+ * throws `IllegalArgumentException` here, when the policy is made.
+ *
  * @since 0.1.0
  * @category combinators
  */
 export const timeout = (duration: Duration.DurationInput): Adds<CacheTimeoutError> => {
-  const decoded = Duration.decode(duration)
-  const millis = Duration.toMillis(decoded)
+  const checked = durationMillis(duration, "Policy.timeout duration", { allowZero: true })
+  if (checked._tag === "Invalid") throw new Cause.IllegalArgumentException(checked.message)
+  const millis = checked.millis
+  const decoded = Duration.millis(millis)
   const message = `no result within ${Duration.format(decoded)}`
   // A platform timer cannot wait longer than this; such a timeout is left to Effect's own.
   const onPlatformTimer = millis <= maxTimerMillis
@@ -475,10 +481,8 @@ const validateBreaker = (options: CircuitBreakerOptions): Effect.Effect<void> =>
       )
     )
   }
-  const resetAfter = Duration.decodeUnknown(options.resetAfter)
-  if (Option.isNone(resetAfter) || !Duration.isFinite(resetAfter.value)) {
-    return Effect.die(new Cause.IllegalArgumentException("circuitBreaker: resetAfter must be a finite duration"))
-  }
+  const resetAfter = durationMillis(options.resetAfter, "circuitBreaker: resetAfter", { allowZero: true, finite: true })
+  if (resetAfter._tag === "Invalid") return Effect.die(new Cause.IllegalArgumentException(resetAfter.message))
   return Effect.void
 }
 

@@ -87,7 +87,7 @@ import {
 } from "./core/cluster/topology.js"
 import { checkCommand } from "./internal/connection.js"
 import * as Following from "./internal/followingSubscriber.js"
-import { parseUrl } from "./internal/options.js"
+import { parseUrl, toMillis } from "./internal/options.js"
 import * as RedisClient from "./RedisClient.js"
 import {
   RedisAuthError,
@@ -254,13 +254,6 @@ const parseSeed = (seed: string): Seed => {
   return { ...address, url: undefined }
 }
 
-const millisOf = (input: Duration.DurationInput | undefined, fallback: number, name: string): number => {
-  if (input === undefined) return fallback
-  const millis = Duration.toMillis(Duration.decode(input))
-  if (!(millis > 0)) throw new RedisConfigError({ message: `${name} must be positive` })
-  return Math.min(millis, 2 ** 31 - 1)
-}
-
 /** Refreshes closer together than this are merged: a burst of `MOVED` or of failures reads the map once. */
 const minRefreshGapMillis = 100
 
@@ -315,7 +308,7 @@ export const make = (
           base,
           natMap,
           maxRedirections,
-          refreshIntervalMillis: millisOf(refreshInterval, 30_000, "refreshInterval"),
+          refreshIntervalMillis: toMillis(refreshInterval, 30_000, "refreshInterval"),
           readFromReplicas: readFromReplicas === true,
           failoverWait
         }
@@ -334,7 +327,7 @@ export const make = (
     // own (`learnNodeTimeout`); the failover-wait code reads this variable on each failure.
     let failoverWaitMillis = yield* Effect.try({
       try: () =>
-        millisOf(
+        toMillis(
           settings.failoverWait,
           failoverWaitFor(defaultNodeTimeoutMillis, resolved.commandTimeoutMillis),
           "failoverWait"

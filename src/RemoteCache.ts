@@ -52,6 +52,7 @@ import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Tracer from "effect/Tracer"
 import * as Backend from "./internal/backend.js"
+import { durationMillis } from "./internal/duration.js"
 import * as Metrics from "./internal/metrics.js"
 import {
   type FusedStep,
@@ -389,11 +390,15 @@ const describeError = (error: unknown): string => {
  * Each operation's failure is still `Policy.log`'s business: put this step before `recoverToMiss`, as
  * {@link defaultPolicy} does, so that a recovered failure is still seen.
  *
+ * A `NaN`, negative or unparsable `minInterval` throws `IllegalArgumentException` here, when the step is made.
+ *
  * @since 0.1.0
  * @category policies
  */
 export const logOutages = (options: LogOutagesOptions = {}): Policy.Adds<never> => {
-  const minIntervalMillis = Duration.toMillis(Duration.decode(options.minInterval ?? "1 minute"))
+  const minInterval = durationMillis(options.minInterval ?? "1 minute", "logOutages minInterval", { allowZero: true })
+  if (minInterval._tag === "Invalid") throw new Cause.IllegalArgumentException(minInterval.message)
+  const minIntervalMillis = minInterval.millis
   // Per cache built: "warned" is true from a Warning until the Info that ends it.
   const makeStep = (prefix: string) => {
     let warned = false

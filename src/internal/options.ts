@@ -10,6 +10,7 @@ import * as Redacted from "effect/Redacted"
 import type * as Tls from "node:tls"
 import type { RedisClientOptions, ResolvedOptions } from "../RedisClient.js"
 import { RedisConfigError } from "../RedisError.js"
+import { durationMillis } from "./duration.js"
 
 const defaults = {
   host: "localhost",
@@ -24,13 +25,17 @@ const defaults = {
 /** The largest db index and other 32-bit signed values Redis parses. */
 const maxInt32 = 2 ** 31 - 1
 
-const toMillis = (input: Duration.DurationInput | undefined, fallback: number, name: string): number => {
+/**
+ * A positive duration option waited for with a timer (an infinite one is the longest a timer can wait), or
+ * `fallback` when absent; throws `RedisConfigError` otherwise.
+ *
+ * @internal
+ */
+export const toMillis = (input: Duration.DurationInput | undefined, fallback: number, name: string): number => {
   if (input === undefined) return fallback
-  if (typeof input === "number" && Number.isNaN(input)) throw new RedisConfigError({ message: `${name} is NaN` })
-  const millis = Duration.toMillis(Duration.decode(input))
-  if (!(millis > 0)) throw new RedisConfigError({ message: `${name} must be positive` })
-  // setTimeout treats anything over 2^31-1 ms as 1 ms; an infinite timeout is the largest one it can take.
-  return Math.min(millis, 2 ** 31 - 1)
+  const checked = durationMillis(input, name, { timer: true })
+  if (checked._tag === "Invalid") throw new RedisConfigError({ message: checked.message })
+  return checked.millis
 }
 
 /** @internal */

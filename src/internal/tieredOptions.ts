@@ -6,10 +6,10 @@
 import * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
-import { resolveTtl } from "./ttl.js"
+import { durationMillis } from "./duration.js"
 
 /**
- * Milliseconds of a duration option: `Infinity` for an infinite one, `0` for zero or less.
+ * Milliseconds of a duration option: `Infinity` for an infinite one; `NaN` and negative ones are refused.
  *
  * @internal
  */
@@ -17,17 +17,10 @@ export const millisOf = (
   input: Duration.DurationInput,
   name: string
 ): Either.Either<number, Cause.IllegalArgumentException> => {
-  const resolved = resolveTtl(input)
-  switch (resolved._tag) {
-    case "Invalid":
-      return Either.left(new Cause.IllegalArgumentException(`${name} is not a valid duration (${resolved.reason})`))
-    case "Expired":
-      return Either.right(0)
-    case "Forever":
-      return Either.right(Infinity)
-    case "Millis":
-      return Either.right(resolved.millis)
-  }
+  const checked = durationMillis(input, name, { allowZero: true })
+  return checked._tag === "Invalid"
+    ? Either.left(new Cause.IllegalArgumentException(checked.message))
+    : Either.right(checked.millis)
 }
 
 /**
