@@ -4,8 +4,8 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
 import * as Predicate from "effect/Predicate"
+import { TypeIdError } from "./internal/errorBase.js"
 
 /**
  * Marks every error of this module, `RedisConfigError` included.
@@ -20,6 +20,9 @@ export const RedisErrorTypeId: unique symbol = Symbol.for("effect-remote-cache/R
  * @category type ids
  */
 export type RedisErrorTypeId = typeof RedisErrorTypeId
+
+/** The base of this module's error classes: a tagged error marked with {@link RedisErrorTypeId}. */
+const RedisErrorBase = <const Tag extends string>(tag: Tag) => TypeIdError(RedisErrorTypeId, tag)
 
 /**
  * The connection could not be opened (refused, host not found, TLS handshake failed), was closed or reset while
@@ -37,17 +40,12 @@ export type RedisErrorTypeId = typeof RedisErrorTypeId
  * @since 0.1.0
  * @category errors
  */
-export class RedisConnectionError extends Data.TaggedError("RedisConnectionError")<{
+export class RedisConnectionError extends RedisErrorBase("RedisConnectionError")<{
   readonly message: string
   readonly cause?: unknown
   /** `true`: the command was written before the connection was lost, so it may have run (see the class). */
   readonly outcomeUnknown?: boolean | undefined
-}> {
-  /** @since 0.2.0 */
-  get [RedisErrorTypeId](): RedisErrorTypeId {
-    return RedisErrorTypeId
-  }
-}
+}> {}
 
 /**
  * No connection within `connectTimeout` (`phase: "connect"`), or no reply within `commandTimeout`
@@ -61,19 +59,14 @@ export class RedisConnectionError extends Data.TaggedError("RedisConnectionError
  * @since 0.1.0
  * @category errors
  */
-export class RedisTimeoutError extends Data.TaggedError("RedisTimeoutError")<{
+export class RedisTimeoutError extends RedisErrorBase("RedisTimeoutError")<{
   readonly message: string
   readonly phase: "connect" | "reply"
   readonly timeoutMillis: number
   readonly command?: string | undefined
   /** `true`: the command was written and may have run; its outcome is unknown (see the class). */
   readonly outcomeUnknown?: boolean | undefined
-}> {
-  /** @since 0.2.0 */
-  get [RedisErrorTypeId](): RedisErrorTypeId {
-    return RedisErrorTypeId
-  }
-}
+}> {}
 
 /**
  * The server answered the command with an error reply (`-ERR …`, `-WRONGTYPE …`, `-OOM …`, `-READONLY …`,
@@ -82,16 +75,11 @@ export class RedisTimeoutError extends Data.TaggedError("RedisTimeoutError")<{
  * @since 0.1.0
  * @category errors
  */
-export class RedisReplyError extends Data.TaggedError("RedisReplyError")<{
+export class RedisReplyError extends RedisErrorBase("RedisReplyError")<{
   readonly message: string
   readonly code: string
   readonly command: string
-}> {
-  /** @since 0.2.0 */
-  get [RedisErrorTypeId](): RedisErrorTypeId {
-    return RedisErrorTypeId
-  }
-}
+}> {}
 
 /**
  * The server rejected the credentials during the connection handshake (`WRONGPASS`, `ERR invalid password`…), or
@@ -102,14 +90,9 @@ export class RedisReplyError extends Data.TaggedError("RedisReplyError")<{
  * @since 0.1.0
  * @category errors
  */
-export class RedisAuthError extends Data.TaggedError("RedisAuthError")<{
+export class RedisAuthError extends RedisErrorBase("RedisAuthError")<{
   readonly message: string
-}> {
-  /** @since 0.2.0 */
-  get [RedisErrorTypeId](): RedisErrorTypeId {
-    return RedisErrorTypeId
-  }
-}
+}> {}
 
 /**
  * The bytes received were not valid RESP, or a reply arrived that no command was waiting for. The connection is
@@ -118,16 +101,11 @@ export class RedisAuthError extends Data.TaggedError("RedisAuthError")<{
  * @since 0.1.0
  * @category errors
  */
-export class RedisProtocolError extends Data.TaggedError("RedisProtocolError")<{
+export class RedisProtocolError extends RedisErrorBase("RedisProtocolError")<{
   readonly message: string
   /** The parser's `Resp.ProtocolError`, when the bytes were the problem. */
   readonly cause?: unknown
-}> {
-  /** @since 0.2.0 */
-  get [RedisErrorTypeId](): RedisErrorTypeId {
-    return RedisErrorTypeId
-  }
-}
+}> {}
 
 /**
  * The command cannot be sent as given, and nothing of it was sent (but for the case below where the server had
@@ -147,15 +125,10 @@ export class RedisProtocolError extends Data.TaggedError("RedisProtocolError")<{
  * @since 0.1.0
  * @category errors
  */
-export class RedisInputError extends Data.TaggedError("RedisInputError")<{
+export class RedisInputError extends RedisErrorBase("RedisInputError")<{
   readonly message: string
   readonly command: string
-}> {
-  /** @since 0.2.0 */
-  get [RedisErrorTypeId](): RedisErrorTypeId {
-    return RedisErrorTypeId
-  }
-}
+}> {}
 
 /**
  * The client's options are invalid (a malformed URL, a port out of range, a negative db…).
@@ -163,14 +136,9 @@ export class RedisInputError extends Data.TaggedError("RedisInputError")<{
  * @since 0.1.0
  * @category errors
  */
-export class RedisConfigError extends Data.TaggedError("RedisConfigError")<{
+export class RedisConfigError extends RedisErrorBase("RedisConfigError")<{
   readonly message: string
-}> {
-  /** @since 0.2.0 */
-  get [RedisErrorTypeId](): RedisErrorTypeId {
-    return RedisErrorTypeId
-  }
-}
+}> {}
 
 /**
  * Every way a command can fail.

@@ -10,11 +10,11 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import * as Data from "effect/Data"
 import type * as Duration from "effect/Duration"
 import type * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import * as Predicate from "effect/Predicate"
+import { TypeIdError } from "./internal/errorBase.js"
 
 /**
  * Every operation of a backend, in the order of {@link CacheOps}: the values of {@link Operation}.
@@ -68,6 +68,9 @@ export const CacheErrorTypeId: unique symbol = Symbol.for("effect-remote-cache/C
  */
 export type CacheErrorTypeId = typeof CacheErrorTypeId
 
+/** The base of this module's error classes: a tagged error marked with {@link CacheErrorTypeId}. */
+const CacheErrorBase = <const Tag extends string>(tag: Tag) => TypeIdError(CacheErrorTypeId, tag)
+
 /**
  * Fields shared by every cache error: the operation, the key (for `getMany` / `setMany` the key that failed, or
  * the first key when the whole batch fails; for `deleteMany` the first key of the command that failed; none for
@@ -94,12 +97,7 @@ export interface CacheErrorFields {
  * @since 0.1.0
  * @category errors
  */
-export class CacheConnectionError extends Data.TaggedError("CacheConnectionError")<CacheErrorFields> {
-  /** @since 0.2.0 */
-  get [CacheErrorTypeId](): CacheErrorTypeId {
-    return CacheErrorTypeId
-  }
-
+export class CacheConnectionError extends CacheErrorBase("CacheConnectionError")<CacheErrorFields> {
   /**
    * Always `true`: the next attempt opens a new connection, which may well get through.
    *
@@ -116,12 +114,7 @@ export class CacheConnectionError extends Data.TaggedError("CacheConnectionError
  * @since 0.1.0
  * @category errors
  */
-export class CacheTimeoutError extends Data.TaggedError("CacheTimeoutError")<CacheErrorFields> {
-  /** @since 0.2.0 */
-  get [CacheErrorTypeId](): CacheErrorTypeId {
-    return CacheErrorTypeId
-  }
-
+export class CacheTimeoutError extends CacheErrorBase("CacheTimeoutError")<CacheErrorFields> {
   /**
    * Always `true`: a slow moment of the server or the network says nothing about the request itself.
    *
@@ -155,12 +148,7 @@ export const retryableReplyCodes: ReadonlySet<string> = new Set([
  * @since 0.1.0
  * @category errors
  */
-export class CacheReplyError extends Data.TaggedError("CacheReplyError")<CacheErrorFields> {
-  /** @since 0.2.0 */
-  get [CacheErrorTypeId](): CacheErrorTypeId {
-    return CacheErrorTypeId
-  }
-
+export class CacheReplyError extends CacheErrorBase("CacheReplyError")<CacheErrorFields> {
   /**
    * The error code: the first word of the server's text (`"ERR"`, `"WRONGTYPE"`, `"LOADING"`…).
    *
@@ -192,12 +180,7 @@ export class CacheReplyError extends Data.TaggedError("CacheReplyError")<CacheEr
  * @since 0.1.0
  * @category errors
  */
-export class CacheProtocolError extends Data.TaggedError("CacheProtocolError")<CacheErrorFields> {
-  /** @since 0.2.0 */
-  get [CacheErrorTypeId](): CacheErrorTypeId {
-    return CacheErrorTypeId
-  }
-
+export class CacheProtocolError extends CacheErrorBase("CacheProtocolError")<CacheErrorFields> {
   /**
    * Always `false`: a reply the command does not expect comes back the same way on the next attempt, and a server
    * (or something posing as one) that speaks malformed RESP is not to be hammered. The next operation gets a new
@@ -217,12 +200,7 @@ export class CacheProtocolError extends Data.TaggedError("CacheProtocolError")<C
  * @since 0.1.0
  * @category errors
  */
-export class CacheSerializationError extends Data.TaggedError("CacheSerializationError")<CacheErrorFields> {
-  /** @since 0.2.0 */
-  get [CacheErrorTypeId](): CacheErrorTypeId {
-    return CacheErrorTypeId
-  }
-
+export class CacheSerializationError extends CacheErrorBase("CacheSerializationError")<CacheErrorFields> {
   /**
    * Always `false`: the same value, or the same stored bytes, fail the same way.
    *
@@ -240,12 +218,7 @@ export class CacheSerializationError extends Data.TaggedError("CacheSerializatio
  * @since 0.1.0
  * @category errors
  */
-export class CacheInputError extends Data.TaggedError("CacheInputError")<CacheErrorFields> {
-  /** @since 0.2.0 */
-  get [CacheErrorTypeId](): CacheErrorTypeId {
-    return CacheErrorTypeId
-  }
-
+export class CacheInputError extends CacheErrorBase("CacheInputError")<CacheErrorFields> {
   /**
    * Always `false`: the same input is refused the same way.
    *
@@ -264,12 +237,7 @@ export class CacheInputError extends Data.TaggedError("CacheInputError")<CacheEr
  * @since 0.1.0
  * @category errors
  */
-export class CacheCircuitOpenError extends Data.TaggedError("CacheCircuitOpenError")<CacheErrorFields> {
-  /** @since 0.2.0 */
-  get [CacheErrorTypeId](): CacheErrorTypeId {
-    return CacheErrorTypeId
-  }
-
+export class CacheCircuitOpenError extends CacheErrorBase("CacheCircuitOpenError")<CacheErrorFields> {
   /**
    * Always `false`: retrying at once would only meet the open circuit again, or defeat it.
    *
