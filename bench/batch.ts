@@ -186,7 +186,7 @@ const main = async () => {
   try {
     const server = await Effect.runPromise(Scope.extend(RedisServer.make(), scope))
     const client = await Effect.runPromise(Scope.extend(RedisClient.make({ url: server.url }), scope))
-    const backend = (options: RedisBackend.BackendOptions) =>
+    const backend = (options: RedisBackend.MakeOptions) =>
       Effect.runPromise(
         Effect.provideService(
           RedisBackend.make({ prefix: PREFIX, serializer: Serializer.json, ...options }),

@@ -251,7 +251,7 @@ export const oursStampede = async (url: string): Promise<Stampede> => {
   const cache = await Effect.runPromise(Scope.extend(
     TieredCache.layerRedis({ capacity: 1_000, l1Ttl: TTL_MILLIS, channel: `${TIERED_PREFIX}stampede` }).pipe(
       Layer.provide(RemoteCache.layerDefault),
-      Layer.provide(RedisBackend.layerWithClient({ prefix: TIERED_PREFIX })),
+      Layer.provide(RedisBackend.layerWithoutClient({ prefix: TIERED_PREFIX })),
       Layer.provide(RedisClient.layer({ url })),
       Layer.orDie,
       Layer.build,

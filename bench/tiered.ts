@@ -25,7 +25,7 @@ export const runTieredL1Hit = (url: string, rounds: number): Promise<TieredOutco
   Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     const stack = TieredCache.layer({ capacity: 10_000, l1Ttl: "10 minutes" }).pipe(
       Layer.provide(RemoteCache.layerDefault),
-      Layer.provide(RedisBackend.layerWithClient({ prefix: "bench-tiered:" })),
+      Layer.provide(RedisBackend.layerWithoutClient({ prefix: "bench-tiered:" })),
       Layer.provide(TieredCache.layerRedisBus),
       Layer.provide(RedisClient.layer({ url })),
       Layer.orDie

@@ -12,7 +12,7 @@ const url = process.env["REDIS_URL"]
 // The only difference between the embedded demo and Redis is the layer under the cache.
 const L2 = url === undefined
   ? Layer.merge(MemoryBackend.layer({ prefix: "demo:" }), TieredCache.layerMemoryBus)
-  : RedisBackend.layerWithClient({ prefix: "demo:" }).pipe(
+  : RedisBackend.layerWithoutClient({ prefix: "demo:" }).pipe(
     Layer.provideMerge(TieredCache.layerRedisBus),
     Layer.provide(RedisClient.layer({ url, connectTimeout: "2 seconds" }))
   )

@@ -5,7 +5,7 @@ import { MemoryBackend, RedisBackend, RedisClient, RemoteCache, Serializer, Tier
 // Over Redis: the backend's serializer wrapped, so entries that need it carry their header.
 export const Live = TieredCache.layerRedis({ grace: "6 hours", graceBackoff: "1 minute", timeout: "200 millis" }).pipe(
   Layer.provide(RemoteCache.layerDefault),
-  Layer.provide(RedisBackend.layerWithClient({ prefix: "app:", serializer: TieredCache.serializer(Serializer.v8) })),
+  Layer.provide(RedisBackend.layerWithoutClient({ prefix: "app:", serializer: TieredCache.serializer(Serializer.v8) })),
   Layer.provide(RedisClient.layer({ url: "redis://localhost:6379" }))
 )
 

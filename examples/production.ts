@@ -27,7 +27,7 @@ const policy = Policy.timeout("100 millis").pipe(
 // layerRedis: the Redis invalidation bus, so a write or delete anywhere drops the L1 copies everywhere.
 export const CacheLive = TieredCache.layerRedis({ capacity: 10_000, l1Ttl: "30 seconds" }).pipe(
   Layer.provide(RemoteCache.layer(policy)),
-  Layer.provide(RedisBackend.layerWithClient({ prefix: "app:" })),
+  Layer.provide(RedisBackend.layerWithoutClient({ prefix: "app:" })),
   Layer.provide(Redis)
 )
 

@@ -9,7 +9,7 @@ import { MemoryBackend, RedisBackend, RedisClient, RemoteCache, TieredCache } fr
 // Production: Redis as L2, one client for commands and for pub/sub invalidation between processes.
 export const Live = TieredCache.layerRedis({ capacity: 10_000, l1Ttl: "30 seconds" }).pipe(
   Layer.provide(RemoteCache.layerDefault),
-  Layer.provide(RedisBackend.layerWithClient({ prefix: "app:" })),
+  Layer.provide(RedisBackend.layerWithoutClient({ prefix: "app:" })),
   Layer.provide(RedisClient.layer({ url: "redis://localhost:6379" }))
 )
 

@@ -50,12 +50,12 @@ import type * as Serializer from "./Serializer.js"
 export const defaultPrefix: string = Backend.defaultPrefix
 
 /**
- * Options of a backend over an existing `RedisClient`.
+ * Options of a backend over an existing `RedisClient` (the name `MemoryBackend` uses for the same role).
  *
- * @since 0.1.0
+ * @since 0.2.0
  * @category models
  */
-export interface BackendOptions {
+export interface MakeOptions {
   /** Prepended to every key; `clear` removes exactly the keys under it. Default `"ac:"`. */
   readonly prefix?: string | undefined
   /** Default: the `Serializer` service when one is provided, else `Serializer.v8`. */
@@ -94,7 +94,7 @@ export interface BackendOptions {
  * @since 0.1.0
  * @category models
  */
-export interface RedisBackendOptions extends RedisClient.RedisClientOptions, BackendOptions {}
+export interface RedisBackendOptions extends RedisClient.RedisClientOptions, MakeOptions {}
 
 // Escapes Redis glob characters (`* ? [ ] \`), so a prefix matches only itself in `SCAN … MATCH`.
 const escapeGlob = (literal: string): string => literal.replace(/[*?[\]\\]/g, "\\$&")
@@ -179,13 +179,13 @@ const replyErrorOf = (operation: Operation, key: string | undefined, reply: Resp
  * `SCAN … MATCH <escaped prefix>*` and `UNLINK`s each batch, never `KEYS` or `FLUSHDB`. A key that holds another
  * type than a string (a list, a hash… written by another program) reads as a miss in `get`, `getWithTtl` and
  * `getMany`, batched or not, and the next `set` replaces it. Concurrent reads are batched unless `batchReads` is
- * `false` (see {@link BackendOptions}).
+ * `false` (see {@link MakeOptions}).
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
-  options: BackendOptions = {}
+  options: MakeOptions = {}
 ): Effect.Effect<RemoteCacheBackendShape, never, RedisClient.RedisClient> =>
   Effect.gen(function*() {
     const client = yield* RedisClient.RedisClient
@@ -632,14 +632,33 @@ export const make = (
   })
 
 /**
- * A backend over a `RedisClient` provided separately, so several backends can share one client.
+ * A backend without a client of its own: over the `RedisClient` (or cluster client) provided separately, so
+ * several backends share one client. Named as Effect names such layers (`NodeHttpClient.layerWithoutAgent`).
  *
+ * @since 0.2.0
+ * @category layers
+ */
+export const layerWithoutClient = (
+  options: MakeOptions = {}
+): Layer.Layer<RemoteCacheBackend, never, RedisClient.RedisClient> => Layer.effect(RemoteCacheBackend, make(options))
+
+/**
+ * The former name of {@link layerWithoutClient}.
+ *
+ * @deprecated Use {@link layerWithoutClient}: the layer needs a client, it does not bring one.
  * @since 0.1.0
  * @category layers
  */
-export const layerWithClient = (
-  options: BackendOptions = {}
-): Layer.Layer<RemoteCacheBackend, never, RedisClient.RedisClient> => Layer.effect(RemoteCacheBackend, make(options))
+export const layerWithClient: typeof layerWithoutClient = layerWithoutClient
+
+/**
+ * The former name of {@link MakeOptions}.
+ *
+ * @deprecated Use {@link MakeOptions}, the name both backends use.
+ * @since 0.1.0
+ * @category models
+ */
+export type BackendOptions = MakeOptions
 
 /**
  * A backend with its own client (scoped: closing the layer closes the socket).
@@ -648,7 +667,7 @@ export const layerWithClient = (
  * @category layers
  */
 export const layer = (options: RedisBackendOptions = {}): Layer.Layer<RemoteCacheBackend, RedisConfigError> =>
-  Layer.provide(layerWithClient(options), RedisClient.layer(options))
+  Layer.provide(layerWithoutClient(options), RedisClient.layer(options))
 
 /**
  * Every `RedisCluster` option plus the backend's own.
@@ -656,7 +675,7 @@ export const layer = (options: RedisBackendOptions = {}): Layer.Layer<RemoteCach
  * @since 0.1.0
  * @category models
  */
-export interface RedisClusterBackendOptions extends RedisCluster.RedisClusterOptions, BackendOptions {}
+export interface RedisClusterBackendOptions extends RedisCluster.RedisClusterOptions, MakeOptions {}
 
 /**
  * A backend on a Redis Cluster with its own cluster client (scoped: closing the layer closes every node's
@@ -674,7 +693,7 @@ export interface RedisClusterBackendOptions extends RedisCluster.RedisClusterOpt
  * @category layers
  */
 export const layerCluster = (options: RedisClusterBackendOptions): Layer.Layer<RemoteCacheBackend, RedisConfigError> =>
-  Layer.provide(layerWithClient(options), RedisCluster.layer(options))
+  Layer.provide(layerWithoutClient(options), RedisCluster.layer(options))
 
 /**
  * {@link layerCluster} with its options read through `effect/Config`: by default the seed nodes from

@@ -1304,7 +1304,7 @@ export const make = (
   })
 
 /**
- * The cluster client as the `RedisClient` service, scoped: `RedisBackend.layerWithClient`, `RemoteCache` and
+ * The cluster client as the `RedisClient` service, scoped: `RedisBackend.layerWithoutClient`, `RemoteCache` and
  * `TieredCache` run on it unchanged, several backends sharing its connections.
  *
  * @example
@@ -1313,7 +1313,7 @@ export const make = (
  * import { RedisBackend, RedisCluster } from "effect-remote-cache"
  *
  * const Cluster = RedisCluster.layer({ nodes: ["redis://10.0.0.1:7000", "redis://10.0.0.2:7000"] })
- * const Sessions = RedisBackend.layerWithClient({ prefix: "session:" }).pipe(Layer.provide(Cluster))
+ * const Sessions = RedisBackend.layerWithoutClient({ prefix: "session:" }).pipe(Layer.provide(Cluster))
  * ```
  *
  * @since 0.1.0

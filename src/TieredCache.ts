@@ -2244,7 +2244,7 @@ export const layer = (
  *
  * const Live = TieredCache.layerRedis({ capacity: 5_000, l1Ttl: "30 seconds" }).pipe(
  *   Layer.provide(RemoteCache.layerDefault),
- *   Layer.provide(RedisBackend.layerWithClient({ prefix: "app:" })),
+ *   Layer.provide(RedisBackend.layerWithoutClient({ prefix: "app:" })),
  *   Layer.provide(RedisClient.layer({ url: "redis://localhost:6379" }))
  * )
  * ```
@@ -2295,7 +2295,7 @@ export const layerInProcess = (options: TieredCacheOptions = {}): Layer.Layer<Ti
  *
  * const Live = TieredCache.layerRedis({ grace: "10 minutes" }).pipe(
  *   Layer.provide(RemoteCache.layerDefault),
- *   Layer.provide(RedisBackend.layerWithClient({ prefix: "app:", serializer: TieredCache.serializer(Serializer.v8) })),
+ *   Layer.provide(RedisBackend.layerWithoutClient({ prefix: "app:", serializer: TieredCache.serializer(Serializer.v8) })),
  *   Layer.provide(RedisClient.layer({ url: "redis://localhost:6379" }))
  * )
  * ```

@@ -28,7 +28,7 @@ const recording = (client: RedisClient.RedisClientShape, via: Via) => {
 
 type Via = "submit" | "send"
 
-const backendOnVia = (via: Via) => (server: RedisServer["Type"], options: RedisBackend.BackendOptions = {}) =>
+const backendOnVia = (via: Via) => (server: RedisServer["Type"], options: RedisBackend.MakeOptions = {}) =>
   Effect.gen(function*() {
     const client = yield* RedisClient.make({ host: server.host, port: server.port })
     expect(client.submit).toBeDefined()

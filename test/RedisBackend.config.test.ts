@@ -114,3 +114,11 @@ describe("RedisBackend.layerConfig", () => {
       }
     }))
 })
+
+describe("RedisBackend: former names", () => {
+  it("layerWithClient and BackendOptions still work, as layerWithoutClient and MakeOptions", () => {
+    expect(RedisBackend.layerWithClient).toBe(RedisBackend.layerWithoutClient)
+    const options: RedisBackend.BackendOptions = { prefix: "p:" } satisfies RedisBackend.MakeOptions
+    expect(options.prefix).toBe("p:")
+  })
+})

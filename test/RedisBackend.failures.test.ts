@@ -101,7 +101,7 @@ const isSerializerDefect = (exit: Exit.Exit<unknown, unknown>, serializer: strin
 
 const backendOn = (
   server: RedisServer["Type"],
-  options: RedisBackend.BackendOptions,
+  options: RedisBackend.MakeOptions,
   client: RedisClient.RedisClientOptions = {}
 ) =>
   Effect.flatMap(

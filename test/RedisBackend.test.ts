@@ -30,7 +30,7 @@ contractSuite({
   })
 })
 
-const backendOn = (server: RedisServer["Type"], options: RedisBackend.BackendOptions = {}) =>
+const backendOn = (server: RedisServer["Type"], options: RedisBackend.MakeOptions = {}) =>
   Effect.flatMap(
     RedisClient.make({ host: server.host, port: server.port }),
     (client) => Effect.provideService(RedisBackend.make(options), RedisClient.RedisClient, client)

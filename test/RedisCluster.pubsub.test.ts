@@ -191,7 +191,7 @@ describe("RedisCluster pub/sub across failovers", () => {
               // l1Ttl far past the test: a stale L1 entry would be served for all of it.
               TieredCache.layerRedis({ l1Ttl: "10 minutes" }).pipe(
                 Layer.provide(RemoteCache.layer(RemoteCache.defaultPolicy)),
-                Layer.provide(RedisBackend.layerWithClient({ prefix: "follow:" })),
+                Layer.provide(RedisBackend.layerWithoutClient({ prefix: "follow:" })),
                 Layer.provide(RedisCluster.layer({ nodes: cluster.urls, commandTimeout: "1 second" })),
                 Layer.orDie
               )

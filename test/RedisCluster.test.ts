@@ -232,7 +232,7 @@ describe("RedisCluster", () => {
             Layer.build(
               TieredCache.layerRedis().pipe(
                 Layer.provide(RemoteCache.layer(RemoteCache.defaultPolicy)),
-                Layer.provide(RedisBackend.layerWithClient({ prefix: "tiered:" })),
+                Layer.provide(RedisBackend.layerWithoutClient({ prefix: "tiered:" })),
                 Layer.provide(RedisCluster.layer({ nodes: [seed] })),
                 Layer.orDie
               )

@@ -89,7 +89,7 @@ const redisHarness = (server: RedisServer.RedisServerShape, options: TieredCache
           TieredCache.layer(options).pipe(
             Layer.provide(RemoteCache.layerDefault),
             Layer.provide(
-              RedisBackend.layerWithClient({ prefix: "t:", serializer: TieredCache.serializer(Serializer.v8) })
+              RedisBackend.layerWithoutClient({ prefix: "t:", serializer: TieredCache.serializer(Serializer.v8) })
             ),
             Layer.provide(TieredCache.layerRedisBus),
             Layer.provide(client),
@@ -103,7 +103,7 @@ const redisHarness = (server: RedisServer.RedisServerShape, options: TieredCache
     const plain = Context.get(
       yield* Layer.build(
         RemoteCache.layerDefault.pipe(
-          Layer.provide(RedisBackend.layerWithClient({ prefix: "t:" })),
+          Layer.provide(RedisBackend.layerWithoutClient({ prefix: "t:" })),
           Layer.provide(client),
           Layer.orDie
         )

@@ -22,7 +22,7 @@ const instance = (
     Layer.build(
       TieredCache.layerRedis().pipe(
         Layer.provide(RemoteCache.layer(policy)),
-        Layer.provide(RedisBackend.layerWithClient()),
+        Layer.provide(RedisBackend.layerWithoutClient()),
         Layer.provide(RedisClient.layer({ host: server.host, port: server.port })),
         Layer.orDie
       )

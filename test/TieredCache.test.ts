@@ -290,7 +290,7 @@ const redisInstance = (
     Layer.build(
       TieredCache.layer().pipe(
         Layer.provide(RemoteCache.layer(policy)),
-        Layer.provide(RedisBackend.layerWithClient({ prefix: "tiered:" })),
+        Layer.provide(RedisBackend.layerWithoutClient({ prefix: "tiered:" })),
         Layer.provide(TieredCache.layerRedisBus),
         Layer.provide(client),
         Layer.orDie

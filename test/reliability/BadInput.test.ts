@@ -17,7 +17,7 @@ import * as Tls from "../utils/Tls.js"
 // protocol allows it.
 
 /** A client and a backend over it, on the given server. */
-const both = (port: number, options: RedisClient.RedisClientOptions = {}, backend: RedisBackend.BackendOptions = {}) =>
+const both = (port: number, options: RedisClient.RedisClientOptions = {}, backend: RedisBackend.MakeOptions = {}) =>
   Effect.gen(function*() {
     const client = yield* RedisClient.make({ host: "127.0.0.1", port, ...options })
     const cache: RemoteCacheBackendShape = yield* Effect.provideService(
