@@ -16,6 +16,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Option from "effect/Option"
+import type * as Redacted from "effect/Redacted"
 import * as Runtime from "effect/Runtime"
 import { askAloneAfter, fitsInBatch, TickBatcher } from "./core/client/batch.js"
 import { PartFailure } from "./core/cluster/partFailure.js"
@@ -733,7 +734,7 @@ export const layerClusterConfig = (
  * @category layers
  */
 export const defaultConfig: {
-  readonly url: Config.Config<string>
+  readonly url: Config.Config<Redacted.Redacted<string>>
   readonly prefix: Config.Config<string>
 } = {
   url: RedisClient.urlConfig(),

@@ -23,7 +23,7 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Layer from "effect/Layer"
-import type * as Redacted from "effect/Redacted"
+import * as Redacted from "effect/Redacted"
 import type * as Scope from "effect/Scope"
 import type * as Tls from "node:tls"
 import { makeCommandConnection } from "./internal/connect.js"
@@ -51,9 +51,10 @@ export type Command = ReadonlyArray<string | Uint8Array>
 export interface RedisClientOptions {
   /**
    * `redis://[[user]:password@]host[:port][/db]`, or `rediss://…` for TLS; the db may also be given as `?db=N`.
-   * A user name without a password, or any other query parameter, is rejected rather than ignored.
+   * A user name without a password, or any other query parameter, is rejected rather than ignored. It may hold
+   * the password: give it as `Redacted` to keep it out of logs (`urlConfig` does); errors never quote it either way.
    */
-  readonly url?: string | undefined
+  readonly url?: string | Redacted.Redacted<string> | undefined
   /** Default `"localhost"`. */
   readonly host?: string | undefined
   /** Default `6379`. */
@@ -349,7 +350,7 @@ export const layer = (options: RedisClientOptions = {}): Layer.Layer<RedisClient
 /**
  * A Redis URL read from the variable `name` (default `REDIS_URL`): missing or empty, it is `fallback` (default
  * `redis://localhost:6379`); not a valid `redis://` or `rediss://` URL, it is a `ConfigError` that names the
- * variable (never its value, which may hold a password).
+ * variable (never its value, which may hold a password). `Redacted`, as `Config.redacted` reads secrets.
  *
  * @example
  * ```ts
@@ -361,14 +362,17 @@ export const layer = (options: RedisClientOptions = {}): Layer.Layer<RedisClient
  * @since 0.1.0
  * @category config
  */
-export const urlConfig = (name = "REDIS_URL", fallback = "redis://localhost:6379"): Config.Config<string> =>
+export const urlConfig = (
+  name = "REDIS_URL",
+  fallback = "redis://localhost:6379"
+): Config.Config<Redacted.Redacted<string>> =>
   Config.string(name).pipe(
     Config.withDefault(""),
     Config.mapOrFail((url) => {
-      if (url.trim() === "") return Either.right(fallback)
+      if (url.trim() === "") return Either.right(Redacted.make(fallback))
       try {
         parseUrl(url)
-        return Either.right(url)
+        return Either.right(Redacted.make(url))
       } catch (error) {
         const reason = error instanceof RedisConfigError ? error.message : "not a valid URL"
         return Either.left(ConfigError.InvalidData([name], `${name} is not a usable Redis URL: ${reason}`))

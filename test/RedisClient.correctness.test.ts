@@ -531,5 +531,22 @@ describe("RedisClient correctness", () => {
         const missing = yield* withEnv([])
         expect([missing.host, missing.port]).toEqual(["localhost", 6379])
       }))
+
+    it.effect("the URL is Redacted as urlConfig reads it, and a Redacted url option is used like a string", () =>
+      Effect.gen(function*() {
+        const url = yield* RedisClient.urlConfig().pipe(
+          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["REDIS_URL", "redis://u:hunter2@h:7/3"]])))
+        )
+        expect(String(url)).not.toMatch(/hunter2/)
+        expect(Redacted.value(url)).toBe("redis://u:hunter2@h:7/3")
+        const client = yield* RedisClient.make({ url })
+        expect([client.options.host, client.options.port, client.options.db, client.options.username]).toEqual([
+          "h",
+          7,
+          3,
+          "u"
+        ])
+        expect(client.options.password && Redacted.value(client.options.password)).toBe("hunter2")
+      }).pipe(Effect.scoped))
   })
 })

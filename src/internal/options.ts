@@ -139,7 +139,10 @@ export const revealTls = (tls: Tls.ConnectionOptions): Tls.ConnectionOptions => 
 export const resolveOptions = (options: RedisClientOptions = {}): Effect.Effect<ResolvedOptions, RedisConfigError> =>
   Effect.try({
     try: (): ResolvedOptions => {
-      const urlOption = optionalString(options.url, "url")
+      const urlOption = optionalString(
+        Redacted.isRedacted(options.url) ? Redacted.value(options.url) : options.url,
+        "url"
+      )
       const url = urlOption !== undefined ? parseUrl(urlOption) : {}
       const port = options.port ?? url.port ?? defaults.port
       if (!Number.isInteger(port) || port < 1 || port > 65535) {
