@@ -110,19 +110,33 @@ export interface RedisClientOptions {
  * @category models
  */
 export interface ResolvedOptions {
+  /** The server's host: the option, else the URL's, else `"localhost"`. */
   readonly host: string
+  /** The server's port: the option, else the URL's, else `6379`. */
   readonly port: number
+  /** The database selected after connecting (`0`: none selected). */
   readonly db: number
+  /** The ACL user sent with the password, if any. */
   readonly username: string | undefined
+  /** The password sent with `AUTH`, if any; redacted. */
   readonly password: Redacted.Redacted<string> | undefined
+  /** `connectTimeout` in milliseconds (at most 2^31 - 1, the longest a timer waits). */
   readonly connectTimeoutMillis: number
+  /** `commandTimeout` in milliseconds (at most 2^31 - 1). */
   readonly commandTimeoutMillis: number
+  /** The name set with `CLIENT SETNAME`, if any. */
   readonly clientName: string | undefined
+  /** Node's TLS options, `undefined` without TLS; private keys and passphrases are hidden when printed. */
   readonly tls: Tls.ConnectionOptions | undefined
+  /** Commands written and awaiting their reply at most. */
   readonly maxInFlight: number
+  /** `reconnectBaseDelay` in milliseconds. */
   readonly reconnectBaseDelayMillis: number
+  /** `reconnectMaxDelay` in milliseconds (never below the base delay). */
   readonly reconnectMaxDelayMillis: number
+  /** Largest bulk, simple string or error reply accepted, in bytes. */
   readonly maxBulkLength: number
+  /** Largest argument sent, in bytes (before the server's own limit is learnt). */
   readonly maxArgumentLength: number
 }
 
