@@ -63,10 +63,11 @@ import * as Runtime from "effect/Runtime"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
-import { TagFloors, type TagState, type TagWrite } from "./core/tiered/tagFloors.js"
 import * as Entry from "./internal/entry.js"
 import * as Metrics from "./internal/metrics.js"
 import * as TypedView from "./internal/schemaView.js"
+import * as Tags from "./internal/tiered/tags.js"
+import { WriteOrder } from "./internal/tiered/writeOrder.js"
 import { currentClock, invalidationStamp, isLive, monoOf, stampsOf } from "./internal/tieredClock.js"
 import { applyTagStates, L1, type Meta } from "./internal/tieredL1.js"
 import { checkFreshness } from "./internal/tieredOptions.js"
@@ -734,17 +735,21 @@ export const make = (
     const backoffUntil = new Map<string, number>()
     /** Every group not yet completed, joinable or not, so closing the scope can end them all. */
     const pending = new Set<Group>()
-    /** The last L2 write of each key made by this instance and not yet answered (see `chained`). */
-    const writing = new Map<string, Deferred.Deferred<void>>()
-    /** Tags whose time key this instance created or saw: a tagged write needs no `setIfAbsent` for them. */
-    const knownTags = new Set<string>()
-    /** The creation of each tag key in flight here (see `ensureTags`). */
-    const creatingTags = new Map<string, Deferred.Deferred<void>>()
-    /** The latest invalidation known of each tag, so that a tag's time never moves backwards (see `TagFloors`). */
-    const floors = new TagFloors(capacity)
-    /** Tags whose keys a `writeTagTimes` started by a read or a message is rewriting (one at a time per tag). */
-    const repairing = new Set<string>()
+    /** The order of this instance's L2 writes of each key. */
+    const writes = new WriteOrder()
+    const chained = <A>(keys: ReadonlyArray<string>, write: Effect.Effect<A>) => writes.chained(keys, write)
     let closed = false
+    const tagSystem = Tags.make({
+      remote,
+      tagKeyPrefix,
+      capacity,
+      writes,
+      fork: (effect) => closed ? Effect.void : Effect.asVoid(Effect.forkIn(Effect.interruptible(effect), scope)),
+      forkFromOutside: (effect) => {
+        if (!closed) Runtime.runFork(runtime)(Effect.forkIn(Effect.interruptible(effect), scope))
+      }
+    })
+    const { readTags, stampAfterTags } = tagSystem
 
     /** The freshness settings of one call: its own, else the cache's; a bad one is a defect (a programming error). */
     const settingsOf = (
@@ -844,7 +849,7 @@ export const make = (
     const invalidateStartingWith = (start: string, fromRemote = false) => {
       if (start === "") return invalidateAll(fromRemote)
       l1.deleteStartingWith(start)
-      if (tagKeyPrefix.startsWith(start) || start.startsWith(tagKeyPrefix)) knownTags.clear()
+      if (tagKeyPrefix.startsWith(start) || start.startsWith(tagKeyPrefix)) tagSystem.forgetKeys()
       for (const [key, set] of tickets) {
         if (key.startsWith(start)) {
           for (const ticket of set) {
@@ -861,7 +866,7 @@ export const make = (
     const invalidateAll = (fromRemote = false) => {
       l1.clear()
       // A clear removes tag keys too: the next tagged write must create them again.
-      knownTags.clear()
+      tagSystem.forgetKeys()
       for (const set of tickets.values()) {
         for (const ticket of set) {
           ticket.stale = true
@@ -880,7 +885,7 @@ export const make = (
      */
     const invalidateTagsHere = (tags: ReadonlyArray<string>, at: number, hard: boolean, home: string) => {
       stampsOf(currentClock()).observe(at)
-      if (home === prefix) { for (const tag of tags) floors.note(tag, at, hard) }
+      if (home === prefix) tagSystem.note(tags, at, hard)
       l1.invalidateTags(new Set(tags), at, hard, (key) => homeOf(key) === home)
       for (const set of tickets.values()) for (const ticket of set) ticket.notInL1 = true
     }
@@ -899,7 +904,7 @@ export const make = (
           // written there (on that prefix or a shorter one) are concerned.
           if (!message.p.startsWith(prefix)) return false
           invalidateTagsHere(message.g!, message.a!, message.h === 1, message.p)
-          if (message.p === prefix) checkOwnTagWrites(message.g!, message.a!)
+          if (message.p === prefix) tagSystem.heard(message.g!, message.a!)
           return true
         case "m": {
           let touched = false
@@ -949,114 +954,11 @@ export const make = (
     /** L1 expiry for an entry with `ttlMillis` left in L2 when the request was sent at `sentAt`. */
     const l1ExpiresAt = (sentAt: number, ttlMillis: number) => sentAt + Math.min(l1TtlMillis, ttlMillis)
 
-    /** The L2 key (under this cache's prefix) of a tag's invalidation time. */
-    const tagKey = (tag: string) => tagKeyPrefix + tag
-    /** The L2 key of a tag's last hard invalidation, which a later soft one must not overwrite. */
-    const hardTagKey = (tag: string) => tagKeyPrefix + tag + "\u0000hard"
-
     /**
      * The L2 prefix that the tags of the entry under `key` belong to: this cache's own. Kept as a function so that
      * nested prefixes are decided in one place: an entry is covered by invalidations made on this prefix.
      */
     const homeOf = (_key: string) => prefix
-
-    /**
-     * Makes sure each tag has its time key in L2 before an entry tagged with it is created: a tagged entry whose
-     * tag key is missing reads as gone (the key was evicted, and the invalidations it held with it). The key is
-     * created with `setIfAbsent`, never overwriting an invalidation written meanwhile, and holds its creation time
-     * as a hard invalidation: nothing tagged so before it can be trusted (it may predate an evicted invalidation).
-     * When the key was there already (another writer created it), its time is read back and observed, so that
-     * the entry, stamped after this returns, is newer than it: two writers creating a tag key at once never make
-     * each other's entry look invalidated. One creation per tag is in flight in this process at a time.
-     */
-    const ensureTags = (tags: ReadonlyArray<string>, stamped?: number): Effect.Effect<void> => {
-      const unknown = tags.filter((tag) => !knownTags.has(tag))
-      if (unknown.length === 0) return Effect.void
-      return Effect.forEach(unknown, (tag) => ensureTag(tag, stamped), { concurrency: "unbounded", discard: true })
-    }
-
-    /** See `ensureTags`; `stamped`: the creation time to record, else a stamp taken when the creation starts. */
-    const ensureTag = (tag: string, stamped: number | undefined): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const running = creatingTags.get(tag)
-        if (running !== undefined) return Deferred.await(running)
-        const done = Deferred.unsafeMake<void>(FiberId.none)
-        creatingTags.set(tag, done)
-        const clock = currentClock()
-        const at = stamped ?? stampsOf(clock).next(clock.unsafeCurrentTimeMillis())
-        const create = Effect.flatMap(
-          remote.setIfAbsent(tagKey(tag), new Entry.TagTime(at, true)),
-          (created) =>
-            created ? Effect.void : Effect.map(remote.get(tagKey(tag)), (found) => {
-              const time = Option.isSome(found) ? Entry.tagTimeOf(found.value) : undefined
-              if (time !== undefined) stampsOf(clock).observe(time.at)
-            })
-        )
-        return Effect.ensuring(
-          Effect.map(create, () => {
-            // Present now, or unknown after a failure the policy turned into a miss: either way known, so that
-            // writes go on; an entry written while the key is missing reads as gone, and the first read that finds
-            // it missing forgets the tag here.
-            if (knownTags.size >= capacity) knownTags.clear()
-            knownTags.add(tag)
-          }),
-          Effect.sync(() => {
-            if (creatingTags.get(tag) === done) creatingTags.delete(tag)
-            Deferred.unsafeDone(done, Exit.void)
-          })
-        )
-      })
-
-    /**
-     * A creation stamp for an entry tagged with `tags`, taken once their keys exist (see `ensureTags`): after
-     * every invalidation this process made or saw, so that one made before covers nothing created after it.
-     */
-    const stampAfterTags = (tags: ReadonlyArray<string>): Effect.Effect<number> => {
-      const stamp = () => {
-        const clock = currentClock()
-        return stampsOf(clock).next(clock.unsafeCurrentTimeMillis())
-      }
-      return tags.length === 0 || tags.every((tag) => knownTags.has(tag))
-        ? Effect.sync(stamp)
-        : Effect.map(ensureTags(tags), stamp)
-    }
-
-    /**
-     * Orders this instance's L2 writes of one key: each waits for the previous one to be answered, so that a write
-     * issued after another returned (a `set` after a background refresh started writing) lands after it, whatever
-     * the latencies of the two requests.
-     */
-    const chained = <A>(keys: ReadonlyArray<string>, write: Effect.Effect<A>): Effect.Effect<A> =>
-      Effect.suspend(() => {
-        const previous: Array<Deferred.Deferred<void>> = []
-        const done = Deferred.unsafeMake<void>(FiberId.none)
-        for (const key of keys) {
-          const last = writing.get(key)
-          if (last !== undefined) {
-            previous.push(last)
-          }
-          writing.set(key, done)
-        }
-        const run = previous.length === 0
-          ? write
-          : Effect.zipRight(Effect.forEach(previous, Deferred.await, { discard: true }), write)
-        return Effect.ensuring(
-          run,
-          Effect.sync(() => {
-            for (const key of keys) {
-              if (writing.get(key) === done) {
-                writing.delete(key)
-              }
-            }
-            Deferred.unsafeDone(done, Exit.void)
-          })
-        )
-      })
-
-    /** Waits for every L2 write of this instance in flight (a `clear` must land after them). */
-    const afterAllWrites = Effect.suspend(() =>
-      Effect.forEach(Array.from(new Set(writing.values())), Deferred.await, { discard: true })
-    )
 
     /**
      * After a write of `key` whose ticket was made stale by another instance while the write was in flight: that
@@ -1106,96 +1008,6 @@ export const make = (
         l2Ttl: ttlMillis === Infinity ? undefined : ttlMillis + graceMillis,
         meta: { createdAt: header ? createdAt : -Infinity, freshUntil, graceUntil, tags }
       }
-    }
-
-    /**
-     * The invalidation state of `tags` (one `getMany` of their time keys and hard keys), raised to the latest
-     * invalidations known here: a key an older invalidation overwrote is rewritten, off the caller's path. A
-     * missing time key is forgotten as known, so that the next tagged write creates it again.
-     */
-    const readTags = (tags: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<TagState>> =>
-      Effect.flatMap(remote.getMany([...tags.map(tagKey), ...tags.map(hardTagKey)]), (found) => {
-        const stamps = stampsOf(currentClock())
-        const missing: Array<string> = []
-        const behind: Array<string> = []
-        const states = tags.map((tag, i) => {
-          const soft = Option.isSome(found[i]!) ? Entry.tagTimeOf(found[i]!.value) : undefined
-          const hardFound = found[i + tags.length]!
-          const hard = Option.isSome(hardFound) ? Entry.tagTimeOf(hardFound.value) : undefined
-          if (soft === undefined) {
-            knownTags.delete(tag)
-            missing.push(tag)
-          } else {
-            stamps.observe(soft.at)
-          }
-          if (hard !== undefined) {
-            stamps.observe(hard.at)
-          }
-          const merged = floors.merge(tag, { soft, hard })
-          if (merged.behind && !repairing.has(tag)) behind.push(tag)
-          return merged.state
-        })
-        const background: Array<Effect.Effect<void>> = []
-        // Recreated at once, off the caller's path, so that entries written from now on (by any instance, which
-        // may still believe the key exists) are readable again; everything tagged so before stays gone. Stamped
-        // now: a write that follows this read in this process is created after the key.
-        if (missing.length > 0) {
-          background.push(ensureTags(missing, stamps.next(currentClock().unsafeCurrentTimeMillis())))
-        }
-        if (behind.length > 0) background.push(repairTagTimes(behind))
-        return background.length === 0 || closed
-          ? Effect.succeed(states)
-          : Effect.as(Effect.forkIn(Effect.interruptible(Effect.all(background, { discard: true })), scope), states)
-      })
-
-    /**
-     * Writes the latest invalidation time known of each tag to its keys (and its hard key, once hard-invalidated),
-     * in this instance's write order of those keys: an invalidation made here after another lands after it. When
-     * a later invalidation became known while the write was in flight (another instance's, whose write may have
-     * landed first), the keys are written again with it.
-     */
-    const writeTagTimes = (tags: ReadonlyArray<string>, own?: TagWrite): Effect.Effect<void> => {
-      const keys = tags.flatMap((tag) => [tagKey(tag), hardTagKey(tag)])
-      const write = Effect.suspend(() => {
-        const writes: Array<readonly [string, TagWrite]> = []
-        const entries: Array<readonly [string, unknown]> = []
-        for (const tag of tags) {
-          const times = floors.toWrite(tag) ?? own
-          if (times === undefined) continue
-          writes.push([tag, times])
-          entries.push([tagKey(tag), new Entry.TagTime(times.soft.at, times.soft.hard)])
-          if (times.hard !== undefined) entries.push([hardTagKey(tag), new Entry.TagTime(times.hard.at, true)])
-        }
-        return Effect.map(remote.setMany(entries), () => {
-          const now = monoOf(currentClock())
-          return writes.filter(([tag, times]) => floors.wrote(tag, times, now)).map(([tag]) => tag)
-        })
-      })
-      return Effect.flatMap(chained(keys, write), (grown) => grown.length === 0 ? Effect.void : writeTagTimes(grown))
-    }
-
-    /** `writeTagTimes` started by a read that found tag keys behind: one per tag at a time. */
-    const repairTagTimes = (tags: ReadonlyArray<string>): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        for (const tag of tags) repairing.add(tag)
-        return Effect.ensuring(
-          writeTagTimes(tags),
-          Effect.sync(() => {
-            for (const tag of tags) repairing.delete(tag)
-          })
-        )
-      })
-
-    /**
-     * Another instance invalidated `tags` at `at`: where this instance wrote one of their keys recently with an
-     * older time, that write may have landed after the other's and hidden it, so the keys are read again (and
-     * rewritten if behind, see `readTags`), off the bus's path.
-     */
-    const checkOwnTagWrites = (tags: ReadonlyArray<string>, at: number): void => {
-      const now = monoOf(currentClock())
-      const check = tags.filter((tag) => floors.heard(tag, at, now))
-      if (check.length === 0 || closed) return
-      Runtime.runFork(runtime)(Effect.forkIn(Effect.interruptible(Effect.asVoid(readTags(check))), scope))
     }
 
     /** An L2 entry as this cache sees it, its tags checked (one `getMany` of their keys, none when untagged). */
@@ -1402,15 +1214,9 @@ export const make = (
         const now = clock.unsafeCurrentTimeMillis()
         const at = invalidationStamp(stampsOf(clock), now)
         invalidateTagsHere(all, at, hard, prefix)
-        // One key per tag, no expiry (it must outlive every entry it may cover); on a cluster each lands on its own
-        // slot: no transaction is needed, since each key is read on its own. A hard invalidation also goes to the
-        // tag's hard key, which a later soft one does not overwrite. What is written is the latest time known of
-        // the tag (this one, unless a later one was heard of), so that an overlapping older write cannot win.
-        const time = { at, hard }
         return Effect.zipRight(
-          writeTagTimes(all, { soft: time, hard: hard ? time : undefined }),
+          tagSystem.writeInvalidation(all, at, hard),
           Effect.suspend(() => {
-            for (const tag of all) knownTags.add(tag)
             invalidateTagsHere(all, at, hard, prefix)
             return Effect.zipRight(send({ t: "g", g: all, a: at, h: hard ? 1 : 0 }), untilAfter(at))
           })
@@ -1431,7 +1237,7 @@ export const make = (
     const clear: Effect.Effect<void> = Effect.suspend(() => {
       invalidateAll()
       return Effect.zipRight(
-        Effect.zipRight(afterAllWrites, remote.clear),
+        Effect.zipRight(writes.afterAll, remote.clear),
         Effect.suspend(() => {
           invalidateAll()
           return send({ t: "c" })

@@ -1,0 +1,251 @@
+/**
+ * Tags of a `TieredCache` instance: the L2 keys that hold each tag's invalidation times, their creation before an
+ * entry is tagged, reading them, and writing them so that a tag's time never moves backwards.
+ *
+ * @internal
+ */
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import { TagFloors, type TagState, type TagWrite } from "../../core/tiered/tagFloors.js"
+import type { RemoteCacheShape } from "../../RemoteCache.js"
+import * as Entry from "../entry.js"
+import { currentClock, monoOf, stampsOf } from "../tieredClock.js"
+import type { WriteOrder } from "./writeOrder.js"
+
+/**
+ * What the tags need of their cache.
+ *
+ * @internal
+ */
+export interface TagDeps {
+  readonly remote: RemoteCacheShape
+  readonly tagKeyPrefix: string
+  /** Tags remembered at most (known tag keys, latest invalidations). */
+  readonly capacity: number
+  readonly writes: WriteOrder
+  /** Runs `effect` in the background, in the cache's scope (nothing once it is closed). */
+  readonly fork: (effect: Effect.Effect<void>) => Effect.Effect<void>
+  /** The same, from outside any fiber (a bus message). */
+  readonly forkFromOutside: (effect: Effect.Effect<void>) => void
+}
+
+/**
+ * See the module's documentation.
+ *
+ * @internal
+ */
+export interface Tags {
+  /** The L2 key (under the cache's prefix) of a tag's invalidation time. */
+  readonly tagKey: (tag: string) => string
+  /** The L2 key of a tag's last hard invalidation, which a later soft one must not overwrite. */
+  readonly hardTagKey: (tag: string) => string
+  /**
+   * A creation stamp for an entry tagged with `tags`, taken once their keys exist: after every invalidation this
+   * process made or saw, so that one made before covers nothing created after it.
+   */
+  readonly stampAfterTags: (tags: ReadonlyArray<string>) => Effect.Effect<number>
+  /** The invalidation state of `tags` in L2, raised to the latest invalidations known here. */
+  readonly readTags: (tags: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<TagState>>
+  /** Writes an invalidation of `tags` made here at `at` (already noted), then knows the keys exist. */
+  readonly writeInvalidation: (tags: ReadonlyArray<string>, at: number, hard: boolean) => Effect.Effect<void>
+  /** An invalidation of `tags` at `at`, made here or heard of on the bus: remembered as the latest known. */
+  readonly note: (tags: ReadonlyArray<string>, at: number, hard: boolean) => void
+  /** Another instance's invalidation, heard of: checks the keys this instance may have overwritten with older times. */
+  readonly heard: (tags: ReadonlyArray<string>, at: number) => void
+  /** Forgets which tag keys exist (they may have been removed: a `clear`, or a delete of their prefix). */
+  readonly forgetKeys: () => void
+}
+
+/**
+ * @internal
+ */
+export const make = (deps: TagDeps): Tags => {
+  const { capacity, remote, tagKeyPrefix, writes } = deps
+  /** Tags whose time key this instance created or saw: a tagged write needs no `setIfAbsent` for them. */
+  const knownTags = new Set<string>()
+  /** The creation of each tag key in flight here (see `ensureTags`). */
+  const creatingTags = new Map<string, Deferred.Deferred<void>>()
+  /** The latest invalidation known of each tag, so that a tag's time never moves backwards (see `TagFloors`). */
+  const floors = new TagFloors(capacity)
+  /** Tags whose keys a `writeTagTimes` started by a read or a message is rewriting (one at a time per tag). */
+  const repairing = new Set<string>()
+
+  const tagKey = (tag: string) => tagKeyPrefix + tag
+  const hardTagKey = (tag: string) => tagKeyPrefix + tag + "\u0000hard"
+
+  const stampNow = () => {
+    const clock = currentClock()
+    return stampsOf(clock).next(clock.unsafeCurrentTimeMillis())
+  }
+
+  /**
+   * Makes sure each tag has its time key in L2 before an entry tagged with it is created: a tagged entry whose
+   * tag key is missing reads as gone (the key was evicted, and the invalidations it held with it). The key is
+   * created with `setIfAbsent`, never overwriting an invalidation written meanwhile, and holds its creation time
+   * as a hard invalidation: nothing tagged so before it can be trusted (it may predate an evicted invalidation).
+   * When the key was there already (another writer created it), its time is read back and observed, so that
+   * the entry, stamped after this returns, is newer than it: two writers creating a tag key at once never make
+   * each other's entry look invalidated. One creation per tag is in flight in this process at a time.
+   */
+  const ensureTags = (tags: ReadonlyArray<string>, stamped?: number): Effect.Effect<void> => {
+    const unknown = tags.filter((tag) => !knownTags.has(tag))
+    if (unknown.length === 0) return Effect.void
+    return Effect.forEach(unknown, (tag) => ensureTag(tag, stamped), { concurrency: "unbounded", discard: true })
+  }
+
+  /** See `ensureTags`; `stamped`: the creation time to record, else a stamp taken when the creation starts. */
+  const ensureTag = (tag: string, stamped: number | undefined): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      const running = creatingTags.get(tag)
+      if (running !== undefined) return Deferred.await(running)
+      const done = Deferred.unsafeMake<void>(FiberId.none)
+      creatingTags.set(tag, done)
+      const clock = currentClock()
+      const at = stamped ?? stampNow()
+      const create = Effect.flatMap(
+        remote.setIfAbsent(tagKey(tag), new Entry.TagTime(at, true)),
+        (created) =>
+          created ? Effect.void : Effect.map(remote.get(tagKey(tag)), (found) => {
+            const time = Option.isSome(found) ? Entry.tagTimeOf(found.value) : undefined
+            if (time !== undefined) stampsOf(clock).observe(time.at)
+          })
+      )
+      return Effect.ensuring(
+        Effect.map(create, () => {
+          // Present now, or unknown after a failure the policy turned into a miss: either way known, so that
+          // writes go on; an entry written while the key is missing reads as gone, and the first read that finds
+          // it missing forgets the tag here.
+          if (knownTags.size >= capacity) knownTags.clear()
+          knownTags.add(tag)
+        }),
+        Effect.sync(() => {
+          if (creatingTags.get(tag) === done) creatingTags.delete(tag)
+          Deferred.unsafeDone(done, Exit.void)
+        })
+      )
+    })
+
+  const stampAfterTags = (tags: ReadonlyArray<string>): Effect.Effect<number> =>
+    tags.length === 0 || tags.every((tag) => knownTags.has(tag))
+      ? Effect.sync(stampNow)
+      : Effect.map(ensureTags(tags), stampNow)
+
+  /**
+   * One `getMany` of the tags' time keys and hard keys, raised to the latest invalidations known here: a key an
+   * older invalidation overwrote is rewritten, off the caller's path. A missing time key is forgotten as known,
+   * so that the next tagged write creates it again.
+   */
+  const readTags = (tags: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<TagState>> =>
+    Effect.flatMap(remote.getMany([...tags.map(tagKey), ...tags.map(hardTagKey)]), (found) => {
+      const stamps = stampsOf(currentClock())
+      const missing: Array<string> = []
+      const behind: Array<string> = []
+      const states = tags.map((tag, i) => {
+        const soft = Option.isSome(found[i]!) ? Entry.tagTimeOf(found[i]!.value) : undefined
+        const hardFound = found[i + tags.length]!
+        const hard = Option.isSome(hardFound) ? Entry.tagTimeOf(hardFound.value) : undefined
+        if (soft === undefined) {
+          knownTags.delete(tag)
+          missing.push(tag)
+        } else {
+          stamps.observe(soft.at)
+        }
+        if (hard !== undefined) stamps.observe(hard.at)
+        const merged = floors.merge(tag, { soft, hard })
+        if (merged.behind && !repairing.has(tag)) behind.push(tag)
+        return merged.state
+      })
+      const background: Array<Effect.Effect<void>> = []
+      // Recreated at once, off the caller's path, so that entries written from now on (by any instance, which
+      // may still believe the key exists) are readable again; everything tagged so before stays gone. Stamped
+      // now: a write that follows this read in this process is created after the key.
+      if (missing.length > 0) {
+        background.push(ensureTags(missing, stamps.next(currentClock().unsafeCurrentTimeMillis())))
+      }
+      if (behind.length > 0) background.push(repairTagTimes(behind))
+      return background.length === 0
+        ? Effect.succeed(states)
+        : Effect.as(deps.fork(Effect.all(background, { discard: true })), states)
+    })
+
+  /**
+   * Writes the latest invalidation time known of each tag to its keys (and its hard key, once hard-invalidated),
+   * in this instance's write order of those keys: an invalidation made here after another lands after it. When
+   * a later invalidation became known while the write was in flight (another instance's, whose write may have
+   * landed first), the keys are written again with it.
+   */
+  const writeTagTimes = (tags: ReadonlyArray<string>, own?: TagWrite): Effect.Effect<void> => {
+    const keys = tags.flatMap((tag) => [tagKey(tag), hardTagKey(tag)])
+    const write = Effect.suspend(() => {
+      const written: Array<readonly [string, TagWrite]> = []
+      const entries: Array<readonly [string, unknown]> = []
+      for (const tag of tags) {
+        const times = floors.toWrite(tag) ?? own
+        if (times === undefined) continue
+        written.push([tag, times])
+        entries.push([tagKey(tag), new Entry.TagTime(times.soft.at, times.soft.hard)])
+        if (times.hard !== undefined) entries.push([hardTagKey(tag), new Entry.TagTime(times.hard.at, true)])
+      }
+      return Effect.map(remote.setMany(entries), () => {
+        const now = monoOf(currentClock())
+        return written.filter(([tag, times]) => floors.wrote(tag, times, now)).map(([tag]) => tag)
+      })
+    })
+    return Effect.flatMap(
+      writes.chained(keys, write),
+      (grown) => grown.length === 0 ? Effect.void : writeTagTimes(grown)
+    )
+  }
+
+  /** `writeTagTimes` started by a read that found tag keys behind: one per tag at a time. */
+  const repairTagTimes = (tags: ReadonlyArray<string>): Effect.Effect<void> =>
+    Effect.suspend(() => {
+      for (const tag of tags) repairing.add(tag)
+      return Effect.ensuring(
+        writeTagTimes(tags),
+        Effect.sync(() => {
+          for (const tag of tags) repairing.delete(tag)
+        })
+      )
+    })
+
+  // One key per tag, no expiry (it must outlive every entry it may cover); on a cluster each lands on its own slot:
+  // no transaction is needed, since each key is read on its own. A hard invalidation also goes to the tag's hard
+  // key, which a later soft one does not overwrite. What is written is the latest time known of the tag (this one,
+  // unless a later one was heard of), so that an overlapping older write cannot win.
+  const writeInvalidation = (tags: ReadonlyArray<string>, at: number, hard: boolean): Effect.Effect<void> => {
+    const time = { at, hard }
+    return Effect.map(writeTagTimes(tags, { soft: time, hard: hard ? time : undefined }), () => {
+      for (const tag of tags) knownTags.add(tag)
+    })
+  }
+
+  const note = (tags: ReadonlyArray<string>, at: number, hard: boolean) => {
+    for (const tag of tags) floors.note(tag, at, hard)
+  }
+
+  /**
+   * Where this instance wrote one of `tags`' keys recently with an older time than `at`, that write may have
+   * landed after the other instance's and hidden it, so the keys are read again (and rewritten if behind), off
+   * the bus's path.
+   */
+  const heard = (tags: ReadonlyArray<string>, at: number) => {
+    const now = monoOf(currentClock())
+    const check = tags.filter((tag) => floors.heard(tag, at, now))
+    if (check.length > 0) deps.forkFromOutside(Effect.asVoid(readTags(check)))
+  }
+
+  return {
+    tagKey,
+    hardTagKey,
+    stampAfterTags,
+    readTags,
+    writeInvalidation,
+    note,
+    heard,
+    forgetKeys: () => knownTags.clear()
+  }
+}
