@@ -63,6 +63,7 @@ import * as Runtime from "effect/Runtime"
 import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
+import { decodeMessage, encodeMessage, type Message, randomId } from "./core/tiered/message.js"
 import * as Entry from "./internal/entry.js"
 import * as Metrics from "./internal/metrics.js"
 import * as TypedView from "./internal/schemaView.js"
@@ -528,49 +529,6 @@ export const refreshesTotal: Metric.Metric.Counter<number> = Metric.counter("tie
 // Constructors
 // ---------------------------------------------------------------------------------------------------------------
 
-/** An invalidation on the wire: JSON, small, and free of values. */
-interface Message {
-  /** The publishing instance. */
-  readonly o: string
-  /** "s" set, "d" delete, "c" clear, "m" several keys changed (`ks`), "g" tags `g` invalidated at `a`. */
-  readonly t: "s" | "d" | "c" | "m" | "g"
-  /** The publisher's L2 prefix: the full key is `p + k`; a clear removes every full key starting with `p`. */
-  readonly p: string
-  readonly k?: string
-  readonly ks?: ReadonlyArray<string>
-  readonly g?: ReadonlyArray<string>
-  readonly a?: number
-  /** 1 when the tags were invalidated hard (their entries gone, not stale). */
-  readonly h?: number
-}
-
-const isStrings = (u: unknown): u is ReadonlyArray<string> =>
-  Array.isArray(u) && u.every((item) => typeof item === "string")
-
-const isMessage = (u: unknown): u is Message => {
-  if (typeof u !== "object" || u === null) return false
-  const m = u as Record<string, unknown>
-  if (typeof m["o"] !== "string" || typeof m["p"] !== "string") return false
-  switch (m["t"]) {
-    case "c":
-      return true
-    case "s":
-    case "d":
-      return typeof m["k"] === "string"
-    case "m":
-      return isStrings(m["ks"])
-    case "g":
-      return isStrings(m["g"]) && typeof m["a"] === "number"
-    default:
-      return false
-  }
-}
-
-const encoder = new TextEncoder()
-const decoder = new TextDecoder()
-
-const randomId = (): string => `${process.pid}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 10)}`
-
 /**
  * One read or computation in flight for a key. An invalidation of the key marks it stale: what it found may be
  * the value just invalidated, so it must store nothing.
@@ -928,13 +886,8 @@ export const make = (
 
     yield* bus.subscribe(channel, {
       onMessage: (bytes) => {
-        let message: unknown
-        try {
-          message = JSON.parse(decoder.decode(bytes))
-        } catch {
-          return
-        }
-        if (!isMessage(message) || message.o === self) return
+        const message = decodeMessage(bytes)
+        if (message === undefined || message.o === self) return
         if (receive(message)) invalidationsReceivedTotal.unsafeUpdate(1, [])
       },
       // Messages may have been lost while the subscriber was away: nothing in L1 can be trusted, nor anything a read
@@ -947,7 +900,7 @@ export const make = (
     })
 
     const send = (message: Omit<Message, "o" | "p">) =>
-      bus.publish(channel, encoder.encode(JSON.stringify({ o: self, p: prefix, ...message })))
+      bus.publish(channel, encodeMessage({ o: self, p: prefix, ...message }))
 
     const publish = (t: "s" | "d", key: string) => send({ t, k: key })
 
