@@ -23,6 +23,7 @@ import { PartFailure } from "./core/cluster/partFailure.js"
 import { keySlot } from "./core/cluster/slot.js"
 import * as Backend from "./internal/backend.js"
 import * as Codec from "./internal/codec.js"
+import { clientSeamOf } from "./internal/seams.js"
 import { resolveTtl } from "./internal/ttl.js"
 import * as RedisClient from "./RedisClient.js"
 import * as RedisCluster from "./RedisCluster.js"
@@ -198,10 +199,11 @@ export const make = (
     const match = escapeGlob(prefix) + "*"
     // Servers before 4.0 lack UNLINK; learnt on the first "unknown command" reply.
     let deleteCommand = "UNLINK"
+    const seam = clientSeamOf(client)
     // The client's callback-level `send`, absent on a cluster client.
-    const submit = client.submit
+    const submit = seam.submit
     // A batch's MGET on a cluster: each node's share answers its own keys, whatever another node's share does.
-    const sendBatch = client.sendSettled ?? client.send
+    const sendBatch = seam.sendSettled ?? client.send
     // Whether one command may be split over several nodes (a cluster client), each with its own fate.
     const spansNodes = client.primaries !== undefined
     const maxArgumentLength = client.options.maxArgumentLength
@@ -379,7 +381,7 @@ export const make = (
         commands[2 * i] = ["GET", fullKey]
         commands[2 * i + 1] = ["PTTL", fullKey]
       }
-      forkExit((client.pipelineSettled ?? client.pipeline)(commands), (exit) => {
+      forkExit((seam.pipelineSettled ?? client.pipeline)(commands), (exit) => {
         if (exit._tag === "Failure") {
           if (askAgain(exit.cause)) { for (const slot of slots) slot.resume(getWithTtlAlone(slot.key)) }
           else for (const slot of slots) slot.resume(failWith(exit.cause, "getWithTtl", slot.key))

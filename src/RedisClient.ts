@@ -30,6 +30,7 @@ import { makeCommandConnection } from "./internal/connect.js"
 import { checkCommand, type Connection } from "./internal/connection.js"
 import { parseUrl, resolveOptions } from "./internal/options.js"
 import { awaitAll, awaitAllWritten, awaitPending, awaitWritten } from "./internal/reply.js"
+import { ClientSeamId, type WithClientSeam } from "./internal/seams.js"
 import * as Subscriber from "./internal/subscriber.js"
 import { RedisConfigError, type RedisError, type RedisInputError } from "./RedisError.js"
 import type * as Resp from "./Resp.js"
@@ -188,41 +189,6 @@ export interface RedisClientShape {
    * client. What must see every node (`RedisBackend`'s `clear`) runs on each.
    */
   readonly primaries?: Effect.Effect<ReadonlyArray<RedisClientShape>, RedisError> | undefined
-  /**
-   * `send` at the level of a callback, for this library's own hot paths (`RedisBackend`'s reads); absent on a
-   * cluster client, whose callers then use `send`. It does exactly what running `send(command)` does, synchronously,
-   * and hands `resume` what `send`'s fiber would continue with: in the usual case a finished `Exit` (the reply, or
-   * the typed error, `commandTimeout` included), else an effect (the connection opening, room awaited under
-   * `maxInFlight`) that must run in a fiber, where it keeps `send`'s guarantees, interruption included. `resume` is
-   * called once, perhaps before `submit` returns.
-   *
-   * @internal
-   */
-  readonly submit?:
-    | ((command: Command, resume: (effect: Effect.Effect<Resp.RespValue, RedisError>) => void) => void)
-    | undefined
-  /**
-   * Set by a cluster client only: `send`, except that for an `MGET` split across nodes a share whose node failed
-   * (connection error, timeout) does not fail the command. Each of that share's keys then holds, in the merged
-   * array reply, a `PartFailure` (an `ErrorReply` carrying the node's typed error), and the keys of healthy nodes
-   * their values. The failed share is not sent again (no wait for a failover): the healthy nodes' keys are answered
-   * once it has failed once, and the caller asks the failed keys again itself. Any other command behaves as with
-   * `send`. For `RedisBackend`'s batched reads, so that one hung node neither fails nor holds up the reads of other
-   * nodes' keys.
-   *
-   * @internal
-   */
-  readonly sendSettled?: ((command: Command) => Effect.Effect<Resp.RespValue, RedisError>) | undefined
-  /**
-   * Set by a cluster client only: `pipeline`, except that a node's share that failed (connection error, timeout)
-   * is not waited for and does not fail the batch: each of its commands' places holds a `PartFailure`, the others
-   * their replies. For `RedisBackend`'s batched `getWithTtl`.
-   *
-   * @internal
-   */
-  readonly pipelineSettled?:
-    | ((commands: ReadonlyArray<Command>) => Effect.Effect<ReadonlyArray<Resp.RespValue>, RedisError>)
-    | undefined
 }
 
 /**
@@ -348,8 +314,8 @@ export const make = (
       inFlight: Effect.sync(() => commands.current()?.inFlight ?? 0),
       subscribe: subscriber.subscribe,
       publish,
-      submit
-    }
+      [ClientSeamId]: { submit }
+    } satisfies RedisClientShape & WithClientSeam
   })
 
 /**

@@ -88,6 +88,7 @@ import {
 import { checkCommand } from "./internal/connection.js"
 import * as Following from "./internal/followingSubscriber.js"
 import { parseUrl, toMillis } from "./internal/options.js"
+import { ClientSeamId, type WithClientSeam } from "./internal/seams.js"
 import * as RedisClient from "./RedisClient.js"
 import {
   RedisAuthError,
@@ -1298,9 +1299,8 @@ export const make = (
       subscribe,
       publish,
       primaries: primaryClients,
-      sendSettled,
-      pipelineSettled
-    }
+      [ClientSeamId]: { sendSettled, pipelineSettled }
+    } satisfies RedisClient.RedisClientShape & WithClientSeam
   })
 
 /**

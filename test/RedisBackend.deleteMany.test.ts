@@ -8,6 +8,7 @@ import { describe, expect, it, layer } from "@effect/vitest"
 import { Effect, Option } from "effect"
 import type { Scope } from "effect"
 import { keySlot } from "../src/core/cluster/slot.js"
+import { ClientSeamId, type WithClientSeam } from "../src/internal/seams.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisCluster from "../src/RedisCluster.js"
@@ -45,9 +46,9 @@ const recording = (client: RedisClient.RedisClientShape) => {
   const commands: Array<{ readonly name: string; readonly keys: number }> = []
   let inFlight = 0
   let maxInFlight = 0
-  const spy: RedisClient.RedisClientShape = {
+  const spy: RedisClient.RedisClientShape & WithClientSeam = {
     ...client,
-    submit: undefined,
+    [ClientSeamId]: {},
     send: (command) =>
       Effect.suspend(() => {
         commands.push({ name: String(command[0]), keys: command.length - 1 })

@@ -3,6 +3,7 @@ import { Cause, Effect, Either, Exit, Fiber, Option, Redacted } from "effect"
 import { defaultLoneReads } from "../src/core/client/batch.js"
 import { PartFailure } from "../src/core/cluster/partFailure.js"
 import { keySlot } from "../src/core/cluster/slot.js"
+import { ClientSeamId, type WithClientSeam } from "../src/internal/seams.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisCluster from "../src/RedisCluster.js"
@@ -304,9 +305,15 @@ const fakeCluster = Effect.gen(function*() {
         : valueOf(key)
     )
   }
-  const client: RedisClient.RedisClientShape = {
+  const sendSettled = (command: RedisClient.Command) =>
+    Effect.sync(() => {
+      const keys = command.slice(1).map(String)
+      sent.push(`settled MGET/${keys.length}`)
+      return settled(keys)
+    })
+  const client: RedisClient.RedisClientShape & WithClientSeam = {
     ...base,
-    submit: undefined,
+    [ClientSeamId]: { sendSettled },
     primaries: Effect.succeed([]),
     send: (command) =>
       Effect.suspend((): Effect.Effect<Resp.RespValue, RedisError> => {
@@ -322,12 +329,6 @@ const fakeCluster = Effect.gen(function*() {
           return Effect.succeed("OK")
         }
         return Effect.die(`unexpected command ${name}`)
-      }),
-    sendSettled: (command) =>
-      Effect.sync(() => {
-        const keys = command.slice(1).map(String)
-        sent.push(`settled MGET/${keys.length}`)
-        return settled(keys)
       }),
     pipeline: (commands) =>
       Effect.suspend(() => {

@@ -11,6 +11,7 @@ import * as Net from "node:net"
 import { isSafeToRunTwice, mayResend, mergeReplies } from "../src/core/cluster/command.js"
 import { PartFailure } from "../src/core/cluster/partFailure.js"
 import { keySlot } from "../src/core/cluster/slot.js"
+import { clientSeamOf } from "../src/internal/seams.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisCluster from "../src/RedisCluster.js"
@@ -453,8 +454,8 @@ describe("RedisCluster when a connection fails after the command was written (fa
       const highs = Array.from({ length: 5 }, (_, i) => keyIn(`high${i}:`, 8192, 16383))
       for (const key of lows) yield* client.send(["SET", key, key])
       const keys = lows.flatMap((low, i) => [low, highs[i]!])
-      expect(client.sendSettled).toBeDefined()
-      const reply = (yield* client.sendSettled!(["MGET", ...keys])) as ReadonlyArray<Resp.RespValue>
+      expect(clientSeamOf(client).sendSettled).toBeDefined()
+      const reply = (yield* clientSeamOf(client).sendSettled!(["MGET", ...keys])) as ReadonlyArray<Resp.RespValue>
       expect(reply).toHaveLength(keys.length)
       keys.forEach((key, i) => {
         if (key.startsWith("low")) expect(text(reply[i]!)).toBe(key)
@@ -490,7 +491,7 @@ describe("RedisCluster when a node hangs (real cluster, SIGSTOP)", () => {
         const victim = primaries[0]!
         const owners = yield* Effect.forEach(keys, (key) => Effect.flatMap(cluster.keySlot(key), cluster.ownerOf))
         yield* pausing(cluster, victim)
-        const reply = (yield* client.sendSettled!(["MGET", ...keys])) as ReadonlyArray<Resp.RespValue>
+        const reply = (yield* clientSeamOf(client).sendSettled!(["MGET", ...keys])) as ReadonlyArray<Resp.RespValue>
         let healthy = 0
         let healthyAnswered = 0
         let stopped = 0

@@ -1,7 +1,8 @@
 /**
  * The telemetry hook of policies, kept off the public surface: `RemoteCache` applies a policy with an observer,
  * and every step that makes errors of its own (`timeout`, `circuitBreaker`, a custom policy) applies the observer
- * to its output, so each error is seen where it arises, before any recovery.
+ * to its output, so each error is seen where it arises, before any recovery. One of the cross-module
+ * agreements listed in `internal/seams.ts`.
  *
  * @internal
  */
