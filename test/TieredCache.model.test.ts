@@ -1,0 +1,111 @@
+/**
+ * Model checking of the two-tier cache: random concurrent histories (two or three instances over one L2 and one
+ * bus; get, getOrCompute succeeding, failing or slow with random ttl / grace / timeout / hardTimeout / tags, set,
+ * delete, deleteMany, expire, soft and hard invalidateTags (also two overlapping invalidations of one tag),
+ * getOrComputeMany, clear; random start offsets and L2 latencies; three or four keys and two tags so that they
+ * collide), run against real instances and checked against the reference model of `utils/TieredModel.ts`, whose
+ * header lists the rules (G0-G5). Histories come from fast-check, so a failure shrinks and replays.
+ *
+ * - Over a `MemoryBackend` on a `TestClock`, failure-free: every rule.
+ * - Over a `MemoryBackend` with injected L2 failures (recovered to misses and no-ops by the default policy): only
+ *   the rules a failed write or delete leaves meaningful, G0 (attribution, no defect, no hang), G3 (grace) and G4
+ *   (L2 lifetime; a value whose write failed may stay in its writer's L1 up to `l1Ttl`). A lost write or a lost
+ *   delete is what the policy promises there, so G1, G2 and G5 are not checked.
+ * - Over a `redis-server` the test starts on a free loopback port (never another one), on the live clock, with
+ *   invalidations over Redis pub/sub: every rule, with the bus lag of `TieredHistory.redisBusLagMs`.
+ *
+ * Environment:
+ *
+ * - `TIERED_MODEL_RUNS`: histories per MemoryBackend property (default 100 failure-free; a third of it with
+ *   failures).
+ * - `TIERED_MODEL_SEED`: fast-check seed (default: random; a failure prints the seed and path).
+ * - `TIERED_MODEL_PATH`: with the seed, replays one (shrunk) history; select its test with `vitest -t`.
+ * - `TIERED_MODEL_REDIS_RUNS`: histories over Redis (default 3; `0` skips the test and starts no server).
+ * - `TIERED_MODEL_VERBOSE`: `1` prints the failing history with every L2 call, and fast-check's own report.
+ */
+import { Effect, Exit, Scope } from "effect"
+import * as fc from "fast-check"
+import { describe, it } from "vitest"
+import * as RedisServer from "./utils/RedisServer.js"
+import * as History from "./utils/TieredHistory.js"
+import * as Model from "./utils/TieredModel.js"
+
+const envNumber = (name: string, fallback: number): number => {
+  const raw = process.env[name]
+  if (raw === undefined || raw === "") return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < 0) throw new Error(`${name} must be a non-negative integer, got ${raw}`)
+  return n
+}
+
+const runs = envNumber("TIERED_MODEL_RUNS", 100)
+const redisRuns = envNumber("TIERED_MODEL_REDIS_RUNS", 3)
+const seed = process.env["TIERED_MODEL_SEED"] !== undefined && process.env["TIERED_MODEL_SEED"] !== ""
+  ? envNumber("TIERED_MODEL_SEED", 0)
+  : undefined
+const path = process.env["TIERED_MODEL_PATH"] || undefined
+const verbose = process.env["TIERED_MODEL_VERBOSE"] === "1"
+
+const parameters = (numRuns: number): fc.Parameters<[History.HistorySpec]> => ({
+  numRuns,
+  ...(seed !== undefined ? { seed } : {}),
+  ...(path !== undefined ? { path } : {}),
+  verbose: verbose ? fc.VerbosityLevel.Verbose : fc.VerbosityLevel.None
+})
+
+/** Fails with the violations and the history, readably. */
+const assertModel = (history: History.History) => {
+  const violations = Model.check(history)
+  if (violations.length > 0) {
+    throw new Error(
+      `${violations.length} violation(s):\n${Model.formatViolations(violations)}\n\nhistory:\n${
+        History.format(history, { calls: verbose })
+      }`
+    )
+  }
+}
+
+let checked = 0
+
+describe("TieredCache model", () => {
+  it("failure-free histories over MemoryBackend on a TestClock keep every rule", async () => {
+    await fc.assert(
+      fc.asyncProperty(History.historyArb({ failures: false }), async (spec) => {
+        assertModel(History.runMemory(spec))
+        checked++
+      }),
+      parameters(runs)
+    )
+  }, 120_000)
+
+  it("histories with L2 failures keep the rules failures leave meaningful (G0, G3, G4)", async () => {
+    await fc.assert(
+      fc.asyncProperty(History.historyArb({ failures: true }), async (spec) => {
+        assertModel(History.runMemory(spec))
+        checked++
+      }),
+      parameters(Math.ceil(runs / 3))
+    )
+  }, 120_000)
+
+  it.skipIf(redisRuns === 0)("histories over a Redis server of the test's own keep every rule", async () => {
+    const scope = Effect.runSync(Scope.make())
+    try {
+      const server = await Effect.runPromise(Scope.extend(RedisServer.make(), scope))
+      let run = 0
+      await fc.assert(
+        fc.asyncProperty(History.historyArb({ failures: false, maxOps: 10, maxAt: 120 }), async (spec) => {
+          assertModel(await Effect.runPromise(History.runRedis(spec, server, run++)))
+          checked++
+        }),
+        parameters(redisRuns)
+      )
+    } finally {
+      await Effect.runPromise(Scope.close(scope, Exit.void))
+    }
+  }, 120_000)
+
+  it("reports how many histories were checked", () => {
+    if (verbose) console.log(`tiered model: ${checked} histories checked`)
+  })
+})
