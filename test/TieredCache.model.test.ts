@@ -21,7 +21,11 @@
  * - `TIERED_MODEL_SEED`: fast-check seed (default: random; a failure prints the seed and path).
  * - `TIERED_MODEL_PATH`: with the seed, replays one (shrunk) history; select its test with `vitest -t`.
  * - `TIERED_MODEL_REDIS_RUNS`: histories over Redis (default 3; `0` skips the test and starts no server).
- * - `TIERED_MODEL_VERBOSE`: `1` prints the failing history with every L2 call, and fast-check's own report.
+ * - `TIERED_MODEL_VERBOSE`: `1` prints the failing history with every L2 call, and what the checks covered.
+ * - `TIERED_MODEL_AVOID` (TEMP): a comma-separated list of known defects to keep out of the histories while they are
+ *   being fixed, so that the run can find others. `F5` (two overlapping invalidations of one tag landing in L2 out
+ *   of order, which moved the tag's time backwards and left a write made between them fresh): invalidations run
+ *   one at a time.
  */
 import { Effect, Exit, Scope } from "effect"
 import * as fc from "fast-check"
@@ -45,17 +49,21 @@ const seed = process.env["TIERED_MODEL_SEED"] !== undefined && process.env["TIER
   : undefined
 const path = process.env["TIERED_MODEL_PATH"] || undefined
 const verbose = process.env["TIERED_MODEL_VERBOSE"] === "1"
+// TEMP: known defects the histories keep out of the way while they are being fixed (see TieredHistory.RunOptions).
+const avoid = new Set((process.env["TIERED_MODEL_AVOID"] ?? "").split(",").filter((name) => name !== ""))
 
 const parameters = (numRuns: number): fc.Parameters<[History.HistorySpec]> => ({
   numRuns,
   ...(seed !== undefined ? { seed } : {}),
-  ...(path !== undefined ? { path } : {}),
-  verbose: verbose ? fc.VerbosityLevel.Verbose : fc.VerbosityLevel.None
+  ...(path !== undefined ? { path } : {})
 })
+
+/** What the checks covered, over every history of the file (printed with TIERED_MODEL_VERBOSE=1). */
+const stats = new Map<string, number>()
 
 /** Fails with the violations and the history, readably. */
 const assertModel = (history: History.History) => {
-  const violations = Model.check(history)
+  const violations = Model.check(history, { stats })
   if (violations.length > 0) {
     throw new Error(
       `${violations.length} violation(s):\n${Model.formatViolations(violations)}\n\nhistory:\n${
@@ -71,7 +79,7 @@ describe("TieredCache model", () => {
   it("failure-free histories over MemoryBackend on a TestClock keep every rule", async () => {
     await fc.assert(
       fc.asyncProperty(History.historyArb({ failures: false }), async (spec) => {
-        assertModel(History.runMemory(spec))
+        assertModel(History.runMemory(spec, { avoid }))
         checked++
       }),
       parameters(runs)
@@ -81,7 +89,7 @@ describe("TieredCache model", () => {
   it("histories with L2 failures keep the rules failures leave meaningful (G0, G3, G4)", async () => {
     await fc.assert(
       fc.asyncProperty(History.historyArb({ failures: true }), async (spec) => {
-        assertModel(History.runMemory(spec))
+        assertModel(History.runMemory(spec, { avoid }))
         checked++
       }),
       parameters(Math.ceil(runs / 3))
@@ -95,7 +103,7 @@ describe("TieredCache model", () => {
       let run = 0
       await fc.assert(
         fc.asyncProperty(History.historyArb({ failures: false, maxOps: 10, maxAt: 120 }), async (spec) => {
-          assertModel(await Effect.runPromise(History.runRedis(spec, server, run++)))
+          assertModel(await Effect.runPromise(History.runRedis(spec, server, run++, { avoid })))
           checked++
         }),
         parameters(redisRuns)
@@ -106,6 +114,12 @@ describe("TieredCache model", () => {
   }, 120_000)
 
   it("reports how many histories were checked", () => {
-    if (verbose) console.log(`tiered model: ${checked} histories checked`)
+    if (verbose) {
+      console.log(
+        `tiered model: ${checked} histories checked\n${
+          Array.from(stats).sort(([a], [b]) => a.localeCompare(b)).map(([what, n]) => `  ${what}: ${n}`).join("\n")
+        }`
+      )
+    }
   })
 })

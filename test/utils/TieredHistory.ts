@@ -340,21 +340,44 @@ const opArb = (instances: number, keys: ReadonlyArray<string>, maxAt: number): f
 }
 
 /**
- * Two overlapping invalidations of one tag (the same instance or two), started a few milliseconds apart: the
- * generator adds such a pair to some histories, since ops drawn one by one rarely collide like that.
+ * Two overlapping invalidations of one tag (from one instance or two) started a few milliseconds apart, often with a
+ * write of an entry carrying the tag between them and reads after: ops drawn one by one rarely collide like that,
+ * and an invalidation that lands in L2 after a later one must not leave that write fresh.
  */
-const invalidationPairArb = (instances: number, maxAt: number): fc.Arbitrary<ReadonlyArray<OpSpec>> =>
-  fc.record({
+const invalidationPairArb = (
+  instances: number,
+  keys: ReadonlyArray<string>,
+  maxAt: number
+): fc.Arbitrary<ReadonlyArray<OpSpec>> => {
+  const instance = fc.integer({ min: 0, max: instances - 1 })
+  return fc.record({
     tag: fc.constantFrom(...tagSpace),
-    first: fc.integer({ min: 0, max: instances - 1 }),
-    second: fc.integer({ min: 0, max: instances - 1 }),
+    first: instance,
+    second: instance,
+    writer: fc.option(instance, { freq: 4, nil: undefined }),
+    key: fc.constantFrom(...keys),
+    ttl: fc.constantFrom(200, 1_000, 4_000),
     at: fc.integer({ min: 0, max: maxAt }),
-    gap: fc.integer({ min: 0, max: 6 }),
-    hard: fc.tuple(fc.boolean(), fc.boolean())
-  }).map(({ at, first, gap, hard, second, tag }) => [
+    gaps: fc.tuple(fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 20 }), fc.integer({ min: 0, max: 60 })),
+    hard: fc.tuple(fc.boolean(), fc.boolean()),
+    readers: fc.uniqueArray(instance, { maxLength: 3 })
+  }).map(({ at, first, gaps, hard, key, readers, second, tag, ttl, writer }): ReadonlyArray<OpSpec> => [
     { kind: "invalidateTags", instance: first, at, tags: [tag], hard: hard[0] },
-    { kind: "invalidateTags", instance: second, at: at + gap, tags: [tag], hard: hard[1] }
+    ...(writer === undefined ? [] : [
+      {
+        kind: "set",
+        instance: writer,
+        at: at + gaps[0],
+        key,
+        ttl,
+        grace: undefined,
+        tags: [tag]
+      } as const
+    ]),
+    { kind: "invalidateTags", instance: second, at: at + gaps[0] + gaps[1], tags: [tag], hard: hard[1] },
+    ...readers.map((reader) => ({ kind: "get", instance: reader, at: at + gaps[0] + gaps[1] + gaps[2], key }) as const)
   ])
+}
 
 /**
  * Histories over a small key and tag space, so that operations collide. `failures`: inject L2 failures.
@@ -388,8 +411,8 @@ export const historyArb = (options: {
   }).chain(({ cache, failures, instances, keyCount, latencies }) => {
     const keys = keysOf(keyCount)
     return fc.record({
-      ops: fc.array(opArb(instances, keys, maxAt), { minLength: 1, maxLength: options.maxOps ?? 14 }),
-      pair: fc.option(invalidationPairArb(instances, maxAt), { freq: 3, nil: undefined })
+      ops: fc.array(opArb(instances, keys, maxAt), { minLength: 1, maxLength: options.maxOps ?? 20 }),
+      pair: fc.option(invalidationPairArb(instances, keys, maxAt), { freq: 3, nil: undefined })
     }).map(({ ops, pair }): HistorySpec => ({
       instances,
       keys,
@@ -575,13 +598,17 @@ const runOp = (
   rec: Recorder,
   record: OpRecord,
   cache: TieredCache.TieredCacheShape,
-  cacheGrace: number
+  cacheGrace: number,
+  invalidations?: Effect.Semaphore
 ): Effect.Effect<void> =>
   Effect.flatMap(now, (invMs) =>
     Effect.suspend(() => {
       record.invSeq = rec.sequence()
       record.invMs = invMs
-      return Effect.exit(operation(rec, record, cache, cacheGrace))
+      const op = operation(rec, record, cache, cacheGrace)
+      return Effect.exit(
+        invalidations !== undefined && record.spec.kind === "invalidateTags" ? invalidations.withPermits(1)(op) : op
+      )
     }).pipe(
       Effect.flatMap((exit) =>
         Effect.flatMap(now, (resMs) =>
@@ -685,6 +712,17 @@ const quiescenceReads = (rec: Recorder, spec: HistorySpec, caches: ReadonlyArray
     }, { discard: true }), { discard: true })
 
 /**
+ * How to run a history. `avoid`: known defects to keep out of the way of the others (a temporary measure while they
+ * are being fixed): `"F5"` runs the invalidations of a history one at a time, so that no two of them overlap.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export interface RunOptions {
+  readonly avoid?: ReadonlySet<string> | undefined
+}
+
+/**
  * A virtual clock for the MemoryBackend histories, standing in for the `TestClock`: the same wall and monotonic
  * time (milliseconds, nanoseconds kept equal to them), sleeps woken in the order of their deadlines, but moved by
  * the runner without any platform timer. With the `TestClock`, every wake-up waits for a platform timer (its
@@ -735,7 +773,7 @@ class VirtualClock implements Clock.Clock {
  * @since 0.1.0
  * @category running
  */
-export const runMemory = (spec: HistorySpec): History => {
+export const runMemory = (spec: HistorySpec, options: RunOptions = {}): History => {
   const rec = makeRecorder()
   let callIndex = 0
   const controls: Slow.Controls = {
@@ -754,7 +792,7 @@ export const runMemory = (spec: HistorySpec): History => {
   const program = Effect.gen(function*() {
     const store = yield* MemoryBackend.makeStore()
     const bus = countingBus(TieredCache.makeMemoryBus())
-    const options = cacheOptions(spec, "model")
+    const tieredOptions = cacheOptions(spec, "model")
     const caches: Array<TieredCache.TieredCacheShape> = []
     for (let instance = 0; instance < spec.instances; instance++) {
       const backend = Slow.make({ store, prefix: "m:", serializer: TieredCache.serializer() }, {
@@ -762,14 +800,15 @@ export const runMemory = (spec: HistorySpec): History => {
         log: rec.log,
         controls: counted
       })
-      caches.push(yield* buildInstance(backend, bus.bus, options))
+      caches.push(yield* buildInstance(backend, bus.bus, tieredOptions))
     }
     const records = spec.ops.map((op) => newRecord(rec, op, false))
+    const invalidations = options.avoid?.has("F5") === true ? yield* Effect.makeSemaphore(1) : undefined
     const fibers = yield* Effect.forEach(records, (record) =>
       Effect.fork(
         Effect.zipRight(
           record.spec.at > 0 ? Effect.sleep(record.spec.at) : Effect.void,
-          runOp(rec, record, caches[record.spec.instance]!, spec.cache.grace)
+          runOp(rec, record, caches[record.spec.instance]!, spec.cache.grace, invalidations)
         )
       ))
     yield* Effect.forEach(fibers, Fiber.join, { discard: true })
@@ -844,12 +883,13 @@ export const redisBusLagMs = 250
 export const runRedis = (
   spec: HistorySpec,
   server: RedisServer.RedisServerShape,
-  run: number
+  run: number,
+  options: RunOptions = {}
 ): Effect.Effect<History> =>
   Effect.scoped(Effect.gen(function*() {
     const rec = makeRecorder()
     const channel = `model:${run}:${Math.random().toString(36).slice(2)}`
-    const options = cacheOptions(spec, channel)
+    const tieredOptions = cacheOptions(spec, channel)
     const caches: Array<TieredCache.TieredCacheShape> = []
     const buses: Array<CountingBus> = []
     for (let instance = 0; instance < spec.instances; instance++) {
@@ -865,7 +905,7 @@ export const runRedis = (
         (context) =>
           Slow.wrap(Context.get(context, RemoteCacheBackend), { instance, log: rec.log, controls: Slow.quiet() })
       )
-      caches.push(yield* buildInstance(backend, bus.bus, options))
+      caches.push(yield* buildInstance(backend, bus.bus, tieredOptions))
     }
     const waitFor = (what: string, check: () => Effect.Effect<boolean>) =>
       Effect.flatMap(check(), (ok) => ok ? Effect.void : Effect.fail(what)).pipe(
@@ -878,11 +918,12 @@ export const runRedis = (
         (reply) => reply.split("\n")[1]?.trim() === String(spec.instances)
       ))
     const records = spec.ops.map((op) => newRecord(rec, op, false))
+    const invalidations = options.avoid?.has("F5") === true ? yield* Effect.makeSemaphore(1) : undefined
     const fibers = yield* Effect.forEach(records, (record) =>
       Effect.fork(
         Effect.zipRight(
           record.spec.at > 0 ? Effect.sleep(record.spec.at) : Effect.void,
-          runOp(rec, record, caches[record.spec.instance]!, spec.cache.grace)
+          runOp(rec, record, caches[record.spec.instance]!, spec.cache.grace, invalidations)
         )
       ))
     const joined = yield* Effect.timeout(Effect.forEach(fibers, Fiber.join, { discard: true }), hangBoundMs).pipe(

@@ -195,8 +195,13 @@ const storedOf = (history: History, info: ValueInfo): Stored => {
  * @since 0.1.0
  * @category checking
  */
-export const check = (history: History, options: { readonly slackMs?: number } = {}): ReadonlyArray<Violation> => {
+export const check = (
+  history: History,
+  options: { readonly slackMs?: number; readonly stats?: Map<string, number> } = {}
+): ReadonlyArray<Violation> => {
   const slack = options.slackMs ?? (history.backend === "memory" ? 1 : 10)
+  /** Counts what was checked (for the coverage report). */
+  const count = (what: string) => options.stats?.set(what, (options.stats.get(what) ?? 0) + 1)
   const violations: Array<Violation> = []
   const violate = (rule: Rule, op: OpRecord, message: string) => violations.push({ rule, op: op.id, message })
   const failureFree = !history.failed
@@ -281,6 +286,7 @@ export const check = (history: History, options: { readonly slackMs?: number } =
       )
       continue
     }
+    if (op.invMs > s.freshUpper + slack) count(answer.staleOk ? "G3 stale answers" : "G3 stale answers of get")
     if (!answer.staleOk) {
       if (op.invMs > s.freshUpper + slack) {
         violate("G3", op, `get answered ${info.value}, stale since ${op.invMs - s.freshUpper} ms (ttl ${info.ttl})`)
@@ -295,6 +301,27 @@ export const check = (history: History, options: { readonly slackMs?: number } =
   }
 
   // ----- G2: nothing deleted or invalidated comes back -------------------------------------------------------
+  if (failureFree && options.stats !== undefined) {
+    // Coverage: reads made after a change that covers a value stored before it (where a defect would show).
+    for (const answer of ops.flatMap(answersOf)) {
+      const reader = answer.op
+      for (const d of ops) {
+        if (d.resSeq < 0 || d.resSeq >= reader.invSeq || lagging(d, reader)) continue
+        const covered = Array.from(history.values.values()).some((info) => {
+          if (info.key !== answer.key) return false
+          const s = storedFor(info)
+          const stampedBefore = info.createdSeq < d.invSeq &&
+            (s.writes.length > 0 ? s.writes[0]!.startSeq < d.invSeq : s.producedSeq < d.invSeq)
+          return d.spec.kind === "invalidateTags" ?
+            sharesTag(d.spec, info.tags) && stampedBefore :
+            touches(d.spec, info.key) && s.firstStoredSeq < d.invSeq
+        })
+        if (!covered) continue
+        const kind = d.spec.kind === "invalidateTags" ? `invalidateTags${d.spec.hard ? " hard" : ""}` : d.spec.kind
+        if (kind !== "set") count(`G2 reads after ${kind}`)
+      }
+    }
+  }
   if (failureFree) {
     for (const answer of answers) {
       const info = history.values.get(answer.value!)!
@@ -406,6 +433,7 @@ export const check = (history: History, options: { readonly slackMs?: number } =
           !call.values.some((value) => value !== undefined && history.values.get(value)?.op === reader.id)
         )
         if (interfering) continue
+        count("G1 write-read pairs")
         for (const answer of answersOf(reader)) {
           if (answer.key !== info.key || answer.value === info.value) continue
           violate(
@@ -431,6 +459,7 @@ export const check = (history: History, options: { readonly slackMs?: number } =
         value: answersOf(op)[0]?.value
       }))
       const distinct = new Set(seen.map((s) => s.value ?? "none"))
+      count(distinct.has("none") ? "G5 keys compared (a miss)" : "G5 keys compared (a value)")
       if (distinct.size > 1) {
         violate(
           "G5",
