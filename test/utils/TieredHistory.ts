@@ -380,6 +380,58 @@ const invalidationPairArb = (
 }
 
 /**
+ * A value written with a short TTL and a grace, then, once it may be stale (its TTL over, or an `expire` or a soft
+ * invalidation of its tag meanwhile), `getOrCompute` calls that may answer it stale: failing, slow past a soft or a
+ * hard timeout, or waiting. Random ops rarely line up like that, and the grace bounds (G3) need stale answers.
+ */
+const staleScenarioArb = (
+  instances: number,
+  keys: ReadonlyArray<string>,
+  maxAt: number
+): fc.Arbitrary<ReadonlyArray<OpSpec>> => {
+  const instance = fc.integer({ min: 0, max: instances - 1 })
+  return fc.record({
+    writer: instance,
+    key: fc.constantFrom(...keys),
+    tag: fc.constantFrom(...tagSpace),
+    ttl: fc.constantFrom(15, 40),
+    grace: fc.constantFrom(30, 150, 1_000),
+    at: fc.integer({ min: 0, max: maxAt }),
+    stale: fc.constantFrom("ttl", "expire", "invalidate"),
+    staler: instance,
+    readers: fc.array(
+      fc.record({
+        instance,
+        delay: fc.integer({ min: 0, max: 300 }),
+        timeout: fc.constantFrom(undefined, 0, 10),
+        hardTimeout: fc.constantFrom(undefined, 20),
+        compute: computeArb
+      }),
+      { minLength: 1, maxLength: 4 }
+    )
+  }).map(({ at, grace, key, readers, stale, staler, tag, ttl, writer }): ReadonlyArray<OpSpec> => [
+    { kind: "set", instance: writer, at, key, ttl, grace, tags: [tag] },
+    ...(stale === "expire"
+      ? [{ kind: "expire", instance: staler, at: at + 5, key } as const]
+      : stale === "invalidate"
+      ? [{ kind: "invalidateTags", instance: staler, at: at + 5, tags: [tag], hard: false } as const]
+      : []),
+    ...readers.map((reader) => ({
+      kind: "getOrCompute" as const,
+      instance: reader.instance,
+      at: at + ttl + reader.delay,
+      key,
+      ttl,
+      grace,
+      tags: [tag],
+      timeout: reader.timeout,
+      hardTimeout: reader.hardTimeout,
+      compute: reader.compute
+    }))
+  ])
+}
+
+/**
  * Histories over a small key and tag space, so that operations collide. `failures`: inject L2 failures.
  * `maxAt`: the latest start offset (milliseconds).
  *
@@ -412,13 +464,14 @@ export const historyArb = (options: {
     const keys = keysOf(keyCount)
     return fc.record({
       ops: fc.array(opArb(instances, keys, maxAt), { minLength: 1, maxLength: options.maxOps ?? 20 }),
-      pair: fc.option(invalidationPairArb(instances, keys, maxAt), { freq: 3, nil: undefined })
-    }).map(({ ops, pair }): HistorySpec => ({
+      pair: fc.option(invalidationPairArb(instances, keys, maxAt), { freq: 3, nil: undefined }),
+      stale: fc.option(staleScenarioArb(instances, keys, maxAt), { freq: 3, nil: undefined })
+    }).map(({ ops, pair, stale }): HistorySpec => ({
       instances,
       keys,
       tags: tagSpace,
       cache,
-      ops: pair === undefined ? ops : [...ops, ...pair],
+      ops: [...ops, ...(pair ?? []), ...(stale ?? [])],
       latencies,
       failures
     }))
@@ -713,7 +766,8 @@ const quiescenceReads = (rec: Recorder, spec: HistorySpec, caches: ReadonlyArray
 
 /**
  * How to run a history. `avoid`: known defects to keep out of the way of the others (a temporary measure while they
- * are being fixed): `"F5"` runs the invalidations of a history one at a time, so that no two of them overlap.
+ * are being fixed): `"F5"` runs the invalidations of a history one at a time, so that no two of them overlap;
+ * `"F6"` makes L2 reads instant (MemoryBackend only), so that no caller joins a read sent before it arrived.
  *
  * @since 0.1.0
  * @category running
@@ -776,8 +830,12 @@ class VirtualClock implements Clock.Clock {
 export const runMemory = (spec: HistorySpec, options: RunOptions = {}): History => {
   const rec = makeRecorder()
   let callIndex = 0
+  const instantReads = options.avoid?.has("F6") === true
   const controls: Slow.Controls = {
-    latency: () => spec.latencies[callIndex % spec.latencies.length]!,
+    latency: (info) =>
+      instantReads && (info.operation === "get" || info.operation === "getWithTtl" || info.operation === "getMany")
+        ? 0
+        : spec.latencies[callIndex % spec.latencies.length]!,
     failure: () => spec.failures.length === 0 ? undefined : spec.failures[callIndex % spec.failures.length]
   }
   const counted: Slow.Controls = {
