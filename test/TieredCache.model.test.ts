@@ -26,7 +26,8 @@
  *   being fixed, so that the run can find others. `F5` (two overlapping invalidations of one tag landing in L2 out
  *   of order, which moved the tag's time backwards and left a write made between them fresh): invalidations run
  *   one at a time. `F6` (a caller that joins an L2 read sent while the value was fresh is answered it after its
- *   grace ended): L2 reads take no time.
+ *   grace ended): L2 reads take no time. `F7` (a getOrCompute invoked after invalidateTags returned joins a
+ *   computation of an entry it covers, whose write is in flight): computed entries carry no tags.
  */
 import { Effect, Exit, Scope } from "effect"
 import * as fc from "fast-check"
@@ -76,17 +77,22 @@ const assertModel = (history: History.History) => {
 
 let checked = 0
 
-const getOrCompute = (instance: number, at: number, key: string): History.OpSpec => ({
+const getOrCompute = (
+  instance: number,
+  at: number,
+  key: string,
+  options: { readonly grace?: number; readonly compute?: History.ComputeSpec } = {}
+): History.OpSpec => ({
   kind: "getOrCompute",
   instance,
   at,
   key,
   ttl: 40,
-  grace: 30,
+  grace: options.grace ?? 30,
   tags: ["ta"],
   timeout: undefined,
   hardTimeout: undefined,
-  compute: { latency: 0, fails: true }
+  compute: options.compute ?? { latency: 0, fails: true }
 })
 
 /**
@@ -124,6 +130,23 @@ const known: ReadonlyArray<readonly [name: string, spec: History.HistorySpec]> =
         getOrCompute(1, 45, "k0")
       ],
       latencies: [0, 0, 40],
+      failures: []
+    }
+  ],
+  [
+    "F7: a getOrCompute invoked after invalidateTags returned is answered a value the invalidation covers",
+    {
+      instances: 2,
+      keys: ["k0", "k1", "k2"],
+      tags: ["ta", "tb"],
+      cache: { capacity: 10_000, l1Ttl: 60_000, grace: 0, graceBackoff: 10_000 },
+      ops: [
+        { kind: "invalidateTags", instance: 0, at: 0, tags: ["ta"], hard: false },
+        getOrCompute(0, 5, "k0", { grace: 0, compute: { latency: 0, fails: false } }),
+        { kind: "invalidateTags", instance: 0, at: 8, tags: ["ta"], hard: false },
+        getOrCompute(0, 9, "k0", { grace: 0 })
+      ],
+      latencies: [0, 0, 20],
       failures: []
     }
   ]

@@ -500,6 +500,8 @@ export const valueName = (op: number, run: number, key: string | undefined): str
 export const errorName = (op: number, run: number): string => `e${op}${run > 0 ? `r${run}` : ""}`
 
 interface Recorder {
+  /** Computed entries carry no tags (TIERED_MODEL_AVOID=F7). */
+  untaggedComputations: boolean
   readonly sequence: () => number
   readonly ops: Array<OpRecord>
   readonly values: Map<string, ValueInfo>
@@ -509,7 +511,7 @@ interface Recorder {
 const makeRecorder = (): Recorder => {
   let seq = 0
   const sequence = () => ++seq
-  return { sequence, ops: [], values: new Map(), log: Slow.makeLog(sequence) }
+  return { untaggedComputations: false, sequence, ops: [], values: new Map(), log: Slow.makeLog(sequence) }
 }
 
 const now = Clock.currentTimeMillis
@@ -606,6 +608,9 @@ const operation = (
       )
     }
     case "getOrCompute": {
+      if (rec.untaggedComputations && spec.tags.length > 0) {
+        return operation(rec, { ...record, spec: { ...spec, tags: [] } }, cache, cacheGrace)
+      }
       const write = { ttl: spec.ttl, grace: spec.grace ?? cacheGrace, tags: spec.tags }
       const compute = computation(rec, record, spec.compute, write, () => [spec.key], false)
       return Effect.map(
@@ -620,6 +625,9 @@ const operation = (
       )
     }
     case "getOrComputeMany": {
+      if (rec.untaggedComputations && spec.tags.length > 0) {
+        return operation(rec, { ...record, spec: { ...spec, tags: [] } }, cache, cacheGrace)
+      }
       const write = { ttl: spec.ttl, grace: spec.grace ?? cacheGrace, tags: spec.tags }
       const compute = computation(rec, record, spec.compute, write, (missing) => missing, true)
       return Effect.map(
@@ -767,7 +775,8 @@ const quiescenceReads = (rec: Recorder, spec: HistorySpec, caches: ReadonlyArray
 /**
  * How to run a history. `avoid`: known defects to keep out of the way of the others (a temporary measure while they
  * are being fixed): `"F5"` runs the invalidations of a history one at a time, so that no two of them overlap;
- * `"F6"` makes L2 reads instant (MemoryBackend only), so that no caller joins a read sent before it arrived.
+ * `"F6"` makes L2 reads instant (MemoryBackend only), so that no caller joins a read sent before it arrived;
+ * `"F7"` drops the tags of computed entries, so that no invalidation covers a computation a caller may join.
  *
  * @since 0.1.0
  * @category running
@@ -829,6 +838,7 @@ class VirtualClock implements Clock.Clock {
  */
 export const runMemory = (spec: HistorySpec, options: RunOptions = {}): History => {
   const rec = makeRecorder()
+  rec.untaggedComputations = options.avoid?.has("F7") === true
   let callIndex = 0
   const instantReads = options.avoid?.has("F6") === true
   const controls: Slow.Controls = {
@@ -946,6 +956,7 @@ export const runRedis = (
 ): Effect.Effect<History> =>
   Effect.scoped(Effect.gen(function*() {
     const rec = makeRecorder()
+    rec.untaggedComputations = options.avoid?.has("F7") === true
     const channel = `model:${run}:${Math.random().toString(36).slice(2)}`
     const tieredOptions = cacheOptions(spec, channel)
     const caches: Array<TieredCache.TieredCacheShape> = []

@@ -380,7 +380,9 @@ export const check = (
       // A read invoked after a set, delete or clear of the key returned never joins a computation begun before.
       if (info.run !== undefined && info.op !== reader.id) {
         const run = info.run
-        const neverStored = !s.writes.some((w) => w.endSeq >= 0 && w.endSeq < reader.resSeq && w.applied)
+        // A write sent before the answer may have landed (and be read) before its reply: across instances an
+        // overtaken write is undone only after its reply, and "between the two requests" the value can be read.
+        const neverStored = !s.writes.some((w) => w.startSeq < reader.resSeq)
         const change = ops.find((d) =>
           (d.spec.kind === "set" || d.spec.kind === "delete" || d.spec.kind === "deleteMany" ||
             d.spec.kind === "clear") &&
