@@ -178,6 +178,40 @@ const known: ReadonlyArray<readonly [name: string, spec: History.HistorySpec, op
     },
     // L2 reads take no time here (as under TIERED_MODEL_AVOID=F6, where it was found).
     { avoid: new Set(["F6"]) }
+  ],
+  [
+    "F9: an invalidateTags in flight across a clear leaves its instance sure the tag key exists: its next tagged write reads as gone",
+    {
+      instances: 2,
+      keys: ["k0", "k1", "k2", "k3"],
+      tags: ["ta", "tb"],
+      cache: { capacity: 10000, l1Ttl: 60000, grace: 1000, graceBackoff: 30 },
+      ops: [
+        { kind: "clear", instance: 0, at: 0 },
+        { kind: "clear", instance: 0, at: 26 },
+        { kind: "get", instance: 0, at: 0, key: "k0" },
+        { kind: "set", instance: 1, at: 46, key: "k0", ttl: 15, grace: undefined, tags: ["ta"] },
+        { kind: "invalidateTags", instance: 0, at: 0, tags: ["ta"], hard: false },
+        { kind: "invalidateTags", instance: 1, at: 5, tags: ["ta"], hard: false },
+        { kind: "set", instance: 1, at: 0, key: "k0", ttl: 15, grace: 30, tags: ["ta"] },
+        {
+          kind: "getOrCompute",
+          instance: 0,
+          at: 15,
+          key: "k0",
+          ttl: 15,
+          grace: 30,
+          tags: ["ta"],
+          timeout: undefined,
+          hardTimeout: undefined,
+          compute: { latency: 0, fails: true }
+        }
+      ],
+      latencies: [0, 0, 0, 4, 0, 15, 40, 0, 1],
+      failures: []
+    },
+    // Found with TIERED_MODEL_AVOID=F5,F6,F7; replayed under the same.
+    { avoid: new Set(["F5", "F6", "F7"]) }
   ]
 ]
 
