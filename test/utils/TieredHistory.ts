@@ -5,12 +5,12 @@
  * each on one instance, started at its own offset as a fiber of its own. Every value written or computed is unique
  * (`v<op>`, `v<op>r<run>` for a later run of the same computation, `…:<key>` in a batch), so each answer names the
  * operation (and the run) that produced it. The runner records, for every operation, when it was invoked and when it
- * answered (TestClock milliseconds, and a sequence number that orders every recorded event exactly), what it
+ * answered (virtual-clock milliseconds, and a sequence number that orders every recorded event exactly), what it
  * answered, and every run of its computations; the slow backend (see `TieredSlowBackend`) records every L2 call
  * with the values it carried. After every operation has ended and nothing is in flight, each key is read on each
  * instance (the quiescence reads).
  *
- * Over a `MemoryBackend` everything runs on a `TestClock`, with per-call L2 latencies (and, in failure histories,
+ * Over a `MemoryBackend` everything runs on a virtual clock (`VirtualClock`, in place of the `TestClock`), with per-call L2 latencies (and, in failure histories,
  * injected L2 failures); over a Redis server of the test's own it runs on the live clock, without injected latency.
  *
  * @since 0.1.0
@@ -254,10 +254,10 @@ export interface History {
 // Generation
 // ---------------------------------------------------------------------------------------------------------------
 
-/** The TestClock's wall time when a history starts: a realistic epoch, so stamps look like today's. */
+/** The virtual clock's wall time when a history starts: a realistic epoch, so stamps look like today's. */
 export const epochMs = 1_780_000_000_000
 
-/** How long (TestClock) every operation gets before it counts as hung. */
+/** How long (virtual time) every operation gets before it counts as hung. */
 export const hangBoundMs = 30_000
 
 const keysOf = (count: number) => ["k0", "k1", "k2", "k3"].slice(0, count)
@@ -1093,7 +1093,7 @@ const describeOutcome = (outcome: Outcome | undefined): string => {
 
 /**
  * The history, one line per event, in the order of the events (invocations, computation runs, answers, and
- * optionally the L2 calls), with TestClock milliseconds since the start.
+ * optionally the L2 calls), with virtual-clock (or live) milliseconds since the start.
  *
  * @since 0.1.0
  * @category printing

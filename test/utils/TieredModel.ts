@@ -5,7 +5,7 @@
  * `TieredCacheShape` and its options):
  *
  * - operations that overlap in time may take effect in any order; "A before B" means A answered before B was
- *   invoked (sequence numbers, so exact even within one TestClock millisecond);
+ *   invoked (sequence numbers, so exact even within one virtual-clock millisecond);
  * - an invalidation reaches the other instances' L1 at the latest when the operation that sent it has returned
  *   (plus `busLagMs` over Redis pub/sub, which promises no bound);
  * - an entry's times are bounded from the history: it was created (a `set`'s call, a computation's start) no
@@ -17,7 +17,7 @@
  *
  * - G0: every answer is a value some operation wrote or computed for that same key (or the error of a computation
  *   of that key), created before the answer; no operation dies, and none hangs (each ends within
- *   `hangBoundMs` of TestClock time, and nothing is left in flight).
+ *   `hangBoundMs` of virtual time, and nothing is left in flight).
  * - G1 (failure-free histories only: a failed L2 write is recovered to a no-op, so it may be lost): after
  *   `set(k, v)` returned, or a `getOrCompute` that computed `v` returned with `v` in L2, a read of `k` invoked
  *   later, on any instance, with no other change of `k` overlapping (no write, delete, expire, clear, invalidation
@@ -189,7 +189,7 @@ const storedOf = (history: History, info: ValueInfo): Stored => {
 }
 
 /**
- * Checks every rule over `history`. `slackMs`: the tolerance of time comparisons (a millisecond on a TestClock,
+ * Checks every rule over `history`. `slackMs`: the tolerance of time comparisons (a millisecond on the virtual clock,
  * more on the live clock).
  *
  * @since 0.1.0
