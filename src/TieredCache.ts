@@ -568,6 +568,11 @@ interface Outcome {
   readonly stale: boolean
   /** For a stale outcome: the end of the value's grace (wall milliseconds), checked again when it is answered. */
   readonly graceUntil?: number | undefined
+  /**
+   * For a value read from L2: the end of its fresh period (wall milliseconds). A caller that joined the read after
+   * it ended was never in the value's fresh period: for it the value is stale.
+   */
+  readonly freshUntil?: number | undefined
 }
 
 type Group = Deferred.Deferred<Outcome, unknown>
@@ -846,6 +851,9 @@ export const make = (
       if (home === prefix) tagSystem.note(tags, at, hard)
       l1.invalidateTags(new Set(tags), at, hard, (key) => homeOf(key) === home)
       for (const set of tickets.values()) for (const ticket of set) ticket.notInL1 = true
+      // A read or computation in flight may hold a value the invalidation covers (its tags are not known here):
+      // later callers start their own rather than join it. Those that joined before may still get it.
+      inflight.clear()
     }
 
     /** Applies another instance's change to this cache's keys; `true` when some of them may have changed. */
@@ -920,7 +928,14 @@ export const make = (
      */
     const undoIfOvertaken = (key: string, ticket: Ticket) =>
       ticket.remote
-        ? Effect.zipRight(chained([key], remote.delete(key)), publish("d", key))
+        ? Effect.zipRight(
+          // Reads made here until the delete is answered may find the overtaken value: none may keep it in L1.
+          Effect.ensuring(
+            Effect.zipRight(Effect.sync(() => invalidateKey(key)), chained([key], remote.delete(key))),
+            Effect.sync(() => invalidateKey(key))
+          ),
+          publish("d", key)
+        )
         : Effect.void
 
     const withTicket = <A, E, R>(key: string, use: (ticket: Ticket) => Effect.Effect<A, E, R>) =>
@@ -1319,7 +1334,8 @@ export const make = (
               value: decoded.value,
               view,
               stale,
-              graceUntil: read.meta.graceUntil
+              graceUntil: read.meta.graceUntil,
+              freshUntil: read.meta.freshUntil
             })
           })
         }))
@@ -1580,6 +1596,7 @@ export const make = (
       Effect.suspend(() => {
         const own = attempt > 1
         const group = own ? undefined : inflight.get(key)
+        const joinedAt = group === undefined ? undefined : currentClock().unsafeCurrentTimeMillis()
         const outcome = group === undefined
           ? startGroup(key, compute, computeOptions, view, !own)
           : Effect.flatMap(
@@ -1588,7 +1605,10 @@ export const make = (
               groups.has(group) ? Effect.die(recursionDefect()) : (Deferred.await(group) as Effect.Effect<Outcome, E>)
           )
         return Effect.flatMap(outcome, (outcome) => {
-          if (outcome.stale) {
+          // Joined a read sent while the value was fresh, after its fresh period ended: stale for this caller.
+          const staleHere = outcome.stale ||
+            (joinedAt !== undefined && outcome.freshUntil !== undefined && joinedAt > outcome.freshUntil)
+          if (staleHere) {
             const graceUntil = outcome.graceUntil ?? Infinity
             return serveStale(
               key,

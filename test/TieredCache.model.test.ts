@@ -25,14 +25,8 @@
  * - `TIERED_MODEL_PATH`: with the seed, replays one (shrunk) history; select its test with `vitest -t`.
  * - `TIERED_MODEL_REDIS_RUNS`: histories over Redis (default 3; `0` skips the test and starts no server).
  * - `TIERED_MODEL_VERBOSE`: `1` prints the failing history with every L2 call, and what the checks covered.
- * - `TIERED_MODEL_AVOID` (TEMP): a comma-separated list of known defects to keep out of the histories while they are
- *   being fixed, so that the run can find others. `F5` (two overlapping invalidations of one tag landing in L2 out
- *   of order, which moved the tag's time backwards and left a write made between them fresh): invalidations run
- *   one at a time. `F6` (a caller that joins an L2 read sent while the value was fresh is answered it after its
- *   grace ended): L2 reads take no time. `F7` (a getOrCompute invoked after invalidateTags returned joins a
- *   computation of an entry it covers, whose write is in flight): computed entries carry no tags.
  *
- * The defects the checker found are kept below as pinned histories (regressions): each fails until it is fixed.
+ * The defects the checker found are kept below as pinned histories (regressions).
  */
 import { Effect, Exit, Scope } from "effect"
 import * as fc from "fast-check"
@@ -56,8 +50,6 @@ const seed = process.env["TIERED_MODEL_SEED"] !== undefined && process.env["TIER
   : undefined
 const path = process.env["TIERED_MODEL_PATH"] || undefined
 const verbose = process.env["TIERED_MODEL_VERBOSE"] === "1"
-// TEMP: known defects the histories keep out of the way while they are being fixed (see TieredHistory.RunOptions).
-const avoid = new Set((process.env["TIERED_MODEL_AVOID"] ?? "").split(",").filter((name) => name !== ""))
 
 const parameters = (numRuns: number): fc.Parameters<[History.HistorySpec]> => ({
   numRuns,
@@ -181,7 +173,7 @@ const known: ReadonlyArray<readonly [name: string, spec: History.HistorySpec, op
       latencies: [40],
       failures: []
     },
-    // L2 reads take no time here (as under TIERED_MODEL_AVOID=F6, where it was found).
+    // L2 reads take no time here (as in the run that found it).
     { avoid: new Set(["F6"]) }
   ],
   [
@@ -215,7 +207,7 @@ const known: ReadonlyArray<readonly [name: string, spec: History.HistorySpec, op
       latencies: [0, 0, 0, 4, 0, 15, 40, 0, 1],
       failures: []
     },
-    // Found with TIERED_MODEL_AVOID=F5,F6,F7; replayed under the same.
+    // Found in a run whose histories kept F5-F7 out of the way; replayed the same way.
     { avoid: new Set(["F5", "F6", "F7"]) }
   ]
 ]
@@ -230,7 +222,7 @@ describe("TieredCache model", () => {
   it("failure-free histories over MemoryBackend keep every rule", async () => {
     await fc.assert(
       fc.asyncProperty(History.historyArb({ failures: false }), async (spec) => {
-        assertModel(History.runMemory(spec, { avoid }))
+        assertModel(History.runMemory(spec))
         checked++
       }),
       parameters(runs)
@@ -240,7 +232,7 @@ describe("TieredCache model", () => {
   it("histories with L2 failures keep the rules failures leave meaningful (G0, G3, G4)", async () => {
     await fc.assert(
       fc.asyncProperty(History.historyArb({ failures: true }), async (spec) => {
-        assertModel(History.runMemory(spec, { avoid }))
+        assertModel(History.runMemory(spec))
         checked++
       }),
       parameters(Math.ceil(runs / 3))
@@ -254,7 +246,7 @@ describe("TieredCache model", () => {
       let run = 0
       await fc.assert(
         fc.asyncProperty(History.historyArb({ failures: false, maxOps: 10, maxAt: 120 }), async (spec) => {
-          assertModel(await Effect.runPromise(History.runRedis(spec, server, run++, { avoid })))
+          assertModel(await Effect.runPromise(History.runRedis(spec, server, run++)))
           checked++
         }),
         parameters(redisRuns)

@@ -165,6 +165,47 @@ describe("TieredCache: an evicted tag key never resurrects an entry", () => {
       expect(yield* fresh.get("p")).toStrictEqual(Option.some("v2"))
       expect(yield* fresh.get("q")).toStrictEqual(Option.some("w"))
     }))
+
+  it.scoped("an invalidation whose tag-key write lands before a clear and returns after it does not hide the key's loss", () =>
+    Effect.gen(function*() {
+      const store = yield* MemoryBackend.makeStore()
+      const backend = yield* MemoryBackend.make({ store, prefix: "t:", serializer: TieredCache.serializer() })
+      // The next setMany lands at once, then its answer is held.
+      let hold: Deferred.Deferred<void> | undefined
+      const landed = yield* Deferred.make<void>()
+      const remote = yield* RemoteCache.fromBackend({
+        ...backend,
+        setMany: (entries, ttl) =>
+          Effect.zipLeft(
+            backend.setMany(entries, ttl),
+            Effect.suspend(() => {
+              const gate = hold
+              hold = undefined
+              return gate === undefined
+                ? Effect.void
+                : Effect.zipRight(Deferred.succeed(landed, undefined), Deferred.await(gate))
+            })
+          )
+      }, RemoteCache.defaultPolicy)
+      const bus = TieredCache.makeMemoryBus()
+      const build = TieredCache.make().pipe(
+        Effect.provideService(RemoteCache.RemoteCache, remote),
+        Effect.provideService(TieredCache.InvalidationBus, bus)
+      )
+      const a = yield* build
+      const b = yield* build
+      const open = yield* Deferred.make<void>()
+      hold = open
+      const invalidating = yield* Effect.fork(a.invalidateTags(["t"]))
+      yield* Deferred.await(landed)
+      yield* b.clear
+      yield* Deferred.succeed(open, undefined)
+      yield* Fiber.join(invalidating)
+      // The tag key went with the clear: a's next tagged write must create it again, or it reads as gone.
+      yield* a.set("p", "after", { ttl: "1 hour", tags: ["t"] })
+      const fresh = yield* build
+      expect(yield* fresh.get("p")).toStrictEqual(Option.some("after"))
+    }))
 })
 
 describe("TieredCache.expire races", () => {

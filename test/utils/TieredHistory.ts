@@ -500,7 +500,7 @@ export const valueName = (op: number, run: number, key: string | undefined): str
 export const errorName = (op: number, run: number): string => `e${op}${run > 0 ? `r${run}` : ""}`
 
 interface Recorder {
-  /** Computed entries carry no tags (TIERED_MODEL_AVOID=F7). */
+  /** Computed entries carry no tags (`RunOptions.avoid` F7). */
   untaggedComputations: boolean
   readonly sequence: () => number
   readonly ops: Array<OpRecord>
@@ -773,8 +773,8 @@ const quiescenceReads = (rec: Recorder, spec: HistorySpec, caches: ReadonlyArray
     }, { discard: true }), { discard: true })
 
 /**
- * How to run a history. `avoid`: known defects to keep out of the way of the others (a temporary measure while they
- * are being fixed): `"F5"` runs the invalidations of a history one at a time, so that no two of them overlap;
+ * How to run a history. `avoid`: conditions of the defects found so far, kept out of a history so that a pinned
+ * regression replays the run that found it (random runs use none): `"F5"` runs the invalidations of a history one at a time, so that no two of them overlap;
  * `"F6"` makes L2 reads instant (MemoryBackend only), so that no caller joins a read sent before it arrived;
  * `"F7"` drops the tags of computed entries, so that no invalidation covers a computation a caller may join.
  *

@@ -72,6 +72,16 @@ export const make = (deps: TagDeps): Tags => {
   const floors = new TagFloors(capacity)
   /** Tags whose keys a `writeTagTimes` started by a read or a message is rewriting (one at a time per tag). */
   const repairing = new Set<string>()
+  /**
+   * Bumped each time the tag keys may have been removed (`forgetKeys`): a write that was in flight then, and may
+   * have landed before the removal, proves nothing about the key's presence.
+   */
+  let generation = 0
+  const learnt = (tag: string, since: number) => {
+    if (since !== generation) return
+    if (knownTags.size >= capacity) knownTags.clear()
+    knownTags.add(tag)
+  }
 
   const tagKey = (tag: string) => tagKeyPrefix + tag
   const hardTagKey = (tag: string) => tagKeyPrefix + tag + "\u0000hard"
@@ -104,6 +114,7 @@ export const make = (deps: TagDeps): Tags => {
       const done = Deferred.unsafeMake<void>(FiberId.none)
       creatingTags.set(tag, done)
       const clock = currentClock()
+      const since = generation
       const at = stamped ?? stampNow()
       const create = Effect.flatMap(
         remote.setIfAbsent(tagKey(tag), new Entry.TagTime(at, true)),
@@ -118,8 +129,7 @@ export const make = (deps: TagDeps): Tags => {
           // Present now, or unknown after a failure the policy turned into a miss: either way known, so that
           // writes go on; an entry written while the key is missing reads as gone, and the first read that finds
           // it missing forgets the tag here.
-          if (knownTags.size >= capacity) knownTags.clear()
-          knownTags.add(tag)
+          learnt(tag, since)
         }),
         Effect.sync(() => {
           if (creatingTags.get(tag) === done) creatingTags.delete(tag)
@@ -218,8 +228,11 @@ export const make = (deps: TagDeps): Tags => {
   // unless a later one was heard of), so that an overlapping older write cannot win.
   const writeInvalidation = (tags: ReadonlyArray<string>, at: number, hard: boolean): Effect.Effect<void> => {
     const time = { at, hard }
-    return Effect.map(writeTagTimes(tags, { soft: time, hard: hard ? time : undefined }), () => {
-      for (const tag of tags) knownTags.add(tag)
+    return Effect.suspend(() => {
+      const since = generation
+      return Effect.map(writeTagTimes(tags, { soft: time, hard: hard ? time : undefined }), () => {
+        for (const tag of tags) learnt(tag, since)
+      })
     })
   }
 
@@ -246,6 +259,9 @@ export const make = (deps: TagDeps): Tags => {
     writeInvalidation,
     note,
     heard,
-    forgetKeys: () => knownTags.clear()
+    forgetKeys: () => {
+      generation++
+      knownTags.clear()
+    }
   }
 }
