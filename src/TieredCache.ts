@@ -1135,12 +1135,29 @@ export const make = (
     const expire = (key: string): Effect.Effect<void> =>
       Effect.suspend(() => {
         checkKey("expire", key)
-        invalidateKey(key)
+        return Effect.zipRight(
+          expireOnce(key, 0),
+          // Published whether or not L2 held the key: another instance may still hold it in its L1.
+          Effect.suspend(() => {
+            invalidateKey(key)
+            return publish("s", key)
+          })
+        )
+      })
+
+    /** One attempt of `expire`: read the key, then write it back stale (or remove it), in its write order. */
+    const expireOnce = (key: string, attempt: number): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        // Once: another attempt must not make a concurrent expire's read look overtaken in turn.
+        if (attempt === 0) invalidateKey(key)
         const rewrite = (ticket: Ticket) =>
-          Effect.flatMap(remote.getWithTtl(key), (found): Effect.Effect<void> => {
-            if (Option.isNone(found) || ticket.stale) {
-              return Effect.void
-            }
+          Effect.flatMap(remote.getWithTtl(key), (found): Effect.Effect<boolean> => {
+            if (Option.isNone(found)) return Effect.succeed(false)
+            // The key changed while it was read (a set, a delete, another expire): rewriting what was read could
+            // restore an older value, and skipping could leave what the other change did not remove (two expires
+            // at once each saw the other's change). Expired again, after that change: a fresh read, a few times,
+            // then removed (which never restores anything).
+            if (ticket.stale) return Effect.succeed(true)
             const clock = currentClock()
             const now = clock.unsafeCurrentTimeMillis()
             const entry = Entry.readStored(found.value.value)
@@ -1159,17 +1176,20 @@ export const make = (
                 new Entry.TieredEntry(entry.value, entry.createdAt, now - 1, graceUntil, entry.tags),
                 graceUntil === Infinity ? undefined : graceUntil - now
               )
-            return write
+            return Effect.as(write, false)
           })
-        return Effect.zipRight(
-          // The undo (a write of the key itself) comes after the rewrite's turn in the key's write order, not in it.
-          withTicket(key, (ticket) => Effect.zipRight(chained([key], rewrite(ticket)), undoIfOvertaken(key, ticket))),
-          // Published whether or not L2 held the key: another instance may still hold it in its L1.
-          Effect.suspend(() => {
-            invalidateKey(key)
-            return publish("s", key)
-          })
+        // The undo (a write of the key itself) comes after the rewrite's turn in the key's write order, not in it;
+        // so does another attempt.
+        const once = withTicket(
+          key,
+          (ticket) => Effect.zipLeft(chained([key], rewrite(ticket)), undoIfOvertaken(key, ticket))
         )
+        return Effect.flatMap(once, (again) =>
+          !again
+            ? Effect.void
+            : attempt < 3
+            ? expireOnce(key, attempt + 1)
+            : Effect.asVoid(chained([key], remote.delete(key))))
       })
 
     const invalidateTags = (tags: Iterable<string>, tagOptions?: InvalidateTagsOptions): Effect.Effect<void> =>
