@@ -13,6 +13,9 @@ import * as Option from "effect/Option"
 import type { TagState } from "../core/tiered/tagFloors.js"
 import { currentClock, monoOf } from "./tieredClock.js"
 
+/** The last instant of a millisecond, as a fraction of it (exact in a float64 near today's epoch). */
+const lastOfMillisecond = 1 - 1 / 1024
+
 /**
  * An L1 entry. The answers of a hit are made once, on the first hit, and reused by every later one, so a hit
  * allocates nothing: `Exit`s are effects the runtime completes with in one step.
@@ -116,13 +119,17 @@ export class L1 {
       graceUntil: meta.graceUntil,
       tags: meta.tags
     }
+    // The wall times are whole milliseconds, each alive through its last one (an L2 read compares whole wall
+    // milliseconds); the monotonic clock has fractions: the end of a period is the end of its millisecond, else L1
+    // would call a value stale within the millisecond an L2 read still calls fresh.
+    const end = offset + lastOfMillisecond
     const mono: Meta = {
       createdAt: meta.createdAt + offset,
-      freshUntil: meta.freshUntil + offset,
-      graceUntil: meta.graceUntil + offset,
+      freshUntil: meta.freshUntil + end,
+      graceUntil: meta.graceUntil + end,
       tags: meta.tags
     }
-    const entry = new L1Entry(value, Math.min(expiresAt, meta.graceUntil) + offset, mono, wall)
+    const entry = new L1Entry(value, Math.min(expiresAt, meta.graceUntil) + end, mono, wall)
     this.entries.delete(key)
     this.entries.set(key, entry)
     this.newest = entry

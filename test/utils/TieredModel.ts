@@ -462,14 +462,8 @@ export const check = (
       }))
       const distinct = new Set(seen.map((s) => s.value ?? "none"))
       count(distinct.has("none") ? "G5 keys compared (a miss)" : "G5 keys compared (a value)")
-      // At the millisecond a value's fresh period ends, one path may still judge it fresh and another stale: the
-      // documentation does not say which side of the boundary that millisecond is on.
-      const atBoundary = seen.some(({ op, value }) => {
-        const info = value === undefined ? undefined : history.values.get(value)
-        return info !== undefined && Math.abs(op.invMs - storedFor(info).freshUpper) <= slack
-      })
-      if (distinct.size > 1 && atBoundary) count("G5 keys skipped (a value at its fresh boundary)")
-      if (distinct.size > 1 && !atBoundary) {
+      // Exact, the millisecond a value's fresh period ends included: L1 and L2 both keep it fresh through it.
+      if (distinct.size > 1) {
         violate(
           "G5",
           seen[0]!.op,
