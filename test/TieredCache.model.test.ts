@@ -209,6 +209,88 @@ const known: ReadonlyArray<readonly [name: string, spec: History.HistorySpec, op
     },
     // Found in a run whose histories kept F5-F7 out of the way; replayed the same way.
     { avoid: new Set(["F5", "F6", "F7"]) }
+  ],
+  [
+    "F10: two expires of one key at once each see the other's change and skip: a value without grace stays",
+    {
+      instances: 3,
+      keys: ["k0", "k1", "k2"],
+      tags: ["ta", "tb"],
+      cache: { capacity: 10000, l1Ttl: 500, grace: 0, graceBackoff: 10000 },
+      ops: [
+        { kind: "expire", instance: 0, at: 16, key: "k1" },
+        { kind: "expire", instance: 0, at: 16, key: "k1" },
+        {
+          kind: "getOrComputeMany",
+          instance: 0,
+          at: 0,
+          keys: ["k1"],
+          ttl: 1000,
+          grace: undefined,
+          tags: [],
+          timeout: undefined,
+          hardTimeout: undefined,
+          compute: { latency: 0, fails: false }
+        },
+        { kind: "set", instance: 0, at: 0, key: "k0", ttl: 15, grace: 30, tags: ["ta"] },
+        getOrCompute(0, 16, "k0", { compute: { latency: 0, fails: true } })
+      ],
+      latencies: [15, 0, 15, 0, 4, 15],
+      failures: []
+    }
+  ],
+  [
+    "F12: a tag key's creation in flight across a clear, joined by a second batch, leaves its entry tagged with a missing key",
+    {
+      instances: 2,
+      keys: ["k0", "k1", "k2"],
+      tags: ["ta", "tb"],
+      cache: { capacity: 2, l1Ttl: 500, grace: 1000, graceBackoff: 30 },
+      ops: [
+        { kind: "clear", instance: 0, at: 262 },
+        { kind: "delete", instance: 0, at: 0, key: "k0" },
+        {
+          kind: "getOrComputeMany",
+          instance: 0,
+          at: 261,
+          keys: ["k0"],
+          ttl: 15,
+          grace: undefined,
+          tags: ["ta"],
+          timeout: undefined,
+          hardTimeout: undefined,
+          compute: { latency: 0, fails: true }
+        },
+        {
+          kind: "getOrComputeMany",
+          instance: 0,
+          at: 263,
+          keys: ["k0"],
+          ttl: 15,
+          grace: undefined,
+          tags: ["ta"],
+          timeout: undefined,
+          hardTimeout: undefined,
+          compute: { latency: 0, fails: false }
+        },
+        {
+          kind: "getOrCompute",
+          instance: 0,
+          at: 0,
+          key: "k0",
+          ttl: 15,
+          grace: undefined,
+          tags: [],
+          timeout: undefined,
+          hardTimeout: undefined,
+          compute: { latency: 0, fails: true }
+        },
+        { kind: "set", instance: 1, at: 0, key: "k1", ttl: 15, grace: 30, tags: ["ta"] },
+        getOrCompute(0, 15, "k1", { compute: { latency: 0, fails: true } })
+      ],
+      latencies: [0, 40, 0, 1],
+      failures: []
+    }
   ]
 ]
 

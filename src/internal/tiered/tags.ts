@@ -100,10 +100,15 @@ export const make = (deps: TagDeps): Tags => {
    * the entry, stamped after this returns, is newer than it: two writers creating a tag key at once never make
    * each other's entry look invalidated. One creation per tag is in flight in this process at a time.
    */
-  const ensureTags = (tags: ReadonlyArray<string>, stamped?: number): Effect.Effect<void> => {
+  const ensureTags = (tags: ReadonlyArray<string>, stamped?: number, attempt = 0): Effect.Effect<void> => {
     const unknown = tags.filter((tag) => !knownTags.has(tag))
-    if (unknown.length === 0) return Effect.void
-    return Effect.forEach(unknown, (tag) => ensureTag(tag, stamped), { concurrency: "unbounded", discard: true })
+    // A creation in flight across a clear (which may have removed the key it made or found) proves nothing:
+    // created again, a few times at most (then the entry reads as gone until a later write recreates the key).
+    if (unknown.length === 0 || attempt === 3) return Effect.void
+    return Effect.flatMap(
+      Effect.forEach(unknown, (tag) => ensureTag(tag, stamped), { concurrency: "unbounded", discard: true }),
+      () => ensureTags(unknown, stamped, attempt + 1)
+    )
   }
 
   /** See `ensureTags`; `stamped`: the creation time to record, else a stamp taken when the creation starts. */
