@@ -92,6 +92,24 @@ const getOrCompute = (
   compute: options.compute ?? { latency: 0, fails: true }
 })
 
+const getOrComputeMany = (
+  instance: number,
+  at: number,
+  keys: ReadonlyArray<string>,
+  options: { readonly ttl: number; readonly tags: ReadonlyArray<string>; readonly fails: boolean }
+): History.OpSpec => ({
+  kind: "getOrComputeMany",
+  instance,
+  at,
+  keys,
+  ttl: options.ttl,
+  grace: undefined,
+  tags: options.tags,
+  timeout: undefined,
+  hardTimeout: undefined,
+  compute: { latency: 0, fails: options.fails }
+})
+
 /**
  * Defects the checker found, each as the minimal history that shows it (shrunk by hand from fast-check's): kept
  * as regressions.
@@ -220,18 +238,7 @@ const known: ReadonlyArray<readonly [name: string, spec: History.HistorySpec, op
       ops: [
         { kind: "expire", instance: 0, at: 16, key: "k1" },
         { kind: "expire", instance: 0, at: 16, key: "k1" },
-        {
-          kind: "getOrComputeMany",
-          instance: 0,
-          at: 0,
-          keys: ["k1"],
-          ttl: 1000,
-          grace: undefined,
-          tags: [],
-          timeout: undefined,
-          hardTimeout: undefined,
-          compute: { latency: 0, fails: false }
-        },
+        getOrComputeMany(0, 0, ["k1"], { ttl: 1000, tags: [], fails: false }),
         { kind: "set", instance: 0, at: 0, key: "k0", ttl: 15, grace: 30, tags: ["ta"] },
         getOrCompute(0, 16, "k0", { compute: { latency: 0, fails: true } })
       ],
@@ -249,30 +256,8 @@ const known: ReadonlyArray<readonly [name: string, spec: History.HistorySpec, op
       ops: [
         { kind: "clear", instance: 0, at: 262 },
         { kind: "delete", instance: 0, at: 0, key: "k0" },
-        {
-          kind: "getOrComputeMany",
-          instance: 0,
-          at: 261,
-          keys: ["k0"],
-          ttl: 15,
-          grace: undefined,
-          tags: ["ta"],
-          timeout: undefined,
-          hardTimeout: undefined,
-          compute: { latency: 0, fails: true }
-        },
-        {
-          kind: "getOrComputeMany",
-          instance: 0,
-          at: 263,
-          keys: ["k0"],
-          ttl: 15,
-          grace: undefined,
-          tags: ["ta"],
-          timeout: undefined,
-          hardTimeout: undefined,
-          compute: { latency: 0, fails: false }
-        },
+        getOrComputeMany(0, 261, ["k0"], { ttl: 15, tags: ["ta"], fails: true }),
+        getOrComputeMany(0, 263, ["k0"], { ttl: 15, tags: ["ta"], fails: false }),
         {
           kind: "getOrCompute",
           instance: 0,
