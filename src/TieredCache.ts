@@ -692,6 +692,8 @@ export const make = (
     const tickets = new Map<string, Set<Ticket>>()
     /** The single-flight group each key's callers join. */
     const inflight = new Map<string, Group>()
+    /** The tags of what each group computes, once it computes (a group not in it is still reading L2). */
+    const computingTags = new WeakMap<Group, ReadonlyArray<string>>()
     /** The refresh in flight for each key (a stale value or an early refresh): one per key. */
     const refreshing = new Map<string, Refresh>()
     /** Until when (monotonic ms) each key's refreshes are not retried after a failure. */
@@ -851,9 +853,14 @@ export const make = (
       if (home === prefix) tagSystem.note(tags, at, hard)
       l1.invalidateTags(new Set(tags), at, hard, (key) => homeOf(key) === home)
       for (const set of tickets.values()) for (const ticket of set) ticket.notInL1 = true
-      // A read or computation in flight may hold a value the invalidation covers (its tags are not known here):
-      // later callers start their own rather than join it. Those that joined before may still get it.
-      inflight.clear()
+      // A group in flight may hold a value the invalidation covers: later callers start their own rather than
+      // join it (those that joined before may still get it). A read may return a value with any tags, checked
+      // before this change; a computation covers what carries one of these tags. Other computations stay joinable.
+      const invalidated = new Set(tags)
+      for (const [key, group] of inflight) {
+        const computed = computingTags.get(group)
+        if (computed === undefined || computed.some((tag) => invalidated.has(tag))) inflight.delete(key)
+      }
     }
 
     /** Applies another instance's change to this cache's keys; `true` when some of them may have changed. */
@@ -1322,6 +1329,20 @@ export const make = (
      * others wait for; closing the scope interrupts it, and its waiters with it. A stale value found in L2 is
      * handed to the callers, who refresh it.
      */
+    /** A group's computation, known from now on by the tags it will write (see `invalidateTagsHere`). */
+    const computeHere = <A, E, R, RV>(
+      key: string,
+      ticket: Ticket,
+      compute: Effect.Effect<A, E, R>,
+      computeOptions: ComputeOptions<A> | undefined,
+      view: View<A, RV> | undefined,
+      group: Group
+    ) =>
+      Effect.suspend(() => {
+        computingTags.set(group, computeOptions?.tags ?? [])
+        return computeAndWrite(key, ticket, compute, computeOptions, view, group)
+      })
+
     const lead = <A, E, R, RV>(
       key: string,
       compute: Effect.Effect<A, E, R>,
@@ -1334,7 +1355,7 @@ export const make = (
           if (read === undefined || read.sentAt > read.meta.graceUntil) {
             return Effect.zipRight(
               Metrics.increment(missesTotal),
-              computeAndWrite(key, ticket, compute, computeOptions, view, group)
+              computeHere(key, ticket, compute, computeOptions, view, group)
             )
           }
           const accepted = view === undefined
@@ -1345,7 +1366,7 @@ export const make = (
             if (Option.isNone(decoded)) {
               return Effect.zipRight(
                 Metrics.increment(missesTotal),
-                computeAndWrite(key, ticket, compute, computeOptions, view, group)
+                computeHere(key, ticket, compute, computeOptions, view, group)
               )
             }
             const stale = read.sentAt > read.meta.freshUntil

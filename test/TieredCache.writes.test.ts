@@ -566,3 +566,35 @@ describe("TieredCache: overlapping invalidations of one tag never move its time 
       expect(yield* fresh.get("p")).toStrictEqual(Option.none())
     }))
 })
+
+describe("TieredCache: joining a computation in flight across a tag invalidation", () => {
+  const slowCompute = (runs: { count: number }) =>
+    Effect.flatMap(Effect.sync(() => ++runs.count), (n) => Effect.as(Effect.sleep("10 millis"), `v${n}`))
+
+  it.scoped("an invalidation of another tag keeps the computation joinable: one computation", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      const runs = { count: 0 }
+      const first = yield* Effect.fork(h.a.getOrCompute("k", slowCompute(runs), { ttl: "1 hour", tags: ["a"] }))
+      yield* TestClock.adjust("1 millis")
+      yield* h.b.invalidateTags(["b"])
+      const second = yield* Effect.fork(h.a.getOrCompute("k", slowCompute(runs), { ttl: "1 hour", tags: ["a"] }))
+      yield* TestClock.adjust("20 millis")
+      expect([yield* Fiber.join(first), yield* Fiber.join(second)]).toStrictEqual(["v1", "v1"])
+      expect(runs.count).toBe(1)
+    }))
+
+  it.scoped("an invalidation of its tag: a later caller computes its own value, never the covered one", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      const runs = { count: 0 }
+      const first = yield* Effect.fork(h.a.getOrCompute("k", slowCompute(runs), { ttl: "1 hour", tags: ["a"] }))
+      yield* TestClock.adjust("1 millis")
+      yield* h.b.invalidateTags(["a"])
+      const second = yield* Effect.fork(h.a.getOrCompute("k", slowCompute(runs), { ttl: "1 hour", tags: ["a"] }))
+      yield* TestClock.adjust("20 millis")
+      expect(yield* Fiber.join(first)).toBe("v1")
+      expect(yield* Fiber.join(second)).toBe("v2")
+      expect(runs.count).toBe(2)
+    }))
+})
