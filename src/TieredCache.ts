@@ -1299,6 +1299,8 @@ export const make = (
         Effect.suspend(() => {
           const tags = computeOptions?.tags ?? []
           checkTags("getOrCompute", tags)
+          // Known from now on by the tags it will write (see `invalidateTagsHere`).
+          computingTags.set(group, tags)
           const computed = Effect.flatMap(
             FiberRef.get(computingGroups),
             (groups) => Effect.locally(compute, computingGroups, new Set(groups).add(group))
@@ -1329,20 +1331,6 @@ export const make = (
      * others wait for; closing the scope interrupts it, and its waiters with it. A stale value found in L2 is
      * handed to the callers, who refresh it.
      */
-    /** A group's computation, known from now on by the tags it will write (see `invalidateTagsHere`). */
-    const computeHere = <A, E, R, RV>(
-      key: string,
-      ticket: Ticket,
-      compute: Effect.Effect<A, E, R>,
-      computeOptions: ComputeOptions<A> | undefined,
-      view: View<A, RV> | undefined,
-      group: Group
-    ) =>
-      Effect.suspend(() => {
-        computingTags.set(group, computeOptions?.tags ?? [])
-        return computeAndWrite(key, ticket, compute, computeOptions, view, group)
-      })
-
     const lead = <A, E, R, RV>(
       key: string,
       compute: Effect.Effect<A, E, R>,
@@ -1355,7 +1343,7 @@ export const make = (
           if (read === undefined || read.sentAt > read.meta.graceUntil) {
             return Effect.zipRight(
               Metrics.increment(missesTotal),
-              computeHere(key, ticket, compute, computeOptions, view, group)
+              computeAndWrite(key, ticket, compute, computeOptions, view, group)
             )
           }
           const accepted = view === undefined
@@ -1366,7 +1354,7 @@ export const make = (
             if (Option.isNone(decoded)) {
               return Effect.zipRight(
                 Metrics.increment(missesTotal),
-                computeHere(key, ticket, compute, computeOptions, view, group)
+                computeAndWrite(key, ticket, compute, computeOptions, view, group)
               )
             }
             const stale = read.sentAt > read.meta.freshUntil

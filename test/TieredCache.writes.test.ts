@@ -483,19 +483,28 @@ describe("TieredCache: overlapping invalidations of one tag never move its time 
   const settle = Effect.repeatN(Effect.yieldNow(), 50)
   const tagTime = (h: { readonly plain: RemoteCache.RemoteCacheShape }) =>
     Effect.map(h.plain.get(tagKey), (found) => Option.isSome(found) ? Entry.tagTimeOf(found.value)?.at : undefined)
-
-  it.scoped("on one instance: a later invalidation's write lands after an earlier slow one's", () =>
+  /**
+   * An entry of tag "t", then a's invalidation of "t" held before its write lands, then "between" written by b:
+   * created after that invalidation was stamped. Returns the held invalidation and its gate.
+   */
+  const olderInvalidationInFlight = (h: Effect.Effect.Success<ReturnType<typeof harness>>) =>
     Effect.gen(function*() {
-      const h = yield* harness()
       yield* h.a.set("p", "v0", { ttl: "1 hour", tags: ["t"] })
       const first = yield* h.hold("setMany")
       const older = yield* Effect.fork(h.a.invalidateTags(["t"]))
       yield* first.reached
-      // Created after the first invalidation was stamped, and before the second was made: the second covers it.
       yield* h.b.set("p", "between", { ttl: "1 hour", tags: ["t"] })
+      return { older, release: first.release }
+    })
+
+  it.scoped("on one instance: a later invalidation's write lands after an earlier slow one's", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      // "between" is created before the second invalidation is made: the second covers it.
+      const { older, release } = yield* olderInvalidationInFlight(h)
       const newer = yield* Effect.fork(h.a.invalidateTags(["t"]))
       yield* settle
-      yield* first.release
+      yield* release
       yield* Fiber.join(older)
       yield* Fiber.join(newer)
       const fresh = yield* h.build()
@@ -506,14 +515,10 @@ describe("TieredCache: overlapping invalidations of one tag never move its time 
   it.scoped("across instances: the older write, landing last, is written again with the newer time it heard of", () =>
     Effect.gen(function*() {
       const h = yield* harness()
-      yield* h.a.set("p", "v0", { ttl: "1 hour", tags: ["t"] })
-      const first = yield* h.hold("setMany")
-      const older = yield* Effect.fork(h.a.invalidateTags(["t"]))
-      yield* first.reached
-      yield* h.b.set("p", "between", { ttl: "1 hour", tags: ["t"] })
+      const { older, release } = yield* olderInvalidationInFlight(h)
       yield* h.b.invalidateTags(["t"])
       const newest = yield* tagTime(h)
-      yield* first.release
+      yield* release
       yield* Fiber.join(older)
       expect(yield* tagTime(h)).toBe(newest)
       const fresh = yield* h.build()
@@ -523,22 +528,18 @@ describe("TieredCache: overlapping invalidations of one tag never move its time 
   it.scoped("across instances, heard of only after its own older write landed: the key is checked and repaired", () =>
     Effect.gen(function*() {
       const h = yield* harness()
-      yield* h.a.set("p", "v0", { ttl: "1 hour", tags: ["t"] })
       // An instance whose messages are held: its invalidation lands in L2 but is heard of only later.
       const open = yield* Deferred.make<void>()
       const late = yield* h.build(undefined, {
         ...h.bus,
         publish: (channel, message) => Effect.zipRight(Deferred.await(open), h.bus.publish(channel, message))
       })
-      const first = yield* h.hold("setMany")
-      const older = yield* Effect.fork(h.a.invalidateTags(["t"]))
-      yield* first.reached
-      yield* h.b.set("p", "between", { ttl: "1 hour", tags: ["t"] })
+      const { older, release } = yield* olderInvalidationInFlight(h)
       const newer = yield* Effect.fork(late.invalidateTags(["t"]))
       yield* settle
       const newest = yield* tagTime(h)
       // a's older write lands last, and a has not heard of the newer one yet.
-      yield* first.release
+      yield* release
       yield* Fiber.join(older)
       expect(yield* tagTime(h)).toBeLessThan(newest!)
       yield* Deferred.succeed(open, undefined)
