@@ -42,8 +42,8 @@ export interface RedisClusterShape {
   readonly ids: ReadonlyArray<string>
   /** Indexes of the nodes that are primaries serving slots now, from the first node that answers. */
   readonly primaries: Effect.Effect<ReadonlyArray<number>>
-  /** The index of the node serving `slot`, from node `via` (default: the first that answers). */
-  readonly ownerOf: (slot: number) => Effect.Effect<number>
+  /** The index of the node serving `slot`, as the first node that answers sees it; fails when it lists none. */
+  readonly ownerOf: (slot: number) => Effect.Effect<number, Error>
   /** Waits until every running node reports `cluster_state:ok` and agrees on which node serves every slot. */
   readonly waitUntilOk: Effect.Effect<void>
   /** SIGSTOP node `index`: it keeps its sockets and answers nothing; `waitUntilOk` leaves it out until `resume`. */
@@ -209,13 +209,15 @@ export const make = (options: RedisClusterOptions = {}): Effect.Effect<RedisClus
           )
             .map((node) => portIndex.get(node.port)!)
       ),
+      // A failure, not a defect: during a failover the node asked may briefly list no owner, and pollers retry.
       ownerOf: (slot) =>
-        Effect.map(nodesView, (nodes) => {
+        Effect.flatMap(nodesView, (nodes) => {
           const owner = nodes.find((node) =>
             node.flags.includes("master") && node.ranges.some(([start, end]) => start <= slot && slot <= end)
           )
-          if (owner === undefined) throw new Error(`no node serves slot ${slot}`)
-          return portIndex.get(owner.port)!
+          return owner === undefined
+            ? Effect.fail(new Error(`no node serves slot ${slot}`))
+            : Effect.succeed(portIndex.get(owner.port)!)
         }),
       waitUntilOk,
       pause: (index) => Effect.zipRight(servers[index]!.pause, Effect.sync(() => paused.add(servers[index]!))),
