@@ -48,7 +48,7 @@ import {
   withFusion,
   wrapObserved,
   WrapObservedId
-} from "./internal/observe.js"
+} from "./internal/telemetry/observe.js"
 import type * as RemoteCacheBackend from "./RemoteCacheBackend.js"
 import type { CacheConnectionError, CacheError, CacheReplyError, Operation } from "./RemoteCacheBackend.js"
 import { CacheCircuitOpenError, CacheTimeoutError, isCacheError } from "./RemoteCacheBackend.js"

@@ -85,9 +85,9 @@ import {
   parseSlots,
   type Shard
 } from "./core/cluster/topology.js"
-import { checkCommand } from "./internal/connection.js"
-import * as Following from "./internal/followingSubscriber.js"
-import { parseUrl, toMillis } from "./internal/options.js"
+import { checkCommand } from "./internal/client/connection.js"
+import * as Following from "./internal/client/followingSubscriber.js"
+import { parseUrl, toMillis } from "./internal/client/options.js"
 import { ClientSeamId, type WithClientSeam } from "./internal/seams.js"
 import * as RedisClient from "./RedisClient.js"
 import {

@@ -51,9 +51,10 @@ import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Tracer from "effect/Tracer"
-import * as Backend from "./internal/backend.js"
+import * as Backend from "./internal/backend/backend.js"
 import { durationMillis } from "./internal/duration.js"
-import * as Metrics from "./internal/metrics.js"
+import * as TypedView from "./internal/schemaView.js"
+import * as Metrics from "./internal/telemetry/metrics.js"
 import {
   type FusedStep,
   FusionId,
@@ -62,8 +63,7 @@ import {
   tapFailure,
   withFusion,
   wrapObserved
-} from "./internal/observe.js"
-import * as TypedView from "./internal/schemaView.js"
+} from "./internal/telemetry/observe.js"
 import * as Policy from "./Policy.js"
 import {
   type CacheError,

@@ -64,15 +64,15 @@ import * as RuntimeFlags from "effect/RuntimeFlags"
 import * as Schema from "effect/Schema"
 import * as Scope from "effect/Scope"
 import { decodeMessage, encodeMessage, type Message, randomId } from "./core/tiered/message.js"
-import * as Entry from "./internal/entry.js"
-import * as Metrics from "./internal/metrics.js"
+import { resolveTtl } from "./internal/backend/ttl.js"
 import * as TypedView from "./internal/schemaView.js"
+import * as Metrics from "./internal/telemetry/metrics.js"
+import { currentClock, invalidationStamp, isLive, monoOf, stampsOf } from "./internal/tiered/clock.js"
+import * as Entry from "./internal/tiered/entry.js"
+import { applyTagStates, L1, type Meta } from "./internal/tiered/l1.js"
+import { checkFreshness } from "./internal/tiered/options.js"
 import * as Tags from "./internal/tiered/tags.js"
 import { WriteOrder } from "./internal/tiered/writeOrder.js"
-import { currentClock, invalidationStamp, isLive, monoOf, stampsOf } from "./internal/tieredClock.js"
-import { applyTagStates, L1, type Meta } from "./internal/tieredL1.js"
-import { checkFreshness } from "./internal/tieredOptions.js"
-import { resolveTtl } from "./internal/ttl.js"
 import { RedisClient } from "./RedisClient.js"
 import { RemoteCache } from "./RemoteCache.js"
 import type { Entry as BackendEntry } from "./RemoteCacheBackend.js"
@@ -608,7 +608,7 @@ type ViewCompute = <A, E, R, RV>(
 
 /**
  * Monotonic milliseconds on the fiber's `Clock` (a `TestClock` in tests), without the Effect steps around a clock
- * read: the L1 hit path runs in one step. L1 keeps its entries on this clock (see `internal/tieredL1.ts`).
+ * read: the L1 hit path runs in one step. L1 keeps its entries on this clock (see `internal/tiered/l1.ts`).
  */
 const nowOf = (fiber: Fiber.RuntimeFiber<unknown, unknown>): number => {
   const services = fiber.currentDefaultServices

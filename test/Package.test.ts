@@ -145,7 +145,7 @@ import * as MemoryBackendModule from "effect-remote-cache/MemoryBackend"
 import manifest from "effect-remote-cache/package.json" with { type: "json" }
 ${exercise}
 let internal = "exported"
-await import("effect-remote-cache/internal/codec").catch((error) => { internal = error.code })
+await import("effect-remote-cache/internal/backend/codec").catch((error) => { internal = error.code })
 console.log(JSON.stringify({
   value,
   sameModule: MemoryBackend === MemoryBackendModule,
@@ -173,7 +173,7 @@ const MemoryBackendModule = require("effect-remote-cache/MemoryBackend")
 const subPaths = ${JSON.stringify(publicModules.filter((module) => module !== "index"))}
   .map((module) => [module, typeof require("effect-remote-cache/" + module)])
 let internal = "exported"
-try { require("effect-remote-cache/internal/codec") } catch (error) { internal = error.code }
+try { require("effect-remote-cache/internal/backend/codec") } catch (error) { internal = error.code }
 const main = async () => {
 ${exercise}
   console.log(JSON.stringify({

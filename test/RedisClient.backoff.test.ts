@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, TestClock } from "effect"
 import * as Net from "node:net"
-import { reconnectDelayMillis } from "../src/internal/connect.js"
+import { reconnectDelayMillis } from "../src/internal/client/connect.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as FakeServer from "./utils/FakeServer.js"
 

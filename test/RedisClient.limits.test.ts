@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it, vi } from "@effect/vitest"
 import { Effect, Either, Redacted, Schedule } from "effect"
 import * as Net from "node:net"
-import { ArgumentLimit, writeLimits } from "../src/internal/connection.js"
+import { ArgumentLimit, writeLimits } from "../src/internal/client/connection.js"
 import * as Policy from "../src/Policy.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"

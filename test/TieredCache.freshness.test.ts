@@ -23,7 +23,7 @@ import {
   TestContext,
   TestServices
 } from "effect"
-import * as Entry from "../src/internal/entry.js"
+import * as Entry from "../src/internal/tiered/entry.js"
 import * as MemoryBackend from "../src/MemoryBackend.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"

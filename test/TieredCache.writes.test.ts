@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Clock, Deferred, Effect, Exit, Fiber, Option, Schema, TestClock } from "effect"
-import * as Entry from "../src/internal/entry.js"
+import * as Entry from "../src/internal/tiered/entry.js"
 import * as MemoryBackend from "../src/MemoryBackend.js"
 import * as RemoteCache from "../src/RemoteCache.js"
 import type { RemoteCacheBackendShape } from "../src/RemoteCacheBackend.js"

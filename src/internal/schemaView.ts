@@ -7,7 +7,7 @@ import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
-import { countError } from "./metrics.js"
+import { countError } from "./telemetry/metrics.js"
 
 /**
  * Decodes a stored value, `None` when it does not match the schema.

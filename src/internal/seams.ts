@@ -7,7 +7,7 @@
  *   `RedisClientShape`, under {@link ClientSeamId}: `submit` (a callback-level `send`, single node), and
  *   `sendSettled` / `pipelineSettled` (a cluster's split commands whose failed shares do not fail the rest).
  *   Tested in `RedisBackend.batch.test.ts` ("the client's own fast path is used").
- * - **Policy observation and fusion** (`internal/observe.ts`): `WrapObservedId` (a policy applied with the
+ * - **Policy observation and fusion** (`internal/telemetry/observe.ts`): `WrapObservedId` (a policy applied with the
  *   telemetry observer) and `FusionId` (failure-only steps that `RemoteCache` runs from its own handler).
  * - **Typed views of a tiered cache** (`TieredCache.ts`, `viewCompute`): the view-aware `getOrCompute` that a
  *   `forSchema` view calls when the cache is the library's own.

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { deleteChunks, deleteChunksBySlot } from "../../src/internal/backend.js"
+import { deleteChunks, deleteChunksBySlot } from "../../src/internal/backend/backend.js"
 
 const all = () => true
 

@@ -1,7 +1,7 @@
 import { Duration } from "effect"
 import { describe, expect, it } from "vitest"
 import { durationMillis, rawMillis } from "../../src/internal/duration.js"
-import { checkFreshness } from "../../src/internal/tieredOptions.js"
+import { checkFreshness } from "../../src/internal/tiered/options.js"
 import * as Policy from "../../src/Policy.js"
 import * as RemoteCache from "../../src/RemoteCache.js"
 

@@ -3,7 +3,7 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Schema from "effect/Schema"
 import * as fc from "fast-check"
-import * as Entry from "../../src/internal/entry.js"
+import * as Entry from "../../src/internal/tiered/entry.js"
 import * as Serializer from "../../src/Serializer.js"
 
 // A serializer of raw bytes: the only kind whose output may start with the magic (v8 starts with 0xFF, and no UTF-8

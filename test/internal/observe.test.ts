@@ -1,6 +1,6 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Option } from "effect"
-import { type Observer, wrapObserved } from "../../src/internal/observe.js"
+import { type Observer, wrapObserved } from "../../src/internal/telemetry/observe.js"
 import * as MemoryBackend from "../../src/MemoryBackend.js"
 import * as Policy from "../../src/Policy.js"
 import { type CacheError, CacheReplyError } from "../../src/RemoteCacheBackend.js"

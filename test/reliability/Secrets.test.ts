@@ -3,7 +3,7 @@ import { Cause, Effect, Exit, HashMap, Inspectable, Logger, LogLevel, Redacted, 
 import * as Crypto from "node:crypto"
 import * as Net from "node:net"
 import * as Util from "node:util"
-import { resolveOptions } from "../../src/internal/options.js"
+import { resolveOptions } from "../../src/internal/client/options.js"
 import * as Policy from "../../src/Policy.js"
 import * as RedisBackend from "../../src/RedisBackend.js"
 import * as RedisClient from "../../src/RedisClient.js"

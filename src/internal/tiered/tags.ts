@@ -11,8 +11,8 @@ import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import { TagFloors, type TagState, type TagWrite } from "../../core/tiered/tagFloors.js"
 import type { RemoteCacheShape } from "../../RemoteCache.js"
-import * as Entry from "../entry.js"
-import { currentClock, monoOf, stampsOf } from "../tieredClock.js"
+import { currentClock, monoOf, stampsOf } from "./clock.js"
+import * as Entry from "./entry.js"
 import type { WriteOrder } from "./writeOrder.js"
 
 /**

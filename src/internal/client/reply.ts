@@ -6,8 +6,8 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import { RedisAuthError, type RedisError, RedisReplyError } from "../RedisError.js"
-import * as Resp from "../Resp.js"
+import { RedisAuthError, type RedisError, RedisReplyError } from "../../RedisError.js"
+import * as Resp from "../../Resp.js"
 import type { Pending } from "./connection.js"
 
 /**

@@ -7,9 +7,9 @@
 import type * as Effect from "effect/Effect"
 import type * as Net from "node:net"
 import { performance } from "node:perf_hooks"
-import { RedisConnectionError, RedisInputError, RedisProtocolError, RedisTimeoutError } from "../RedisError.js"
-import type { RedisError } from "../RedisError.js"
-import * as Resp from "../Resp.js"
+import { RedisConnectionError, RedisInputError, RedisProtocolError, RedisTimeoutError } from "../../RedisError.js"
+import type { RedisError } from "../../RedisError.js"
+import * as Resp from "../../Resp.js"
 
 /**
  * A command written on a connection. It settles exactly once, with the reply read in its position of the FIFO

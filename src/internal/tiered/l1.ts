@@ -10,8 +10,8 @@
  */
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import type { TagState } from "../core/tiered/tagFloors.js"
-import { currentClock, monoOf } from "./tieredClock.js"
+import type { TagState } from "../../core/tiered/tagFloors.js"
+import { currentClock, monoOf } from "./clock.js"
 
 /** The last instant of a millisecond, as a fraction of it (exact in a float64 near today's epoch). */
 const lastOfMillisecond = 1 - 1 / 1024

@@ -51,8 +51,8 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import type * as Serializer from "../Serializer.js"
-import { SerializationError } from "../Serializer.js"
+import type * as Serializer from "../../Serializer.js"
+import { SerializationError } from "../../Serializer.js"
 
 /**
  * An entry with its header, as the tiered cache hands it to L2.

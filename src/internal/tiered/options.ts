@@ -6,7 +6,7 @@
 import * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
-import { durationMillis } from "./duration.js"
+import { durationMillis } from "../duration.js"
 
 /**
  * Milliseconds of a duration option: `Infinity` for an infinite one; `NaN` and negative ones are refused.

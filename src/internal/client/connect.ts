@@ -21,7 +21,7 @@ import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import { performance } from "node:perf_hooks"
 import * as Tls from "node:tls"
-import type { Command, ResolvedOptions } from "../RedisClient.js"
+import type { Command, ResolvedOptions } from "../../RedisClient.js"
 import {
   RedisAuthError,
   RedisConnectionError,
@@ -29,8 +29,8 @@ import {
   type RedisInputError,
   RedisReplyError,
   RedisTimeoutError
-} from "../RedisError.js"
-import type * as Resp from "../Resp.js"
+} from "../../RedisError.js"
+import type * as Resp from "../../Resp.js"
 import { ArgumentLimit, checkCommand, Connection, type Pending, SocketInput } from "./connection.js"
 import { revealTls } from "./options.js"
 import { awaitPending } from "./reply.js"

@@ -16,7 +16,7 @@ import * as MetricLabel from "effect/MetricLabel"
 import type * as MetricState from "effect/MetricState"
 import * as Predicate from "effect/Predicate"
 import * as Tracer from "effect/Tracer"
-import { type Operation, operations } from "../RemoteCacheBackend.js"
+import { type Operation, operations } from "../../RemoteCacheBackend.js"
 
 /** @internal */
 export const operationsTotal: Metric.Metric.Counter<number> = Metric.counter("remote_cache_operations_total", {

@@ -1,8 +1,8 @@
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import { CacheInputError, CacheSerializationError, type Operation } from "../RemoteCacheBackend.js"
-import type * as Serializer from "../Serializer.js"
+import { CacheInputError, CacheSerializationError, type Operation } from "../../RemoteCacheBackend.js"
+import type * as Serializer from "../../Serializer.js"
 
 /**
  * The backend error for a value that could not be serialized. The serializer's message is safe to pass on: by

@@ -22,8 +22,8 @@ import * as FiberId from "effect/FiberId"
 import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
-import { pickNode } from "../core/client/subscriberPick.js"
-import type { ResolvedOptions, SubscriptionHandlers } from "../RedisClient.js"
+import { pickNode } from "../../core/client/subscriberPick.js"
+import type { ResolvedOptions, SubscriptionHandlers } from "../../RedisClient.js"
 import { reconnectDelayMillis } from "./connect.js"
 
 /**

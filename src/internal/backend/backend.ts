@@ -6,7 +6,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
-import * as Serializer from "../Serializer.js"
+import * as Serializer from "../../Serializer.js"
 
 /**
  * The key prefix of a backend given none.

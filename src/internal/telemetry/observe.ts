@@ -8,7 +8,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Predicate from "effect/Predicate"
-import type { CacheOps, Operation } from "../RemoteCacheBackend.js"
+import type { CacheOps, Operation } from "../../RemoteCacheBackend.js"
 
 /**
  * Wraps operations to watch their errors; it must not change what they do.
