@@ -73,131 +73,64 @@ import { applyTagStates, L1, type Meta } from "./internal/tiered/l1.js"
 import { checkFreshness } from "./internal/tiered/options.js"
 import * as Tags from "./internal/tiered/tags.js"
 import { WriteOrder } from "./internal/tiered/writeOrder.js"
-import { RedisClient } from "./RedisClient.js"
+import * as Bus from "./InvalidationBus.js"
+import type { RedisClient } from "./RedisClient.js"
 import { RemoteCache } from "./RemoteCache.js"
 import type { Entry as BackendEntry } from "./RemoteCacheBackend.js"
 import * as Serializer from "./Serializer.js"
 
 // ---------------------------------------------------------------------------------------------------------------
-// Invalidation bus
+// Invalidation bus (its own module, beside the client; these names stay for existing code)
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * Carries invalidation messages between the tiered caches that share an L2.
- *
- * Neither operation may wait on the network: the tiered cache calls them on its callers' paths.
+ * Carries invalidation messages between the tiered caches that share an L2. See `InvalidationBus`.
  *
  * @since 0.1.0
  * @category models
  */
-export interface InvalidationBusShape {
-  /**
-   * Sends `message` on `channel` and returns once it is on its way, without waiting for delivery; failures are
-   * swallowed (an L1 elsewhere may then serve until its TTL).
-   */
-  readonly publish: (channel: string, message: Uint8Array) => Effect.Effect<void>
-  /**
-   * Listens to `channel` while the scope is open. Returns without waiting for the network: the subscription may
-   * complete later. `onSubscribed` runs after each (re)subscription: messages may have been lost before it.
-   */
-  readonly subscribe: (
-    channel: string,
-    handlers: { readonly onMessage: (message: Uint8Array) => void; readonly onSubscribed: () => void }
-  ) => Effect.Effect<void, never, Scope.Scope>
-}
+export type InvalidationBusShape = Bus.InvalidationBusShape
 
 /**
- * An in-process bus: delivers synchronously to every subscriber of the channel in this process.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const makeMemoryBus = (): InvalidationBusShape => {
-  const channels = new Map<string, Set<(message: Uint8Array) => void>>()
-  return {
-    publish: (channel, message) =>
-      Effect.sync(() => {
-        for (const deliver of channels.get(channel) ?? []) deliver(message)
-      }),
-    subscribe: (channel, handlers) =>
-      Effect.asVoid(Effect.acquireRelease(
-        Effect.sync(() => {
-          const set = channels.get(channel) ?? new Set()
-          channels.set(channel, set)
-          set.add(handlers.onMessage)
-          handlers.onSubscribed()
-        }),
-        () =>
-          Effect.sync(() => {
-            const set = channels.get(channel)
-            set?.delete(handlers.onMessage)
-            if (set?.size === 0) channels.delete(channel)
-          })
-      ))
-  }
-}
-
-/**
- * The bus the tiered cache publishes its invalidations on and listens to. It has no default: over Redis, provide
- * {@link layerRedisBus} (or use {@link layerRedis}); within one process, {@link layerMemoryBus} (or use
- * {@link layerInProcess}).
+ * The bus the tiered cache publishes its invalidations on and listens to (the `InvalidationBus` module's service,
+ * under its earlier name).
  *
  * @since 0.1.0
  * @category tags
  */
-export class InvalidationBus extends Context.Tag("effect-remote-cache/TieredCache/InvalidationBus")<
-  InvalidationBus,
-  InvalidationBusShape
->() {}
+export const InvalidationBus: typeof Bus.InvalidationBus = Bus.InvalidationBus
 
 /**
- * A fresh in-process bus: the tiered caches built over this one layer value (layers are shared within one
- * `Layer` graph) invalidate each other. No other process hears them.
+ * The service type of {@link InvalidationBus}.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export type InvalidationBus = Bus.InvalidationBus
+
+/**
+ * An in-process bus (`InvalidationBus.makeMemory`).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeMemoryBus: () => InvalidationBusShape = Bus.makeMemory
+
+/**
+ * A fresh in-process bus (`InvalidationBus.layerMemory`).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerMemoryBus: Layer.Layer<InvalidationBus> = Layer.sync(InvalidationBus, makeMemoryBus)
-
-let processBus: InvalidationBusShape | undefined
-
-/** One in-process bus for the whole process, so every {@link layerInProcess} cache hears every other. */
-const layerProcessBus: Layer.Layer<InvalidationBus> = Layer.sync(InvalidationBus, () => {
-  processBus ??= makeMemoryBus()
-  return processBus
-})
+export const layerMemoryBus: Layer.Layer<InvalidationBus> = Bus.layerMemory
 
 /**
- * Redis pub/sub over the `RedisClient`'s own subscriber connection (health-checked, reconnecting,
- * re-subscribing). Publishing and subscribing run in fibers of this layer's scope, so no caller waits on them
- * while Redis is slow or unreachable (a `PUBLISH` still ends within the client's `commandTimeout`).
+ * Redis pub/sub over the `RedisClient`'s own subscriber connection (`InvalidationBus.layerRedis`).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerRedisBus: Layer.Layer<InvalidationBus, never, RedisClient> = Layer.scoped(
-  InvalidationBus,
-  Effect.gen(function*() {
-    const client = yield* RedisClient
-    const scope = yield* Effect.scope
-    return InvalidationBus.of({
-      publish: (channel, message) =>
-        Effect.asVoid(Effect.forkIn(Effect.interruptible(Effect.ignore(client.publish(channel, message))), scope)),
-      // The subscription belongs to the caller's scope; only the wait for its confirmation is left behind.
-      subscribe: (channel, handlers) =>
-        Effect.flatMap(
-          Effect.scope,
-          (subscriberScope) =>
-            Effect.asVoid(
-              Effect.forkIn(
-                Effect.interruptible(Scope.extend(client.subscribe(channel, handlers), subscriberScope)),
-                subscriberScope
-              )
-            )
-        )
-    })
-  })
-)
+export const layerRedisBus: Layer.Layer<InvalidationBus, never, RedisClient> = Bus.layerRedis
 
 // ---------------------------------------------------------------------------------------------------------------
 // Service
@@ -2073,7 +2006,7 @@ export const layerRedis = (
  * @category layers
  */
 export const layerInProcess = (options: TieredCacheOptions = {}): Layer.Layer<TieredCache, never, RemoteCache> =>
-  Layer.provide(layer(options), layerProcessBus)
+  Layer.provide(layer(options), Bus.layerProcess)
 
 // ---------------------------------------------------------------------------------------------------------------
 // Wire format

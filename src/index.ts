@@ -5,6 +5,13 @@
  */
 
 /**
+ * The bus that carries a tiered cache's invalidations between processes: Redis pub/sub or in-process.
+ *
+ * @since 0.1.0
+ */
+export * as InvalidationBus from "./InvalidationBus.js"
+
+/**
  * The in-process backend: same contract as Redis, no server; for demos and tests.
  *
  * @since 0.1.0
