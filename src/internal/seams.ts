@@ -9,7 +9,7 @@
  *   Tested in `RedisBackend.batch.test.ts` ("the client's own fast path is used").
  * - **Policy observation and fusion** (`internal/telemetry/observe.ts`): `WrapObservedId` (a policy applied with the
  *   telemetry observer) and `FusionId` (failure-only steps that `RemoteCache` runs from its own handler).
- * - **Typed views of a tiered cache** (`TieredCache.ts`, `viewCompute`): the view-aware `getOrCompute` that a
+ * - **Typed views of a tiered cache** (this module, `ViewComputeId`): the view-aware `getOrCompute` that a
  *   `forSchema` view calls when the cache is the library's own.
  * - **`writingSchemaView`** (`RemoteCache.ts`): a fiber flag that only words a schema view's serialization error.
  * - **`RedisClientShape.primaries`** is public (documented on `RedisCluster`): a cluster client's per-primary
@@ -20,6 +20,8 @@
 import type * as Effect from "effect/Effect"
 import type { RedisError } from "../RedisError.js"
 import type * as Resp from "../Resp.js"
+import type { ComputeOptions } from "./tiered/api.js"
+import type { View } from "./tiered/state.js"
 
 /** A command: its name and arguments. */
 type Command = ReadonlyArray<string | Uint8Array>
@@ -83,3 +85,25 @@ const none: ClientSeam = {}
  * @internal
  */
 export const clientSeamOf = (client: object): ClientSeam => (client as WithClientSeam)[ClientSeamId] ?? none
+
+/**
+ * The key of a tiered cache's view-aware `getOrCompute`, which `TieredCache.forSchema` calls when the cache is the
+ * library's own (a hand-made `TieredCacheShape` has none: the view then decodes what the plain `getOrCompute`
+ * returns). With it, callers of different views share single flight and L1 without one view decoding another's
+ * value as its own. `Symbol.for`, so that two copies of the library in one process still find each other's.
+ *
+ * @internal
+ */
+export const ViewComputeId: unique symbol = Symbol.for("effect-remote-cache/TieredCache/viewCompute")
+
+/**
+ * The view-aware `getOrCompute` under {@link ViewComputeId}.
+ *
+ * @internal
+ */
+export type ViewCompute = <A, E, R, RV>(
+  key: string,
+  compute: Effect.Effect<A, E, R>,
+  options: ComputeOptions<A> | undefined,
+  view: View<A, RV>
+) => Effect.Effect<A, E, R | RV>

@@ -1,0 +1,100 @@
+/**
+ * A computation of a tiered cache and its write-through: the computation runs marked as its group's (so that it
+ * cannot wait for itself), stamped after its tags' keys exist, and its value is written to L2 in the key's write
+ * order, then kept in L1, unless the key changed meanwhile.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as FiberRef from "effect/FiberRef"
+import * as Metrics from "../telemetry/metrics.js"
+import type { ComputeOptions } from "./api.js"
+import { currentClock } from "./clock.js"
+import { computesTotal } from "./metrics.js"
+import { computingGroups, type Group, type Outcome, type Ticket, type TieredState, type View } from "./state.js"
+import { planWrite } from "./writePlan.js"
+
+/**
+ * Writes a computed value through: L2, then L1 with an expiry counted from before the write was sent. Skipped
+ * when the key was invalidated since the leader started: that change is newer than the computation.
+ */
+const writeComputed = <A>(
+  s: TieredState,
+  key: string,
+  ticket: Ticket,
+  value: A,
+  stored: unknown,
+  computeOptions: ComputeOptions<A> | undefined,
+  createdAt: number
+) =>
+  Effect.suspend(() => {
+    if (ticket.stale) return Effect.void
+    const settings = s.settings.settingsOf(computeOptions)
+    const chosen = computeOptions?.ttl
+    const ttl = typeof chosen === "function" ? chosen(value) : chosen
+    const write = Effect.suspend(() => {
+      // A write of this key made here meanwhile (ordered before this one) is newer than the computation.
+      if (ticket.stale) return Effect.succeed(undefined)
+      const sentAt = currentClock().unsafeCurrentTimeMillis()
+      const plan = planWrite(
+        stored,
+        ttl ?? s.settings.defaultTtl,
+        settings.grace,
+        computeOptions?.tags ?? [],
+        settings.early,
+        createdAt,
+        sentAt
+      )
+      return Effect.as(s.remote.set(key, plan.stored, plan.l2Ttl), { plan, sentAt })
+    })
+    return Effect.flatMap(s.chained([key], write), (written) => {
+      if (written === undefined) return Effect.void
+      s.tickets.markStale(key, ticket)
+      if (ticket.stale || ticket.notInL1 || written.plan.meta === undefined) {
+        s.l1.delete(key)
+      } else {
+        s.l1.put(key, stored, written.sentAt + s.settings.l1TtlMillis, written.plan.meta)
+      }
+      return Effect.zipRight(s.publish("s", key), s.undoIfOvertaken(key, ticket))
+    })
+  })
+
+/** Runs `compute` as the computation of `group` (so that it cannot wait for itself), then writes it through. */
+export const computeAndWrite = <A, E, R, RV>(
+  s: TieredState,
+  key: string,
+  ticket: Ticket,
+  compute: Effect.Effect<A, E, R>,
+  computeOptions: ComputeOptions<A> | undefined,
+  view: View<A, RV> | undefined,
+  group: Group
+): Effect.Effect<Outcome, E, R | RV> =>
+  Effect.zipRight(
+    Metrics.increment(computesTotal),
+    Effect.suspend(() => {
+      const tags = computeOptions?.tags ?? []
+      // Known from now on by the tags it will write (see `invalidateTagsHere`).
+      s.flights.computes(group, tags)
+      const computed = Effect.flatMap(
+        FiberRef.get(computingGroups),
+        (groups) => Effect.locally(compute, computingGroups, new Set(groups).add(group))
+      )
+      // The computation reads its data after its stamp: after its tags' keys exist, and after every invalidation
+      // this process made or saw, so that one made before it started covers it and none after.
+      return Effect.flatMap(s.tags.stampAfterTags(tags), (createdAt) =>
+        Effect.flatMap(
+          computed,
+          (value) =>
+            Effect.flatMap(
+              view === undefined ? Effect.succeed<unknown>(value) : view.encode(value),
+              (stored) =>
+                Effect.as(writeComputed(s, key, ticket, value, stored, computeOptions, createdAt), {
+                  stored,
+                  value,
+                  view,
+                  stale: false
+                })
+            )
+        ))
+    })
+  )

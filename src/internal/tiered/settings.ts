@@ -1,0 +1,179 @@
+/**
+ * Settings resolution of a tiered cache: the cache's options checked once when it is built, each call's own
+ * options checked once before the call does any work, and the checks of keys and tags. A bad value is returned,
+ * never thrown: the caller turns it into a defect (a programming error) at its boundary.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import type * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
+import { resolveTtl } from "../backend/ttl.js"
+import type { ComputeOptions, FreshnessOptions } from "./api.js"
+import { TieredCacheDefect } from "./defects.js"
+import { checkFreshness } from "./options.js"
+
+/**
+ * The freshness settings of one call, in milliseconds.
+ *
+ * @internal
+ */
+export interface CallSettings {
+  readonly grace: number
+  readonly backoff: number
+  readonly timeout: number | undefined
+  readonly hardTimeout: number | undefined
+  readonly early: number | undefined
+}
+
+/**
+ * The options a cache is built with, as {@link resolve} reads them.
+ *
+ * @internal
+ */
+export interface CacheOptions extends FreshnessOptions {
+  readonly capacity?: number | undefined
+  readonly l1Ttl?: Duration.DurationInput | undefined
+  readonly defaultTtl?: Duration.DurationInput | undefined
+  readonly channel?: string | undefined
+  readonly tagKeyPrefix?: string | undefined
+}
+
+/** One call's freshness options (those of `set` may be only a grace). */
+type CallOptions = Omit<FreshnessOptions, "grace"> & { readonly grace?: Duration.DurationInput | undefined }
+
+/**
+ * A cache's settings, checked, and the checks of what each call brings.
+ *
+ * @internal
+ */
+export class Settings {
+  /** The freshness defaults of every call. */
+  readonly defaults: CallSettings
+  /** Each call's options object, checked once: the later steps of the call read it again for free. */
+  private readonly resolved = new WeakMap<object, CallSettings>()
+
+  constructor(
+    readonly capacity: number,
+    readonly l1TtlMillis: number,
+    readonly defaultTtl: Duration.DurationInput | undefined,
+    defaults: CallSettings,
+    readonly channel: string,
+    readonly tagKeyPrefix: string
+  ) {
+    this.defaults = defaults
+  }
+
+  /** A call's settings (its own, else the cache's), or why its options are invalid. */
+  readonly resolve = (call: CallOptions | undefined): CallSettings | Cause.IllegalArgumentException => {
+    if (call === undefined) return this.defaults
+    const known = this.resolved.get(call)
+    if (known !== undefined) return known
+    const checked = checkFreshness(call, "TieredCache call")
+    if (checked._tag === "Left") return checked.left
+    const defaults = this.defaults
+    const settings: CallSettings = {
+      grace: checked.right.grace ?? defaults.grace,
+      backoff: checked.right.graceBackoff ?? defaults.backoff,
+      timeout: call.timeout === undefined ? defaults.timeout : checked.right.timeout,
+      hardTimeout: call.hardTimeout === undefined ? defaults.hardTimeout : checked.right.hardTimeout,
+      early: checked.right.earlyRefresh ?? defaults.early
+    }
+    this.resolved.set(call, settings)
+    return settings
+  }
+
+  /**
+   * The settings of a call whose options {@link checkCall} accepted. Resolving again cannot fail then; if it did,
+   * that would be a bug of this module, raised as the defect it is.
+   */
+  readonly settingsOf = (call: CallOptions | undefined): CallSettings => {
+    const settings = this.resolve(call)
+    if (settings instanceof Cause.IllegalArgumentException) throw settings
+    return settings
+  }
+
+  /**
+   * Checks a compute call's key and options before it reads or computes anything: `undefined` when they are
+   * valid. A `ttl` function's result is checked when the value is written.
+   */
+  readonly checkCall = (
+    operation: string,
+    key: string,
+    computeOptions: ComputeOptions<any> | undefined
+  ): TieredCacheDefect | Cause.IllegalArgumentException | undefined => {
+    const badKey = this.checkKey(operation, key)
+    if (badKey !== undefined || computeOptions === undefined) return badKey
+    const settings = this.resolve(computeOptions)
+    if (settings instanceof Cause.IllegalArgumentException) return settings
+    return computeOptions.tags === undefined ? undefined : this.checkTags(operation, computeOptions.tags)
+  }
+
+  /** Keys under the tag key prefix hold tag times: writing one as a value would corrupt every entry tagged so. */
+  readonly checkKey = (operation: string, key: string): TieredCacheDefect | undefined =>
+    key.startsWith(this.tagKeyPrefix)
+      ? new TieredCacheDefect({
+        message: `TieredCache.${operation}: keys starting with the tagKeyPrefix ${
+          JSON.stringify(this.tagKeyPrefix)
+        } are reserved for tag invalidation times`
+      })
+      : undefined
+
+  /** Tags are free strings but for U+0000, which separates a tag from its hard-invalidation key's suffix. */
+  readonly checkTags = (operation: string, tags: ReadonlyArray<string>): TieredCacheDefect | undefined => {
+    for (const tag of tags) {
+      if (typeof tag !== "string" || tag.includes("\u0000")) {
+        return new TieredCacheDefect({ message: `TieredCache.${operation}: a tag must be a string without U+0000` })
+      }
+    }
+    return undefined
+  }
+}
+
+/**
+ * The cache's settings from its options, every one checked (a bad one is a programming error, returned).
+ *
+ * @internal
+ */
+export const resolve = (
+  options: CacheOptions,
+  defaults: { readonly channel: string; readonly tagKeyPrefix: string }
+): Either.Either<Settings, Cause.IllegalArgumentException> => {
+  const capacity = options.capacity ?? 10_000
+  if (!(Number.isInteger(capacity) && capacity > 0)) {
+    return Either.left(
+      new Cause.IllegalArgumentException(`TieredCache capacity must be a positive integer, got ${capacity}`)
+    )
+  }
+  const l1Ttl = resolveTtl(options.l1Ttl ?? "1 minute")
+  if (l1Ttl._tag === "Invalid" || l1Ttl._tag === "Expired") {
+    return Either.left(new Cause.IllegalArgumentException("TieredCache l1Ttl must be a positive duration"))
+  }
+  const defaultTtl = options.defaultTtl
+  if (defaultTtl !== undefined && resolveTtl(defaultTtl)._tag === "Invalid") {
+    return Either.left(new Cause.IllegalArgumentException("TieredCache defaultTtl is not a valid duration"))
+  }
+  const freshness = checkFreshness(options, "TieredCache")
+  if (freshness._tag === "Left") return Either.left(freshness.left)
+  const tagKeyPrefix = options.tagKeyPrefix ?? defaults.tagKeyPrefix
+  if (typeof tagKeyPrefix !== "string" || tagKeyPrefix.length === 0) {
+    // An empty prefix would make a tag's key a user key: invalidateTags would overwrite it.
+    return Either.left(new Cause.IllegalArgumentException("TieredCache tagKeyPrefix must be a non-empty string"))
+  }
+  return Either.right(
+    new Settings(
+      capacity,
+      l1Ttl._tag === "Millis" ? l1Ttl.millis : Infinity,
+      defaultTtl,
+      {
+        grace: freshness.right.grace ?? 0,
+        backoff: freshness.right.graceBackoff ?? 10_000,
+        timeout: freshness.right.timeout,
+        hardTimeout: freshness.right.hardTimeout,
+        early: freshness.right.earlyRefresh
+      },
+      options.channel ?? defaults.channel,
+      tagKeyPrefix
+    )
+  )
+}
