@@ -1,0 +1,59 @@
+/**
+ * An entry's freshness as a tiered cache judges it: when it was created, until when it is fresh and kept, and how
+ * an invalidation of its tags lowers those times. Plain numbers on whichever clock the caller compares them with:
+ * the wall clock for what L2 holds, the monotonic one in L1.
+ *
+ * @internal
+ */
+import type { TagState } from "./tagFloors.js"
+
+/**
+ * When an entry was created and until when it is fresh and kept (milliseconds, `Infinity` for never), with its
+ * tags. A plain value (no header) is fresh until its key expires, created at `-Infinity`, untagged.
+ *
+ * @internal
+ */
+export interface Meta {
+  readonly createdAt: number
+  freshUntil: number
+  graceUntil: number
+  readonly tags: ReadonlyArray<string>
+}
+
+/**
+ * The entry was invalidated at `at` (one of its tags): stale from that millisecond on, and kept for its grace
+ * period counted from then — without grace, or for a hard invalidation, gone.
+ *
+ * @internal
+ */
+export const invalidateAt = (meta: Meta, at: number, hard: boolean): void => {
+  const grace = hard ? 0 : meta.graceUntil - meta.freshUntil
+  if (at - 1 < meta.freshUntil) meta.freshUntil = at - 1
+  const graceUntil = at - 1 + (Number.isFinite(grace) && grace > 0 ? grace : 0)
+  if (graceUntil < meta.graceUntil) meta.graceUntil = graceUntil
+}
+
+/**
+ * Lowers an entry's freshness by the invalidations of its tags made at or after its creation: from that
+ * millisecond on it is stale (gone for a hard one), and from `now` (the read's time) at the latest. A tag key holds
+ * only its latest invalidation: one made after an earlier one that covered the entry, or stamped past the end of
+ * the millisecond it was made in, or by an instance whose clock is ahead, must not make the entry fresh again until
+ * then. The grace after a tag invalidation therefore counts from the latest one read (never past the entry's own).
+ * A tag whose time key is missing or unreadable makes the entry gone: every tagged write creates its tags' keys
+ * first, so a missing one was evicted (or lost with a server), and whatever invalidation it held may have covered
+ * the entry. Eviction can then cost misses, never resurrect a value.
+ *
+ * @internal
+ */
+export const applyTagStates = (meta: Meta, states: ReadonlyArray<TagState>, now: number): void => {
+  for (const state of states) {
+    if (state.soft === undefined) {
+      invalidateAt(meta, Math.min(now, meta.createdAt), true)
+      continue
+    }
+    if (state.soft.at >= meta.createdAt) invalidateAt(meta, Math.min(state.soft.at, now), state.soft.hard)
+    if (state.hard !== undefined && state.hard.at >= meta.createdAt) {
+      invalidateAt(meta, Math.min(state.hard.at, now), true)
+    }
+  }
+}
