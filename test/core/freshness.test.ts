@@ -1,5 +1,12 @@
 import { describe, expect, it } from "vitest"
-import { applyTagStates, invalidateAt, type Meta } from "../../src/core/tiered/freshness.js"
+import {
+  applyTagStates,
+  backingOff,
+  earlyRefreshDue,
+  freshnessAt,
+  invalidateAt,
+  type Meta
+} from "../../src/core/tiered/freshness.js"
 
 const meta = (createdAt: number, freshUntil: number, graceUntil: number): Meta => ({
   createdAt,
@@ -8,11 +15,52 @@ const meta = (createdAt: number, freshUntil: number, graceUntil: number): Meta =
   tags: ["t"]
 })
 
+describe("freshnessAt", () => {
+  it("is fresh through the end of the fresh period, stale through the end of grace, then gone", () => {
+    const m = meta(0, 100, 150)
+    expect(freshnessAt(m, 0)).toBe("fresh")
+    expect(freshnessAt(m, 100)).toBe("fresh")
+    expect(freshnessAt(m, 100.5)).toBe("stale")
+    expect(freshnessAt(m, 150)).toBe("stale")
+    expect(freshnessAt(m, 150.001)).toBe("gone")
+    expect(freshnessAt(meta(0, 100, 100), 100.001)).toBe("gone")
+    expect(freshnessAt(meta(0, Infinity, Infinity), Number.MAX_VALUE)).toBe("fresh")
+  })
+})
+
+describe("earlyRefreshDue", () => {
+  it("is due once the fraction of the fresh period has passed, from that instant on", () => {
+    const m = meta(1000, 2000, 2000)
+    expect(earlyRefreshDue(m, 1799.999, 0.8)).toBe(false)
+    expect(earlyRefreshDue(m, 1800, 0.8)).toBe(true)
+    expect(earlyRefreshDue(m, 2000, 0.8)).toBe(true)
+  })
+
+  it("is never due without the option, or for an entry fresh for ever", () => {
+    expect(earlyRefreshDue(meta(0, 100, 100), 99, undefined)).toBe(false)
+    expect(earlyRefreshDue(meta(0, Infinity, Infinity), 1e15, 0.1)).toBe(false)
+  })
+
+  it("is always due for a plain value with a fresh period (its creation unknown)", () => {
+    expect(earlyRefreshDue(meta(-Infinity, 100, 100), 0, 0.9)).toBe(true)
+  })
+})
+
+describe("backingOff", () => {
+  it("backs off until the instant the backoff ends", () => {
+    expect(backingOff(undefined, 0)).toBe(false)
+    expect(backingOff(100, 99.999)).toBe(true)
+    expect(backingOff(100, 100)).toBe(false)
+  })
+})
+
 describe("invalidateAt", () => {
   it("makes the entry stale from the invalidation's millisecond, keeping its grace from then", () => {
     const m = meta(0, 100, 150)
     invalidateAt(m, 50, false)
     expect([m.freshUntil, m.graceUntil]).toStrictEqual([49, 99])
+    expect(freshnessAt(m, 49)).toBe("fresh")
+    expect(freshnessAt(m, 50)).toBe("stale")
   })
 
   it("never raises the times, and a hard one leaves no grace", () => {
@@ -46,6 +94,6 @@ describe("applyTagStates", () => {
     expect([hard.freshUntil, hard.graceUntil]).toStrictEqual([29, 29])
     const missing = meta(10, 100, 150)
     applyTagStates(missing, [{ soft: undefined, hard: undefined }], 40)
-    expect([missing.freshUntil, missing.graceUntil]).toStrictEqual([9, 9])
+    expect(freshnessAt(missing, 10)).toBe("gone")
   })
 })

@@ -1,7 +1,8 @@
 /**
- * An entry's freshness as a tiered cache judges it: when it was created, until when it is fresh and kept, and how
- * an invalidation of its tags lowers those times. Plain numbers on whichever clock the caller compares them with:
- * the wall clock for what L2 holds, the monotonic one in L1.
+ * An entry's freshness as a tiered cache judges it: when it was created, until when it is fresh and kept, how an
+ * invalidation of its tags lowers those times, and the decisions taken on them (fresh, stale or gone; an early
+ * refresh due; a refresh backing off). Plain numbers on whichever clock the caller compares them with: the wall
+ * clock for what L2 holds, the monotonic one in L1.
  *
  * @internal
  */
@@ -57,3 +58,41 @@ export const applyTagStates = (meta: Meta, states: ReadonlyArray<TagState>, now:
     }
   }
 }
+
+/**
+ * What an entry is at `now`: `"fresh"` through the last instant of its fresh period, then `"stale"` (served only
+ * by `getOrCompute`, while it refreshes) through the last instant of its grace, then `"gone"`. The ends are
+ * included, as Redis keeps a key through its last millisecond.
+ *
+ * @internal
+ */
+export type Freshness = "fresh" | "stale" | "gone"
+
+/**
+ * See {@link Freshness}.
+ *
+ * @internal
+ */
+export const freshnessAt = (meta: Meta, now: number): Freshness =>
+  now <= meta.freshUntil ? "fresh" : now <= meta.graceUntil ? "stale" : "gone"
+
+/**
+ * Whether a fresh entry read at `now` is due for an early refresh: `early` (a fraction between 0 and 1, the
+ * `earlyRefresh` option) of its fresh period has passed since its creation. Never for an entry fresh for ever, or
+ * without the option; always for a plain value with a fresh period (its creation unknown, `-Infinity`).
+ *
+ * @internal
+ */
+export const earlyRefreshDue = (meta: Meta, now: number, early: number | undefined): boolean =>
+  early !== undefined && meta.freshUntil !== Infinity &&
+  // Written as "not before" so that the unknown creation's NaN point counts as passed.
+  !(now < meta.createdAt + early * (meta.freshUntil - meta.createdAt))
+
+/**
+ * Whether a key whose refresh failed is still backing off at `now`: refreshes wait until `until` (the failure's
+ * time plus `graceBackoff`; `undefined` when none failed), serving the stale value meanwhile. Over from `until`
+ * itself on.
+ *
+ * @internal
+ */
+export const backingOff = (until: number | undefined, now: number): boolean => until !== undefined && until > now
