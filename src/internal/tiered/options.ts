@@ -1,12 +1,16 @@
 /**
- * The freshness options of `TieredCache` (grace, backoff, timeouts, early refresh), checked and in milliseconds.
+ * The freshness options of `TieredCache` (grace, backoff, timeouts, early refresh), checked and in milliseconds:
+ * Effect's durations decoded here, the rules in `core/tiered/options`.
  *
  * @internal
  */
 import * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
+import { type CheckedFreshness, checkFreshnessWith, isInvalidFreshness } from "../../core/tiered/options.js"
 import { durationMillis } from "../duration.js"
+
+export type { CheckedFreshness } from "../../core/tiered/options.js"
 
 /**
  * Milliseconds of a duration option: `Infinity` for an infinite one; `NaN` and negative ones are refused.
@@ -23,18 +27,7 @@ export const millisOf = (
     : Either.right(checked.millis)
 }
 
-/**
- * The freshness options in milliseconds (`Infinity` for an infinite duration).
- *
- * @internal
- */
-export interface CheckedFreshness {
-  readonly grace?: number | undefined
-  readonly graceBackoff?: number | undefined
-  readonly timeout?: number | undefined
-  readonly hardTimeout?: number | undefined
-  readonly earlyRefresh?: number | undefined
-}
+const durationOption = (input: Duration.DurationInput, name: string) => durationMillis(input, name, { allowZero: true })
 
 /**
  * The freshness options in milliseconds, or why they are invalid (a programming error).
@@ -51,25 +44,8 @@ export const checkFreshness = (
   },
   label: string
 ): Either.Either<CheckedFreshness, Cause.IllegalArgumentException> => {
-  const result: Record<string, number | undefined> = {}
-  for (const name of ["grace", "graceBackoff", "timeout", "hardTimeout"] as const) {
-    const input = given[name]
-    if (input === undefined) continue
-    const millis = millisOf(input, `${label} ${name}`)
-    if (Either.isLeft(millis)) return Either.left(millis.left)
-    result[name] = millis.right
-  }
-  if (result["hardTimeout"] === 0) {
-    return Either.left(new Cause.IllegalArgumentException(`${label} hardTimeout must be a positive duration`))
-  }
-  const early = given.earlyRefresh
-  if (early !== undefined) {
-    if (!(early > 0 && early < 1)) {
-      return Either.left(
-        new Cause.IllegalArgumentException(`${label} earlyRefresh must be a fraction between 0 and 1, got ${early}`)
-      )
-    }
-    result["earlyRefresh"] = early
-  }
-  return Either.right(result)
+  const checked = checkFreshnessWith(given, label, durationOption)
+  return isInvalidFreshness(checked)
+    ? Either.left(new Cause.IllegalArgumentException(checked.message))
+    : Either.right(checked)
 }
