@@ -77,13 +77,4 @@ export class Flights<G extends object, R> {
       }
     }
   }
-
-  /** Whether `key` is backing off at `now`; an ended backoff is forgotten. */
-  backingOff(key: string, now: number): boolean {
-    const until = this.backoffUntil.get(key)
-    if (until === undefined) return false
-    if (until > now) return true
-    this.backoffUntil.delete(key)
-    return false
-  }
 }

@@ -10,6 +10,7 @@ import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as Option from "effect/Option"
+import { backingOff, earlyRefreshDue } from "../../core/tiered/freshness.js"
 import * as Metrics from "../telemetry/metrics.js"
 import type { ComputeOptions } from "./api.js"
 import { currentClock, monoOf } from "./clock.js"
@@ -178,9 +179,8 @@ export const getOrComputeWith = <A, E, R, RV>(
           ? Effect.as(Metrics.increment(l1HitsTotal), decoded.value)
           : through(s, key, compute, computeOptions, view, 0))
     if (
-      early === undefined || meta.freshUntil === Infinity ||
-      now < meta.createdAt + early * (meta.freshUntil - meta.createdAt) ||
-      s.flights.refreshing.has(key) || (s.flights.backoffUntil.get(key) ?? -Infinity) > now || s.closed
+      !earlyRefreshDue(meta, now, early) || s.flights.refreshing.has(key) ||
+      backingOff(s.flights.backoffUntil.get(key), now) || s.closed
     ) {
       return hit
     }
