@@ -61,6 +61,7 @@ import * as FiberId from "effect/FiberId"
 import * as Layer from "effect/Layer"
 import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
+import { mapAddress as mapAddressWith, parseAddress } from "./core/cluster/address.js"
 import {
   adminName,
   broadcastOf,
@@ -75,12 +76,22 @@ import {
   specialKey
 } from "./core/cluster/command.js"
 import { PartFailure } from "./core/cluster/partFailure.js"
+import {
+  healthMarkMillisFor,
+  isClusterFailure,
+  isConnectionFailure,
+  isOutcomeUnknown,
+  isRedirectCode,
+  minRefreshGapMillis,
+  probeTimeoutMillisFor,
+  redirectAction,
+  retryDelay
+} from "./core/cluster/redirect.js"
 import { keySlot, slotCount } from "./core/cluster/slot.js"
 import {
   defaultNodeTimeoutMillis,
   failoverWaitFor,
   parseNodeTimeout,
-  parseRedirection,
   parseShards,
   parseSlots,
   type Shard
@@ -196,23 +207,8 @@ type Outcome = Resp.RespValue | ConnectionFailed | Failed
 /** A part's outcome once nothing more is done for it. */
 type Final = Resp.RespValue | Failed
 
-const redirectCodes = new Set(["MOVED", "ASK", "TRYAGAIN", "CLUSTERDOWN"])
-
 const isRedirect = (reply: Outcome): reply is Resp.ErrorReply =>
-  reply instanceof Resp.ErrorReply && redirectCodes.has(reply.code)
-
-/** A failure of a node's command that the cluster client handles rather than the caller. */
-const isClusterFailure = (error: RedisError): boolean =>
-  error._tag === "RedisReplyError"
-    ? redirectCodes.has(error.code)
-    : error._tag === "RedisConnectionError" || error._tag === "RedisTimeoutError"
-
-const isConnectionFailure = (error: RedisError): boolean =>
-  error._tag === "RedisConnectionError" || error._tag === "RedisTimeoutError"
-
-/** Whether the failed command had been written, so it may have run (see `RedisConnectionError`). */
-const isOutcomeUnknown = (error: RedisError): boolean =>
-  (error._tag === "RedisConnectionError" || error._tag === "RedisTimeoutError") && error.outcomeUnknown === true
+  reply instanceof Resp.ErrorReply && isRedirectCode(reply.code)
 
 /** The error `send` reports for an error reply, as the single-node client does. */
 const replyError = (command: RedisClient.Command, reply: Resp.ErrorReply): RedisError =>
@@ -225,15 +221,6 @@ const toSendResult = (
   reply: Resp.RespValue
 ): Effect.Effect<Resp.RespValue, RedisError> =>
   reply instanceof Resp.ErrorReply ? Effect.fail(replyError(command, reply)) : Effect.succeed(reply)
-
-/** `host:port`, `[v6]:port`, or a `redis://` / `rediss://` URL. */
-const parseAddress = (text: string): NodeAddress | undefined => {
-  const colon = text.lastIndexOf(":")
-  if (colon <= 0) return undefined
-  const port = Number(text.slice(colon + 1))
-  if (!Number.isInteger(port) || port < 1 || port > 65535) return undefined
-  return { host: text.slice(0, colon).replace(/^\[(.*)\]$/, "$1"), port }
-}
 
 interface Seed extends NodeAddress {
   readonly url: ReturnType<typeof parseUrl> | undefined
@@ -254,15 +241,6 @@ const parseSeed = (seed: string): Seed => {
   }
   return { ...address, url: undefined }
 }
-
-/** Refreshes closer together than this are merged: a burst of `MOVED` or of failures reads the map once. */
-const minRefreshGapMillis = 100
-
-/** First delay before re-sending after `TRYAGAIN` / `CLUSTERDOWN` or a failed connection; it doubles up to the cap. */
-const retryBaseMillis = 5
-const retryMaxMillis = 100
-
-const retryDelay = (attempt: number): number => Math.min(retryMaxMillis, retryBaseMillis * 2 ** Math.min(attempt, 10))
 
 /**
  * Builds the cluster client in a scope. Nothing is opened until the first command, which reads the slot map from
@@ -338,13 +316,7 @@ export const make = (
     let nodeTimeoutKnown = settings.failoverWait !== undefined
     const useTls = resolved.tls !== undefined
 
-    const mapAddress = (announced: NodeAddress): NodeAddress => {
-      const natMap = settings.natMap
-      if (natMap === undefined) return announced
-      if (typeof natMap === "function") return natMap(announced)
-      const mapped = natMap[`${announced.host}:${announced.port}`]
-      return mapped === undefined ? announced : parseAddress(mapped) ?? announced
-    }
+    const mapAddress = (announced: NodeAddress): NodeAddress => mapAddressWith(settings.natMap, announced)
 
     let closed = false
     const closedError = () => new RedisConnectionError({ message: "the cluster client's scope is closed" })
@@ -403,12 +375,8 @@ export const make = (
     const replicasOf = new Map<Node, ReadonlyArray<Node>>()
     let nextReplica = 0
 
-    /**
-     * How long a node whose command failed (connection error, timeout) is passed over by keyless commands and
-     * replica reads, unless it answers a command meanwhile: then one of them tries it again (a hung node costs that
-     * one a timeout and a re-send, no failure).
-     */
-    const healthMarkMillis = Math.max(4 * resolved.commandTimeoutMillis, 2_000)
+    // How long a node whose command failed is passed over by keyless commands and replica reads.
+    const healthMarkMillis = healthMarkMillisFor(resolved.commandTimeoutMillis)
 
     const isHealthy = (node: Node): boolean =>
       node.failedAt === 0 || performance.now() - node.failedAt > healthMarkMillis
@@ -477,8 +445,7 @@ export const make = (
         }
       )
 
-    // Bounded per node, so a paused node delays a refresh by this much, not by a whole command timeout.
-    const probeTimeoutMillis = Math.min(resolved.commandTimeoutMillis, 1_000)
+    const probeTimeoutMillis = probeTimeoutMillisFor(resolved.commandTimeoutMillis)
 
     const discover: Effect.Effect<void, RedisError> = Effect.suspend(() => {
       const candidates: Array<readonly [NodeAddress, boolean]> = []
@@ -891,19 +858,16 @@ export const make = (
               continue
             }
             const reply = outcome as Resp.ErrorReply
-            const code = reply.code
-            if (code === "MOVED" || code === "ASK") {
-              const redirection = parseRedirection(reply.message)
-              if (redirection === undefined) {
-                next.push({ command: part.command, slot: part.slot })
-                pause = true
-                continue
-              }
-              const { port, slot } = redirection
-              const target = redirection.host !== undefined
-                ? yield* nodeAt({ host: redirection.host, port })
+            const action = redirectAction(reply.code, reply.message)
+            if (action._tag === "Malformed") {
+              next.push({ command: part.command, slot: part.slot })
+              pause = true
+            } else if (action._tag === "Moved" || action._tag === "Ask") {
+              const { port, slot } = action
+              const target = action.host !== undefined
+                ? yield* nodeAt({ host: action.host, port })
                 : yield* nodeAtAnswering({ host: "", port }, answered[k])
-              if (code === "MOVED") {
+              if (action._tag === "Moved") {
                 slots[slot] = target
                 moved = true
                 next.push({ command: part.command, slot: part.slot, replica: part.replica })
@@ -913,7 +877,7 @@ export const make = (
             } else {
               // TRYAGAIN (a multi-key command while its slot migrates) or CLUSTERDOWN: the same, a little later.
               pause = true
-              if (code === "CLUSTERDOWN") moved = true
+              if (action.refresh) moved = true
               next.push({ command: part.command, slot: part.slot, replica: part.replica })
             }
           }
