@@ -60,33 +60,40 @@ export interface Tags {
 }
 
 /**
+ * The tag system of one cache instance (see the module's documentation).
+ *
  * @internal
  */
-export const make = (deps: TagDeps): Tags => {
-  const { capacity, remote, tagKeyPrefix, writes } = deps
+export const make = (deps: TagDeps): Tags => new TagSystem(deps)
+
+class TagSystem implements Tags {
+  constructor(private readonly deps: TagDeps) {
+    this.floors = new TagFloors(deps.capacity)
+  }
+
   /** Tags whose time key this instance created or saw: a tagged write needs no `setIfAbsent` for them. */
-  const knownTags = new Set<string>()
+  private readonly knownTags = new Set<string>()
   /** The creation of each tag key in flight here (see `ensureTags`). */
-  const creatingTags = new Map<string, Deferred.Deferred<void>>()
+  private readonly creatingTags = new Map<string, Deferred.Deferred<void>>()
   /** The latest invalidation known of each tag, so that a tag's time never moves backwards (see `TagFloors`). */
-  const floors = new TagFloors(capacity)
+  private readonly floors: TagFloors
   /** Tags whose keys a `writeTagTimes` started by a read or a message is rewriting (one at a time per tag). */
-  const repairing = new Set<string>()
+  private readonly repairing = new Set<string>()
   /**
    * Bumped each time the tag keys may have been removed (`forgetKeys`): a write that was in flight then, and may
    * have landed before the removal, proves nothing about the key's presence.
    */
-  let generation = 0
-  const learnt = (tag: string, since: number) => {
-    if (since !== generation) return
-    if (knownTags.size >= capacity) knownTags.clear()
-    knownTags.add(tag)
+  private generation = 0
+  private readonly learnt = (tag: string, since: number) => {
+    if (since !== this.generation) return
+    if (this.knownTags.size >= this.deps.capacity) this.knownTags.clear()
+    this.knownTags.add(tag)
   }
 
-  const tagKey = (tag: string) => tagKeyPrefix + tag
-  const hardTagKey = (tag: string) => tagKeyPrefix + tag + "\u0000hard"
+  readonly tagKey = (tag: string): string => this.deps.tagKeyPrefix + tag
+  readonly hardTagKey = (tag: string): string => this.deps.tagKeyPrefix + tag + "\u0000hard"
 
-  const stampNow = () => {
+  private readonly stampNow = () => {
     const clock = currentClock()
     return stampsOf(clock).next(clock.unsafeCurrentTimeMillis())
   }
@@ -100,31 +107,31 @@ export const make = (deps: TagDeps): Tags => {
    * the entry, stamped after this returns, is newer than it: two writers creating a tag key at once never make
    * each other's entry look invalidated. One creation per tag is in flight in this process at a time.
    */
-  const ensureTags = (tags: ReadonlyArray<string>, stamped?: number, attempt = 0): Effect.Effect<void> => {
-    const unknown = tags.filter((tag) => !knownTags.has(tag))
+  private readonly ensureTags = (tags: ReadonlyArray<string>, stamped?: number, attempt = 0): Effect.Effect<void> => {
+    const unknown = tags.filter((tag) => !this.knownTags.has(tag))
     // A creation in flight across a clear (which may have removed the key it made or found) proves nothing:
     // created again, a few times at most (then the entry reads as gone until a later write recreates the key).
     if (unknown.length === 0 || attempt === 3) return Effect.void
     return Effect.flatMap(
-      Effect.forEach(unknown, (tag) => ensureTag(tag, stamped), { concurrency: "unbounded", discard: true }),
-      () => ensureTags(unknown, stamped, attempt + 1)
+      Effect.forEach(unknown, (tag) => this.ensureTag(tag, stamped), { concurrency: "unbounded", discard: true }),
+      () => this.ensureTags(unknown, stamped, attempt + 1)
     )
   }
 
   /** See `ensureTags`; `stamped`: the creation time to record, else a stamp taken when the creation starts. */
-  const ensureTag = (tag: string, stamped: number | undefined): Effect.Effect<void> =>
+  private readonly ensureTag = (tag: string, stamped: number | undefined): Effect.Effect<void> =>
     Effect.suspend(() => {
-      const running = creatingTags.get(tag)
+      const running = this.creatingTags.get(tag)
       if (running !== undefined) return Deferred.await(running)
       const done = Deferred.unsafeMake<void>(FiberId.none)
-      creatingTags.set(tag, done)
+      this.creatingTags.set(tag, done)
       const clock = currentClock()
-      const since = generation
-      const at = stamped ?? stampNow()
+      const since = this.generation
+      const at = stamped ?? this.stampNow()
       const create = Effect.flatMap(
-        remote.setIfAbsent(tagKey(tag), new Entry.TagTime(at, true)),
+        this.deps.remote.setIfAbsent(this.tagKey(tag), new Entry.TagTime(at, true)),
         (created) =>
-          created ? Effect.void : Effect.map(remote.get(tagKey(tag)), (found) => {
+          created ? Effect.void : Effect.map(this.deps.remote.get(this.tagKey(tag)), (found) => {
             const time = Option.isSome(found) ? Entry.tagTimeOf(found.value) : undefined
             if (time !== undefined) stampsOf(clock).observe(time.at)
           })
@@ -134,27 +141,27 @@ export const make = (deps: TagDeps): Tags => {
           // Present now, or unknown after a failure the policy turned into a miss: either way known, so that
           // writes go on; an entry written while the key is missing reads as gone, and the first read that finds
           // it missing forgets the tag here.
-          learnt(tag, since)
+          this.learnt(tag, since)
         }),
         Effect.sync(() => {
-          if (creatingTags.get(tag) === done) creatingTags.delete(tag)
+          if (this.creatingTags.get(tag) === done) this.creatingTags.delete(tag)
           Deferred.unsafeDone(done, Exit.void)
         })
       )
     })
 
-  const stampAfterTags = (tags: ReadonlyArray<string>): Effect.Effect<number> =>
-    tags.length === 0 || tags.every((tag) => knownTags.has(tag))
-      ? Effect.sync(stampNow)
-      : Effect.map(ensureTags(tags), stampNow)
+  readonly stampAfterTags = (tags: ReadonlyArray<string>): Effect.Effect<number> =>
+    tags.length === 0 || tags.every((tag) => this.knownTags.has(tag))
+      ? Effect.sync(this.stampNow)
+      : Effect.map(this.ensureTags(tags), this.stampNow)
 
   /**
    * One `getMany` of the tags' time keys and hard keys, raised to the latest invalidations known here: a key an
    * older invalidation overwrote is rewritten, off the caller's path. A missing time key is forgotten as known,
    * so that the next tagged write creates it again.
    */
-  const readTags = (tags: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<TagState>> =>
-    Effect.flatMap(remote.getMany([...tags.map(tagKey), ...tags.map(hardTagKey)]), (found) => {
+  readonly readTags = (tags: ReadonlyArray<string>): Effect.Effect<ReadonlyArray<TagState>> =>
+    Effect.flatMap(this.deps.remote.getMany([...tags.map(this.tagKey), ...tags.map(this.hardTagKey)]), (found) => {
       const stamps = stampsOf(currentClock())
       const missing: Array<string> = []
       const behind: Array<string> = []
@@ -163,14 +170,14 @@ export const make = (deps: TagDeps): Tags => {
         const hardFound = found[i + tags.length]!
         const hard = Option.isSome(hardFound) ? Entry.tagTimeOf(hardFound.value) : undefined
         if (soft === undefined) {
-          knownTags.delete(tag)
+          this.knownTags.delete(tag)
           missing.push(tag)
         } else {
           stamps.observe(soft.at)
         }
         if (hard !== undefined) stamps.observe(hard.at)
-        const merged = floors.merge(tag, { soft, hard })
-        if (merged.behind && !repairing.has(tag)) behind.push(tag)
+        const merged = this.floors.merge(tag, { soft, hard })
+        if (merged.behind && !this.repairing.has(tag)) behind.push(tag)
         return merged.state
       })
       const background: Array<Effect.Effect<void>> = []
@@ -178,12 +185,12 @@ export const make = (deps: TagDeps): Tags => {
       // may still believe the key exists) are readable again; everything tagged so before stays gone. Stamped
       // now: a write that follows this read in this process is created after the key.
       if (missing.length > 0) {
-        background.push(ensureTags(missing, stamps.next(currentClock().unsafeCurrentTimeMillis())))
+        background.push(this.ensureTags(missing, stamps.next(currentClock().unsafeCurrentTimeMillis())))
       }
-      if (behind.length > 0) background.push(repairTagTimes(behind))
+      if (behind.length > 0) background.push(this.repairTagTimes(behind))
       return background.length === 0
         ? Effect.succeed(states)
-        : Effect.as(deps.fork(Effect.all(background, { discard: true })), states)
+        : Effect.as(this.deps.fork(Effect.all(background, { discard: true })), states)
     })
 
   /**
@@ -192,37 +199,37 @@ export const make = (deps: TagDeps): Tags => {
    * a later invalidation became known while the write was in flight (another instance's, whose write may have
    * landed first), the keys are written again with it.
    */
-  const writeTagTimes = (tags: ReadonlyArray<string>, own?: TagWrite): Effect.Effect<void> => {
-    const keys = tags.flatMap((tag) => [tagKey(tag), hardTagKey(tag)])
+  private readonly writeTagTimes = (tags: ReadonlyArray<string>, own?: TagWrite): Effect.Effect<void> => {
+    const keys = tags.flatMap((tag) => [this.tagKey(tag), this.hardTagKey(tag)])
     const write = Effect.suspend(() => {
       const written: Array<readonly [string, TagWrite]> = []
       const entries: Array<readonly [string, unknown]> = []
       for (const tag of tags) {
-        const times = floors.toWrite(tag) ?? own
+        const times = this.floors.toWrite(tag) ?? own
         if (times === undefined) continue
         written.push([tag, times])
-        entries.push([tagKey(tag), new Entry.TagTime(times.soft.at, times.soft.hard)])
-        if (times.hard !== undefined) entries.push([hardTagKey(tag), new Entry.TagTime(times.hard.at, true)])
+        entries.push([this.tagKey(tag), new Entry.TagTime(times.soft.at, times.soft.hard)])
+        if (times.hard !== undefined) entries.push([this.hardTagKey(tag), new Entry.TagTime(times.hard.at, true)])
       }
-      return Effect.map(remote.setMany(entries), () => {
+      return Effect.map(this.deps.remote.setMany(entries), () => {
         const now = monoOf(currentClock())
-        return written.filter(([tag, times]) => floors.wrote(tag, times, now)).map(([tag]) => tag)
+        return written.filter(([tag, times]) => this.floors.wrote(tag, times, now)).map(([tag]) => tag)
       })
     })
     return Effect.flatMap(
-      writes.chained(keys, write),
-      (grown) => grown.length === 0 ? Effect.void : writeTagTimes(grown)
+      this.deps.writes.chained(keys, write),
+      (grown) => grown.length === 0 ? Effect.void : this.writeTagTimes(grown)
     )
   }
 
   /** `writeTagTimes` started by a read that found tag keys behind: one per tag at a time. */
-  const repairTagTimes = (tags: ReadonlyArray<string>): Effect.Effect<void> =>
+  private readonly repairTagTimes = (tags: ReadonlyArray<string>): Effect.Effect<void> =>
     Effect.suspend(() => {
-      for (const tag of tags) repairing.add(tag)
+      for (const tag of tags) this.repairing.add(tag)
       return Effect.ensuring(
-        writeTagTimes(tags),
+        this.writeTagTimes(tags),
         Effect.sync(() => {
-          for (const tag of tags) repairing.delete(tag)
+          for (const tag of tags) this.repairing.delete(tag)
         })
       )
     })
@@ -231,18 +238,18 @@ export const make = (deps: TagDeps): Tags => {
   // no transaction is needed, since each key is read on its own. A hard invalidation also goes to the tag's hard
   // key, which a later soft one does not overwrite. What is written is the latest time known of the tag (this one,
   // unless a later one was heard of), so that an overlapping older write cannot win.
-  const writeInvalidation = (tags: ReadonlyArray<string>, at: number, hard: boolean): Effect.Effect<void> => {
+  readonly writeInvalidation = (tags: ReadonlyArray<string>, at: number, hard: boolean): Effect.Effect<void> => {
     const time = { at, hard }
     return Effect.suspend(() => {
-      const since = generation
-      return Effect.map(writeTagTimes(tags, { soft: time, hard: hard ? time : undefined }), () => {
-        for (const tag of tags) learnt(tag, since)
+      const since = this.generation
+      return Effect.map(this.writeTagTimes(tags, { soft: time, hard: hard ? time : undefined }), () => {
+        for (const tag of tags) this.learnt(tag, since)
       })
     })
   }
 
-  const note = (tags: ReadonlyArray<string>, at: number, hard: boolean) => {
-    for (const tag of tags) floors.note(tag, at, hard)
+  readonly note = (tags: ReadonlyArray<string>, at: number, hard: boolean) => {
+    for (const tag of tags) this.floors.note(tag, at, hard)
   }
 
   /**
@@ -250,23 +257,15 @@ export const make = (deps: TagDeps): Tags => {
    * landed after the other instance's and hidden it, so the keys are read again (and rewritten if behind), off
    * the bus's path.
    */
-  const heard = (tags: ReadonlyArray<string>, at: number) => {
+  readonly heard = (tags: ReadonlyArray<string>, at: number) => {
     const now = monoOf(currentClock())
-    const check = tags.filter((tag) => floors.heard(tag, at, now))
-    if (check.length > 0) deps.forkFromOutside(Effect.asVoid(readTags(check)))
+    const check = tags.filter((tag) => this.floors.heard(tag, at, now))
+    if (check.length > 0) this.deps.forkFromOutside(Effect.asVoid(this.readTags(check)))
   }
 
-  return {
-    tagKey,
-    hardTagKey,
-    stampAfterTags,
-    readTags,
-    writeInvalidation,
-    note,
-    heard,
-    forgetKeys: () => {
-      generation++
-      knownTags.clear()
-    }
+  /** Forgets which tag keys exist (they may have been removed: a `clear`, or a delete of their prefix). */
+  readonly forgetKeys = (): void => {
+    this.generation++
+    this.knownTags.clear()
   }
 }
