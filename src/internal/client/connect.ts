@@ -23,7 +23,6 @@ import { performance } from "node:perf_hooks"
 import * as Tls from "node:tls"
 import { ArgumentLimit } from "../../core/client/argumentLimit.js"
 import { SocketInput } from "../../core/client/socketInput.js"
-import type { Command, ResolvedOptions } from "../../RedisClient.js"
 import {
   RedisAuthError,
   RedisConnectionError,
@@ -36,6 +35,7 @@ import type * as Resp from "../../Resp.js"
 import { checkCommand, Connection, type Pending } from "./connection.js"
 import { revealTls } from "./options.js"
 import { awaitPending } from "./reply.js"
+import type { Command, ResolvedOptions } from "./types.js"
 
 // --- backoff
 
