@@ -36,6 +36,8 @@ export type Resume = (result: Effect.Effect<Resp.RespValue, RedisError>) => void
 export type Pending = CorePending.Pending<RedisError, Resume>
 
 /**
+ * What a connection is made with (see the core's `ConnectionOptions`).
+ *
  * @internal
  */
 export type ConnectionOptions = Core.ConnectionOptions<RedisError, Resume>
