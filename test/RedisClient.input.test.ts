@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from "@effect/vitest"
 import { Effect } from "effect"
-import { SocketInput } from "../src/internal/client/connection.js"
+import { SocketInput } from "../src/core/client/socketInput.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as Resp from "../src/Resp.js"
 import * as RedisServer from "./utils/RedisServer.js"

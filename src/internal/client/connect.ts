@@ -21,7 +21,8 @@ import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import { performance } from "node:perf_hooks"
 import * as Tls from "node:tls"
-import type { Command, ResolvedOptions } from "../../RedisClient.js"
+import { ArgumentLimit } from "../../core/client/argumentLimit.js"
+import { SocketInput } from "../../core/client/socketInput.js"
 import {
   RedisAuthError,
   RedisConnectionError,
@@ -31,9 +32,10 @@ import {
   RedisTimeoutError
 } from "../../RedisError.js"
 import type * as Resp from "../../Resp.js"
-import { ArgumentLimit, checkCommand, Connection, type Pending, SocketInput } from "./connection.js"
+import { checkCommand, Connection, type Pending } from "./connection.js"
 import { revealTls } from "./options.js"
 import { awaitPending } from "./reply.js"
+import type { Command, ResolvedOptions } from "./types.js"
 
 // --- backoff
 

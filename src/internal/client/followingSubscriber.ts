@@ -23,8 +23,8 @@ import * as Queue from "effect/Queue"
 import * as Random from "effect/Random"
 import * as Scope from "effect/Scope"
 import { pickNode } from "../../core/client/subscriberPick.js"
-import type { ResolvedOptions, SubscriptionHandlers } from "../../RedisClient.js"
 import { reconnectDelayMillis } from "./connect.js"
+import type { ResolvedOptions, SubscriptionHandlers } from "./types.js"
 
 /**
  * What a following subscription needs from its topology. Nodes are compared by identity.

@@ -8,9 +8,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Redacted from "effect/Redacted"
 import type * as Tls from "node:tls"
-import type { RedisClientOptions, ResolvedOptions } from "../../RedisClient.js"
 import { RedisConfigError } from "../../RedisError.js"
 import { durationMillis } from "../duration.js"
+import type { RedisClientOptions, ResolvedOptions } from "./types.js"
 
 const defaults = {
   host: "localhost",

@@ -15,12 +15,12 @@ import * as RcRef from "effect/RcRef"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
-import type { ResolvedOptions, SubscriptionHandlers } from "../../RedisClient.js"
 import { RedisConnectionError, type RedisError, RedisTimeoutError } from "../../RedisError.js"
 import type * as Resp from "../../Resp.js"
 import { open, reconnectSchedule } from "./connect.js"
 import type { Connection } from "./connection.js"
 import { awaitPending } from "./reply.js"
+import type { ResolvedOptions, SubscriptionHandlers } from "./types.js"
 
 /** One `subscribe` call: its handlers, and the signal that its channel's subscription has been confirmed. */
 interface Listener {
