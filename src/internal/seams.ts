@@ -21,7 +21,7 @@ import type * as Effect from "effect/Effect"
 import type { RedisError } from "../RedisError.js"
 import type * as Resp from "../Resp.js"
 import type { ComputeOptions } from "./tiered/api.js"
-import type { View } from "./tiered/state.js"
+import type { View } from "./tiered/view.js"
 
 /** A command: its name and arguments. */
 type Command = ReadonlyArray<string | Uint8Array>

@@ -7,9 +7,10 @@
 import * as Effect from "effect/Effect"
 import { type Address, type NatMap, parseAddress } from "../../core/cluster/address.js"
 import type * as RedisClient from "../../RedisClient.js"
-import type { RedisClusterOptions } from "../../RedisCluster.js"
+
 import { RedisConfigError } from "../../RedisError.js"
 import { parseUrl, toMillis } from "../client/options.js"
+import type { RedisClusterOptions } from "./types.js"
 
 /**
  * A seed node as the user gave it, with its URL's parts when it was a `redis://` URL.

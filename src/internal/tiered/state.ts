@@ -21,25 +21,15 @@ import { encodeMessage, type Message, randomId } from "../../core/tiered/message
 import { KeyTickets, type Ticket } from "../../core/tiered/tickets.js"
 import type { InvalidationBusShape } from "../../InvalidationBus.js"
 import type { RemoteCacheShape } from "../../RemoteCache.js"
-import type * as TypedView from "../schemaView.js"
 import { currentClock, stampsOf } from "./clock.js"
 import { L1 } from "./l1.js"
 import type { Settings } from "./settings.js"
 import * as Tags from "./tags.js"
+import type { View } from "./view.js"
 import { WriteOrder } from "./writeOrder.js"
 
 export type { Ticket } from "../../core/tiered/tickets.js"
-
-/**
- * How a typed view sees stored values: `decode` accepts a stored value (or not: a miss, counted and logged with
- * the operation and the key), `encode` turns a computed value into its stored form and dies on failure.
- *
- * @internal
- */
-export interface View<A, R> {
-  readonly decode: TypedView.DecodeOrMiss<A, R>
-  readonly encode: (value: A) => Effect.Effect<unknown, never, R>
-}
+export type { View } from "./view.js"
 
 /**
  * What a single-flight group yields: the stored form, and the value as the leader's view sees it; `stale` when L2
