@@ -19,7 +19,6 @@ import * as Redacted from "effect/Redacted"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
-import { performance } from "node:perf_hooks"
 import * as Tls from "node:tls"
 import { ArgumentLimit } from "../../core/client/argumentLimit.js"
 import { SocketInput } from "../../core/client/socketInput.js"
@@ -27,12 +26,12 @@ import {
   RedisAuthError,
   RedisConnectionError,
   type RedisError,
-  type RedisInputError,
   RedisReplyError,
   RedisTimeoutError
 } from "../../RedisError.js"
 import type * as Resp from "../../Resp.js"
-import { checkCommand, Connection, type Pending } from "./connection.js"
+import { makeAdmit } from "./admission.js"
+import { Connection } from "./connection.js"
 import { revealTls } from "./options.js"
 import { awaitPending } from "./reply.js"
 import type { Command, ResolvedOptions } from "./types.js"
@@ -184,14 +183,6 @@ const handshake = (options: ResolvedOptions, conn: Connection): Effect.Effect<vo
     ), { discard: true })
 }
 
-/** `CONFIG GET proto-max-bulk-len`'s value, or `undefined` for anything else (an older server answers `[]`). */
-const configValue = (reply: Resp.RespValue): number | undefined => {
-  const value = Array.isArray(reply) ? reply[1] : undefined
-  if (!(value instanceof Uint8Array)) return undefined
-  const n = Number(Buffer.from(value.buffer, value.byteOffset, value.byteLength).toString("latin1"))
-  return Number.isSafeInteger(n) && n > 0 ? n : undefined
-}
-
 const where = (options: ResolvedOptions): string => `${options.host}:${options.port}`
 
 const connectTimeoutMessage = (options: ResolvedOptions, step: Progress["step"]): string => {
@@ -292,6 +283,17 @@ export interface CommandConnection {
 }
 
 /**
+ * What a command that needs a connection fails with while the backoff's delay runs (`wait` more milliseconds):
+ * the last attempt's failure when it was about the credentials (waiting will not mend them), else that the server
+ * is unavailable, with the last failure as the cause.
+ */
+const unavailable = (options: ResolvedOptions, lastFailure: RedisError, wait: number): RedisError =>
+  lastFailure._tag === "RedisAuthError" ? lastFailure : new RedisConnectionError({
+    message: `${where(options)} is unavailable (${lastFailure.message}); next attempt in ${wait} ms`,
+    cause: lastFailure
+  })
+
+/**
  * The command connection, in a scope: closing it closes the socket and fails every command still waiting with
  * `RedisConnectionError`, as it does every command sent afterwards.
  *
@@ -322,8 +324,6 @@ export const makeCommandConnection = (
     }
 
     const limit = new ArgumentLimit(options.maxArgumentLength)
-    /** The `CONFIG GET` in flight, shared by every command that waits for its answer. */
-    let asking: { readonly conn: Connection; readonly done: Deferred.Deferred<void> } | undefined
 
     const connect = open(
       options,
@@ -383,15 +383,7 @@ export const makeCommandConnection = (
       if (connection !== undefined && connection.isOpen) return Effect.succeed(connection)
       if (connecting !== undefined) return Deferred.await(connecting)
       const wait = Math.ceil(nextAttemptAt - nowMillis(clock))
-      if (wait > 0 && lastFailure !== undefined) {
-        if (lastFailure._tag === "RedisAuthError") return Effect.fail(lastFailure)
-        return Effect.fail(
-          new RedisConnectionError({
-            message: `${where(options)} is unavailable (${lastFailure.message}); next attempt in ${wait} ms`,
-            cause: lastFailure
-          })
-        )
-      }
+      if (wait > 0 && lastFailure !== undefined) return Effect.fail(unavailable(options, lastFailure, wait))
       const deferred = Deferred.unsafeMake<Connection, RedisError>(FiberId.none)
       connecting = deferred
       return Effect.zipRight(attempt(deferred), Deferred.await(deferred))
@@ -405,54 +397,6 @@ export const makeCommandConnection = (
       })
     )
 
-    /**
-     * Asks the server for its `proto-max-bulk-len` on `conn`, once: the answer is taken by the pending's callback
-     * (not by a fiber that could be interrupted), and every command waiting for it awaits the same `Deferred`. Any
-     * error reply (`NOPERM` for a user without `+config`, an unknown command where `CONFIG` is renamed away) leaves
-     * the limit unreadable on this connection, silently. A connection lost with it unanswered may be a proxy that
-     * does not know `CONFIG` and hangs up on it (twemproxy does): the client stops asking.
-     */
-    const readServerLimit = (conn: Connection): Effect.Effect<void> => {
-      if (asking !== undefined && asking.conn === conn) return Deferred.await(asking.done)
-      const done = Deferred.unsafeMake<void>(FiberId.none)
-      asking = { conn, done }
-      const pending = conn.submit(["CONFIG", "GET", "proto-max-bulk-len"])
-      const onAnswer = (answered: Pending) => {
-        if (connection === conn) {
-          if (answered.error === undefined) limit.learnServer(configValue(answered.value))
-          else if (answered.error._tag === "RedisConnectionError") limit.stopAsking()
-          else limit.learnServer(undefined)
-        }
-        Deferred.unsafeDone(done, Exit.void)
-      }
-      if (pending.done) onAnswer(pending)
-      else pending.callback = onAnswer
-      return Deferred.await(done)
-    }
-
-    const checkAll = (commands: ReadonlyArray<Command>, max: number): RedisInputError | undefined => {
-      for (let i = 0; i < commands.length; i++) {
-        const invalid = checkCommand(commands[i]!, max, limit.describe)
-        if (invalid !== undefined) return invalid
-      }
-      return undefined
-    }
-
-    const admit = (commands: ReadonlyArray<Command>) =>
-      Effect.suspend((): Effect.Effect<Connection, RedisError> => {
-        limit.refresh(performance.now())
-        // Over maxArgumentLength or a refusal: final. The server's own limit is checked on the connection it is
-        // sent on, which may be a new one.
-        const certain = checkAll(commands, limit.withoutServer)
-        if (certain !== undefined) return Effect.fail(certain)
-        return Effect.flatMap(ensure, (conn) => {
-          const recheck = () => {
-            const again = checkAll(commands, limit.current)
-            return again === undefined ? Effect.succeed(conn) : Effect.fail(again)
-          }
-          return limit.mayAsk ? Effect.flatMap(readServerLimit(conn), recheck) : recheck()
-        })
-      })
-
-    return { current: () => connection, ensure, limit, admit }
+    const current = () => connection
+    return { current, ensure, limit, admit: makeAdmit(limit, ensure, current) }
   })

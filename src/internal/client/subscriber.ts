@@ -4,6 +4,9 @@
  * channel listened to, checks the connection's health with a `PING` on Effect's clock, and when the connection
  * dies reconnects (with the same backoff as commands) and subscribes again.
  *
+ * Which channels are listened to, by whom, and where each one's `SUBSCRIBE` stands is kept by `Subscriptions`
+ * (in the core); this module runs the Effect side: the fibers, the scopes, the health check and the reconnection.
+ *
  * @internal
  */
 import * as Cause from "effect/Cause"
@@ -15,6 +18,7 @@ import * as RcRef from "effect/RcRef"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import type * as Scope from "effect/Scope"
+import { type Channel, Subscriptions } from "../../core/client/subscriptions.js"
 import { RedisConnectionError, type RedisError, RedisTimeoutError } from "../../RedisError.js"
 import type * as Resp from "../../Resp.js"
 import { open, reconnectSchedule } from "./connect.js"
@@ -26,15 +30,6 @@ import type { ResolvedOptions, SubscriptionHandlers } from "./types.js"
 interface Listener {
   readonly handlers: SubscriptionHandlers
   readonly confirmed: Deferred.Deferred<void>
-}
-
-/** A channel listened to, and where its `SUBSCRIBE` stands on the subscriber connection. */
-interface Channel {
-  readonly listeners: Set<Listener>
-  /** The connection its `SUBSCRIBE` was written on: any other (a newer one) still has to be told. */
-  sentOn: Connection | undefined
-  /** The connection that confirmed it: a listener added meanwhile is subscribed at once. */
-  confirmedOn: Connection | undefined
 }
 
 /**
@@ -54,6 +49,183 @@ export interface Subscriber {
   readonly subscribe: (channel: string, handlers: SubscriptionHandlers) => Effect.Effect<void, never, Scope.Scope>
 }
 
+/** What the parts of one client's subscriber share. */
+interface Context {
+  readonly options: ResolvedOptions
+  readonly subscriptions: Subscriptions<Connection, Listener>
+  /** The client's scope. */
+  readonly scope: Scope.Scope
+  /** Forks an effect outside any fiber, in the runtime the client was built with. */
+  readonly runFork: (effect: Effect.Effect<void>) => void
+}
+
+// --- telling the listeners
+
+/** Runs a listener's callback; one that throws is logged and affects neither the others nor the connection. */
+const callListener = (
+  ctx: Context,
+  callback: "onMessage" | "onSubscribed" | "onDisconnected",
+  channel: string,
+  run: () => void
+): void => {
+  try {
+    run()
+  } catch (defect) {
+    ctx.runFork(
+      Effect.annotateLogs(
+        Effect.logError(
+          `pub/sub listener's ${callback} threw; the other listeners are unaffected`,
+          Cause.die(defect)
+        ),
+        { "redis.channel": channel }
+      )
+    )
+  }
+}
+
+const notifySubscribed = (ctx: Context, channel: string, listener: Listener): void => {
+  Deferred.unsafeDone(listener.confirmed, Exit.void)
+  const onSubscribed = listener.handlers.onSubscribed
+  if (onSubscribed !== undefined) callListener(ctx, "onSubscribed", channel, onSubscribed)
+}
+
+/** Tells every listener that the session ended: what is published until the next confirmation is lost. */
+const notifyDisconnected = (ctx: Context, error: RedisError): void => {
+  for (const channel of ctx.subscriptions.channels()) {
+    for (const listener of channel.listeners) {
+      const onDisconnected = listener.handlers.onDisconnected
+      if (onDisconnected !== undefined) callListener(ctx, "onDisconnected", channel.name, () => onDisconnected(error))
+    }
+  }
+}
+
+const deliver = (ctx: Context, value: Resp.RespValue): void => {
+  // ["message", channel, payload], as checked by the connection.
+  const [, channelBytes, payload] = value as ReadonlyArray<Uint8Array>
+  const channel = Buffer.from(channelBytes!).toString("utf8")
+  const listeners = ctx.subscriptions.listenersOf(channel)
+  if (listeners === undefined) return
+  for (const listener of listeners) {
+    callListener(ctx, "onMessage", channel, () => listener.handlers.onMessage(payload!))
+  }
+}
+
+// --- the connection's life
+
+/**
+ * Writes `SUBSCRIBE channel` on `conn` at once (unless it already was) and returns the wait for its
+ * confirmation, which tells every listener present by then.
+ */
+const subscribeOn = (ctx: Context, conn: Connection, channel: Channel<Connection, Listener>): Effect.Effect<void> => {
+  if (!ctx.subscriptions.send(channel, conn)) return Effect.void
+  const pending = conn.submit(["SUBSCRIBE", channel.name])
+  return Effect.flatMap(Effect.either(awaitPending(pending)), (result) => {
+    // Every listener left meanwhile (a later subscription is another `Channel`), or the connection died and
+    // the next session subscribes again.
+    if (!ctx.subscriptions.isListened(channel) || !conn.isOpen) return Effect.void
+    if (result._tag === "Left") {
+      // Refused by the server (an ACL without the channel, say): retrying on this connection would be refused
+      // again, and the caller of `subscribe` stops waiting after `connectTimeout`.
+      return Effect.annotateLogs(
+        Effect.logWarning(`pub/sub SUBSCRIBE refused: ${result.left.message}`),
+        { "redis.channel": channel.name }
+      )
+    }
+    return Effect.sync(() => {
+      for (const listener of ctx.subscriptions.confirm(channel, conn)) notifySubscribed(ctx, channel.name, listener)
+    })
+  })
+}
+
+const ping = (options: ResolvedOptions, conn: Connection): Effect.Effect<void> =>
+  Effect.suspend(() => awaitPending(conn.submit(["PING"]))).pipe(
+    Effect.timeoutFail({
+      duration: options.commandTimeoutMillis,
+      onTimeout: () =>
+        new RedisTimeoutError({
+          message: `no reply to the subscriber's PING within ${options.commandTimeoutMillis} ms`,
+          phase: "reply",
+          timeoutMillis: options.commandTimeoutMillis,
+          command: "PING"
+        })
+    }),
+    Effect.catchAll((error) =>
+      Effect.sync(() =>
+        conn.destroy(new RedisConnectionError({ message: `subscriber health check failed: ${error.message}` }))
+      )
+    ),
+    Effect.asVoid
+  )
+
+/**
+ * For the life of `conn`: every `healthCheckMillis` a `PING`, each with its own `commandTimeout`. One that fails
+ * or goes unanswered destroys the connection, so a hung server or a connection lost without a FIN ends the
+ * session, and the loop reconnects and re-subscribes.
+ */
+const healthCheck = (options: ResolvedOptions, conn: Connection): Effect.Effect<never> =>
+  // The schedule never ends: `Effect.never` only gives the loop its type.
+  Effect.andThen(Effect.schedule(ping(options, conn), Schedule.spaced(healthCheckMillis(options))), Effect.never)
+
+/**
+ * One subscriber connection's life: connect, subscribe to every channel, check its health until it dies. It
+ * fails, so that the backoff applies, when the connection could not be opened or died before it answered
+ * anything; a connection that worked is replaced at once, as the command connection is.
+ */
+const makeSession = (ctx: Context): Effect.Effect<void, RedisError> => {
+  const { options, subscriptions } = ctx
+  const onPush = (value: Resp.RespValue) => deliver(ctx, value)
+  return Effect.suspend(() => {
+    const died = Deferred.unsafeMake<RedisError>(FiberId.none)
+    let opened: Connection | undefined
+    return open(options, (_, error) => Deferred.unsafeDone(died, Exit.succeed(error)), onPush).pipe(
+      Effect.tapError((error) => Effect.sync(() => notifyDisconnected(ctx, error))),
+      Effect.flatMap((conn) => {
+        opened = conn
+        subscriptions.connected(conn)
+        // Written in one batch. A channel added while these are in flight is written by `subscribe` itself.
+        const confirmations = Array.from(subscriptions.channels(), (channel) => subscribeOn(ctx, conn, channel))
+        return Effect.race(
+          Deferred.await(died),
+          Effect.zipRight(Effect.all(confirmations, { discard: true }), healthCheck(options, conn))
+        ).pipe(
+          Effect.tap((error) => Effect.sync(() => notifyDisconnected(ctx, error))),
+          Effect.flatMap((error) => conn.successfulReplies === 0 ? Effect.fail(error) : Effect.void)
+        )
+      }),
+      Effect.ensuring(Effect.sync(() => {
+        opened?.destroy(new RedisConnectionError({ message: "subscriber connection closed" }))
+        // A newer loop may have its own connection already.
+        subscriptions.ended(opened)
+      }))
+    )
+  })
+}
+
+// --- subscriptions
+
+/** Adds a listener; a new channel is subscribed at once when the connection is up (else by the next session). */
+const addListener = (ctx: Context, channel: string, listener: Listener): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    const added = ctx.subscriptions.add(channel, listener)
+    switch (added._tag) {
+      case "Awaiting":
+        return Effect.void
+      case "Confirmed":
+        notifySubscribed(ctx, channel, listener)
+        return Effect.void
+      case "Subscribe":
+        // In the client's scope: the confirmation tells every listener of the channel, whoever of them goes away.
+        // acquireRelease acquires uninterruptibly, and a fiber forked there would inherit that.
+        return Effect.asVoid(
+          Effect.forkIn(Effect.interruptible(subscribeOn(ctx, added.conn, added.channel)), ctx.scope)
+        )
+    }
+  })
+
+const removeListener = (ctx: Context, channel: string, listener: Listener): void => {
+  ctx.subscriptions.remove(channel, listener)?.submit(["UNSUBSCRIBE", channel])
+}
+
 /**
  * The subscriber of a client, in the client's scope: closing it closes the subscriber connection.
  *
@@ -61,148 +233,14 @@ export interface Subscriber {
  */
 export const make = (options: ResolvedOptions): Effect.Effect<Subscriber, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const scope = yield* Effect.scope
-    const channels = new Map<string, Channel>()
-    /** The subscriber connection while it is open. */
-    let current: Connection | undefined
-    // Listeners run on the socket's data event, outside any fiber: their failures are logged through the runtime
-    // (logger included) the client was built with.
-    const runFork = Runtime.runFork(yield* Effect.runtime<never>())
-
-    /** Runs a listener's callback; one that throws is logged and affects neither the others nor the connection. */
-    const callListener = (
-      callback: "onMessage" | "onSubscribed" | "onDisconnected",
-      channel: string,
-      run: () => void
-    ): void => {
-      try {
-        run()
-      } catch (defect) {
-        runFork(
-          Effect.annotateLogs(
-            Effect.logError(
-              `pub/sub listener's ${callback} threw; the other listeners are unaffected`,
-              Cause.die(defect)
-            ),
-            { "redis.channel": channel }
-          )
-        )
-      }
+    const ctx: Context = {
+      options,
+      subscriptions: new Subscriptions<Connection, Listener>(),
+      scope: yield* Effect.scope,
+      // Listeners run on the socket's data event, outside any fiber: their failures are logged through the
+      // runtime (logger included) the client was built with.
+      runFork: Runtime.runFork(yield* Effect.runtime<never>())
     }
-
-    const notifySubscribed = (channel: string, listener: Listener): void => {
-      Deferred.unsafeDone(listener.confirmed, Exit.void)
-      const onSubscribed = listener.handlers.onSubscribed
-      if (onSubscribed !== undefined) callListener("onSubscribed", channel, onSubscribed)
-    }
-
-    /** Tells every listener that the session ended: what is published until the next confirmation is lost. */
-    const notifyDisconnected = (error: RedisError): void => {
-      for (const [channel, state] of channels) {
-        for (const listener of state.listeners) {
-          const onDisconnected = listener.handlers.onDisconnected
-          if (onDisconnected !== undefined) callListener("onDisconnected", channel, () => onDisconnected(error))
-        }
-      }
-    }
-
-    const deliver = (value: Resp.RespValue) => {
-      // ["message", channel, payload], as checked by the connection.
-      const [, channelBytes, payload] = value as ReadonlyArray<Uint8Array>
-      const channel = Buffer.from(channelBytes!).toString("utf8")
-      const state = channels.get(channel)
-      if (state === undefined) return
-      for (const listener of state.listeners) {
-        callListener("onMessage", channel, () => listener.handlers.onMessage(payload!))
-      }
-    }
-
-    /**
-     * Writes `SUBSCRIBE channel` on `conn` at once (unless it already was) and returns the wait for its
-     * confirmation, which tells every listener present by then.
-     */
-    const subscribeOn = (conn: Connection, channel: string, state: Channel): Effect.Effect<void> => {
-      if (state.sentOn === conn) return Effect.void
-      state.sentOn = conn
-      const pending = conn.submit(["SUBSCRIBE", channel])
-      return Effect.flatMap(Effect.either(awaitPending(pending)), (result) => {
-        // Every listener left meanwhile (a later subscription is another `Channel`), or the connection died and
-        // the next session subscribes again.
-        if (channels.get(channel) !== state || !conn.isOpen) return Effect.void
-        if (result._tag === "Left") {
-          // Refused by the server (an ACL without the channel, say): retrying on this connection would be refused
-          // again, and the caller of `subscribe` stops waiting after `connectTimeout`.
-          return Effect.annotateLogs(
-            Effect.logWarning(`pub/sub SUBSCRIBE refused: ${result.left.message}`),
-            { "redis.channel": channel }
-          )
-        }
-        return Effect.sync(() => {
-          state.confirmedOn = conn
-          for (const listener of state.listeners) notifySubscribed(channel, listener)
-        })
-      })
-    }
-
-    const ping = (conn: Connection): Effect.Effect<void> =>
-      Effect.suspend(() => awaitPending(conn.submit(["PING"]))).pipe(
-        Effect.timeoutFail({
-          duration: options.commandTimeoutMillis,
-          onTimeout: () =>
-            new RedisTimeoutError({
-              message: `no reply to the subscriber's PING within ${options.commandTimeoutMillis} ms`,
-              phase: "reply",
-              timeoutMillis: options.commandTimeoutMillis,
-              command: "PING"
-            })
-        }),
-        Effect.catchAll((error) =>
-          Effect.sync(() =>
-            conn.destroy(new RedisConnectionError({ message: `subscriber health check failed: ${error.message}` }))
-          )
-        ),
-        Effect.asVoid
-      )
-
-    /**
-     * For the life of `conn`: every `healthCheckMillis` a `PING`, each with its own `commandTimeout`. One that fails
-     * or goes unanswered destroys the connection, so a hung server or a connection lost without a FIN ends the
-     * session, and the loop reconnects and re-subscribes.
-     */
-    const healthCheck = (conn: Connection): Effect.Effect<never> =>
-      // The schedule never ends: `Effect.never` only gives the loop its type.
-      Effect.andThen(Effect.schedule(ping(conn), Schedule.spaced(healthCheckMillis(options))), Effect.never)
-
-    /**
-     * One subscriber connection's life: connect, subscribe to every channel, check its health until it dies. It
-     * fails, so that the backoff applies, when the connection could not be opened or died before it answered
-     * anything; a connection that worked is replaced at once, as the command connection is.
-     */
-    const session: Effect.Effect<void, RedisError> = Effect.suspend(() => {
-      const died = Deferred.unsafeMake<RedisError>(FiberId.none)
-      let opened: Connection | undefined
-      return open(options, (_, error) => Deferred.unsafeDone(died, Exit.succeed(error)), deliver).pipe(
-        Effect.tapError((error) => Effect.sync(() => notifyDisconnected(error))),
-        Effect.flatMap((conn) => {
-          opened = conn
-          current = conn
-          // Written in one batch. A channel added while these are in flight is written by `subscribe` itself.
-          const confirmations = Array.from(channels, ([channel, state]) => subscribeOn(conn, channel, state))
-          return Effect.race(
-            Deferred.await(died),
-            Effect.zipRight(Effect.all(confirmations, { discard: true }), healthCheck(conn))
-          ).pipe(
-            Effect.tap((error) => Effect.sync(() => notifyDisconnected(error))),
-            Effect.flatMap((error) => conn.successfulReplies === 0 ? Effect.fail(error) : Effect.void)
-          )
-        }),
-        Effect.ensuring(Effect.sync(() => {
-          opened?.destroy(new RedisConnectionError({ message: "subscriber connection closed" }))
-          // A newer loop may have its own connection already.
-          if (current === opened) current = undefined
-        }))
-      )
-    })
 
     /**
      * The loop, started by the first subscription and interrupted when the last one's scope closes. It is made
@@ -210,44 +248,16 @@ export const make = (options: ResolvedOptions): Effect.Effect<Subscriber, never,
      */
     const loop = yield* RcRef.make({
       acquire: Effect.forkScoped(
-        Effect.interruptible(Effect.forever(Effect.retry(session, reconnectSchedule(options))))
+        Effect.interruptible(Effect.forever(Effect.retry(makeSession(ctx), reconnectSchedule(options))))
       )
     })
-
-    /** Adds a listener; a new channel is subscribed at once when the connection is up (else by the next session). */
-    const addListener = (channel: string, listener: Listener): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const existing = channels.get(channel)
-        if (existing !== undefined) {
-          existing.listeners.add(listener)
-          // Confirmed on the live connection: subscribed as of now. Still in flight, or not yet written: the
-          // confirmation, when it comes, tells this listener too.
-          if (current !== undefined && existing.confirmedOn === current) notifySubscribed(channel, listener)
-          return Effect.void
-        }
-        const state: Channel = { listeners: new Set([listener]), sentOn: undefined, confirmedOn: undefined }
-        channels.set(channel, state)
-        if (current === undefined) return Effect.void
-        // In the client's scope: the confirmation tells every listener of the channel, whoever of them goes away.
-        // acquireRelease acquires uninterruptibly, and a fiber forked there would inherit that.
-        return Effect.asVoid(Effect.forkIn(Effect.interruptible(subscribeOn(current, channel, state)), scope))
-      })
-
-    const removeListener = (channel: string, listener: Listener): void => {
-      const state = channels.get(channel)
-      state?.listeners.delete(listener)
-      if (state === undefined || state.listeners.size > 0) return
-      channels.delete(channel)
-      // Once the last subscription has gone, the loop has already closed the connection.
-      if (current !== undefined && state.sentOn === current) current.submit(["UNSUBSCRIBE", channel])
-    }
 
     const subscribe = (channel: string, handlers: SubscriptionHandlers): Effect.Effect<void, never, Scope.Scope> =>
       Effect.gen(function*() {
         const listener: Listener = { handlers, confirmed: Deferred.unsafeMake<void>(FiberId.none) }
         yield* Effect.acquireRelease(
-          addListener(channel, listener),
-          () => Effect.sync(() => removeListener(channel, listener))
+          addListener(ctx, channel, listener),
+          () => Effect.sync(() => removeListener(ctx, channel, listener))
         )
         // Released before the listener (finalizers run in reverse): the last subscription stops the loop first.
         yield* RcRef.get(loop)
