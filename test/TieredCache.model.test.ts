@@ -276,6 +276,35 @@ const known: ReadonlyArray<readonly [name: string, spec: History.HistorySpec, op
       latencies: [0, 40, 0, 1],
       failures: []
     }
+  ],
+  [
+    "F13: a second expire of a key already expired moves its fresh period forward: a get sent after the first one returned answers it",
+    {
+      instances: 2,
+      keys: ["k0"],
+      tags: ["ta"],
+      cache: { capacity: 10_000, l1Ttl: 500, grace: 100, graceBackoff: 30 },
+      ops: [
+        {
+          kind: "getOrCompute",
+          instance: 0,
+          at: 1,
+          key: "k0",
+          ttl: 15,
+          grace: undefined,
+          tags: [],
+          timeout: undefined,
+          hardTimeout: undefined,
+          compute: { latency: 0, fails: false }
+        },
+        { kind: "expire", instance: 0, at: 2, key: "k0" },
+        { kind: "get", instance: 0, at: 7, key: "k0" },
+        { kind: "expire", instance: 0, at: 8, key: "k0" }
+      ],
+      // The first expire's read takes 2 → 6, the get's read 7 → 11: the second expire lands inside it.
+      latencies: [0, 0, 4, 0, 4, 0, 0],
+      failures: []
+    }
   ]
 ]
 

@@ -140,6 +140,11 @@ const expireOnce = (
         const left = Option.isSome(found.value.remainingTtl)
           ? Duration.toMillis(found.value.remainingTtl.value)
           : Infinity
+        // Already stale (an earlier expire, its TTL): left as it is. Rewritten "stale from now", it would be fresh
+        // again through the millisecond before now for a read sent before this write lands.
+        if (entry !== undefined && entry !== Entry.CorruptEntry && entry.freshUntil < now) {
+          return Effect.succeed(false)
+        }
         // Stale from now on (fresh through the millisecond before), kept for its grace period counted from now.
         const grace = entry === undefined || entry === Entry.CorruptEntry || entry.freshUntil === Infinity
           ? 0
