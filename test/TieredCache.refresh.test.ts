@@ -5,7 +5,7 @@
  * function that answers NaN, and the backoff on the live clock.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, Effect, Exit, Fiber, Option, Schema, Scope, TestClock } from "effect"
+import { Cause, Deferred, type Duration, Effect, Exit, Fiber, Option, Schema, Scope, TestClock } from "effect"
 import * as MemoryBackend from "../src/MemoryBackend.js"
 import * as RemoteCache from "../src/RemoteCache.js"
 import * as TieredCache from "../src/TieredCache.js"
@@ -264,6 +264,28 @@ describe("TieredCache: options are checked before any work", () => {
       for (const exit of [reserved, badTag, manyReserved] as Array<Exit.Exit<unknown>>) {
         expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
       }
+      expect(runs).toBe(0)
+    }))
+})
+
+describe("TieredCache: one options object reused across calls", () => {
+  it.scoped("each call reads the values it holds then: a grace added for a later call applies to that call", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      const options: { ttl: Duration.DurationInput; grace?: Duration.DurationInput } = { ttl: "1 second" }
+      yield* h.a.getOrCompute("without", Effect.succeed("w"), options)
+      options.grace = "1 minute"
+      yield* h.a.getOrCompute("with", Effect.succeed("g"), options)
+      yield* TestClock.adjust("2 seconds")
+      const down = Effect.fail("down" as const)
+      // Written with a grace, the second entry is answered stale while its refresh fails; the first had none.
+      expect(yield* h.a.getOrCompute("with", down, options)).toBe("g")
+      expect(yield* Effect.exit(h.a.getOrCompute("without", down, options))).toStrictEqual(Exit.fail("down"))
+      // And an options object made invalid between calls is refused by the next call, before any work.
+      let runs = 0
+      ;(options as { grace?: unknown }).grace = -1
+      const bad = yield* Effect.exit(h.a.getOrCompute("later", Effect.sync(() => ++runs), options))
+      expect(Exit.isFailure(bad) && Cause.isDie(bad.cause)).toBe(true)
       expect(runs).toBe(0)
     }))
 })

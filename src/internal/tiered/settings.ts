@@ -50,8 +50,6 @@ type CallOptions = Omit<FreshnessOptions, "grace"> & { readonly grace?: Duration
 export class Settings {
   /** The freshness defaults of every call. */
   readonly defaults: CallSettings
-  /** Each call's options object, checked once: the later steps of the call read it again for free. */
-  private readonly resolved = new WeakMap<object, CallSettings>()
 
   constructor(
     readonly capacity: number,
@@ -67,25 +65,22 @@ export class Settings {
   /** A call's settings (its own, else the cache's), or why its options are invalid. */
   readonly resolve = (call: CallOptions | undefined): CallSettings | Cause.IllegalArgumentException => {
     if (call === undefined) return this.defaults
-    const known = this.resolved.get(call)
-    if (known !== undefined) return known
     const checked = checkFreshness(call, "TieredCache call")
     if (checked._tag === "Left") return checked.left
     const defaults = this.defaults
-    const settings: CallSettings = {
+    return {
       grace: checked.right.grace ?? defaults.grace,
       backoff: checked.right.graceBackoff ?? defaults.backoff,
       timeout: call.timeout === undefined ? defaults.timeout : checked.right.timeout,
       hardTimeout: call.hardTimeout === undefined ? defaults.hardTimeout : checked.right.hardTimeout,
       early: checked.right.earlyRefresh ?? defaults.early
     }
-    this.resolved.set(call, settings)
-    return settings
   }
 
   /**
-   * The settings of a call whose options {@link checkCall} accepted. Resolving again cannot fail then; if it did,
-   * that would be a bug of this module, raised as the defect it is.
+   * The settings of a call whose options {@link checkCall} accepted, read again by each later step of the call
+   * (not remembered per options object: a caller may reuse one object with other values for a later call). Only
+   * an options object changed to an invalid value while its call runs fails here, as the defect it is.
    */
   readonly settingsOf = (call: CallOptions | undefined): CallSettings => {
     const settings = this.resolve(call)
