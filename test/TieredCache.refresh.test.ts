@@ -290,6 +290,24 @@ describe("TieredCache: one options object reused across calls", () => {
     }))
 })
 
+describe("TieredCache: the tags of a computation are read once", () => {
+  it.scoped("a computation that changes its options' tags is written with the tags it was stamped with", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      const one: { ttl: Duration.DurationInput; tags: ReadonlyArray<string> } = { ttl: "1 hour", tags: ["a"] }
+      yield* h.a.getOrCompute("one", Effect.sync(() => (one.tags = ["b"], 1)), one)
+      const many: { ttl: Duration.DurationInput; tags: ReadonlyArray<string> } = { ttl: "1 hour", tags: ["a"] }
+      yield* h.a.getOrComputeMany(["m"], () => Effect.sync(() => (many.tags = ["b"], [["m", 2] as const])), many)
+      // Tagged "a", whose key was made sure of before the stamp: an invalidation of "b" covers neither.
+      yield* h.b.invalidateTags(["b"])
+      expect(yield* h.b.get("one")).toStrictEqual(Option.some(1))
+      expect(yield* h.b.get("m")).toStrictEqual(Option.some(2))
+      yield* h.b.invalidateTags(["a"])
+      expect(yield* h.b.get("one")).toStrictEqual(Option.none())
+      expect(yield* h.b.get("m")).toStrictEqual(Option.none())
+    }))
+})
+
 describe("TieredCache.getOrComputeMany after the cache's scope closed", () => {
   it.scoped("dies, computes nothing, writes nothing, publishes nothing", () =>
     Effect.gen(function*() {

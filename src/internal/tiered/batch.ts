@@ -60,7 +60,7 @@ export const getOrComputeMany = <A, E, R>(
       return ordered
     }
     if (remaining.length === 0) return Effect.succeed(inOrder(found))
-    // As for getOrCompute: after the scope has s.closed, nothing may be read, computed or written.
+    // As for getOrCompute: after the scope has closed, nothing may be read, computed or written.
     if (s.closed) return Effect.die(closedDefect())
     const ticketsByKey = remaining.map((key) => [key, s.tickets.open(key)] as const)
     // The tickets are held until the batch's writes are done: by the caller, or by a refresh it leaves running.
@@ -243,7 +243,11 @@ const computeAndWriteMany = <A, E, R>(
   computeOptions: ComputeOptions<A> | undefined
 ): Effect.Effect<ReadonlyMap<string, A>, E, R> =>
   Effect.suspend(() => {
+    // Read once, here, for the stamp, the tag keys and the writes; checked again, since the options object may
+    // have changed since the call checked it (a tag with U+0000 would write another tag's hard key).
     const tags = computeOptions?.tags ?? []
+    const invalid = s.settings.checkTags("getOrComputeMany", tags)
+    if (invalid !== undefined) return Effect.die(invalid)
     return Effect.flatMap(s.tags.stampAfterTags(tags), (createdAt) =>
       Effect.flatMap(compute, (entries) => {
         if (s.closed) return Effect.die(closedDefect())
@@ -251,7 +255,7 @@ const computeAndWriteMany = <A, E, R>(
         const answer = new Map<string, A>()
         for (const [key, value] of entries) if (asked.has(key)) answer.set(key, value)
         if (answer.size === 0) return Effect.succeed(answer)
-        return Effect.as(writeMany(s, answer, new Map(ticketsByKey), computeOptions, createdAt), answer)
+        return Effect.as(writeMany(s, answer, new Map(ticketsByKey), computeOptions, tags, createdAt), answer)
       }))
   })
 
@@ -261,6 +265,7 @@ const writeMany = <A>(
   values: ReadonlyMap<string, A>,
   ticketOf: ReadonlyMap<string, Ticket>,
   computeOptions: ComputeOptions<A> | undefined,
+  tags: ReadonlyArray<string>,
   createdAt: number
 ): Effect.Effect<void> => {
   const keys = Array.from(values.keys())
@@ -282,7 +287,7 @@ const writeMany = <A>(
         value,
         ttl,
         settings.grace,
-        computeOptions?.tags ?? [],
+        tags,
         settings.early,
         createdAt,
         sentAt

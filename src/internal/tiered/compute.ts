@@ -16,7 +16,8 @@ import { planWrite } from "./writePlan.js"
 
 /**
  * Writes a computed value through: L2, then L1 with an expiry counted from before the write was sent. Skipped
- * when the key was invalidated since the leader started: that change is newer than the computation.
+ * when the key was invalidated since the leader started: that change is newer than the computation. `tags` are
+ * the ones the computation was stamped with (their keys made sure of), read once from the options.
  */
 const writeComputed = <A>(
   s: TieredState,
@@ -25,6 +26,7 @@ const writeComputed = <A>(
   value: A,
   stored: unknown,
   computeOptions: ComputeOptions<A> | undefined,
+  tags: ReadonlyArray<string>,
   createdAt: number
 ) =>
   Effect.suspend(() => {
@@ -40,7 +42,7 @@ const writeComputed = <A>(
         stored,
         ttl ?? s.settings.defaultTtl,
         settings.grace,
-        computeOptions?.tags ?? [],
+        tags,
         settings.early,
         createdAt,
         sentAt
@@ -73,6 +75,10 @@ export const computeAndWrite = <A, E, R, RV>(
     Metrics.increment(computesTotal),
     Effect.suspend(() => {
       const tags = computeOptions?.tags ?? []
+      // Read once, here, for the stamp, the tag keys and the write; checked again, since the options object may
+      // have changed since the call checked it (a tag with U+0000 would write another tag's hard key).
+      const invalid = s.settings.checkTags("getOrCompute", tags)
+      if (invalid !== undefined) return Effect.die(invalid)
       // Known from now on by the tags it will write (see `invalidateTagsHere`).
       s.flights.computes(group, tags)
       const computed = Effect.flatMap(
@@ -88,7 +94,7 @@ export const computeAndWrite = <A, E, R, RV>(
             Effect.flatMap(
               view === undefined ? Effect.succeed<unknown>(value) : view.encode(value),
               (stored) =>
-                Effect.as(writeComputed(s, key, ticket, value, stored, computeOptions, createdAt), {
+                Effect.as(writeComputed(s, key, ticket, value, stored, computeOptions, tags, createdAt), {
                   stored,
                   value,
                   view,

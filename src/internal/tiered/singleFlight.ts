@@ -88,7 +88,7 @@ const startGroup = <A, E, R, RV>(
   view: View<A, RV> | undefined,
   joinable: boolean
 ): Effect.Effect<Outcome, E, R | RV> => {
-  // After the scope has s.closed no group may start: nothing would ever complete it.
+  // After the scope has closed no group may start: nothing would ever complete it.
   if (s.closed) {
     return Effect.die(closedDefect())
   }
