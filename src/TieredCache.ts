@@ -55,7 +55,7 @@ import * as Scope from "effect/Scope"
 import { decodeMessage } from "./core/tiered/message.js"
 import * as TypedView from "./internal/schemaView.js"
 import { type ViewCompute, ViewComputeId } from "./internal/seams.js"
-import type { ComputeOptions, FreshnessOptions, InvalidateTagsOptions, SetOptions } from "./internal/tiered/api.js"
+import type { ComputeOptions, InvalidateTagsOptions, SetOptions, TieredCacheOptions } from "./internal/tiered/api.js"
 import * as Batch from "./internal/tiered/batch.js"
 import { TieredCacheDefect } from "./internal/tiered/defects.js"
 import * as Entry from "./internal/tiered/entry.js"
@@ -127,33 +127,14 @@ export const layerRedisBus: Layer.Layer<InvalidationBus, never, RedisClient> = B
 // Service
 // ---------------------------------------------------------------------------------------------------------------
 
-/**
- * Options of the tiered cache.
- *
- * @since 0.1.0
- * @category models
- */
-export interface TieredCacheOptions extends FreshnessOptions {
-  /** Most entries kept in L1; least recently used go first. Default 10,000. */
-  readonly capacity?: number | undefined
-  /** Longest time an entry stays in L1 (never longer than its L2 TTL). Default 1 minute. */
-  readonly l1Ttl?: Duration.DurationInput | undefined
-  /** TTL of writes that give none (L2 and L1). Default: none (L2 keeps them until evicted). */
-  readonly defaultTtl?: Duration.DurationInput | undefined
-  /**
-   * The invalidation channel, shared by every tiered cache whose L2 keys may overlap (messages carry the prefix,
-   * so caches on unrelated prefixes ignore each other's). Default {@link defaultChannel}.
-   */
-  readonly channel?: string | undefined
-  /**
-   * The L2 key (under the backend's prefix) of a tag's invalidation time is this followed by the tag. Default
-   * {@link defaultTagKeyPrefix}. Keys starting with it are reserved.
-   */
-  readonly tagKeyPrefix?: string | undefined
-}
-
 // Declared with the modules the cache is made of (which need them), documented there, re-exported unchanged.
-export type { ComputeOptions, FreshnessOptions, InvalidateTagsOptions, SetOptions } from "./internal/tiered/api.js"
+export type {
+  ComputeOptions,
+  FreshnessOptions,
+  InvalidateTagsOptions,
+  SetOptions,
+  TieredCacheOptions
+} from "./internal/tiered/api.js"
 
 /**
  * The invalidation channel every tiered cache uses unless told otherwise.

@@ -99,3 +99,28 @@ export interface InvalidateTagsOptions {
    */
   readonly hard?: boolean | undefined
 }
+
+/**
+ * Options of the tiered cache.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TieredCacheOptions extends FreshnessOptions {
+  /** Most entries kept in L1; least recently used go first. Default 10,000. */
+  readonly capacity?: number | undefined
+  /** Longest time an entry stays in L1 (never longer than its L2 TTL). Default 1 minute. */
+  readonly l1Ttl?: Duration.DurationInput | undefined
+  /** TTL of writes that give none (L2 and L1). Default: none (L2 keeps them until evicted). */
+  readonly defaultTtl?: Duration.DurationInput | undefined
+  /**
+   * The invalidation channel, shared by every tiered cache whose L2 keys may overlap (messages carry the prefix,
+   * so caches on unrelated prefixes ignore each other's). Default `TieredCache.defaultChannel`.
+   */
+  readonly channel?: string | undefined
+  /**
+   * The L2 key (under the backend's prefix) of a tag's invalidation time is this followed by the tag. Default
+   * `TieredCache.defaultTagKeyPrefix`. Keys starting with it are reserved.
+   */
+  readonly tagKeyPrefix?: string | undefined
+}

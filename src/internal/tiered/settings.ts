@@ -9,7 +9,7 @@ import * as Cause from "effect/Cause"
 import type * as Duration from "effect/Duration"
 import * as Either from "effect/Either"
 import { resolveTtl } from "../backend/ttl.js"
-import type { ComputeOptions, FreshnessOptions } from "./api.js"
+import type { ComputeOptions, FreshnessOptions, TieredCacheOptions } from "./api.js"
 import { TieredCacheDefect } from "./defects.js"
 import { checkFreshness } from "./options.js"
 
@@ -24,19 +24,6 @@ export interface CallSettings {
   readonly timeout: number | undefined
   readonly hardTimeout: number | undefined
   readonly early: number | undefined
-}
-
-/**
- * The options a cache is built with, as {@link resolve} reads them.
- *
- * @internal
- */
-export interface CacheOptions extends FreshnessOptions {
-  readonly capacity?: number | undefined
-  readonly l1Ttl?: Duration.DurationInput | undefined
-  readonly defaultTtl?: Duration.DurationInput | undefined
-  readonly channel?: string | undefined
-  readonly tagKeyPrefix?: string | undefined
 }
 
 /** One call's freshness options (those of `set` may be only a grace). */
@@ -131,7 +118,7 @@ export class Settings {
  * @internal
  */
 export const resolve = (
-  options: CacheOptions,
+  options: TieredCacheOptions,
   defaults: { readonly channel: string; readonly tagKeyPrefix: string }
 ): Either.Either<Settings, Cause.IllegalArgumentException> => {
   const capacity = options.capacity ?? 10_000
