@@ -8,6 +8,7 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Context from "effect/Context"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
@@ -53,8 +54,24 @@ export class InvalidationBus extends Context.Tag("effect-remote-cache/TieredCach
   InvalidationBusShape
 >() {}
 
+/** Logs what a subscriber's callback threw, as the Redis client does for its pub/sub listeners. */
+const logThrown = (channel: string, callback: string, thrown: ReadonlyArray<unknown>): Effect.Effect<void> =>
+  Effect.annotateLogs(
+    Effect.forEach(
+      thrown,
+      (defect) =>
+        Effect.logError(
+          `in-process bus: a subscriber's ${callback} threw; the other subscribers are unaffected`,
+          Cause.die(defect)
+        ),
+      { discard: true }
+    ),
+    { "bus.channel": channel }
+  )
+
 /**
- * An in-process bus: delivers synchronously to every subscriber of the channel in this process.
+ * An in-process bus: delivers synchronously to every subscriber of the channel in this process. A subscriber
+ * whose callback throws is logged at error level; the others still get the message, and publishing never fails.
  *
  * @since 0.1.0
  * @category constructors
@@ -62,17 +79,33 @@ export class InvalidationBus extends Context.Tag("effect-remote-cache/TieredCach
 export const makeMemory = (): InvalidationBusShape => {
   const channels = new Map<string, Set<(message: Uint8Array) => void>>()
   return {
+    // Delivered to the subscribers of the moment (one that subscribes or leaves during a delivery changes the
+    // next one); a subscriber that throws is logged and keeps neither the others nor the publisher from going on,
+    // as on the Redis bus.
     publish: (channel, message) =>
-      Effect.sync(() => {
-        for (const deliver of channels.get(channel) ?? []) deliver(message)
+      Effect.suspend(() => {
+        let thrown: Array<unknown> | undefined
+        for (const deliver of Array.from(channels.get(channel) ?? [])) {
+          try {
+            deliver(message)
+          } catch (defect) {
+            ;(thrown ??= []).push(defect)
+          }
+        }
+        return thrown === undefined ? Effect.void : logThrown(channel, "onMessage", thrown)
       }),
     subscribe: (channel, handlers) =>
       Effect.asVoid(Effect.acquireRelease(
-        Effect.sync(() => {
+        Effect.suspend(() => {
           const set = channels.get(channel) ?? new Set()
           channels.set(channel, set)
           set.add(handlers.onMessage)
-          handlers.onSubscribed()
+          try {
+            handlers.onSubscribed()
+            return Effect.void
+          } catch (defect) {
+            return logThrown(channel, "onSubscribed", [defect])
+          }
         }),
         () =>
           Effect.sync(() => {

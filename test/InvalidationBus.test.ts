@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Scope } from "effect"
+import { Effect, Exit, Layer, Logger, Scope } from "effect"
 import * as InvalidationBus from "../src/InvalidationBus.js"
 import * as MemoryBackend from "../src/MemoryBackend.js"
 import * as RemoteCache from "../src/RemoteCache.js"
@@ -29,6 +29,43 @@ describe("InvalidationBus", () => {
       expect(heard).toStrictEqual(["one"])
     }))
 
+  it.effect("a subscriber that throws is logged; the others still get the message and publish succeeds", () =>
+    Effect.gen(function*() {
+      const bus = InvalidationBus.makeMemory()
+      const heard: Array<string> = []
+      const logged: Array<string> = []
+      const logger = Logger.make(({ message }) => {
+        logged.push(String(Array.isArray(message) ? message[0] : message))
+      })
+      const scope = yield* Scope.make()
+      const listen = (name: string, onMessage: (message: Uint8Array) => void) =>
+        Scope.extend(bus.subscribe("c", { onMessage, onSubscribed: () => heard.push(`${name} subscribed`) }), scope)
+      yield* listen("first", () => heard.push("first"))
+      yield* listen("bad", () => {
+        throw new Error("boom")
+      })
+      yield* listen("last", () => heard.push("last"))
+      yield* Scope.extend(
+        bus.subscribe("c", {
+          onMessage: () => heard.push("late"),
+          onSubscribed: () => {
+            throw new Error("boom on subscribe")
+          }
+        }),
+        scope
+      ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      const published = yield* Effect.exit(
+        bus.publish("c", bytes("m")).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      )
+      expect(Exit.isSuccess(published)).toBe(true)
+      expect(heard).toStrictEqual(["first subscribed", "bad subscribed", "last subscribed", "first", "last", "late"])
+      expect(logged).toStrictEqual([
+        "in-process bus: a subscriber's onSubscribed threw; the other subscribers are unaffected",
+        "in-process bus: a subscriber's onMessage threw; the other subscribers are unaffected"
+      ])
+      yield* Scope.close(scope, Exit.void)
+    }))
+
   it.effect("the names TieredCache kept find the same service as the module's own", () =>
     Effect.gen(function*() {
       expect(TieredCache.InvalidationBus).toBe(InvalidationBus.InvalidationBus)
@@ -44,5 +81,22 @@ describe("InvalidationBus", () => {
       expect(yield* b.get("k")).toStrictEqual(expect.objectContaining({ _tag: "Some", value: 1 }))
       yield* a.set("k", 2)
       expect(yield* b.get("k")).toStrictEqual(expect.objectContaining({ _tag: "Some", value: 2 }))
+    }).pipe(Effect.scoped))
+
+  it.effect("a hand-made bus whose publish dies leaves the cache's writes done", () =>
+    Effect.gen(function*() {
+      const dying: InvalidationBus.InvalidationBusShape = {
+        publish: () => Effect.die(new Error("bus down")),
+        subscribe: () => Effect.void
+      }
+      const remote = RemoteCache.layerDefault.pipe(Layer.provide(MemoryBackend.layer()))
+      const cache = yield* TieredCache.make().pipe(
+        Effect.provide(Layer.merge(remote, Layer.succeed(InvalidationBus.InvalidationBus, dying))),
+        Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none))
+      )
+      yield* cache.set("k", 1)
+      expect(yield* cache.get("k")).toStrictEqual(expect.objectContaining({ _tag: "Some", value: 1 }))
+      yield* cache.delete("k")
+      expect(yield* cache.get("k")).toStrictEqual(expect.objectContaining({ _tag: "None" }))
     }).pipe(Effect.scoped))
 })

@@ -232,9 +232,15 @@ export class TieredState {
     this.flights.joinable.clear()
   }
 
-  /** Publishes a change of this cache's keys to the other instances. */
+  /**
+   * Publishes a change of this cache's keys to the other instances. A bus is not to fail (see its contract); one
+   * that dies anyway (a hand-made one) is logged, and the write that published stays done.
+   */
   readonly send = (message: Omit<Message, "o" | "p">): Effect.Effect<void> =>
-    this.bus.publish(this.settings.channel, encodeMessage({ o: this.self, p: this.prefix, ...message }))
+    Effect.catchAllDefect(
+      this.bus.publish(this.settings.channel, encodeMessage({ o: this.self, p: this.prefix, ...message })),
+      (defect) => Effect.logError("TieredCache: the invalidation bus failed to publish a change", Cause.die(defect))
+    )
 
   /** Publishes a write (`s`) or a delete (`d`) of one key. */
   readonly publish = (t: "s" | "d", key: string): Effect.Effect<void> => this.send({ t, k: key })
