@@ -1,6 +1,17 @@
+import { fileURLToPath } from "node:url"
 import { defineConfig } from "vitest/config"
 
+const root = fileURLToPath(new URL(".", import.meta.url))
+
 export default defineConfig({
+  resolve: {
+    // The face imports Effect's modules through `#effect/*`: this run resolves them to the Effect 3 adapters
+    // (the Effect 4 run, `test/effect4/vitest.config.ts`, to the Effect 4 ones).
+    alias: [
+      { find: /^#effect\/(.*)$/, replacement: `${root}src/compat/effect3/$1.ts` },
+      { find: /^#test-effect\/(.*)$/, replacement: `${root}test/compat/effect3/$1.ts` }
+    ]
+  },
   test: {
     include: ["test/**/*.test.ts"],
     // Tests against a real redis-server start their own processes; keep two cores from thrashing.
