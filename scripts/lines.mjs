@@ -1,0 +1,24 @@
+// The two release lines built from this repository: one package name, one major per Effect major. A line's
+// package carries only its own face, and its `effect` peer range lets npm refuse the other major's app, so neither
+// major can load the other's code. `latest` on the registry is the Effect 4 line; the Effect 3 line is published
+// under the `effect3` dist-tag (`npm install effect-remote-cache@effect3`).
+export const lines = {
+  effect3: {
+    effect: 3,
+    version: "1.0.0",
+    tag: "effect3",
+    peer: "^3.22.0",
+    node: ">=20",
+    // Effect 3 ships CommonJS too, so this line does: an `import` and a `require` build, each with its .d.ts.
+    formats: ["esm", "cjs"]
+  },
+  effect4: {
+    effect: 4,
+    version: "2.0.0",
+    tag: "latest",
+    peer: "^4.1.5",
+    // Effect 4 is ES modules only; CommonJS apps load both through require(esm), in Node 20.19+ and 22.12+.
+    node: ">=20.19",
+    formats: ["esm"]
+  }
+}

@@ -1,0 +1,33 @@
+// The Effect 4 run of the shared suites: the same test files and the same face as `npm test`'s Effect 3 run, with
+// `#effect/*` resolved to the Effect 4 adapters and `effect`, `@effect/vitest` and `vitest` to this folder's own
+// install (Effect 4.1.5, @effect/vitest 4, vitest 5, which needs Node 22.12 or later). Run it with
+// `npm run test:effect4`, which installs this folder and finds a Node 22 when the current one is older.
+import { fileURLToPath } from "node:url"
+import { defineConfig } from "vitest/config"
+
+const here = fileURLToPath(new URL(".", import.meta.url))
+const root = fileURLToPath(new URL("../../", import.meta.url))
+const own = (name: string) => `${here}node_modules/${name}`
+
+export default defineConfig({
+  root,
+  resolve: {
+    alias: [
+      { find: /^#effect\/(.*)$/, replacement: `${root}src/compat/effect4/$1.ts` },
+      { find: /^#test-effect\/(.*)$/, replacement: `${root}test/compat/effect4/$1.ts` },
+      { find: /^effect$/, replacement: own("effect/dist/index.js") },
+      { find: /^effect\/(.*)$/, replacement: own("effect/dist/$1.js") },
+      { find: /^@effect\/vitest$/, replacement: own("@effect/vitest/dist/index.js") }
+    ]
+  },
+  test: {
+    include: [
+      "test/effect4/*.test.ts"
+    ],
+    fileParallelism: true,
+    maxWorkers: 2,
+    minWorkers: 1,
+    testTimeout: 60_000,
+    hookTimeout: 60_000
+  }
+})
