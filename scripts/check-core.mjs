@@ -1,4 +1,4 @@
-// `npm run check`: the core (src/core) is plain TypeScript that both Effect faces share, so it may import only
+// `npm run check`, two rules. The core (src/core) is plain TypeScript that both Effect faces share, so it may import only
 // other core files and Node's built-ins (`node:*`): never `effect`, and never a module outside src/core (which
 // could bring `effect` in).
 import * as fs from "node:fs"
@@ -27,5 +27,29 @@ for (const file of filesOf(core)) {
 }
 if (problems.length > 0) {
   console.error("src/core may import only src/core and node:* modules:\n  " + problems.join("\n  "))
+  process.exit(1)
+}
+
+// The face (src/ outside core/ and compat/) reaches Effect only through `#effect/<Module>`, which each build
+// resolves to one major's adapters (src/compat/effect3 or src/compat/effect4): a direct `effect` import would bind
+// the face to one major. And each adapter folder imports only `effect` and its own files.
+const compat = path.join(root, "src", "compat")
+const faceProblems = []
+for (const file of filesOf(path.join(root, "src"))) {
+  if (file.startsWith(core + path.sep)) continue
+  const inCompat = file.startsWith(compat + path.sep)
+  for (const specifier of specifiers(fs.readFileSync(file, "utf8"))) {
+    const effect = specifier === "effect" || specifier.startsWith("effect/")
+    if (!inCompat && effect) faceProblems.push(`${path.relative(root, file)} imports "${specifier}"`)
+    if (inCompat && !effect && !specifier.startsWith("./") && !specifier.startsWith("node:")) {
+      faceProblems.push(`${path.relative(root, file)} imports "${specifier}"`)
+    }
+  }
+}
+if (faceProblems.length > 0) {
+  console.error(
+    "the face imports Effect through #effect/* only, and src/compat/<major> imports only effect and itself:\n  " +
+      faceProblems.join("\n  ")
+  )
   process.exit(1)
 }

@@ -1,5 +1,7 @@
-// Type-checks every ```ts block of README.md (part of `npm run check`). Each block is compiled as a module of its
-// own, as if it sat at the project root; "effect-remote-cache" resolves to src/, as it resolves to dist/ for a user.
+// Type-checks every ```ts block of README.md (part of `npm run check`) against both faces: once with Effect 3 and
+// once with Effect 4, since a user of either line copies the same blocks. A block right after a line
+// `<!-- effect 3 only -->` is checked against Effect 3 alone. Each block is compiled as a module of its own, as if it
+// sat at the project root; "effect-remote-cache" resolves to src/, as it resolves to the package for a user.
 // Diagnostics name the README line. Blocks are meant to be copied, so each one carries its own imports; unused
 // declarations are allowed, since a snippet often just shows how a value is built.
 // A block right after a line `<!-- same as examples/x.ts -->` must equal that file from its first import on (with
@@ -22,6 +24,8 @@ for (let i = 0; i < lines.length; i++) {
   while (end < lines.length && !/^```\s*$/.test(lines[end])) end++
   const snippet = {
     file: path.join(root, `README.md.${snippets.length + 1}.ts`),
+    effect3Only: /^<!-- effect 3 only -->$/.test(lines[i - 1] ?? "") ||
+      /^<!-- effect 3 only -->$/.test(lines[i - 2] ?? ""),
     line: start + 1, // 1-based line of the block's first line of code
     text: lines.slice(start, end).join("\n") + "\n"
   }
@@ -47,45 +51,71 @@ if (snippets.length === 0) {
 }
 
 const configFile = ts.readConfigFile(path.join(root, "tsconfig.base.json"), ts.sys.readFile)
-const { options } = ts.parseJsonConfigFileContent(configFile.config, ts.sys, root)
-Object.assign(options, {
-  noEmit: true,
-  noUnusedLocals: false,
-  noUnusedParameters: false,
-  baseUrl: root,
-  paths: { "effect-remote-cache": ["./src/index.ts"], "effect-remote-cache/*": ["./src/*.ts"] }
-})
-
-const byFile = new Map(snippets.map((snippet) => [snippet.file, snippet]))
-const host = ts.createCompilerHost(options)
-const { fileExists, readFile, getSourceFile } = host
-host.fileExists = (file) => byFile.has(file) || fileExists.call(host, file)
-host.readFile = (file) => byFile.get(file)?.text ?? readFile.call(host, file)
-host.getSourceFile = (file, languageVersion, ...rest) => {
-  const snippet = byFile.get(file)
-  return snippet === undefined
-    ? getSourceFile.call(host, file, languageVersion, ...rest)
-    : ts.createSourceFile(file, snippet.text, languageVersion, true)
-}
-
-const program = ts.createProgram([...byFile.keys()], options, host)
-const diagnostics = ts.getPreEmitDiagnostics(program)
-for (const diagnostic of diagnostics) {
-  const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n")
-  const snippet = diagnostic.file && byFile.get(diagnostic.file.fileName)
-  if (diagnostic.file === undefined || diagnostic.start === undefined) {
-    console.error(`error TS${diagnostic.code}: ${message}`)
-  } else {
-    const { line, character } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start)
-    const where = snippet === undefined
-      ? `${path.relative(root, diagnostic.file.fileName)}(${line + 1},${character + 1})`
-      : `README.md(${snippet.line + line},${character + 1})`
-    console.error(`${where}: error TS${diagnostic.code}: ${message}`)
+const { options: baseOptions } = ts.parseJsonConfigFileContent(configFile.config, ts.sys, root)
+const effect4 = "./node_modules/effect4/dist"
+const faces = [
+  { name: "Effect 3", adapters: "effect3", paths: {} },
+  {
+    name: "Effect 4",
+    adapters: "effect4",
+    paths: { "effect": [`${effect4}/index.d.ts`], "effect/*": [`${effect4}/*.d.ts`] }
   }
+]
+
+let failed = 0
+for (const face of faces) {
+  const checked = face.adapters === "effect3" ? snippets : snippets.filter((snippet) => !snippet.effect3Only)
+  failed += check(face, checked)
 }
-if (diagnostics.length > 0 || drifted > 0) {
+if (failed > 0 || drifted > 0) {
   console.error(
-    `README.md: ${diagnostics.length} type error(s) in ${snippets.length} TypeScript block(s), ${drifted} block(s) unlike their example`
+    `README.md: ${failed} type error(s) in ${snippets.length} TypeScript block(s), ${drifted} block(s) unlike their example`
   )
   process.exit(1)
+}
+
+/** Type-checks the blocks against one face; returns the number of errors, printed with their README lines. */
+function check(face, checked) {
+  const options = { ...baseOptions }
+  Object.assign(options, {
+    noEmit: true,
+    noUnusedLocals: false,
+    noUnusedParameters: false,
+    baseUrl: root,
+    paths: {
+      ...face.paths,
+      "effect-remote-cache": ["./src/index.ts"],
+      "effect-remote-cache/*": ["./src/*.ts"],
+      "#effect/*": [`./src/compat/${face.adapters}/*.ts`]
+    }
+  })
+
+  const byFile = new Map(checked.map((snippet) => [snippet.file, snippet]))
+  const host = ts.createCompilerHost(options)
+  const { fileExists, readFile, getSourceFile } = host
+  host.fileExists = (file) => byFile.has(file) || fileExists.call(host, file)
+  host.readFile = (file) => byFile.get(file)?.text ?? readFile.call(host, file)
+  host.getSourceFile = (file, languageVersion, ...rest) => {
+    const snippet = byFile.get(file)
+    return snippet === undefined
+      ? getSourceFile.call(host, file, languageVersion, ...rest)
+      : ts.createSourceFile(file, snippet.text, languageVersion, true)
+  }
+
+  const program = ts.createProgram([...byFile.keys()], options, host)
+  const diagnostics = ts.getPreEmitDiagnostics(program)
+  for (const diagnostic of diagnostics) {
+    const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n")
+    const snippet = diagnostic.file && byFile.get(diagnostic.file.fileName)
+    if (diagnostic.file === undefined || diagnostic.start === undefined) {
+      console.error(`error TS${diagnostic.code}: ${message} [${face.name}]`)
+    } else {
+      const { line, character } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start)
+      const where = snippet === undefined
+        ? `${path.relative(root, diagnostic.file.fileName)}(${line + 1},${character + 1})`
+        : `README.md(${snippet.line + line},${character + 1}) [${face.name}]`
+      console.error(`${where}: error TS${diagnostic.code}: ${message}`)
+    }
+  }
+  return diagnostics.length
 }

@@ -1,7 +1,9 @@
 /**
- * The published package as a user installs it: `npm pack` of a copy of the project (its `prepack` builds `dist`),
- * the tarball's file list, then an ES module, a CommonJS and a TypeScript consumer loading the unpacked tarball.
- * Nothing is fetched: the consumers' `effect` (and `@types/node`) are links to this project's install.
+ * The published packages as users install them. For each release line (effect3: 1.x for Effect 3, effect4: 2.x for
+ * Effect 4): `npm run pack` builds and packs the line, then a fresh app of that Effect major installs the tarball
+ * offline (its `effect` is this project's install of that major) and loads it as an ES module, as CommonJS and from
+ * TypeScript (NodeNext), runs a write and a read, and runs the README quick start unchanged. The lines refuse each
+ * other's apps: npm will not install the Effect 4 line into an Effect 3 app, nor the reverse.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
 import { execFile } from "node:child_process"
@@ -20,126 +22,117 @@ const run = (command: string, args: ReadonlyArray<string>, options: { cwd: strin
     })
   })
 const root = path.resolve(import.meta.dirname, "..")
-const tsc = createRequire(import.meta.url).resolve("typescript/bin/tsc")
-
-// What `npm pack` needs to build and pack: the sources and the build configuration, not the tests.
-const projectFiles = [
-  "package.json",
-  "README.md",
-  "LICENSE",
-  "tsconfig.base.json",
-  "tsconfig.build.json",
-  "tsconfig.build.cjs.json",
-  "scripts",
-  "src"
-]
+const require = createRequire(import.meta.url)
+const tsc = require.resolve("typescript/bin/tsc")
+const tsx = require.resolve("tsx")
 
 // The modules a user may import: every file of src/ but the internal ones.
 const publicModules = fs.readdirSync(path.join(root, "src"))
   .filter((file) => file.endsWith(".ts"))
   .map((file) => file.slice(0, -3))
 
-interface Packed {
-  readonly files: ReadonlyArray<string>
-  readonly manifest: Record<string, unknown>
-  /** A directory whose node_modules holds the unpacked tarball, `effect` and `@types/node`. */
-  readonly app: string
+// The README quick start, as a user copies it (README.md's block must equal this file; `npm run check` says so).
+const quickStart = fs.readFileSync(path.join(root, "examples", "quickstart.ts"), "utf8")
+  .replaceAll("\"../src/index.js\"", "\"effect-remote-cache\"")
+
+interface Line {
+  readonly name: "effect3" | "effect4"
+  readonly major: 1 | 2
+  /** This project's install of the line's Effect. */
+  readonly effect: string
+  readonly formats: ReadonlyArray<"esm" | "cjs">
 }
+const lines: ReadonlyArray<Line> = [
+  { name: "effect3", major: 1, effect: path.join(root, "node_modules", "effect"), formats: ["esm", "cjs"] },
+  { name: "effect4", major: 2, effect: path.join(root, "node_modules", "effect4"), formats: ["esm"] }
+]
 
 let work: string
-let packed: Packed
+const tarballs = new Map<string, { readonly file: string; readonly files: ReadonlyArray<string> }>()
 
-const linkFromProject = (app: string, name: string) => {
-  const target = path.join(app, "node_modules", name)
-  fs.mkdirSync(path.dirname(target), { recursive: true })
-  fs.symlinkSync(path.join(root, "node_modules", name), target, "dir")
+/** A fresh app whose `effect` is the given install, with the given tarball as its dependency, installed offline. */
+const makeApp = async (name: string, effect: string, tarball: string) => {
+  const app = path.join(work, name)
+  fs.mkdirSync(app, { recursive: true })
+  fs.writeFileSync(
+    path.join(app, "package.json"),
+    JSON.stringify({
+      name,
+      private: true,
+      dependencies: { "effect": `file:${effect}`, "effect-remote-cache": `file:${tarball}` },
+      devDependencies: { "@types/node": `file:${path.join(root, "node_modules", "@types", "node")}` }
+    })
+  )
+  await run("npm", ["install", "--offline", "--no-audit", "--no-fund", "--loglevel=error"], { cwd: app })
+  return app
 }
 
-const pack = async (): Promise<Packed> => {
-  const project = path.join(work, "project")
-  for (const file of projectFiles) {
-    fs.cpSync(path.join(root, file), path.join(project, file), { recursive: true })
+beforeAll(async () => {
+  work = fs.mkdtempSync(path.join(os.tmpdir(), "erc-pack-"))
+  const { stdout } = await run(process.execPath, [path.join(root, "scripts", "pack.mjs"), work])
+  for (const line of stdout.split("\n").filter((text) => text.startsWith("{"))) {
+    const packed = JSON.parse(line) as { line: string; file: string; files: Array<string> }
+    tarballs.set(packed.line, packed)
   }
-  fs.symlinkSync(path.join(root, "node_modules"), path.join(project, "node_modules"), "dir")
-  const { stdout } = await run("npm", ["pack", "--json", "--pack-destination", work], { cwd: project })
-  // npm prints the lifecycle scripts' own output (prepack) before the JSON report.
-  const report = JSON.parse(stdout.slice(stdout.search(/^\[/m))) as Array<
-    { filename: string; files: Array<{ path: string }> }
-  >
-  const tarball = path.join(work, report[0]!.filename)
+}, 300_000)
 
-  const app = path.join(work, "app")
-  const installed = path.join(app, "node_modules", "effect-remote-cache")
-  fs.mkdirSync(installed, { recursive: true })
-  await run("tar", ["-xzf", tarball, "-C", installed, "--strip-components=1"])
-  linkFromProject(app, "effect")
-  linkFromProject(app, path.join("@types", "node"))
-  fs.writeFileSync(path.join(app, "package.json"), JSON.stringify({ name: "app", private: true }))
-  return {
-    files: report[0]!.files.map((file) => file.path),
-    manifest: JSON.parse(fs.readFileSync(path.join(installed, "package.json"), "utf8")),
-    app
+afterAll(() => {
+  if (work !== undefined) fs.rmSync(work, { recursive: true, force: true })
+})
+
+describe.each(lines)("the $name line", (line) => {
+  let app: string
+  const node = async (file: string, source: string, args: ReadonlyArray<string> = []): Promise<string> => {
+    fs.writeFileSync(path.join(app, file), source)
+    const { stdout } = await run(process.execPath, [...args, file], { cwd: app })
+    return stdout.trim()
   }
-}
 
-// Runs a script of the consumer app with Node and returns what it printed.
-const node = async (file: string, source: string): Promise<string> => {
-  fs.writeFileSync(path.join(packed.app, file), source)
-  const { stdout } = await run(process.execPath, [file], { cwd: packed.app })
-  return stdout.trim()
-}
-
-// Each consumer stores a value through MemoryBackend and reads it back, so the package's code really runs.
-const exercise = `
-const program = Effect.flatMap(RemoteCacheBackend.RemoteCacheBackend, (cache) =>
-  Effect.zipRight(cache.set("k", { n: 1 }, "1 minute"), cache.get("k")))
-const value = await Effect.runPromise(program.pipe(Effect.provide(MemoryBackendModule.layer())))
-`
-
-describe("Package", () => {
   beforeAll(async () => {
-    work = fs.mkdtempSync(path.join(os.tmpdir(), "erc-pack-"))
-    packed = await pack()
-  }, 240_000)
+    app = await makeApp(`app-${line.name}`, line.effect, tarballs.get(line.name)!.file)
+  }, 120_000)
 
-  afterAll(() => {
-    if (work !== undefined) fs.rmSync(work, { recursive: true, force: true })
-  })
-
-  it("the tarball holds dist for both module systems, README, LICENSE and package.json, and nothing else of the repository", () => {
-    const { files } = packed
-    for (const file of ["package.json", "README.md", "LICENSE", "dist/esm/package.json", "dist/cjs/package.json"]) {
-      expect(files).toContain(file)
-    }
-    for (const module of publicModules) {
-      for (const format of ["esm", "cjs"]) {
+  it("the tarball holds its own face and formats, README, LICENSE and package.json, nothing else", () => {
+    const { files } = tarballs.get(line.name)!
+    for (const file of ["package.json", "README.md", "LICENSE"]) expect(files).toContain(file)
+    for (const format of line.formats) {
+      expect(files).toContain(`dist/${format}/package.json`)
+      for (const module of publicModules) {
         expect(files).toContain(`dist/${format}/${module}.js`)
         expect(files).toContain(`dist/${format}/${module}.d.ts`)
       }
     }
-    const outside = files.filter((file) =>
-      !/^(dist|src)\//.test(file) && !/^(package\.json|README\.md|LICENSE)$/.test(file)
-    )
-    expect(outside).toEqual([])
+    if (!line.formats.includes("cjs")) expect(files.filter((file) => file.startsWith("dist/cjs/"))).toEqual([])
+    const other = line.name === "effect3" ? "effect4" : "effect3"
+    expect(files.filter((file) => file.includes(`compat/${other}/`))).toEqual([])
+    expect(files.filter((file) => !/^(dist|src)\//.test(file) && !/^(package\.json|README\.md|LICENSE)$/.test(file)))
+      .toEqual([])
     expect(files.filter((file) => file.startsWith("src/") && !file.endsWith(".ts"))).toEqual([])
   })
 
-  it("the manifest requires effect only, as a peer, and names its license and repository", () => {
-    const { manifest } = packed
-    expect(manifest["dependencies"]).toBeUndefined()
-    expect(manifest["optionalDependencies"]).toBeUndefined()
-    expect(Object.keys(manifest["peerDependencies"] as object)).toEqual(["effect"])
-    expect(manifest["license"]).toBe("MIT")
-    expect(manifest["repository"]).toMatchObject({ type: "git", url: expect.stringMatching(/^git\+https:\/\//) })
-    expect(fs.readFileSync(path.join(packed.app, "node_modules/effect-remote-cache/LICENSE"), "utf8")).toMatch(
-      /^MIT License/
+  it("the manifest is the line's major and requires that Effect major only, as a peer", () => {
+    const manifest = JSON.parse(
+      fs.readFileSync(path.join(app, "node_modules/effect-remote-cache/package.json"), "utf8")
     )
+    expect(manifest.version).toMatch(new RegExp(`^${line.major}\\.`))
+    expect(manifest.dependencies).toBeUndefined()
+    expect(Object.keys(manifest.peerDependencies)).toEqual(["effect"])
+    expect(manifest.peerDependencies.effect).toMatch(line.name === "effect3" ? /^\^3\./ : /^\^4\./)
+    expect(manifest.license).toBe("MIT")
+    expect(manifest.repository).toMatchObject({ type: "git", url: expect.stringMatching(/^git\+https:\/\//) })
   })
 
-  it("an ES module consumer imports the root, a sub-path and package.json; internal modules stay private", async () => {
+  // Each consumer writes a value through MemoryBackend and reads it back, so the package's code really runs.
+  const exercise = `
+const program = Effect.flatMap(RemoteCacheBackend.RemoteCacheBackend, (cache) =>
+  Effect.andThen(cache.set("k", { n: 1 }, "1 minute"), cache.get("k")))
+const value = await Effect.runPromise(program.pipe(Effect.provide(MemoryBackendModule.layer())))
+`
+
+  it("an ES module app imports the root, a sub-path and package.json, and runs a write and a read", async () => {
     const out = await node(
       "consumer.mjs",
-      `import { Effect } from "effect"
+      `import { Effect, Option } from "effect"
 import { MemoryBackend, RemoteCacheBackend, TieredCache } from "effect-remote-cache"
 import * as MemoryBackendModule from "effect-remote-cache/MemoryBackend"
 import manifest from "effect-remote-cache/package.json" with { type: "json" }
@@ -147,7 +140,7 @@ ${exercise}
 let internal = "exported"
 await import("effect-remote-cache/internal/backend/codec").catch((error) => { internal = error.code })
 console.log(JSON.stringify({
-  value,
+  value: Option.getOrNull(value),
   sameModule: MemoryBackend === MemoryBackendModule,
   tiered: typeof TieredCache.layer,
   name: manifest.name,
@@ -156,18 +149,18 @@ console.log(JSON.stringify({
 `
     )
     expect(JSON.parse(out)).toEqual({
-      value: { _id: "Option", _tag: "Some", value: { n: 1 } },
-      sameModule: true, // the root re-exports the very module a sub-path loads: one instance of each service tag
+      value: { n: 1 },
+      sameModule: true, // the root re-exports the very module a sub-path loads: one instance of each service key
       tiered: "function",
       name: "effect-remote-cache",
       internal: "ERR_PACKAGE_PATH_NOT_EXPORTED"
     })
   })
 
-  it("a CommonJS consumer requires the root, every sub-path and package.json; internal modules stay private", async () => {
+  it("a CommonJS app requires the root, every sub-path and package.json, and runs a write and a read", async () => {
     const out = await node(
       "consumer.cjs",
-      `const { Effect } = require("effect")
+      `const { Effect, Option } = require("effect")
 const { RemoteCacheBackend, Serializer } = require("effect-remote-cache")
 const MemoryBackendModule = require("effect-remote-cache/MemoryBackend")
 const subPaths = ${JSON.stringify(publicModules.filter((module) => module !== "index"))}
@@ -177,10 +170,10 @@ try { require("effect-remote-cache/internal/backend/codec") } catch (error) { in
 const main = async () => {
 ${exercise}
   console.log(JSON.stringify({
-    value,
+    value: Option.getOrNull(value),
     subPaths: Object.fromEntries(subPaths),
     json: typeof Serializer.json.encode,
-    resolved: require.resolve("effect-remote-cache").includes("/dist/cjs/"),
+    resolved: require.resolve("effect-remote-cache").split("/dist/")[1],
     name: require("effect-remote-cache/package.json").name,
     internal
   }))
@@ -189,19 +182,20 @@ main()
 `
     )
     const result = JSON.parse(out)
-    expect(result.value).toEqual({ _id: "Option", _tag: "Some", value: { n: 1 } })
+    expect(result.value).toEqual({ n: 1 })
     expect(Object.keys(result.subPaths).sort()).toEqual(publicModules.filter((module) => module !== "index").sort())
     expect(Object.values(result.subPaths).every((type) => type === "object")).toBe(true)
     expect(result).toMatchObject({
       json: "function",
-      resolved: true,
+      // The Effect 4 line is ES modules only, as Effect 4 is: require() loads it through require(esm).
+      resolved: line.formats.includes("cjs") ? "cjs/index.js" : "esm/index.js",
       name: "effect-remote-cache",
       internal: "ERR_PACKAGE_PATH_NOT_EXPORTED"
     })
   })
 
-  it("TypeScript resolves the declarations of each format (NodeNext, .mts and .cts)", async () => {
-    // A consumer of each format; the @ts-expect-error lines fail the compile if a type resolved to `any`.
+  it("TypeScript (NodeNext) type-checks an .mts and a .cts consumer and the README quick start", async () => {
+    // The @ts-expect-error lines fail the compile if a type resolved to `any`.
     const consumer = `import { Effect, Layer } from "effect"
 import { MemoryBackend, RemoteCacheBackend } from "effect-remote-cache"
 import * as RedisClient from "effect-remote-cache/RedisClient"
@@ -214,10 +208,11 @@ export const read = Effect.flatMap(RemoteCacheBackend.RemoteCacheBackend, (cache
 // @ts-expect-error the error channel is typed
 export const untyped: Effect.Effect<unknown, never, RemoteCacheBackend.RemoteCacheBackend> = read
 `
-    fs.writeFileSync(path.join(packed.app, "esm.mts"), consumer)
-    fs.writeFileSync(path.join(packed.app, "cjs.cts"), consumer)
+    fs.writeFileSync(path.join(app, "esm.mts"), consumer)
+    fs.writeFileSync(path.join(app, "cjs.cts"), consumer)
+    fs.writeFileSync(path.join(app, "quickstart.mts"), quickStart)
     fs.writeFileSync(
-      path.join(packed.app, "tsconfig.json"),
+      path.join(app, "tsconfig.json"),
       JSON.stringify({
         compilerOptions: {
           module: "NodeNext",
@@ -228,15 +223,31 @@ export const untyped: Effect.Effect<unknown, never, RemoteCacheBackend.RemoteCac
           skipLibCheck: true,
           types: ["node"]
         },
-        files: ["esm.mts", "cjs.cts"]
+        files: ["esm.mts", "cjs.cts", "quickstart.mts"]
       })
     )
-    const { stdout } = await run(process.execPath, [tsc, "-p", "tsconfig.json", "--listFiles"], { cwd: packed.app })
-    // Each format reaches its own half of dist.
+    const { stdout } = await run(process.execPath, [tsc, "-p", "tsconfig.json", "--listFiles"], { cwd: app })
     const loaded = stdout.split("\n").filter((file) => file.includes("/node_modules/effect-remote-cache/"))
-    expect(loaded).toContainEqual(expect.stringMatching(/\/dist\/esm\/index\.d\.ts$/))
-    expect(loaded).toContainEqual(expect.stringMatching(/\/dist\/cjs\/index\.d\.ts$/))
-    expect(loaded).toContainEqual(expect.stringMatching(/\/dist\/esm\/RedisClient\.d\.ts$/))
-    expect(loaded).toContainEqual(expect.stringMatching(/\/dist\/cjs\/RedisClient\.d\.ts$/))
+    for (const format of line.formats) {
+      expect(loaded).toContainEqual(expect.stringMatching(new RegExp(`/dist/${format}/index\\.d\\.ts$`)))
+      expect(loaded).toContainEqual(expect.stringMatching(new RegExp(`/dist/${format}/RedisClient\\.d\\.ts$`)))
+    }
   }, 120_000)
+
+  it("the README quick start runs unchanged", async () => {
+    const out = await node("quickstart-run.mts", quickStart, ["--import", tsx])
+    expect(out).toContain("Ada")
+    expect(out).toContain("from L1")
+  }, 60_000)
+})
+
+describe("each line refuses the other major's app", () => {
+  it.each([["effect4", "effect"], ["effect3", "effect4"]] as const)(
+    "npm will not install the %s line next to %s's Effect",
+    async (name, effect) => {
+      const attempt = makeApp(`wrong-${name}`, path.join(root, "node_modules", effect), tarballs.get(name)!.file)
+      await expect(attempt).rejects.toThrow(/ERESOLVE|peer effect/)
+    },
+    120_000
+  )
 })
