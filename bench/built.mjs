@@ -1,5 +1,5 @@
 // Loaded with `node --import ./bench/built.mjs`: every import of the library's sources (`src/…`) resolves to the
-// build in `dist/esm` instead, so the benchmark measures the JavaScript users run. Run under a TypeScript loader
+// build of the Effect 3 line (`build/effect3/dist/esm`) instead, so the benchmark measures the JavaScript users run. Run under a TypeScript loader
 // (tsx), the sources would be transformed with their function names kept (`keepNames`), which wraps every closure
 // made per operation in one more call: a cost the published build does not have, and the peers do not pay.
 import { register } from "node:module"
@@ -8,7 +8,7 @@ register(
   `data:text/javascript,${
     encodeURIComponent(`
 const src = new URL("../src/", ${JSON.stringify(import.meta.url)}).href
-const dist = new URL("../dist/esm/", ${JSON.stringify(import.meta.url)}).href
+const dist = new URL("../build/effect3/dist/esm/", ${JSON.stringify(import.meta.url)}).href
 export async function resolve(specifier, context, next) {
   if (context.parentURL !== undefined && (specifier.startsWith(".") || specifier.startsWith("file:"))) {
     const url = new URL(specifier, context.parentURL).href

@@ -31,7 +31,9 @@
  * `npx tsx bench/cpuprofile.ts file`), `--quick` (3 rounds, a quarter of the ops, 250,000 ops per memory run:
  * about a minute, for a look while working; the figures are noisier).
  *
- * The run ends with the targets, each marked met or missed with its measured value. Then, unless `--only` or
+ * The run ends with the targets, each marked met or missed with its measured value, then (unless `--only` or
+ * `--no-faces`) the two release lines side by side (`bench/faces.ts`: the Effect 3 and the Effect 4 face, each in
+ * a process of its own, on the same server, taking turns). Then, unless `--only` or
  * `--json` is given or `--no-cluster`, it runs the cluster workloads (`bench/cluster.ts`: GET 256 in flight, getMany
  * of 100 keys across slots, a 90/10 mix, ours vs ioredis `Cluster` and node-redis `createCluster`, on a local
  * cluster of 3 primaries + 3 replicas it starts and stops) with the same `--rounds`.
@@ -64,6 +66,7 @@ import {
   type Round
 } from "./clients.js"
 import { type Dataset, makeDataset, makeWorkload, RAW_PREFIX, ROOT_PREFIX, type Workload } from "./data.js"
+import { compareFaces, formatFaces } from "./faces.js"
 import {
   bentocache,
   bentoStampede,
@@ -927,6 +930,13 @@ const main = async (): Promise<void> => {
     table("targets:", verdicts)
     table("earlier targets:", earlier)
     process.stdout.write(`${out.join("\n")}\n`)
+    if (only === undefined && !flag("--no-faces")) {
+      // The two release lines, each in a process of its own on its own Effect, against this same server.
+      log("\nfaces (bench/faces.ts): the Effect 3 and the Effect 4 line, taking turns")
+      const rows = await compareFaces(url, rounds, log)
+      process.stdout.write(`\nfaces: the same workloads on each release line (medians of ${rounds} rounds)\n`)
+      process.stdout.write(`${formatFaces(rows)}\n`)
+    }
   } finally {
     for (const driver of drivers) await driver.close()
     for (const side of stampedeSides) await side.close()
