@@ -8,11 +8,11 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
-import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Scope from "effect/Scope"
+import * as Cause from "#effect/Cause"
+import * as Context from "#effect/Context"
+import * as Effect from "#effect/Effect"
+import * as Layer from "#effect/Layer"
+import * as Scope from "#effect/Scope"
 import { RedisClient } from "./RedisClient.js"
 
 /**
@@ -49,10 +49,9 @@ export interface InvalidationBusShape {
  * @since 0.1.0
  * @category tags
  */
-export class InvalidationBus extends Context.Tag("effect-remote-cache/TieredCache/InvalidationBus")<
-  InvalidationBus,
-  InvalidationBusShape
->() {}
+export class InvalidationBus extends Context.Service<InvalidationBus, InvalidationBusShape>()(
+  "effect-remote-cache/TieredCache/InvalidationBus"
+) {}
 
 /** Logs what a subscriber's callback threw, as the Redis client does for its pub/sub listeners. */
 const logThrown = (channel: string, callback: string, thrown: ReadonlyArray<unknown>): Effect.Effect<void> =>
@@ -148,7 +147,7 @@ export const layerProcess: Layer.Layer<InvalidationBus> = Layer.sync(Invalidatio
  * @since 0.1.0
  * @category layers
  */
-export const layerRedis: Layer.Layer<InvalidationBus, never, RedisClient> = Layer.scoped(
+export const layerRedis: Layer.Layer<InvalidationBus, never, RedisClient> = Layer.effect(
   InvalidationBus,
   Effect.gen(function*() {
     const client = yield* RedisClient
@@ -163,7 +162,9 @@ export const layerRedis: Layer.Layer<InvalidationBus, never, RedisClient> = Laye
           (subscriberScope) =>
             Effect.asVoid(
               Effect.forkIn(
-                Effect.interruptible(Scope.extend(client.subscribe(channel, handlers), subscriberScope)),
+                Effect.interruptible(
+                  Effect.provideService(client.subscribe(channel, handlers), Scope.Scope, subscriberScope)
+                ),
                 subscriberScope
               )
             )

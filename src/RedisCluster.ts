@@ -49,12 +49,10 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
-import * as ConfigError from "effect/ConfigError"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import type * as Scope from "effect/Scope"
+import * as Config from "#effect/Config"
+import * as Effect from "#effect/Effect"
+import * as Layer from "#effect/Layer"
+import type * as Scope from "#effect/Scope"
 import { routeOf } from "./core/cluster/command.js"
 import { keySlot } from "./core/cluster/slot.js"
 import * as Following from "./internal/client/followingSubscriber.js"
@@ -153,7 +151,10 @@ export const make = (
       Effect.map(send(["PUBLISH", channel, message]), (reply) => typeof reply === "number" ? reply : 0)
 
     const inFlight = Effect.suspend(() =>
-      Effect.reduce(topology.nodes.values(), 0, (sum, node) => Effect.map(node.client.inFlight, (n) => sum + n))
+      Effect.map(
+        Effect.forEach(topology.nodes.values(), (node) => node.client.inFlight),
+        (counts) => counts.reduce((sum, n) => sum + n, 0)
+      )
     )
 
     return {
@@ -185,7 +186,7 @@ export const make = (
  * @category layers
  */
 export const layer = (options: RedisClusterOptions): Layer.Layer<RedisClient.RedisClient, RedisConfigError> =>
-  Layer.scoped(RedisClient.RedisClient, make(options))
+  Layer.effect(RedisClient.RedisClient, make(options))
 
 /**
  * Seed nodes read from the variable `name` (default `REDIS_CLUSTER_NODES`): comma-separated `host:port` or
@@ -196,16 +197,16 @@ export const layer = (options: RedisClusterOptions): Layer.Layer<RedisClient.Red
  * @category config
  */
 export const nodesConfig = (name = "REDIS_CLUSTER_NODES"): Config.Config<ReadonlyArray<string>> =>
-  Config.string(name).pipe(
-    Config.mapOrFail((text) => {
+  Config.String(name).pipe(
+    Config.mapEffect((text) => {
       const nodes = text.split(",").map((node) => node.trim()).filter((node) => node !== "")
-      if (nodes.length === 0) return Either.left(ConfigError.InvalidData([name], `${name} names no node`))
+      if (nodes.length === 0) return Effect.fail(Config.invalidData([name], `${name} names no node`))
       try {
         nodes.forEach(parseSeed)
-        return Either.right(nodes)
+        return Effect.succeed(nodes)
       } catch (error) {
         const reason = error instanceof RedisConfigError ? error.message : "not a usable node"
-        return Either.left(ConfigError.InvalidData([name], `${name} is not a usable list of nodes: ${reason}`))
+        return Effect.fail(Config.invalidData([name], `${name} is not a usable list of nodes: ${reason}`))
       }
     })
   )
@@ -229,6 +230,6 @@ export const nodesConfig = (name = "REDIS_CLUSTER_NODES"): Config.Config<Readonl
  * @category layers
  */
 export const layerConfig = (
-  config: Config.Config.Wrap<RedisClusterOptions> = { nodes: nodesConfig() }
-): Layer.Layer<RedisClient.RedisClient, RedisConfigError | ConfigError.ConfigError> =>
-  Layer.scoped(RedisClient.RedisClient, Effect.flatMap(Config.unwrap(config), make))
+  config: Config.Wrap<RedisClusterOptions> = { nodes: nodesConfig() }
+): Layer.Layer<RedisClient.RedisClient, RedisConfigError | Config.ConfigError> =>
+  Layer.effect(RedisClient.RedisClient, Effect.flatMap(Config.unwrap(config), make))

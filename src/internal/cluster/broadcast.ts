@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
+import * as Effect from "#effect/Effect"
 import { adminName, type BroadcastOutcome, mergeBroadcast } from "../../core/cluster/command.js"
 import type * as RedisClient from "../../RedisClient.js"
 import { RedisConnectionError, type RedisError } from "../../RedisError.js"

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
+import * as Effect from "#effect/Effect"
 import { broadcastOf, isReadOnly, type Route, routeOf } from "../../core/cluster/command.js"
 import { isClusterFailure } from "../../core/cluster/redirect.js"
 import type * as RedisClient from "../../RedisClient.js"

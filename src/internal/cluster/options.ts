@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
+import * as Effect from "#effect/Effect"
 import { type Address, type NatMap, parseAddress } from "../../core/cluster/address.js"
 import type * as RedisClient from "../../RedisClient.js"
 

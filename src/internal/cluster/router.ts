@@ -5,10 +5,9 @@
  *
  * @internal
  */
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Runtime from "effect/Runtime"
+import * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
 import { commandName, mayResend } from "../../core/cluster/command.js"
 import {
   isConnectionFailure,
@@ -93,29 +92,28 @@ export const failureOf = (outcomes: ReadonlyArray<Final>): Failed | undefined =>
 /**
  * Runs every node's share at once and waits for all of them. A share never fails (its node's failure is
  * recorded in the outcomes of its parts), so one node's failure neither interrupts nor hurries the others: each
- * is answered, and its connection stays in step. Each share runs as a fiber of the caller's runtime (its
- * services, clock, logger, tracer) that is not joined back: that is what `Effect.all` with unbounded concurrency
- * costs most for, and a share has nothing to hand back but its replies, written into the caller's outcomes. No
- * canceller either (`Effect.async` then skips its interruption wrapper, which costs as much again): an
- * interrupted caller stops waiting and its shares run to their end, as a command already written is answered
- * and dropped; each is bounded by the command timeout.
+ * is answered, and its connection stays in step. Each share runs in a detached fiber forked from the caller (so
+ * with its services, clock, logger, tracer) that is observed rather than joined: joining is what `Effect.all`
+ * with unbounded concurrency costs most for, and a share has nothing to hand back but its replies, written into
+ * the caller's outcomes. Detached, and no canceller: an interrupted caller stops waiting and its shares run to
+ * their end, as a command already written is answered and dropped; each is bounded by the command timeout.
  */
 const sendAll = (sends: ReadonlyArray<Effect.Effect<void>>): Effect.Effect<void> =>
-  Effect.flatMap(Effect.runtime<never>(), (runtime) =>
-    Effect.async<void>((resume) => {
-      const run = Runtime.runCallback(runtime)
-      let left = sends.length
-      // A defect of a share (there is no typed failure) is reported once every share has ended.
-      let failure: Exit.Exit<void> | undefined
-      for (let g = 0; g < sends.length; g++) {
-        run(sends[g]!, {
-          onExit: (exit) => {
+  Effect.flatMap(
+    Effect.forEach(sends, (share) => Effect.forkDetach(share)),
+    (fibers) =>
+      Effect.callback<void>((resume) => {
+        let left = fibers.length
+        // A defect of a share (there is no typed failure) is reported once every share has ended.
+        let failure: Exit.Exit<void> | undefined
+        for (const fiber of fibers) {
+          fiber.addObserver((exit) => {
             if (Exit.isFailure(exit)) failure ??= exit
             if (--left === 0) resume(failure ?? Effect.void)
-          }
-        })
-      }
-    }))
+          })
+        }
+      })
+  )
 
 /**
  * Routes parts to nodes and follows their redirections, over a topology whose slot map it updates on `MOVED`;
@@ -350,7 +348,8 @@ export class Router {
     // The node each part was sent to, read before this round's MOVED update the map: an empty host in a
     // redirection names that node's host.
     const answered = resend.map((i) => this.targetOf(parts[i]!))
-    return Effect.gen(this, function*() {
+    const self = this
+    return Effect.gen(function*() {
       const next: Array<Part> = []
       let pause = false
       let moved = false
@@ -366,7 +365,7 @@ export class Router {
           const retry: Part = { command: part.command, slot: part.slot }
           next.push(retry)
           if (part.slot >= 0 && part.replica !== true) (waiting ??= []).push(retry)
-          else if (part.slot < 0 && this.topology.primaries.every((node) => !this.topology.isHealthy(node))) {
+          else if (part.slot < 0 && self.topology.primaries.every((node) => !self.topology.isHealthy(node))) {
             pause = true
           }
           continue
@@ -383,10 +382,10 @@ export class Router {
           case "Ask": {
             const { port, slot } = action
             const target = action.host !== undefined
-              ? yield* this.topology.nodeAt({ host: action.host, port })
-              : yield* this.topology.nodeAtAnswering({ host: "", port }, answered[k])
+              ? yield* self.topology.nodeAt({ host: action.host, port })
+              : yield* self.topology.nodeAtAnswering({ host: "", port }, answered[k])
             if (action._tag === "Moved") {
-              this.slots[slot] = target
+              self.slots[slot] = target
               moved = true
               next.push({ command: part.command, slot: part.slot, replica: part.replica })
             } else {
@@ -402,12 +401,12 @@ export class Router {
           }
         }
       }
-      if (moved) yield* this.topology.refreshSoon
+      if (moved) yield* self.topology.refreshSoon
       if (waiting !== undefined) {
         // A failed node: see whether a replica has taken its slots (or it is back) before sending again.
-        const before = waiting.map(this.targetOf)
-        yield* Effect.ignore(this.topology.refreshThrottled)
-        if (waiting.every((part, k) => this.targetOf(part) === before[k])) pause = true
+        const before = waiting.map(self.targetOf)
+        yield* Effect.ignore(self.topology.refreshThrottled)
+        if (waiting.every((part, k) => self.targetOf(part) === before[k])) pause = true
       }
       if (pause) yield* Effect.sleep(Duration.millis(retryDelay(attempt)))
       return next
@@ -432,11 +431,11 @@ export class Router {
     this.topology.markFailed(node, error)
     // Never written (refused, not open): always sent again; written, only when running it twice is harmless.
     if (mayResend(command, isOutcomeUnknown(error))) {
-      return Effect.zipRight(
+      return Effect.andThen(
         this.topology.refreshSoon,
         Effect.flatMap(this.settle(part, [new ConnectionFailed(error)], 0, 0, undefined), finish)
       )
     }
-    return Effect.zipRight(this.topology.refreshSoon, Effect.fail(error))
+    return Effect.andThen(this.topology.refreshSoon, Effect.fail(error))
   }
 }

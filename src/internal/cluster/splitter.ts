@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
+import * as Effect from "#effect/Effect"
 import { isReadOnly, mergeReplies, type Route, specialKey } from "../../core/cluster/command.js"
 import { PartFailure } from "../../core/cluster/partFailure.js"
 import { isConnectionFailure } from "../../core/cluster/redirect.js"

@@ -5,13 +5,12 @@
  *
  * @internal
  */
-import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
-import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
-import * as Scope from "effect/Scope"
+import * as Cause from "#effect/Cause"
+import * as Deferred from "#effect/Deferred"
+import * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Scope from "#effect/Scope"
 import { type Address, mapAddress } from "../../core/cluster/address.js"
 import {
   healthMarkMillisFor,
@@ -136,9 +135,9 @@ export class Topology {
       if (existing !== undefined) return Effect.succeed(existing)
       const { nodes, scope, settings } = this
       return Effect.uninterruptible(Effect.gen(function*() {
-        const nodeScope = yield* Scope.fork(scope, ExecutionStrategy.sequential)
+        const nodeScope = yield* Scope.fork(scope, "sequential")
         const client = yield* Effect.orDie(
-          Scope.extend(RedisClient.make({ ...settings.base, host, port }), nodeScope)
+          Effect.provideService(RedisClient.make({ ...settings.base, host, port }), Scope.Scope, nodeScope)
         )
         // Another fiber may have made it meanwhile: one client per address.
         const raced = nodes.get(address)
@@ -285,12 +284,12 @@ export class Topology {
       const [address, seed] = candidates[index]!
       return Effect.flatMap(this.nodeAt(address, seed), (node) =>
         this.askTopology(node).pipe(
-          Effect.timeoutFail({
+          Effect.timeoutOrElse({
             duration: this.probeTimeoutMillis,
-            onTimeout: () => new RedisConnectionError({ message: `${node.address} did not answer in time` })
+            orElse: () => Effect.fail(new RedisConnectionError({ message: `${node.address} did not answer in time` }))
           }),
           Effect.matchEffect({
-            onSuccess: (shards) => Effect.zipRight(this.apply(shards), this.learnNodeTimeout(node)),
+            onSuccess: (shards) => Effect.andThen(this.apply(shards), this.learnNodeTimeout(node)),
             onFailure: (error) => {
               failures.push(`${node.address}: ${error.message}`)
               return tryFrom(index + 1)
@@ -328,7 +327,7 @@ export class Topology {
   readonly refresh: Effect.Effect<void, RedisError> = Effect.suspend(() => {
     if (this.closed) return Effect.fail(closedError())
     if (this.refreshing !== undefined) return Deferred.await(this.refreshing)
-    const deferred = Deferred.unsafeMake<void, RedisError>(FiberId.none)
+    const deferred = Deferred.makeUnsafe<void, RedisError>()
     this.refreshing = deferred
     // Run in the client's scope: a caller interrupted while waiting must not stop the refresh others wait for.
     // Only that scope's closing interrupts the refresh; the waiters are told so rather than left waiting, however
@@ -338,11 +337,14 @@ export class Topology {
         Effect.suspend(() => {
           if (this.refreshing === deferred) this.refreshing = undefined
           this.lastRefreshAt = performance.now()
-          return Deferred.done(deferred, Exit.isInterrupted(exit) ? Exit.fail(closedError()) : exit)
+          return Deferred.done(
+            deferred,
+            Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? Exit.fail(closedError()) : exit
+          )
         })
       ),
       Effect.forkIn(this.scope),
-      Effect.zipRight(Deferred.await(deferred))
+      Effect.andThen(Deferred.await(deferred))
     )
   })
 
@@ -351,7 +353,7 @@ export class Topology {
     if (this.closed) return Effect.fail(closedError())
     if (this.refreshing !== undefined) return Deferred.await(this.refreshing)
     const wait = this.lastRefreshAt + minRefreshGapMillis - performance.now()
-    return wait > 0 ? Effect.zipRight(Effect.sleep(Duration.millis(wait)), this.refresh) : this.refresh
+    return wait > 0 ? Effect.andThen(Effect.sleep(Duration.millis(wait)), this.refresh) : this.refresh
   })
 
   /** Starts a refresh in the background unless one is running or just ran. */
@@ -363,7 +365,7 @@ export class Topology {
   })
 
   /** A fresh map when one can be had; the current one when the refresh fails but a map is known. */
-  readonly refreshOrKnown: Effect.Effect<void, RedisError> = Effect.catchAll(
+  readonly refreshOrKnown: Effect.Effect<void, RedisError> = Effect.catch(
     this.refresh,
     (error) => this.primaries.length > 0 ? Effect.void : Effect.fail(error)
   )
@@ -408,7 +410,7 @@ export const make = (
     // The periodic refresh, for changes no command has run into yet (a new primary, a replica promoted).
     yield* Effect.forkIn(
       Effect.forever(
-        Effect.zipRight(Effect.sleep(Duration.millis(settings.refreshIntervalMillis)), Effect.ignore(topology.refresh))
+        Effect.andThen(Effect.sleep(Duration.millis(settings.refreshIntervalMillis)), Effect.ignore(topology.refresh))
       ),
       scope
     )

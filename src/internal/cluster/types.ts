@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type * as Duration from "effect/Duration"
+import type * as Duration from "#effect/Duration"
 import type { RedisClientOptions } from "../client/types.js"
 
 /**
@@ -39,7 +39,7 @@ export interface RedisClusterOptions extends Omit<RedisClientOptions, "url" | "h
   /** Redirections (`MOVED`, `ASK`, `TRYAGAIN`, `CLUSTERDOWN`) followed for one command before it fails. Default 16. */
   readonly maxRedirections?: number | undefined
   /** How often the slot map is read again even when nothing asked for it. Default 30 seconds. */
-  readonly refreshInterval?: Duration.DurationInput | undefined
+  readonly refreshInterval?: Duration.Input | undefined
   /**
    * How long a command that can safely run twice keeps being re-sent after its node's connection failed, waiting
    * for a replica to be promoted or the node to come back.
@@ -55,7 +55,7 @@ export interface RedisClusterOptions extends Omit<RedisClientOptions, "url" | "h
    * primary that dies with no replica to promote holds them that long too. A caller that prefers a fast miss bounds
    * the wait with `Policy.timeout` (or sets this option lower); set explicitly, this option always wins.
    */
-  readonly failoverWait?: Duration.DurationInput | undefined
+  readonly failoverWait?: Duration.Input | undefined
   /**
    * Sends reads (`GET`, `MGET`, `PTTL`, `EXISTS`…) to the replicas of the slot's primary, in turn, each preceded by
    * `READONLY` in the same write; writes still go to the primary. Replication is asynchronous, so a read may miss a
