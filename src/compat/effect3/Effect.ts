@@ -40,3 +40,78 @@ export const timeoutOrElse: {
       onTimeout: options.orElse
     })
   ))
+
+// ---------------------------------------------------------------------------------------------------------------
+// Forking from a captured context, for the faces that run effects from callbacks outside any fiber: Effect 4's
+// `Effect.context()` + `Effect.runForkWith(context)` / `Effect.runCallbackWith(context)` on Effect 3.
+//
+// On Effect 4 every fiber-local value (logger, log level, annotations, clock, tracer) lives in the fiber's context,
+// so a captured context is all a fiber forked from it needs. On Effect 3 those live in FiberRefs beside the
+// context, which `Effect.runtime()` captures: `context()` keeps that runtime in the context it returns, under a
+// key of its own, and `runForkWith` / `runCallbackWith` run with it.
+// ---------------------------------------------------------------------------------------------------------------
+import * as Context3 from "effect/Context"
+import type * as Exit3 from "effect/Exit"
+import type * as Fiber3 from "effect/Fiber"
+import * as Option3 from "effect/Option"
+import * as Runtime3 from "effect/Runtime"
+import * as RuntimeFlags3 from "effect/RuntimeFlags"
+
+/** Where `context()` keeps, on Effect 3, what a fiber forked from the context inherits besides its services. */
+class CapturedRuntime extends Context3.Tag("effect-remote-cache/compat/CapturedRuntime")<
+  CapturedRuntime,
+  Runtime3.Runtime<never>
+>() {}
+
+/**
+ * Effect 4's `Effect.context()`: the current fiber's services. On Effect 3 the context also carries the fiber's
+ * FiberRefs (logger, clock, annotations...), read back by {@link runForkWith} and {@link runCallbackWith}.
+ */
+export const context = <R = never>(): Effect.Effect<Context3.Context<R>, never, R> =>
+  Effect.map(
+    Effect.runtime<R>(),
+    (runtime) => Context3.add(runtime.context, CapturedRuntime, runtime as Runtime3.Runtime<never>)
+  )
+
+/**
+ * The runtime a captured context stands for: the FiberRefs `context()` kept (Effect 3's defaults for a context made
+ * otherwise) with `context` as its services. Interruptible, as a fiber Effect 4 forks from a context starts,
+ * whatever region the context was read in.
+ */
+const runtimeOf = <R>(context: Context3.Context<R>): Runtime3.Runtime<R> => {
+  const captured = Context3.getOption(context, CapturedRuntime)
+  const base = Option3.isSome(captured) ? captured.value : Runtime3.defaultRuntime
+  return Runtime3.make({
+    context,
+    fiberRefs: base.fiberRefs,
+    runtimeFlags: RuntimeFlags3.enable(base.runtimeFlags, RuntimeFlags3.Interruption)
+  })
+}
+
+/**
+ * Effect 4's `Effect.runForkWith(context)`: runs effects as root fibers with the services (and, on Effect 3, the
+ * FiberRefs) of `context`. The runtime is made once, when `context` is given, so the function returned is cheap.
+ */
+export const runForkWith = <R>(
+  context: Context3.Context<R>
+): <A, E>(effect: Effect.Effect<A, E, R>) => Fiber3.RuntimeFiber<A, E> => {
+  const run = Runtime3.runFork(runtimeOf(context))
+  return (effect) => run(effect)
+}
+
+/**
+ * Effect 4's `Effect.runCallbackWith(context)`: runs an effect as a root fiber as {@link runForkWith} does, calls
+ * `onExit` with its exit, and returns a function that interrupts it.
+ */
+export const runCallbackWith = <R>(
+  context: Context3.Context<R>
+): <A, E>(
+  effect: Effect.Effect<A, E, R>,
+  options?: { readonly onExit: (exit: Exit3.Exit<A, E>) => void } | undefined
+) => (interruptor?: undefined) => void => {
+  const run = Runtime3.runCallback(runtimeOf(context))
+  return (effect, options) => {
+    const cancel = run(effect, options)
+    return () => cancel()
+  }
+}
