@@ -25,14 +25,12 @@
  *
  * @since 0.1.0
  */
-import * as Context from "effect/Context"
-import * as Data from "effect/Data"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import * as ParseResult from "effect/ParseResult"
-import type * as Schema from "effect/Schema"
-import type * as SchemaAST from "effect/SchemaAST"
+import * as Context from "#effect/Context"
+import * as Data from "#effect/Data"
+import * as Effect from "#effect/Effect"
+import * as Layer from "#effect/Layer"
+import * as Result from "#effect/Result"
+import * as Schema from "#effect/Schema"
 import { Buffer } from "node:buffer"
 import * as NodeV8 from "node:v8"
 import * as V8Decode from "./core/serializer/v8Decode.js"
@@ -59,11 +57,11 @@ export class SerializationError extends Data.TaggedError("SerializationError")<{
  * The service: turns unknown values into bytes and back.
  *
  * `encode` and `decode` are required. A serializer whose work is plain synchronous code may also offer the same
- * work as `encodeSync` / `decodeSync`, returning an `Either` instead of an Effect: the backends then call those on
- * their hot paths (a `get`, each entry of a `getMany`) instead of running an Effect per value. When present they
- * must never throw, must do exactly what `encode` / `decode` do, and must be the functions the Effect forms run:
- * build such a serializer with {@link make}, which derives the Effect forms from them. Every serializer of this
- * module offers them except {@link schema}, whose schema may be asynchronous.
+ * work as `encodeSync` / `decodeSync`, returning a `Result` (an `Either` on Effect 3) instead of an Effect: the
+ * backends then call those on their hot paths (a `get`, each entry of a `getMany`) instead of running an Effect per
+ * value. When present they must never throw, must do exactly what `encode` / `decode` do, and must be the functions
+ * the Effect forms run: build such a serializer with {@link make}, which derives the Effect forms from them. Every
+ * serializer of this module offers them except {@link schema}, whose schema may be asynchronous.
  *
  * @since 0.1.0
  * @category models
@@ -87,13 +85,13 @@ export interface SerializerShape {
    *
    * @since 0.1.0
    */
-  readonly encodeSync?: ((value: unknown) => Either.Either<Uint8Array, SerializationError>) | undefined
+  readonly encodeSync?: ((value: unknown) => Result.Result<Uint8Array, SerializationError>) | undefined
   /**
    * `decode` without an Effect around it, run when called; never throws. Optional: see {@link make}.
    *
    * @since 0.1.0
    */
-  readonly decodeSync?: ((bytes: Uint8Array) => Either.Either<unknown, SerializationError>) | undefined
+  readonly decodeSync?: ((bytes: Uint8Array) => Result.Result<unknown, SerializationError>) | undefined
 }
 
 /**
@@ -105,41 +103,43 @@ export interface SerializerShape {
 export interface SyncSerializerOptions {
   /** For logs and diagnostics. */
   readonly name: string
-  /** Encodes a value; returns a `Left` instead of throwing. */
-  readonly encodeSync: (value: unknown) => Either.Either<Uint8Array, SerializationError>
+  /** Encodes a value; returns a failure (`Result.fail`, `Either.left` on Effect 3) instead of throwing. */
+  readonly encodeSync: (value: unknown) => Result.Result<Uint8Array, SerializationError>
   /**
-   * Decodes bytes written by `encodeSync`; returns a `Left` instead of throwing. The result must not share memory
+   * Decodes bytes written by `encodeSync`; returns a failure instead of throwing. The result must not share memory
    * with `bytes`: a backend may reuse its buffer once this returns.
    */
-  readonly decodeSync: (bytes: Uint8Array) => Either.Either<unknown, SerializationError>
+  readonly decodeSync: (bytes: Uint8Array) => Result.Result<unknown, SerializationError>
 }
 
 /**
- * The tag of the serializer the backends use; {@link layer} provides the default, {@link v8}.
+ * The service key of the serializer the backends use; {@link layer} provides the default, {@link v8}.
  *
  * @since 0.1.0
  * @category tags
  */
-export class Serializer extends Context.Tag("effect-remote-cache/Serializer")<Serializer, SerializerShape>() {}
+export class Serializer extends Context.Service<Serializer, SerializerShape>()("effect-remote-cache/Serializer") {}
 
 /**
- * A serializer from a pair of synchronous functions that never throw (they return a `Left` for a value or bytes
- * they reject). The Effect forms are derived from them, and the backends call them directly on their hot paths,
- * without an Effect per value. A function that throws anyway is a defect, not a `SerializationError`.
+ * A serializer from a pair of synchronous functions that never throw (they return a failed `Result`, on Effect 3
+ * a `Left`, for a value or bytes they reject). The Effect forms are derived from them, and the backends call them
+ * directly on their hot paths, without an Effect per value. A function that throws anyway is a defect, not a
+ * `SerializationError`.
  *
  * @example
  * ```ts
- * import { Either } from "effect"
+ * import { Result } from "effect"
  * import { Serializer } from "effect-remote-cache"
  *
- * // Strings as UTF-8, nothing else.
+ * // Strings as UTF-8, nothing else. On Effect 3, `Either.right` and `Either.left` in place of `Result.succeed`
+ * // and `Result.fail`.
  * const text = Serializer.make({
  *   name: "text",
  *   encodeSync: (value) =>
  *     typeof value === "string"
- *       ? Either.right(new TextEncoder().encode(value))
- *       : Either.left(new Serializer.SerializationError({ direction: "encode", message: "text encodes strings only" })),
- *   decodeSync: (bytes) => Either.right(new TextDecoder().decode(bytes))
+ *       ? Result.succeed(new TextEncoder().encode(value))
+ *       : Result.fail(new Serializer.SerializationError({ direction: "encode", message: "text encodes strings only" })),
+ *   decodeSync: (bytes) => Result.succeed(new TextDecoder().decode(bytes))
  * })
  * ```
  *
@@ -152,25 +152,29 @@ export const make = (options: SyncSerializerOptions): SerializerShape => {
   // fresh value.
   return {
     name,
-    encode: (value) => Effect.suspend(() => encodeSync(value)),
-    decode: (bytes) => Effect.suspend(() => decodeSync(bytes)),
+    encode: (value) => Effect.suspend(() => fromResult(encodeSync(value))),
+    decode: (bytes) => Effect.suspend(() => fromResult(decodeSync(bytes))),
     encodeSync,
     decodeSync
   }
 }
 
+// A `Result` as a finished Effect. (On Effect 3 an `Either` is an Effect already; on Effect 4 a `Result` is not.)
+const fromResult = <A, E>(result: Result.Result<A, E>): Effect.Effect<A, E> =>
+  Result.isSuccess(result) ? Effect.succeed(Result.successValue(result)) : Effect.fail(Result.failureValue(result))
+
 const fromSync = (
   name: string,
-  encodeSync: (value: unknown) => Either.Either<Uint8Array, SerializationError>,
-  decodeSync: (bytes: Uint8Array) => Either.Either<unknown, SerializationError>
+  encodeSync: (value: unknown) => Result.Result<Uint8Array, SerializationError>,
+  decodeSync: (bytes: Uint8Array) => Result.Result<unknown, SerializationError>
 ): SerializerShape => make({ name, encodeSync, decodeSync })
 
 const fail = (
   direction: "encode" | "decode",
   message: string,
   cause?: unknown
-): Either.Either<never, SerializationError> =>
-  Either.left(
+): Result.Result<never, SerializationError> =>
+  Result.fail(
     new SerializationError(cause === undefined ? { direction, message } : { direction, message, cause })
   )
 
@@ -223,10 +227,10 @@ const findUncloneable = (value: unknown): "function" | "symbol" | undefined => {
   return undefined
 }
 
-const encodeV8 = (value: unknown): Either.Either<Uint8Array, SerializationError> => {
+const encodeV8 = (value: unknown): Result.Result<Uint8Array, SerializationError> => {
   try {
     // A Buffer is a Uint8Array over an ArrayBuffer of exactly its size: hand it over without copying.
-    return Either.right(NodeV8.serialize(value))
+    return Result.succeed(NodeV8.serialize(value))
   } catch (cause) {
     const found = findUncloneable(value)
     if (found !== undefined) {
@@ -333,7 +337,7 @@ const makeDecodeV8 = (maxSparseArrayLength: number) => {
     )
   const checked = Number.isFinite(maxSparseArrayLength)
   const budget = checked ? maxSparseArrayLength : Number.MAX_VALUE
-  return (bytes: Uint8Array): Either.Either<unknown, SerializationError> => {
+  return (bytes: Uint8Array): Result.Result<unknown, SerializationError> => {
     // V8 would reject these too; checking first gives foreign data (a string set by hand, say) a clear message.
     if (bytes.length === 0) return fail("decode", "v8 cannot decode empty bytes")
     if (bytes[0] !== V8_VERSION_TAG) {
@@ -345,7 +349,7 @@ const makeDecodeV8 = (maxSparseArrayLength: number) => {
     if (bytes.length <= FAST_DECODE_MAX_BYTES) {
       const fast = V8Decode.decode(bytes, budget)
       if (fast === V8Decode.TOO_LARGE) return tooLarge()
-      if (fast !== V8Decode.UNSUPPORTED) return Either.right(fast)
+      if (fast !== V8Decode.UNSUPPORTED) return Result.succeed(fast)
     }
     // Version 0 selects V8's legacy format, which no V8 writes and whose arrays the check below cannot see.
     const version = V8Decode.formatVersion(bytes)
@@ -370,7 +374,7 @@ const makeDecodeV8 = (maxSparseArrayLength: number) => {
       if (end !== bytes.length) {
         return fail("decode", `v8 cannot decode these bytes: ${bytes.length - end} bytes follow the encoded value`)
       }
-      return Either.right(value)
+      return Result.succeed(value)
     } catch (cause) {
       // V8's messages here are fixed texts ("Unable to deserialize cloned data"), so the cause is safe to keep.
       return fail(
@@ -417,7 +421,7 @@ const utf8Encoder = new TextEncoder()
 // `fatal`: invalid UTF-8 is foreign data, not text to repair with U+FFFD.
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true })
 
-const encodeJsonText = (value: unknown, label: string): Either.Either<Uint8Array, SerializationError> => {
+const encodeJsonText = (value: unknown, label: string): Result.Result<Uint8Array, SerializationError> => {
   let text: string | undefined
   try {
     text = JSON.stringify(value)
@@ -435,10 +439,10 @@ const encodeJsonText = (value: unknown, label: string): Either.Either<Uint8Array
     return fail("encode", `${label} cannot encode a value of type ${typeName(value)}: JSON has no representation of it`)
   }
   // JSON.stringify escapes lone surrogates, so this encoding is lossless.
-  return Either.right(utf8Encoder.encode(text))
+  return Result.succeed(utf8Encoder.encode(text))
 }
 
-const decodeJsonText = (bytes: Uint8Array, label: string): Either.Either<unknown, SerializationError> => {
+const decodeJsonText = (bytes: Uint8Array, label: string): Result.Result<unknown, SerializationError> => {
   let text: string
   try {
     text = utf8Decoder.decode(bytes)
@@ -446,7 +450,7 @@ const decodeJsonText = (bytes: Uint8Array, label: string): Either.Either<unknown
     return fail("decode", `${label} cannot decode these bytes: they are not valid UTF-8`, cause)
   }
   try {
-    return Either.right(JSON.parse(text))
+    return Result.succeed(JSON.parse(text))
   } catch {
     // The SyntaxError quotes the input, so it is not kept as the cause.
     return fail("decode", `${label} cannot decode these bytes: they are not valid JSON (${bytes.length} bytes)`)
@@ -480,52 +484,27 @@ const MAX_TYPE_LENGTH = 80
 const formatPath = (path: ReadonlyArray<PropertyKey>): string =>
   path.map((key) => `[${typeof key === "symbol" ? String(key) : JSON.stringify(key)}]`).join("")
 
-// TreeFormatter would print the actual value at each failing node ("Expected number, actual <the secret>"), and
+// The default formatters print the actual value at a failing node ("Expected number, actual <the secret>") and
 // custom messages may do the same, so this describes each failure by its path and the expected type only.
-const formatIssue = (issue: ParseResult.ParseIssue): string => {
-  const lines: Array<string> = []
-  let omitted = 0
-  const go = (issue: ParseResult.ParseIssue, path: ReadonlyArray<PropertyKey>): void => {
-    switch (issue._tag) {
-      case "Pointer": {
-        go(issue.issue, path.concat(issue.path))
-        return
-      }
-      case "Refinement":
-      case "Transformation": {
-        go(issue.issue, path)
-        return
-      }
-      case "Composite": {
-        const issues: ReadonlyArray<ParseResult.ParseIssue> = Array.isArray(issue.issues)
-          ? issue.issues
-          : [issue.issues as ParseResult.ParseIssue]
-        for (const child of issues) go(child, path)
-        return
-      }
-      default: {
-        if (lines.length === MAX_ISSUES) {
-          omitted++
-          return
-        }
-        const what = issue._tag === "Type"
-          ? `expected ${truncate(String(issue.ast), MAX_TYPE_LENGTH)}`
-          : issue._tag === "Missing"
-          ? "is missing"
-          : issue._tag === "Unexpected"
-          ? "is unexpected"
-          : "could not be checked synchronously"
-        lines.push(path.length === 0 ? what : `at ${formatPath(path)}: ${what}`)
-      }
-    }
-  }
-  go(issue, [])
+const formatIssue = (error: Schema.SchemaError): string => {
+  const leaves = Schema.issueLeaves(error)
+  const lines = leaves.slice(0, MAX_ISSUES).map((leaf) => {
+    const what = leaf._tag === "Expected"
+      ? `expected ${truncate(leaf.expected, MAX_TYPE_LENGTH)}`
+      : leaf._tag === "Missing"
+      ? "is missing"
+      : leaf._tag === "Unexpected"
+      ? "is unexpected"
+      : leaf.reason
+    return leaf.path.length === 0 ? what : `at ${formatPath(leaf.path)}: ${what}`
+  })
+  const omitted = leaves.length - lines.length
   return omitted === 0 ? lines.join("; ") : `${lines.join("; ")}; and ${omitted} more`
 }
 
 // "all" costs nothing on success and names every mismatch; excess properties are ignored so that a reader still on
 // an older schema accepts values written with fields added later.
-const parseOptions: SchemaAST.ParseOptions = { errors: "all", onExcessProperty: "ignore" }
+const parseOptions = { errors: "all", onExcessProperty: "ignore" } as const
 
 /**
  * Validates and transforms with a `Schema`, stored as JSON: `encode` runs the schema's encoding and writes its
@@ -533,38 +512,43 @@ const parseOptions: SchemaAST.ParseOptions = { errors: "all", onExcessProperty: 
  * Bytes that do not match the schema (written by another version of it, say) fail to decode with a message naming
  * the paths and expected types, never the values. Fields added since are ignored when decoding.
  *
+ * Takes any schema without services. On Effect 4 the JSON is that of the schema's canonical JSON codec
+ * (`Schema.toCodecJson`), so that types whose `Encoded` side is not JSON (a `Date`, a `BigInt`) round-trip too; on
+ * Effect 3 it is the schema's own `Encoded` side.
+ *
  * @since 0.1.0
  * @category serializers
  */
-export const schema = <A, I>(schema: Schema.Schema<A, I>): SerializerShape => {
-  const name = `schema(${truncate(String(schema.ast), MAX_TYPE_LENGTH)})`
-  const encodeUnknown = ParseResult.encodeUnknown(schema)
-  const decodeUnknown = ParseResult.decodeUnknown(schema)
-  // The Effect variants, not the Either ones, so that schemas with asynchronous transformations work too; for the
-  // usual synchronous schema they return an Either, which runs without a fiber hop.
+export const schema = <A, I>(schema: Schema.Codec<A, I>): SerializerShape => {
+  const name = `schema(${truncate(Schema.typeDescription(schema), MAX_TYPE_LENGTH)})`
+  const codec = Schema.toCodecJson(schema)
+  const encodeUnknown = Schema.encodeUnknownEffect(codec)
+  const decodeUnknown = Schema.decodeUnknownEffect(codec)
+  // The Effect variants, not the synchronous ones, so that schemas with asynchronous transformations work too; for
+  // the usual synchronous schema they finish without a fiber hop.
   return {
     name,
     encode: (value) =>
       Effect.suspend(() =>
         encodeUnknown(value, parseOptions).pipe(
-          Effect.mapError((issue) =>
+          Effect.mapError((error) =>
             new SerializationError({
               direction: "encode",
-              message: `${name} cannot encode a value of type ${typeName(value)}: ${formatIssue(issue)}`
+              message: `${name} cannot encode a value of type ${typeName(value)}: ${formatIssue(error)}`
             })
           ),
-          Effect.flatMap((encoded) => encodeJsonText(encoded, name))
+          Effect.flatMap((encoded) => fromResult(encodeJsonText(encoded, name)))
         )
       ),
     decode: (bytes) =>
       Effect.suspend(() =>
         Effect.flatMap(
-          decodeJsonText(bytes, name),
+          fromResult(decodeJsonText(bytes, name)),
           (parsed) =>
-            Effect.mapError(decodeUnknown(parsed, parseOptions), (issue) =>
+            Effect.mapError(decodeUnknown(parsed, parseOptions), (error) =>
               new SerializationError({
                 direction: "decode",
-                message: `${name} cannot decode these bytes: ${formatIssue(issue)}`
+                message: `${name} cannot decode these bytes: ${formatIssue(error)}`
               }))
         )
       )
@@ -597,7 +581,7 @@ export const layerJson: Layer.Layer<Serializer> = Layer.succeed(Serializer, json
  * @since 0.1.0
  * @category layers
  */
-export const layerSchema = <A, I>(self: Schema.Schema<A, I>): Layer.Layer<Serializer> =>
+export const layerSchema = <A, I>(self: Schema.Codec<A, I>): Layer.Layer<Serializer> =>
   Layer.succeed(Serializer, schema(self))
 
 /**

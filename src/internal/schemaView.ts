@@ -3,10 +3,9 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import type * as ParseResult from "effect/ParseResult"
-import * as Schema from "effect/Schema"
+import * as Effect from "#effect/Effect"
+import * as Option from "#effect/Option"
+import * as Schema from "#effect/Schema"
 import { countError } from "./telemetry/metrics.js"
 
 /**
@@ -22,16 +21,16 @@ export type DecodeOrMiss<A, R> = (
 
 /**
  * The decoder of a typed view: a stored value that does not match the schema (written by an older schema, or by
- * another view of the key) is a miss, counted in `remote_cache_errors_total` with the tag `ParseError` and logged at
- * debug level with the operation and the key. The parse error's text may quote the stored value, so neither the
- * log line nor the metric carries it.
+ * another view of the key) is a miss, counted in `remote_cache_errors_total` with the schema error's tag
+ * (`ParseError` on Effect 3, `SchemaError` on Effect 4) and logged at debug level with the operation and the key.
+ * The schema error's text may quote the stored value, so neither the log line nor the metric carries it.
  *
  * @internal
  */
-export const decodeOrMiss = <A, I, R>(schema: Schema.Schema<A, I, R>): DecodeOrMiss<A, R> => {
-  const decode = Schema.decodeUnknown(schema)
-  const miss = (operation: string, key: string, error: ParseResult.ParseError) =>
-    Effect.zipRight(
+export const decodeOrMiss = <A, I, RD, RE>(schema: Schema.Codec<A, I, RD, RE>): DecodeOrMiss<A, RD | RE> => {
+  const decode = Schema.decodeUnknownEffect(schema)
+  const miss = (operation: string, key: string, error: Schema.SchemaError) =>
+    Effect.andThen(
       countError(operation, error),
       Effect.as(
         Effect.annotateLogs(
