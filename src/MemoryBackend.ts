@@ -5,16 +5,16 @@
  * It behaves like Redis where a test could tell the difference: values are stored serialized (so mutating a
  * value after `set` does not change the cached one, and a value the serializer rejects fails `set`), keys are
  * `prefix + key`, `clear` removes exactly the keys under the backend's prefix, and TTLs follow the shared
- * semantics. Time comes from Effect's `Clock`, so `TestClock.adjust` expires entries.
+ * semantics. Time comes from Effect's `Clock`, so a test clock (`TestClock.adjust`) expires entries.
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
+import * as Cause from "#effect/Cause"
+import * as Clock from "#effect/Clock"
+import * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Layer from "#effect/Layer"
+import * as Option from "#effect/Option"
 import * as Backend from "./internal/backend/backend.js"
 import * as Codec from "./internal/backend/codec.js"
 import { type ResolvedTtl, resolveTtl } from "./internal/backend/ttl.js"
@@ -59,8 +59,8 @@ export interface MemoryStore {
 export interface StoreOptions {
   /**
    * The most entries the store holds: a positive integer, or `Infinity` (the default) for no bound. Any other
-   * value is a defect (`IllegalArgumentException`) when the store is made, since it is a programming error,
-   * not a condition to recover from.
+   * value is a defect (`IllegalArgumentError`; `IllegalArgumentException` on Effect 3) when the store is made,
+   * since it is a programming error, not a condition to recover from.
    */
   readonly capacity?: number | undefined
 }
@@ -184,7 +184,7 @@ const validCapacity = (capacity: number): boolean =>
 
 /**
  * Makes an empty store. `capacity` must be a positive integer or `Infinity` (the default); anything else is a
- * defect (`IllegalArgumentException`).
+ * defect (`IllegalArgumentError`; `IllegalArgumentException` on Effect 3).
  *
  * @since 0.1.0
  * @category constructors
@@ -195,7 +195,7 @@ export const makeStore = (options?: StoreOptions): Effect.Effect<MemoryStore> =>
     return validCapacity(capacity)
       ? Effect.sync((): MemoryStore => new StoreImpl(capacity))
       : Effect.die(
-        new Cause.IllegalArgumentException(
+        new Cause.IllegalArgumentError(
           `MemoryBackend capacity must be a positive integer or Infinity, got ${String(capacity)}`
         )
       )
@@ -241,7 +241,7 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
   Effect.gen(function*() {
     if (options?.store !== undefined && options.capacity !== undefined) {
       return yield* Effect.die(
-        new Cause.IllegalArgumentException(
+        new Cause.IllegalArgumentError(
           "MemoryBackend: pass capacity to makeStore when sharing a store, not to make"
         )
       )
@@ -281,7 +281,7 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
         return codec.decodeAll("getMany", keys, found)
       })
 
-    const set = (key: string, value: unknown, ttl?: Duration.DurationInput) => {
+    const set = (key: string, value: unknown, ttl?: Duration.Input) => {
       const resolved = resolveTtl(ttl)
       switch (resolved._tag) {
         case "Invalid":
@@ -303,7 +303,7 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
 
     const setMany = (
       entries: Iterable<readonly [key: string, value: unknown]>,
-      ttl?: Duration.DurationInput
+      ttl?: Duration.Input
     ) => {
       const list = Backend.entriesOf(entries)
       const resolved = resolveTtl(ttl)
@@ -328,7 +328,7 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
       }
     }
 
-    const setIfAbsent = (key: string, value: unknown, ttl?: Duration.DurationInput) => {
+    const setIfAbsent = (key: string, value: unknown, ttl?: Duration.Input) => {
       const resolved = resolveTtl(ttl)
       switch (resolved._tag) {
         case "Invalid":

@@ -7,12 +7,10 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
-import type * as ConfigError from "effect/ConfigError"
-import * as Effect from "effect/Effect"
-import * as Layer from "effect/Layer"
-import type * as Redacted from "effect/Redacted"
-import * as Runtime from "effect/Runtime"
+import * as Config from "#effect/Config"
+import * as Effect from "#effect/Effect"
+import * as Layer from "#effect/Layer"
+import type * as Redacted from "#effect/Redacted"
 import * as Backend from "./internal/backend/backend.js"
 import * as Codec from "./internal/backend/codec.js"
 import * as BatchedReads from "./internal/backend/redis/batchedReads.js"
@@ -111,7 +109,7 @@ export const make = (
       maxBatchSize: Backend.batchSizeOf(options.maxBatchSize),
       scanCount: String(options.scanCount ?? 1_000)
     })
-    const { get, getWithTtl } = BatchedReads.make(c, Runtime.runFork(yield* Effect.runtime<never>()))
+    const { get, getWithTtl } = BatchedReads.make(c, Effect.runForkWith(yield* Effect.context<never>()))
     return RemoteCacheBackend.of({
       prefix: c.prefix,
       get,
@@ -200,8 +198,9 @@ export const layerCluster = (options: RedisClusterBackendOptions): Layer.Layer<R
  * import { Config } from "effect"
  * import { RedisBackend } from "effect-remote-cache"
  *
+ * // On Effect 3, `Config.redacted` in place of `Config.Redacted`.
  * const FromEnv = RedisBackend.layerClusterConfig({
- *   password: Config.redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
+ *   password: Config.Redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
  * })
  * ```
  *
@@ -209,15 +208,15 @@ export const layerCluster = (options: RedisClusterBackendOptions): Layer.Layer<R
  * @category layers
  */
 export const layerClusterConfig = (
-  config: Partial<Config.Config.Wrap<RedisClusterBackendOptions>> = {}
-): Layer.Layer<RemoteCacheBackend, RedisConfigError | ConfigError.ConfigError> => {
+  config: Partial<Config.Wrap<RedisClusterBackendOptions>> = {}
+): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError> => {
   const fields = Object.entries(config).filter(([, field]) => field !== undefined)
   const wrapped = {
     nodes: RedisCluster.nodesConfig(),
     prefix: defaultConfig.prefix,
     ...Object.fromEntries(fields)
-  } as Config.Config.Wrap<RedisClusterBackendOptions>
-  return Layer.unwrapEffect(Effect.map(Config.unwrap(wrapped), layerCluster))
+  } as Config.Wrap<RedisClusterBackendOptions>
+  return Layer.unwrap(Effect.map(Config.unwrap(wrapped), layerCluster))
 }
 
 /**
@@ -232,7 +231,7 @@ export const defaultConfig: {
   readonly prefix: Config.Config<string>
 } = {
   url: RedisClient.urlConfig(),
-  prefix: Config.string("CACHE_PREFIX").pipe(Config.withDefault(defaultPrefix))
+  prefix: Config.String("CACHE_PREFIX").pipe(Config.withDefault(defaultPrefix))
 }
 
 // A field given as `undefined` (or read as `undefined`) leaves the default in place, as a missing one does.
@@ -252,9 +251,10 @@ const withDefaults = (options: RedisBackendOptions, defaults: RedisBackendOption
  * import { Config } from "effect"
  * import { RedisBackend } from "effect-remote-cache"
  *
- * // REDIS_URL and CACHE_PREFIX as by default, plus a password when REDIS_PASSWORD is set (none otherwise).
+ * // REDIS_URL and CACHE_PREFIX as by default, plus a password when REDIS_PASSWORD is set (none otherwise). On
+ * // Effect 3, `Config.redacted` in place of `Config.Redacted`.
  * const FromEnv = RedisBackend.layerConfig({
- *   password: Config.redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
+ *   password: Config.Redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
  * })
  * ```
  *
@@ -262,18 +262,18 @@ const withDefaults = (options: RedisBackendOptions, defaults: RedisBackendOption
  * @category layers
  */
 export const layerConfig = (
-  config: Config.Config.Wrap<RedisBackendOptions> = {}
-): Layer.Layer<RemoteCacheBackend, RedisConfigError | ConfigError.ConfigError> => {
+  config: Config.Wrap<RedisBackendOptions> = {}
+): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError> => {
   // A field left `undefined` in the object form is a field not given.
   const fields = Config.isConfig(config) ? [] : Object.entries(config).filter(([, field]) => field !== undefined)
   const given: Config.Config<RedisBackendOptions> = Config.isConfig(config)
     ? config
     : fields.length === 0
     ? Config.succeed({})
-    : Config.unwrap<RedisBackendOptions>(Object.fromEntries(fields) as Config.Config.Wrap<RedisBackendOptions>)
+    : Config.unwrap<RedisBackendOptions>(Object.fromEntries(fields) as Config.Wrap<RedisBackendOptions>)
   const options = Config.map(
     Config.all([Config.all(defaultConfig), given]),
     ([defaults, values]) => withDefaults(values, defaults)
   )
-  return Layer.unwrapEffect(Effect.map(options, layer))
+  return Layer.unwrap(Effect.map(options, layer))
 }

@@ -9,11 +9,11 @@
  *
  * @since 0.1.0
  */
-import * as Context from "effect/Context"
-import type * as Duration from "effect/Duration"
-import type * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
-import * as Predicate from "effect/Predicate"
+import * as Context from "#effect/Context"
+import type * as Duration from "#effect/Duration"
+import type * as Effect from "#effect/Effect"
+import type * as Option from "#effect/Option"
+import * as Predicate from "#effect/Predicate"
 import { TypeIdError } from "./internal/errorBase.js"
 
 /**
@@ -306,11 +306,11 @@ export interface CacheOps<out E> {
   /** The values of `keys`, in order, `None` for each miss; one round trip. */
   readonly getMany: (keys: ReadonlyArray<string>) => Effect.Effect<ReadonlyArray<Option.Option<unknown>>, E>
   /** Stores `value` under `key`, with an optional TTL (see the TTL semantics above). */
-  readonly set: (key: string, value: unknown, ttl?: Duration.DurationInput) => Effect.Effect<void, E>
+  readonly set: (key: string, value: unknown, ttl?: Duration.Input) => Effect.Effect<void, E>
   /** Stores every entry with the same optional TTL; one pipelined write. Nothing is sent when one fails to serialize. */
   readonly setMany: (
     entries: Iterable<readonly [key: string, value: unknown]>,
-    ttl?: Duration.DurationInput
+    ttl?: Duration.Input
   ) => Effect.Effect<void, E>
   /**
    * Stores `value` under `key` only when the key holds nothing (no value, or an expired one), and answers `true`
@@ -329,7 +329,7 @@ export interface CacheOps<out E> {
    * may have stored the value: a retried `setIfAbsent` may then answer `false` for a value its first attempt
    * stored.
    */
-  readonly setIfAbsent: (key: string, value: unknown, ttl?: Duration.DurationInput) => Effect.Effect<boolean, E>
+  readonly setIfAbsent: (key: string, value: unknown, ttl?: Duration.Input) => Effect.Effect<boolean, E>
   /** Removes `key`; removing a missing key succeeds. */
   readonly delete: (key: string) => Effect.Effect<void, E>
   /**
@@ -360,7 +360,6 @@ export interface CacheOps<out E> {
  * @since 0.1.0
  * @category tags
  */
-export class RemoteCacheBackend extends Context.Tag("effect-remote-cache/RemoteCacheBackend")<
-  RemoteCacheBackend,
-  RemoteCacheBackendShape
->() {}
+export class RemoteCacheBackend extends Context.Service<RemoteCacheBackend, RemoteCacheBackendShape>()(
+  "effect-remote-cache/RemoteCacheBackend"
+) {}

@@ -4,8 +4,8 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import * as Effect from "#effect/Effect"
+import * as Option from "#effect/Option"
 import * as Serializer from "../../Serializer.js"
 
 /**

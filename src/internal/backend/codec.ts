@@ -1,6 +1,6 @@
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Option from "effect/Option"
+import * as Effect from "#effect/Effect"
+import * as Option from "#effect/Option"
+import * as Result from "#effect/Result"
 import { CacheInputError, CacheSerializationError, type Operation } from "../../RemoteCacheBackend.js"
 import type * as Serializer from "../../Serializer.js"
 
@@ -30,9 +30,9 @@ export const decodeError = (
   new CacheSerializationError({ operation, key, message: `Cannot read the stored value: ${cause.message}`, cause })
 
 /**
- * The defect of a read whose serializer threw while decoding instead of failing (a `Left`, or a failed Effect),
- * which its contract forbids. It names the serializer, the operation and the key; what was thrown is its `cause`,
- * not quoted in the message (it may quote the bytes).
+ * The defect of a read whose serializer threw while decoding instead of failing (a failed `Result`, or a failed
+ * Effect), which its contract forbids. It names the serializer, the operation and the key; what was thrown is its
+ * `cause`, not quoted in the message (it may quote the bytes).
  *
  * @internal
  */
@@ -128,14 +128,16 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
       use: (bytes: Uint8Array) => Effect.Effect<A, E>
     ): Effect.Effect<A, E | CacheSerializationError> => {
       const result = encodeSync(value)
-      return Either.isRight(result) ? use(result.right) : Effect.fail(encodeError(operation, key, result.left))
+      return Result.isSuccess(result)
+        ? use(Result.successValue(result))
+        : Effect.fail(encodeError(operation, key, Result.failureValue(result)))
     }
     const decode = (operation: Operation, key: string, bytes: Uint8Array) => {
       const result = decodeOrDie(operation, key, bytes)
       if (result instanceof SerializerDefect) return Effect.die(result)
-      return Either.isRight(result)
-        ? Effect.succeed(Option.some(result.right))
-        : Effect.fail(decodeError(operation, key, result.left))
+      return Result.isSuccess(result)
+        ? Effect.succeed(Option.some(Result.successValue(result)))
+        : Effect.fail(decodeError(operation, key, Result.failureValue(result)))
     }
     return {
       encode,
@@ -144,8 +146,8 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
         for (let i = 0; i < entries.length; i++) {
           const [key, value] = entries[i]!
           const result = encodeSync(value)
-          if (Either.isLeft(result)) return Effect.fail(encodeError(operation, key, result.left))
-          encoded[i] = result.right
+          if (Result.isFailure(result)) return Effect.fail(encodeError(operation, key, Result.failureValue(result)))
+          encoded[i] = Result.successValue(result)
         }
         return Effect.succeed(encoded)
       },
@@ -153,9 +155,9 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
       decodeAs: (operation, key, bytes, f) => {
         const result = decodeOrDie(operation, key, bytes)
         if (result instanceof SerializerDefect) return Effect.die(result)
-        return Either.isRight(result)
-          ? Effect.succeed(Option.some(f(result.right)))
-          : Effect.fail(decodeError(operation, key, result.left))
+        return Result.isSuccess(result)
+          ? Effect.succeed(Option.some(f(Result.successValue(result))))
+          : Effect.fail(decodeError(operation, key, Result.failureValue(result)))
       },
       decodeAll: (operation, keys, items) => {
         const values = new Array<Option.Option<unknown>>(items.length)
@@ -167,8 +169,10 @@ export const make = (serializer: Serializer.SerializerShape): ValueCodec => {
           }
           const result = decodeOrDie(operation, keys[i]!, bytes)
           if (result instanceof SerializerDefect) return Effect.die(result)
-          if (Either.isLeft(result)) return Effect.fail(decodeError(operation, keys[i]!, result.left))
-          values[i] = Option.some(result.right)
+          if (Result.isFailure(result)) {
+            return Effect.fail(decodeError(operation, keys[i]!, Result.failureValue(result)))
+          }
+          values[i] = Option.some(Result.successValue(result))
         }
         return Effect.succeed(values)
       }

@@ -1,4 +1,5 @@
-import * as Duration from "effect/Duration"
+import * as Duration from "#effect/Duration"
+import * as Option from "#effect/Option"
 
 /**
  * What a caller's TTL means for a write: keep forever, store with a positive expiry in milliseconds, remove
@@ -38,13 +39,13 @@ const finite = (millis: number): ResolvedTtl => {
 /**
  * Resolves a TTL once per call, shared by every backend so they agree on edge cases.
  *
- * `Duration.decode` maps `NaN` to zero, which would silently delete; a cache must reject it instead, so NaN is
- * checked before decoding. Milliseconds are truncated (a fraction of a millisecond is dropped); beyond
+ * Effect 3's `Duration.decode` maps `NaN` to zero, which would silently delete; a cache must reject it instead, so
+ * NaN is checked before decoding. Milliseconds are truncated (a fraction of a millisecond is dropped); beyond
  * {@link maxTtlMillis} a TTL means no expiry.
  *
  * @internal
  */
-export const resolveTtl = (ttl: Duration.DurationInput | undefined): ResolvedTtl => {
+export const resolveTtl = (ttl: Duration.Input | undefined): ResolvedTtl => {
   if (ttl === undefined) return forever
   if (typeof ttl === "number") {
     if (Number.isNaN(ttl)) return { _tag: "Invalid", reason: "TTL is NaN" }
@@ -53,13 +54,11 @@ export const resolveTtl = (ttl: Duration.DurationInput | undefined): ResolvedTtl
   if (Array.isArray(ttl) && (Number.isNaN(ttl[0]) || Number.isNaN(ttl[1]))) {
     return { _tag: "Invalid", reason: "TTL is NaN" }
   }
-  let duration: Duration.Duration
-  try {
-    duration = Duration.decode(ttl)
-  } catch {
+  const duration = Duration.fromInput(ttl)
+  if (Option.isNone(duration)) {
     return { _tag: "Invalid", reason: `TTL ${JSON.stringify(String(ttl))} is not a duration` }
   }
-  const millis = Duration.toMillis(duration)
+  const millis = Duration.toMillis(duration.value)
   if (Number.isNaN(millis)) return { _tag: "Invalid", reason: "TTL is NaN" }
   return finite(millis)
 }

@@ -4,16 +4,15 @@
  * its own outcome, built in plain TypeScript.
  *
  * A batch is sent by none of its callers: through the client's callback (`submit`) when it has one, else by a
- * fiber of its own (forked on the runtime the backend was made in), which is also where what `submit` cannot
+ * fiber of its own (forked with the context the backend was made in), which is also where what `submit` cannot
  * finish at once (the connection opening, room awaited) runs. Interrupting a caller then stops only its own wait
  * (its result is dropped when the reply comes), never the command the others wait for.
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
-import type * as Exit from "effect/Exit"
-import type * as Fiber from "effect/Fiber"
-import type * as Option from "effect/Option"
+import * as Effect from "#effect/Effect"
+import type * as Exit from "#effect/Exit"
+import type * as Option from "#effect/Option"
 import { fitsInBatch, TickBatcher } from "../../../core/client/batch.js"
 import type * as RedisClient from "../../../RedisClient.js"
 import type { RedisError } from "../../../RedisError.js"
@@ -23,8 +22,8 @@ import type { RedisContext } from "./context.js"
 import { exitOf, failWith, type ReadSlot, unexpected } from "./errors.js"
 import { askAgain, entryOf, getAgain, getAlone, getOutcome, getWithTtlAlone, readReply } from "./reads.js"
 
-/** Runs an effect in a fiber of the backend's runtime. */
-type Fork = <A, E>(effect: Effect.Effect<A, E>) => Fiber.RuntimeFiber<A, E>
+/** Runs an effect in a fiber of its own, with the context the backend was made in (`Effect.runForkWith`). */
+type Fork = ReturnType<typeof Effect.runForkWith<never>>
 
 /**
  * The read operations of one backend, batched or not as its options say.
@@ -126,7 +125,7 @@ class ReadBatches {
 }
 
 /**
- * `get`. With the client's callback (`submit`), a read is one Effect.async: a lone read hands its GET to the
+ * `get`. With the client's callback (`submit`), a read is one Effect.callback: a lone read hands its GET to the
  * client, a batched one joins the batch, and the reply resumes the caller with its decoded value. The first reads
  * of a tick go out at once as lone reads (see `TickBatcher`); the others wait for the batch. The variant is chosen
  * once, when the backend is made, so that no read pays for the choice.
@@ -138,7 +137,7 @@ const makeGet = (
   const { batchReads, client, maxArgumentLength, prefix, submit } = c
   if (submit !== undefined) {
     return (key) =>
-      Effect.async<Option.Option<unknown>, CacheError>((resume) => {
+      Effect.callback<Option.Option<unknown>, CacheError>((resume) => {
         // A key too long for a batch's command is read alone, so that it fails alone.
         if (batchReads && !gets.alone() && fitsInBatch(prefix + key, maxArgumentLength)) {
           return gets.add({ key, resume })
@@ -151,7 +150,7 @@ const makeGet = (
     Effect.suspend(() =>
       gets.alone() || !fitsInBatch(prefix + key, maxArgumentLength)
         ? getAlone(c, client.send(["GET", prefix + key]), key)
-        : Effect.async<Option.Option<unknown>, CacheError>((resume) => {
+        : Effect.callback<Option.Option<unknown>, CacheError>((resume) => {
           gets.add({ key, resume })
         })
     )
@@ -168,7 +167,7 @@ const makeGetWithTtl = (
     Effect.suspend(() =>
       entries.alone() || !fitsInBatch(prefix + key, maxArgumentLength)
         ? getWithTtlAlone(c, key)
-        : Effect.async<Option.Option<Entry>, CacheError>((resume) => {
+        : Effect.callback<Option.Option<Entry>, CacheError>((resume) => {
           entries.add({ key, resume })
         })
     )

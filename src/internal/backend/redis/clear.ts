@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
+import * as Effect from "#effect/Effect"
 import type * as RedisClient from "../../../RedisClient.js"
 import type { CacheError } from "../../../RemoteCacheBackend.js"
 import type { RedisContext } from "./context.js"
@@ -47,7 +47,7 @@ const clearOn = (c: RedisContext, node: RedisClient.RedisClientShape): Effect.Ef
       // Keys go back to the server as the exact bytes it sent: no decoding, so binary keys survive.
       const keys = reply[1] as ReadonlyArray<Uint8Array>
       const removed = c.remove("clear", undefined, keys)
-      return next === "0" ? removed : Effect.zipRight(removed, step(next))
+      return next === "0" ? removed : Effect.andThen(removed, step(next))
     })
   return step("0")
 }

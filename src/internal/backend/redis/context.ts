@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
+import * as Effect from "#effect/Effect"
 import type * as RedisClient from "../../../RedisClient.js"
 import type { CacheError, Operation } from "../../../RemoteCacheBackend.js"
 import { type ClientSeam, clientSeamOf } from "../../seams.js"

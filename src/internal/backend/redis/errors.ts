@@ -3,9 +3,9 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
+import * as Cause from "#effect/Cause"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
 import { RedisAuthError, type RedisError, RedisReplyError } from "../../../RedisError.js"
 import {
   CacheConnectionError,
@@ -47,7 +47,7 @@ export const toCacheError = (operation: Operation, key: string | undefined) => (
  * for it): a cache reads "no value of mine here", and the next `set` replaces the key whatever it held.
  */
 export const isWrongType = (cause: Cause.Cause<RedisError>): boolean => {
-  const failure = Cause.failureOption(cause)
+  const failure = Cause.findErrorOption(cause)
   return failure._tag === "Some" && failure.value._tag === "RedisReplyError" && failure.value.code === "WRONGTYPE"
 }
 
@@ -100,8 +100,9 @@ export const failWith = (
   operation: Operation,
   key: string | undefined
 ): Effect.Effect<never, CacheError> => {
-  const failure = Cause.failureOrCause(cause)
-  return failure._tag === "Left"
-    ? Effect.fail(toCacheError(operation, key)(failure.left))
-    : Effect.failCause(failure.right)
+  const failure = Cause.findErrorOption(cause)
+  // Without a typed failure the cause holds only defects and interruptions: passed on as it is.
+  return failure._tag === "Some"
+    ? Effect.fail(toCacheError(operation, key)(failure.value))
+    : Effect.failCause(cause as Cause.Cause<never>)
 }

@@ -4,10 +4,10 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import * as Cause from "#effect/Cause"
+import * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Option from "#effect/Option"
 import { askAloneAfter } from "../../../core/client/batch.js"
 import { PartFailure } from "../../../core/cluster/partFailure.js"
 import type { RedisError } from "../../../RedisError.js"
@@ -45,7 +45,7 @@ export const getAgain = (c: RedisContext, key: string): Effect.Effect<Option.Opt
  * The error of a batch that failed whole, when its readers are to be asked again alone (see `askAloneAfter`).
  */
 export const askAgain = (c: RedisContext, cause: Cause.Cause<RedisError>): boolean => {
-  const failure = Cause.failureOption(cause)
+  const failure = Cause.findErrorOption(cause)
   return failure._tag === "Some" && askAloneAfter(failure.value._tag, c.spansNodes)
 }
 

@@ -4,9 +4,9 @@
  *
  * @internal
  */
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import type * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Result from "#effect/Result"
 import { fitsInBatch } from "../../../core/client/batch.js"
 import { keySlot } from "../../../core/cluster/slot.js"
 import type { CacheError } from "../../../RemoteCacheBackend.js"
@@ -17,7 +17,7 @@ import type { RedisContext } from "./context.js"
 import { failWith, unexpected } from "./errors.js"
 
 /** `SET` with `PX` from the TTL; a TTL that stores nothing removes the key, an invalid one is refused. */
-export const set = (c: RedisContext, key: string, value: unknown, ttl?: Duration.DurationInput) => {
+export const set = (c: RedisContext, key: string, value: unknown, ttl?: Duration.Input) => {
   const resolved = resolveTtl(ttl)
   switch (resolved._tag) {
     case "Invalid":
@@ -59,7 +59,7 @@ export const write = (
 export const setMany = (
   c: RedisContext,
   entries: Iterable<readonly [key: string, value: unknown]>,
-  ttl?: Duration.DurationInput
+  ttl?: Duration.Input
 ) => {
   const list = Backend.entriesOf(entries)
   const first = list[0]?.[0]
@@ -113,11 +113,11 @@ export const deleteMany = (c: RedisContext, keys: ReadonlyArray<string>): Effect
   return Effect.flatMap(
     Effect.forEach(
       chunks,
-      (chunk) => Effect.either(c.remove("deleteMany", chunk[0]!.slice(c.prefix.length), chunk)),
+      (chunk) => Effect.result(c.remove("deleteMany", chunk[0]!.slice(c.prefix.length), chunk)),
       { concurrency: Backend.deleteManyConcurrency }
     ),
     (outcomes) => {
-      for (const outcome of outcomes) if (Either.isLeft(outcome)) return Effect.fail(outcome.left)
+      for (const outcome of outcomes) if (Result.isFailure(outcome)) return Effect.fail(Result.failureValue(outcome))
       return Effect.void
     }
   )
@@ -131,7 +131,7 @@ export const setIfAbsent = (
   c: RedisContext,
   key: string,
   value: unknown,
-  ttl?: Duration.DurationInput
+  ttl?: Duration.Input
 ): Effect.Effect<boolean, CacheError> => {
   const resolved = resolveTtl(ttl)
   switch (resolved._tag) {
