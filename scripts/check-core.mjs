@@ -14,8 +14,10 @@ const filesOf = (dir) =>
   })
 
 // Static imports and re-exports (`import … from "x"`, `export … from "x"`, `import "x"`) and dynamic `import("x")`.
+// Comments are left out first, so that an `@example` showing a user's `import … from "effect"` is not read as one.
+const withoutComments = (source) => source.replace(/\/\*[\s\S]*?\*\//g, "").replace(/^\s*\/\/.*$/gm, "")
 const specifiers = (source) =>
-  [...source.matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)["']([^"']+)["']/g)].map((match) => match[1])
+  [...withoutComments(source).matchAll(/(?:\bfrom\s*|\bimport\s*\(?\s*)["']([^"']+)["']/g)].map((match) => match[1])
 
 const problems = []
 for (const file of filesOf(core)) {
