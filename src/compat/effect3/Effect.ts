@@ -40,3 +40,10 @@ export const timeoutOrElse: {
       onTimeout: options.orElse
     })
   ))
+
+// ---------------------------------------------------------------------------------------------------------------
+// Entries for the shared test suites.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Effect 4's `yieldNow`, an effect that lets other fibers run (Effect 3's `yieldNow()`). */
+export const yieldNow: Effect.Effect<void> = Effect.yieldNow()
