@@ -1,6 +1,6 @@
 import * as Effect from "#effect/Effect"
-import { it } from "#test-effect/vitest"
 import * as TestClock from "#test-effect/TestClock"
+import { it } from "#test-effect/vitest"
 import { expect } from "vitest"
 
 it.effect("the Effect 4 run resolves the Effect 4 adapters and the test clock", () =>
