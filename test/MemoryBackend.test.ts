@@ -1,10 +1,11 @@
-import { describe, expect, it } from "@effect/vitest"
-import * as Cause from "effect/Cause"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as TestClock from "effect/TestClock"
+import * as Cause from "#effect/Cause"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Layer from "#effect/Layer"
+import * as Option from "#effect/Option"
+import * as Result from "#effect/Result"
+import * as TestClock from "#test-effect/TestClock"
+import { describe, expect, it } from "#test-effect/vitest"
 import * as MemoryBackend from "../src/MemoryBackend.js"
 import { RemoteCacheBackend } from "../src/RemoteCacheBackend.js"
 import * as Serializer from "../src/Serializer.js"
@@ -24,8 +25,8 @@ contractSuite({
 const expectDefect = <A, E>(exit: Exit.Exit<A, E>, pattern: RegExp) => {
   expect(Exit.isFailure(exit), "expected a defect, got a success").toBe(true)
   if (Exit.isFailure(exit)) {
-    const defect = Option.getOrThrow(Cause.dieOption(exit.cause))
-    expect(Cause.isIllegalArgumentException(defect)).toBe(true)
+    const defect = Result.getOrThrow(Cause.findDefect(exit.cause))
+    expect(Cause.isIllegalArgumentError(defect)).toBe(true)
     expect(String((defect as Error).message)).toMatch(pattern)
   }
 }

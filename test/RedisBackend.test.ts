@@ -1,11 +1,15 @@
-import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Exit, Layer, Option } from "effect"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Fiber from "#effect/Fiber"
+import * as Layer from "#effect/Layer"
+import * as Option from "#effect/Option"
+import { describe, expect, it, layer } from "#test-effect/vitest"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import { RemoteCacheBackend } from "../src/RemoteCacheBackend.js"
 import * as Serializer from "../src/Serializer.js"
 import { backendFromLayer, contractSuite } from "./contract/BackendContract.js"
-import { RedisServer } from "./utils/RedisServer.js"
+import { RedisServer, type RedisServerShape } from "./utils/RedisServer.js"
 
 contractSuite({
   name: "RedisBackend",
@@ -30,7 +34,7 @@ contractSuite({
   })
 })
 
-const backendOn = (server: RedisServer["Type"], options: RedisBackend.MakeOptions = {}) =>
+const backendOn = (server: RedisServerShape, options: RedisBackend.MakeOptions = {}) =>
   Effect.flatMap(
     RedisClient.make({ host: server.host, port: server.port }),
     (client) => Effect.provideService(RedisBackend.make(options), RedisClient.RedisClient, client)
@@ -38,7 +42,7 @@ const backendOn = (server: RedisServer["Type"], options: RedisBackend.MakeOption
 
 describe("RedisBackend", () => {
   layer(RedisServer.layer({ args: ["--enable-debug-command", "yes"] }), { excludeTestServices: true })((it) => {
-    it.scoped("wire format: redis-cli sees prefix + key, and PTTL shows the TTL", () =>
+    it.effect("wire format: redis-cli sees prefix + key, and PTTL shows the TTL", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer
         const cache = yield* backendOn(server, { serializer: Serializer.json })
@@ -56,7 +60,7 @@ describe("RedisBackend", () => {
         expect(yield* server.cli("--no-raw", "GET", "v8:k")).toBe(`"\\xff\\x0f\\"\\x02hi"`)
       }))
 
-    it.scoped("several backends with different prefixes share one client", () =>
+    it.effect("several backends with different prefixes share one client", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer
         const client = yield* RedisClient.make({ host: server.host, port: server.port })
@@ -70,7 +74,7 @@ describe("RedisBackend", () => {
         expect(yield* b.get("k")).toStrictEqual(Option.some("from b"))
       }))
 
-    it.scoped("clear removes 200,000 keys in batches while the server keeps answering, and nothing else", () =>
+    it.effect("clear removes 200,000 keys in batches while the server keeps answering, and nothing else", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer
         yield* server.cli("FLUSHALL")
@@ -90,9 +94,9 @@ describe("RedisBackend", () => {
             yield* Effect.sleep("2 millis")
           }
         })
-        const fiber = yield* Effect.fork(pinger)
+        const fiber = yield* Effect.forkChild(pinger)
         yield* cache.clear.pipe(Effect.ensuring(Effect.sync(() => (clearing = false))))
-        yield* Effect.orDie(fiber.await)
+        yield* Effect.orDie(Fiber.await(fiber))
         expect(yield* server.cli("DBSIZE")).toBe("1000")
         // SCAN COUNT 1000 + UNLINK of each batch keeps every step short: hundreds of small commands, never one that
         // walks or removes the 200,000 keys at once.
@@ -107,7 +111,7 @@ describe("RedisBackend", () => {
       }))
   })
 
-  it.scoped("layer fails with RedisConfigError on invalid options, layerConfig reads REDIS_URL and CACHE_PREFIX", () =>
+  it.effect("layer fails with RedisConfigError on invalid options, layerConfig reads REDIS_URL and CACHE_PREFIX", () =>
     Effect.gen(function*() {
       const exit = yield* Effect.exit(Layer.build(RedisBackend.layer({ port: 0 })))
       expect(Exit.isFailure(exit)).toBe(true)
@@ -119,7 +123,7 @@ describe("RedisBackend", () => {
 
   describe("on a server without UNLINK", () => {
     layer(RedisServer.layer({ args: ["--rename-command", "UNLINK", ""] }), { excludeTestServices: true })((it) => {
-      it.scoped("delete and clear fall back to DEL", () =>
+      it.effect("delete and clear fall back to DEL", () =>
         Effect.gen(function*() {
           const server = yield* RedisServer
           const cache = yield* backendOn(server)

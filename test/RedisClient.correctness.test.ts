@@ -1,5 +1,13 @@
-import { afterEach, describe, expect, it, vi } from "@effect/vitest"
-import { Cause, ConfigProvider, Effect, Exit, Fiber, Option, Redacted, Schedule, Scope } from "effect"
+import * as Cause from "#effect/Cause"
+import * as ConfigProvider from "#effect/ConfigProvider"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Fiber from "#effect/Fiber"
+import * as Option from "#effect/Option"
+import * as Redacted from "#effect/Redacted"
+import * as Schedule from "#effect/Schedule"
+import * as Scope from "#effect/Scope"
+import { afterEach, describe, expect, it, vi } from "#test-effect/vitest"
 import * as Net from "node:net"
 import { performance } from "node:perf_hooks"
 import { resolveOptions } from "../src/internal/client/options.js"
@@ -18,7 +26,7 @@ import { text } from "./utils/RespValues.js"
 const tagOf = (error: unknown): string => (error as { readonly _tag?: string })._tag ?? "unknown"
 
 /** A port nothing listens on: bound, then released. */
-const closedPort = Effect.async<number>((resume) => {
+const closedPort = Effect.callback<number>((resume) => {
   const probe = Net.createServer()
   probe.listen(0, "127.0.0.1", () => {
     const port = (probe.address() as Net.AddressInfo).port
@@ -45,7 +53,7 @@ afterEach(() => {
 
 describe("RedisClient correctness", () => {
   describe("every reply to its own caller", () => {
-    it.scopedLive("commands that do not get exactly one reply are rejected typed, and nothing of them is sent", () =>
+    it.live("commands that do not get exactly one reply are rejected typed, and nothing of them is sent", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer.make()
         const client = yield* RedisClient.make({ host: server.host, port: server.port })
@@ -93,7 +101,7 @@ describe("RedisClient correctness", () => {
         expect(yield* client.send(["CLIENT", "ID"])).toBe(id)
       }))
 
-    it.scopedLive("an argument that is not a string or bytes (from JavaScript) fails typed, not in the write", () =>
+    it.live("an argument that is not a string or bytes (from JavaScript) fails typed, not in the write", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer.make()
         const client = yield* RedisClient.make({ host: server.host, port: server.port })
@@ -113,11 +121,11 @@ describe("RedisClient correctness", () => {
   })
 
   describe("nothing hangs", () => {
-    it.scopedLive("a command sent while the client's scope is closing fails typed instead of hanging", () =>
+    it.live("a command sent while the client's scope is closing fails typed instead of hanging", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer.make()
         const scope = yield* Scope.make()
-        const client = yield* RedisClient.make({ host: server.host, port: server.port }).pipe(Scope.extend(scope))
+        const client = yield* RedisClient.make({ host: server.host, port: server.port }).pipe(Scope.provide(scope))
         let outcome: Option.Option<Exit.Exit<Resp.RespValue, unknown>> | undefined
         // Added after the client's own finalizer, so it runs first: the scope is closing, the client not yet closed,
         // and no connection is open (connections are lazy), so this command starts a connection attempt.
@@ -139,7 +147,7 @@ describe("RedisClient correctness", () => {
         if (Exit.isFailure(exit)) expect(tagOf(Cause.squash(exit.cause))).toBe("RedisConnectionError")
       }))
 
-    it.scopedLive("a wall clock stepped back an hour delays neither a reply timeout nor a reconnection", () =>
+    it.live("a wall clock stepped back an hour delays neither a reply timeout nor a reconnection", () =>
       Effect.gen(function*() {
         const realNow = Date.now.bind(Date)
         let offset = 0
@@ -150,7 +158,7 @@ describe("RedisClient correctness", () => {
           port: silent.port,
           commandTimeout: "300 millis"
         })
-        const waiting = yield* Effect.fork(Effect.flip(client.send(["PING"])))
+        const waiting = yield* Effect.forkChild(Effect.flip(client.send(["PING"])))
         // Written with its deadline; then the clock goes back (NTP, a VM resumed).
         yield* Effect.sleep("50 millis")
         offset += 3_600_000
@@ -170,7 +178,7 @@ describe("RedisClient correctness", () => {
         expect(again.message).not.toMatch(/next attempt/)
       }))
 
-    it.scopedLive("under backpressure, every command ends within commandTimeout of being sent", () =>
+    it.live("under backpressure, every command ends within commandTimeout of being sent", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer.make()
         const proxy = yield* FaultProxy.make({ upstreamPort: server.port, mode: FaultProxy.latency(50) })
@@ -213,7 +221,7 @@ describe("RedisClient correctness", () => {
   })
 
   describe("batches are written whole or not at all", () => {
-    it.scopedLive("a pipeline interrupted while it waits for room writes none of it; one admitted writes all", () =>
+    it.live("a pipeline interrupted while it waits for room writes none of it; one admitted writes all", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer.make()
         const proxy = yield* FaultProxy.make({ upstreamPort: server.port })
@@ -222,11 +230,11 @@ describe("RedisClient correctness", () => {
         yield* client.send(["PING"])
         yield* proxy.setMode(FaultProxy.stall)
         // Takes the only slot; its reply is held by the proxy.
-        const held = yield* Effect.fork(client.send(["PING"]))
+        const held = yield* Effect.forkChild(client.send(["PING"]))
         yield* Effect.sleep("50 millis")
         const direct = yield* Effect.flip(
           client.pipeline([["SET", "a", "1"], ["SET", "b", "1"], ["SET", "c", "1"]]).pipe(
-            Effect.timeoutFail({ duration: "100 millis", onTimeout: () => ({ _tag: "Timeout" as const }) })
+            Effect.timeoutOrElse({ duration: "100 millis", orElse: () => Effect.fail({ _tag: "Timeout" as const }) })
           )
         )
         expect(direct._tag).toBe("Timeout")
@@ -241,9 +249,11 @@ describe("RedisClient correctness", () => {
 
         // Admitted, it goes whole even when its awaiter leaves right after.
         yield* proxy.setMode(FaultProxy.stall)
-        const held2 = yield* Effect.fork(client.send(["PING"]))
+        const held2 = yield* Effect.forkChild(client.send(["PING"]))
         yield* Effect.sleep("50 millis")
-        const admitted = yield* Effect.fork(client.pipeline([["SET", "d", "1"], ["SET", "e", "1"], ["SET", "f", "1"]]))
+        const admitted = yield* Effect.forkChild(
+          client.pipeline([["SET", "d", "1"], ["SET", "e", "1"], ["SET", "f", "1"]])
+        )
         yield* proxy.setMode(FaultProxy.pass)
         yield* Fiber.join(held2)
         yield* Fiber.interrupt(admitted)
@@ -253,7 +263,7 @@ describe("RedisClient correctness", () => {
   })
 
   describe("leaks, storms and wrong errors", () => {
-    it.scopedLive("invalid options are rejected before any socket is opened", () =>
+    it.live("invalid options are rejected before any socket is opened", () =>
       Effect.gen(function*() {
         const fake = yield* FakeServer.make(FakeServer.silent)
         const base = { host: fake.host, port: fake.port }
@@ -291,7 +301,7 @@ describe("RedisClient correctness", () => {
         expect(slow.reconnectMaxDelayMillis).toBe(5_000)
       }))
 
-    it.scopedLive("the reconnection delay, jitter included, never exceeds reconnectMaxDelay", () =>
+    it.live("the reconnection delay, jitter included, never exceeds reconnectMaxDelay", () =>
       Effect.gen(function*() {
         // The largest jitter there is.
         vi.spyOn(Math, "random").mockReturnValue(0.999999)
@@ -309,7 +319,7 @@ describe("RedisClient correctness", () => {
         expect(wait).toBeLessThanOrEqual(200)
       }))
 
-    it.scopedLive("a server that answers every connection with an error and hangs up is not hammered", () =>
+    it.live("a server that answers every connection with an error and hangs up is not hammered", () =>
       Effect.gen(function*() {
         // What Redis does at maxclients.
         const fake = yield* FakeServer.make((socket) => {
@@ -329,7 +339,7 @@ describe("RedisClient correctness", () => {
             Effect.whileLoop({
               while: () => performance.now() < deadline,
               body: () =>
-                Effect.zipRight(
+                Effect.andThen(
                   Effect.map(Effect.flip(client.send(["PING"])), (error) => messages.add(error.message)),
                   Effect.sleep("2 millis")
                 ),
@@ -342,7 +352,7 @@ describe("RedisClient correctness", () => {
         expect([...messages].some((message) => /max number of clients reached/.test(message))).toBe(true)
       }))
 
-    it.scopedLive("only credential errors in the handshake are RedisAuthError", () =>
+    it.live("only credential errors in the handshake are RedisAuthError", () =>
       Effect.gen(function*() {
         const fake = yield* FakeServer.make(FakeServer.fakeRedis((_, command) =>
           command[0] === "AUTH" ? new Resp.ErrorReply("ERR max number of clients reached") : "OK"
@@ -370,7 +380,7 @@ describe("RedisClient correctness", () => {
         expect((yield* Effect.flip(rejected.send(["PING"])))._tag).toBe("RedisAuthError")
       }))
 
-    it.scopedLive("no password against requirepass: the auth error, from the client and through the backend", () =>
+    it.live("no password against requirepass: the auth error, from the client and through the backend", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer.make({ args: ["--requirepass", "pw"] })
         const client = yield* RedisClient.make({ host: server.host, port: server.port })
@@ -391,7 +401,7 @@ describe("RedisClient correctness", () => {
         }
       }))
 
-    it.scopedLive("error and status replies longer than 64 KiB keep the connection, first reply or pipelined", () =>
+    it.live("error and status replies longer than 64 KiB keep the connection, first reply or pipelined", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer.make()
         const client = yield* RedisClient.make({ host: server.host, port: server.port })
@@ -412,7 +422,7 @@ describe("RedisClient correctness", () => {
         expect(yield* client.send(["CLIENT", "ID"])).toBe(id)
       }))
 
-    it.scopedLive("a value over maxArgumentLength: typed, not retried, nothing sent, no other command harmed", () =>
+    it.live("a value over maxArgumentLength: typed, not retried, nothing sent, no other command harmed", () =>
       Effect.gen(function*() {
         const server = yield* RedisServer.make({ args: ["--proto-max-bulk-len", "1mb"] })
         const client = yield* RedisClient.make({
@@ -455,7 +465,7 @@ describe("RedisClient correctness", () => {
   })
 
   describe("errors that name their cause", () => {
-    it.scopedLive("TLS to a server that never answers: the message says the TLS handshake did not complete", () =>
+    it.live("TLS to a server that never answers: the message says the TLS handshake did not complete", () =>
       Effect.gen(function*() {
         const fake = yield* FakeServer.make(FakeServer.silent)
         const client = yield* RedisClient.make({
@@ -470,7 +480,7 @@ describe("RedisClient correctness", () => {
         expect(error.message).toMatch(/may not speak TLS/)
       }))
 
-    it.scopedLive("TLS to a server answering in plain text fails at once, saying it may not speak TLS", () =>
+    it.live("TLS to a server answering in plain text fails at once, saying it may not speak TLS", () =>
       Effect.gen(function*() {
         const fake = yield* FakeServer.make(FakeServer.respondWith("-ERR unknown command\r\n"))
         const client = yield* RedisClient.make({
@@ -486,7 +496,7 @@ describe("RedisClient correctness", () => {
         expect(error.message).toMatch(/may not speak TLS/)
       }))
 
-    it.scopedLive("a port that accepts and never answers: the message says the server did not answer", () =>
+    it.live("a port that accepts and never answers: the message says the server did not answer", () =>
       Effect.gen(function*() {
         const fake = yield* FakeServer.make(FakeServer.silent)
         const client = yield* RedisClient.make({ host: fake.host, port: fake.port, commandTimeout: "300 millis" })
@@ -504,7 +514,7 @@ describe("RedisClient correctness", () => {
         expect(handshake.message).toMatch(/accepted the connection but did not answer the handshake/)
       }))
 
-    it.scopedLive("a protocol error keeps the parser's error as its cause", () =>
+    it.live("a protocol error keeps the parser's error as its cause", () =>
       Effect.gen(function*() {
         const fake = yield* FakeServer.make(FakeServer.garbage)
         const client = yield* RedisClient.make({ host: fake.host, port: fake.port })
@@ -519,7 +529,7 @@ describe("RedisClient correctness", () => {
           RedisClient.RedisClient.pipe(
             Effect.map((client) => client.options),
             Effect.provide(RedisClient.layerConfig()),
-            Effect.withConfigProvider(ConfigProvider.fromMap(new Map(env)))
+            Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env: Object.fromEntries(env) })))
           )
         const error = yield* Effect.flip(withEnv([["REDIS_URL", "not-a-url"]]))
         expect(String(error)).toMatch(/REDIS_URL/)
@@ -535,7 +545,9 @@ describe("RedisClient correctness", () => {
     it.effect("the URL is Redacted as urlConfig reads it, and a Redacted url option is used like a string", () =>
       Effect.gen(function*() {
         const url = yield* RedisClient.urlConfig().pipe(
-          Effect.withConfigProvider(ConfigProvider.fromMap(new Map([["REDIS_URL", "redis://u:hunter2@h:7/3"]])))
+          Effect.provide(
+            ConfigProvider.layer(ConfigProvider.fromEnv({ env: { REDIS_URL: "redis://u:hunter2@h:7/3" } }))
+          )
         )
         expect(String(url)).not.toMatch(/hunter2/)
         expect(Redacted.value(url)).toBe("redis://u:hunter2@h:7/3")

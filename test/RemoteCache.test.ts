@@ -1,25 +1,19 @@
-import { describe, expect, it } from "@effect/vitest"
-import {
-  Cause,
-  Context,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  HashMap,
-  Layer,
-  Logger,
-  LogLevel,
-  Metric,
-  Option,
-  Redacted,
-  Schedule,
-  Schema,
-  TestClock,
-  Tracer
-} from "effect"
-import type { ParseResult } from "effect"
-import { expectTypeOf } from "vitest"
+import * as Cause from "#effect/Cause"
+import * as Context from "#effect/Context"
+import * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Fiber from "#effect/Fiber"
+import * as Layer from "#effect/Layer"
+import * as Option from "#effect/Option"
+import * as Redacted from "#effect/Redacted"
+import * as Schedule from "#effect/Schedule"
+import * as Schema from "#effect/Schema"
+import * as Logs from "#test-effect/Logger"
+import * as Metrics from "#test-effect/Metric"
+import * as TestClock from "#test-effect/TestClock"
+import * as Tracing from "#test-effect/Tracer"
+import { describe, expect, expectTypeOf, it } from "#test-effect/vitest"
 import * as Policy from "../src/Policy.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RemoteCache from "../src/RemoteCache.js"
@@ -38,58 +32,24 @@ const withCache = <A, E>(
   body: Effect.Effect<A, E, RemoteCache.RemoteCache | FaultyBackend | RemoteCacheBackend>
 ) => Effect.provide(body, RemoteCache.layer(policy).pipe(Layer.provideMerge(faultyLayer({ prefix: "app:" }))))
 
-interface LogLine {
-  readonly level: string
-  readonly message: string
-  readonly annotations: Record<string, unknown>
-  /** The whole line as logfmt prints it: message, annotations, spans and cause. */
-  readonly formatted: string
-}
-
-const captureLogs = Effect.sync(() => {
-  const lines: Array<LogLine> = []
-  const logger = Logger.make((options) => {
-    lines.push({
-      level: options.logLevel.label,
-      message: Array.isArray(options.message) ? options.message.join(" ") : String(options.message),
-      annotations: Object.fromEntries(HashMap.toEntries(options.annotations)),
-      formatted: Logger.logfmtLogger.log(options)
-    })
-  })
-  const layer = Layer.merge(Logger.add(logger), Logger.minimumLogLevel(LogLevel.All))
-  return { lines, layer }
-})
+const captureLogs = Logs.capture
 
 /** A tracer that records every span it makes, as an exporter would see them. */
-const recordingTracer = Effect.map(Effect.tracer, (base) => {
-  const spans: Array<Tracer.Span> = []
-  const tracer = Tracer.make({
-    span: (name, parent, context, links, startTime, kind, options) => {
-      const span = base.span(name, parent, context, links, startTime, kind, options)
-      spans.push(span)
-      return span
-    },
-    context: (f, fiber) => base.context(f, fiber)
-  })
-  return { spans, tracer }
-})
+const recordingTracer = Tracing.recording
 
 /** The current value of a counter (or a histogram's count) with exactly these tags; 0 before its first update. */
 const metric = (name: string, tags: Record<string, string>) =>
-  Effect.map(Metric.snapshot, (pairs) => {
-    const wanted = Object.entries(tags).sort()
-    for (const pair of pairs) {
-      if (pair.metricKey.name !== name) continue
-      const actual = pair.metricKey.tags.map((label) => [label.key, label.value] as const).sort()
-      if (JSON.stringify(actual) !== JSON.stringify(wanted)) continue
-      const state = pair.metricState as unknown as { readonly count: number | bigint; readonly sum?: number }
-      return Number(state.count)
-    }
-    return 0
-  })
+  Effect.map(
+    Metrics.seriesState(name, tags),
+    (state) => state === undefined ? 0 : Number((state as { readonly count: number | bigint }).count)
+  )
 
+/** The sum of the `remote_cache_operation_duration_ms` histogram of one operation. */
 const histogramSum = (operation: string) =>
-  Effect.map(Metric.value(Metric.tagged(RemoteCache.operationDuration, "operation", operation)), (state) => state.sum)
+  Effect.map(
+    Metrics.seriesState("remote_cache_operation_duration_ms", { operation }),
+    (state) => state === undefined ? 0 : (state as { readonly sum: number }).sum
+  )
 
 /** Runs `effect` and returns how much each of `readings` grew meanwhile. */
 const deltas = <E, R>(readings: Record<string, Effect.Effect<number>>, effect: Effect.Effect<unknown, E, R>) =>
@@ -173,7 +133,7 @@ describe("RemoteCache.layerDefault", () => {
 // ---------------------------------------------------------------------------------------------------------------
 
 describe("RemoteCache.layer / make", () => {
-  it.scoped("layer takes a policy that ends every failure; make keeps the policy's error type", () =>
+  it.effect("layer takes a policy that ends every failure; make keeps the policy's error type", () =>
     Effect.provide(
       Effect.gen(function*() {
         const faulty = yield* FaultyBackend
@@ -402,7 +362,7 @@ describe("telemetry", () => {
             yield* faulty.failNext("connection")
             yield* cache.set("k", 1)
             yield* faulty.failNext("hang")
-            const fiber = yield* Effect.fork(cache.set("k", 1))
+            const fiber = yield* Effect.forkChild(cache.set("k", 1))
             yield* TestClock.adjust("10 millis")
             yield* Fiber.join(fiber)
             yield* cache.set("k", 1)
@@ -422,7 +382,7 @@ describe("telemetry", () => {
           { operations: operationsOf("get"), durations: durations("get"), waited: histogramSum("get") },
           Effect.gen(function*() {
             yield* faulty.failNext("hang")
-            const fiber = yield* Effect.fork(cache.get("k"))
+            const fiber = yield* Effect.forkChild(cache.get("k"))
             yield* TestClock.adjust("25 millis")
             yield* Fiber.interrupt(fiber)
           })
@@ -438,7 +398,7 @@ describe("telemetry", () => {
         const cache = yield* RemoteCache.RemoteCache
         const counted = yield* deltas(
           { tagged: metric("remote_cache_misses_total", { operation: "get", service: "checkout" }) },
-          cache.get("k").pipe(Effect.tagMetrics("service", "checkout"))
+          cache.get("k").pipe(Metrics.withTags({ service: "checkout" }))
         )
         expect(counted).toStrictEqual({ tagged: 1 })
       })
@@ -540,8 +500,13 @@ describe("RemoteCache: failure-only policy steps (log, logOutages, recoverToMiss
 // Typed views
 // ---------------------------------------------------------------------------------------------------------------
 
-const User = Schema.Struct({ id: Schema.Int, name: Schema.String, joined: Schema.Date })
+// A date is stored as its ISO string: `Schema.DateFromString` on both majors (Effect 3's `Schema.Date` decodes from a
+// string too, Effect 4's is a `Date` as it is).
+const User = Schema.Struct({ id: Schema.Int, name: Schema.String, joined: Schema.DateFromString })
 type User = typeof User.Type
+
+/** The tag of the error a schema fails with (`ParseError` on Effect 3, `SchemaError` on Effect 4). */
+const schemaErrorTag = Effect.runSync(Effect.flip(Schema.decodeUnknownEffect(User)(null)))._tag
 
 const ada: User = { id: 1, name: "Ada", joined: new Date("1843-07-01T00:00:00.000Z") }
 
@@ -552,7 +517,7 @@ describe("RemoteCache.forSchema", () => {
       Effect.gen(function*() {
         const users = yield* RemoteCache.forSchema(User)
         expectTypeOf(users.get).returns.toEqualTypeOf<Effect.Effect<Option.Option<User>>>()
-        expectTypeOf(users.set).returns.toEqualTypeOf<Effect.Effect<void, ParseResult.ParseError>>()
+        expectTypeOf(users.set).returns.toEqualTypeOf<Effect.Effect<void, Schema.SchemaError>>()
         yield* users.set("user:1", ada, "1 minute")
         const raw = yield* RemoteCacheBackend
         expect(yield* raw.get("user:1")).toStrictEqual(
@@ -590,8 +555,8 @@ describe("RemoteCache.forSchema", () => {
           yield* users.set("user:1", ada)
           const counted = yield* deltas(
             {
-              parse: errors("get", "ParseError"),
-              manyParse: errors("getMany", "ParseError")
+              parse: errors("get", schemaErrorTag),
+              manyParse: errors("getMany", schemaErrorTag)
             },
             Effect.gen(function*() {
               expect(yield* users.get("user:old")).toStrictEqual(Option.none())
@@ -622,16 +587,16 @@ describe("RemoteCache.forSchema", () => {
       expect(JSON.stringify(logs.lines)).not.toContain("private-old-id")
     }))
 
-  it.effect("writing a value the schema rejects fails with ParseError and stores nothing", () =>
+  it.effect("writing a value the schema rejects fails with the schema's error and stores nothing", () =>
     withCache(
       RemoteCache.defaultPolicy,
       Effect.gen(function*() {
         const users = yield* RemoteCache.forSchema(User)
         const raw = yield* RemoteCacheBackend
         const invalid = { ...ada, id: 1.5 }
-        expect((yield* Effect.flip(users.set("user:1", invalid)))._tag).toBe("ParseError")
+        expect((yield* Effect.flip(users.set("user:1", invalid)))._tag).toBe(schemaErrorTag)
         expect(yield* raw.get("user:1")).toStrictEqual(Option.none())
-        expect((yield* Effect.flip(users.setMany([["user:2", ada], ["user:3", invalid]])))._tag).toBe("ParseError")
+        expect((yield* Effect.flip(users.setMany([["user:2", ada], ["user:3", invalid]])))._tag).toBe(schemaErrorTag)
         expect(yield* raw.getMany(["user:2", "user:3"])).toStrictEqual([Option.none(), Option.none()])
       })
     ))
@@ -680,7 +645,7 @@ const exerciseAll = (cache: RemoteCache.RemoteCacheShape) =>
 
 // Each test starts its server first: the "cache hung" guard times the cache, not the server's start.
 describe("RemoteCache over Redis", () => {
-  it.scopedLive("default policy, server stopped: get is a miss, set returns, nothing throws, nothing hangs", () =>
+  it.live("default policy, server stopped: get is a miss, set returns, nothing throws, nothing hangs", () =>
     Effect.flatMap(RedisServer.make(), (server) =>
       Effect.gen(function*() {
         const cache = yield* buildCache(RemoteCache.defaultPolicy, { host: server.host, port: server.port })
@@ -690,9 +655,9 @@ describe("RemoteCache over Redis", () => {
         const [, elapsed] = yield* timed(exerciseAll(cache))
         // Connection refused: the client fails fast, well within its 5 s timeouts.
         expect(elapsed).toBeLessThan(1_000)
-      }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") }))))
+      }).pipe(Effect.timeoutOrElse({ duration: "4 seconds", orElse: () => Effect.fail(new Error("the cache hung")) }))))
 
-  it.scopedLive("default policy, server hung: get is a miss after the client's commandTimeout", () =>
+  it.live("default policy, server hung: get is a miss after the client's commandTimeout", () =>
     Effect.flatMap(RedisServer.make(), (server) =>
       Effect.gen(function*() {
         const cache = yield* buildCache(RemoteCache.defaultPolicy, {
@@ -707,9 +672,9 @@ describe("RemoteCache over Redis", () => {
         expect(elapsed).toBeGreaterThanOrEqual(250)
         expect(elapsed).toBeLessThan(1_500)
         yield* server.resume
-      }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") }))))
+      }).pipe(Effect.timeoutOrElse({ duration: "4 seconds", orElse: () => Effect.fail(new Error("the cache hung")) }))))
 
-  it.scopedLive("a timeout policy bounds a hung server's cost below the client's own timeout", () =>
+  it.live("a timeout policy bounds a hung server's cost below the client's own timeout", () =>
     Effect.flatMap(RedisServer.make(), (server) =>
       Effect.gen(function*() {
         const cache = yield* buildCache(
@@ -724,9 +689,9 @@ describe("RemoteCache over Redis", () => {
         yield* server.resume
         // The interrupted command's reply was read in its place: the connection is still in step.
         expect(yield* cache.get("k")).toStrictEqual(Option.some("v"))
-      }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") }))))
+      }).pipe(Effect.timeoutOrElse({ duration: "4 seconds", orElse: () => Effect.fail(new Error("the cache hung")) }))))
 
-  it.scopedLive("a password given in the options or the URL never appears in a log line or a span", () =>
+  it.live("a password given in the options or the URL never appears in a log line or a span", () =>
     Effect.flatMap(RedisServer.make({ args: ["--requirepass", "the-right-one"] }), (server) =>
       Effect.gen(function*() {
         const logs = yield* captureLogs
@@ -762,7 +727,7 @@ describe("RemoteCache over Redis", () => {
           expect(line.formatted).not.toContain(password)
           expect(line.formatted).not.toContain(encodeURIComponent(password))
         }
-      }).pipe(Effect.timeoutFail({ duration: "4 seconds", onTimeout: () => new Error("the cache hung") }))))
+      }).pipe(Effect.timeoutOrElse({ duration: "4 seconds", orElse: () => Effect.fail(new Error("the cache hung")) }))))
 })
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -854,7 +819,7 @@ describe("RemoteCache.logOutages (in the default policy)", () => {
       ])
     }))
 
-  it.scopedLive("100 gets against a wrong password: one Warning naming the cause, without the password", () =>
+  it.live("100 gets against a wrong password: one Warning naming the cause, without the password", () =>
     Effect.gen(function*() {
       const logs = yield* captureLogs
       const password = "Wr0ng-pa55word-never-logged"
@@ -876,10 +841,10 @@ describe("RemoteCache.logOutages (in the default policy)", () => {
 })
 
 describe("RemoteCache: a value the backend cannot encode", () => {
-  const User = Schema.Struct({ id: Schema.Number, joined: Schema.Date })
+  const User = Schema.Struct({ id: Schema.Number, joined: Schema.DateFromString })
   const ada = { id: 1, joined: new Date("2020-01-01T00:00:00.000Z") }
 
-  it.scopedLive("Serializer.schema on the backend plus forSchema: the first write dies saying why, nothing is dropped silently", () =>
+  it.live("Serializer.schema on the backend plus forSchema: the first write dies saying why, nothing is dropped silently", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
       const cache = yield* buildCache(RemoteCache.defaultPolicy, {
@@ -890,9 +855,9 @@ describe("RemoteCache: a value the backend cannot encode", () => {
       const users = RemoteCache.schemaView(cache, User)
       for (const write of [users.set("u", ada), users.setMany([["u", ada]])]) {
         const exit = yield* Effect.exit(write)
-        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+        expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
         const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
-        expect(Cause.isIllegalArgumentException(defect)).toBe(true)
+        expect(Cause.isIllegalArgumentError(defect)).toBe(true)
         expect((defect as Error).message).toContain("encoded twice")
         expect((defect as Error).message).toContain("schema(")
       }
@@ -913,7 +878,7 @@ describe("RemoteCache: a value the backend cannot encode", () => {
         const cache = yield* RemoteCache.RemoteCache
         const exit = yield* Effect.exit(cache.set("f", () => 1))
         const defect = Exit.isFailure(exit) ? Cause.squash(exit.cause) : undefined
-        expect(Cause.isIllegalArgumentException(defect)).toBe(true)
+        expect(Cause.isIllegalArgumentError(defect)).toBe(true)
         expect((defect as Error).message).toMatch(/^RemoteCache\.set: the backend's serializer cannot encode/)
         expect((defect as Error).message).not.toContain("encoded twice")
         expect(yield* cache.get("f")).toStrictEqual(Option.none())

@@ -9,14 +9,14 @@
  *
  * @since 0.1.0
  */
-import { expect, layer } from "@effect/vitest"
-import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Context from "#effect/Context"
+import * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Layer from "#effect/Layer"
+import * as Option from "#effect/Option"
+import * as Result from "#effect/Result"
+import type * as Scope from "#effect/Scope"
+import { expect, layer } from "#test-effect/vitest"
 import { RemoteCacheBackend, type RemoteCacheBackendShape } from "../../src/RemoteCacheBackend.js"
 import * as Serializer from "../../src/Serializer.js"
 
@@ -167,7 +167,7 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
       const test = (
         name: string,
         body: (session: ContractSession) => Effect.Effect<void, unknown, Scope.Scope>
-      ) => it.scoped(name, () => Effect.flatMap(target.session, body))
+      ) => it.effect(name, () => Effect.flatMap(target.session, body))
 
       test("get returns the value set under the key (hit)", ({ backend }) =>
         Effect.gen(function*() {
@@ -248,7 +248,7 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
       test("a TTL of 0, negative or under 1 ms stores nothing and removes the old value", ({ backend }) =>
         Effect.gen(function*() {
           const cache = yield* backend("t:")
-          const ttls: ReadonlyArray<Duration.DurationInput> = [
+          const ttls: ReadonlyArray<Duration.Input> = [
             0,
             -1,
             -1000,
@@ -302,7 +302,7 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
           const cache = yield* backend("t:")
           // Every one is longer than Number.MAX_SAFE_INTEGER ms; the first two once made Redis answer
           // `ERR value is not an integer or out of range` (PX 1e+21) or `invalid expire time`.
-          const huge: ReadonlyArray<Duration.DurationInput> = [
+          const huge: ReadonlyArray<Duration.Input> = [
             1e19,
             1e21,
             Number.MAX_VALUE,
@@ -505,7 +505,7 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
       test("setIfAbsent with a TTL of 0, negative or under 1 ms stores nothing, removes nothing, answers false", ({ backend }) =>
         Effect.gen(function*() {
           const cache = yield* backend("t:")
-          const ttls: ReadonlyArray<Duration.DurationInput> = [
+          const ttls: ReadonlyArray<Duration.Input> = [
             0,
             -1,
             -1000,
@@ -544,7 +544,7 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
       test("setIfAbsent with an infinite TTL, or one beyond Number.MAX_SAFE_INTEGER ms, stores without expiry", ({ backend }) =>
         Effect.gen(function*() {
           const cache = yield* backend("t:")
-          const huge: ReadonlyArray<Duration.DurationInput> = [
+          const huge: ReadonlyArray<Duration.Input> = [
             Infinity,
             Duration.infinity,
             1e19,
@@ -596,7 +596,7 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
           // before serializing, or between its check and its write, would let several win.
           const yielding: Serializer.SerializerShape = {
             name: "v8, yielding",
-            encode: (value) => Effect.zipRight(Effect.yieldNow(), Serializer.v8.encode(value)),
+            encode: (value) => Effect.andThen(Effect.yieldNow, Serializer.v8.encode(value)),
             decode: Serializer.v8.decode
           }
           const one = yield* Effect.provideService(backend("t:"), Serializer.Serializer, yielding)
@@ -806,8 +806,8 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
           yield* writeRaw("t:foreign", foreignBytes)
           // Issued together, as a user's Effect.forEach issues them: a backend may read them in one batch.
           const keys = ["a", "foreign", "missing", "b", "foreign", "c"]
-          const gets = yield* Effect.forEach(keys, (key) => Effect.either(cache.get(key)), { concurrency: "unbounded" })
-          const entries = yield* Effect.forEach(keys, (key) => Effect.either(cache.getWithTtl(key)), {
+          const gets = yield* Effect.forEach(keys, (key) => Effect.result(cache.get(key)), { concurrency: "unbounded" })
+          const entries = yield* Effect.forEach(keys, (key) => Effect.result(cache.getWithTtl(key)), {
             concurrency: "unbounded"
           })
           for (const [i, key] of keys.entries()) {
@@ -815,21 +815,22 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
             const entry = entries[i]!
             if (key === "foreign") {
               for (const [result, operation] of [[got, "get"], [entry, "getWithTtl"]] as const) {
-                expect(Either.isLeft(result), `${operation} of foreign bytes succeeded`).toBe(true)
-                if (Either.isLeft(result)) {
-                  expect(result.left._tag).toBe("CacheSerializationError")
-                  expect(result.left.operation).toBe(operation)
-                  expect(result.left.key).toBe("foreign")
+                expect(Result.isFailure(result), `${operation} of foreign bytes succeeded`).toBe(true)
+                if (Result.isFailure(result)) {
+                  const error = Result.failureValue(result)
+                  expect(error._tag).toBe("CacheSerializationError")
+                  expect(error.operation).toBe(operation)
+                  expect(error.key).toBe("foreign")
                 }
               }
             } else if (key === "missing") {
-              expectNone(Either.getOrThrow(got))
-              expectNone(Either.getOrThrow(entry))
+              expectNone(Result.getOrThrow(got))
+              expectNone(Result.getOrThrow(entry))
             } else {
               const expected = { a: 1, b: 2, c: 3 }[key]
-              expectSome(Either.getOrThrow(got), expected)
-              expectSome(Option.map(Either.getOrThrow(entry), (e) => e.value), expected)
-              expect(Option.isSome(Option.flatMap(Either.getOrThrow(entry), (e) => e.remainingTtl))).toBe(key === "c")
+              expectSome(Result.getOrThrow(got), expected)
+              expectSome(Option.map(Result.getOrThrow(entry), (e) => e.value), expected)
+              expect(Option.isSome(Option.flatMap(Result.getOrThrow(entry), (e) => e.remainingTtl))).toBe(key === "c")
             }
           }
         }))
@@ -883,17 +884,17 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
             name: "text",
             encodeSync: (value) =>
               typeof value === "string"
-                ? Either.right(new TextEncoder().encode(value))
-                : Either.left(new Serializer.SerializationError({ direction: "encode", message: "strings only" })),
+                ? Result.succeed(new TextEncoder().encode(value))
+                : Result.fail(new Serializer.SerializationError({ direction: "encode", message: "strings only" })),
             decodeSync: (bytes) =>
               bytes.length === 0
-                ? Either.left(new Serializer.SerializationError({ direction: "decode", message: "empty" }))
-                : Either.right(new TextDecoder().decode(bytes))
+                ? Result.fail(new Serializer.SerializationError({ direction: "decode", message: "empty" }))
+                : Result.succeed(new TextDecoder().decode(bytes))
           })
           const syncOnly: Serializer.SerializerShape = {
             ...text,
-            encode: () => Effect.dieMessage("the Effect form of encode ran"),
-            decode: () => Effect.dieMessage("the Effect form of decode ran")
+            encode: () => Effect.die(new Error("the Effect form of encode ran")),
+            decode: () => Effect.die(new Error("the Effect form of decode ran"))
           }
           const cache = yield* Effect.provideService(backend("t:"), Serializer.Serializer, syncOnly)
           yield* cache.set("a", "alpha")
@@ -905,7 +906,7 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
           expect(yield* cache.getMany(["a", "missing", "c", "d", "e"])).toStrictEqual(
             [Option.some("alpha"), Option.none(), Option.some("gamma"), Option.some("delta"), Option.some("epsilon")]
           )
-          // A `Left` from a synchronous form is the backend's error, naming the operation and the key.
+          // A failure from a synchronous form is the backend's error, naming the operation and the key.
           const refused = yield* Effect.flip(cache.setMany([["f", "ok"], ["g", 42]]))
           expect([refused._tag, refused.operation, refused.key]).toStrictEqual([
             "CacheSerializationError",
@@ -916,7 +917,7 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
           // Zero bytes under a key, which `text` refuses to decode.
           const empty = Serializer.make({
             name: "empty",
-            encodeSync: () => Either.right(new Uint8Array(0)),
+            encodeSync: () => Result.succeed(new Uint8Array(0)),
             decodeSync: text.decodeSync!
           })
           yield* Effect.flatMap(

@@ -22,7 +22,11 @@ export default defineConfig({
   },
   test: {
     include: [
-      "test/effect4/*.test.ts"
+      "test/effect4/*.test.ts",
+      "test/MemoryBackend.test.ts",
+      "test/RedisBackend.test.ts",
+      "test/RedisClient.correctness.test.ts",
+      "test/RemoteCache.test.ts"
     ],
     fileParallelism: true,
     maxWorkers: 2,

@@ -4,8 +4,8 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "#effect/Effect"
+import type * as Scope from "#effect/Scope"
 import * as Net from "node:net"
 import * as Resp from "../../src/Resp.js"
 import { encodeValue } from "./RespValues.js"
@@ -40,7 +40,9 @@ export type Handler = (socket: Net.Socket) => void
  */
 export const make = (handler: Handler): Effect.Effect<FakeServer, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.async<{ readonly server: Net.Server; readonly sockets: Set<Net.Socket>; readonly counter: { n: number } }>(
+    Effect.callback<
+      { readonly server: Net.Server; readonly sockets: Set<Net.Socket>; readonly counter: { n: number } }
+    >(
       (resume) => {
         const sockets = new Set<Net.Socket>()
         const counter = { n: 0 }
@@ -57,7 +59,7 @@ export const make = (handler: Handler): Effect.Effect<FakeServer, never, Scope.S
       }
     ),
     ({ server, sockets }) =>
-      Effect.async<void>((resume) => {
+      Effect.callback<void>((resume) => {
         // close() waits for open connections, so destroy them first or the finalizer would hang on a silent peer.
         server.close(() => resume(Effect.void))
         for (const socket of sockets) socket.destroy()

@@ -19,8 +19,8 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
-import type { Scope } from "effect"
+import * as Effect from "#effect/Effect"
+import type * as Scope from "#effect/Scope"
 import * as Net from "node:net"
 
 /**
@@ -318,13 +318,13 @@ export const make = (options: FaultProxyOptions): Effect.Effect<FaultProxy, neve
     }
 
     const server = yield* Effect.acquireRelease(
-      Effect.async<Net.Server>((resume) => {
+      Effect.callback<Net.Server>((resume) => {
         const server = Net.createServer(onConnection)
         server.once("error", (error) => resume(Effect.die(error)))
         server.listen(0, "127.0.0.1", () => resume(Effect.succeed(server)))
       }),
       (server) =>
-        Effect.async<void>((resume) => {
+        Effect.callback<void>((resume) => {
           // close() waits for open connections: destroy them first or the finalizer would wait on a silent peer.
           server.close(() => resume(Effect.void))
           for (const link of [...links]) link.destroy()

@@ -8,8 +8,11 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
-import type { Scope } from "effect"
+import * as Context from "#effect/Context"
+import * as Effect from "#effect/Effect"
+import * as Layer from "#effect/Layer"
+import type * as Scope from "#effect/Scope"
+import * as Semaphore from "#effect/Semaphore"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as FsPromises from "node:fs/promises"
@@ -89,14 +92,14 @@ export interface RedisServerShape {
  * @since 0.1.0
  * @category tags
  */
-export class RedisServer extends Context.Tag("test/RedisServer")<RedisServer, RedisServerShape>() {
+export class RedisServer extends Context.Service<RedisServer, RedisServerShape>()("test/RedisServer") {
   /**
    * A layer that starts the server when built and kills it, and removes its directory, when released.
    *
    * @since 0.1.0
    */
   static readonly layer = (options?: RedisServerOptions): Layer.Layer<RedisServer> =>
-    Layer.scoped(RedisServer, make(options))
+    Layer.effect(RedisServer, make(options))
 }
 
 /**
@@ -419,7 +422,7 @@ const waitForStopState = async (pid: number | undefined, stopped: boolean): Prom
 }
 
 const runCli = (args: ReadonlyArray<string>): Effect.Effect<string> =>
-  Effect.async<string>((resume) => {
+  Effect.callback<string>((resume) => {
     const child = ChildProcess.spawn("redis-cli", args, { stdio: ["ignore", "pipe", "pipe"] })
     let stdout = ""
     let stderr = ""
@@ -506,7 +509,7 @@ export const make = (options: RedisServerOptions = {}): Effect.Effect<RedisServe
       expectReadyLine: logLevel !== "warning" && logLevel !== "nothing"
     }
     const wantPlain = options.tls === undefined || options.plainPort !== false
-    const lock = yield* Effect.makeSemaphore(1)
+    const lock = yield* Semaphore.make(1)
 
     let current: Running | undefined
     let paused = false
@@ -591,7 +594,7 @@ export const make = (options: RedisServerOptions = {}): Effect.Effect<RedisServe
       pause: lock.withPermits(1)(signal("SIGSTOP")),
       resume: lock.withPermits(1)(signal("SIGCONT")),
       start: lock.withPermits(1)(startUnlocked),
-      restart: lock.withPermits(1)(Effect.zipRight(killUnlocked, startUnlocked)),
+      restart: lock.withPermits(1)(Effect.andThen(killUnlocked, startUnlocked)),
       cli: (...args) => runCli([...cliPrefix, ...args])
     }
     return shape

@@ -115,3 +115,8 @@ export const runCallbackWith = <R>(
     return () => cancel()
   }
 }
+// Entries for the shared test suites.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Effect 4's `yieldNow`, an effect that lets other fibers run (Effect 3's `yieldNow()`). */
+export const yieldNow: Effect.Effect<void> = Effect.yieldNow()

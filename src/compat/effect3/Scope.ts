@@ -16,3 +16,8 @@ export const fork = (
   finalizerStrategy?: "sequential" | "parallel"
 ): Effect3.Effect<Scope3.CloseableScope> =>
   Scope3.fork(scope, finalizerStrategy === "parallel" ? ExecutionStrategy3.parallel : ExecutionStrategy3.sequential)
+// Entry for the shared test suites.
+// ---------------------------------------------------------------------------------------------------------------
+
+/** Effect 4's `Scope.provide(scope)`: runs an effect in `scope` (Effect 3's `Scope.extend`). */
+export { extend as provide } from "effect/Scope"

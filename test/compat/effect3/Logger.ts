@@ -1,0 +1,40 @@
+/**
+ * Log capture for the shared suites (Effect 3): a logger that records every line at every level, in a shape that
+ * reads the same on both majors.
+ */
+import * as Effect from "effect/Effect"
+import * as HashMap from "effect/HashMap"
+import * as Layer from "effect/Layer"
+import * as Logger from "effect/Logger"
+import * as LogLevel from "effect/LogLevel"
+
+/** One logged line. */
+export interface CapturedLine {
+  /** The level's label in capitals: `DEBUG`, `INFO`, `WARN`, ... */
+  readonly level: string
+  /** The message, its parts joined by spaces. */
+  readonly message: string
+  /** The log annotations of the fiber that logged it. */
+  readonly annotations: Record<string, unknown>
+  /** The whole line as logfmt prints it: message, annotations, spans and cause. */
+  readonly formatted: string
+}
+
+/**
+ * A fresh capture: `layer` adds a logger that appends every line, whatever its level, to `lines` (the other loggers
+ * keep logging).
+ */
+export const capture: Effect.Effect<{ readonly lines: Array<CapturedLine>; readonly layer: Layer.Layer<never> }> =
+  Effect.sync(() => {
+    const lines: Array<CapturedLine> = []
+    const logger = Logger.make((options) => {
+      lines.push({
+        level: options.logLevel.label,
+        message: Array.isArray(options.message) ? options.message.join(" ") : String(options.message),
+        annotations: Object.fromEntries(HashMap.toEntries(options.annotations)),
+        formatted: Logger.logfmtLogger.log(options)
+      })
+    })
+    const layer = Layer.merge(Logger.add(logger), Logger.minimumLogLevel(LogLevel.All))
+    return { lines, layer }
+  })
