@@ -2,7 +2,7 @@
 //
 // The Effect 4 test stack (@effect/vitest 4, vitest 5) needs Node 22.12 or later, and lives in its own folder,
 // `test/effect4`, so that the Effect 3 stack at the root stays as it is. This script installs that folder when its
-// lockfile changed, picks a Node that can run it (this one when it is new enough, otherwise the Node 22 that folder
+// lockfile changed (`--install-only` stops there), picks a Node that can run it (this one when it is new enough, otherwise the Node 22 that folder
 // installs from the npm registry on Linux x64), and runs vitest there with the arguments it was given.
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -27,6 +27,9 @@ if (stale) {
   const npm = process.platform === "win32" ? "npm.cmd" : "npm"
   if (run(npm, ["ci", "--no-audit", "--no-fund", "--loglevel=error"], folder) !== 0) process.exit(1)
 }
+
+// `--install-only`: `npm run check` type-checks the shared suites against this folder's @effect/vitest 4.
+if (process.argv.includes("--install-only")) process.exit(0)
 
 const [major, minor] = process.versions.node.split(".").map(Number)
 const modern = major > 22 || (major === 22 && minor >= 12)
