@@ -43,15 +43,15 @@
  *
  * @since 0.1.0
  */
-import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import type * as ParseResult from "effect/ParseResult"
-import * as Schema from "effect/Schema"
-import * as Scope from "effect/Scope"
+import * as Context from "#effect/Context"
+import type * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Layer from "#effect/Layer"
+import * as Metric from "#effect/Metric"
+import * as Option from "#effect/Option"
+import * as Result from "#effect/Result"
+import * as Schema from "#effect/Schema"
+import type * as Scope from "#effect/Scope"
 import { decodeMessage } from "./core/tiered/message.js"
 import * as TypedView from "./internal/schemaView.js"
 import { type ViewCompute, ViewComputeId } from "./internal/seams.js"
@@ -168,7 +168,7 @@ export interface TieredCacheShape {
    * Writes L2, then drops the key from L1 here and in the other processes; the next read back-fills from L2. The
    * third argument is a TTL, or {@link SetOptions} (TTL, grace, tags).
    */
-  readonly set: (key: string, value: unknown, ttlOrOptions?: Duration.DurationInput | SetOptions) => Effect.Effect<void>
+  readonly set: (key: string, value: unknown, ttlOrOptions?: Duration.Input | SetOptions) => Effect.Effect<void>
   /** Removes the key from L2 and L1, here and in the other processes. */
   readonly delete: (key: string) => Effect.Effect<void>
   /**
@@ -238,7 +238,7 @@ export interface TieredCacheShape {
  * @since 0.1.0
  * @category tags
  */
-export class TieredCache extends Context.Tag("effect-remote-cache/TieredCache")<TieredCache, TieredCacheShape>() {}
+export class TieredCache extends Context.Service<TieredCache, TieredCacheShape>()("effect-remote-cache/TieredCache") {}
 
 export { TieredCacheDefect } from "./internal/tiered/defects.js"
 
@@ -262,8 +262,8 @@ export {
 
 /**
  * Makes a tiered cache over the `RemoteCache` in context, subscribed to invalidations on the `InvalidationBus` for
- * as long as the scope is open. Invalid options are a defect (`IllegalArgumentException`): they are programming
- * errors.
+ * as long as the scope is open. Invalid options are a defect (`Cause.IllegalArgumentError`;
+ * `IllegalArgumentException` on Effect 3): they are programming errors.
  *
  * The cache is made of modules with one job each, over one shared state (`internal/tiered/`): the state and the
  * rules of what a change invalidates (`state`), settings resolution (`settings`), reads (`reads`), writes
@@ -278,17 +278,18 @@ export const make = (
 ): Effect.Effect<TieredCacheShape, never, RemoteCache | InvalidationBus | Scope.Scope> =>
   Effect.gen(function*() {
     // Checked once here, so that a bad value is a defect when the cache is built, not a surprise on a hot path.
-    const settings = Settings.resolve(options, { channel: defaultChannel, tagKeyPrefix: defaultTagKeyPrefix })
-    if (Either.isLeft(settings)) return yield* Effect.die(settings.left)
+    const resolved = Settings.resolve(options, { channel: defaultChannel, tagKeyPrefix: defaultTagKeyPrefix })
+    if (Result.isFailure(resolved)) return yield* Effect.die(Result.failureValue(resolved))
+    const settings = Result.successValue(resolved)
     const remote = yield* RemoteCache
     const bus = yield* InvalidationBus
-    const state = new TieredState(settings.right, remote, bus, yield* Effect.scope, yield* Effect.runtime<never>())
+    const state = new TieredState(settings, remote, bus, yield* Effect.scope, yield* Effect.context<never>())
 
-    yield* bus.subscribe(settings.right.channel, {
+    yield* bus.subscribe(settings.channel, {
       onMessage: (bytes) => {
         const message = decodeMessage(bytes)
         if (message === undefined || message.o === state.self) return
-        if (state.receive(message)) invalidationsReceivedTotal.unsafeUpdate(1, [])
+        if (state.receive(message)) Metric.updateWithFiberUnsafe(invalidationsReceivedTotal, 1, undefined)
       },
       onSubscribed: state.resubscribed
     })
@@ -296,10 +297,8 @@ export const make = (
     // Added last, so it runs first when the scope closes: no group may start after it, and every waiting caller
     // is released, including those of a leader interrupted before it could run.
     yield* Effect.addFinalizer((exit) =>
-      Effect.withFiberRuntime((fiber) => {
-        state.close(exit, fiber.id())
-        return Effect.void
-      })
+      // An interruption by the fiber closing the scope, for callers to see when the scope closes otherwise.
+      Effect.flatMap(Effect.exit(Effect.interrupt), (interrupted) => Effect.sync(() => state.close(exit, interrupted)))
     )
 
     const getOrCompute: TieredCacheShape["getOrCompute"] = (key, compute, computeOptions) =>
@@ -334,7 +333,7 @@ export const make = (
  */
 export const layer = (
   options: TieredCacheOptions = {}
-): Layer.Layer<TieredCache, never, RemoteCache | InvalidationBus> => Layer.scoped(TieredCache, make(options))
+): Layer.Layer<TieredCache, never, RemoteCache | InvalidationBus> => Layer.effect(TieredCache, make(options))
 
 /**
  * The tiered cache over Redis, invalidating the L1 of every other process through Redis pub/sub on the same
@@ -418,24 +417,28 @@ export const serializer = (inner: Serializer.SerializerShape = Serializer.v8): S
  * L1 hit costs a decode, no I/O); a stored value that does not match the schema (written by an older schema, or
  * by another view of the same key) is a miss, for `getOrCompute` too, which then computes. Each such miss is logged
  * at debug level with the operation (`get` or `getOrCompute`) and the key, never the value, and counted in
- * `RemoteCache.errorsTotal` with the tag `ParseError`, as `RemoteCache.forSchema` does.
+ * `RemoteCache.errorsTotal` with the tag of the schema's error (`SchemaError`; `ParseError` on Effect 3), as
+ * `RemoteCache.forSchema` does. `R`: the services the schema needs to decode and encode.
  *
  * @since 0.1.0
  * @category models
  */
 export interface TieredSchemaView<A, R> {
   readonly get: (key: string) => Effect.Effect<Option.Option<A>, never, R>
-  /** Encoding an invalid `A` fails with the `ParseError` (nothing is written), as `RemoteCache.forSchema` does. */
+  /**
+   * Encoding an invalid `A` fails with the schema's error (`SchemaError`; `ParseError` on Effect 3) and writes
+   * nothing, as `RemoteCache.forSchema` does.
+   */
   readonly set: (
     key: string,
     value: A,
-    ttlOrOptions?: Duration.DurationInput | SetOptions
-  ) => Effect.Effect<void, ParseResult.ParseError, R>
+    ttlOrOptions?: Duration.Input | SetOptions
+  ) => Effect.Effect<void, Schema.SchemaError, R>
   readonly delete: (key: string) => Effect.Effect<void>
   /**
    * Read-through, sharing single-flight groups with the untyped `getOrCompute` (one L2 read and one computation
    * for N concurrent callers). A computed value the schema cannot encode is a programming error: a defect
-   * ({@link TieredCacheDefect} with the `ParseError` as `cause`).
+   * ({@link TieredCacheDefect} with the schema's error as `cause`).
    */
   readonly getOrCompute: <E, R2>(
     key: string,
@@ -445,24 +448,25 @@ export interface TieredSchemaView<A, R> {
 }
 
 /**
- * The typed view of the `TieredCache` in context.
+ * The typed view of the `TieredCache` in context, for a codec whose decoding needs `RD` and encoding `RE` (one
+ * `Schema<A, I, R>` on Effect 3).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const forSchema = <A, I, R>(
-  schema: Schema.Schema<A, I, R>
-): Effect.Effect<TieredSchemaView<A, R>, never, TieredCache> =>
-  Effect.map(TieredCache, (cache): TieredSchemaView<A, R> => {
-    const encode = Schema.encode(schema)
-    const view: View<A, R> = {
+export const forSchema = <A, I, RD, RE>(
+  schema: Schema.Codec<A, I, RD, RE>
+): Effect.Effect<TieredSchemaView<A, RD | RE>, never, TieredCache> =>
+  Effect.map(TieredCache, (cache): TieredSchemaView<A, RD | RE> => {
+    const encode = Schema.encodeEffect(schema)
+    const view: View<A, RD | RE> = {
       decode: TypedView.decodeOrMiss(schema),
       encode: (value) =>
-        Effect.catchAll(encode(value), (error) =>
+        Effect.catch(encode(value), (error) =>
           Effect.die(
             new TieredCacheDefect({
               message: "TieredCache.forSchema getOrCompute: the computed value does not match the schema " +
-                "(a programming error); the cause holds the ParseError",
+                "(a programming error); the cause holds the schema's error",
               cause: error
             })
           ))

@@ -1,1 +1,24 @@
 export * from "effect/Metric"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Updating a metric from a hot path without an Effect step (the two-tier cache counts its L1 hits so). Effect 4
+// reads a fiber's metric attributes from its context (`metric.updateUnsafe(input, fiber.context)`); Effect 3 keeps
+// them in a fiber ref (`metric.unsafeUpdate(input, labels)`). Same name in both compat folders.
+// ---------------------------------------------------------------------------------------------------------------
+
+import * as ContextV4 from "effect/Context"
+import type * as FiberV4 from "effect/Fiber"
+import type * as MetricV4 from "effect/Metric"
+
+const noContext: ContextV4.Context<never> = ContextV4.empty()
+
+/**
+ * Updates `metric` with `input` and the metric attributes of `fiber` (its `Metric.CurrentMetricAttributes`, and the
+ * registry of its context), as `Metric.update` would, without an Effect step; with no attributes and the default
+ * registry when `fiber` is `undefined` (code run outside any fiber).
+ */
+export const updateWithFiberUnsafe = <In>(
+  metric: MetricV4.Metric<In, any>,
+  input: In,
+  fiber: FiberV4.Fiber<unknown, unknown> | undefined
+): void => metric.updateUnsafe(input, fiber === undefined ? noContext : fiber.context)

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type * as Duration from "effect/Duration"
+import type * as Duration from "#effect/Duration"
 
 /**
  * How long an entry may be served after its fresh period, and how a caller holding a stale value waits for its
@@ -22,25 +22,25 @@ import type * as Duration from "effect/Duration"
  */
 export interface FreshnessOptions {
   /** How long an entry stays in L2 (and may be served stale) after its `ttl`. Default 0: no stale period. */
-  readonly grace?: Duration.DurationInput | undefined
+  readonly grace?: Duration.Input | undefined
   /**
    * After a failed (or hard-timed-out) refresh, how long callers are served the stale value without a new
    * refresh. Default 10 seconds.
    */
-  readonly graceBackoff?: Duration.DurationInput | undefined
+  readonly graceBackoff?: Duration.Input | undefined
   /**
    * Soft timeout: how long a caller holding a stale value waits for the refresh before taking the stale value
    * (stale-while-revalidate); the refresh goes on in the background and writes through. `0`: the stale value at
    * once. Default: wait for the refresh (and get the stale value only if it fails).
    */
-  readonly timeout?: Duration.DurationInput | undefined
+  readonly timeout?: Duration.Input | undefined
   /**
    * Hard timeout of a refresh (a computation started while a stale value exists): past it the callers holding a
    * stale value get it at once, the key backs off, and the computation is interrupted (one in an uninterruptible
    * region finishes in the background and is written through). A computation with no stale value to fall back on
    * is never cut short: bound it with `Effect.timeout` if you want it to fail. Default: none.
    */
-  readonly hardTimeout?: Duration.DurationInput | undefined
+  readonly hardTimeout?: Duration.Input | undefined
   /**
    * Early refresh, as a fraction of the fresh period in (0, 1): a `getOrCompute` hit on an entry older than
    * `earlyRefresh * ttl` is answered at once and starts one background refresh, so a hot key is rewritten before
@@ -58,9 +58,9 @@ export interface FreshnessOptions {
  */
 export interface SetOptions {
   /** Fresh period (L1 and L2). Default: the cache's `defaultTtl`. */
-  readonly ttl?: Duration.DurationInput | undefined
+  readonly ttl?: Duration.Input | undefined
   /** Stale period after `ttl`. Default: the cache's `grace`. */
-  readonly grace?: Duration.DurationInput | undefined
+  readonly grace?: Duration.Input | undefined
   /** Tags: {@link TieredCacheShape.invalidateTags} of any of them makes the entry stale (or gone, without grace). */
   readonly tags?: ReadonlyArray<string> | undefined
 }
@@ -77,9 +77,9 @@ export interface ComputeOptions<A = unknown> extends Omit<FreshnessOptions, "gra
    * TTL of the computed value (L2 and L1), or a function of the value that chooses it (a shorter one for an empty
    * result, `0` for "do not cache this result"). Default: the cache's `defaultTtl`.
    */
-  readonly ttl?: Duration.DurationInput | ((value: A) => Duration.DurationInput | undefined) | undefined
+  readonly ttl?: Duration.Input | ((value: A) => Duration.Input | undefined) | undefined
   /** Stale period after `ttl`. Default: the cache's `grace`. */
-  readonly grace?: Duration.DurationInput | undefined
+  readonly grace?: Duration.Input | undefined
   /** Tags of the computed entry. */
   readonly tags?: ReadonlyArray<string> | undefined
 }
@@ -110,9 +110,9 @@ export interface TieredCacheOptions extends FreshnessOptions {
   /** Most entries kept in L1; least recently used go first. Default 10,000. */
   readonly capacity?: number | undefined
   /** Longest time an entry stays in L1 (never longer than its L2 TTL). Default 1 minute. */
-  readonly l1Ttl?: Duration.DurationInput | undefined
+  readonly l1Ttl?: Duration.Input | undefined
   /** TTL of writes that give none (L2 and L1). Default: none (L2 keeps them until evicted). */
-  readonly defaultTtl?: Duration.DurationInput | undefined
+  readonly defaultTtl?: Duration.Input | undefined
   /**
    * The invalidation channel, shared by every tiered cache whose L2 keys may overlap (messages carry the prefix,
    * so caches on unrelated prefixes ignore each other's). Default `TieredCache.defaultChannel`.

@@ -4,18 +4,17 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
-import * as FiberRef from "effect/FiberRef"
-import * as Metric from "effect/Metric"
-import * as Option from "effect/Option"
+import * as Cause from "#effect/Cause"
+import * as Clock from "#effect/Clock"
+import * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Fiber from "#effect/Fiber"
+import * as Metric from "#effect/Metric"
+import * as Option from "#effect/Option"
 import { resolveTtl } from "../backend/ttl.js"
 import * as Metrics from "../telemetry/metrics.js"
 import type { ComputeOptions } from "./api.js"
-import { currentClock } from "./clock.js"
+import { currentMillis } from "./clock.js"
 import { closedDefect } from "./defects.js"
 import * as Entry from "./entry.js"
 import { countL1Hit, nowOf } from "./fiber.js"
@@ -31,7 +30,7 @@ export const getOrComputeMany = <A, E, R>(
   computeMissing: (missing: ReadonlyArray<string>) => Effect.Effect<Iterable<readonly [string, A]>, E, R>,
   computeOptions?: ComputeOptions<A>
 ): Effect.Effect<ReadonlyMap<string, A>, E, R> =>
-  Effect.withFiberRuntime((fiber) => {
+  Effect.withFiber((fiber) => {
     const all = Array.from(new Set(keys))
     // Every key and option is checked before any work.
     let invalid = s.settings.checkCall("getOrComputeMany", "", computeOptions)
@@ -73,8 +72,8 @@ export const getOrComputeMany = <A, E, R>(
     const release = Effect.suspend(() => tickets.handedOver ? Effect.void : tickets.close)
     const body = Effect.flatMap(readMany(s, remaining, ticketsByKey), ({ missing, stale, hits }) => {
       for (const [key, value] of hits) found.set(key, value as A)
-      l2HitsTotal.unsafeUpdate(hits.size, fiber.getFiberRef(FiberRef.currentMetricLabels))
-      missesTotal.unsafeUpdate(missing.length, fiber.getFiberRef(FiberRef.currentMetricLabels))
+      Metric.updateWithFiberUnsafe(l2HitsTotal, hits.size, fiber)
+      Metric.updateWithFiberUnsafe(missesTotal, missing.length, fiber)
       if (missing.length === 0) return Effect.succeed(found)
       return computeMany(
         s,
@@ -174,7 +173,7 @@ const computeMany = <A, E, R>(
   Effect.suspend(() => {
     const settings = s.settings.settingsOf(computeOptions)
     const answerStale = Effect.sync(() => {
-      const now = currentClock().unsafeCurrentTimeMillis()
+      const now = currentMillis()
       let served = 0
       for (const key of missing) {
         const held = stale.get(key)
@@ -185,27 +184,27 @@ const computeMany = <A, E, R>(
       }
       return served
     }).pipe(
-      Effect.flatMap((served) => Metric.incrementBy(staleServedTotal, served)),
+      Effect.flatMap((served) => Metric.update(staleServedTotal, served)),
       Effect.as(found as ReadonlyMap<string, A>)
     )
     const merge = (computed: ReadonlyMap<string, A>) => {
       for (const [key, value] of computed) found.set(key, value)
       return found as ReadonlyMap<string, A>
     }
-    let computation: Fiber.RuntimeFiber<Iterable<readonly [string, A]>, E> | undefined
-    const cuttable = Effect.flatMap(Effect.fork(computeMissing(missing)), (fiber) => {
+    let computation: Fiber.Fiber<Iterable<readonly [string, A]>, E> | undefined
+    const cuttable = Effect.flatMap(Effect.forkChild(computeMissing(missing)), (fiber) => {
       computation = fiber
       return Fiber.join(fiber)
     })
-    const work = Effect.zipRight(
+    const work = Effect.andThen(
       Metrics.increment(computesTotal),
       computeAndWriteMany(s, missing, ticketsByKey, cuttable, computeOptions)
     )
     const refreshing = missing.every((key) => stale.has(key))
     if (!refreshing) return Effect.map(work, merge)
-    const fallback = Effect.catchAllCause(
+    const fallback = Effect.catchCause(
       work,
-      (cause) => Cause.isInterruptedOnly(cause) && s.closed ? Effect.failCause(cause) : answerStale
+      (cause) => Cause.hasInterruptsOnly(cause) && s.closed ? Effect.failCause(cause) : answerStale
     )
     if (settings.timeout === undefined && settings.hardTimeout === undefined) {
       return Effect.flatMap(fallback, (computed) => Effect.succeed(merge(computed)))
@@ -217,16 +216,16 @@ const computeMany = <A, E, R>(
     return Effect.flatMap(Effect.forkIn(background, s.scope), (fiber) => {
       const joined = Effect.matchCauseEffect(Fiber.join(fiber), {
         onSuccess: (computed) => Effect.succeed(merge(computed)),
-        onFailure: (cause) => Cause.isInterruptedOnly(cause) && s.closed ? Effect.failCause(cause) : answerStale
+        onFailure: (cause) => Cause.hasInterruptsOnly(cause) && s.closed ? Effect.failCause(cause) : answerStale
       })
       const soft = settings.timeout === undefined ? Effect.never : Effect.sleep(settings.timeout)
       const hard = settings.hardTimeout === undefined
         ? Effect.never
-        : Effect.zipRight(
+        : Effect.andThen(
           Effect.sleep(settings.hardTimeout),
           Effect.suspend(() => cutShort(computation))
         )
-      return Effect.raceFirst(joined, Effect.zipRight(Effect.raceFirst(soft, hard), answerStale))
+      return Effect.raceFirst(joined, Effect.andThen(Effect.raceFirst(soft, hard), answerStale))
     })
   })
 
@@ -271,10 +270,10 @@ const writeMany = <A>(
   const keys = Array.from(values.keys())
   const write = Effect.suspend(() => {
     const settings = s.settings.settingsOf(computeOptions)
-    const sentAt = currentClock().unsafeCurrentTimeMillis()
+    const sentAt = currentMillis()
     const byTtl = new Map<
       string,
-      { ttl: Duration.DurationInput | undefined; entries: Array<readonly [string, unknown]> }
+      { ttl: Duration.Input | undefined; entries: Array<readonly [string, unknown]> }
     >()
     const removed: Array<string> = []
     const written: Array<readonly [string, A, Meta | undefined]> = []
@@ -309,7 +308,7 @@ const writeMany = <A>(
     const sets = Effect.forEach(byTtl.values(), (batch) => s.remote.setMany(batch.entries, batch.ttl), {
       discard: true
     })
-    return Effect.as(removed.length === 0 ? sets : Effect.zipRight(sets, s.remote.deleteMany(removed)), {
+    return Effect.as(removed.length === 0 ? sets : Effect.andThen(sets, s.remote.deleteMany(removed)), {
       written,
       sentAt
     })
@@ -324,7 +323,7 @@ const writeMany = <A>(
       if (ticket.remote) overtaken.push([key, ticket])
     }
     if (written.length === 0) return Effect.void
-    return Effect.zipRight(
+    return Effect.andThen(
       s.send({ t: "m", ks: written.map(([key]) => key) }),
       Effect.forEach(overtaken, ([key, ticket]) => s.undoIfOvertaken(key, ticket), { discard: true })
     )

@@ -7,23 +7,20 @@
  *   an L1 entry past the L2 entry it copies. Effect's live clock is read through `performance.now()` (no `bigint`
  *   per read); any other clock (`TestClock`) through its nanoseconds, which it keeps equal to its wall time.
  *
+ * The clock is read without an Effect step: `Clock.fromFiberUnsafe` (an identity check of what the fiber's clock
+ * is kept in, on either major) and the synchronous readers of the compat `Clock`.
+ *
  * The stamps themselves are plain arithmetic, in `core/tiered/stamps`; this module picks the clock.
  *
  * @internal
  */
-import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
-import * as Fiber from "effect/Fiber"
-import * as Option from "effect/Option"
+import * as Clock from "#effect/Clock"
+import * as Fiber from "#effect/Fiber"
 import { Stamps } from "../../core/tiered/stamps.js"
 
 export { invalidationStamp, Stamps } from "../../core/tiered/stamps.js"
 
-const liveClock: Clock.Clock = Context.get(DefaultServices.liveServices, Clock.Clock)
-
-let lastServices: Context.Context<DefaultServices.DefaultServices> | undefined
-let lastClock: Clock.Clock = liveClock
+const liveClock: Clock.Clock = Clock.live
 
 /**
  * The `Clock` of the fiber running now (a `TestClock` in tests), read without an Effect step so that the cache's
@@ -32,16 +29,23 @@ let lastClock: Clock.Clock = liveClock
  * @internal
  */
 export const currentClock = (): Clock.Clock => {
-  const fiber = Fiber.getCurrentFiber()
-  if (Option.isNone(fiber)) return liveClock
-  const services = fiber.value.currentDefaultServices
-  // The services rarely change (a `TestClock` is provided once per test): one identity check replaces the lookup.
-  if (services !== lastServices) {
-    lastServices = services
-    lastClock = Context.get(services, Clock.Clock)
-  }
-  return lastClock
+  const fiber = Fiber.getCurrent()
+  return fiber === undefined ? liveClock : Clock.fromFiberUnsafe(fiber)
 }
+
+/**
+ * Wall milliseconds on the clock of the fiber running now (see {@link currentClock}).
+ *
+ * @internal
+ */
+export const currentMillis = (): number => Clock.currentTimeMillisUnsafe(currentClock())
+
+/**
+ * Wall milliseconds on `clock`.
+ *
+ * @internal
+ */
+export const wallMillisOf = (clock: Clock.Clock): number => Clock.currentTimeMillisUnsafe(clock)
 
 /**
  * `true` when `clock` is Effect's own live clock (not a `TestClock`).
@@ -56,7 +60,7 @@ export const isLive = (clock: Clock.Clock): boolean => clock === liveClock
  * @internal
  */
 export const monoOf = (clock: Clock.Clock): number =>
-  clock === liveClock ? performance.now() : Number(clock.unsafeCurrentTimeNanos()) / 1_000_000
+  clock === liveClock ? performance.now() : Number(Clock.currentTimeNanosUnsafe(clock)) / 1_000_000
 
 const stampsByClock = new WeakMap<Clock.Clock, Stamps>()
 

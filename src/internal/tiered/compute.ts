@@ -5,11 +5,10 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
-import * as FiberRef from "effect/FiberRef"
+import * as Effect from "#effect/Effect"
 import * as Metrics from "../telemetry/metrics.js"
 import type { ComputeOptions } from "./api.js"
-import { currentClock } from "./clock.js"
+import { currentMillis } from "./clock.js"
 import { computesTotal } from "./metrics.js"
 import { computingGroups, type Group, type Outcome, type Ticket, type TieredState, type View } from "./state.js"
 import { planWrite } from "./writePlan.js"
@@ -37,7 +36,7 @@ const writeComputed = <A>(
     const write = Effect.suspend(() => {
       // A write of this key made here meanwhile (ordered before this one) is newer than the computation.
       if (ticket.stale) return Effect.succeed(undefined)
-      const sentAt = currentClock().unsafeCurrentTimeMillis()
+      const sentAt = currentMillis()
       const plan = planWrite(
         stored,
         ttl ?? s.settings.defaultTtl,
@@ -57,7 +56,7 @@ const writeComputed = <A>(
       } else {
         s.l1.put(key, stored, written.sentAt + s.settings.l1TtlMillis, written.plan.meta)
       }
-      return Effect.zipRight(s.publish("s", key), s.undoIfOvertaken(key, ticket))
+      return Effect.andThen(s.publish("s", key), s.undoIfOvertaken(key, ticket))
     })
   })
 
@@ -71,7 +70,7 @@ export const computeAndWrite = <A, E, R, RV>(
   view: View<A, RV> | undefined,
   group: Group
 ): Effect.Effect<Outcome, E, R | RV> =>
-  Effect.zipRight(
+  Effect.andThen(
     Metrics.increment(computesTotal),
     Effect.suspend(() => {
       const tags = computeOptions?.tags ?? []
@@ -82,8 +81,8 @@ export const computeAndWrite = <A, E, R, RV>(
       // Known from now on by the tags it will write (see `invalidateTagsHere`).
       s.flights.computes(group, tags)
       const computed = Effect.flatMap(
-        FiberRef.get(computingGroups),
-        (groups) => Effect.locally(compute, computingGroups, new Set(groups).add(group))
+        computingGroups,
+        (groups) => Effect.provideService(compute, computingGroups, new Set(groups).add(group))
       )
       // The computation reads its data after its stamp: after its tags' keys exist, and after every invalidation
       // this process made or saw, so that one made before it started covers it and none after.

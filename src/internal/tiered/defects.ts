@@ -4,12 +4,12 @@
  *
  * @internal
  */
-import * as Data from "effect/Data"
+import * as Data from "#effect/Data"
 
 /**
  * A programming error in the use of a tiered cache, raised as a defect: a computation that calls `getOrCompute`
  * on its own key, `getOrCompute` after the cache's scope has closed, or a typed view's computation returning a
- * value its schema cannot encode (`cause` is then the `ParseError`).
+ * value its schema cannot encode (`cause` is then the schema's error: a `SchemaError`, the `ParseError` on Effect 3).
  *
  * @since 0.1.0
  * @category errors

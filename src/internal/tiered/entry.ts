@@ -5,8 +5,8 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
+import * as Effect from "#effect/Effect"
+import * as Result from "#effect/Result"
 import * as Core from "../../core/tiered/entry.js"
 import { TagTime, TieredEntry } from "../../core/tiered/entry.js"
 import type * as Serializer from "../../Serializer.js"
@@ -28,16 +28,16 @@ export {
   VERSION
 } from "../../core/tiered/entry.js"
 
-type Result<A> = Either.Either<A, SerializationError>
+type Outcome<A> = Result.Result<A, SerializationError>
 
-const fail = (direction: "encode" | "decode", message: string): Result<never> =>
-  Either.left(new SerializationError({ direction, message }))
+const fail = (direction: "encode" | "decode", message: string): Outcome<never> =>
+  Result.fail(new SerializationError({ direction, message }))
 
-/** An encoding of the core as an `Either`, failing with the face's `SerializationError`. */
-const encoded = (bytes: Uint8Array | Core.Invalid): Result<Uint8Array> =>
-  bytes instanceof Uint8Array ? Either.right(bytes) : fail("encode", bytes.message)
+/** An encoding of the core as a `Result`, failing with the face's `SerializationError`. */
+const encoded = (bytes: Uint8Array | Core.Invalid): Outcome<Uint8Array> =>
+  bytes instanceof Uint8Array ? Result.succeed(bytes) : fail("encode", bytes.message)
 
-const encodeTagTime = (time: TagTime): Result<Uint8Array> => encoded(Core.encodeTagTime(time))
+const encodeTagTime = (time: TagTime): Outcome<Uint8Array> => encoded(Core.encodeTagTime(time))
 
 const invalidEntry = () => fail("encode", Core.invalidEntryMessage)
 
@@ -52,32 +52,32 @@ export const wrap = (inner: Serializer.SerializerShape): Serializer.SerializerSh
   const name = `tiered(${inner.name})`
   const { decodeSync, encodeSync } = inner
   if (encodeSync !== undefined && decodeSync !== undefined) {
-    const encode = (value: unknown): Result<Uint8Array> => {
+    const encode = (value: unknown): Outcome<Uint8Array> => {
       if (value instanceof TagTime) return encodeTagTime(value)
       if (value instanceof TieredEntry) {
         if (!Core.validEntry(value)) return invalidEntry()
-        return Either.flatMap(encodeSync(value.value), (body) => encoded(Core.encodeHeader(value, body)))
+        return Result.flatMap(encodeSync(value.value), (body) => encoded(Core.encodeHeader(value, body)))
       }
-      return Either.map(encodeSync(value), Core.escapePlain)
+      return Result.map(encodeSync(value), Core.escapePlain)
     }
-    const decode = (bytes: Uint8Array): Result<unknown> => {
+    const decode = (bytes: Uint8Array): Outcome<unknown> => {
       if (!Core.hasMagic(bytes)) return decodeSync(bytes)
       const record = Core.readRecord(bytes)
       switch (record._tag) {
         case "Plain":
           return decodeSync(record.body)
         case "Entry":
-          return Either.map(decodeSync(record.header.body), (value) => Core.toEntry(record.header, value))
+          return Result.map(decodeSync(record.header.body), (value) => Core.toEntry(record.header, value))
         case "TagTime":
-          return Either.right(record.time)
+          return Result.succeed(record.time)
         case "Invalid":
           return fail("decode", record.message)
       }
     }
     return {
       name,
-      encode: (value) => Effect.suspend(() => encode(value)),
-      decode: (bytes) => Effect.suspend(() => decode(bytes)),
+      encode: (value) => Effect.suspend(() => Effect.fromResult(encode(value))),
+      decode: (bytes) => Effect.suspend(() => Effect.fromResult(decode(bytes))),
       encodeSync: encode,
       decodeSync: decode
     }
@@ -86,10 +86,13 @@ export const wrap = (inner: Serializer.SerializerShape): Serializer.SerializerSh
   return {
     name,
     encode: (value) => {
-      if (value instanceof TagTime) return Effect.suspend(() => encodeTagTime(value))
+      if (value instanceof TagTime) return Effect.suspend(() => Effect.fromResult(encodeTagTime(value)))
       if (value instanceof TieredEntry) {
-        if (!Core.validEntry(value)) return invalidEntry()
-        return Effect.flatMap(inner.encode(value.value), (body) => encoded(Core.encodeHeader(value, body)))
+        if (!Core.validEntry(value)) return Effect.fromResult(invalidEntry())
+        return Effect.flatMap(
+          inner.encode(value.value),
+          (body) => Effect.fromResult(encoded(Core.encodeHeader(value, body)))
+        )
       }
       return Effect.map(inner.encode(value), Core.escapePlain)
     },
@@ -102,9 +105,9 @@ export const wrap = (inner: Serializer.SerializerShape): Serializer.SerializerSh
         case "Entry":
           return Effect.map(inner.decode(record.header.body), (value) => Core.toEntry(record.header, value))
         case "TagTime":
-          return Either.right(record.time)
+          return Effect.succeed(record.time)
         case "Invalid":
-          return fail("decode", record.message)
+          return Effect.fromResult(fail("decode", record.message))
       }
     }
   }

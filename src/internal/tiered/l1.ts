@@ -5,11 +5,11 @@
  *
  * @internal
  */
-import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
+import * as Exit from "#effect/Exit"
+import * as Option from "#effect/Option"
 import type { Meta } from "../../core/tiered/freshness.js"
 import * as Core from "../../core/tiered/l1.js"
-import { currentClock, monoOf } from "./clock.js"
+import { currentClock, monoOf, wallMillisOf } from "./clock.js"
 
 export { applyTagStates, invalidateAt, type Meta } from "../../core/tiered/freshness.js"
 
@@ -54,7 +54,7 @@ export class L1 extends Core.L1Store<L1Entry> {
    */
   put(key: string, value: unknown, expiresAt: number, meta: Meta): void {
     const clock = currentClock()
-    const wallNow = clock.unsafeCurrentTimeMillis()
+    const wallNow = wallMillisOf(clock)
     this.putAt(key, value, expiresAt, meta, wallNow, monoOf(clock))
   }
 
@@ -65,7 +65,7 @@ export class L1 extends Core.L1Store<L1Entry> {
    */
   invalidateTags(tags: ReadonlySet<string>, at: number, hard: boolean, covers: (key: string) => boolean): void {
     const clock = currentClock()
-    const wallNow = clock.unsafeCurrentTimeMillis()
+    const wallNow = wallMillisOf(clock)
     this.invalidateTagsAt(tags, at, hard, covers, wallNow, monoOf(clock))
   }
 }

@@ -3,7 +3,7 @@
  *
  * @internal
  */
-import * as Metric from "effect/Metric"
+import * as Metric from "#effect/Metric"
 
 /**
  * Reads answered by L1.
@@ -11,7 +11,7 @@ import * as Metric from "effect/Metric"
  * @since 0.1.0
  * @category metrics
  */
-export const l1HitsTotal: Metric.Metric.Counter<number> = Metric.counter("tiered_cache_l1_hits_total", {
+export const l1HitsTotal: Metric.Counter<number> = Metric.counter("tiered_cache_l1_hits_total", {
   description: "Reads answered by the in-process tier",
   incremental: true
 })
@@ -22,7 +22,7 @@ export const l1HitsTotal: Metric.Metric.Counter<number> = Metric.counter("tiered
  * @since 0.1.0
  * @category metrics
  */
-export const l2HitsTotal: Metric.Metric.Counter<number> = Metric.counter("tiered_cache_l2_hits_total", {
+export const l2HitsTotal: Metric.Counter<number> = Metric.counter("tiered_cache_l2_hits_total", {
   description: "Reads missed by the in-process tier and answered by the remote tier",
   incremental: true
 })
@@ -33,7 +33,7 @@ export const l2HitsTotal: Metric.Metric.Counter<number> = Metric.counter("tiered
  * @since 0.1.0
  * @category metrics
  */
-export const missesTotal: Metric.Metric.Counter<number> = Metric.counter("tiered_cache_misses_total", {
+export const missesTotal: Metric.Counter<number> = Metric.counter("tiered_cache_misses_total", {
   description: "Reads missed by both tiers",
   incremental: true
 })
@@ -44,7 +44,7 @@ export const missesTotal: Metric.Metric.Counter<number> = Metric.counter("tiered
  * @since 0.1.0
  * @category metrics
  */
-export const computesTotal: Metric.Metric.Counter<number> = Metric.counter("tiered_cache_computes_total", {
+export const computesTotal: Metric.Counter<number> = Metric.counter("tiered_cache_computes_total", {
   description: "Computations run by getOrCompute",
   incremental: true
 })
@@ -56,7 +56,7 @@ export const computesTotal: Metric.Metric.Counter<number> = Metric.counter("tier
  * @since 0.1.0
  * @category metrics
  */
-export const invalidationsReceivedTotal: Metric.Metric.Counter<number> = Metric.counter(
+export const invalidationsReceivedTotal: Metric.Counter<number> = Metric.counter(
   "tiered_cache_invalidations_received_total",
   {
     description: "Invalidation messages received from other instances that touched this cache's keys",
@@ -71,7 +71,7 @@ export const invalidationsReceivedTotal: Metric.Metric.Counter<number> = Metric.
  * @since 0.1.0
  * @category metrics
  */
-export const staleServedTotal: Metric.Metric.Counter<number> = Metric.counter("tiered_cache_stale_served_total", {
+export const staleServedTotal: Metric.Counter<number> = Metric.counter("tiered_cache_stale_served_total", {
   description: "Stale values answered by getOrCompute during their grace period",
   incremental: true
 })
@@ -82,7 +82,7 @@ export const staleServedTotal: Metric.Metric.Counter<number> = Metric.counter("t
  * @since 0.1.0
  * @category metrics
  */
-export const refreshesTotal: Metric.Metric.Counter<number> = Metric.counter("tiered_cache_refreshes_total", {
+export const refreshesTotal: Metric.Counter<number> = Metric.counter("tiered_cache_refreshes_total", {
   description: "Background refreshes started by getOrCompute",
   incremental: true
 })

@@ -4,9 +4,9 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
-import type * as Duration from "effect/Duration"
-import * as Either from "effect/Either"
+import * as Cause from "#effect/Cause"
+import type * as Duration from "#effect/Duration"
+import * as Result from "#effect/Result"
 import { type CheckedFreshness, checkFreshnessWith, isInvalidFreshness } from "../../core/tiered/options.js"
 import { durationMillis } from "../duration.js"
 
@@ -18,16 +18,16 @@ export type { CheckedFreshness } from "../../core/tiered/options.js"
  * @internal
  */
 export const millisOf = (
-  input: Duration.DurationInput,
+  input: Duration.Input,
   name: string
-): Either.Either<number, Cause.IllegalArgumentException> => {
+): Result.Result<number, Cause.IllegalArgumentError> => {
   const checked = durationMillis(input, name, { allowZero: true })
   return checked._tag === "Invalid"
-    ? Either.left(new Cause.IllegalArgumentException(checked.message))
-    : Either.right(checked.millis)
+    ? Result.fail(new Cause.IllegalArgumentError(checked.message))
+    : Result.succeed(checked.millis)
 }
 
-const durationOption = (input: Duration.DurationInput, name: string) => durationMillis(input, name, { allowZero: true })
+const durationOption = (input: Duration.Input, name: string) => durationMillis(input, name, { allowZero: true })
 
 /**
  * The freshness options in milliseconds, or why they are invalid (a programming error).
@@ -36,16 +36,16 @@ const durationOption = (input: Duration.DurationInput, name: string) => duration
  */
 export const checkFreshness = (
   given: {
-    readonly grace?: Duration.DurationInput | undefined
-    readonly graceBackoff?: Duration.DurationInput | undefined
-    readonly timeout?: Duration.DurationInput | undefined
-    readonly hardTimeout?: Duration.DurationInput | undefined
+    readonly grace?: Duration.Input | undefined
+    readonly graceBackoff?: Duration.Input | undefined
+    readonly timeout?: Duration.Input | undefined
+    readonly hardTimeout?: Duration.Input | undefined
     readonly earlyRefresh?: number | undefined
   },
   label: string
-): Either.Either<CheckedFreshness, Cause.IllegalArgumentException> => {
+): Result.Result<CheckedFreshness, Cause.IllegalArgumentError> => {
   const checked = checkFreshnessWith(given, label, durationOption)
   return isInvalidFreshness(checked)
-    ? Either.left(new Cause.IllegalArgumentException(checked.message))
-    : Either.right(checked)
+    ? Result.fail(new Cause.IllegalArgumentError(checked.message))
+    : Result.succeed(checked)
 }

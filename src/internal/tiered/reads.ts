@@ -4,10 +4,10 @@
  *
  * @internal
  */
-import * as Clock from "effect/Clock"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import * as Clock from "#effect/Clock"
+import * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Option from "#effect/Option"
 import type { Entry as BackendEntry } from "../../RemoteCacheBackend.js"
 import * as Metrics from "../telemetry/metrics.js"
 import * as Entry from "./entry.js"
@@ -93,7 +93,7 @@ export const get = (
   s: TieredState,
   key: string
 ): Effect.Effect<Option.Option<unknown>> =>
-  Effect.withFiberRuntime((fiber) => {
+  Effect.withFiber((fiber) => {
     const now = nowOf(fiber)
     const entry = s.l1.lookup(key, now)
     if (entry !== undefined) {

@@ -5,15 +5,13 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
-import * as Deferred from "effect/Deferred"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
-import * as FiberRef from "effect/FiberRef"
-import * as Option from "effect/Option"
-import * as RuntimeFlags from "effect/RuntimeFlags"
+import * as Cause from "#effect/Cause"
+import * as Deferred from "#effect/Deferred"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Fiber from "#effect/Fiber"
+import * as Metric from "#effect/Metric"
+import * as Option from "#effect/Option"
 import * as Metrics from "../telemetry/metrics.js"
 import type { ComputeOptions } from "./api.js"
 import { currentClock, monoOf } from "./clock.js"
@@ -29,15 +27,12 @@ import { computingGroups, type Group, type Outcome, type Refresh, type TieredSta
  *
  * @internal
  */
-export const cutShort = (fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined): Effect.Effect<void> =>
+export const cutShort = (fiber: Fiber.Fiber<unknown, unknown> | undefined): Effect.Effect<void> =>
   fiber === undefined ?
     Effect.void :
     Effect.flatMap(
-      Fiber.status(fiber),
-      (status) =>
-        status._tag === "Done" || !RuntimeFlags.interruptible(status.runtimeFlags)
-          ? Effect.void
-          : Effect.asVoid(Fiber.interruptFork(fiber))
+      Fiber.isInterruptibleNow(fiber),
+      (interruptible) => interruptible ? Effect.asVoid(Effect.forkDetach(Fiber.interrupt(fiber))) : Effect.void
     )
 
 /** Serves stale values of `key` without refreshing it until `graceBackoff` has passed (monotonic clock). */
@@ -58,7 +53,7 @@ const cutAt = (
   record: Refresh,
   hardTimeout: number,
   backoff: number,
-  computation: () => Fiber.RuntimeFiber<unknown, unknown> | undefined
+  computation: () => Fiber.Fiber<unknown, unknown> | undefined
 ) =>
   Effect.flatMap(
     Effect.raceFirst(
@@ -70,7 +65,7 @@ const cutAt = (
         if (!expired) {
           return Effect.void
         }
-        Deferred.unsafeDone(record.cut, Exit.void)
+        Deferred.doneUnsafe(record.cut, Exit.void)
         startBackoff(s, key, backoff)
         return cutShort(computation())
       })
@@ -96,13 +91,13 @@ export const refresh = <A, E, R, RV>(
       return Effect.die(closedDefect())
     }
     const settings = s.settings.settingsOf(computeOptions)
-    const group: Group = Deferred.unsafeMake<Outcome, unknown>(FiberId.none)
-    const record: Refresh = { group, cut: Deferred.unsafeMake<void>(FiberId.none) }
+    const group: Group = Deferred.makeUnsafe<Outcome, unknown>()
+    const record: Refresh = { group, cut: Deferred.makeUnsafe<void>() }
     s.flights.refreshing.set(key, record)
     s.flights.pending.add(group)
     // The computation runs in a fiber of its own, so that a cut interrupts it and not the write that follows.
-    let computation: Fiber.RuntimeFiber<A, E> | undefined
-    const cuttable = Effect.flatMap(Effect.fork(compute), (fiber) => {
+    let computation: Fiber.Fiber<A, E> | undefined
+    const cuttable = Effect.flatMap(Effect.forkChild(compute), (fiber) => {
       computation = fiber
       return Fiber.join(fiber)
     })
@@ -115,10 +110,10 @@ export const refresh = <A, E, R, RV>(
         s.flights.pending.delete(group)
         if (Exit.isSuccess(exit)) {
           s.flights.backoffUntil.delete(key)
-        } else if (!Cause.isInterruptedOnly(exit.cause)) {
+        } else if (!Cause.hasInterruptsOnly(exit.cause)) {
           startBackoff(s, key, settings.backoff)
         }
-        Deferred.unsafeDone(group, exit)
+        Deferred.doneUnsafe(group, exit)
       }))
     const timer = settings.hardTimeout === undefined
       ? Effect.void
@@ -129,9 +124,9 @@ export const refresh = <A, E, R, RV>(
         s.scope
       )
     return Effect.as(
-      Effect.zipRight(
+      Effect.andThen(
         Metrics.increment(refreshesTotal),
-        Effect.zipRight(Effect.forkIn(Effect.interruptible(Effect.exit(done)), s.scope), timer)
+        Effect.andThen(Effect.forkIn(Effect.interruptible(Effect.exit(done)), s.scope), timer)
       ),
       record
     )
@@ -168,63 +163,65 @@ export const serveStale = <A, E, R, RV>(
   Effect.flatMap(
     view === undefined ? Effect.succeedSome(stored as A) : view.decode("getOrCompute", key, stored),
     (fallback) =>
-      Effect.withFiberRuntime((fiber) => {
-        const settings = s.settings.settingsOf(computeOptions)
-        const usable = () => Option.isSome(fallback) && withinGrace()
-        const stale = Effect.sync(() => {
-          staleServedTotal.unsafeUpdate(1, fiber.getFiberRef(FiberRef.currentMetricLabels))
-          return (fallback as Option.Some<A>).value
-        })
-        const backoff = s.flights.backoffUntil.get(key)
-        if (backoff !== undefined) {
-          const now = monoOf(currentClock())
-          if (backoff <= now) {
-            s.flights.backoffUntil.delete(key)
-          } else if (usable()) {
-            return stale
-          }
-        }
-        const running = s.flights.refreshing.get(key)
-        if (running !== undefined && fiber.getFiberRef(computingGroups).has(running.group)) {
-          return Effect.die(recursionDefect())
-        }
-        return Effect.flatMap(refresh(s, key, compute, computeOptions, view), (record) => {
-          const awaited: Effect.Effect<A, E, R | RV> = Effect.matchCauseEffect(
-            Deferred.await(record.group) as Effect.Effect<Outcome, E>,
-            {
-              onSuccess: (outcome) =>
-                Effect.flatMap(
-                  valueFor(key, outcome, view),
-                  (value) => Option.isSome(value) ? Effect.succeed(value.value) : compute
-                ),
-              onFailure: (cause) =>
-                Cause.isInterruptedOnly(cause) && s.closed
-                  // Closing the cache interrupts the refresh: its callers are interrupted too, as for any group.
-                  ? Effect.failCause(cause)
-                  : usable()
-                  ? stale
-                  : !Cause.isInterruptedOnly(cause)
-                  ? Effect.failCause(cause)
-                  // Cut at its hard timeout: computed here, never cut short (nothing stale to fall back on).
-                  : alone()
+      // The groups this fiber computes: a caller inside the refresh's own computation must not wait for it.
+      Effect.flatMap(computingGroups, (groups) =>
+        Effect.withFiber((fiber) => {
+          const settings = s.settings.settingsOf(computeOptions)
+          const usable = () => Option.isSome(fallback) && withinGrace()
+          const stale = Effect.sync(() => {
+            Metric.updateWithFiberUnsafe(staleServedTotal, 1, fiber)
+            return (fallback as Option.Some<A>).value
+          })
+          const backoff = s.flights.backoffUntil.get(key)
+          if (backoff !== undefined) {
+            const now = monoOf(currentClock())
+            if (backoff <= now) {
+              s.flights.backoffUntil.delete(key)
+            } else if (usable()) {
+              return stale
             }
-          )
-          if (!usable()) {
-            return awaited
           }
-          if (settings.timeout === 0) {
-            return stale
+          const running = s.flights.refreshing.get(key)
+          if (running !== undefined && groups.has(running.group)) {
+            return Effect.die(recursionDefect())
           }
-          const deadline = settings.timeout === undefined
-            ? Deferred.await(record.cut)
-            : Effect.race(Effect.sleep(settings.timeout), Deferred.await(record.cut))
-          return Effect.flatten(Effect.raceFirst(
-            Effect.as(Effect.exit(Deferred.await(record.group)), awaited),
-            Effect.as(
-              deadline,
-              Effect.suspend(() => usable() ? stale : awaited)
+          return Effect.flatMap(refresh(s, key, compute, computeOptions, view), (record) => {
+            const awaited: Effect.Effect<A, E, R | RV> = Effect.matchCauseEffect(
+              Deferred.await(record.group) as Effect.Effect<Outcome, E>,
+              {
+                onSuccess: (outcome) =>
+                  Effect.flatMap(
+                    valueFor(key, outcome, view),
+                    (value) => Option.isSome(value) ? Effect.succeed(value.value) : compute
+                  ),
+                onFailure: (cause) =>
+                  Cause.hasInterruptsOnly(cause) && s.closed
+                    // Closing the cache interrupts the refresh: its callers are interrupted too, as for any group.
+                    ? Effect.failCause(cause)
+                    : usable()
+                    ? stale
+                    : !Cause.hasInterruptsOnly(cause)
+                    ? Effect.failCause(cause)
+                    // Cut at its hard timeout: computed here, never cut short (nothing stale to fall back on).
+                    : alone()
+              }
             )
-          ))
-        })
-      })
+            if (!usable()) {
+              return awaited
+            }
+            if (settings.timeout === 0) {
+              return stale
+            }
+            const deadline = settings.timeout === undefined
+              ? Deferred.await(record.cut)
+              : Effect.race(Effect.sleep(settings.timeout), Deferred.await(record.cut))
+            return Effect.flatten(Effect.raceFirst(
+              Effect.as(Effect.exit(Deferred.await(record.group)), awaited),
+              Effect.as(
+                deadline,
+                Effect.suspend(() => usable() ? stale : awaited)
+              )
+            ))
+          })
+        }))
   )

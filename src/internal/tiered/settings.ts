@@ -5,9 +5,9 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
-import type * as Duration from "effect/Duration"
-import * as Either from "effect/Either"
+import * as Cause from "#effect/Cause"
+import type * as Duration from "#effect/Duration"
+import * as Result from "#effect/Result"
 import { resolveTtl } from "../backend/ttl.js"
 import type { ComputeOptions, FreshnessOptions, TieredCacheOptions } from "./api.js"
 import { TieredCacheDefect } from "./defects.js"
@@ -27,7 +27,7 @@ export interface CallSettings {
 }
 
 /** One call's freshness options (those of `set` may be only a grace). */
-type CallOptions = Omit<FreshnessOptions, "grace"> & { readonly grace?: Duration.DurationInput | undefined }
+type CallOptions = Omit<FreshnessOptions, "grace"> & { readonly grace?: Duration.Input | undefined }
 
 /**
  * A cache's settings, checked, and the checks of what each call brings.
@@ -41,7 +41,7 @@ export class Settings {
   constructor(
     readonly capacity: number,
     readonly l1TtlMillis: number,
-    readonly defaultTtl: Duration.DurationInput | undefined,
+    readonly defaultTtl: Duration.Input | undefined,
     defaults: CallSettings,
     readonly channel: string,
     readonly tagKeyPrefix: string
@@ -50,17 +50,18 @@ export class Settings {
   }
 
   /** A call's settings (its own, else the cache's), or why its options are invalid. */
-  readonly resolve = (call: CallOptions | undefined): CallSettings | Cause.IllegalArgumentException => {
+  readonly resolve = (call: CallOptions | undefined): CallSettings | Cause.IllegalArgumentError => {
     if (call === undefined) return this.defaults
-    const checked = checkFreshness(call, "TieredCache call")
-    if (checked._tag === "Left") return checked.left
+    const result = checkFreshness(call, "TieredCache call")
+    if (Result.isFailure(result)) return Result.failureValue(result)
+    const checked = Result.successValue(result)
     const defaults = this.defaults
     return {
-      grace: checked.right.grace ?? defaults.grace,
-      backoff: checked.right.graceBackoff ?? defaults.backoff,
-      timeout: call.timeout === undefined ? defaults.timeout : checked.right.timeout,
-      hardTimeout: call.hardTimeout === undefined ? defaults.hardTimeout : checked.right.hardTimeout,
-      early: checked.right.earlyRefresh ?? defaults.early
+      grace: checked.grace ?? defaults.grace,
+      backoff: checked.graceBackoff ?? defaults.backoff,
+      timeout: call.timeout === undefined ? defaults.timeout : checked.timeout,
+      hardTimeout: call.hardTimeout === undefined ? defaults.hardTimeout : checked.hardTimeout,
+      early: checked.earlyRefresh ?? defaults.early
     }
   }
 
@@ -71,7 +72,7 @@ export class Settings {
    */
   readonly settingsOf = (call: CallOptions | undefined): CallSettings => {
     const settings = this.resolve(call)
-    if (settings instanceof Cause.IllegalArgumentException) throw settings
+    if (settings instanceof Cause.IllegalArgumentError) throw settings
     return settings
   }
 
@@ -83,11 +84,11 @@ export class Settings {
     operation: string,
     key: string,
     computeOptions: ComputeOptions<any> | undefined
-  ): TieredCacheDefect | Cause.IllegalArgumentException | undefined => {
+  ): TieredCacheDefect | Cause.IllegalArgumentError | undefined => {
     const badKey = this.checkKey(operation, key)
     if (badKey !== undefined || computeOptions === undefined) return badKey
     const settings = this.resolve(computeOptions)
-    if (settings instanceof Cause.IllegalArgumentException) return settings
+    if (settings instanceof Cause.IllegalArgumentError) return settings
     return computeOptions.tags === undefined ? undefined : this.checkTags(operation, computeOptions.tags)
   }
 
@@ -120,39 +121,40 @@ export class Settings {
 export const resolve = (
   options: TieredCacheOptions,
   defaults: { readonly channel: string; readonly tagKeyPrefix: string }
-): Either.Either<Settings, Cause.IllegalArgumentException> => {
+): Result.Result<Settings, Cause.IllegalArgumentError> => {
   const capacity = options.capacity ?? 10_000
   if (!(Number.isInteger(capacity) && capacity > 0)) {
-    return Either.left(
-      new Cause.IllegalArgumentException(`TieredCache capacity must be a positive integer, got ${capacity}`)
+    return Result.fail(
+      new Cause.IllegalArgumentError(`TieredCache capacity must be a positive integer, got ${capacity}`)
     )
   }
   const l1Ttl = resolveTtl(options.l1Ttl ?? "1 minute")
   if (l1Ttl._tag === "Invalid" || l1Ttl._tag === "Expired") {
-    return Either.left(new Cause.IllegalArgumentException("TieredCache l1Ttl must be a positive duration"))
+    return Result.fail(new Cause.IllegalArgumentError("TieredCache l1Ttl must be a positive duration"))
   }
   const defaultTtl = options.defaultTtl
   if (defaultTtl !== undefined && resolveTtl(defaultTtl)._tag === "Invalid") {
-    return Either.left(new Cause.IllegalArgumentException("TieredCache defaultTtl is not a valid duration"))
+    return Result.fail(new Cause.IllegalArgumentError("TieredCache defaultTtl is not a valid duration"))
   }
-  const freshness = checkFreshness(options, "TieredCache")
-  if (freshness._tag === "Left") return Either.left(freshness.left)
+  const checkedFreshness = checkFreshness(options, "TieredCache")
+  if (Result.isFailure(checkedFreshness)) return Result.fail(Result.failureValue(checkedFreshness))
+  const freshness = Result.successValue(checkedFreshness)
   const tagKeyPrefix = options.tagKeyPrefix ?? defaults.tagKeyPrefix
   if (typeof tagKeyPrefix !== "string" || tagKeyPrefix.length === 0) {
     // An empty prefix would make a tag's key a user key: invalidateTags would overwrite it.
-    return Either.left(new Cause.IllegalArgumentException("TieredCache tagKeyPrefix must be a non-empty string"))
+    return Result.fail(new Cause.IllegalArgumentError("TieredCache tagKeyPrefix must be a non-empty string"))
   }
-  return Either.right(
+  return Result.succeed(
     new Settings(
       capacity,
       l1Ttl._tag === "Millis" ? l1Ttl.millis : Infinity,
       defaultTtl,
       {
-        grace: freshness.right.grace ?? 0,
-        backoff: freshness.right.graceBackoff ?? 10_000,
-        timeout: freshness.right.timeout,
-        hardTimeout: freshness.right.hardTimeout,
-        early: freshness.right.earlyRefresh
+        grace: freshness.grace ?? 0,
+        backoff: freshness.graceBackoff ?? 10_000,
+        timeout: freshness.timeout,
+        hardTimeout: freshness.hardTimeout,
+        early: freshness.earlyRefresh
       },
       options.channel ?? defaults.channel,
       tagKeyPrefix

@@ -4,16 +4,14 @@
  *
  * @internal
  */
-import * as Deferred from "effect/Deferred"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
-import * as FiberRef from "effect/FiberRef"
-import * as Option from "effect/Option"
+import * as Deferred from "#effect/Deferred"
+import * as Effect from "#effect/Effect"
+import type * as Exit from "#effect/Exit"
+import * as Option from "#effect/Option"
 import { backingOff, earlyRefreshDue } from "../../core/tiered/freshness.js"
 import * as Metrics from "../telemetry/metrics.js"
 import type { ComputeOptions } from "./api.js"
-import { currentClock, monoOf } from "./clock.js"
+import { currentClock, currentMillis, monoOf } from "./clock.js"
 import { computeAndWrite } from "./compute.js"
 import { closedDefect, recursionDefect } from "./defects.js"
 import { countL1Hit, nowOf } from "./fiber.js"
@@ -41,7 +39,7 @@ const lead = <A, E, R, RV>(
     (ticket) =>
       Effect.flatMap(readL2(s, key, ticket), (read): Effect.Effect<Outcome, E, R | RV> => {
         if (read === undefined || read.sentAt > read.meta.graceUntil) {
-          return Effect.zipRight(
+          return Effect.andThen(
             Metrics.increment(missesTotal),
             computeAndWrite(s, key, ticket, compute, computeOptions, view, group)
           )
@@ -52,7 +50,7 @@ const lead = <A, E, R, RV>(
         return Effect.flatMap(accepted, (decoded) => {
           // A value this view cannot read (an older schema, another view's) is a miss: computed again.
           if (Option.isNone(decoded)) {
-            return Effect.zipRight(
+            return Effect.andThen(
               Metrics.increment(missesTotal),
               computeAndWrite(s, key, ticket, compute, computeOptions, view, group)
             )
@@ -75,7 +73,7 @@ const lead = <A, E, R, RV>(
         s.flights.joinable.delete(key)
       }
       s.flights.pending.delete(group)
-      Deferred.unsafeDone(group, exit)
+      Deferred.doneUnsafe(group, exit)
     }))))
 }
 
@@ -92,12 +90,12 @@ const startGroup = <A, E, R, RV>(
   if (s.closed) {
     return Effect.die(closedDefect())
   }
-  const group: Group = Deferred.unsafeMake<Outcome, unknown>(FiberId.none)
+  const group: Group = Deferred.makeUnsafe<Outcome, unknown>()
   if (joinable) {
     s.flights.joinable.set(key, group)
   }
   s.flights.pending.add(group)
-  return Effect.zipRight(
+  return Effect.andThen(
     Effect.forkIn(Effect.interruptible(lead(s, key, compute, computeOptions, view, group)), s.scope),
     Deferred.await(group) as Effect.Effect<Outcome, E>
   )
@@ -120,11 +118,11 @@ const through = <A, E, R, RV>(
   Effect.suspend(() => {
     const own = attempt > 1
     const group = own ? undefined : s.flights.joinable.get(key)
-    const joinedAt = group === undefined ? undefined : currentClock().unsafeCurrentTimeMillis()
+    const joinedAt = group === undefined ? undefined : currentMillis()
     const outcome = group === undefined
       ? startGroup(s, key, compute, computeOptions, view, !own)
       : Effect.flatMap(
-        FiberRef.get(computingGroups),
+        computingGroups,
         (groups) =>
           groups.has(group) ? Effect.die(recursionDefect()) : (Deferred.await(group) as Effect.Effect<Outcome, E>)
       )
@@ -135,7 +133,7 @@ const through = <A, E, R, RV>(
       if (staleHere) {
         const graceUntil = outcome.graceUntil ?? Infinity
         return serveStale(s, key, compute, computeOptions, view, outcome.stored, () =>
-          currentClock().unsafeCurrentTimeMillis() <= graceUntil, () =>
+          currentMillis() <= graceUntil, () =>
           through(s, key, compute, computeOptions, view, 0))
       }
       // A group of one's own was led with this view: its value is this view's.
@@ -155,7 +153,7 @@ export const getOrComputeWith = <A, E, R, RV>(
   computeOptions: ComputeOptions<A> | undefined,
   view: View<A, RV> | undefined
 ): Effect.Effect<A, E, R | RV> =>
-  Effect.withFiberRuntime((fiber) => {
+  Effect.withFiber((fiber) => {
     // Every option is checked before any work, whichever path the call then takes.
     const invalid = s.settings.checkCall("getOrCompute", key, computeOptions)
     if (invalid !== undefined) return Effect.die(invalid)
@@ -185,5 +183,5 @@ export const getOrComputeWith = <A, E, R, RV>(
       return hit
     }
     // Past its early-refresh point: answered now, rewritten in the background.
-    return Effect.zipRight(refresh(s, key, compute, computeOptions, view), hit)
+    return Effect.andThen(refresh(s, key, compute, computeOptions, view), hit)
   })

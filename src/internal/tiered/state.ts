@@ -8,14 +8,12 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
-import * as Deferred from "effect/Deferred"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import type * as FiberId from "effect/FiberId"
-import * as FiberRef from "effect/FiberRef"
-import * as Runtime from "effect/Runtime"
-import type * as Scope from "effect/Scope"
+import * as Cause from "#effect/Cause"
+import * as Context from "#effect/Context"
+import * as Deferred from "#effect/Deferred"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import type * as Scope from "#effect/Scope"
 import { Flights } from "../../core/tiered/flights.js"
 import { encodeMessage, type Message, randomId } from "../../core/tiered/message.js"
 import { KeyTickets, type Ticket } from "../../core/tiered/tickets.js"
@@ -81,13 +79,17 @@ export interface Refresh {
   readonly cut: Deferred.Deferred<void>
 }
 
+const noGroups: ReadonlySet<Group> = new Set()
+
 /**
- * The groups whose computation runs in the current fiber (inherited by the fibers it forks).
+ * The groups whose computation runs in the current fiber (inherited by the fibers it forks): a fiber-local value,
+ * read with `yield*` and set for one computation with `Effect.provideService`.
  *
  * @internal
  */
-export const computingGroups: FiberRef.FiberRef<ReadonlySet<Group>> = FiberRef.unsafeMake<ReadonlySet<Group>>(
-  new Set()
+export const computingGroups: Context.Reference<ReadonlySet<Group>> = Context.Reference<ReadonlySet<Group>>(
+  "effect-remote-cache/TieredCache/computingGroups",
+  { defaultValue: () => noGroups }
 )
 
 /**
@@ -114,7 +116,7 @@ export class TieredState {
     readonly bus: InvalidationBusShape,
     readonly scope: Scope.Scope,
     /** Runs what a bus message starts (outside any fiber) with this cache's services, its clock among them. */
-    readonly runtime: Runtime.Runtime<never>
+    readonly context: Context.Context<never>
   ) {
     this.prefix = remote.prefix
     this.l1 = new L1(settings.capacity)
@@ -126,7 +128,7 @@ export class TieredState {
       writes: this.writes,
       fork: (effect) => this.closed ? Effect.void : Effect.asVoid(Effect.forkIn(Effect.interruptible(effect), scope)),
       forkFromOutside: (effect) => {
-        if (!this.closed) Runtime.runFork(runtime)(Effect.forkIn(Effect.interruptible(effect), scope))
+        if (!this.closed) Effect.runForkWith(context)(Effect.forkIn(Effect.interruptible(effect), scope))
       }
     })
   }
@@ -237,7 +239,7 @@ export class TieredState {
    * that dies anyway (a hand-made one) is logged, and the write that published stays done.
    */
   readonly send = (message: Omit<Message, "o" | "p">): Effect.Effect<void> =>
-    Effect.catchAllDefect(
+    Effect.catchDefect(
       this.bus.publish(this.settings.channel, encodeMessage({ o: this.self, p: this.prefix, ...message })),
       (defect) => Effect.logError("TieredCache: the invalidation bus failed to publish a change", Cause.die(defect))
     )
@@ -263,10 +265,10 @@ export class TieredState {
    */
   readonly undoIfOvertaken = (key: string, ticket: Ticket): Effect.Effect<void> =>
     ticket.remote
-      ? Effect.zipRight(
+      ? Effect.andThen(
         // Reads made here until the delete is answered may find the overtaken value: none may keep it in L1.
         Effect.ensuring(
-          Effect.zipRight(Effect.sync(() => this.invalidateKey(key)), this.chained([key], this.remote.delete(key))),
+          Effect.andThen(Effect.sync(() => this.invalidateKey(key)), this.chained([key], this.remote.delete(key))),
           Effect.sync(() => this.invalidateKey(key))
         ),
         this.publish("d", key)
@@ -274,14 +276,15 @@ export class TieredState {
       : Effect.void
 
   /**
-   * The cache's scope closes: no group may start after this, and every waiting caller is released with `exit`
-   * (an interruption), including those of a leader interrupted before it could run.
+   * The cache's scope closes: no group may start after this, and every waiting caller is released with an
+   * interruption: the scope's `exit` when it is one, else `interrupted` (made by the fiber closing the scope),
+   * including those of a leader interrupted before it could run.
    */
-  readonly close = (exit: Exit.Exit<unknown, unknown>, by: FiberId.FiberId): void => {
+  readonly close = (exit: Exit.Exit<unknown, unknown>, interrupted: Exit.Exit<never>): void => {
     this.closed = true
-    const interrupted = Exit.isFailure(exit) && Cause.isInterruptedOnly(exit.cause) ? exit : Exit.interrupt(by)
+    const released = Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) ? exit : interrupted
     for (const group of this.flights.pending) {
-      Deferred.unsafeDone(group, interrupted as Exit.Exit<never>)
+      Deferred.doneUnsafe(group, released as Exit.Exit<never>)
     }
     this.flights.pending.clear()
     this.flights.joinable.clear()

@@ -4,14 +4,13 @@
  *
  * @internal
  */
-import * as Deferred from "effect/Deferred"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
-import * as Option from "effect/Option"
+import * as Deferred from "#effect/Deferred"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Option from "#effect/Option"
 import { TagFloors, type TagState, type TagWrite } from "../../core/tiered/tagFloors.js"
 import type { RemoteCacheShape } from "../../RemoteCache.js"
-import { currentClock, monoOf, stampsOf } from "./clock.js"
+import { currentClock, currentMillis, monoOf, stampsOf, wallMillisOf } from "./clock.js"
 import * as Entry from "./entry.js"
 import type { WriteOrder } from "./writeOrder.js"
 
@@ -95,7 +94,7 @@ class TagSystem implements Tags {
 
   private readonly stampNow = () => {
     const clock = currentClock()
-    return stampsOf(clock).next(clock.unsafeCurrentTimeMillis())
+    return stampsOf(clock).next(wallMillisOf(clock))
   }
 
   /**
@@ -123,7 +122,7 @@ class TagSystem implements Tags {
     Effect.suspend(() => {
       const running = this.creatingTags.get(tag)
       if (running !== undefined) return Deferred.await(running)
-      const done = Deferred.unsafeMake<void>(FiberId.none)
+      const done = Deferred.makeUnsafe<void>()
       this.creatingTags.set(tag, done)
       const clock = currentClock()
       const since = this.generation
@@ -145,7 +144,7 @@ class TagSystem implements Tags {
         }),
         Effect.sync(() => {
           if (this.creatingTags.get(tag) === done) this.creatingTags.delete(tag)
-          Deferred.unsafeDone(done, Exit.void)
+          Deferred.doneUnsafe(done, Exit.void)
         })
       )
     })
@@ -185,7 +184,7 @@ class TagSystem implements Tags {
       // may still believe the key exists) are readable again; everything tagged so before stays gone. Stamped
       // now: a write that follows this read in this process is created after the key.
       if (missing.length > 0) {
-        background.push(this.ensureTags(missing, stamps.next(currentClock().unsafeCurrentTimeMillis())))
+        background.push(this.ensureTags(missing, stamps.next(currentMillis())))
       }
       if (behind.length > 0) background.push(this.repairTagTimes(behind))
       return background.length === 0

@@ -4,7 +4,7 @@
  *
  * @internal
  */
-import type * as Effect from "effect/Effect"
+import type * as Effect from "#effect/Effect"
 import type * as TypedView from "../schemaView.js"
 
 /**

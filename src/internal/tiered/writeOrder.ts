@@ -3,10 +3,9 @@
  *
  * @internal
  */
-import * as Deferred from "effect/Deferred"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
+import * as Deferred from "#effect/Deferred"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
 
 /**
  * Orders this instance's L2 writes of one key: each waits for the previous one to be answered, so that a write
@@ -23,7 +22,7 @@ export class WriteOrder {
   chained<A>(keys: ReadonlyArray<string>, write: Effect.Effect<A>): Effect.Effect<A> {
     return Effect.suspend(() => {
       const previous: Array<Deferred.Deferred<void>> = []
-      const done = Deferred.unsafeMake<void>(FiberId.none)
+      const done = Deferred.makeUnsafe<void>()
       for (const key of keys) {
         const last = this.writing.get(key)
         if (last !== undefined) previous.push(last)
@@ -31,14 +30,14 @@ export class WriteOrder {
       }
       const run = previous.length === 0
         ? write
-        : Effect.zipRight(Effect.forEach(previous, Deferred.await, { discard: true }), write)
+        : Effect.andThen(Effect.forEach(previous, Deferred.await, { discard: true }), write)
       return Effect.ensuring(
         run,
         Effect.sync(() => {
           for (const key of keys) {
             if (this.writing.get(key) === done) this.writing.delete(key)
           }
-          Deferred.unsafeDone(done, Exit.void)
+          Deferred.doneUnsafe(done, Exit.void)
         })
       )
     })

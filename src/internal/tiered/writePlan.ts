@@ -3,7 +3,7 @@
  *
  * @internal
  */
-import type * as Duration from "effect/Duration"
+import type * as Duration from "#effect/Duration"
 import { resolveTtl } from "../backend/ttl.js"
 import * as Entry from "./entry.js"
 import type { Meta } from "./l1.js"
@@ -18,13 +18,13 @@ import type { Meta } from "./l1.js"
  */
 export const planWrite = (
   stored: unknown,
-  ttl: Duration.DurationInput | undefined,
+  ttl: Duration.Input | undefined,
   grace: number,
   tags: ReadonlyArray<string>,
   early: number | undefined,
   createdAt: number,
   sentAt: number
-): { readonly stored: unknown; readonly l2Ttl: Duration.DurationInput | undefined; readonly meta?: Meta } => {
+): { readonly stored: unknown; readonly l2Ttl: Duration.Input | undefined; readonly meta?: Meta } => {
   const resolved = resolveTtl(ttl)
   if (resolved._tag === "Invalid" || resolved._tag === "Expired") {
     return { stored, l2Ttl: ttl }

@@ -5,19 +5,26 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import * as Cause from "#effect/Cause"
+import * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Option from "#effect/Option"
 import type { InvalidateTagsOptions, SetOptions } from "./api.js"
-import { currentClock, invalidationStamp, isLive, stampsOf } from "./clock.js"
+import { currentClock, currentMillis, invalidationStamp, isLive, stampsOf, wallMillisOf } from "./clock.js"
 import * as Entry from "./entry.js"
 import { type Ticket, type TieredState } from "./state.js"
 import { planWrite } from "./writePlan.js"
 
-/** `true` for the options form of `set`'s third argument (every `DurationInput` object is a Duration or a pair). */
-const isSetOptions = (u: Duration.DurationInput | SetOptions | undefined): u is SetOptions =>
-  typeof u === "object" && u !== null && !Array.isArray(u) && !Duration.isDuration(u)
+/** The fields of a duration written as an object (`{ minutes: 5 }`, an Effect 4 `Duration.Input`). */
+const durationFields = ["weeks", "days", "hours", "minutes", "seconds", "milliseconds", "microseconds", "nanoseconds"]
+
+/**
+ * `true` for the options form of `set`'s third argument. Every other object a `Duration.Input` may be is a
+ * Duration, a `[seconds, nanos]` pair, or (on Effect 4) an object of duration fields; an empty object is options.
+ */
+const isSetOptions = (u: Duration.Input | SetOptions | undefined): u is SetOptions =>
+  typeof u === "object" && u !== null && !Array.isArray(u) && !Duration.isDuration(u) &&
+  !durationFields.some((field) => field in u)
 
 // Writes invalidate before they start, so that a read or computation in flight (which may have read the old
 // value) stores nothing, and again once L2 has answered, for the reads that started meanwhile.
@@ -25,7 +32,7 @@ export const set = (
   s: TieredState,
   key: string,
   value: unknown,
-  ttlOrOptions?: Duration.DurationInput | SetOptions
+  ttlOrOptions?: Duration.Input | SetOptions
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
     const setOptions: SetOptions = isSetOptions(ttlOrOptions) ? ttlOrOptions : { ttl: ttlOrOptions }
@@ -33,7 +40,7 @@ export const set = (
     const settings = s.settings.resolve(setOptions.grace === undefined ? undefined : { grace: setOptions.grace })
     const invalid = s.settings.checkKey("set", key) ?? s.settings.checkTags("set", tags)
     if (invalid !== undefined) return Effect.die(invalid)
-    if (settings instanceof Cause.IllegalArgumentException) return Effect.die(settings)
+    if (settings instanceof Cause.IllegalArgumentError) return Effect.die(settings)
     s.invalidateKey(key)
     // Stamped once its tags' keys exist, after every invalidation this process made or saw.
     const write = Effect.flatMap(s.tags.stampAfterTags(tags), (createdAt) => {
@@ -44,11 +51,11 @@ export const set = (
         tags,
         settings.early,
         createdAt,
-        currentClock().unsafeCurrentTimeMillis()
+        currentMillis()
       )
       return s.chained([key], s.remote.set(key, plan.stored, plan.l2Ttl))
     })
-    return Effect.zipRight(
+    return Effect.andThen(
       write,
       Effect.suspend(() => {
         s.invalidateKey(key)
@@ -63,7 +70,7 @@ export const del = (
 ): Effect.Effect<void> =>
   Effect.suspend(() => {
     s.invalidateKey(key)
-    return Effect.zipRight(
+    return Effect.andThen(
       s.chained([key], s.remote.delete(key)),
       Effect.suspend(() => {
         s.invalidateKey(key)
@@ -84,7 +91,7 @@ export const deleteMany = (
     for (const key of all) {
       s.invalidateKey(key)
     }
-    return Effect.zipRight(
+    return Effect.andThen(
       s.chained(all, s.remote.deleteMany(all)),
       Effect.suspend(() => {
         for (const key of all) {
@@ -107,7 +114,7 @@ export const expire = (
   Effect.suspend(() => {
     const invalid = s.settings.checkKey("expire", key)
     if (invalid !== undefined) return Effect.die(invalid)
-    return Effect.zipRight(
+    return Effect.andThen(
       expireOnce(s, key, 0),
       // Published whether or not L2 held the key: another instance may still hold it in its L1.
       Effect.suspend(() => {
@@ -135,7 +142,7 @@ const expireOnce = (
         // then removed (which never restores anything).
         if (ticket.stale) return Effect.succeed(true)
         const clock = currentClock()
-        const now = clock.unsafeCurrentTimeMillis()
+        const now = wallMillisOf(clock)
         const entry = Entry.readStored(found.value.value)
         const left = Option.isSome(found.value.remainingTtl)
           ? Duration.toMillis(found.value.remainingTtl.value)
@@ -163,7 +170,7 @@ const expireOnce = (
     // so does another attempt.
     const once = s.withTicket(
       key,
-      (ticket) => Effect.zipLeft(s.chained([key], rewrite(ticket)), s.undoIfOvertaken(key, ticket))
+      (ticket) => Effect.tap(s.chained([key], rewrite(ticket)), s.undoIfOvertaken(key, ticket))
     )
     return Effect.flatMap(once, (again) =>
       !again
@@ -185,14 +192,14 @@ export const invalidateTags = (
     if (all.length === 0) return Effect.void
     const hard = tagOptions?.hard === true
     const clock = currentClock()
-    const now = clock.unsafeCurrentTimeMillis()
+    const now = wallMillisOf(clock)
     const at = invalidationStamp(stampsOf(clock), now)
     s.invalidateTagsHere(all, at, hard, s.prefix)
-    return Effect.zipRight(
+    return Effect.andThen(
       s.tags.writeInvalidation(all, at, hard),
       Effect.suspend(() => {
         s.invalidateTagsHere(all, at, hard, s.prefix)
-        return Effect.zipRight(s.send({ t: "g", g: all, a: at, h: hard ? 1 : 0 }), untilAfter(at))
+        return Effect.andThen(s.send({ t: "g", g: all, a: at, h: hard ? 1 : 0 }), untilAfter(at))
       })
     )
   })
@@ -211,8 +218,8 @@ const untilAfter = (at: number): Effect.Effect<void> =>
 export const clear = (s: TieredState): Effect.Effect<void> =>
   Effect.suspend(() => {
     s.invalidateAll()
-    return Effect.zipRight(
-      Effect.zipRight(s.writes.afterAll, s.remote.clear),
+    return Effect.andThen(
+      Effect.andThen(s.writes.afterAll, s.remote.clear),
       Effect.suspend(() => {
         s.invalidateAll()
         return s.send({ t: "c" })
