@@ -120,44 +120,10 @@ export const runCallbackWith = <R>(
 
 /** Effect 4's `yieldNow`, an effect that lets other fibers run (Effect 3's `yieldNow()`). */
 export const yieldNow: Effect.Effect<void> = Effect.yieldNow()
-// Running an effect later, from outside any fiber, with what a fiber had when it was captured (the two-tier cache
-// does so for the work a bus message starts): Effect 4's `Effect.context()` + `Effect.runForkWith(context)`, where
-// the context holds everything fiber-local (the clock, the log level, metric attributes, ...). On Effect 3 those
-// live in fiber refs beside the context, so `context()` remembers the caller's whole runtime beside the context it
-// returns (a fresh object per capture, in a weak map) and `runForkWith` runs with that runtime; a context it did not
-// make runs with Effect's default fiber refs. And `Effect.fromResult`: on Effect 3 a `Result` (an `Either`) is
-// already an effect.
+// And `Effect.fromResult`: on Effect 3 a `Result` (an `Either`) is already an effect.
 // ---------------------------------------------------------------------------------------------------------------
 
-import * as ContextV3 from "effect/Context"
 import type * as EitherV3 from "effect/Either"
-import type * as FiberV3 from "effect/Fiber"
-import * as RuntimeV3 from "effect/Runtime"
-
-const capturedRuntimes = new WeakMap<ContextV3.Context<never>, RuntimeV3.Runtime<never>>()
-
-/** Effect 4's `Effect.context()`: the services of the running fiber (on Effect 3, with its fiber refs; see above). */
-export const context = <R = never>(): Effect.Effect<ContextV3.Context<R>, never, R> =>
-  Effect.map(Effect.runtime<R>(), (runtime) => {
-    const captured = ContextV3.merge(ContextV3.empty(), runtime.context)
-    capturedRuntimes.set(captured as ContextV3.Context<never>, runtime as RuntimeV3.Runtime<never>)
-    return captured
-  })
-
-/** Effect 4's `Effect.runForkWith(context)`: forks `effect` outside any fiber, with `context`'s services. */
-export const runForkWith = <R>(context: ContextV3.Context<R>) =>
-<A, E>(
-  effect: Effect.Effect<A, E, R>,
-  options?: RuntimeV3.RunForkOptions | undefined
-): FiberV3.RuntimeFiber<A, E> => {
-  const runtime = (capturedRuntimes.get(context as ContextV3.Context<never>) as RuntimeV3.Runtime<R> | undefined) ??
-    RuntimeV3.make({
-      context,
-      runtimeFlags: RuntimeV3.defaultRuntime.runtimeFlags,
-      fiberRefs: RuntimeV3.defaultRuntime.fiberRefs
-    })
-  return RuntimeV3.runFork(runtime)(effect, options)
-}
 
 /** Effect 4's `Effect.fromResult`: a `Result` as an effect (on Effect 3 an `Either` is one already). */
 export const fromResult = <A, E>(result: EitherV3.Either<A, E>): Effect.Effect<A, E> => result
