@@ -37,3 +37,15 @@ export const currentTimeMillisUnsafe = (clock: ClockV3.Clock): number => clock.u
 
 /** Wall nanoseconds on `clock`, without an Effect step (Effect 3: `unsafeCurrentTimeNanos`). */
 export const currentTimeNanosUnsafe = (clock: ClockV3.Clock): bigint => clock.unsafeCurrentTimeNanos()
+
+// ---------------------------------------------------------------------------------------------------------------
+// Neutral helper for the faces that measure time on Effect's clock (the client's reconnection backoff).
+// ---------------------------------------------------------------------------------------------------------------
+import type * as Clock3 from "effect/Clock"
+
+/**
+ * Neutral helper: the clock's monotonic time in nanoseconds, read synchronously. Effect 3's
+ * `clock.unsafeCurrentTimeNanos()` (monotonic on the live clock, the test time on a `TestClock`); Effect 4's
+ * `clock.monotonicTimeNanosUnsafe()`.
+ */
+export const monotonicTimeNanosUnsafe = (clock: Clock3.Clock): bigint => clock.unsafeCurrentTimeNanos()

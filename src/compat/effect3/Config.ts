@@ -42,3 +42,12 @@ export const mapEffect: {
  */
 export const invalidData = (path: ReadonlyArray<string>, message: string): ConfigError =>
   InvalidData3([...path], message)
+
+// ---------------------------------------------------------------------------------------------------------------
+// Entries for the client face (`RedisClient.urlConfig`): Effect 4's names on Effect 3.
+// ---------------------------------------------------------------------------------------------------------------
+
+export {
+  /** Effect 4's `Config.Redacted(name)`, a string read from `name` and kept `Redacted`: Effect 3's `Config.redacted`. */
+  redacted as Redacted
+} from "effect/Config"

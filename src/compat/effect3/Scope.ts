@@ -21,3 +21,11 @@ export const fork = (
 
 /** Effect 4's `Scope.provide(scope)`: runs an effect in `scope` (Effect 3's `Scope.extend`). */
 export { extend as provide } from "effect/Scope"
+
+// ---------------------------------------------------------------------------------------------------------------
+// Entry for the client face (a following subscription listens on a node in a scope it closes when it moves).
+// ---------------------------------------------------------------------------------------------------------------
+import type { CloseableScope as CloseableScope3 } from "effect/Scope"
+
+/** Effect 4's `Scope.Closeable` (a scope its owner closes): Effect 3's `Scope.CloseableScope`. */
+export type Closeable = CloseableScope3

@@ -36,3 +36,15 @@ export const currentTimeMillisUnsafe = (clock: ClockV4.Clock): number => clock.c
 
 /** Wall nanoseconds on `clock`, without an Effect step (`clock.currentTimeNanosUnsafe()`). */
 export const currentTimeNanosUnsafe = (clock: ClockV4.Clock): bigint => clock.currentTimeNanosUnsafe()
+
+// ---------------------------------------------------------------------------------------------------------------
+// Neutral helper for the faces that measure time on Effect's clock (the client's reconnection backoff).
+// ---------------------------------------------------------------------------------------------------------------
+import type * as Clock4 from "effect/Clock"
+
+/**
+ * Neutral helper: the clock's monotonic time in nanoseconds, read synchronously (the test time on a `TestClock`):
+ * `clock.monotonicTimeNanosUnsafe()`, not `currentTimeNanosUnsafe()`, which is the wall clock on Effect 4 and may
+ * step back. Effect 3: `clock.unsafeCurrentTimeNanos()`.
+ */
+export const monotonicTimeNanosUnsafe = (clock: Clock4.Clock): bigint => clock.monotonicTimeNanosUnsafe()
