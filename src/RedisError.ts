@@ -4,7 +4,7 @@
  *
  * @since 0.1.0
  */
-import * as Predicate from "effect/Predicate"
+import * as Predicate from "#effect/Predicate"
 import { TypeIdError } from "./internal/errorBase.js"
 
 /**

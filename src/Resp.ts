@@ -8,7 +8,7 @@
  *
  * @since 0.1.0
  */
-import * as Data from "effect/Data"
+import * as Data from "#effect/Data"
 import * as Core from "./core/resp/resp.js"
 
 export {

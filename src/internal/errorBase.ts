@@ -4,9 +4,9 @@
  *
  * @internal
  */
-import type * as Cause from "effect/Cause"
-import * as Data from "effect/Data"
-import type * as Types from "effect/Types"
+import type * as Cause from "#effect/Cause"
+import * as Data from "#effect/Data"
+import type * as Types from "#effect/Types"
 
 /**
  * A tagged error class marked with `typeId` (found by `Predicate.hasProperty(u, typeId)`).

@@ -17,7 +17,7 @@
  *
  * @internal
  */
-import type * as Effect from "effect/Effect"
+import type * as Effect from "#effect/Effect"
 import type { RedisError } from "../RedisError.js"
 import type * as Resp from "../Resp.js"
 import type { ComputeOptions } from "./tiered/api.js"

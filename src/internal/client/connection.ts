@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import type * as Effect from "effect/Effect"
+import type * as Effect from "#effect/Effect"
 import type * as Net from "node:net"
 import { makeCheckCommand } from "../../core/client/checkCommand.js"
 import * as Core from "../../core/client/connection.js"

@@ -4,9 +4,9 @@
  *
  * @internal
  */
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Redacted from "effect/Redacted"
+import * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Redacted from "#effect/Redacted"
 import type * as Tls from "node:tls"
 import { RedisConfigError } from "../../RedisError.js"
 import { durationMillis } from "../duration.js"
@@ -31,7 +31,7 @@ const maxInt32 = 2 ** 31 - 1
  *
  * @internal
  */
-export const toMillis = (input: Duration.DurationInput | undefined, fallback: number, name: string): number => {
+export const toMillis = (input: Duration.Input | undefined, fallback: number, name: string): number => {
   if (input === undefined) return fallback
   const checked = durationMillis(input, name, { timer: true })
   if (checked._tag === "Invalid") throw new RedisConfigError({ message: checked.message })

@@ -5,8 +5,8 @@
  *
  * @internal
  */
-import type * as Duration from "effect/Duration"
-import type * as Redacted from "effect/Redacted"
+import type * as Duration from "#effect/Duration"
+import type * as Redacted from "#effect/Redacted"
 import type * as Tls from "node:tls"
 import type { RedisError } from "../../RedisError.js"
 
@@ -42,13 +42,13 @@ export interface RedisClientOptions {
   /** Sent with `AUTH` on every (re)connection. Kept redacted: it appears in no error, log or `toString`. */
   readonly password?: Redacted.Redacted<string> | undefined
   /** Bound on opening the socket plus the handshake. Default 5 seconds. */
-  readonly connectTimeout?: Duration.DurationInput | undefined
+  readonly connectTimeout?: Duration.Input | undefined
   /**
    * Bound on one command, from the moment it is sent to the end of its reply: the time spent waiting for room
    * under `maxInFlight` counts, and so does the time to receive the complete reply (a large reply over a slow link
    * must arrive whole within it). Default 5 seconds.
    */
-  readonly commandTimeout?: Duration.DurationInput | undefined
+  readonly commandTimeout?: Duration.Input | undefined
   /** Set with `CLIENT SETNAME` after connecting: printable ASCII without spaces (`!` to `~`), as Redis requires. */
   readonly clientName?: string | undefined
   /** `true` for TLS with Node's defaults (certificates verified), or Node's TLS options (`ca`, `cert`…). */
@@ -62,9 +62,9 @@ export interface RedisClientOptions {
    */
   readonly maxInFlight?: number | undefined
   /** First delay before reconnecting after a failed attempt; it doubles on each failure. Default 100 ms. */
-  readonly reconnectBaseDelay?: Duration.DurationInput | undefined
+  readonly reconnectBaseDelay?: Duration.Input | undefined
   /** Upper bound of the reconnection delay, jitter included; at least `reconnectBaseDelay`. Default 2 seconds. */
-  readonly reconnectMaxDelay?: Duration.DurationInput | undefined
+  readonly reconnectMaxDelay?: Duration.Input | undefined
   /**
    * Largest bulk reply accepted, in bytes (a larger one is a protocol error), and largest simple string or error
    * reply. Default 512 MiB, Redis' own `proto-max-bulk-len`.
