@@ -16,14 +16,12 @@
  *
  * @since 0.1.0
  */
-import * as Config from "effect/Config"
-import * as ConfigError from "effect/ConfigError"
-import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
-import * as Layer from "effect/Layer"
-import * as Redacted from "effect/Redacted"
-import type * as Scope from "effect/Scope"
+import * as Config from "#effect/Config"
+import * as Context from "#effect/Context"
+import * as Effect from "#effect/Effect"
+import * as Layer from "#effect/Layer"
+import * as Redacted from "#effect/Redacted"
+import type * as Scope from "#effect/Scope"
 import { makeCommandConnection } from "./internal/client/connect.js"
 import { checkCommand, type Connection } from "./internal/client/connection.js"
 import { parseUrl, resolveOptions } from "./internal/client/options.js"
@@ -113,7 +111,7 @@ export interface RedisClientShape {
  * @since 0.1.0
  * @category tags
  */
-export class RedisClient extends Context.Tag("effect-remote-cache/RedisClient")<RedisClient, RedisClientShape>() {}
+export class RedisClient extends Context.Service<RedisClient, RedisClientShape>()("effect-remote-cache/RedisClient") {}
 
 /**
  * Builds the client in a scope: nothing is opened until the first command; closing the scope closes the socket
@@ -155,9 +153,9 @@ export const make = (
       awaitWritten(pending, resume)
     }
 
-    // One Effect.async: the command is submitted when the effect runs, so every run sends it anew.
+    // One Effect.callback: the command is submitted when the effect runs, so every run sends it anew.
     const send = (command: Command): Effect.Effect<Resp.RespValue, RedisError> =>
-      Effect.async<Resp.RespValue, RedisError>((resume) => submit(command, resume))
+      Effect.callback<Resp.RespValue, RedisError>((resume) => submit(command, resume))
 
     const checkAll = (batch: ReadonlyArray<Command>): RedisInputError | undefined => {
       for (let i = 0; i < batch.length; i++) {
@@ -174,8 +172,8 @@ export const make = (
       // Checked once, when the effect is made: every run sends the same commands.
       if (batch.length === 0) return Effect.succeed([])
       if (checkAll(batch) !== undefined) return pipelineLong(batch)
-      // As for `send`: one Effect.async when the connection is open and the batch is written at once.
-      return Effect.async<ReadonlyArray<Resp.RespValue>, RedisError>((resume) => {
+      // As for `send`: one Effect.callback when the connection is open and the batch is written at once.
+      return Effect.callback<ReadonlyArray<Resp.RespValue>, RedisError>((resume) => {
         const conn = commands.current()
         if (conn === undefined || !conn.isOpen) {
           return resume(Effect.flatMap(
@@ -215,12 +213,13 @@ export const make = (
  * @category layers
  */
 export const layer = (options: RedisClientOptions = {}): Layer.Layer<RedisClient, RedisConfigError> =>
-  Layer.scoped(RedisClient, make(options))
+  Layer.effect(RedisClient, make(options))
 
 /**
  * A Redis URL read from the variable `name` (default `REDIS_URL`): missing or empty, it is `fallback` (default
  * `redis://localhost:6379`); not a valid `redis://` or `rediss://` URL, it is a `ConfigError` that names the
- * variable (never its value, which may hold a password). `Redacted`, as `Config.redacted` reads secrets.
+ * variable (never its value, which may hold a password). `Redacted`, as `Config.Redacted` (Effect 3:
+ * `Config.redacted`) reads secrets.
  *
  * @example
  * ```ts
@@ -236,16 +235,16 @@ export const urlConfig = (
   name = "REDIS_URL",
   fallback = "redis://localhost:6379"
 ): Config.Config<Redacted.Redacted<string>> =>
-  Config.string(name).pipe(
+  Config.String(name).pipe(
     Config.withDefault(""),
-    Config.mapOrFail((url) => {
-      if (url.trim() === "") return Either.right(Redacted.make(fallback))
+    Config.mapEffect((url: string): Effect.Effect<Redacted.Redacted<string>, Config.ConfigError> => {
+      if (url.trim() === "") return Effect.succeed(Redacted.make(fallback))
       try {
         parseUrl(url)
-        return Either.right(Redacted.make(url))
+        return Effect.succeed(Redacted.make(url))
       } catch (error) {
         const reason = error instanceof RedisConfigError ? error.message : "not a valid URL"
-        return Either.left(ConfigError.InvalidData([name], `${name} is not a usable Redis URL: ${reason}`))
+        return Effect.fail(Config.invalidData([name], `${name} is not a usable Redis URL: ${reason}`))
       }
     })
   )
@@ -260,7 +259,7 @@ export const urlConfig = (
  * import { RedisClient } from "effect-remote-cache"
  *
  * const FromEnv = RedisClient.layerConfig({
- *   url: Config.string("CACHE_REDIS_URL"),
+ *   url: Config.String("CACHE_REDIS_URL"), // Effect 3: Config.string
  *   commandTimeout: Config.succeed("200 millis")
  * })
  * ```
@@ -269,6 +268,6 @@ export const urlConfig = (
  * @category layers
  */
 export const layerConfig = (
-  config: Config.Config.Wrap<RedisClientOptions> = { url: urlConfig() }
-): Layer.Layer<RedisClient, RedisConfigError | ConfigError.ConfigError> =>
-  Layer.scoped(RedisClient, Effect.flatMap(Config.unwrap(config), make))
+  config: Config.Wrap<RedisClientOptions> = { url: urlConfig() }
+): Layer.Layer<RedisClient, RedisConfigError | Config.ConfigError> =>
+  Layer.effect(RedisClient, Effect.flatMap(Config.unwrap<RedisClientOptions>(config), make))

@@ -4,10 +4,9 @@
  *
  * @internal
  */
-import * as Deferred from "effect/Deferred"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
+import * as Deferred from "#effect/Deferred"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
 import { performance } from "node:perf_hooks"
 import type { ArgumentLimit } from "../../core/client/argumentLimit.js"
 import type { RedisError, RedisInputError } from "../../RedisError.js"
@@ -46,7 +45,7 @@ export const makeAdmit = (
    */
   const readServerLimit = (conn: Connection): Effect.Effect<void> => {
     if (asking !== undefined && asking.conn === conn) return Deferred.await(asking.done)
-    const done = Deferred.unsafeMake<void>(FiberId.none)
+    const done = Deferred.makeUnsafe<void>()
     asking = { conn, done }
     const pending = conn.submit(["CONFIG", "GET", "proto-max-bulk-len"])
     const onAnswer = (answered: Pending) => {
@@ -55,7 +54,7 @@ export const makeAdmit = (
         else if (answered.error._tag === "RedisConnectionError") limit.stopAsking()
         else limit.learnServer(undefined)
       }
-      Deferred.unsafeDone(done, Exit.void)
+      Deferred.doneUnsafe(done, Exit.void)
     }
     if (pending.done) onAnswer(pending)
     else pending.callback = onAnswer

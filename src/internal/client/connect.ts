@@ -3,21 +3,20 @@
  * within `connectTimeout`, and the reconnection backoff. One definition of the backoff serves both the command
  * connection (which waits it out between attempts made by commands) and the subscriber (which retries on its own).
  *
- * Time is read through Effect's `Clock`, so a `TestClock` drives the backoff. The live clock's
- * `currentTimeNanos` is monotonic (`process.hrtime`), so a wall clock stepped back does not delay a reconnection.
+ * Time is read through Effect's `Clock`, so a `TestClock` drives the backoff. It is the clock's monotonic time, so a
+ * wall clock stepped back does not delay a reconnection.
  *
  * @internal
  */
-import type * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
-import * as Random from "effect/Random"
-import * as Redacted from "effect/Redacted"
-import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
+import * as Clock from "#effect/Clock"
+import * as Deferred from "#effect/Deferred"
+import * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Random from "#effect/Random"
+import * as Redacted from "#effect/Redacted"
+import * as Schedule from "#effect/Schedule"
+import type * as Scope from "#effect/Scope"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
 import { ArgumentLimit } from "../../core/client/argumentLimit.js"
@@ -67,13 +66,14 @@ export const reconnectDelayMillis = (
 export const reconnectSchedule = (
   options: Pick<ResolvedOptions, "reconnectBaseDelayMillis" | "reconnectMaxDelayMillis">
 ): Schedule.Schedule<number> =>
-  Schedule.addDelayEffect(
+  Schedule.addDelay(
     Schedule.forever,
-    (failures) => Effect.map(Random.next, (random) => Duration.millis(reconnectDelayMillis(options, failures, random)))
+    ({ output: failures }) =>
+      Effect.map(Random.next, (random) => Duration.millis(reconnectDelayMillis(options, failures, random)))
   )
 
-/** Effect's clock in milliseconds, read synchronously: monotonic for the live clock. */
-const nowMillis = (clock: Clock.Clock): number => Number(clock.unsafeCurrentTimeNanos()) / 1_000_000
+/** Effect's clock in milliseconds, read synchronously: its monotonic time. */
+const nowMillis = (clock: Clock.Clock): number => Number(Clock.monotonicTimeNanosUnsafe(clock)) / 1_000_000
 
 // --- opening a connection
 
@@ -93,7 +93,7 @@ interface Opened {
 
 /** Opens the socket (TCP or TLS); interruption destroys it. */
 const openSocket = (options: ResolvedOptions, progress: Progress): Effect.Effect<Opened, RedisConnectionError> =>
-  Effect.async<Opened, RedisConnectionError>((resume) => {
+  Effect.callback<Opened, RedisConnectionError>((resume) => {
     let socket: Net.Socket
     const input = new SocketInput()
     const onError = (cause: Error) => {
@@ -243,14 +243,16 @@ export const open = (
       )
       return conn
     }).pipe(
-      Effect.timeoutFail({
+      Effect.timeoutOrElse({
         duration: options.connectTimeoutMillis,
-        onTimeout: () =>
-          new RedisTimeoutError({
-            message: connectTimeoutMessage(options, progress.step),
-            phase: "connect",
-            timeoutMillis: options.connectTimeoutMillis
-          })
+        orElse: () =>
+          Effect.fail(
+            new RedisTimeoutError({
+              message: connectTimeoutMessage(options, progress.step),
+              phase: "connect",
+              timeoutMillis: options.connectTimeoutMillis
+            })
+          )
       })
     )
   })
@@ -304,7 +306,7 @@ export const makeCommandConnection = (
 ): Effect.Effect<CommandConnection, never, Scope.Scope> =>
   Effect.gen(function*() {
     const scope = yield* Effect.scope
-    const clock = yield* Effect.clock
+    const clock = yield* Effect.clockWith(Effect.succeed)
     let closed = false
     let connection: Connection | undefined
     /** The attempt in progress, shared by every command that needs a connection meanwhile. */
@@ -372,7 +374,7 @@ export const makeCommandConnection = (
           Effect.sync(() =>
             fiber.addObserver(() => {
               if (connecting === deferred) connecting = undefined
-              Deferred.unsafeDone(deferred, Exit.fail(closedError()))
+              Deferred.doneUnsafe(deferred, Exit.fail(closedError()))
             })
           )
         )
@@ -384,9 +386,9 @@ export const makeCommandConnection = (
       if (connecting !== undefined) return Deferred.await(connecting)
       const wait = Math.ceil(nextAttemptAt - nowMillis(clock))
       if (wait > 0 && lastFailure !== undefined) return Effect.fail(unavailable(options, lastFailure, wait))
-      const deferred = Deferred.unsafeMake<Connection, RedisError>(FiberId.none)
+      const deferred = Deferred.makeUnsafe<Connection, RedisError>()
       connecting = deferred
-      return Effect.zipRight(attempt(deferred), Deferred.await(deferred))
+      return Effect.andThen(attempt(deferred), Deferred.await(deferred))
     })
 
     yield* Effect.addFinalizer(() =>

@@ -12,16 +12,14 @@
  *
  * @internal
  */
-import * as Chunk from "effect/Chunk"
-import * as Clock from "effect/Clock"
-import * as Deferred from "effect/Deferred"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
-import * as FiberId from "effect/FiberId"
-import * as Queue from "effect/Queue"
-import * as Random from "effect/Random"
-import * as Scope from "effect/Scope"
+import * as Clock from "#effect/Clock"
+import * as Deferred from "#effect/Deferred"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Fiber from "#effect/Fiber"
+import * as Queue from "#effect/Queue"
+import * as Random from "#effect/Random"
+import * as Scope from "#effect/Scope"
 import { pickNode } from "../../core/client/subscriberPick.js"
 import { reconnectDelayMillis } from "./connect.js"
 import type { ResolvedOptions, SubscriptionHandlers } from "./types.js"
@@ -93,7 +91,7 @@ export const subscribe = <N>(
   handlers: SubscriptionHandlers
 ): Effect.Effect<void, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const confirmed = Deferred.unsafeMake<void>(FiberId.none)
+    const confirmed = Deferred.makeUnsafe<void>()
     // In the client's scope, so that closing the client stops it; interrupted when the caller's scope closes.
     yield* Effect.acquireRelease(
       Effect.forkIn(Effect.interruptible(follow(topology, channel, handlers, confirmed)), topology.scope),
@@ -116,7 +114,7 @@ const follow = <N>(
      * is one the node's subscriber has recovered from (re-subscribed there) before the loss was looked at.
      */
     let listening: { down: boolean } | undefined
-    let here: Scope.CloseableScope | undefined
+    let here: Scope.Closeable | undefined
     /** Losses since the last confirmation: past the first, a move waits out the reconnection backoff. */
     let losses = 0
 
@@ -142,18 +140,18 @@ const follow = <N>(
           onSubscribed: () => {
             token.down = false
             losses = 0
-            Deferred.unsafeDone(confirmed, Exit.void)
+            Deferred.doneUnsafe(confirmed, Exit.void)
             handlers.onSubscribed?.()
           },
           onDisconnected: (error) => {
             token.down = true
-            Queue.unsafeOffer(events, { _tag: "lost", listening: token })
+            Queue.offerUnsafe(events, { _tag: "lost", listening: token })
             handlers.onDisconnected?.(error)
           }
         }
         // The wait for the node's confirmation runs beside the loop, which must hear of a loss meanwhile.
         yield* Effect.forkIn(
-          Effect.interruptible(Scope.extend(topology.subscribeOn(node, channel, nodeHandlers), scope)),
+          Effect.interruptible(Scope.provide(topology.subscribeOn(node, channel, nodeHandlers), scope)),
           scope
         )
       })
@@ -170,10 +168,10 @@ const follow = <N>(
       }) ?? topology.fallback
 
     const step: Effect.Effect<void> = Effect.gen(function*() {
-      const first = yield* Queue.take(events)
-      const rest = yield* Queue.takeAll(events)
+      // The events since the last step, waiting for one.
+      const happened = yield* Queue.takeAll(events)
       const lost = listening?.down === true &&
-        [first, ...Chunk.toReadonlyArray(rest)].some((event) => event._tag === "lost" && event.listening === listening)
+        happened.some((event) => event._tag === "lost" && event.listening === listening)
       if (lost && current !== undefined) {
         failedAt.set(current, yield* Clock.currentTimeMillis)
         losses++
@@ -192,11 +190,11 @@ const follow = <N>(
     })
 
     return Effect.acquireUseRelease(
-      Effect.sync(() => topology.onChange(() => Queue.unsafeOffer(events, changed))),
+      Effect.sync(() => topology.onChange(() => Queue.offerUnsafe(events, changed))),
       () =>
-        Effect.zipRight(topology.ready, Effect.flatMap(Clock.currentTimeMillis, (now) => listenOn(pick(now)))).pipe(
-          Effect.zipRight(Effect.forever(step))
+        Effect.andThen(topology.ready, Effect.flatMap(Clock.currentTimeMillis, (now) => listenOn(pick(now)))).pipe(
+          Effect.andThen(Effect.forever(step))
         ),
-      (unregister) => Effect.zipRight(Effect.sync(unregister), leave)
+      (unregister) => Effect.andThen(Effect.sync(unregister), leave)
     )
   })

@@ -5,7 +5,7 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
+import * as Effect from "#effect/Effect"
 import { RedisAuthError, type RedisError, RedisReplyError } from "../../RedisError.js"
 import * as Resp from "../../Resp.js"
 import type { Pending } from "./connection.js"
@@ -19,11 +19,12 @@ export const awaitPending = (pending: Pending): Effect.Effect<Resp.RespValue, Re
   if (pending.done) return pendingResult(pending)
   // A written command needs no canceller: interruption only stops waiting (the fiber ignores a later resume), and
   // its reply is still read in its place and dropped, so the stream never desynchronises. Without a canceller,
-  // Effect.async also skips its onInterrupt wrapper, several runtime-flag changes on every command.
+  // Effect.callback also skips its interruption wrapper, a cost on every command. The registrations here take
+  // `resume` alone: one that declares a second parameter is handed an AbortSignal, made per run on Effect 4.
   if (pending.args === undefined) {
-    return Effect.async<Resp.RespValue, RedisError>((resume) => awaitWritten(pending, resume))
+    return Effect.callback<Resp.RespValue, RedisError>((resume) => awaitWritten(pending, resume))
   }
-  return Effect.async<Resp.RespValue, RedisError>((resume) => {
+  return Effect.callback<Resp.RespValue, RedisError>((resume) => {
     pending.resume = resume
     pending.callback = resumeAwaiter
     // A command still waiting for room under maxInFlight is not written at all once its awaiter has gone.
@@ -37,7 +38,7 @@ export const awaitPending = (pending: Pending): Effect.Effect<Resp.RespValue, Re
 
 /**
  * Resumes with the reply of a command already written, at once when it has settled. The common case of `send`:
- * no effect is built besides the `Effect.async` it runs in.
+ * no effect is built besides the `Effect.callback` it runs in.
  *
  * @internal
  */
@@ -92,7 +93,7 @@ const allResult = (pendings: ReadonlyArray<Pending>): Effect.Effect<ReadonlyArra
 
 /**
  * Resumes with the replies of a batch already written (or failed), at once when every command has settled. The
- * common case of `pipeline`: no effect is built besides the `Effect.async` it runs in.
+ * common case of `pipeline`: no effect is built besides the `Effect.callback` it runs in.
  *
  * @internal
  */
@@ -121,7 +122,7 @@ export const awaitAll = (
   let left = 0
   for (const pending of pendings) if (!pending.done) left++
   if (left === 0) return allResult(pendings)
-  return Effect.async<ReadonlyArray<Resp.RespValue>, RedisError>((resume) => {
+  return Effect.callback<ReadonlyArray<Resp.RespValue>, RedisError>((resume) => {
     const onSettled = () => {
       if (--left === 0) resume(allResult(pendings))
     }
@@ -131,7 +132,7 @@ export const awaitAll = (
       pending.callback = onSettled
       if (pending.args !== undefined) waiting = true
     }
-    // Without a canceller, Effect.async skips its onInterrupt wrapper: only a batch still waiting needs one.
+    // Without a canceller, Effect.callback skips its interruption wrapper: only a batch still waiting needs one.
     if (!waiting) return
     return Effect.sync(() => {
       for (const pending of pendings) {

@@ -9,15 +9,14 @@
  *
  * @internal
  */
-import * as Cause from "effect/Cause"
-import * as Deferred from "effect/Deferred"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
-import * as RcRef from "effect/RcRef"
-import * as Runtime from "effect/Runtime"
-import * as Schedule from "effect/Schedule"
-import type * as Scope from "effect/Scope"
+import * as Cause from "#effect/Cause"
+import * as Deferred from "#effect/Deferred"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as RcRef from "#effect/RcRef"
+import * as Result from "#effect/Result"
+import * as Schedule from "#effect/Schedule"
+import type * as Scope from "#effect/Scope"
 import { type Channel, Subscriptions } from "../../core/client/subscriptions.js"
 import { RedisConnectionError, type RedisError, RedisTimeoutError } from "../../RedisError.js"
 import type * as Resp from "../../Resp.js"
@@ -55,7 +54,7 @@ interface Context {
   readonly subscriptions: Subscriptions<Connection, Listener>
   /** The client's scope. */
   readonly scope: Scope.Scope
-  /** Forks an effect outside any fiber, in the runtime the client was built with. */
+  /** Forks an effect outside any fiber, with the context (logger included) the client was built in. */
   readonly runFork: (effect: Effect.Effect<void>) => void
 }
 
@@ -84,7 +83,7 @@ const callListener = (
 }
 
 const notifySubscribed = (ctx: Context, channel: string, listener: Listener): void => {
-  Deferred.unsafeDone(listener.confirmed, Exit.void)
+  Deferred.doneUnsafe(listener.confirmed, Exit.void)
   const onSubscribed = listener.handlers.onSubscribed
   if (onSubscribed !== undefined) callListener(ctx, "onSubscribed", channel, onSubscribed)
 }
@@ -119,15 +118,15 @@ const deliver = (ctx: Context, value: Resp.RespValue): void => {
 const subscribeOn = (ctx: Context, conn: Connection, channel: Channel<Connection, Listener>): Effect.Effect<void> => {
   if (!ctx.subscriptions.send(channel, conn)) return Effect.void
   const pending = conn.submit(["SUBSCRIBE", channel.name])
-  return Effect.flatMap(Effect.either(awaitPending(pending)), (result) => {
+  return Effect.flatMap(Effect.result(awaitPending(pending)), (result) => {
     // Every listener left meanwhile (a later subscription is another `Channel`), or the connection died and
     // the next session subscribes again.
     if (!ctx.subscriptions.isListened(channel) || !conn.isOpen) return Effect.void
-    if (result._tag === "Left") {
+    if (Result.isFailure(result)) {
       // Refused by the server (an ACL without the channel, say): retrying on this connection would be refused
       // again, and the caller of `subscribe` stops waiting after `connectTimeout`.
       return Effect.annotateLogs(
-        Effect.logWarning(`pub/sub SUBSCRIBE refused: ${result.left.message}`),
+        Effect.logWarning(`pub/sub SUBSCRIBE refused: ${Result.failureValue(result).message}`),
         { "redis.channel": channel.name }
       )
     }
@@ -139,17 +138,19 @@ const subscribeOn = (ctx: Context, conn: Connection, channel: Channel<Connection
 
 const ping = (options: ResolvedOptions, conn: Connection): Effect.Effect<void> =>
   Effect.suspend(() => awaitPending(conn.submit(["PING"]))).pipe(
-    Effect.timeoutFail({
+    Effect.timeoutOrElse({
       duration: options.commandTimeoutMillis,
-      onTimeout: () =>
-        new RedisTimeoutError({
-          message: `no reply to the subscriber's PING within ${options.commandTimeoutMillis} ms`,
-          phase: "reply",
-          timeoutMillis: options.commandTimeoutMillis,
-          command: "PING"
-        })
+      orElse: () =>
+        Effect.fail(
+          new RedisTimeoutError({
+            message: `no reply to the subscriber's PING within ${options.commandTimeoutMillis} ms`,
+            phase: "reply",
+            timeoutMillis: options.commandTimeoutMillis,
+            command: "PING"
+          })
+        )
     }),
-    Effect.catchAll((error) =>
+    Effect.catch((error) =>
       Effect.sync(() =>
         conn.destroy(new RedisConnectionError({ message: `subscriber health check failed: ${error.message}` }))
       )
@@ -175,9 +176,9 @@ const makeSession = (ctx: Context): Effect.Effect<void, RedisError> => {
   const { options, subscriptions } = ctx
   const onPush = (value: Resp.RespValue) => deliver(ctx, value)
   return Effect.suspend(() => {
-    const died = Deferred.unsafeMake<RedisError>(FiberId.none)
+    const died = Deferred.makeUnsafe<RedisError>()
     let opened: Connection | undefined
-    return open(options, (_, error) => Deferred.unsafeDone(died, Exit.succeed(error)), onPush).pipe(
+    return open(options, (_, error) => Deferred.doneUnsafe(died, Exit.succeed(error)), onPush).pipe(
       Effect.tapError((error) => Effect.sync(() => notifyDisconnected(ctx, error))),
       Effect.flatMap((conn) => {
         opened = conn
@@ -186,7 +187,7 @@ const makeSession = (ctx: Context): Effect.Effect<void, RedisError> => {
         const confirmations = Array.from(subscriptions.channels(), (channel) => subscribeOn(ctx, conn, channel))
         return Effect.race(
           Deferred.await(died),
-          Effect.zipRight(Effect.all(confirmations, { discard: true }), healthCheck(options, conn))
+          Effect.andThen(Effect.all(confirmations, { discard: true }), healthCheck(options, conn))
         ).pipe(
           Effect.tap((error) => Effect.sync(() => notifyDisconnected(ctx, error))),
           Effect.flatMap((error) => conn.successfulReplies === 0 ? Effect.fail(error) : Effect.void)
@@ -215,7 +216,7 @@ const addListener = (ctx: Context, channel: string, listener: Listener): Effect.
         return Effect.void
       case "Subscribe":
         // In the client's scope: the confirmation tells every listener of the channel, whoever of them goes away.
-        // acquireRelease acquires uninterruptibly, and a fiber forked there would inherit that.
+        // acquireRelease acquires uninterruptibly, and on Effect 3 a fiber forked there would inherit that.
         return Effect.asVoid(
           Effect.forkIn(Effect.interruptible(subscribeOn(ctx, added.conn, added.channel)), ctx.scope)
         )
@@ -237,9 +238,9 @@ export const make = (options: ResolvedOptions): Effect.Effect<Subscriber, never,
       options,
       subscriptions: new Subscriptions<Connection, Listener>(),
       scope: yield* Effect.scope,
-      // Listeners run on the socket's data event, outside any fiber: their failures are logged through the
-      // runtime (logger included) the client was built with.
-      runFork: Runtime.runFork(yield* Effect.runtime<never>())
+      // Listeners run on the socket's data event, outside any fiber: their failures are logged in a fiber forked
+      // from the context (logger included) the client was built with.
+      runFork: Effect.runForkWith(yield* Effect.context<never>())
     }
 
     /**
@@ -254,7 +255,7 @@ export const make = (options: ResolvedOptions): Effect.Effect<Subscriber, never,
 
     const subscribe = (channel: string, handlers: SubscriptionHandlers): Effect.Effect<void, never, Scope.Scope> =>
       Effect.gen(function*() {
-        const listener: Listener = { handlers, confirmed: Deferred.unsafeMake<void>(FiberId.none) }
+        const listener: Listener = { handlers, confirmed: Deferred.makeUnsafe<void>() }
         yield* Effect.acquireRelease(
           addListener(ctx, channel, listener),
           () => Effect.sync(() => removeListener(ctx, channel, listener))
