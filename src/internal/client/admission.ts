@@ -54,7 +54,10 @@ export const makeAdmit = (
         else if (answered.error._tag === "RedisConnectionError") limit.stopAsking()
         else limit.learnServer(undefined)
       }
-      Deferred.doneUnsafe(done, Exit.void)
+      // A failure settles it while its connection is being finished: the waiters, which Effect 4 would run at once,
+      // resume once that is done (as `reply.ts` resumes a failed command's awaiter).
+      if (answered.error === undefined) Deferred.doneUnsafe(done, Exit.void)
+      else queueMicrotask(() => Deferred.doneUnsafe(done, Exit.void))
     }
     if (pending.done) onAnswer(pending)
     else pending.callback = onAnswer

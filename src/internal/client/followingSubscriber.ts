@@ -118,6 +118,13 @@ const follow = <N>(
     /** Losses since the last confirmation: past the first, a move waits out the reconnection backoff. */
     let losses = 0
 
+    /**
+     * Tells the loop of `event` once the callback reporting it (a node subscriber's, the topology's) has returned:
+     * on Effect 4 an offer resumes the waiting loop at once, which would then move the subscription from inside
+     * that component's own notification.
+     */
+    const report = (event: Event): void => queueMicrotask(() => Queue.offerUnsafe(events, event))
+
     const leave: Effect.Effect<void> = Effect.suspend(() => {
       const scope = here
       here = undefined
@@ -140,12 +147,16 @@ const follow = <N>(
           onSubscribed: () => {
             token.down = false
             losses = 0
-            Deferred.doneUnsafe(confirmed, Exit.void)
-            handlers.onSubscribed?.()
+            // Completed last: on Effect 4 that resumes the `subscribe` waiting for it at once.
+            try {
+              handlers.onSubscribed?.()
+            } finally {
+              Deferred.doneUnsafe(confirmed, Exit.void)
+            }
           },
           onDisconnected: (error) => {
             token.down = true
-            Queue.offerUnsafe(events, { _tag: "lost", listening: token })
+            report({ _tag: "lost", listening: token })
             handlers.onDisconnected?.(error)
           }
         }
@@ -190,7 +201,7 @@ const follow = <N>(
     })
 
     return Effect.acquireUseRelease(
-      Effect.sync(() => topology.onChange(() => Queue.offerUnsafe(events, changed))),
+      Effect.sync(() => topology.onChange(() => report(changed))),
       () =>
         Effect.andThen(topology.ready, Effect.flatMap(Clock.currentTimeMillis, (now) => listenOn(pick(now)))).pipe(
           Effect.andThen(Effect.forever(step))

@@ -58,7 +58,24 @@ export const awaitWritten = (
 const resumeAwaiter = (pending: Pending): void => {
   const resume = pending.resume!
   pending.resume = undefined
-  resume(pendingResult(pending))
+  resumeSettled(resume, pending, pendingResult, pending)
+}
+
+/**
+ * Hands `resume` the outcome of `settled`, the command whose settling completes the wait: a reply at once, a
+ * failure (a timeout, a lost connection) once the current task is over. A command fails while its connection is
+ * being finished (the timed-out one before the connection is closed, the others before it is forgotten and the
+ * backoff recorded), and Effect 4 runs a resumed fiber at once, inside that: what the caller sent next would land on
+ * the connection being closed, or open a new one before the backoff applies. Effect 3 runs it later anyway.
+ */
+const resumeSettled = <A, S>(
+  resume: (effect: Effect.Effect<A, RedisError>) => void,
+  settled: Pending,
+  result: (source: S) => Effect.Effect<A, RedisError>,
+  source: S
+): void => {
+  if (settled.error === undefined) resume(result(source))
+  else queueMicrotask(() => resume(result(source)))
 }
 
 const pendingResult = (pending: Pending): Effect.Effect<Resp.RespValue, RedisError> => {
@@ -104,8 +121,8 @@ export const awaitAllWritten = (
   let left = 0
   for (const pending of pendings) if (!pending.done) left++
   if (left === 0) return resume(allResult(pendings))
-  const onSettled = () => {
-    if (--left === 0) resume(allResult(pendings))
+  const onSettled = (settled: Pending) => {
+    if (--left === 0) resumeSettled(resume, settled, allResult, pendings)
   }
   for (const pending of pendings) if (!pending.done) pending.callback = onSettled
 }
@@ -123,8 +140,8 @@ export const awaitAll = (
   for (const pending of pendings) if (!pending.done) left++
   if (left === 0) return allResult(pendings)
   return Effect.callback<ReadonlyArray<Resp.RespValue>, RedisError>((resume) => {
-    const onSettled = () => {
-      if (--left === 0) resume(allResult(pendings))
+    const onSettled = (settled: Pending) => {
+      if (--left === 0) resumeSettled(resume, settled, allResult, pendings)
     }
     let waiting = false
     for (const pending of pendings) {

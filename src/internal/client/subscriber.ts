@@ -82,10 +82,14 @@ const callListener = (
   }
 }
 
+/**
+ * Runs `onSubscribed`, then lets the listener's `subscribe` complete: on Effect 4 completing the deferred resumes
+ * that fiber at once, and its caller must find `onSubscribed` already run.
+ */
 const notifySubscribed = (ctx: Context, channel: string, listener: Listener): void => {
-  Deferred.doneUnsafe(listener.confirmed, Exit.void)
   const onSubscribed = listener.handlers.onSubscribed
   if (onSubscribed !== undefined) callListener(ctx, "onSubscribed", channel, onSubscribed)
+  Deferred.doneUnsafe(listener.confirmed, Exit.void)
 }
 
 /** Tells every listener that the session ended: what is published until the next confirmation is lost. */
