@@ -60,7 +60,7 @@ export const isLive = (clock: Clock.Clock): boolean => clock === liveClock
  * @internal
  */
 export const monoOf = (clock: Clock.Clock): number =>
-  clock === liveClock ? performance.now() : Number(Clock.currentTimeNanosUnsafe(clock)) / 1_000_000
+  clock === liveClock ? performance.now() : Number(Clock.monotonicTimeNanosUnsafe(clock)) / 1_000_000
 
 const stampsByClock = new WeakMap<Clock.Clock, Stamps>()
 
