@@ -12,6 +12,12 @@ import * as References from "#effect/References"
 import * as Tracer from "#effect/Tracer"
 import { type Operation, operations } from "../../RemoteCacheBackend.js"
 
+const operationsName = "remote_cache_operations_total"
+const hitsName = "remote_cache_hits_total"
+const missesName = "remote_cache_misses_total"
+const errorsName = "remote_cache_errors_total"
+const durationName = "remote_cache_operation_duration_ms"
+
 const operationsOptions = { description: "Remote cache operations, by operation", incremental: true } as const
 const hitsOptions = { description: "Remote cache keys found, by operation", incremental: true } as const
 const missesOptions = {
@@ -28,25 +34,19 @@ const durationOptions = {
 } as const
 
 /** @internal */
-export const operationsTotal: Metric.Counter<number> = Metric.counter(
-  "remote_cache_operations_total",
-  operationsOptions
-)
+export const operationsTotal: Metric.Counter<number> = Metric.counter(operationsName, operationsOptions)
 
 /** @internal */
-export const hitsTotal: Metric.Counter<number> = Metric.counter("remote_cache_hits_total", hitsOptions)
+export const hitsTotal: Metric.Counter<number> = Metric.counter(hitsName, hitsOptions)
 
 /** @internal */
-export const missesTotal: Metric.Counter<number> = Metric.counter("remote_cache_misses_total", missesOptions)
+export const missesTotal: Metric.Counter<number> = Metric.counter(missesName, missesOptions)
 
 /** @internal */
-export const errorsTotal: Metric.Counter<number> = Metric.counter("remote_cache_errors_total", errorsOptions)
+export const errorsTotal: Metric.Counter<number> = Metric.counter(errorsName, errorsOptions)
 
 /** @internal */
-export const operationDuration: Metric.Histogram<number> = Metric.histogram(
-  "remote_cache_operation_duration_ms",
-  durationOptions
-)
+export const operationDuration: Metric.Histogram<number> = Metric.histogram(durationName, durationOptions)
 
 /**
  * A record with one value per operation, made by `f`.
@@ -77,18 +77,19 @@ export interface OperationMetrics {
 }
 
 /**
- * The metrics of each operation, made once. Each is a metric of its own, made with the attribute `operation`, which
- * updates the same series as the exported metric with that attribute: the metric keeps what its attributes resolve
- * to, so an update costs one lookup, where `Metric.withAttributes` (or `Metric.tagged` on Effect 3) would merge the
- * attributes again and rebuild the series key whenever the operation changes.
+ * The metrics of each operation, made once. Each is a metric of its own, made with the same name, description and
+ * boundaries as the exported one plus the attribute `operation`, so it updates the exported metric's series for that
+ * attribute; and it keeps what its attributes resolve to, so an update costs one lookup. Effect 4's
+ * `Metric.withAttributes` on the exported metric would merge the attributes and rebuild the series key whenever
+ * the operation changes, Effect 3's `Metric.tagged` on every update.
  *
  * @internal
  */
 export const operationMetrics: Readonly<Record<Operation, OperationMetrics>> = byOperation((operation) => ({
-  operations: Metric.counter("remote_cache_operations_total", { ...operationsOptions, attributes: { operation } }),
-  duration: Metric.histogram("remote_cache_operation_duration_ms", { ...durationOptions, attributes: { operation } }),
-  hits: Metric.counter("remote_cache_hits_total", { ...hitsOptions, attributes: { operation } }),
-  misses: Metric.counter("remote_cache_misses_total", { ...missesOptions, attributes: { operation } })
+  operations: Metric.counter(operationsName, { ...operationsOptions, attributes: { operation } }),
+  duration: Metric.histogram(durationName, { ...durationOptions, attributes: { operation } }),
+  hits: Metric.counter(hitsName, { ...hitsOptions, attributes: { operation } }),
+  misses: Metric.counter(missesName, { ...missesOptions, attributes: { operation } })
 }))
 
 const errorCounters = new Map<string, Metric.Counter<number>>()
@@ -103,7 +104,7 @@ export const errorCounter = (operation: string, tag: string): Metric.Counter<num
   const cacheKey = `${operation} ${tag}`
   let counter = errorCounters.get(cacheKey)
   if (counter === undefined) {
-    counter = Metric.counter("remote_cache_errors_total", { ...errorsOptions, attributes: { operation, error: tag } })
+    counter = Metric.counter(errorsName, { ...errorsOptions, attributes: { operation, error: tag } })
     errorCounters.set(cacheKey, counter)
   }
   return counter
