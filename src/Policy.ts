@@ -21,22 +21,20 @@
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Fiber from "effect/Fiber"
-import { identity as id } from "effect/Function"
-import * as LogLevel from "effect/LogLevel"
-import * as Option from "effect/Option"
-import { type Pipeable, pipeArguments } from "effect/Pipeable"
-import * as Predicate from "effect/Predicate"
-import * as Ref from "effect/Ref"
-import * as Schedule from "effect/Schedule"
-import type * as Types from "effect/Types"
+import * as Cause from "#effect/Cause"
+import * as Clock from "#effect/Clock"
+import * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Fiber from "#effect/Fiber"
+import { identity as id } from "#effect/Function"
+import type * as LogLevel from "#effect/LogLevel"
+import * as Option from "#effect/Option"
+import { type Pipeable, pipeArguments } from "#effect/Pipeable"
+import * as Predicate from "#effect/Predicate"
+import * as References from "#effect/References"
+import * as Schedule from "#effect/Schedule"
+import type * as Types from "#effect/Types"
 import { durationMillis } from "./internal/duration.js"
 import {
   type Fusion,
@@ -244,7 +242,7 @@ export const aroundEach = <EIn, EOut>(
  * // Count the operations of one cache.
  * const counted = Policy.make((ops: Policy.CacheOps<CacheError>) =>
  *   Effect.map(Ref.make(0), (count) =>
- *     Policy.aroundEach(ops, (effect) => Effect.zipRight(Ref.update(count, (n) => n + 1), effect)))
+ *     Policy.aroundEach(ops, (effect) => Effect.andThen(Ref.update(count, (n) => n + 1), effect)))
  * )
  * ```
  *
@@ -283,14 +281,14 @@ export const identity: Adds<never> = withFusion(step(false, id), [])
  * Before `retry`, each attempt has its own timeout; after it, the timeout bounds all attempts together.
  *
  * `duration` may be `0` (every operation times out) or infinite (none does); a `NaN`, negative or unparsable one
- * throws `IllegalArgumentException` here, when the policy is made.
+ * throws `IllegalArgumentError` (Effect 3's `IllegalArgumentException`) here, when the policy is made.
  *
  * @since 0.1.0
  * @category combinators
  */
-export const timeout = (duration: Duration.DurationInput): Adds<CacheTimeoutError> => {
+export const timeout = (duration: Duration.Input): Adds<CacheTimeoutError> => {
   const checked = durationMillis(duration, "Policy.timeout duration", { allowZero: true })
-  if (checked._tag === "Invalid") throw new Cause.IllegalArgumentException(checked.message)
+  if (checked._tag === "Invalid") throw new Cause.IllegalArgumentError(checked.message)
   const millis = checked.millis
   const decoded = Duration.millis(millis)
   const message = `no result within ${Duration.format(decoded)}`
@@ -301,43 +299,49 @@ export const timeout = (duration: Duration.DurationInput): Adds<CacheTimeoutErro
     operation: Operation,
     key: string | undefined
   ): Effect.Effect<A, E | CacheTimeoutError> =>
-    Effect.withFiberRuntime((fiber) => {
+    Effect.withFiber((fiber) => {
       const onTimeout = () => new CacheTimeoutError({ operation, key, message })
-      return onPlatformTimer && Context.get(fiber.currentDefaultServices, Clock.Clock) === liveClock
+      return onPlatformTimer && References.getUnsafe(fiber, Clock.Clock) === Clock.live
         ? timeoutOnTimer(effect, millis, onTimeout)
-        : Effect.timeoutFail(effect, { duration: decoded, onTimeout })
+        : Effect.timeoutOrElse(effect, { duration: decoded, orElse: () => Effect.fail(onTimeout()) })
     })
   return step(true, (ops) => aroundEach(ops, timed))
 }
 
-const liveClock: Clock.Clock = Context.get(DefaultServices.liveServices, Clock.Clock)
 const maxTimerMillis = 2_147_483_647
 
-// `Effect.timeoutFail` on Effect's live clock, for a fraction of its cost: it races the operation against a sleep,
-// two fibers per operation; this forks the operation alone and waits for it or a platform timer, whichever comes
-// first. Like `timeoutFail`, it interrupts the operation on time-out and waits for the interruption, interrupts
-// it when the caller is interrupted, and keeps the operation's fiber-local changes when it completes. Any other
-// clock (`TestClock`) gets `timeoutFail` itself, so tests drive time as before.
+// `Effect.timeoutOrElse` on Effect's live clock, for a fraction of its cost: it races the operation against a
+// sleep, two fibers per operation; this forks the operation alone and waits for it or a platform timer, whichever
+// comes first. Like `timeoutOrElse`, it interrupts the operation on time-out and waits for the interruption, and
+// interrupts it when the caller is interrupted. On Effect 3 it also keeps the fiber-local changes the operation
+// made when it completes, as Effect 3's race does (`Fiber.inheritAll`; on Effect 4 fiber-local values are
+// provided for a region and never written back, so there is nothing to keep). Any other clock (`TestClock`) gets
+// `timeoutOrElse` itself, so tests drive time as before.
 const timeoutOnTimer = <A, E, E1>(
   effect: Effect.Effect<A, E>,
   millis: number,
   onTimeout: () => E1
 ): Effect.Effect<A, E | E1> =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Effect.fork(restore(effect)), (child) =>
-      restore(Effect.async<A, E | E1>((resume) => {
-        const settled = (exit: Exit.Exit<A, E>) => {
-          clearTimeout(timer)
-          resume(Effect.zipRight(Fiber.inheritAll(child), exit))
-        }
+    Effect.flatMap(Effect.forkChild(restore(effect)), (child) =>
+      restore(Effect.callback<A, E | E1>((resume) => {
+        // Whichever of the operation, the timer or the caller's interruption comes first settles the wait; the
+        // observer of a fiber whose result is no longer awaited is then left to be dropped with the fiber.
+        let waiting = true
         const timer = setTimeout(() => {
-          child.removeObserver(settled)
-          resume(Effect.zipRight(Fiber.interrupt(child), Effect.fail(onTimeout())))
+          if (!waiting) return
+          waiting = false
+          resume(Effect.andThen(Fiber.interrupt(child), Effect.fail(onTimeout())))
         }, millis)
-        child.addObserver(settled)
-        return Effect.suspend(() => {
+        child.addObserver((exit: Exit.Exit<A, E>) => {
+          if (!waiting) return
+          waiting = false
           clearTimeout(timer)
-          child.removeObserver(settled)
+          resume(Effect.andThen(Fiber.inheritAll(child), exit))
+        })
+        return Effect.suspend(() => {
+          waiting = false
+          clearTimeout(timer)
           return Fiber.interrupt(child)
         })
       })))
@@ -358,35 +362,33 @@ const timeoutOnTimer = <A, E, E1>(
 export const isRetryable = (u: unknown): u is RetryableError => isCacheError(u) && u.isRetryable
 
 // What `Effect.retry(schedule)` does with the errors `isRetryable` allows, the others failing at once, except
-// that nothing is made before the first failure: the schedule's driver (a `Ref`, a step of the schedule) is made
-// only when there is something to retry, so an operation that succeeds pays for one failure handler only.
+// that nothing is made before the first failure: the schedule's step function is made only when there is
+// something to retry, so an operation that succeeds pays for one failure handler only.
 const retryWith = (schedule: Schedule.Schedule<unknown, unknown>) => {
   const attempt = <A, E>(
     effect: Effect.Effect<A, E>,
     onRetryable: (error: E) => Effect.Effect<A, E>
   ): Effect.Effect<A, E> =>
-    Effect.catchAllCause(effect, (cause) => {
-      const failure = Cause.failureOrCause(cause)
-      if (failure._tag === "Right") return Effect.failCause(failure.right)
-      return isRetryable(failure.left) ? onRetryable(failure.left) : Effect.fail(failure.left)
+    Effect.catchCause(effect, (cause) => {
+      // The first typed error, if any: a defect or an interruption alone is not retried.
+      const failure = Cause.findErrorOption(cause)
+      if (Option.isNone(failure)) return Effect.failCause(cause)
+      return isRetryable(failure.value) ? onRetryable(failure.value) : Effect.fail(failure.value)
     })
-  const loop = <A, E>(
-    effect: Effect.Effect<A, E>,
-    driver: Schedule.ScheduleDriver<unknown, unknown>,
-    error: E
-  ): Effect.Effect<A, E> =>
-    Effect.matchEffect(driver.next(error), {
-      // The schedule is done: the last error is the one reported.
-      onFailure: () => Effect.fail(error),
-      // Each retry sees the schedule's iteration, as under `Effect.retry`.
-      onSuccess: () =>
-        attempt(
-          Effect.provideServiceEffect(effect, Schedule.CurrentIterationMetadata, Ref.get(driver.iterationMeta)),
-          (next) => loop(effect, driver, next)
-        )
+  // The schedule's step function, made at the first retryable failure: it waits the delay the schedule asks for,
+  // then gives the metadata of the recurrence, or fails once the schedule is done.
+  const retrying = <A, E>(effect: Effect.Effect<A, E>, first: E): Effect.Effect<A, E> =>
+    Effect.flatMap(Schedule.toStepWithMetadata(schedule), (step) => {
+      const loop = (error: E): Effect.Effect<A, E> =>
+        Effect.matchEffect(step(error), {
+          // The schedule is done: the last error is the one reported.
+          onFailure: () => Effect.fail(error),
+          // Each retry sees the schedule's metadata, as under `Effect.retry`.
+          onSuccess: (metadata) => attempt(Effect.provideService(effect, Schedule.CurrentMetadata, metadata), loop)
+        })
+      return loop(first)
     })
-  return <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> =>
-    attempt(effect, (error) => Effect.flatMap(Schedule.driver(schedule), (driver) => loop(effect, driver, error)))
+  return <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<A, E> => attempt(effect, (error) => retrying(effect, error))
 }
 
 /**
@@ -434,7 +436,7 @@ export interface CircuitBreakerOptions {
   /** Consecutive failures that open the circuit: a positive integer. */
   readonly failureThreshold: number
   /** How long the circuit stays open before letting one probe through. */
-  readonly resetAfter: Duration.DurationInput
+  readonly resetAfter: Duration.Input
   /**
    * Which errors count as failures of the server. By default every error except `CacheSerializationError` and
    * `CacheInputError`, which say something about the value or the call, not about the server. An error that does
@@ -476,13 +478,13 @@ const validateBreaker = (options: CircuitBreakerOptions): Effect.Effect<void> =>
   const { failureThreshold } = options
   if (!Number.isSafeInteger(failureThreshold) || failureThreshold < 1) {
     return Effect.die(
-      new Cause.IllegalArgumentException(
+      new Cause.IllegalArgumentError(
         `circuitBreaker: failureThreshold must be a positive integer, got ${String(failureThreshold)}`
       )
     )
   }
   const resetAfter = durationMillis(options.resetAfter, "circuitBreaker: resetAfter", { allowZero: true, finite: true })
-  if (resetAfter._tag === "Invalid") return Effect.die(new Cause.IllegalArgumentException(resetAfter.message))
+  if (resetAfter._tag === "Invalid") return Effect.die(new Cause.IllegalArgumentError(resetAfter.message))
   return Effect.void
 }
 
@@ -500,7 +502,7 @@ const unsafeMakeBreaker = (options: CircuitBreakerOptions): Breaker => {
   // (and perhaps closed again after a probe) its late result is known to belong to an earlier closed period.
   let epoch = 0
   const message = `circuit open after ${threshold} consecutive failure${threshold === 1 ? "" : "s"}; next probe after ${
-    Duration.format(options.resetAfter)
+    Duration.format(Duration.millis(resetMillis))
   }`
 
   const open = (now: number) => {
@@ -521,7 +523,7 @@ const unsafeMakeBreaker = (options: CircuitBreakerOptions): Breaker => {
       failures = 0
       return
     }
-    const failure = Cause.failureOption(exit.cause)
+    const failure = Cause.findErrorOption(exit.cause)
     // Interruptions, defects and errors that do not count leave the state as it is (a probe slot is freed).
     if (Option.isNone(failure) || !isFailure(failure.value)) return
     if (isProbe) open(now)
@@ -532,7 +534,7 @@ const unsafeMakeBreaker = (options: CircuitBreakerOptions): Breaker => {
   const probe = <A, E>(effect: Effect.Effect<A, E>, clock: Clock.Clock) => {
     const startedIn = epoch
     return Effect.onExit(effect, (exit) => {
-      settle(exit, true, startedIn, clock.unsafeCurrentTimeMillis())
+      settle(exit, true, startedIn, Clock.currentTimeMillisUnsafe(clock))
       return Effect.void
     })
   }
@@ -543,11 +545,11 @@ const unsafeMakeBreaker = (options: CircuitBreakerOptions): Breaker => {
     const startedIn = epoch
     return Effect.matchCauseEffect(effect, {
       onFailure: (cause) => {
-        settle(Exit.failCause(cause), false, startedIn, clock.unsafeCurrentTimeMillis())
+        settle(Exit.failCause(cause), false, startedIn, Clock.currentTimeMillisUnsafe(clock))
         return Effect.failCause(cause)
       },
       onSuccess: (value) => {
-        settle(Exit.succeed(value), false, startedIn, clock.unsafeCurrentTimeMillis())
+        settle(Exit.succeed(value), false, startedIn, Clock.currentTimeMillisUnsafe(clock))
         return Effect.succeed(value)
       }
     })
@@ -557,11 +559,11 @@ const unsafeMakeBreaker = (options: CircuitBreakerOptions): Breaker => {
     state: (now) => state === "Closed" ? "Closed" : probing || now - openedAt >= resetMillis ? "HalfOpen" : "Open",
     failures: () => failures,
     guard: <A, E>(effect: Effect.Effect<A, E>, operation: Operation, key: string | undefined) =>
-      Effect.withFiberRuntime((fiber): Effect.Effect<A, E | CacheCircuitOpenError> => {
+      Effect.withFiber((fiber): Effect.Effect<A, E | CacheCircuitOpenError> => {
         // The calling fiber's `Clock`, so that `TestClock` drives the breaker.
-        const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
+        const clock = References.getUnsafe(fiber, Clock.Clock)
         if (state === "Closed") return call(effect, clock)
-        if (probing || clock.unsafeCurrentTimeMillis() - openedAt < resetMillis) {
+        if (probing || Clock.currentTimeMillisUnsafe(clock) - openedAt < resetMillis) {
           return Effect.fail(new CacheCircuitOpenError({ operation, key, message }))
         }
         probing = true
@@ -605,7 +607,7 @@ export const makeCircuitBreaker = (options: CircuitBreakerOptions): Effect.Effec
     Effect.sync((): CircuitBreaker => {
       const breaker = unsafeMakeBreaker(options)
       return {
-        state: Effect.clockWith((clock) => Effect.sync(() => breaker.state(clock.unsafeCurrentTimeMillis()))),
+        state: Effect.clockWith((clock) => Effect.sync(() => breaker.state(Clock.currentTimeMillisUnsafe(clock)))),
         failures: Effect.sync(breaker.failures),
         policy: breakerStep(breaker)
       }
@@ -627,20 +629,20 @@ const describe = (error: unknown): string => {
  * that failed; none for `clear`). Never the value, never the error's `cause`; this library's error messages
  * quote neither values nor secrets.
  *
+ * `level` is a severity (`"Debug"`, `"Info"`, `"Warn"`...); on Effect 3 also a `LogLevel` or its literal
+ * (`"Warning"`), as Effect 3's `logWithLevel` takes it.
+ *
  * @since 0.1.0
  * @category combinators
  */
-export const log = (level: LogLevel.Literal | LogLevel.LogLevel): Adds<never> => {
-  const logLevel = typeof level === "string" ? LogLevel.fromLiteral(level) : level
+export const log = (level: LogLevel.Severity): Adds<never> => {
+  const logAtLevel = Effect.logWithLevel(level)
   const logged = <A, E>(effect: Effect.Effect<A, E>, operation: Operation, key: string | undefined) =>
     tapFailure(effect, (error) => {
       const failedKey = Predicate.hasProperty(error, "key") && Predicate.isString(error.key) ? error.key : key
       const annotations: Record<string, string> = { "cache.operation": operation }
       if (failedKey !== undefined) annotations["cache.key"] = failedKey
-      return Effect.annotateLogs(
-        Effect.logWithLevel(logLevel, `cache ${operation} failed: ${describe(error)}`),
-        annotations
-      )
+      return Effect.annotateLogs(logAtLevel(`cache ${operation} failed: ${describe(error)}`), annotations)
     })
   return withFusion(step(false, (ops) => aroundEach(ops, logged)), [() => ({ onFailure: logged })])
 }
@@ -654,9 +656,9 @@ const noneOf = (keys: ReadonlyArray<string>): ReadonlyArray<Option.Option<unknow
 // `Effect.orElseSucceed` and `Effect.ignore`, deciding exactly as they do, but from a failure handler, which a
 // success skips: the usual outcome, a working backend, costs no step here.
 const orElse = <A, E>(effect: Effect.Effect<A, E>, evaluate: () => A): Effect.Effect<A> =>
-  Effect.catchAllCause(effect, (cause) => Effect.orElseSucceed(Effect.failCause(cause), evaluate))
+  Effect.catchCause(effect, (cause) => Effect.orElseSucceed(Effect.failCause(cause), evaluate))
 const ignore = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<void> =>
-  Effect.catchAllCause(effect, (cause) => Effect.ignore(Effect.failCause(cause))) as Effect.Effect<void>
+  Effect.catchCause(effect, (cause) => Effect.ignore(Effect.failCause(cause))) as Effect.Effect<void>
 
 // `recoverToMiss` applied to one failed operation (see `Fusion`), deciding as the operations below do.
 const recoverFailed = (

@@ -14,7 +14,8 @@
  * itself is said once, at Warning level, and its end at Info (`logOutages`).
  *
  * A value the backend's serializer cannot encode is the caller's bug, not a cache failure: under every policy the
- * write dies with an `IllegalArgumentException` that says why, so a write is never dropped without a trace.
+ * write dies with an `IllegalArgumentError` (Effect 3's `IllegalArgumentException`) that says why, so a write is
+ * never dropped without a trace.
  *
  * ## Telemetry
  *
@@ -26,31 +27,26 @@
  * Under Effect's built-in tracer, which hands its spans to nobody, or with tracing disabled, no span is made: it
  * would cost more than the cache read itself, and nobody would see it.
  *
- * Metrics (`effect/Metric`, tagged `operation`): {@link operationsTotal}, {@link hitsTotal}, {@link missesTotal},
- * {@link errorsTotal} (also tagged `error`, the error's tag) and {@link operationDuration}. Errors are counted
+ * Metrics (`effect/Metric`, with the attribute `operation`, a tag on Effect 3, after the fiber's own attributes):
+ * {@link operationsTotal}, {@link hitsTotal}, {@link missesTotal}, {@link errorsTotal} (also with the attribute
+ * `error`, the error's tag) and {@link operationDuration}. Errors are counted
  * where they arise, before any recovery: each failed attempt of the backend (a retried one included), each
  * timeout and each call refused by an open circuit, once.
  *
  * @since 0.1.0
  */
-import * as Cause from "effect/Cause"
-import * as Clock from "effect/Clock"
-import * as Context from "effect/Context"
-import * as DefaultServices from "effect/DefaultServices"
-import * as Duration from "effect/Duration"
-import * as Effect from "effect/Effect"
-import type * as Fiber from "effect/Fiber"
-import * as FiberRef from "effect/FiberRef"
-import { globalValue } from "effect/GlobalValue"
-import * as Layer from "effect/Layer"
-import * as Metric from "effect/Metric"
-import type * as MetricKeyType from "effect/MetricKeyType"
-import * as MetricLabel from "effect/MetricLabel"
-import type * as MetricState from "effect/MetricState"
-import * as Option from "effect/Option"
-import type * as ParseResult from "effect/ParseResult"
-import * as Schema from "effect/Schema"
-import type * as Tracer from "effect/Tracer"
+import * as Cause from "#effect/Cause"
+import * as Clock from "#effect/Clock"
+import * as Context from "#effect/Context"
+import type * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import type * as Fiber from "#effect/Fiber"
+import * as Layer from "#effect/Layer"
+import * as Metric from "#effect/Metric"
+import * as Option from "#effect/Option"
+import * as References from "#effect/References"
+import * as Schema from "#effect/Schema"
+import type * as Tracer from "#effect/Tracer"
 import * as Backend from "./internal/backend/backend.js"
 import { durationMillis } from "./internal/duration.js"
 import * as TypedView from "./internal/schemaView.js"
@@ -87,91 +83,88 @@ export interface RemoteCacheShape extends Policy.CacheOps<never> {}
  * @since 0.1.0
  * @category tags
  */
-export class RemoteCache extends Context.Tag("effect-remote-cache/RemoteCache")<RemoteCache, RemoteCacheShape>() {}
+export class RemoteCache extends Context.Service<RemoteCache, RemoteCacheShape>()("effect-remote-cache/RemoteCache") {}
 
 // ---------------------------------------------------------------------------------------------------------------
 // Metrics
 // ---------------------------------------------------------------------------------------------------------------
 
 /**
- * Counter `remote_cache_operations_total`, tagged `operation`: operations called.
+ * Counter `remote_cache_operations_total`, by `operation`: operations called.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const operationsTotal: Metric.Metric.Counter<number> = Metrics.operationsTotal
+export const operationsTotal: Metric.Counter<number> = Metrics.operationsTotal
 
 /**
- * Counter `remote_cache_hits_total`, tagged `operation` (`get`, `getWithTtl`, `getMany`): keys found, one per key
+ * Counter `remote_cache_hits_total`, by `operation` (`get`, `getWithTtl`, `getMany`): keys found, one per key
  * for `getMany`.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const hitsTotal: Metric.Metric.Counter<number> = Metrics.hitsTotal
+export const hitsTotal: Metric.Counter<number> = Metrics.hitsTotal
 
 /**
- * Counter `remote_cache_misses_total`, tagged `operation`: keys not found, one per key for `getMany`. A failure
+ * Counter `remote_cache_misses_total`, by `operation`: keys not found, one per key for `getMany`. A failure
  * recovered to a miss counts here as well as in {@link errorsTotal}.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const missesTotal: Metric.Metric.Counter<number> = Metrics.missesTotal
+export const missesTotal: Metric.Counter<number> = Metrics.missesTotal
 
 /**
- * Counter `remote_cache_errors_total`, tagged `operation` and `error` (the error's `_tag`, such as
- * `CacheConnectionError`, `CacheTimeoutError`, `CacheCircuitOpenError`, or `ParseError` for a stored value that
- * a typed view rejects, this module's or `TieredCache.forSchema`'s, whose reads are tagged `get` and
- * `getOrCompute`): errors where they arise, before any recovery, each once.
+ * Counter `remote_cache_errors_total`, by `operation` and `error` (the error's `_tag`, such as
+ * `CacheConnectionError`, `CacheTimeoutError`, `CacheCircuitOpenError`, or the schema's error, `SchemaError`
+ * (`ParseError` on Effect 3), for a stored value that a typed view rejects, this module's or
+ * `TieredCache.forSchema`'s, whose reads count as `get` and `getOrCompute`): errors where they arise, before any
+ * recovery, each once.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const errorsTotal: Metric.Metric.Counter<number> = Metrics.errorsTotal
+export const errorsTotal: Metric.Counter<number> = Metrics.errorsTotal
 
 /**
- * Histogram `remote_cache_operation_duration_ms`, tagged `operation`: the time the caller waited, in
+ * Histogram `remote_cache_operation_duration_ms`, by `operation`: the time the caller waited, in
  * milliseconds, policy included (retries, timeouts). Buckets from 0.1 ms doubling to about 52 s.
  *
  * @since 0.1.0
  * @category metrics
  */
-export const operationDuration: Metric.Metric<
-  MetricKeyType.MetricKeyType.Histogram,
-  number,
-  MetricState.MetricState.Histogram
-> = Metrics.operationDuration
+export const operationDuration: Metric.Histogram<number> = Metrics.operationDuration
 
-const { countError, isTraced, operationLabels, tagOf, withFiberLabels } = Metrics
+const { countError, isTraced, operationMetrics, tagOf } = Metrics
 
 const observeErrors: Observer = (ops) =>
   Policy.aroundEach(ops, (effect, operation) => tapFailure(effect, (error) => countError(operation, error)))
 
 // `any`: one recorder serves every operation, whose results differ in type (an `Option`, an array of them, `void`).
-type Outcome = (value: any, labels: ReadonlyArray<MetricLabel.MetricLabel>) => void
+type Outcome = (value: any, metrics: Metrics.OperationMetrics, context: Metric.UpdateContext) => void
 
-const optionOutcome: Outcome = (value: Option.Option<unknown>, labels) =>
-  (Option.isSome(value) ? hitsTotal : missesTotal).unsafeUpdate(1, labels)
+const optionOutcome: Outcome = (value: Option.Option<unknown>, metrics, context) =>
+  Metric.updateUnsafe(Option.isSome(value) ? metrics.hits : metrics.misses, 1, context)
 
-const manyOutcome: Outcome = (values: ReadonlyArray<Option.Option<unknown>>, labels) => {
+const manyOutcome: Outcome = (values: ReadonlyArray<Option.Option<unknown>>, metrics, context) => {
   let hits = 0
   for (const value of values) if (Option.isSome(value)) hits++
-  if (hits > 0) hitsTotal.unsafeUpdate(hits, labels)
-  if (values.length > hits) missesTotal.unsafeUpdate(values.length - hits, labels)
+  if (hits > 0) Metric.updateUnsafe(metrics.hits, hits, context)
+  if (values.length > hits) Metric.updateUnsafe(metrics.misses, values.length - hits, context)
 }
 
 // Effect's own clock reads nanoseconds as a `bigint`, allocated on each read; the platform's monotonic clock in
 // milliseconds measures the same durations without. Any other clock (`TestClock`) is read as such.
-const liveClock: Clock.Clock = Context.get(DefaultServices.liveServices, Clock.Clock)
 const platformNow = (): number => performance.now()
 
-// Metrics of one operation, on the fiber's own clock (`TestClock` in tests), updated by plain calls. An
+// Metrics of one operation, on the fiber's own clock (`TestClock` in tests), updated by plain calls, all in the
+// fiber's metric context (its attributes, read once, straight from the fiber). An
 // interrupted operation is counted too, so the handler runs in an uninterruptible region, as `Effect.onExit`'s
 // does; but it hands the result straight back instead of running a cleanup effect and then the exit, which
 // saves several steps per operation.
 const measure = <A, E>(
-  fiber: Fiber.RuntimeFiber<unknown, unknown>,
+  fiber: Fiber.Current,
   operation: Operation,
   effect: Effect.Effect<A, E>,
   outcome: Outcome | undefined,
@@ -179,14 +172,17 @@ const measure = <A, E>(
   key: string | undefined,
   keys: ReadonlyArray<string> | undefined
 ): Effect.Effect<A, E> => {
-  const clock = Context.get(fiber.currentDefaultServices, Clock.Clock)
-  const now = clock === liveClock ? platformNow : () => Number(clock.unsafeCurrentTimeNanos()) / 1_000_000
+  const clock = References.getUnsafe(fiber, Clock.Clock)
+  const now = clock === Clock.live
+    ? platformNow
+    : () => Number(Clock.currentTimeNanosUnsafe(clock)) / 1_000_000
   const start = now()
-  const record = (): ReadonlyArray<MetricLabel.MetricLabel> => {
-    const labels = withFiberLabels(fiber.getFiberRef(FiberRef.currentMetricLabels), operationLabels[operation])
-    operationsTotal.unsafeUpdate(1, labels)
-    operationDuration.unsafeUpdate(now() - start, labels)
-    return labels
+  const metrics = operationMetrics[operation]
+  const record = (): Metric.UpdateContext => {
+    const context = Metric.contextUnsafe(fiber)
+    Metric.updateUnsafe(metrics.operations, 1, context)
+    Metric.updateUnsafe(metrics.duration, now() - start, context)
+    return context
   }
   const done = {
     onFailure: (cause: Cause.Cause<E>) => {
@@ -194,8 +190,8 @@ const measure = <A, E>(
       return Effect.failCause(cause)
     },
     onSuccess: (value: A) => {
-      const labels = record()
-      if (outcome !== undefined) outcome(value, labels)
+      const context = record()
+      if (outcome !== undefined) outcome(value, metrics, context)
       return Effect.succeed(value)
     }
   }
@@ -253,7 +249,7 @@ const handlerOf = (steps: ReadonlyArray<FusedStep>, atBackend: boolean): Handler
       let after: Effect.Effect<void> | undefined
       for (const f of onSuccess) {
         const next = f(operation)
-        if (next !== undefined) after = after === undefined ? next : Effect.zipRight(after, next)
+        if (next !== undefined) after = after === undefined ? next : Effect.andThen(after, next)
       }
       return after
     }
@@ -272,10 +268,10 @@ const instrument = <A, E>(
   key: string | undefined,
   keys: ReadonlyArray<string> | undefined
 ): Effect.Effect<A, E> =>
-  Effect.withFiberRuntime((fiber) =>
+  Effect.withFiber((fiber) =>
     isTraced(fiber)
       ? Effect.withSpan(
-        Effect.withFiberRuntime((inner) => measure(inner, operation, effect, outcome, handler, key, keys)),
+        Effect.withFiber((inner) => measure(inner, operation, effect, outcome, handler, key, keys)),
         spanNames[operation],
         spanOptions
       )
@@ -359,7 +355,7 @@ const instrumentAll = <E>(ops: Policy.CacheOps<any>, handler?: Handler): Policy.
  */
 export interface LogOutagesOptions {
   /** Least time between two Warnings, so that a backend that keeps flapping is not reported on every flap. */
-  readonly minInterval?: Duration.DurationInput | undefined
+  readonly minInterval?: Duration.Input | undefined
 }
 
 // Errors about the value or the caller's input say nothing about the backend's health.
@@ -390,14 +386,14 @@ const describeError = (error: unknown): string => {
  * Each operation's failure is still `Policy.log`'s business: put this step before `recoverToMiss`, as
  * {@link defaultPolicy} does, so that a recovered failure is still seen.
  *
- * A `NaN`, negative or unparsable `minInterval` throws `IllegalArgumentException` here, when the step is made.
+ * A `NaN`, negative or unparsable `minInterval` throws `IllegalArgumentError` here, when the step is made.
  *
  * @since 0.1.0
  * @category policies
  */
 export const logOutages = (options: LogOutagesOptions = {}): Policy.Adds<never> => {
   const minInterval = durationMillis(options.minInterval ?? "1 minute", "logOutages minInterval", { allowZero: true })
-  if (minInterval._tag === "Invalid") throw new Cause.IllegalArgumentException(minInterval.message)
+  if (minInterval._tag === "Invalid") throw new Cause.IllegalArgumentError(minInterval.message)
   const minIntervalMillis = minInterval.millis
   // Per cache built: "warned" is true from a Warning until the Info that ends it.
   const makeStep = (prefix: string) => {
@@ -410,7 +406,7 @@ export const logOutages = (options: LogOutagesOptions = {}): Policy.Adds<never> 
     const failed = (operation: Operation, error: unknown): Effect.Effect<void> =>
       Effect.clockWith((clock) => {
         if (warned || !isOutage(error)) return Effect.void
-        const now = clock.unsafeCurrentTimeMillis()
+        const now = Clock.currentTimeMillisUnsafe(clock)
         if (now - lastWarningAt < minIntervalMillis) return Effect.void
         warned = true
         lastWarningAt = now
@@ -446,25 +442,26 @@ export const logOutages = (options: LogOutagesOptions = {}): Policy.Adds<never> 
   return withFusion(policy, [(prefix) => makeStep(prefix).step]) as unknown as Policy.Adds<never>
 }
 
-// Set while a typed view writes the encoded form it made, so that a refusal can name the likely cause.
-const writingSchemaView = globalValue(
-  Symbol.for("effect-remote-cache/RemoteCache/writingSchemaView"),
-  () => FiberRef.unsafeMake(false)
-)
+// Set while a typed view writes the encoded form it made, so that a refusal can name the likely cause. A reference
+// is known by its key, so every copy of this module shares it.
+const WritingSchemaView = Context.Reference<boolean>("effect-remote-cache/RemoteCache/writingSchemaView", {
+  defaultValue: () => false
+})
 
 const refuse = (operation: Operation, error: CacheSerializationError): Effect.Effect<never> =>
-  FiberRef.getWith(writingSchemaView, (fromView) =>
+  Effect.withFiber((fiber) =>
     Effect.die(
-      new Cause.IllegalArgumentException(
+      new Cause.IllegalArgumentError(
         `RemoteCache.${operation}: the backend's serializer cannot encode the value (${error.message}). A value ` +
           "that cannot be stored is a programming error, not a cache failure, so no policy hides it." +
-          (fromView
+          (References.getUnsafe(fiber, WritingSchemaView)
             ? " The value is the encoded form made by a typed view (RemoteCache.forSchema): with Serializer.schema " +
               "on the backend too, it is encoded twice. Give the schema to one of them only: a typed view over " +
               "Serializer.v8 or Serializer.json, or the untyped cache over Serializer.schema."
             : "")
       )
-    ))
+    )
+  )
 
 // An encoding failure is deterministic: every later write of such a value fails the same way, and swallowing it
 // (as recovering policies do) would drop every write without a trace. It fails the caller loudly instead.
@@ -507,7 +504,7 @@ export const defaultPolicy: Policy.Policy<CacheError, never> = Policy.log("Debug
  * does not end in `recoverToMiss` gives typed failures to handle.
  *
  * A value the backend's serializer cannot encode (`CacheSerializationError` from `set`, `setMany` or `setIfAbsent`) is a
- * programming error, not a cache failure: whatever the policy, the write dies with an `IllegalArgumentException`
+ * programming error, not a cache failure: whatever the policy, the write dies with an `IllegalArgumentError`
  * that says why, rather than being dropped.
  *
  * @since 0.1.0
@@ -582,12 +579,13 @@ export interface SchemaEntry<A> {
 /**
  * A cache of `A`s: values are stored in the schema's encoded form (through the backend's serializer) and decoded
  * on the way out. A stored value that no longer matches the schema (written before a deploy changed the type) is
- * a miss, logged at debug level and counted in `remote_cache_errors_total` with the tag `ParseError`. Writing a
- * value the schema cannot encode is a programming error, reported as a `ParseError` (nothing is stored).
+ * a miss, logged at debug level and counted in `remote_cache_errors_total` with the tag of the schema's error
+ * (`SchemaError`; `ParseError` on Effect 3). Writing a value the schema cannot encode is a programming error,
+ * reported as a `Schema.SchemaError` (Effect 3's `ParseError`; nothing is stored).
  *
  * The view hands the backend the schema's encoded form, so the backend's serializer must not be
  * `Serializer.schema` as well: it would encode that form a second time. That combination is refused at the first
- * write, which dies with an `IllegalArgumentException` saying so. Use a typed view over `Serializer.v8` or
+ * write, which dies with an `IllegalArgumentError` saying so. Use a typed view over `Serializer.v8` or
  * `Serializer.json`, or the untyped cache over `Serializer.schema`.
  *
  * `E` is the error of the underlying cache: `never` for a `RemoteCache`.
@@ -606,23 +604,23 @@ export interface SchemaView<A, R = never, E = never> {
   readonly set: (
     key: string,
     value: A,
-    ttl?: Duration.DurationInput
-  ) => Effect.Effect<void, ParseResult.ParseError | E, R>
+    ttl?: Duration.Input
+  ) => Effect.Effect<void, Schema.SchemaError | E, R>
   /** Encodes every value, then stores them all; nothing is stored when one fails to encode. */
   readonly setMany: (
     entries: Iterable<readonly [key: string, value: A]>,
-    ttl?: Duration.DurationInput
-  ) => Effect.Effect<void, ParseResult.ParseError | E, R>
+    ttl?: Duration.Input
+  ) => Effect.Effect<void, Schema.SchemaError | E, R>
   /**
    * Encodes `value` and stores it under `key` only when the key holds nothing; `true` when it stored (see
-   * `RemoteCacheBackend`'s `setIfAbsent`). A value the schema cannot encode fails with a `ParseError`, before the
+   * `RemoteCacheBackend`'s `setIfAbsent`). A value the schema cannot encode fails with a `SchemaError`, before the
    * key is looked at.
    */
   readonly setIfAbsent: (
     key: string,
     value: A,
-    ttl?: Duration.DurationInput
-  ) => Effect.Effect<boolean, ParseResult.ParseError | E, R>
+    ttl?: Duration.Input
+  ) => Effect.Effect<boolean, Schema.SchemaError | E, R>
   /** Removes `key`. */
   readonly delete: (key: string) => Effect.Effect<void, E>
   /** Removes every key of `keys` (values of any type), in a few commands (see `RemoteCacheBackend`'s `deleteMany`). */
@@ -632,17 +630,18 @@ export interface SchemaView<A, R = never, E = never> {
 }
 
 /**
- * A typed view of `cache` through `schema` (see {@link SchemaView}).
+ * A typed view of `cache` through `schema` (see {@link SchemaView}). The view needs what the schema needs to decode
+ * (`R`) and to encode (`RE`, by default the same; on Effect 3 a schema has one requirement for both).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const schemaView = <A, I, R, E>(
+export const schemaView = <A, I, R, E, RE = R>(
   cache: Policy.CacheOps<E>,
-  schema: Schema.Schema<A, I, R>
-): SchemaView<A, R, E> => {
+  schema: Schema.Codec<A, I, R, RE>
+): SchemaView<A, R | RE, E> => {
   const decodeOrMiss = TypedView.decodeOrMiss(schema)
-  const encode = Schema.encode(schema)
+  const encode = Schema.encodeEffect(schema)
 
   const decodeOption = (operation: Operation, key: string, stored: Option.Option<unknown>) =>
     Option.isNone(stored) ? Effect.succeedNone : decodeOrMiss(operation, key, stored.value)
@@ -652,7 +651,7 @@ export const schemaView = <A, I, R, E>(
     getWithTtl: (key) =>
       Effect.flatMap(
         cache.getWithTtl(key),
-        (stored): Effect.Effect<Option.Option<SchemaEntry<A>>, never, R> =>
+        (stored): Effect.Effect<Option.Option<SchemaEntry<A>>, never, R | RE> =>
           Option.isNone(stored)
             ? Effect.succeedNone
             : Effect.map(
@@ -666,19 +665,22 @@ export const schemaView = <A, I, R, E>(
         (stored) => Effect.forEach(stored, (item, i) => decodeOption("getMany", keys[i]!, item))
       ),
     set: (key, value, ttl) =>
-      Effect.flatMap(encode(value), (encoded) => Effect.locally(cache.set(key, encoded, ttl), writingSchemaView, true)),
+      Effect.flatMap(
+        encode(value),
+        (encoded) => Effect.provideService(cache.set(key, encoded, ttl), WritingSchemaView, true)
+      ),
     setMany: (entries, ttl) =>
       Effect.flatMap(
         // Read once, at call time, like the backends do.
         Effect.forEach(Backend.entriesOf(entries), ([key, value]) =>
           Effect.map(encode(value), (encoded) => [key, encoded] as const)),
         (encoded) =>
-          Effect.locally(cache.setMany(encoded, ttl), writingSchemaView, true)
+          Effect.provideService(cache.setMany(encoded, ttl), WritingSchemaView, true)
       ),
     setIfAbsent: (key, value, ttl) =>
       Effect.flatMap(
         encode(value),
-        (encoded) => Effect.locally(cache.setIfAbsent(key, encoded, ttl), writingSchemaView, true)
+        (encoded) => Effect.provideService(cache.setIfAbsent(key, encoded, ttl), WritingSchemaView, true)
       ),
     delete: cache.delete,
     deleteMany: cache.deleteMany,
@@ -698,6 +700,7 @@ export const schemaView = <A, I, R, E>(
  * @since 0.1.0
  * @category constructors
  */
-export const forSchema = <A, I, R>(
-  schema: Schema.Schema<A, I, R>
-): Effect.Effect<SchemaView<A, R>, never, RemoteCache> => Effect.map(RemoteCache, (cache) => schemaView(cache, schema))
+export const forSchema = <A, I, R, RE = R>(
+  schema: Schema.Codec<A, I, R, RE>
+): Effect.Effect<SchemaView<A, R | RE>, never, RemoteCache> =>
+  Effect.map(RemoteCache, (cache) => schemaView(cache, schema))

@@ -127,3 +127,22 @@ import type * as EitherV3 from "effect/Either"
 
 /** Effect 4's `Effect.fromResult`: a `Result` as an effect (on Effect 3 an `Either` is one already). */
 export const fromResult = <A, E>(result: EitherV3.Either<A, E>): Effect.Effect<A, E> => result
+// Logging at a level, in Effect 4's shape.
+// ---------------------------------------------------------------------------------------------------------------
+import * as LogLevelV3 from "effect/LogLevel"
+import type { Severity as LogSeverity } from "./LogLevel.js"
+
+/**
+ * Effect 4's `logWithLevel(level)(...message)`: the level first, once, then a logger of messages at it (no level:
+ * the fiber's current one, as `Effect.log`). Effect 3's is `logWithLevel(level, ...message)`; a level is read as
+ * Effect 3 reads it (a `LogLevel` or its literal), and Effect 4's `"Warn"` is Effect 3's `Warning`.
+ */
+export const logWithLevel = (level?: LogSeverity): (...message: ReadonlyArray<any>) => Effect.Effect<void> => {
+  if (level === undefined) return (...message) => Effect.log(...message)
+  const logLevel = typeof level !== "string"
+    ? level
+    : level === "Warn"
+    ? LogLevelV3.Warning
+    : LogLevelV3.fromLiteral(level)
+  return (...message) => Effect.logWithLevel(logLevel, ...message)
+}

@@ -6,8 +6,8 @@
  *
  * @internal
  */
-import * as Effect from "effect/Effect"
-import * as Predicate from "effect/Predicate"
+import * as Effect from "#effect/Effect"
+import * as Predicate from "#effect/Predicate"
 import type { CacheOps, Operation } from "../../RemoteCacheBackend.js"
 
 /**
@@ -61,7 +61,7 @@ export const wrapObserved = <EIn, EOut>(
 export const tapFailure = <A, E, X>(
   effect: Effect.Effect<A, E>,
   f: (error: E) => Effect.Effect<X>
-): Effect.Effect<A, E> => Effect.catchAllCause(effect, (cause) => Effect.tapError(Effect.failCause(cause), f))
+): Effect.Effect<A, E> => Effect.catchCause(effect, (cause) => Effect.tapError(Effect.failCause(cause), f))
 
 /**
  * The key under which a policy says how it can be applied as one failure handler (see {@link Fusion}).
