@@ -24,23 +24,3 @@ export interface Reference<Shape> extends Context.Reference<never, Shape> {}
 /** Effect 4's `Context.Reference(key, { defaultValue })`. */
 export const Reference = <Shape>(key: string, options: { readonly defaultValue: () => Shape }): Reference<Shape> =>
   Context.Reference<never>()(key, options)
-// Effect 4's `Context.Reference` (a key with a default value, the fiber-local value of Effect 4).
-// ---------------------------------------------------------------------------------------------------------------
-import * as ContextV3 from "effect/Context"
-
-/**
- * A key with a default value (Effect 4's `Context.Reference<Shape>`): on Effect 3, a `Context.Reference` whose
- * identifier is `never`, so that providing or reading it needs nothing in context. Provide a value for a region with
- * `Effect.provideService(effect, reference, value)`; read it with `yield* reference`, or from the running fiber with
- * `References.getUnsafe`.
- */
-export type Reference<Shape> = ContextV3.Reference<never, Shape>
-
-/**
- * `Context.Reference<Shape>(key, { defaultValue })`, in Effect 4's shape: on Effect 3,
- * `Context.Reference<never>()(key, { defaultValue })`. Two references made with the same key are the same key.
- */
-export const Reference = <Shape>(
-  key: string,
-  options: { readonly defaultValue: () => Shape }
-): Reference<Shape> => ContextV3.Reference<never>()(key, options)

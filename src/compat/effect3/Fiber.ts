@@ -23,9 +23,10 @@ export const isInterruptibleNow = (fiber: FiberV3.Fiber<unknown, unknown>): Effe
     FiberV3.status(fiber as FiberV3.RuntimeFiber<unknown, unknown>),
     (status) => status._tag !== "Done" && RuntimeFlagsV3.interruptible(status.runtimeFlags)
   )
+
+// ---------------------------------------------------------------------------------------------------------------
 // The fiber `Effect.withFiber` hands its callback (neutral name, also in `compat/effect4/Fiber.ts`).
 // ---------------------------------------------------------------------------------------------------------------
-import type * as FiberV3 from "effect/Fiber"
 
 /**
  * The running fiber, as `Effect.withFiber` hands it to its callback: Effect 3's `RuntimeFiber` (Effect 4's `Fiber`,

@@ -25,9 +25,6 @@ import * as FiberRefV3 from "effect/FiberRef"
 import type * as MetricV3 from "effect/Metric"
 import type * as MetricLabelV3 from "effect/MetricLabel"
 
-/** Effect 4's `Metric.Counter` (Effect 3's `Metric.Metric.Counter`). */
-export type Counter<In extends number | bigint> = MetricV3.Metric.Counter<In>
-
 const noLabels: ReadonlyArray<MetricLabelV3.MetricLabel> = []
 
 /**

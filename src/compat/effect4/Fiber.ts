@@ -5,9 +5,6 @@ export * from "effect/Fiber"
 // that is possible). Same name in both compat folders.
 // ---------------------------------------------------------------------------------------------------------------
 
-// The fiber `Effect.withFiber` hands its callback, and `inheritAll` (neutral names, also in
-// `compat/effect3/Fiber.ts`, where `inheritAll` is Effect 3's own).
-// ---------------------------------------------------------------------------------------------------------------
 import * as EffectV4 from "effect/Effect"
 import type * as FiberV4 from "effect/Fiber"
 
@@ -21,6 +18,12 @@ export const isInterruptibleNow = (fiber: FiberV4.Fiber<unknown, unknown>): Effe
   EffectV4.sync(() =>
     fiber.pollUnsafe() === undefined && (fiber as { readonly interruptible?: boolean }).interruptible !== false
   )
+// ---------------------------------------------------------------------------------------------------------------
+// The fiber `Effect.withFiber` hands its callback, and `inheritAll` (neutral names, also in
+// `compat/effect3/Fiber.ts`, where `inheritAll` is Effect 3's own).
+// ---------------------------------------------------------------------------------------------------------------
+
+/**
  * The running fiber, as `Effect.withFiber` hands it to its callback (on Effect 3, a `RuntimeFiber`). Read its values
  * with `References.getUnsafe`.
  */
