@@ -90,8 +90,7 @@ describe("TieredCache over Redis: single flight", () => {
           const compute = Effect.andThen(Deferred.await(gate), Effect.sync(() => (computed++, { id: 1, name: "Ada" })))
           const fibers = yield* Effect.forEach(
             Array.from({ length: 20 }),
-            () => Effect.forkChild(typed ? users.getOrCompute(key, compute) : cache.getOrCompute(key, compute)),
-            { concurrency: "unbounded" }
+            () => Effect.forkChild(typed ? users.getOrCompute(key, compute) : cache.getOrCompute(key, compute))
           )
           yield* Effect.yieldNow
           yield* Deferred.succeed(gate, undefined)
