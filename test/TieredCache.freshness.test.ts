@@ -268,6 +268,8 @@ describe("TieredCache stale-while-revalidate", () => {
         { concurrency: "unbounded" }
       )
       expect(new Set(answers)).toStrictEqual(new Set(["old"]))
+      // The refresh runs in a fiber of the cache's, which may start only after the callers' fibers have answered.
+      yield* settle(Effect.sync(() => runs > 0))
       expect(runs).toBe(1)
       expect((yield* refreshes) - refreshesBefore).toBe(1)
       // The refresh belongs to the cache, not to any caller: it completes after all of them returned.
