@@ -1,5 +1,9 @@
-import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Layer, Logger, Scope } from "effect"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Layer from "#effect/Layer"
+import * as Logger from "#effect/Logger"
+import * as Scope from "#effect/Scope"
+import { describe, expect, it } from "#test-effect/vitest"
 import * as InvalidationBus from "../src/InvalidationBus.js"
 import * as MemoryBackend from "../src/MemoryBackend.js"
 import * as RemoteCache from "../src/RemoteCache.js"
@@ -14,7 +18,7 @@ describe("InvalidationBus", () => {
       const heard: Array<string> = []
       let subscribed = 0
       const scope = yield* Scope.make()
-      yield* Scope.extend(
+      yield* Scope.provide(
         bus.subscribe("c", {
           onMessage: (message) => heard.push(new TextDecoder().decode(message)),
           onSubscribed: () => subscribed++
@@ -39,13 +43,13 @@ describe("InvalidationBus", () => {
       })
       const scope = yield* Scope.make()
       const listen = (name: string, onMessage: (message: Uint8Array) => void) =>
-        Scope.extend(bus.subscribe("c", { onMessage, onSubscribed: () => heard.push(`${name} subscribed`) }), scope)
+        Scope.provide(bus.subscribe("c", { onMessage, onSubscribed: () => heard.push(`${name} subscribed`) }), scope)
       yield* listen("first", () => heard.push("first"))
       yield* listen("bad", () => {
         throw new Error("boom")
       })
       yield* listen("last", () => heard.push("last"))
-      yield* Scope.extend(
+      yield* Scope.provide(
         bus.subscribe("c", {
           onMessage: () => heard.push("late"),
           onSubscribed: () => {
@@ -53,9 +57,9 @@ describe("InvalidationBus", () => {
           }
         }),
         scope
-      ).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+      ).pipe(Effect.provide(Logger.layer([logger])))
       const published = yield* Effect.exit(
-        bus.publish("c", bytes("m")).pipe(Effect.provide(Logger.replace(Logger.defaultLogger, logger)))
+        bus.publish("c", bytes("m")).pipe(Effect.provide(Logger.layer([logger])))
       )
       expect(Exit.isSuccess(published)).toBe(true)
       expect(heard).toStrictEqual(["first subscribed", "bad subscribed", "last subscribed", "first", "last", "late"])
@@ -92,7 +96,7 @@ describe("InvalidationBus", () => {
       const remote = RemoteCache.layerDefault.pipe(Layer.provide(MemoryBackend.layer()))
       const cache = yield* TieredCache.make().pipe(
         Effect.provide(Layer.merge(remote, Layer.succeed(InvalidationBus.InvalidationBus, dying))),
-        Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none))
+        Effect.provide(Logger.layer([]))
       )
       yield* cache.set("k", 1)
       expect(yield* cache.get("k")).toStrictEqual(expect.objectContaining({ _tag: "Some", value: 1 }))

@@ -3,8 +3,16 @@
  * what it must still do exactly as the Effect forms did — read the fiber's own clock, count with the fiber's
  * metric labels, keep least-recently-used order.
  */
-import { describe, expect, it } from "@effect/vitest"
-import { Clock, Context, Effect, Layer, Metric, Option, TestClock } from "effect"
+import type * as Clock from "#effect/Clock"
+import * as Context from "#effect/Context"
+import * as Effect from "#effect/Effect"
+import * as Layer from "#effect/Layer"
+import * as Metric from "#effect/Metric"
+import * as Option from "#effect/Option"
+import * as Clocks from "#test-effect/Clocks"
+import * as TestMetric from "#test-effect/Metric"
+import * as TestClock from "#test-effect/TestClock"
+import { describe, expect, it } from "#test-effect/vitest"
 import * as MemoryBackend from "../src/MemoryBackend.js"
 import * as RemoteCache from "../src/RemoteCache.js"
 import * as TieredCache from "../src/TieredCache.js"
@@ -22,17 +30,15 @@ const tiered = (options: TieredCache.TieredCacheOptions = {}) =>
   )
 
 /** A clock frozen at `millis`, to provide to one effect only. */
-const frozenClock = (millis: number): Clock.Clock => ({
-  [Clock.ClockTypeId]: Clock.ClockTypeId,
-  unsafeCurrentTimeMillis: () => millis,
-  unsafeCurrentTimeNanos: () => BigInt(millis) * 1_000_000n,
-  currentTimeMillis: Effect.succeed(millis),
-  currentTimeNanos: Effect.succeed(BigInt(millis) * 1_000_000n),
-  sleep: () => Effect.void
-})
+const frozenClock = (millis: number): Clock.Clock =>
+  Clocks.make({
+    wallMillis: () => millis,
+    monotonicNanos: () => BigInt(millis) * 1_000_000n,
+    sleep: () => Effect.void
+  })
 
 describe("TieredCache L1 hit path", () => {
-  it.scoped("an L1 hit reads the TestClock: alive through its last millisecond, gone one after", () =>
+  it.effect("an L1 hit reads the TestClock: alive through its last millisecond, gone one after", () =>
     Effect.gen(function*() {
       const cache = yield* tiered({ l1Ttl: "1 second" })
       yield* cache.getOrCompute("k", Effect.succeed("v"))
@@ -48,14 +54,14 @@ describe("TieredCache L1 hit path", () => {
       expect(yield* cache.getOrCompute("k", Effect.succeed("other"))).toBe("v")
     }))
 
-  it.scoped("each hit reads its own fiber's clock: one provided to one call does not stick to the next", () =>
+  it.effect("each hit reads its own fiber's clock: one provided to one call does not stick to the next", () =>
     Effect.gen(function*() {
       const cache = yield* tiered({ l1Ttl: "1 second" })
       const count = (metric: typeof TieredCache.l1HitsTotal) => Effect.map(Metric.value(metric), (s) => s.count)
       yield* cache.getOrCompute("k", Effect.succeed("v")) // in L1 until 1 s on the TestClock
       const l2Before = yield* count(TieredCache.l2HitsTotal)
       // At 10 s on this call's clock the L1 entry has expired: read from L2.
-      expect(yield* Effect.withClock(cache.get("k"), frozenClock(10_000))).toStrictEqual(Option.some("v"))
+      expect(yield* Clocks.provide(cache.get("k"), frozenClock(10_000))).toStrictEqual(Option.some("v"))
       expect((yield* count(TieredCache.l2HitsTotal)) - l2Before).toBe(1)
       // Back on the TestClock (0 ms): a fresh entry is an L1 hit, not an expired one read at 10 s.
       yield* cache.getOrCompute("j", Effect.succeed("w"))
@@ -65,14 +71,14 @@ describe("TieredCache L1 hit path", () => {
       expect((yield* count(TieredCache.l2HitsTotal)) - l2Before).toBe(1)
     }))
 
-  it.scoped("L1 hits are counted with the fiber's metric labels, as Metric.increment counts them", () =>
+  it.effect("L1 hits are counted with the fiber's metric labels, as Metric.increment counts them", () =>
     Effect.gen(function*() {
       const cache = yield* tiered()
       yield* cache.getOrCompute("k", Effect.succeed(1))
-      const tagged = TieredCache.l1HitsTotal.pipe(Metric.tagged("tier_test", "l1-path"))
+      const tagged = TieredCache.l1HitsTotal.pipe(Metric.withAttributes({ tier_test: "l1-path" }))
       const before = (yield* Metric.value(tagged)).count
       const untaggedBefore = (yield* Metric.value(TieredCache.l1HitsTotal)).count
-      yield* Effect.tagMetrics(Effect.all([cache.get("k"), cache.getOrCompute("k", Effect.succeed(2))]), {
+      yield* TestMetric.withTags(Effect.all([cache.get("k"), cache.getOrCompute("k", Effect.succeed(2))]), {
         tier_test: "l1-path"
       })
       yield* cache.get("k")
@@ -80,7 +86,7 @@ describe("TieredCache L1 hit path", () => {
       expect((yield* Metric.value(TieredCache.l1HitsTotal)).count - untaggedBefore).toBe(1)
     }))
 
-  it.scoped("least recently used goes first, also when the most recent key is hit again and again", () =>
+  it.effect("least recently used goes first, also when the most recent key is hit again and again", () =>
     Effect.gen(function*() {
       const cache = yield* tiered({ capacity: 2 })
       yield* cache.getOrCompute("a", Effect.succeed("a"))

@@ -28,9 +28,11 @@
  *
  * The defects the checker found are kept below as pinned histories (regressions).
  */
-import { Effect, Exit, Scope } from "effect"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Scope from "#effect/Scope"
+import { describe, it } from "#test-effect/vitest"
 import * as fc from "fast-check"
-import { describe, it } from "vitest"
 import * as RedisServer from "./utils/RedisServer.js"
 import * as History from "./utils/TieredHistory.js"
 import * as Model from "./utils/TieredModel.js"
@@ -338,7 +340,7 @@ describe("TieredCache model", () => {
   it.skipIf(redisRuns === 0)("histories over a Redis server of the test's own keep every rule", async () => {
     const scope = Effect.runSync(Scope.make())
     try {
-      const server = await Effect.runPromise(Scope.extend(RedisServer.make(), scope))
+      const server = await Effect.runPromise(Scope.provide(RedisServer.make(), scope))
       let run = 0
       await fc.assert(
         fc.asyncProperty(History.historyArb({ failures: false, maxOps: 10, maxAt: 120 }), async (spec) => {

@@ -2,8 +2,15 @@
  * The two-tier cache over a real Redis it starts itself: cross-process invalidation by default, one L2 read per
  * single-flight group (counted by the server), and no stall while the server is stopped or dead.
  */
-import { describe, expect, it } from "@effect/vitest"
-import { Context, Deferred, Effect, Fiber, Layer, Option, Schedule, Schema } from "effect"
+import * as Context from "#effect/Context"
+import * as Deferred from "#effect/Deferred"
+import * as Effect from "#effect/Effect"
+import * as Fiber from "#effect/Fiber"
+import * as Layer from "#effect/Layer"
+import * as Option from "#effect/Option"
+import * as Schedule from "#effect/Schedule"
+import * as Schema from "#effect/Schema"
+import { describe, expect, it } from "#test-effect/vitest"
 import * as Policy from "../src/Policy.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
@@ -38,7 +45,7 @@ const calls = (server: RedisServer.RedisServerShape, command: string) =>
   })
 
 describe("TieredCache over Redis: defaults", () => {
-  it.scopedLive("two instances built with the default Redis layers see each other's writes and deletes", () =>
+  it.live("two instances built with the default Redis layers see each other's writes and deletes", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
       const a = yield* instance(server)
@@ -68,7 +75,7 @@ describe("TieredCache over Redis: defaults", () => {
 const User = Schema.Struct({ id: Schema.Number, name: Schema.String })
 
 describe("TieredCache over Redis: single flight", () => {
-  it.scopedLive("N concurrent getOrCompute callers on a missing key make one L2 read and one computation, typed or not", () =>
+  it.live("N concurrent getOrCompute callers on a missing key make one L2 read and one computation, typed or not", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
       const cache = yield* instance(server)
@@ -80,13 +87,12 @@ describe("TieredCache over Redis: single flight", () => {
           yield* server.cli("CONFIG", "RESETSTAT")
           const gate = yield* Deferred.make<void>()
           let computed = 0
-          const compute = Effect.zipRight(Deferred.await(gate), Effect.sync(() => (computed++, { id: 1, name: "Ada" })))
+          const compute = Effect.andThen(Deferred.await(gate), Effect.sync(() => (computed++, { id: 1, name: "Ada" })))
           const fibers = yield* Effect.forEach(
             Array.from({ length: 20 }),
-            () => Effect.fork(typed ? users.getOrCompute(key, compute) : cache.getOrCompute(key, compute)),
-            { concurrency: "unbounded" }
+            () => Effect.forkChild(typed ? users.getOrCompute(key, compute) : cache.getOrCompute(key, compute))
           )
-          yield* Effect.yieldNow()
+          yield* Effect.yieldNow
           yield* Deferred.succeed(gate, undefined)
           const results = yield* Effect.forEach(fibers, Fiber.join)
           expect(results.every((user) => user.name === "Ada")).toBe(true)
@@ -134,7 +140,7 @@ const fiftyCalls = (cache: TieredCache.TieredCacheShape) =>
   })
 
 describe("TieredCache over Redis: no stall while Redis is down", () => {
-  it.scopedLive(
+  it.live(
     "server stopped (SIGSTOP): every call returns within the policy's timeout + compute + margin",
     () =>
       Effect.gen(function*() {
@@ -154,7 +160,7 @@ describe("TieredCache over Redis: no stall while Redis is down", () => {
     30_000
   )
 
-  it.scopedLive(
+  it.live(
     "server killed: every call returns within the policy's timeout + compute + margin",
     () =>
       Effect.gen(function*() {
@@ -173,7 +179,7 @@ describe("TieredCache over Redis: no stall while Redis is down", () => {
 })
 
 describe("TieredCache over Redis: an evicted tag key never resurrects an entry", () => {
-  it.scopedLive("allkeys-lfu under maxmemory evicts the tag key of a hot, invalidated entry: it stays a miss", () =>
+  it.live("allkeys-lfu under maxmemory evicts the tag key of a hot, invalidated entry: it stays a miss", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
       const raw = yield* RedisClient.make({ host: server.host, port: server.port })

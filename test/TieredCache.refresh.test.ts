@@ -4,8 +4,18 @@
  * ends, a typed caller with nothing it can decode, options that are wrong, a scope closed before a batch, a TTL
  * function that answers NaN, and the backoff on the live clock.
  */
-import { describe, expect, it } from "@effect/vitest"
-import { Cause, Deferred, type Duration, Effect, Exit, Fiber, Option, Schema, Scope, TestClock } from "effect"
+import * as Cause from "#effect/Cause"
+import * as Deferred from "#effect/Deferred"
+import type * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Fiber from "#effect/Fiber"
+import * as Option from "#effect/Option"
+import * as Schema from "#effect/Schema"
+import * as Scope from "#effect/Scope"
+import * as Exits from "#test-effect/Exits"
+import * as TestClock from "#test-effect/TestClock"
+import { describe, expect, it } from "#test-effect/vitest"
 import * as MemoryBackend from "../src/MemoryBackend.js"
 import * as RemoteCache from "../src/RemoteCache.js"
 import * as TieredCache from "../src/TieredCache.js"
@@ -34,20 +44,20 @@ const inL2 = (remote: RemoteCache.RemoteCacheShape, key: string) =>
   Effect.map(remote.get(key), Option.map((stored) => (stored as { value?: unknown }).value ?? stored))
 
 describe("TieredCache: a stale value is answered only within its grace, checked when answered", () => {
-  it.scoped("from L2: a refresh started within grace that fails after grace ended fails the caller", () =>
+  it.effect("from L2: a refresh started within grace that fails after grace ended fails the caller", () =>
     Effect.gen(function*() {
       const h = yield* harness({ l1Ttl: "1 millis" })
       yield* h.a.set("k", "old", { ttl: "1 second", grace: "2 seconds" })
       yield* TestClock.adjust("2500 millis")
-      const caller = yield* Effect.fork(
-        h.b.getOrCompute("k", Effect.zipRight(Effect.sleep("10 seconds"), Effect.fail("down")), { ttl: "1 second" })
+      const caller = yield* Effect.forkChild(
+        h.b.getOrCompute("k", Effect.andThen(Effect.sleep("10 seconds"), Effect.fail("down")), { ttl: "1 second" })
       )
       yield* TestClock.adjust("10 seconds")
       const exit = yield* Fiber.await(caller)
-      expect(exit).toStrictEqual(Exit.fail("down"))
+      expect(Exits.plain(exit)).toStrictEqual(Exit.fail("down"))
     }))
 
-  it.scoped("from L1: the same, and a failure within grace still answers the stale value", () =>
+  it.effect("from L1: the same, and a failure within grace still answers the stale value", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       yield* h.a.set("k", "old", { ttl: "1 second", grace: "2 seconds" })
@@ -55,49 +65,49 @@ describe("TieredCache: a stale value is answered only within its grace, checked 
       // Within grace when it fails: the stale value.
       expect(yield* h.a.getOrCompute("k", Effect.fail("down"), { graceBackoff: "1 millis" })).toBe("old")
       yield* TestClock.adjust("1 millis")
-      const late = yield* Effect.fork(
-        h.a.getOrCompute("k", Effect.zipRight(Effect.sleep("5 seconds"), Effect.fail("late")))
+      const late = yield* Effect.forkChild(
+        h.a.getOrCompute("k", Effect.andThen(Effect.sleep("5 seconds"), Effect.fail("late")))
       )
       yield* TestClock.adjust("5 seconds")
-      expect(yield* Fiber.await(late)).toStrictEqual(Exit.fail("late"))
+      expect(Exits.plain(yield* Fiber.await(late))).toStrictEqual(Exit.fail("late"))
     }))
 
-  it.scoped("a soft timeout reached after grace ended waits for the refresh instead of answering stale", () =>
+  it.effect("a soft timeout reached after grace ended waits for the refresh instead of answering stale", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       yield* h.a.set("k", "old", { ttl: "1 second", grace: "2 seconds" })
       yield* TestClock.adjust("2900 millis")
-      const caller = yield* Effect.fork(
+      const caller = yield* Effect.forkChild(
         h.a.getOrCompute("k", Effect.as(Effect.sleep("1 second"), "new"), { ttl: "1 minute", timeout: "500 millis" })
       )
       yield* TestClock.adjust("1 second")
       expect(yield* Fiber.join(caller)).toBe("new")
     }))
 
-  it.scoped("a hard invalidation while the caller waits ends its grace at once", () =>
+  it.effect("a hard invalidation while the caller waits ends its grace at once", () =>
     Effect.gen(function*() {
       const h = yield* harness({ grace: "1 hour" })
       // Computed here: kept in this instance's L1, whose copy the invalidation lowers.
       yield* h.a.getOrCompute("k", Effect.succeed("old"), { ttl: "1 second", tags: ["t"] })
       yield* TestClock.adjust("2 seconds")
-      const caller = yield* Effect.fork(
-        h.a.getOrCompute("k", Effect.zipRight(Effect.sleep("1 second"), Effect.fail("down")))
+      const caller = yield* Effect.forkChild(
+        h.a.getOrCompute("k", Effect.andThen(Effect.sleep("1 second"), Effect.fail("down")))
       )
       yield* TestClock.adjust("10 millis")
       yield* h.b.invalidateTags(["t"], { hard: true })
       yield* TestClock.adjust("1 second")
-      expect(yield* Fiber.await(caller)).toStrictEqual(Exit.fail("down"))
+      expect(Exits.plain(yield* Fiber.await(caller))).toStrictEqual(Exit.fail("down"))
     }))
 })
 
 describe("TieredCache: hardTimeout answers at once and lets the refresh finish", () => {
-  it.scoped("an uninterruptible refresh: the stale value at hardTimeout, the new value written when it ends", () =>
+  it.effect("an uninterruptible refresh: the stale value at hardTimeout, the new value written when it ends", () =>
     Effect.gen(function*() {
       const h = yield* harness({ grace: "1 hour" })
       yield* h.a.set("k", "old", "1 minute")
       yield* TestClock.adjust("2 minutes")
       const slow = Effect.uninterruptible(Effect.as(Effect.sleep("10 seconds"), "new"))
-      const caller = yield* Effect.fork(h.a.getOrCompute("k", slow, { ttl: "1 minute", hardTimeout: "1 second" }))
+      const caller = yield* Effect.forkChild(h.a.getOrCompute("k", slow, { ttl: "1 minute", hardTimeout: "1 second" }))
       yield* TestClock.adjust("1 second")
       expect(yield* Fiber.join(caller)).toBe("old")
       expect(yield* inL2(h.remote, "k")).toStrictEqual(Option.some("old"))
@@ -107,7 +117,7 @@ describe("TieredCache: hardTimeout answers at once and lets the refresh finish",
       expect(yield* h.a.get("k")).toStrictEqual(Option.some("new"))
     }))
 
-  it.scoped("an interruptible refresh is interrupted at hardTimeout and the key backs off", () =>
+  it.effect("an interruptible refresh is interrupted at hardTimeout and the key backs off", () =>
     Effect.gen(function*() {
       const h = yield* harness({ grace: "1 hour", graceBackoff: "30 seconds" })
       yield* h.a.set("k", "old", "1 minute")
@@ -118,7 +128,7 @@ describe("TieredCache: hardTimeout answers at once and lets the refresh finish",
         runs++
         return Effect.onInterrupt(Effect.as(Effect.sleep("10 seconds"), "new"), () => Effect.sync(() => interrupted++))
       })
-      const caller = yield* Effect.fork(h.a.getOrCompute("k", slow, { hardTimeout: "1 second" }))
+      const caller = yield* Effect.forkChild(h.a.getOrCompute("k", slow, { hardTimeout: "1 second" }))
       yield* TestClock.adjust("1 second")
       expect(yield* Fiber.join(caller)).toBe("old")
       expect(interrupted).toBe(1)
@@ -127,16 +137,16 @@ describe("TieredCache: hardTimeout answers at once and lets the refresh finish",
       expect(runs).toBe(1)
     }))
 
-  it.scoped("a typed caller that cannot decode the stale value computes on its own after the cut, no foreign error", () =>
+  it.effect("a typed caller that cannot decode the stale value computes on its own after the cut, no foreign error", () =>
     Effect.gen(function*() {
       const h = yield* harness({ grace: "1 hour", hardTimeout: "1 second" })
       yield* h.a.set("k", "a string", "1 minute")
       yield* TestClock.adjust("2 minutes")
       const view = yield* Effect.provideService(TieredCache.forSchema(Schema.Number), TieredCache.TieredCache, h.a)
-      const caller = yield* Effect.fork(view.getOrCompute("k", Effect.as(Effect.sleep("3 seconds"), 42)))
+      const caller = yield* Effect.forkChild(view.getOrCompute("k", Effect.as(Effect.sleep("3 seconds"), 42)))
       yield* TestClock.adjust("1 second")
       yield* TestClock.adjust("3 seconds")
-      expect(yield* Fiber.await(caller)).toStrictEqual(Exit.succeed(42))
+      expect(Exits.plain(yield* Fiber.await(caller))).toStrictEqual(Exit.succeed(42))
     }))
 })
 
@@ -150,7 +160,7 @@ describe("TieredCache.getOrComputeMany: timeouts bound a batch that refreshes st
       return h
     })
 
-  it.scoped("timeout 0: the stale values at once; the computation writes through in the background", () =>
+  it.effect("timeout 0: the stale values at once; the computation writes through in the background", () =>
     Effect.gen(function*() {
       const h = yield* stale({ timeout: 0 })
       const compute = (keys: ReadonlyArray<string>) =>
@@ -162,43 +172,45 @@ describe("TieredCache.getOrComputeMany: timeouts bound a batch that refreshes st
       expect(yield* h.b.get("y")).toStrictEqual(Option.some("new-y"))
     }))
 
-  it.scoped("a computation that never ends: answered at hardTimeout, and at the soft timeout", () =>
+  it.effect("a computation that never ends: answered at hardTimeout, and at the soft timeout", () =>
     Effect.gen(function*() {
       const h = yield* stale({})
-      const hard = yield* Effect.fork(h.a.getOrComputeMany(["x", "y"], () => Effect.never, { hardTimeout: "1 second" }))
+      const hard = yield* Effect.forkChild(
+        h.a.getOrComputeMany(["x", "y"], () => Effect.never, { hardTimeout: "1 second" })
+      )
       yield* TestClock.adjust("1 second")
       expect([...(yield* Fiber.join(hard))]).toStrictEqual([["x", "old-x"], ["y", "old-y"]])
-      const soft = yield* Effect.fork(h.a.getOrComputeMany(["x"], () => Effect.never, { timeout: "200 millis" }))
+      const soft = yield* Effect.forkChild(h.a.getOrComputeMany(["x"], () => Effect.never, { timeout: "200 millis" }))
       yield* TestClock.adjust("200 millis")
       expect([...(yield* Fiber.join(soft))]).toStrictEqual([["x", "old-x"]])
     }))
 
-  it.scoped("a stale value whose grace ended while the batch waited is left out of the answer", () =>
+  it.effect("a stale value whose grace ended while the batch waited is left out of the answer", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       yield* h.a.set("x", "old-x", { ttl: "1 second", grace: "1 second" })
       yield* h.a.set("y", "old-y", { ttl: "1 second", grace: "1 hour" })
       yield* TestClock.adjust("1500 millis")
-      const batch = yield* Effect.fork(
-        h.a.getOrComputeMany(["x", "y"], () => Effect.zipRight(Effect.sleep("2 seconds"), Effect.fail("down")))
+      const batch = yield* Effect.forkChild(
+        h.a.getOrComputeMany(["x", "y"], () => Effect.andThen(Effect.sleep("2 seconds"), Effect.fail("down")))
       )
       yield* TestClock.adjust("2 seconds")
       expect([...(yield* Fiber.join(batch))]).toStrictEqual([["y", "old-y"]])
     }))
 
-  it.scoped("a key with nothing stale: the batch's computation is never cut short", () =>
+  it.effect("a key with nothing stale: the batch's computation is never cut short", () =>
     Effect.gen(function*() {
       const h = yield* stale({ hardTimeout: "1 second", timeout: 0 })
       const compute = (keys: ReadonlyArray<string>) =>
         Effect.as(Effect.sleep("3 seconds"), keys.map((key) => [key, `new-${key}`] as const))
-      const batch = yield* Effect.fork(h.a.getOrComputeMany(["x", "z"], compute, { ttl: "1 minute" }))
+      const batch = yield* Effect.forkChild(h.a.getOrComputeMany(["x", "z"], compute, { ttl: "1 minute" }))
       yield* TestClock.adjust("3 seconds")
       expect([...(yield* Fiber.join(batch))]).toStrictEqual([["x", "new-x"], ["z", "new-z"]])
     }))
 })
 
 describe("TieredCache.getOrComputeMany: TTLs chosen per value", () => {
-  it.scoped("a NaN TTL is refused alone: TTL-0 keys are removed, other keys written", () =>
+  it.effect("a NaN TTL is refused alone: TTL-0 keys are removed, other keys written", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       // Stale, so that the batch recomputes them, and still in L2 (within grace) for the TTL of 0 to remove.
@@ -217,7 +229,7 @@ describe("TieredCache.getOrComputeMany: TTLs chosen per value", () => {
       expect(yield* h.b.get("zero")).toStrictEqual(Option.none())
     }))
 
-  it.scoped("removing a key through a TTL of 0 removes what an earlier write left", () =>
+  it.effect("removing a key through a TTL of 0 removes what an earlier write left", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       yield* h.a.set("k", "old", "1 minute")
@@ -233,7 +245,7 @@ describe("TieredCache.getOrComputeMany: TTLs chosen per value", () => {
 })
 
 describe("TieredCache: options are checked before any work", () => {
-  it.scoped("a bad earlyRefresh dies on an L1 hit and on a miss, without computing", () =>
+  it.effect("a bad earlyRefresh dies on an L1 hit and on a miss, without computing", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       yield* h.a.set("hit", "v", "1 hour")
@@ -245,13 +257,13 @@ describe("TieredCache: options are checked before any work", () => {
         h.a.getOrComputeMany(["m"], () => Effect.succeed([["m", 1] as const]), { earlyRefresh: -1 })
       )
       for (const exit of [onHit, onMiss, many] as Array<Exit.Exit<unknown>>) {
-        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+        expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
       }
       expect(runs).toBe(0)
       expect(yield* h.remote.get("miss")).toStrictEqual(Option.none())
     }))
 
-  it.scoped("a reserved key or a tag with U+0000 dies before the computation", () =>
+  it.effect("a reserved key or a tag with U+0000 dies before the computation", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       let runs = 0
@@ -262,17 +274,17 @@ describe("TieredCache: options are checked before any work", () => {
         h.a.getOrComputeMany([`${TieredCache.defaultTagKeyPrefix}x`], () => Effect.succeed([]))
       )
       for (const exit of [reserved, badTag, manyReserved] as Array<Exit.Exit<unknown>>) {
-        expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+        expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
       }
       expect(runs).toBe(0)
     }))
 })
 
 describe("TieredCache: one options object reused across calls", () => {
-  it.scoped("each call reads the values it holds then: a grace added for a later call applies to that call", () =>
+  it.effect("each call reads the values it holds then: a grace added for a later call applies to that call", () =>
     Effect.gen(function*() {
       const h = yield* harness()
-      const options: { ttl: Duration.DurationInput; grace?: Duration.DurationInput } = { ttl: "1 second" }
+      const options: { ttl: Duration.Input; grace?: Duration.Input } = { ttl: "1 second" }
       yield* h.a.getOrCompute("without", Effect.succeed("w"), options)
       options.grace = "1 minute"
       yield* h.a.getOrCompute("with", Effect.succeed("g"), options)
@@ -280,23 +292,25 @@ describe("TieredCache: one options object reused across calls", () => {
       const down = Effect.fail("down" as const)
       // Written with a grace, the second entry is answered stale while its refresh fails; the first had none.
       expect(yield* h.a.getOrCompute("with", down, options)).toBe("g")
-      expect(yield* Effect.exit(h.a.getOrCompute("without", down, options))).toStrictEqual(Exit.fail("down"))
+      expect(Exits.plain(yield* Effect.exit(h.a.getOrCompute("without", down, options)))).toStrictEqual(
+        Exit.fail("down")
+      )
       // And an options object made invalid between calls is refused by the next call, before any work.
       let runs = 0
       ;(options as { grace?: unknown }).grace = -1
       const bad = yield* Effect.exit(h.a.getOrCompute("later", Effect.sync(() => ++runs), options))
-      expect(Exit.isFailure(bad) && Cause.isDie(bad.cause)).toBe(true)
+      expect(Exit.isFailure(bad) && Cause.hasDies(bad.cause)).toBe(true)
       expect(runs).toBe(0)
     }))
 })
 
 describe("TieredCache: the tags of a computation are read once", () => {
-  it.scoped("a computation that changes its options' tags is written with the tags it was stamped with", () =>
+  it.effect("a computation that changes its options' tags is written with the tags it was stamped with", () =>
     Effect.gen(function*() {
       const h = yield* harness()
-      const one: { ttl: Duration.DurationInput; tags: ReadonlyArray<string> } = { ttl: "1 hour", tags: ["a"] }
+      const one: { ttl: Duration.Input; tags: ReadonlyArray<string> } = { ttl: "1 hour", tags: ["a"] }
       yield* h.a.getOrCompute("one", Effect.sync(() => (one.tags = ["b"], 1)), one)
-      const many: { ttl: Duration.DurationInput; tags: ReadonlyArray<string> } = { ttl: "1 hour", tags: ["a"] }
+      const many: { ttl: Duration.Input; tags: ReadonlyArray<string> } = { ttl: "1 hour", tags: ["a"] }
       yield* h.a.getOrComputeMany(["m"], () => Effect.sync(() => (many.tags = ["b"], [["m", 2] as const])), many)
       // Tagged "a", whose key was made sure of before the stamp: an invalidation of "b" covers neither.
       yield* h.b.invalidateTags(["b"])
@@ -309,7 +323,7 @@ describe("TieredCache: the tags of a computation are read once", () => {
 })
 
 describe("TieredCache.getOrComputeMany after the cache's scope closed", () => {
-  it.scoped("dies, computes nothing, writes nothing, publishes nothing", () =>
+  it.effect("dies, computes nothing, writes nothing, publishes nothing", () =>
     Effect.gen(function*() {
       const store = yield* MemoryBackend.makeStore()
       const remote = yield* RemoteCache.fromBackend(
@@ -321,7 +335,7 @@ describe("TieredCache.getOrComputeMany after the cache's scope closed", () => {
       const cache = yield* TieredCache.make().pipe(
         Effect.provideService(RemoteCache.RemoteCache, remote),
         Effect.provideService(TieredCache.InvalidationBus, bus),
-        Scope.extend(scope)
+        Scope.provide(scope)
       )
       const heard: Array<Uint8Array> = []
       yield* bus.subscribe(TieredCache.defaultChannel, {
@@ -333,7 +347,7 @@ describe("TieredCache.getOrComputeMany after the cache's scope closed", () => {
       const exit = yield* Effect.exit(
         cache.getOrComputeMany(["k"], () => Effect.sync(() => (runs++, [["k", 1] as const])))
       )
-      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
       expect(runs).toBe(0)
       expect(yield* remote.get("k")).toStrictEqual(Option.none())
       expect(heard).toStrictEqual([])
@@ -350,22 +364,22 @@ describe("TieredCache.getOrComputeMany after the cache's scope closed", () => {
       const cache = yield* TieredCache.make().pipe(
         Effect.provideService(RemoteCache.RemoteCache, remote),
         Effect.provideService(TieredCache.InvalidationBus, TieredCache.makeMemoryBus()),
-        Scope.extend(scope)
+        Scope.provide(scope)
       )
       const started = yield* Deferred.make<void>()
       const gate = yield* Deferred.make<void>()
-      const batch = yield* Effect.fork(
+      const batch = yield* Effect.forkChild(
         cache.getOrComputeMany(
           ["k"],
           () =>
-            Effect.zipRight(Deferred.succeed(started, undefined), Effect.as(Deferred.await(gate), [["k", 1] as const]))
+            Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(gate), [["k", 1] as const]))
         )
       )
       yield* Deferred.await(started)
       yield* Scope.close(scope, Exit.void)
       yield* Deferred.succeed(gate, undefined)
       const exit = yield* Fiber.await(batch)
-      expect(Exit.isFailure(exit) && Cause.isDie(exit.cause)).toBe(true)
+      expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
       expect(yield* remote.get("k")).toStrictEqual(Option.none())
     }))
 })

@@ -1,19 +1,16 @@
-import { describe, expect, it } from "@effect/vitest"
-import {
-  Context,
-  Deferred,
-  Effect,
-  Exit,
-  Fiber,
-  HashMap,
-  Layer,
-  Logger,
-  LogLevel,
-  Metric,
-  Option,
-  Schema,
-  TestClock
-} from "effect"
+import * as Context from "#effect/Context"
+import * as Deferred from "#effect/Deferred"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Fiber from "#effect/Fiber"
+import * as Layer from "#effect/Layer"
+import * as Metric from "#effect/Metric"
+import * as Option from "#effect/Option"
+import * as Schema from "#effect/Schema"
+import * as Exits from "#test-effect/Exits"
+import * as LogCapture from "#test-effect/Logger"
+import * as TestClock from "#test-effect/TestClock"
+import { describe, expect, it } from "#test-effect/vitest"
 import * as MemoryBackend from "../src/MemoryBackend.js"
 import * as Policy from "../src/Policy.js"
 import * as RedisBackend from "../src/RedisBackend.js"
@@ -53,7 +50,7 @@ const tieredOver = (
   )
 
 describe("TieredCache over MemoryBackend", () => {
-  it.scoped("read-through: L1 hits cost no L2 read; a write goes to L2 and the next read back-fills L1", () =>
+  it.effect("read-through: L1 hits cost no L2 read; a write goes to L2 and the next read back-fills L1", () =>
     Effect.gen(function*() {
       const { counts, layer } = countingRemote(MemoryBackend.layer())
       const cache = yield* tieredOver(layer)
@@ -68,7 +65,7 @@ describe("TieredCache over MemoryBackend", () => {
       expect(counts.reads).toBe(3)
     }))
 
-  it.scoped("metrics count L1 hits, L2 hits, misses and computations", () =>
+  it.effect("metrics count L1 hits, L2 hits, misses and computations", () =>
     Effect.gen(function*() {
       const store = yield* MemoryBackend.makeStore()
       const remote = RemoteCache.layerDefault.pipe(Layer.provide(MemoryBackend.layer({ store })))
@@ -95,7 +92,7 @@ describe("TieredCache over MemoryBackend", () => {
       expect(after.map((n, i) => n - before[i]!)).toEqual([1, 1, 2, 1])
     }))
 
-  it.scoped("an L2 hit back-fills L1, never beyond the L2 entry's remaining TTL nor l1Ttl", () =>
+  it.effect("an L2 hit back-fills L1, never beyond the L2 entry's remaining TTL nor l1Ttl", () =>
     Effect.gen(function*() {
       const store = yield* MemoryBackend.makeStore()
       const shared = MemoryBackend.layer({ store })
@@ -124,7 +121,7 @@ describe("TieredCache over MemoryBackend", () => {
       expect(yield* shortL1.get("long")).toStrictEqual(Option.some("l"))
     }))
 
-  it.scoped("set with a TTL expires in both tiers; a TTL <= 0 removes from both", () =>
+  it.effect("set with a TTL expires in both tiers; a TTL <= 0 removes from both", () =>
     Effect.gen(function*() {
       const cache = yield* tieredOver(RemoteCache.layerDefault.pipe(Layer.provide(MemoryBackend.layer())))
       yield* cache.set("k", 1, "100 millis")
@@ -137,18 +134,17 @@ describe("TieredCache over MemoryBackend", () => {
       expect(yield* cache.get("k")).toStrictEqual(Option.none())
     }))
 
-  it.scoped("1,000 concurrent getOrCompute callers for one missing key run the computation once", () =>
+  it.effect("1,000 concurrent getOrCompute callers for one missing key run the computation once", () =>
     Effect.gen(function*() {
       const cache = yield* tieredOver(RemoteCache.layerDefault.pipe(Layer.provide(MemoryBackend.layer())))
       const gate = yield* Deferred.make<void>()
       let computed = 0
-      const compute = Effect.zipRight(Deferred.await(gate), Effect.sync(() => ++computed))
+      const compute = Effect.andThen(Deferred.await(gate), Effect.sync(() => ++computed))
       const fibers = yield* Effect.forEach(
         Array.from({ length: 1_000 }),
-        () => Effect.fork(cache.getOrCompute("hot", compute)),
-        { concurrency: "unbounded" }
+        () => Effect.forkChild(cache.getOrCompute("hot", compute))
       )
-      yield* Effect.yieldNow()
+      yield* Effect.yieldNow
       yield* Deferred.succeed(gate, undefined)
       const results = yield* Effect.forEach(fibers, Fiber.join)
       expect(computed).toBe(1)
@@ -158,34 +154,34 @@ describe("TieredCache over MemoryBackend", () => {
       expect(computed).toBe(1)
     }))
 
-  it.scoped("a failing computation fails every waiter and caches nothing", () =>
+  it.effect("a failing computation fails every waiter and caches nothing", () =>
     Effect.gen(function*() {
       const cache = yield* tieredOver(RemoteCache.layerDefault.pipe(Layer.provide(MemoryBackend.layer())))
       const gate = yield* Deferred.make<void>()
       let attempts = 0
-      const failing = Effect.zipRight(Deferred.await(gate), Effect.suspend(() => (attempts++, Effect.fail("boom"))))
+      const failing = Effect.andThen(Deferred.await(gate), Effect.suspend(() => (attempts++, Effect.fail("boom"))))
       const fibers = yield* Effect.forEach(Array.from({ length: 10 }), () =>
-        Effect.fork(cache.getOrCompute("k", failing)))
-      yield* Effect.yieldNow()
+        Effect.forkChild(cache.getOrCompute("k", failing)))
+      yield* Effect.yieldNow
       yield* Deferred.succeed(gate, undefined)
       for (const fiber of fibers) {
-        expect(yield* Fiber.await(fiber)).toStrictEqual(Exit.fail("boom"))
+        expect(Exits.plain(yield* Fiber.await(fiber))).toStrictEqual(Exit.fail("boom"))
       }
       expect(attempts).toBe(1)
       expect(yield* cache.get("k")).toStrictEqual(Option.none())
       expect(yield* cache.getOrCompute("k", Effect.succeed("second try"))).toBe("second try")
     }))
 
-  it.scoped("interrupting one waiter, even the first, does not cancel the computation for the others", () =>
+  it.effect("interrupting one waiter, even the first, does not cancel the computation for the others", () =>
     Effect.gen(function*() {
       const cache = yield* tieredOver(RemoteCache.layerDefault.pipe(Layer.provide(MemoryBackend.layer())))
       const gate = yield* Deferred.make<void>()
       let computed = 0
-      const compute = Effect.zipRight(Deferred.await(gate), Effect.sync(() => ++computed))
-      const first = yield* Effect.fork(cache.getOrCompute("k", compute))
-      yield* Effect.yieldNow()
-      const second = yield* Effect.fork(cache.getOrCompute("k", compute))
-      yield* Effect.yieldNow()
+      const compute = Effect.andThen(Deferred.await(gate), Effect.sync(() => ++computed))
+      const first = yield* Effect.forkChild(cache.getOrCompute("k", compute))
+      yield* Effect.yieldNow
+      const second = yield* Effect.forkChild(cache.getOrCompute("k", compute))
+      yield* Effect.yieldNow
       yield* Fiber.interrupt(first)
       yield* Deferred.succeed(gate, undefined)
       expect(yield* Fiber.join(second)).toBe(1)
@@ -193,11 +189,11 @@ describe("TieredCache over MemoryBackend", () => {
       expect(yield* cache.get("k")).toStrictEqual(Option.some(1))
     }))
 
-  it.scoped("two instances over one store and one bus invalidate each other's L1 (set, delete, clear)", () =>
+  it.effect("two instances over one store and one bus invalidate each other's L1 (set, delete, clear)", () =>
     Effect.gen(function*() {
       const store = yield* MemoryBackend.makeStore()
       const remote = RemoteCache.layerDefault.pipe(Layer.provide(MemoryBackend.layer({ store })))
-      const bus = yield* Layer.memoize(TieredCache.layerMemoryBus)
+      const bus = Layer.succeedContext(yield* Layer.build(TieredCache.layerMemoryBus))
       const a = yield* tieredOver(remote, {}, bus)
       const b = yield* tieredOver(remote, {}, bus)
       yield* a.set("k", "v1")
@@ -213,7 +209,7 @@ describe("TieredCache over MemoryBackend", () => {
       expect(yield* b.l1Size).toBe(0)
     }))
 
-  it.scoped("the typed view decodes on read; a value of another shape is a miss and is recomputed", () =>
+  it.effect("the typed view decodes on read; a value of another shape is a miss and is recomputed", () =>
     Effect.gen(function*() {
       const cache = yield* tieredOver(RemoteCache.layerDefault.pipe(Layer.provide(MemoryBackend.layer())))
       const User = Schema.Struct({ name: Schema.String, joined: Schema.Date })
@@ -227,30 +223,28 @@ describe("TieredCache over MemoryBackend", () => {
       expect(yield* users.get("old")).toStrictEqual(Option.some({ name: "Bo", joined: new Date(1) }))
     }))
 
-  it.scoped("the typed view counts a value of another shape as a ParseError and logs its key, as RemoteCache's does", () =>
+  it.effect("the typed view counts a value of another shape as a schema error and logs its key, as RemoteCache's does", () =>
     Effect.gen(function*() {
       const cache = yield* tieredOver(RemoteCache.layerDefault.pipe(Layer.provide(MemoryBackend.layer())))
       const User = Schema.Struct({ name: Schema.String })
       const users = yield* TieredCache.forSchema(User).pipe(Effect.provideService(TieredCache.TieredCache, cache))
+      // The error tag the count carries: the schema error's own (`ParseError` on Effect 3, `SchemaError` on Effect 4).
+      const schemaErrorTag = (yield* Effect.flip(Schema.decodeUnknownEffect(User)(null)))._tag
       const parseErrors = (operation: string) =>
         Effect.map(
           Metric.value(
-            RemoteCache.errorsTotal.pipe(Metric.tagged("operation", operation), Metric.tagged("error", "ParseError"))
+            RemoteCache.errorsTotal.pipe(Metric.withAttributes({ operation, error: schemaErrorTag }))
           ),
           (state) => state.count
         )
-      const lines: Array<readonly [string, unknown]> = []
-      const logger = Logger.make((options) => {
-        lines.push([String(options.message), Object.fromEntries(HashMap.toEntries(options.annotations))])
-      })
+      const capture = yield* LogCapture.capture
       const before = yield* Effect.all([parseErrors("get"), parseErrors("getOrCompute")])
       yield* cache.set("old", { nom: "private-legacy-value" })
       yield* Effect.gen(function*() {
         expect(yield* users.get("old")).toStrictEqual(Option.none())
         expect(yield* users.getOrCompute("old", Effect.succeed({ name: "Bo" }))).toStrictEqual({ name: "Bo" })
-      }).pipe(
-        Effect.provide(Layer.merge(Logger.replace(Logger.defaultLogger, logger), Logger.minimumLogLevel(LogLevel.All)))
-      )
+      }).pipe(Effect.provide(capture.layer))
+      const lines = capture.lines.map((line) => [line.message, line.annotations] as const)
       const after = yield* Effect.all([parseErrors("get"), parseErrors("getOrCompute")])
       // `get` back-filled L1 with the stored form: getOrCompute rejects it there, then in L2, then computes.
       expect(after.map((n, i) => n - before[i]!)).toEqual([1, 2])
@@ -301,7 +295,7 @@ const redisInstance = (
 }
 
 describe("TieredCache over Redis", () => {
-  it.scopedLive("two instances: set, delete and clear in one drop the key from the other's L1", () =>
+  it.live("two instances: set, delete and clear in one drop the key from the other's L1", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
       const a = yield* redisInstance(server)
@@ -323,7 +317,7 @@ describe("TieredCache over Redis", () => {
       expect(yield* server.cli("EXISTS", "tiered:y")).toBe("0")
     }))
 
-  it.scopedLive("after its subscriber reconnects, an instance clears its L1 (messages may have been lost)", () =>
+  it.live("after its subscriber reconnects, an instance clears its L1 (messages may have been lost)", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
       const b = yield* redisInstance(server, { reconnectMaxDelay: "200 millis" })
@@ -337,7 +331,7 @@ describe("TieredCache over Redis", () => {
       expect(yield* b.get("k")).toStrictEqual(Option.some("v")) // from L2 again
     }))
 
-  it.scopedLive("L2 stopped mid-test: L1 hits still served, misses computed, nothing throws or hangs", () =>
+  it.live("L2 stopped mid-test: L1 hits still served, misses computed, nothing throws or hangs", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
       const cache = yield* redisInstance(server, {
@@ -360,7 +354,7 @@ describe("TieredCache over Redis", () => {
       yield* server.start
       // Back up: writes reach L2 again once the client has reconnected.
       yield* eventually(
-        Effect.zipRight(cache.set("after", "ok"), server.cli("GET", "tiered:after")),
+        Effect.andThen(cache.set("after", "ok"), server.cli("GET", "tiered:after")),
         (raw) => raw.length > 0
       )
     }))

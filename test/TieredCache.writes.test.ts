@@ -3,8 +3,17 @@
  * on the L2 operations hold a request in flight while another instance changes the key, a clock that never moves
  * puts everything in one millisecond, a wall clock stepped back, evicted tag keys.
  */
-import { describe, expect, it } from "@effect/vitest"
-import { Cause, Clock, Deferred, Effect, Exit, Fiber, Option, Schema, TestClock } from "effect"
+import * as Cause from "#effect/Cause"
+import * as Clock from "#effect/Clock"
+import * as Deferred from "#effect/Deferred"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Fiber from "#effect/Fiber"
+import * as Option from "#effect/Option"
+import * as Schema from "#effect/Schema"
+import * as Clocks from "#test-effect/Clocks"
+import * as TestClock from "#test-effect/TestClock"
+import { describe, expect, it } from "#test-effect/vitest"
 import * as Entry from "../src/internal/tiered/entry.js"
 import * as MemoryBackend from "../src/MemoryBackend.js"
 import * as RemoteCache from "../src/RemoteCache.js"
@@ -31,8 +40,8 @@ const gate = (backend: RemoteCacheBackendShape) => {
         return effect
       }
       armed = undefined
-      return Effect.zipRight(
-        Effect.zipRight(Deferred.succeed(current.reached, undefined), Deferred.await(current.open)),
+      return Effect.andThen(
+        Effect.andThen(Deferred.succeed(current.reached, undefined), Deferred.await(current.open)),
         effect
       )
     })
@@ -89,8 +98,11 @@ const harness = (
     return { a: yield* build(), b: yield* build(), plain, hold: gated.hold, build, store, bus }
   })
 
+/** What `harness` gives. */
+type Harness = ReturnType<typeof harness> extends Effect.Effect<infer H, infer _E, infer _R> ? H : never
+
 describe("TieredCache: a write issued after invalidateTags returned is never covered by it", () => {
-  it.scoped("in the same millisecond (the clock never moves), on this instance and on another", () =>
+  it.effect("in the same millisecond (the clock never moves), on this instance and on another", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       yield* h.a.set("p", "old", { ttl: "1 hour", tags: ["product"] })
@@ -110,12 +122,12 @@ describe("TieredCache: a write issued after invalidateTags returned is never cov
       expect(yield* h.a.get("q")).toStrictEqual(Option.some("computed"))
     }))
 
-  it.scoped("an entry created before the invalidation in the same millisecond is covered", () =>
+  it.effect("an entry created before the invalidation in the same millisecond is covered", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       const gateSet = yield* h.hold("set", "p")
       // The computation starts (and reads its data) before the invalidation; its write lands after it.
-      const computing = yield* Effect.fork(
+      const computing = yield* Effect.forkChild(
         h.a.getOrCompute("p", Effect.succeed("before"), { ttl: "1 hour", tags: ["t"] })
       )
       yield* gateSet.reached
@@ -128,7 +140,7 @@ describe("TieredCache: a write issued after invalidateTags returned is never cov
 })
 
 describe("TieredCache: an evicted tag key never resurrects an entry", () => {
-  it.scoped("MemoryBackend with a capacity: the tag key evicted after the invalidation, the entry kept hot", () =>
+  it.effect("MemoryBackend with a capacity: the tag key evicted after the invalidation, the entry kept hot", () =>
     Effect.gen(function*() {
       const h = yield* harness({ l1Ttl: "1 millis" }, { capacity: 4 })
       yield* h.a.set("p", "old", { ttl: "1 hour", tags: ["t"] })
@@ -148,13 +160,13 @@ describe("TieredCache: an evicted tag key never resurrects an entry", () => {
       // The new entry is readable, the old one stays covered.
       // The readers that found the tag key missing recreate it in the background: once it is back, a write (here by
       // an instance that never saw it missing) is readable.
-      while (Option.isNone(yield* h.plain.get(`${TieredCache.defaultTagKeyPrefix}t`))) yield* Effect.yieldNow()
+      while (Option.isNone(yield* h.plain.get(`${TieredCache.defaultTagKeyPrefix}t`))) yield* Effect.yieldNow
       yield* h.a.set("p2", "new", { ttl: "1 hour", tags: ["t"] })
       expect(yield* fresh.get("p2")).toStrictEqual(Option.some("new"))
       expect(yield* fresh.get("p")).toStrictEqual(Option.none())
     }))
 
-  it.scoped("after clear (which removes tag keys too), the next tagged write is readable", () =>
+  it.effect("after clear (which removes tag keys too), the next tagged write is readable", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       yield* h.a.set("p", "v1", { ttl: "1 hour", tags: ["t"] })
@@ -166,7 +178,7 @@ describe("TieredCache: an evicted tag key never resurrects an entry", () => {
       expect(yield* fresh.get("q")).toStrictEqual(Option.some("w"))
     }))
 
-  it.scoped("an invalidation whose tag-key write lands before a clear and returns after it does not hide the key's loss", () =>
+  it.effect("an invalidation whose tag-key write lands before a clear and returns after it does not hide the key's loss", () =>
     Effect.gen(function*() {
       const store = yield* MemoryBackend.makeStore()
       const backend = yield* MemoryBackend.make({ store, prefix: "t:", serializer: TieredCache.serializer() })
@@ -176,15 +188,16 @@ describe("TieredCache: an evicted tag key never resurrects an entry", () => {
       const remote = yield* RemoteCache.fromBackend({
         ...backend,
         setMany: (entries, ttl) =>
-          Effect.zipLeft(
+          Effect.tap(
             backend.setMany(entries, ttl),
-            Effect.suspend(() => {
-              const gate = hold
-              hold = undefined
-              return gate === undefined
-                ? Effect.void
-                : Effect.zipRight(Deferred.succeed(landed, undefined), Deferred.await(gate))
-            })
+            () =>
+              Effect.suspend(() => {
+                const gate = hold
+                hold = undefined
+                return gate === undefined
+                  ? Effect.void
+                  : Effect.andThen(Deferred.succeed(landed, undefined), Deferred.await(gate))
+              })
           )
       }, RemoteCache.defaultPolicy)
       const bus = TieredCache.makeMemoryBus()
@@ -196,7 +209,7 @@ describe("TieredCache: an evicted tag key never resurrects an entry", () => {
       const b = yield* build
       const open = yield* Deferred.make<void>()
       hold = open
-      const invalidating = yield* Effect.fork(a.invalidateTags(["t"]))
+      const invalidating = yield* Effect.forkChild(a.invalidateTags(["t"]))
       yield* Deferred.await(landed)
       yield* b.clear
       yield* Deferred.succeed(open, undefined)
@@ -209,15 +222,15 @@ describe("TieredCache: an evicted tag key never resurrects an entry", () => {
 })
 
 describe("TieredCache.expire races", () => {
-  it.scoped("two expires of one key at once, without grace, leave it removed (each saw the other's change)", () =>
+  it.effect("two expires of one key at once, without grace, leave it removed (each saw the other's change)", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       yield* h.a.set("k", "v", "1 hour")
       const read = yield* h.hold("getWithTtl", "k")
-      const first = yield* Effect.fork(h.a.expire("k"))
+      const first = yield* Effect.forkChild(h.a.expire("k"))
       yield* read.reached
-      const second = yield* Effect.fork(h.a.expire("k"))
-      yield* Effect.repeatN(Effect.yieldNow(), 20)
+      const second = yield* Effect.forkChild(h.a.expire("k"))
+      yield* Effect.repeat(Effect.yieldNow, { times: 20 })
       yield* read.release
       yield* Fiber.join(first)
       yield* Fiber.join(second)
@@ -225,14 +238,14 @@ describe("TieredCache.expire races", () => {
       expect(yield* h.b.get("k")).toStrictEqual(Option.none())
     }))
 
-  it.scoped("a set made while expire reads is not overwritten with the old value", () =>
+  it.effect("a set made while expire reads is not overwritten with the old value", () =>
     Effect.gen(function*() {
       const h = yield* harness({ grace: "1 hour" })
       yield* h.a.set("k", "old", "1 hour")
       const read = yield* h.hold("getWithTtl", "k")
-      const expiring = yield* Effect.fork(h.a.expire("k"))
+      const expiring = yield* Effect.forkChild(h.a.expire("k"))
       yield* read.reached
-      const setting = yield* Effect.fork(h.b.set("k", "new", "1 hour"))
+      const setting = yield* Effect.forkChild(h.b.set("k", "new", "1 hour"))
       yield* read.release
       yield* Fiber.join(expiring)
       yield* Fiber.join(setting)
@@ -240,18 +253,18 @@ describe("TieredCache.expire races", () => {
       const fallback = Effect.succeed("computed")
       for (const cache of [h.a, h.b]) {
         expect(
-          yield* cache.getOrCompute("k", Effect.fail("no refresh"), { timeout: 0 }).pipe(Effect.orElse(() => fallback))
+          yield* cache.getOrCompute("k", Effect.fail("no refresh"), { timeout: 0 }).pipe(Effect.catch(() => fallback))
         )
           .toBe("new")
       }
     }))
 
-  it.scoped("a delete made while expire reads is not undone", () =>
+  it.effect("a delete made while expire reads is not undone", () =>
     Effect.gen(function*() {
       const h = yield* harness({ grace: "1 hour" })
       yield* h.a.set("k", "old", "1 hour")
       const read = yield* h.hold("getWithTtl", "k")
-      const expiring = yield* Effect.fork(h.a.expire("k"))
+      const expiring = yield* Effect.forkChild(h.a.expire("k"))
       yield* read.reached
       yield* h.b.delete("k")
       yield* read.release
@@ -263,7 +276,7 @@ describe("TieredCache.expire races", () => {
       ).toBe("no stale value")
     }))
 
-  it.scoped("expire of a key L2 no longer holds still drops it from the other instances' L1", () =>
+  it.effect("expire of a key L2 no longer holds still drops it from the other instances' L1", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       yield* h.a.set("k", "v", "1 hour")
@@ -275,7 +288,7 @@ describe("TieredCache.expire races", () => {
 })
 
 describe("TieredCache: a write overtaken by another instance's change", () => {
-  it.scoped("a background refresh whose L2 write is in flight when another instance deletes leaves nothing", () =>
+  it.effect("a background refresh whose L2 write is in flight when another instance deletes leaves nothing", () =>
     Effect.gen(function*() {
       const h = yield* harness({ grace: "1 hour", timeout: 0 })
       yield* h.a.set("k", "v1", "1 second")
@@ -292,7 +305,7 @@ describe("TieredCache: a write overtaken by another instance's change", () => {
       expect(yield* h.b.get("k")).toStrictEqual(Option.none())
     }))
 
-  it.scoped("a set issued after a background refresh started writing lands after it", () =>
+  it.effect("a set issued after a background refresh started writing lands after it", () =>
     Effect.gen(function*() {
       const h = yield* harness({ grace: "1 hour", timeout: 0 })
       yield* h.a.set("k", "v1", "1 second")
@@ -300,7 +313,7 @@ describe("TieredCache: a write overtaken by another instance's change", () => {
       const write = yield* h.hold("set", "k")
       expect(yield* h.a.getOrCompute("k", Effect.succeed("refreshed"), { ttl: "1 hour" })).toBe("v1")
       yield* write.reached
-      const setting = yield* Effect.fork(h.a.set("k", "mine", "1 hour"))
+      const setting = yield* Effect.forkChild(h.a.set("k", "mine", "1 hour"))
       yield* write.release
       yield* Fiber.join(setting)
       const stored = yield* h.plain.get("k")
@@ -310,18 +323,15 @@ describe("TieredCache: a write overtaken by another instance's change", () => {
 })
 
 describe("TieredCache: L1 follows the monotonic clock", () => {
-  it.scoped("a wall clock stepped back does not keep an entry in L1 past its L2 TTL", () =>
+  it.effect("a wall clock stepped back does not keep an entry in L1 past its L2 TTL", () =>
     Effect.gen(function*() {
       let wall = 1_000_000
       let mono = 5_000
-      const clock: Clock.Clock = {
-        [Clock.ClockTypeId]: Clock.ClockTypeId,
-        unsafeCurrentTimeMillis: () => wall,
-        currentTimeMillis: Effect.sync(() => wall),
-        unsafeCurrentTimeNanos: () => BigInt(Math.round(mono * 1_000_000)),
-        currentTimeNanos: Effect.sync(() => BigInt(Math.round(mono * 1_000_000))),
+      const clock = Clocks.make({
+        wallMillis: () => wall,
+        monotonicNanos: () => BigInt(Math.round(mono * 1_000_000)),
         sleep: () => Effect.void
-      }
+      })
       yield* Effect.gen(function*() {
         const h = yield* harness()
         yield* h.a.set("k", "v", "1 second")
@@ -331,12 +341,12 @@ describe("TieredCache: L1 follows the monotonic clock", () => {
         wall -= 3_600_000
         mono += 1_500
         expect(yield* h.b.get("k")).toStrictEqual(Option.none())
-      }).pipe(Effect.withClock(clock))
+      }).pipe(Clocks.provide(clock))
     }))
 })
 
 describe("TieredCache: hard invalidation and tag options", () => {
-  it.scoped("invalidateTags(tags, { hard: true }) makes graced entries gone on every instance", () =>
+  it.effect("invalidateTags(tags, { hard: true }) makes graced entries gone on every instance", () =>
     Effect.gen(function*() {
       const h = yield* harness({ grace: "1 hour" })
       yield* h.a.set("p", "old", { ttl: "1 hour", tags: ["t"] })
@@ -353,7 +363,7 @@ describe("TieredCache: hard invalidation and tag options", () => {
         .toBe("refresh failed")
     }))
 
-  it.scoped("a soft invalidation keeps the stale value within grace", () =>
+  it.effect("a soft invalidation keeps the stale value within grace", () =>
     Effect.gen(function*() {
       const h = yield* harness({ grace: "1 hour" })
       yield* h.a.set("p", "old", { ttl: "1 hour", tags: ["t"] })
@@ -362,7 +372,7 @@ describe("TieredCache: hard invalidation and tag options", () => {
       expect(yield* h.b.getOrCompute("p", Effect.fail("refresh failed" as const))).toBe("old")
     }))
 
-  it.scoped("invalidateTags works when the inner serializer is a schema of the values", () =>
+  it.effect("invalidateTags works when the inner serializer is a schema of the values", () =>
     Effect.gen(function*() {
       const h = yield* harness({}, {
         serializer: TieredCache.serializer(Serializer.schema(Schema.Struct({ name: Schema.String })))
@@ -375,7 +385,7 @@ describe("TieredCache: hard invalidation and tag options", () => {
       expect(yield* fresh.get("p")).toStrictEqual(Option.none())
     }))
 
-  it.scoped("an empty tagKeyPrefix is refused, and keys under the tag key prefix are reserved", () =>
+  it.effect("an empty tagKeyPrefix is refused, and keys under the tag key prefix are reserved", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       const built = yield* Effect.exit(
@@ -384,14 +394,14 @@ describe("TieredCache: hard invalidation and tag options", () => {
           Effect.provideService(TieredCache.InvalidationBus, h.bus)
         )
       )
-      expect(Exit.isFailure(built) && Cause.isDie(built.cause)).toBe(true)
+      expect(Exit.isFailure(built) && Cause.hasDies(built.cause)).toBe(true)
       const reserved = yield* Effect.exit(h.a.set(`${TieredCache.defaultTagKeyPrefix}t`, 1))
-      expect(Exit.isFailure(reserved) && Cause.isDie(reserved.cause)).toBe(true)
+      expect(Exit.isFailure(reserved) && Cause.hasDies(reserved.cause)).toBe(true)
       const nul = yield* Effect.exit(h.a.set("k", 1, { tags: ["a\u0000b"] }))
-      expect(Exit.isFailure(nul) && Cause.isDie(nul.cause)).toBe(true)
+      expect(Exit.isFailure(nul) && Cause.hasDies(nul.cause)).toBe(true)
     }))
 
-  it.scoped("nested prefixes: an entry invalidated by the cache on a:b: is never served fresh by the cache on a:", () =>
+  it.effect("nested prefixes: an entry invalidated by the cache on a:b: is never served fresh by the cache on a:", () =>
     Effect.gen(function*() {
       const store = yield* MemoryBackend.makeStore()
       const bus = TieredCache.makeMemoryBus()
@@ -417,12 +427,12 @@ describe("TieredCache: hard invalidation and tag options", () => {
 })
 
 describe("TieredCache: concurrent writers never make each other's entries look invalidated", () => {
-  it.scoped("two writers create a new tag's key at once, the later one's creation landing first", () =>
+  it.effect("two writers create a new tag's key at once, the later one's creation landing first", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       const tagKey = `${TieredCache.defaultTagKeyPrefix}t`
       const gateA = yield* h.hold("setIfAbsent", tagKey)
-      const writeA = yield* Effect.fork(h.a.set("k1", "from a", { ttl: "1 hour", tags: ["t"] }))
+      const writeA = yield* Effect.forkChild(h.a.set("k1", "from a", { ttl: "1 hour", tags: ["t"] }))
       yield* gateA.reached
       // B creates the tag key (stamped after A's attempt) while A's creation is still in flight.
       yield* h.b.set("k2", "from b", { ttl: "1 hour", tags: ["t"] })
@@ -433,12 +443,12 @@ describe("TieredCache: concurrent writers never make each other's entries look i
       expect(yield* fresh.get("k2")).toStrictEqual(Option.some("from b"))
     }))
 
-  it.scoped("expire whose rewrite is overtaken by another instance's set returns, and never restores the old value", () =>
+  it.effect("expire whose rewrite is overtaken by another instance's set returns, and never restores the old value", () =>
     Effect.gen(function*() {
       const h = yield* harness({ grace: "1 hour" })
       yield* h.a.set("k", "old", "1 minute")
       const gateSet = yield* h.hold("set", "k")
-      const expiring = yield* Effect.fork(h.a.expire("k"))
+      const expiring = yield* Effect.forkChild(h.a.expire("k"))
       yield* gateSet.reached
       yield* h.b.set("k", "new", "1 minute")
       yield* gateSet.release
@@ -451,7 +461,7 @@ describe("TieredCache: concurrent writers never make each other's entries look i
 })
 
 describe("TieredCache: a tag key holds only its latest invalidation", () => {
-  it.scoped("two invalidations in one millisecond (the second stamped past its end) leave the entry stale at once", () =>
+  it.effect("two invalidations in one millisecond (the second stamped past its end) leave the entry stale at once", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       yield* h.a.set("k", "s0", { ttl: "1 hour", tags: ["t"] })
@@ -463,7 +473,7 @@ describe("TieredCache: a tag key holds only its latest invalidation", () => {
       expect(yield* fresh.get("k")).toStrictEqual(Option.none())
     }))
 
-  it.scoped("an invalidation time ahead of the reader's clock (another instance's clock) is stale from the read on", () =>
+  it.effect("an invalidation time ahead of the reader's clock (another instance's clock) is stale from the read on", () =>
     Effect.gen(function*() {
       const h = yield* harness({ l1Ttl: "1 millis" })
       yield* h.a.set("k", "v", { ttl: "1 hour", tags: ["t"] })
@@ -480,29 +490,29 @@ describe("TieredCache: a tag key holds only its latest invalidation", () => {
 describe("TieredCache: overlapping invalidations of one tag never move its time backwards", () => {
   const tagKey = `${TieredCache.defaultTagKeyPrefix}t`
   /** Lets every fiber that can run do so (the memory backend answers at once). */
-  const settle = Effect.repeatN(Effect.yieldNow(), 50)
+  const settle = Effect.repeat(Effect.yieldNow, { times: 50 })
   const tagTime = (h: { readonly plain: RemoteCache.RemoteCacheShape }) =>
     Effect.map(h.plain.get(tagKey), (found) => Option.isSome(found) ? Entry.tagTimeOf(found.value)?.at : undefined)
   /**
    * An entry of tag "t", then a's invalidation of "t" held before its write lands, then "between" written by b:
    * created after that invalidation was stamped. Returns the held invalidation and its gate.
    */
-  const olderInvalidationInFlight = (h: Effect.Effect.Success<ReturnType<typeof harness>>) =>
+  const olderInvalidationInFlight = (h: Harness) =>
     Effect.gen(function*() {
       yield* h.a.set("p", "v0", { ttl: "1 hour", tags: ["t"] })
       const first = yield* h.hold("setMany")
-      const older = yield* Effect.fork(h.a.invalidateTags(["t"]))
+      const older = yield* Effect.forkChild(h.a.invalidateTags(["t"]))
       yield* first.reached
       yield* h.b.set("p", "between", { ttl: "1 hour", tags: ["t"] })
       return { older, release: first.release }
     })
 
-  it.scoped("on one instance: a later invalidation's write lands after an earlier slow one's", () =>
+  it.effect("on one instance: a later invalidation's write lands after an earlier slow one's", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       // "between" is created before the second invalidation is made: the second covers it.
       const { older, release } = yield* olderInvalidationInFlight(h)
-      const newer = yield* Effect.fork(h.a.invalidateTags(["t"]))
+      const newer = yield* Effect.forkChild(h.a.invalidateTags(["t"]))
       yield* settle
       yield* release
       yield* Fiber.join(older)
@@ -512,7 +522,7 @@ describe("TieredCache: overlapping invalidations of one tag never move its time 
       expect(yield* h.b.get("p")).toStrictEqual(Option.none())
     }))
 
-  it.scoped("across instances: the older write, landing last, is written again with the newer time it heard of", () =>
+  it.effect("across instances: the older write, landing last, is written again with the newer time it heard of", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       const { older, release } = yield* olderInvalidationInFlight(h)
@@ -525,17 +535,17 @@ describe("TieredCache: overlapping invalidations of one tag never move its time 
       expect(yield* fresh.get("p")).toStrictEqual(Option.none())
     }))
 
-  it.scoped("across instances, heard of only after its own older write landed: the key is checked and repaired", () =>
+  it.effect("across instances, heard of only after its own older write landed: the key is checked and repaired", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       // An instance whose messages are held: its invalidation lands in L2 but is heard of only later.
       const open = yield* Deferred.make<void>()
       const late = yield* h.build(undefined, {
         ...h.bus,
-        publish: (channel, message) => Effect.zipRight(Deferred.await(open), h.bus.publish(channel, message))
+        publish: (channel, message) => Effect.andThen(Deferred.await(open), h.bus.publish(channel, message))
       })
       const { older, release } = yield* olderInvalidationInFlight(h)
-      const newer = yield* Effect.fork(late.invalidateTags(["t"]))
+      const newer = yield* Effect.forkChild(late.invalidateTags(["t"]))
       yield* settle
       const newest = yield* tagTime(h)
       // a's older write lands last, and a has not heard of the newer one yet.
@@ -550,7 +560,7 @@ describe("TieredCache: overlapping invalidations of one tag never move its time 
       expect(yield* fresh.get("p")).toStrictEqual(Option.none())
     }))
 
-  it.scoped("a reader that knows a newer invalidation than L2 holds judges by it, and rewrites the key", () =>
+  it.effect("a reader that knows a newer invalidation than L2 holds judges by it, and rewrites the key", () =>
     Effect.gen(function*() {
       const h = yield* harness({ l1Ttl: "1 millis" })
       yield* h.a.set("p", "v0", { ttl: "1 hour", tags: ["t"] })
@@ -572,27 +582,27 @@ describe("TieredCache: joining a computation in flight across a tag invalidation
   const slowCompute = (runs: { count: number }) =>
     Effect.flatMap(Effect.sync(() => ++runs.count), (n) => Effect.as(Effect.sleep("10 millis"), `v${n}`))
 
-  it.scoped("an invalidation of another tag keeps the computation joinable: one computation", () =>
+  it.effect("an invalidation of another tag keeps the computation joinable: one computation", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       const runs = { count: 0 }
-      const first = yield* Effect.fork(h.a.getOrCompute("k", slowCompute(runs), { ttl: "1 hour", tags: ["a"] }))
+      const first = yield* Effect.forkChild(h.a.getOrCompute("k", slowCompute(runs), { ttl: "1 hour", tags: ["a"] }))
       yield* TestClock.adjust("1 millis")
       yield* h.b.invalidateTags(["b"])
-      const second = yield* Effect.fork(h.a.getOrCompute("k", slowCompute(runs), { ttl: "1 hour", tags: ["a"] }))
+      const second = yield* Effect.forkChild(h.a.getOrCompute("k", slowCompute(runs), { ttl: "1 hour", tags: ["a"] }))
       yield* TestClock.adjust("20 millis")
       expect([yield* Fiber.join(first), yield* Fiber.join(second)]).toStrictEqual(["v1", "v1"])
       expect(runs.count).toBe(1)
     }))
 
-  it.scoped("an invalidation of its tag: a later caller computes its own value, never the covered one", () =>
+  it.effect("an invalidation of its tag: a later caller computes its own value, never the covered one", () =>
     Effect.gen(function*() {
       const h = yield* harness()
       const runs = { count: 0 }
-      const first = yield* Effect.fork(h.a.getOrCompute("k", slowCompute(runs), { ttl: "1 hour", tags: ["a"] }))
+      const first = yield* Effect.forkChild(h.a.getOrCompute("k", slowCompute(runs), { ttl: "1 hour", tags: ["a"] }))
       yield* TestClock.adjust("1 millis")
       yield* h.b.invalidateTags(["a"])
-      const second = yield* Effect.fork(h.a.getOrCompute("k", slowCompute(runs), { ttl: "1 hour", tags: ["a"] }))
+      const second = yield* Effect.forkChild(h.a.getOrCompute("k", slowCompute(runs), { ttl: "1 hour", tags: ["a"] }))
       yield* TestClock.adjust("20 millis")
       expect(yield* Fiber.join(first)).toBe("v1")
       expect(yield* Fiber.join(second)).toBe("v2")

@@ -26,7 +26,16 @@ export default defineConfig({
       "test/MemoryBackend.test.ts",
       "test/RedisBackend.test.ts",
       "test/RedisClient.correctness.test.ts",
-      "test/RemoteCache.test.ts"
+      "test/RemoteCache.test.ts",
+      "test/InvalidationBus.test.ts",
+      "test/TieredCache.test.ts",
+      "test/TieredCache.l1.test.ts",
+      "test/TieredCache.correctness.test.ts",
+      "test/TieredCache.freshness.test.ts",
+      "test/TieredCache.refresh.test.ts",
+      "test/TieredCache.writes.test.ts",
+      "test/TieredCache.redis.test.ts",
+      "test/TieredCache.model.test.ts"
     ],
     fileParallelism: true,
     maxWorkers: 2,

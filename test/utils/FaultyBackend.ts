@@ -5,8 +5,11 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
-import type { Option, Tracer } from "effect"
+import * as Context from "#effect/Context"
+import * as Effect from "#effect/Effect"
+import * as Layer from "#effect/Layer"
+import type * as Option from "#effect/Option"
+import type * as Tracer from "#effect/Tracer"
 import * as MemoryBackend from "../../src/MemoryBackend.js"
 import {
   CacheConnectionError,
@@ -68,7 +71,7 @@ export interface FaultyBackendShape {
  * @since 0.1.0
  * @category tags
  */
-export class FaultyBackend extends Context.Tag("test/FaultyBackend")<FaultyBackend, FaultyBackendShape>() {}
+export class FaultyBackend extends Context.Service<FaultyBackend, FaultyBackendShape>()("test/FaultyBackend") {}
 
 /**
  * The message of an injected error; it names the fault and nothing else.

@@ -2,7 +2,8 @@
  * Waiting for what happens off the caller's path: a tiered cache subscribes to its invalidation channel in the
  * background, so a test over Redis waits for the subscription before it checks invalidation.
  */
-import { Effect, Schedule } from "effect"
+import * as Effect from "#effect/Effect"
+import * as Schedule from "#effect/Schedule"
 import * as TieredCache from "../../src/TieredCache.js"
 import type * as RedisServer from "./RedisServer.js"
 

@@ -15,22 +15,21 @@
  *
  * @since 0.1.0
  */
-import {
-  Cause,
-  Clock,
-  Context,
-  Duration,
-  Effect,
-  Exit,
-  Fiber,
-  Layer,
-  Logger,
-  LogLevel,
-  Option,
-  Schedule,
-  Scheduler
-} from "effect"
-import type { Scope } from "effect"
+import * as Cause from "#effect/Cause"
+import * as Clock from "#effect/Clock"
+import * as Context from "#effect/Context"
+import * as Duration from "#effect/Duration"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Fiber from "#effect/Fiber"
+import * as Layer from "#effect/Layer"
+import * as Logger from "#effect/Logger"
+import * as Option from "#effect/Option"
+import * as Schedule from "#effect/Schedule"
+import type * as Scope from "#effect/Scope"
+import * as Semaphore from "#effect/Semaphore"
+import * as Clocks from "#test-effect/Clocks"
+import * as ControlledScheduler from "#test-effect/ControlledScheduler"
 import * as fc from "fast-check"
 import * as MemoryBackend from "../../src/MemoryBackend.js"
 import * as RedisBackend from "../../src/RedisBackend.js"
@@ -553,7 +552,7 @@ const computation = (
         createdMs: startMs
       })
     }
-    const body: Effect.Effect<ReadonlyArray<readonly [string, string]>, string> = Effect.zipRight(
+    const body: Effect.Effect<ReadonlyArray<readonly [string, string]>, string> = Effect.andThen(
       compute.latency > 0 ? Effect.sleep(compute.latency) : Effect.void,
       compute.fails ? Effect.fail(errorName(record.id, run.run)) : Effect.succeed(produced)
     )
@@ -562,13 +561,13 @@ const computation = (
         Effect.sync(() => {
           run.endSeq = rec.sequence()
           run.endMs = endMs
-          run.outcome = Exit.isSuccess(exit) ? "value" : Exit.isInterrupted(exit) ? "interrupted" : "failure"
+          run.outcome = Exit.isSuccess(exit) ? "value" : Exit.hasInterrupts(exit) ? "interrupted" : "failure"
         })))
   })
 
 const outcomeOf = (exit: Exit.Exit<Outcome, unknown>): Outcome => {
   if (Exit.isSuccess(exit)) return exit.value
-  const failure = Cause.failureOption(exit.cause)
+  const failure = Cause.findErrorOption(exit.cause)
   return Option.isSome(failure)
     ? { _tag: "Failure", error: failure.value }
     : { _tag: "Defect", cause: Cause.pretty(exit.cause) }
@@ -660,7 +659,7 @@ const runOp = (
   record: OpRecord,
   cache: TieredCache.TieredCacheShape,
   cacheGrace: number,
-  invalidations?: Effect.Semaphore
+  invalidations?: Semaphore.Semaphore
 ): Effect.Effect<void> =>
   Effect.flatMap(now, (invMs) =>
     Effect.suspend(() => {
@@ -710,7 +709,7 @@ const countingBus = (inner: TieredCache.InvalidationBusShape): CountingBus => {
   return {
     bus: {
       publish: (channel, message) =>
-        Effect.zipRight(
+        Effect.andThen(
           Effect.sync(() => {
             published++
           }),
@@ -792,21 +791,18 @@ export interface RunOptions {
  * `adjust` polls until the fibers are suspended), which made one history cost about 150 ms; here the runner knows
  * the fibers are suspended when its scheduler has nothing left to run.
  */
-class VirtualClock implements Clock.Clock {
-  readonly [Clock.ClockTypeId]: Clock.ClockTypeId = Clock.ClockTypeId
+class VirtualClock {
   private seq = 0
   private sleeps: Array<{ readonly at: number; readonly seq: number; readonly wake: () => void }> = []
+  /** The clock the fibers read and sleep on. */
+  readonly clock: Clock.Clock = Clocks.make({
+    wallMillis: () => this.now,
+    monotonicNanos: () => BigInt(this.now) * 1_000_000n,
+    sleep: (duration) => this.sleep(duration)
+  })
   constructor(public now: number) {}
-  unsafeCurrentTimeMillis(): number {
-    return this.now
-  }
-  unsafeCurrentTimeNanos(): bigint {
-    return BigInt(this.now) * 1_000_000n
-  }
-  readonly currentTimeMillis: Effect.Effect<number> = Effect.sync(() => this.now)
-  readonly currentTimeNanos: Effect.Effect<bigint> = Effect.sync(() => this.unsafeCurrentTimeNanos())
-  sleep(duration: Duration.Duration): Effect.Effect<void> {
-    return Effect.async<void>((resume) => {
+  private sleep(duration: Duration.Duration): Effect.Effect<void> {
+    return Effect.callback<void>((resume) => {
       const entry = { at: this.now + Duration.toMillis(duration), seq: this.seq++, wake: () => resume(Effect.void) }
       this.sleeps.push(entry)
       return Effect.sync(() => {
@@ -871,10 +867,10 @@ export const runMemory = (spec: HistorySpec, options: RunOptions = {}): History 
       caches.push(yield* buildInstance(backend, bus.bus, tieredOptions))
     }
     const records = spec.ops.map((op) => newRecord(rec, op, false))
-    const invalidations = options.avoid?.has("F5") === true ? yield* Effect.makeSemaphore(1) : undefined
+    const invalidations = options.avoid?.has("F5") === true ? yield* Semaphore.make(1) : undefined
     const fibers = yield* Effect.forEach(records, (record) =>
-      Effect.fork(
-        Effect.zipRight(
+      Effect.forkChild(
+        Effect.andThen(
           record.spec.at > 0 ? Effect.sleep(record.spec.at) : Effect.void,
           runOp(rec, record, caches[record.spec.instance]!, spec.cache.grace, invalidations)
         )
@@ -889,27 +885,22 @@ export const runMemory = (spec: HistorySpec, options: RunOptions = {}): History 
     yield* quiescenceReads(rec, spec, caches)
     return []
   })
-  const scheduler = new Scheduler.ControlledScheduler()
-  const fiber = Effect.runFork(
-    Effect.scoped(program).pipe(Effect.withClock(clock), Logger.withMinimumLogLevel(LogLevel.None)),
-    { scheduler, immediate: true }
+  const fiber = ControlledScheduler.run(
+    Effect.scoped(program).pipe(Clocks.provide(clock.clock), Effect.provide(Logger.layer([])))
   )
   const limit = epochMs + hangBoundMs + 1_000
-  const drain = () => {
-    for (let i = 0; i < 1_000_000 && scheduler.tasks.buckets.length > 0; i++) scheduler.step()
-  }
   for (;;) {
-    drain()
-    if (fiber.unsafePoll() !== null) break
+    fiber.drain()
+    if (fiber.poll() !== undefined) break
     if (!clock.advance(limit)) break
   }
   let unfinished: ReadonlyArray<string>
-  const exit = fiber.unsafePoll()
-  if (exit === null) {
+  const exit = fiber.poll()
+  if (exit === undefined) {
     unfinished = inFlight(rec).length > 0 ? inFlight(rec) : ["the run itself"]
-    fiber.unsafeInterruptAsFork(fiber.id())
-    for (let i = 0; i < 100 && fiber.unsafePoll() === null; i++) {
-      drain()
+    fiber.interrupt()
+    for (let i = 0; i < 100 && fiber.poll() === undefined; i++) {
+      fiber.drain()
       clock.advance(Infinity)
     }
   } else if (Exit.isSuccess(exit)) {
@@ -987,10 +978,10 @@ export const runRedis = (
         (reply) => reply.split("\n")[1]?.trim() === String(spec.instances)
       ))
     const records = spec.ops.map((op) => newRecord(rec, op, false))
-    const invalidations = options.avoid?.has("F5") === true ? yield* Effect.makeSemaphore(1) : undefined
+    const invalidations = options.avoid?.has("F5") === true ? yield* Semaphore.make(1) : undefined
     const fibers = yield* Effect.forEach(records, (record) =>
-      Effect.fork(
-        Effect.zipRight(
+      Effect.forkChild(
+        Effect.andThen(
           record.spec.at > 0 ? Effect.sleep(record.spec.at) : Effect.void,
           runOp(rec, record, caches[record.spec.instance]!, spec.cache.grace, invalidations)
         )
@@ -1009,7 +1000,7 @@ export const runRedis = (
           return inFlight(rec).length === 0 && heard >= published * spec.instances
         })
       yield* waitFor("background work and the bus to drain", drained).pipe(
-        Effect.catchAllDefect(() =>
+        Effect.catchDefect(() =>
           Effect.sync(() => {
             unfinished = inFlight(rec).length > 0 ? inFlight(rec) : ["the bus never drained"]
           })

@@ -38,7 +38,7 @@
  *
  * @since 0.1.0
  */
-import { Option } from "effect"
+import * as Option from "#effect/Option"
 import type { History, OpRecord, OpSpec, ValueInfo } from "./TieredHistory.js"
 import { errorName, hangBoundMs } from "./TieredHistory.js"
 import type * as Slow from "./TieredSlowBackend.js"

@@ -10,7 +10,7 @@
  *
  * @since 0.1.0
  */
-import { Effect } from "effect"
+import * as Effect from "#effect/Effect"
 import * as MemoryBackend from "../../src/MemoryBackend.js"
 import {
   CacheConnectionError,
@@ -159,9 +159,10 @@ export const wrap = (
         new CacheConnectionError({ operation, key: keys[0], message: "injected connection fault" })
       )
       const body = failure === "before" ? fail : Effect.flatMap(
-        Effect.tap(effect, () => {
-          call.applied = true
-        }),
+        Effect.tap(effect, () =>
+          Effect.sync(() => {
+            call.applied = true
+          })),
         (a) => failure === "after" ? fail : Effect.succeed(a)
       )
       const finish = Effect.flatMap(Effect.clockWith((clock) => clock.currentTimeMillis), (now) =>
@@ -170,17 +171,19 @@ export const wrap = (
           call.endMs = now
         }))
       return Effect.clockWith((clock) => clock.currentTimeMillis).pipe(
-        Effect.tap((now) => {
-          ;(call as { startMs: number }).startMs = now
-        }),
-        Effect.zipRight(sleep(half)),
-        Effect.zipRight(body),
+        Effect.tap((now) =>
+          Effect.sync(() => {
+            ;(call as { startMs: number }).startMs = now
+          })
+        ),
+        Effect.andThen(sleep(half)),
+        Effect.andThen(body),
         Effect.tapError(() =>
           Effect.sync(() => {
             call.failed = true
           })
         ),
-        Effect.zipLeft(sleep(latency - half)),
+        Effect.tap(() => sleep(latency - half)),
         Effect.ensuring(finish)
       )
     })

@@ -8,13 +8,20 @@ import type * as Layer from "effect/Layer"
 
 export * from "@effect/vitest"
 
-const methods = Object.assign(Object.create(V.it) as typeof V.it, V.it, {
+// Callable as `it(name, fn)` is, and reading what it does not replace (`skip`, `skipIf`, `each`, ...) from `it`.
+const call = function(this: unknown, ...args: Array<unknown>) {
+  return (V.it as (...args: Array<unknown>) => unknown).apply(this, args)
+}
+const methods = Object.assign(Object.setPrototypeOf(call, V.it) as typeof V.it, V.it, {
   effect: V.it.scoped,
   live: V.it.scopedLive
 })
 
+/** A plain test: `it(name, fn, timeout)`. */
+type Declare = (name: string, fn?: V.TestFunction, options?: number | V.TestOptions) => void
+
 /** `it`, with Effect 4's meaning of `effect` and `live`. */
-export const it: Omit<typeof V.it, "effect" | "live"> & {
+export const it: Declare & Omit<typeof V.it, "effect" | "live"> & {
   readonly effect: typeof V.it.scoped
   readonly live: typeof V.it.scopedLive
 } = methods
