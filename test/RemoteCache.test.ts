@@ -477,7 +477,7 @@ describe("RemoteCache: failure-only policy steps (log, logOutages, recoverToMiss
       RemoteCache.logOutages(),
       Policy.recoverToMiss
     ),
-    "around a custom step": Policy.log("Warning").pipe(
+    "around a custom step": Policy.log("Warn").pipe(
       Policy.make((ops: Policy.CacheOps<CacheError>) => Effect.succeed(ops)),
       Policy.recoverToMiss
     )

@@ -172,30 +172,3 @@ export const updateUnsafe = <Type, In, Out>(
   input: In,
   context: UpdateContext
 ): void => self.unsafeUpdate(input, context)
-
-// ---------------------------------------------------------------------------------------------------------------
-// Entries for the two-tier test suites: Effect 4's names on Effect 3.
-// ---------------------------------------------------------------------------------------------------------------
-import { dual as dual3 } from "effect/Function"
-import * as Metric3 from "effect/Metric"
-
-/**
- * Effect 4's `Metric.withAttributes`: the metric with these attributes (Effect 3's tags), added in the order they
- * are given, as `Metric.tagged` calls one after another.
- */
-export const withAttributes: {
-  (
-    attributes: Readonly<Record<string, string>>
-  ): <Type, In, Out>(self: Metric3.Metric<Type, In, Out>) => Metric3.Metric<Type, In, Out>
-  <Type, In, Out>(
-    self: Metric3.Metric<Type, In, Out>,
-    attributes: Readonly<Record<string, string>>
-  ): Metric3.Metric<Type, In, Out>
-} = dual3(
-  2,
-  <Type, In, Out>(
-    self: Metric3.Metric<Type, In, Out>,
-    attributes: Readonly<Record<string, string>>
-  ): Metric3.Metric<Type, In, Out> =>
-    Object.entries(attributes).reduce((metric, [key, value]) => Metric3.tagged(metric, key, value), self)
-)
