@@ -242,9 +242,9 @@ export const untyped: Effect.Effect<unknown, never, RemoteCacheBackend.RemoteCac
 })
 
 describe("each line refuses the other major's app", () => {
-  it.each([["effect4", "effect"], ["effect3", "effect4"]] as const)(
-    "npm will not install the %s line next to %s's Effect",
-    async (name, effect) => {
+  it.each([["effect4", "Effect 3", "effect"], ["effect3", "Effect 4", "effect4"]] as const)(
+    "npm will not install the %s line into an %s app",
+    async (name, _app, effect) => {
       const attempt = makeApp(`wrong-${name}`, path.join(root, "node_modules", effect), tarballs.get(name)!.file)
       await expect(attempt).rejects.toThrow(/ERESOLVE|peer effect/)
     },
