@@ -1,6 +1,6 @@
 // Type-checks every ```ts block of README.md (part of `npm run check`) against both faces: once with Effect 3 and
 // once with Effect 4, since a user of either line copies the same blocks. A block right after a line
-// `<!-- effect 3 only -->` is checked against Effect 3 alone. Each block is compiled as a module of its own, as if it
+// `<!-- effect 3 only -->` (or `<!-- effect 4 only -->`) is checked against that major alone. Each block is compiled as a module of its own, as if it
 // sat at the project root; "effect-remote-cache" resolves to src/, as it resolves to the package for a user.
 // Diagnostics name the README line. Blocks are meant to be copied, so each one carries its own imports; unused
 // declarations are allowed, since a snippet often just shows how a value is built.
@@ -24,8 +24,8 @@ for (let i = 0; i < lines.length; i++) {
   while (end < lines.length && !/^```\s*$/.test(lines[end])) end++
   const snippet = {
     file: path.join(root, `README.md.${snippets.length + 1}.ts`),
-    effect3Only: /^<!-- effect 3 only -->$/.test(lines[i - 1] ?? "") ||
-      /^<!-- effect 3 only -->$/.test(lines[i - 2] ?? ""),
+    only: /^<!-- effect ([34]) only -->$/.exec(lines[i - 1] ?? "")?.[1] ??
+      /^<!-- effect ([34]) only -->$/.exec(lines[i - 2] ?? "")?.[1],
     line: start + 1, // 1-based line of the block's first line of code
     text: lines.slice(start, end).join("\n") + "\n"
   }
@@ -58,13 +58,19 @@ const faces = [
   {
     name: "Effect 4",
     adapters: "effect4",
-    paths: { "effect": [`${effect4}/index.d.ts`], "effect/*": [`${effect4}/*.d.ts`] }
+    paths: {
+      "effect": [`${effect4}/index.d.ts`],
+      "effect/testing": [`${effect4}/testing/index.d.ts`],
+      "effect/*": [`${effect4}/*.d.ts`],
+      // @effect/vitest 4, from the Effect 4 test stack (`npm run check` installs it first).
+      "@effect/vitest": ["./test/effect4/node_modules/@effect/vitest/dist/index.d.ts"]
+    }
   }
 ]
 
 let failed = 0
 for (const face of faces) {
-  const checked = face.adapters === "effect3" ? snippets : snippets.filter((snippet) => !snippet.effect3Only)
+  const checked = snippets.filter((snippet) => snippet.only === undefined || `effect${snippet.only}` === face.adapters)
   failed += check(face, checked)
 }
 if (failed > 0 || drifted > 0) {
