@@ -51,7 +51,7 @@ import * as Metric from "#effect/Metric"
 import * as Option from "#effect/Option"
 import * as Result from "#effect/Result"
 import * as Schema from "#effect/Schema"
-import type * as Scope from "#effect/Scope"
+import * as Scope from "#effect/Scope"
 import { decodeMessage } from "./core/tiered/message.js"
 import * as TypedView from "./internal/schemaView.js"
 import { type ViewCompute, ViewComputeId } from "./internal/seams.js"
@@ -283,7 +283,14 @@ export const make = (
     const settings = Result.successValue(resolved)
     const remote = yield* RemoteCache
     const bus = yield* InvalidationBus
-    const state = new TieredState(settings, remote, bus, yield* Effect.scope, yield* Effect.context<never>())
+    // The cache's own work (single-flight leaders, refreshes and their timers, batches, tag writes) runs in a scope
+    // of its own, closed by the cache's finalizer only after the cache is marked closed. Forked straight into the
+    // caller's scope, each fiber's finalizer would be added after the cache's and so run before it (both majors
+    // run a scope's finalizers last added first, or all at once when it is parallel): a refresh interrupted there
+    // completes its group while the cache still looks open, and its callers answer the stale value instead of
+    // being interrupted.
+    const work = yield* Scope.make()
+    const state = new TieredState(settings, remote, bus, work, yield* Effect.context<never>())
 
     yield* bus.subscribe(settings.channel, {
       onMessage: (bytes) => {
@@ -294,11 +301,16 @@ export const make = (
       onSubscribed: state.resubscribed
     })
 
-    // Added last, so it runs first when the scope closes: no group may start after it, and every waiting caller
-    // is released, including those of a leader interrupted before it could run.
+    // When the scope closes: first the cache is marked closed (no group may start after it) and every waiting
+    // caller is released, including those of a leader interrupted before it could run; only then is the cache's
+    // work interrupted, so that whatever that interruption completes finds the cache closed. One finalizer, so that
+    // this order holds however the scope orders its finalizers.
     yield* Effect.addFinalizer((exit) =>
       // An interruption by the fiber closing the scope, for callers to see when the scope closes otherwise.
-      Effect.flatMap(Effect.exit(Effect.interrupt), (interrupted) => Effect.sync(() => state.close(exit, interrupted)))
+      Effect.flatMap(
+        Effect.exit(Effect.interrupt),
+        (interrupted) => Effect.andThen(Effect.sync(() => state.close(exit, interrupted)), Scope.close(work, exit))
+      )
     )
 
     const getOrCompute: TieredCacheShape["getOrCompute"] = (key, compute, computeOptions) =>
