@@ -254,6 +254,9 @@ describe("RedisClient correctness", () => {
         const admitted = yield* Effect.forkChild(
           client.pipeline([["SET", "d", "1"], ["SET", "e", "1"], ["SET", "f", "1"]])
         )
+        // Waiting for room before the room is made: a forked fiber may not have started yet (Effect 4 starts it after
+        // the turn's I/O, which could bring the reply that makes room), and one interrupted then sends nothing.
+        yield* Effect.sleep("50 millis")
         yield* proxy.setMode(FaultProxy.pass)
         yield* Fiber.join(held2)
         yield* Fiber.interrupt(admitted)

@@ -302,12 +302,9 @@ export class Connection<E extends ErrorLike, Resume = unknown> {
     }
     if (!(value instanceof ErrorReply)) {
       this.successfulReplies++
-      settle(pending, value, undefined)
-    } else {
-      const rejected = pending.largestArgument > 0 ? this.rejectedReply(pending, value) : undefined
-      if (rejected === undefined) {
-        settle(pending, value, undefined)
-      } else {
+    } else if (pending.largestArgument > 0) {
+      const rejected = this.rejectedReply(pending, value)
+      if (rejected !== undefined) {
         // Redis closes the connection after this answer: nothing sent on it from now on could be answered.
         this.destroy(
           this.errors.connection({
@@ -319,7 +316,11 @@ export class Connection<E extends ErrorLike, Resume = unknown> {
         return
       }
     }
+    // The room this reply makes is taken by the commands waiting for it before its awaiter is told: a face may run
+    // that awaiter inside `settle` (Effect 4 resumes a fiber at once), and whatever it does next (interrupting a
+    // batch that was waiting, say) must find that batch already admitted, as it would once the reply is read.
     if (this.waiting.length > 0) this.admitWaiting()
+    settle(pending, value, undefined)
   }
 
   private admitWaiting(): void {
