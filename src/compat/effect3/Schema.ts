@@ -1,4 +1,5 @@
 export * from "effect/Schema"
+import { expectedLeaf, type IssueLeaf } from "../../core/serializer/issueLeaf.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Entries for the backends and serializers (`Serializer.schema`, the typed views' decoding): Schema 4's names on
@@ -43,25 +44,8 @@ export const toCodecJson = <A, I, R>(schema: Schema3.Schema<A, I, R>): Schema3.S
  */
 export const typeDescription = (schema: { readonly ast: SchemaAST3.AST }): string => String(schema.ast)
 
-/**
- * One failure of a schema error, described without the value that failed: where it is (`path`, empty at the root)
- * and what was wrong: a value of another type or shape than `expected`, a missing key, an unexpected one, or an
- * operation the schema refuses (`reason` says which, in words that fit after the path).
- */
-export type IssueLeaf =
-  | { readonly _tag: "Expected"; readonly path: ReadonlyArray<PropertyKey>; readonly expected: string }
-  | { readonly _tag: "Missing"; readonly path: ReadonlyArray<PropertyKey> }
-  | { readonly _tag: "Unexpected"; readonly path: ReadonlyArray<PropertyKey> }
-  | { readonly _tag: "Forbidden"; readonly path: ReadonlyArray<PropertyKey>; readonly reason: string }
-
-// The text of a type is made only when read: an error may hold thousands of failures, of which a message names few.
-const expectedLeaf = (path: ReadonlyArray<PropertyKey>, ast: SchemaAST3.AST): IssueLeaf => ({
-  _tag: "Expected",
-  path,
-  get expected() {
-    return String(ast)
-  }
-})
+/** One failure of a schema error (see `core/serializer/issueLeaf.ts`). */
+export type { IssueLeaf } from "../../core/serializer/issueLeaf.js"
 
 /**
  * Neutral helper: every failure of a schema error, in order, as {@link IssueLeaf}s. It reads the issue tree's
@@ -85,7 +69,7 @@ export const issueLeaves = (error: ParseResult3.ParseError): Array<IssueLeaf> =>
         return
       }
       case "Type":
-        leaves.push(expectedLeaf(path, issue.ast))
+        leaves.push(expectedLeaf(path, () => String(issue.ast)))
         return
       case "Missing":
       case "Unexpected":

@@ -1,4 +1,5 @@
 export * from "effect/Schema"
+import { expectedLeaf, type IssueLeaf } from "../../core/serializer/issueLeaf.js"
 
 // ---------------------------------------------------------------------------------------------------------------
 // Entries for the backends and serializers (`Serializer.schema`, the typed views' decoding): two neutral helpers,
@@ -24,25 +25,8 @@ const astDescription = (ast: SchemaAST4.AST): string => {
  */
 export const typeDescription = (schema: { readonly ast: SchemaAST4.AST }): string => astDescription(schema.ast)
 
-/**
- * One failure of a schema error, described without the value that failed: where it is (`path`, empty at the root)
- * and what was wrong: a value of another type or shape than `expected`, a missing key, an unexpected one, or an
- * operation the schema refuses (`reason` says which, in words that fit after the path).
- */
-export type IssueLeaf =
-  | { readonly _tag: "Expected"; readonly path: ReadonlyArray<PropertyKey>; readonly expected: string }
-  | { readonly _tag: "Missing"; readonly path: ReadonlyArray<PropertyKey> }
-  | { readonly _tag: "Unexpected"; readonly path: ReadonlyArray<PropertyKey> }
-  | { readonly _tag: "Forbidden"; readonly path: ReadonlyArray<PropertyKey>; readonly reason: string }
-
-// The text of a type is made only when read: an error may hold thousands of failures, of which a message names few.
-const expectedLeaf = (path: ReadonlyArray<PropertyKey>, ast: SchemaAST4.AST): IssueLeaf => ({
-  _tag: "Expected",
-  path,
-  get expected() {
-    return astDescription(ast)
-  }
-})
+/** One failure of a schema error (see `core/serializer/issueLeaf.ts`). */
+export type { IssueLeaf } from "../../core/serializer/issueLeaf.js"
 
 /**
  * Neutral helper: every failure of a schema error, in order, as {@link IssueLeaf}s. It reads the issue tree's
@@ -74,12 +58,12 @@ export const issueLeaves = (error: SchemaError4): Array<IssueLeaf> => {
         const start = leaves.length
         for (const child of issue.issues) go(child, path, context)
         if (leaves.slice(start).every((leaf) => leaf.path.length === path.length)) {
-          leaves.splice(start, leaves.length - start, expectedLeaf(path, issue.ast))
+          leaves.splice(start, leaves.length - start, expectedLeaf(path, () => astDescription(issue.ast)))
         }
         return
       }
       case "InvalidType":
-        leaves.push(expectedLeaf(path, issue.ast))
+        leaves.push(expectedLeaf(path, () => astDescription(issue.ast)))
         return
       case "InvalidValue":
         leaves.push({ _tag: "Expected", path, expected: context ?? "a valid value" })
