@@ -7,18 +7,10 @@ import * as HashMap from "effect/HashMap"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as LogLevel from "effect/LogLevel"
+import { type CapturedLine, messageText } from "../shared.js"
 
 /** One logged line. */
-export interface CapturedLine {
-  /** The level's label in capitals: `DEBUG`, `INFO`, `WARN`, ... */
-  readonly level: string
-  /** The message, its parts joined by spaces. */
-  readonly message: string
-  /** The log annotations of the fiber that logged it. */
-  readonly annotations: Record<string, unknown>
-  /** The whole line as logfmt prints it: message, annotations, spans and cause. */
-  readonly formatted: string
-}
+export type { CapturedLine }
 
 /**
  * A fresh capture: `layer` adds a logger that appends every line, whatever its level, to `lines` (the other loggers
@@ -30,7 +22,7 @@ export const capture: Effect.Effect<{ readonly lines: Array<CapturedLine>; reado
     const logger = Logger.make((options) => {
       lines.push({
         level: options.logLevel.label,
-        message: Array.isArray(options.message) ? options.message.join(" ") : String(options.message),
+        message: messageText(options.message),
         annotations: Object.fromEntries(HashMap.toEntries(options.annotations)),
         formatted: Logger.logfmtLogger.log(options)
       })

@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Metric from "effect/Metric"
+import { sameTags } from "../shared.js"
 
 /**
  * The state of the series named `name` whose tags are exactly `tags` (a counter's `{ count }`, a histogram's
@@ -12,11 +13,11 @@ import * as Metric from "effect/Metric"
  */
 export const seriesState = (name: string, tags: Record<string, string>): Effect.Effect<unknown> =>
   Effect.map(Metric.snapshot, (pairs) => {
-    const wanted = JSON.stringify(Object.entries(tags).sort())
     for (const pair of pairs) {
       if (pair.metricKey.name !== name) continue
-      const actual = pair.metricKey.tags.map((label) => [label.key, label.value] as const).sort()
-      if (JSON.stringify(actual) === wanted) return pair.metricState
+      if (sameTags(pair.metricKey.tags.map((label) => [label.key, label.value] as const), tags)) {
+        return pair.metricState
+      }
     }
     return undefined
   })

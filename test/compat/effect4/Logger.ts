@@ -6,18 +6,10 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import * as Logger from "effect/Logger"
 import * as References from "effect/References"
+import { type CapturedLine, messageText } from "../shared.js"
 
 /** One logged line. */
-export interface CapturedLine {
-  /** The level's label in capitals: `DEBUG`, `INFO`, `WARN`, ... */
-  readonly level: string
-  /** The message, its parts joined by spaces. */
-  readonly message: string
-  /** The log annotations of the fiber that logged it. */
-  readonly annotations: Record<string, unknown>
-  /** The whole line as logfmt prints it: message, annotations, spans and cause. */
-  readonly formatted: string
-}
+export type { CapturedLine }
 
 /**
  * A fresh capture: `layer` adds a logger that appends every line, whatever its level, to `lines` (the other loggers
@@ -29,7 +21,7 @@ export const capture: Effect.Effect<{ readonly lines: Array<CapturedLine>; reado
     const logger = Logger.make((options) => {
       lines.push({
         level: options.logLevel.toUpperCase(),
-        message: Array.isArray(options.message) ? options.message.join(" ") : String(options.message),
+        message: messageText(options.message),
         annotations: { ...options.fiber.getRef(References.CurrentLogAnnotations) },
         formatted: Logger.formatLogFmt.log(options)
       })

@@ -5,6 +5,7 @@
 import * as Effect from "effect/Effect"
 import { dual } from "effect/Function"
 import * as Metric from "effect/Metric"
+import { sameTags } from "../shared.js"
 
 /**
  * The state of the series named `name` whose attributes are exactly `tags` (a counter's `{ count }`, a histogram's
@@ -12,11 +13,8 @@ import * as Metric from "effect/Metric"
  */
 export const seriesState = (name: string, tags: Record<string, string>): Effect.Effect<unknown> =>
   Effect.map(Metric.snapshot, (series) => {
-    const wanted = JSON.stringify(Object.entries(tags).sort())
     for (const one of series) {
-      if (one.id !== name) continue
-      const actual = Object.entries(one.attributes ?? {}).sort()
-      if (JSON.stringify(actual) === wanted) return one.state
+      if (one.id === name && sameTags(Object.entries(one.attributes ?? {}), tags)) return one.state
     }
     return undefined
   })
