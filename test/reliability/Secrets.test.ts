@@ -1,5 +1,6 @@
+import * as Recording from "#test-effect/Tracer"
 import { describe, expect, it } from "@effect/vitest"
-import { Cause, Effect, Exit, HashMap, Inspectable, Logger, LogLevel, Redacted, Scope, Tracer } from "effect"
+import { Cause, Effect, Exit, HashMap, Inspectable, Logger, LogLevel, Redacted, Scope } from "effect"
 import * as Crypto from "node:crypto"
 import * as Net from "node:net"
 import * as Util from "node:util"
@@ -35,7 +36,6 @@ const renderings = (value: unknown): ReadonlyArray<readonly [string, string]> =>
 /** Everything a program emits while it runs: log lines and spans, captured whole. */
 const makeObserver = Effect.gen(function*() {
   const logs: Array<string> = []
-  const spans: Array<Tracer.Span> = []
   const logger = Logger.make((options) => {
     logs.push(
       Logger.logfmtLogger.log(options),
@@ -45,15 +45,7 @@ const makeObserver = Effect.gen(function*() {
       JSON.stringify(Object.fromEntries(HashMap.toEntries(options.annotations)))
     )
   })
-  const base = yield* Effect.tracer
-  const tracer = Tracer.make({
-    span: (name, parent, context, links, startTime, kind, options) => {
-      const span = base.span(name, parent, context, links, startTime, kind, options)
-      spans.push(span)
-      return span
-    },
-    context: (f, fiber) => base.context(f, fiber)
-  })
+  const { spans, tracer } = yield* Recording.recording
   const observe = <A, E, R>(effect: Effect.Effect<A, E, R>) =>
     effect.pipe(
       // A root span, so that every log line also lands on a span as an event.
