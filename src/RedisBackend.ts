@@ -18,6 +18,7 @@ import * as Clear from "./internal/backend/redis/clear.js"
 import { RedisContext } from "./internal/backend/redis/context.js"
 import * as Reads from "./internal/backend/redis/reads.js"
 import * as Writes from "./internal/backend/redis/writes.js"
+import * as ConfigInput from "./internal/configInput.js"
 import * as RedisClient from "./RedisClient.js"
 import * as RedisCluster from "./RedisCluster.js"
 import type { RedisConfigError } from "./RedisError.js"
@@ -208,15 +209,16 @@ export const layerCluster = (options: RedisClusterBackendOptions): Layer.Layer<R
  * @category layers
  */
 export const layerClusterConfig = (
-  config: Partial<Config.Wrap<RedisClusterBackendOptions>> = {}
+  config: ConfigInput.ConfigInput<RedisClusterBackendOptions> = {}
 ): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError> => {
-  const fields = Object.entries(config).filter(([, field]) => field !== undefined)
-  const wrapped = {
-    nodes: RedisCluster.nodesConfig(),
-    prefix: defaultConfig.prefix,
-    ...Object.fromEntries(fields)
-  } as Config.Wrap<RedisClusterBackendOptions>
-  return Layer.unwrap(Effect.map(Config.unwrap(wrapped), layerCluster))
+  const given = Config.isConfig(config)
+    ? config
+    : Config.all({
+      nodes: RedisCluster.nodesConfig(),
+      prefix: defaultConfig.prefix,
+      ...ConfigInput.fieldConfigs(config)
+    })
+  return Layer.unwrap(Effect.map(given as Config.Config<RedisClusterBackendOptions>, layerCluster))
 }
 
 /**
@@ -262,15 +264,9 @@ const withDefaults = (options: RedisBackendOptions, defaults: RedisBackendOption
  * @category layers
  */
 export const layerConfig = (
-  config: Config.Wrap<RedisBackendOptions> = {}
+  config: ConfigInput.ConfigInput<RedisBackendOptions> = {}
 ): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError> => {
-  // A field left `undefined` in the object form is a field not given.
-  const fields = Config.isConfig(config) ? [] : Object.entries(config).filter(([, field]) => field !== undefined)
-  const given: Config.Config<RedisBackendOptions> = Config.isConfig(config)
-    ? config
-    : fields.length === 0
-    ? Config.succeed({})
-    : Config.unwrap<RedisBackendOptions>(Object.fromEntries(fields) as Config.Wrap<RedisBackendOptions>)
+  const given = ConfigInput.toConfig(config)
   const options = Config.map(
     Config.all([Config.all(defaultConfig), given]),
     ([defaults, values]) => withDefaults(values, defaults)

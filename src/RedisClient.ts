@@ -28,6 +28,7 @@ import { parseUrl, resolveOptions } from "./internal/client/options.js"
 import { awaitAll, awaitAllWritten, awaitPending, awaitWritten } from "./internal/client/reply.js"
 import * as Subscriber from "./internal/client/subscriber.js"
 import type { Command, RedisClientOptions, ResolvedOptions, SubscriptionHandlers } from "./internal/client/types.js"
+import * as ConfigInput from "./internal/configInput.js"
 import { ClientSeamId, type WithClientSeam } from "./internal/seams.js"
 import { RedisConfigError, type RedisError, type RedisInputError } from "./RedisError.js"
 import type * as Resp from "./Resp.js"
@@ -250,6 +251,16 @@ export const urlConfig = (
   )
 
 /**
+ * What every `layerConfig` takes: a whole `Config` of the options, or an object whose fields are each a `Config`
+ * (or a record of them), or a plain value used as given, so `layerConfig({ prefix: "app:" })` and
+ * `layerConfig({ prefix: Config.String("PREFIX") })` both work. A field left `undefined` is a field not given.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type LayerConfigInput<A> = ConfigInput.ConfigInput<A>
+
+/**
  * The client as a scoped layer whose options come from `effect/Config`. By default it reads `REDIS_URL`
  * (falling back to `redis://localhost:6379`).
  *
@@ -268,6 +279,6 @@ export const urlConfig = (
  * @category layers
  */
 export const layerConfig = (
-  config: Config.Wrap<RedisClientOptions> = { url: urlConfig() }
+  config: ConfigInput.ConfigInput<RedisClientOptions> = { url: urlConfig() }
 ): Layer.Layer<RedisClient, RedisConfigError | Config.ConfigError> =>
-  Layer.effect(RedisClient, Effect.flatMap(Config.unwrap<RedisClientOptions>(config), make))
+  Layer.effect(RedisClient, Effect.flatMap(ConfigInput.toConfig(config), make))

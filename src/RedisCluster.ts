@@ -62,6 +62,7 @@ import { Router } from "./internal/cluster/router.js"
 import { Splitter } from "./internal/cluster/splitter.js"
 import * as Topology from "./internal/cluster/topology.js"
 import type { RedisClusterOptions } from "./internal/cluster/types.js"
+import * as ConfigInput from "./internal/configInput.js"
 import { ClientSeamId, type WithClientSeam } from "./internal/seams.js"
 import * as RedisClient from "./RedisClient.js"
 import { RedisConfigError, type RedisError } from "./RedisError.js"
@@ -230,6 +231,6 @@ export const nodesConfig = (name = "REDIS_CLUSTER_NODES"): Config.Config<Readonl
  * @category layers
  */
 export const layerConfig = (
-  config: Config.Wrap<RedisClusterOptions> = { nodes: nodesConfig() }
+  config: ConfigInput.ConfigInput<RedisClusterOptions> = { nodes: nodesConfig() }
 ): Layer.Layer<RedisClient.RedisClient, RedisConfigError | Config.ConfigError> =>
-  Layer.effect(RedisClient.RedisClient, Effect.flatMap(Config.unwrap(config), make))
+  Layer.effect(RedisClient.RedisClient, Effect.flatMap(ConfigInput.toConfig(config), make))

@@ -71,6 +71,31 @@ describe("RedisBackend.layerConfig", () => {
       expect(backend.prefix).toBe("given:")
     }))
 
+  it.scoped("a plain value is taken as given, next to Configs; nested records of Configs still read", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServer.make()
+      const backend = yield* roundTrip(
+        RedisBackend.layerConfig({
+          prefix: "plain:",
+          batchReads: false,
+          connectTimeout: "2 seconds",
+          scanCount: Config.succeed(10)
+        }),
+        { REDIS_URL: server.url, CACHE_PREFIX: "env:" }
+      )
+      expect(backend.prefix).toBe("plain:")
+      expect(yield* server.cli("EXISTS", "plain:k")).toBe("1")
+    }))
+
+  it.effect("a plain string where a Config was expected no longer overflows the stack", () =>
+    Effect.gen(function*() {
+      // Effect's Config.unwrap walked into the string's characters until the stack overflowed.
+      const exit = yield* Layer.build(
+        RedisBackend.layerConfig({ url: "redis://127.0.0.1:1/0" as never, commandTimeout: "1 second" })
+      ).pipe(Effect.scoped, Effect.exit)
+      expect(exit._tag).toBe("Success")
+    }))
+
   it.scoped("without any configuration the prefix is the default one", () =>
     Effect.gen(function*() {
       const server = yield* RedisServer.make()
