@@ -232,7 +232,8 @@ export const aroundEach = <EIn, EOut>(
   setIfAbsent: (key, value, ttl) => f(ops.setIfAbsent(key, value, ttl), "setIfAbsent", key),
   delete: (key) => f(ops.delete(key), "delete", key),
   deleteMany: (keys) => f(ops.deleteMany(keys), "deleteMany", keys[0]),
-  clear: f(ops.clear, "clear", undefined)
+  clear: f(ops.clear, "clear", undefined),
+  diagnosis: ops.diagnosis
 })
 
 /**
@@ -703,7 +704,8 @@ export const recoverToMiss: Recovers = withFusion(
     setIfAbsent: (key, value, ttl) => orElse(ops.setIfAbsent(key, value, ttl), () => false),
     delete: (key) => ignore(ops.delete(key)),
     deleteMany: (keys) => ignore(ops.deleteMany(keys)),
-    clear: ignore(ops.clear)
+    clear: ignore(ops.clear),
+    diagnosis: ops.diagnosis
   })),
   [() => ({ onFailure: recoverFailed })]
 )

@@ -121,7 +121,8 @@ export const make = (
       setIfAbsent: (key, value, ttl) => Writes.setIfAbsent(c, key, value, ttl),
       delete: (key) => c.remove("delete", key, [c.prefix + key]),
       deleteMany: (keys) => Writes.deleteMany(c, keys),
-      clear: Clear.clear(c)
+      clear: Clear.clear(c),
+      diagnosis: () => client.diagnosis?.()
     })
   })
 

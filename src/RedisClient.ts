@@ -12,7 +12,14 @@
  * Failure: a reply that does not arrive within `commandTimeout` fails its command with `RedisTimeoutError` and
  * finishes the connection (every other command on it fails with `RedisConnectionError`, the next command opens
  * a fresh one), so a late reply can never be read by the wrong command. While the server is down commands fail
- * fast; reconnection is attempted by later commands with a bounded exponential backoff.
+ * fast; after a failed attempt the client keeps trying in the background with a bounded exponential backoff
+ * (`reconnectBaseDelay` doubling up to `reconnectMaxDelay`) until a connection opens, and a command that comes
+ * once the delay has passed makes the attempt itself.
+ *
+ * Log: `redis: connected to host:port` at Info on the first connection (the server only, never a credential);
+ * `redis: cannot reach host:port: <why>` at Warning when two attempts in a row failed, again every 5 minutes while
+ * it lasts, and `redis: connected to host:port again after <duration>` at Info when it ends, seen by the
+ * background retry even without traffic. Annotated `redis.server`. The same words are in `diagnosis`.
  *
  * @since 0.1.0
  */
@@ -104,6 +111,17 @@ export interface RedisClientShape {
    * client. What must see every node (`RedisBackend`'s `clear`) runs on each.
    */
   readonly primaries?: Effect.Effect<ReadonlyArray<RedisClientShape>, RedisError> | undefined
+  /**
+   * Why the server cannot be used right now, as the client last saw it: while no connection is open, the last
+   * failed attempt (`cannot connect to host:port: connect ECONNREFUSED…`, a failed TLS handshake, `authentication
+   * to host:port failed: WRONGPASS…`) or how the last connection was lost; `undefined` while a connection is open,
+   * or before the first attempt. Never holds the password. Read by `RemoteCache.logOutages`, so that its Warning
+   * says what the client knows rather than only the operation's own error. A cluster client gives its failing
+   * nodes' diagnoses. Optional: a shape made by hand may leave it out.
+   *
+   * @since 0.2.0
+   */
+  readonly diagnosis?: (() => string | undefined) | undefined
 }
 
 /**
@@ -203,6 +221,7 @@ export const make = (
       inFlight: Effect.sync(() => commands.current()?.inFlight ?? 0),
       subscribe: subscriber.subscribe,
       publish,
+      diagnosis: commands.diagnosis,
       [ClientSeamId]: { submit }
     } satisfies RedisClientShape & WithClientSeam
   })

@@ -119,7 +119,8 @@ export const make = (
       pipeline: (batch) => batch.every(isNodeLocal) ? node.client.pipeline(batch) : pipeline(batch),
       inFlight: node.client.inFlight,
       subscribe: node.client.subscribe,
-      publish: node.client.publish
+      publish: node.client.publish,
+      diagnosis: node.client.diagnosis
     })
 
     const primaryClients: Effect.Effect<ReadonlyArray<RedisClient.RedisClientShape>, RedisError> = Effect.map(
@@ -158,6 +159,17 @@ export const make = (
       )
     )
 
+    // Each node's client says its own; the nodes that have something to say, a few of them, in one line.
+    const diagnosis = (): string | undefined => {
+      const said: Array<string> = []
+      for (const node of topology.nodes.values()) {
+        const one = node.client.diagnosis?.()
+        if (one !== undefined) said.push(one)
+      }
+      if (said.length === 0) return undefined
+      return said.length <= 3 ? said.join("; ") : `${said.slice(0, 3).join("; ")}; and ${said.length - 3} more nodes`
+    }
+
     return {
       options: resolved,
       send,
@@ -166,6 +178,7 @@ export const make = (
       subscribe,
       publish,
       primaries: primaryClients,
+      diagnosis,
       [ClientSeamId]: { sendSettled, pipelineSettled }
     } satisfies RedisClient.RedisClientShape & WithClientSeam
   })

@@ -10,8 +10,8 @@
  *
  * `layerDefault` never lets a cache failure fail the caller: every failure is logged at debug level and
  * becomes a miss (`get`), a no-op (`set`, `delete`, `deleteMany`, `clear`) or "not stored" (`setIfAbsent` answers
- * `false`); no timeout beyond the client's own. The outage
- * itself is said once, at Warning level, and its end at Info (`logOutages`).
+ * `false`); no timeout beyond the client's own. Each outage is said at Warning level when it starts and every 5
+ * minutes while it lasts, and its end at Info with its duration (`logOutages`).
  *
  * A value the backend's serializer cannot encode is the caller's bug, not a cache failure: under every policy the
  * write dies with an `IllegalArgumentError` (Effect 3's `IllegalArgumentException`) that says why, so a write is
@@ -47,6 +47,7 @@ import * as Option from "#effect/Option"
 import * as References from "#effect/References"
 import * as Schema from "#effect/Schema"
 import type * as Tracer from "#effect/Tracer"
+import { formatDuration, OutageTracker } from "./core/outage.js"
 import * as Backend from "./internal/backend/backend.js"
 import { durationMillis } from "./internal/duration.js"
 import * as TypedView from "./internal/schemaView.js"
@@ -56,6 +57,7 @@ import {
   FusionId,
   fusionOf,
   type Observer,
+  type StepTarget,
   tapFailure,
   withFusion,
   wrapObserved
@@ -339,7 +341,8 @@ const instrumentAll = <E>(ops: Policy.CacheOps<any>, handler?: Handler): Policy.
         keys[0],
         undefined
       ),
-    clear: instrument("clear", ops.clear, spanOptions("clear"), undefined, handler, undefined, undefined)
+    clear: instrument("clear", ops.clear, spanOptions("clear"), undefined, handler, undefined, undefined),
+    diagnosis: ops.diagnosis
   }
 }
 
@@ -354,7 +357,26 @@ const instrumentAll = <E>(ops: Policy.CacheOps<any>, handler?: Handler): Policy.
  * @category models
  */
 export interface LogOutagesOptions {
-  /** Least time between two Warnings, so that a backend that keeps flapping is not reported on every flap. */
+  /**
+   * Consecutive failed operations that make an outage (an integer, at least 1). Default 2: one failure between
+   * successes (a blip, a single timeout) is left to `Policy.log`; two in a row are an outage.
+   *
+   * @since 0.2.0
+   */
+  readonly threshold?: number | undefined
+  /**
+   * How often an outage that goes on is said again, at the first failure after this long since it was last said.
+   * Default 5 minutes.
+   *
+   * @since 0.2.0
+   */
+  readonly repeatEvery?: Duration.Input | undefined
+  /**
+   * The former name of `repeatEvery`, which it means now (`repeatEvery` wins when both are given). It used to
+   * hold back the start of the next outage as well, so a short blip could hide a real outage that followed it.
+   *
+   * @deprecated Use `repeatEvery`.
+   */
   readonly minInterval?: Duration.Input | undefined
 }
 
@@ -374,72 +396,115 @@ const describeError = (error: unknown): string => {
   return message === "" ? tagOf(error) : `${tagOf(error)}: ${message}`
 }
 
+const plural = (n: number, one: string): string => `${n} ${one}${n === 1 ? "" : "s"}`
+
 /**
- * Says when the backend stops working and when it works again, once each, whatever the number of operations in
- * between: a Warning at the first failure after a success (`cache backend failing: <error tag>: <message>`), an
- * Info at the first success after that (`cache backend working again`), both annotated with `cache.operation`,
- * `cache.prefix` and, for the Warning, `cache.error`. Never a key, a value or a secret. A backend that flaps is
- * reported at most once per `minInterval` (default 1 minute, on Effect's `Clock`); an Info only follows a Warning.
- * Errors about the value or the input (`CacheSerializationError`, `CacheInputError`) are not outages and are
- * not reported here.
+ * Says every outage of the backend, however close to the last: a Warning when it starts, again while it lasts,
+ * and an Info when it ends, whatever the number of operations in between.
+ *
+ * - Start: `threshold` consecutive failed operations (default 2, so that a lone failure between successes is not
+ *   an outage): Warning `cache backend failing: <why>`. `<why>` is the backend's own diagnosis when it has one (a
+ *   Redis backend: what its client last saw, such as `cannot connect to host:port: connect ECONNREFUSED…`, a failed
+ *   TLS handshake or `authentication to host:port failed: WRONGPASS…`), else the operation's error
+ *   (`<error tag>: <message>`, such as a policy's timeout).
+ * - While it lasts: the same Warning, `cache backend still failing after <duration> (<n> failed operations): <why>`,
+ *   at the first failure once `repeatEvery` (default 5 minutes) has passed since it was last said.
+ * - End, at the first success: Info `cache backend working again after <duration> (<n> failed operations)`, the
+ *   duration from the outage's first failure.
+ *
+ * Every line is annotated with `cache.operation` and `cache.prefix`; the Warnings with `cache.error` (the error's
+ * tag) and `cache.failures`. Never a key, a value or a secret. Time is Effect's `Clock`. Errors about the value or
+ * the input (`CacheSerializationError`, `CacheInputError`) are not outages: they neither count nor break a run.
+ *
+ * The step sees operations only: with no traffic it says nothing, and an outage ends at the first success after
+ * it. The Redis client logs its connection too (`redis: cannot reach …`, `redis: connected to … again after …`),
+ * from its background reconnection, with or without traffic.
  *
  * Each operation's failure is still `Policy.log`'s business: put this step before `recoverToMiss`, as
  * {@link defaultPolicy} does, so that a recovered failure is still seen.
  *
- * A `NaN`, negative or unparsable `minInterval` throws `IllegalArgumentError` here, when the step is made.
+ * A `threshold` that is not a positive integer, or a `NaN`, negative or unparsable `repeatEvery` (or
+ * `minInterval`), throws `IllegalArgumentError` here, when the step is made.
  *
  * @since 0.1.0
  * @category policies
  */
 export const logOutages = (options: LogOutagesOptions = {}): Policy.Adds<never> => {
-  const minInterval = durationMillis(options.minInterval ?? "1 minute", "logOutages minInterval", { allowZero: true })
-  if (minInterval._tag === "Invalid") throw new Cause.IllegalArgumentError(minInterval.message)
-  const minIntervalMillis = minInterval.millis
-  // Per cache built: "warned" is true from a Warning until the Info that ends it.
-  const makeStep = (prefix: string) => {
-    let warned = false
-    let lastWarningAt = Number.NEGATIVE_INFINITY
+  const threshold = options.threshold ?? 2
+  if (!Number.isInteger(threshold) || threshold < 1) {
+    throw new Cause.IllegalArgumentError(`logOutages threshold must be a positive integer, got ${threshold}`)
+  }
+  const repeatName = options.repeatEvery === undefined && options.minInterval !== undefined
+    ? "logOutages minInterval"
+    : "logOutages repeatEvery"
+  const repeatEvery = durationMillis(options.repeatEvery ?? options.minInterval ?? "5 minutes", repeatName, {
+    allowZero: true
+  })
+  if (repeatEvery._tag === "Invalid") throw new Cause.IllegalArgumentError(repeatEvery.message)
+  const repeatEveryMillis = repeatEvery.millis
+  // Per cache built: one tracker of its outages.
+  const makeStep = (target: StepTarget) => {
+    const tracker = new OutageTracker({ threshold, repeatEveryMillis })
+    const prefix = target.prefix
     const annotations = (operation: Operation): Record<string, string> => ({
       "cache.operation": operation,
       "cache.prefix": prefix
     })
+    const why = (error: unknown): string => {
+      const diagnosis = target.diagnosis?.()
+      return diagnosis === undefined ? describeError(error) : diagnosis
+    }
     const failed = (operation: Operation, error: unknown): Effect.Effect<void> =>
       Effect.clockWith((clock) => {
-        if (warned || !isOutage(error)) return Effect.void
-        const now = Clock.currentTimeMillisUnsafe(clock)
-        if (now - lastWarningAt < minIntervalMillis) return Effect.void
-        warned = true
-        lastWarningAt = now
-        return Effect.annotateLogs(Effect.logWarning(`cache backend failing: ${describeError(error)}`), {
+        if (!isOutage(error)) return Effect.void
+        const event = tracker.failure(Clock.currentTimeMillisUnsafe(clock))
+        if (event === undefined || event._tag === "Ended") return Effect.void
+        const message = event._tag === "Started"
+          ? `cache backend failing: ${why(error)}`
+          : `cache backend still failing after ${formatDuration(event.elapsedMillis)} ` +
+            `(${plural(event.failures, "failed operation")}): ${why(error)}`
+        return Effect.annotateLogs(Effect.logWarning(message), {
           ...annotations(operation),
-          "cache.error": tagOf(error)
+          "cache.error": tagOf(error),
+          "cache.failures": String(event.failures)
         })
       })
     const succeeded = (operation: Operation): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (!warned) return Effect.void
-        warned = false
-        return Effect.annotateLogs(Effect.logInfo("cache backend working again"), annotations(operation))
+      Effect.clockWith((clock) => {
+        const event = tracker.success(Clock.currentTimeMillisUnsafe(clock))
+        if (event === undefined || event._tag !== "Ended") return Effect.void
+        return Effect.annotateLogs(
+          Effect.logInfo(
+            `cache backend working again after ${formatDuration(event.durationMillis)} ` +
+              `(${plural(event.failures, "failed operation")})`
+          ),
+          annotations(operation)
+        )
       })
+    // Nothing to do on a success unless failures are counted: the usual success costs one comparison.
+    const onSuccess = (operation: Operation) => tracker.failures > 0 ? succeeded(operation) : undefined
     return {
       step: {
         onFailure: (failedEffect, operation) => tapFailure(failedEffect, (error) => failed(operation, error)),
-        onSuccess: (operation) => warned ? succeeded(operation) : undefined
+        onSuccess
       } satisfies FusedStep,
       // `tapBoth`, without its extra steps on the usual success (the backend working, nothing to say).
       around: <A, E>(effect: Effect.Effect<A, E>, operation: Operation): Effect.Effect<A, E> =>
         Effect.matchCauseEffect(effect, {
           onFailure: (cause) => Effect.tapError(Effect.failCause(cause), (error) => failed(operation, error)),
-          onSuccess: (value) => warned ? Effect.as(succeeded(operation), value) : Effect.succeed(value)
+          onSuccess: (value) => {
+            const after = onSuccess(operation)
+            return after === undefined ? Effect.succeed(value) : Effect.as(after, value)
+          }
         })
     }
   }
   const policy = Policy.make((ops: Policy.CacheOps<CacheError>) =>
-    Effect.sync(() => Policy.aroundEach(ops, makeStep(ops.prefix).around))
+    Effect.sync(() => Policy.aroundEach(ops, makeStep(ops).around))
   )
   // Like `Policy.log`, it adds no error and lets through whatever it is given, so it composes after any policy;
   // and it acts on failure only (but for the Info, said on a success), so `RemoteCache` can fuse it.
-  return withFusion(policy, [(prefix) => makeStep(prefix).step]) as unknown as Policy.Adds<never>
+  return withFusion(policy, [(target) => makeStep(target).step]) as unknown as Policy.Adds<never>
 }
 
 // Set while a typed view writes the encoded form it made, so that a refusal can name the likely cause. A reference
@@ -487,7 +552,8 @@ const refuseUnencodable = (ops: Policy.CacheOps<CacheError>): Policy.CacheOps<Ca
  * The policy of {@link layerDefault}: a cache failure never fails the caller. Every failure is logged at
  * debug level, then `get` yields a miss, `set` / `delete` / `deleteMany` / `clear` do nothing and `setIfAbsent`
  * answers `false`. It is not silent: when the
- * backend goes from working to failing a Warning names the cause, and an Info says when it works again
+ * backend fails twice in a row a Warning names the cause (the client's diagnosis when it has one), repeated every
+ * 5 minutes while it lasts, and an Info says when it works again and for how long it did not
  * ({@link logOutages}). No timeout is added: an unresponsive server costs the client's own `commandTimeout`
  * (5 s by default).
  *
@@ -527,7 +593,7 @@ export const fromBackend = <E>(
     inner === undefined
       ? Effect.succeed(backend)
       : wrapObserved(inner, refuseUnencodable(observeErrors(backend)), observeErrors),
-    (ops) => instrumentAll<E>(ops, handlerOf(steps.map((make) => make(backend.prefix)), inner === undefined))
+    (ops) => instrumentAll<E>(ops, handlerOf(steps.map((make) => make(backend)), inner === undefined))
   )
 }
 

@@ -352,6 +352,15 @@ export interface CacheOps<out E> {
    * prefix extends this one's (`"a:"` and `"a:b:"`) lives inside its namespace and is cleared with it.
    */
   readonly clear: Effect.Effect<void, E>
+  /**
+   * Why the backend cannot be used right now, as far as it knows (a Redis backend: its client's `diagnosis`, such
+   * as `cannot connect to host:port: connect ECONNREFUSED…` or a failed authentication), `undefined` when it knows
+   * of nothing wrong. Never a secret. `RemoteCache.logOutages` puts it in its Warning. Optional: policies pass it
+   * on, and a backend made by hand may leave it out.
+   *
+   * @since 0.2.0
+   */
+  readonly diagnosis?: (() => string | undefined) | undefined
 }
 
 /**

@@ -17,7 +17,7 @@ import { describe, expect, expectTypeOf, it } from "#test-effect/vitest"
 import * as Policy from "../src/Policy.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RemoteCache from "../src/RemoteCache.js"
-import { type CacheError, RemoteCacheBackend } from "../src/RemoteCacheBackend.js"
+import { type CacheError, CacheTimeoutError, RemoteCacheBackend } from "../src/RemoteCacheBackend.js"
 import * as Serializer from "../src/Serializer.js"
 import { FaultyBackend, layer as faultyLayer } from "./utils/FaultyBackend.js"
 import * as RedisServer from "./utils/RedisServer.js"
@@ -119,10 +119,11 @@ describe("RemoteCache.layerDefault", () => {
         "DEBUG",
         `cache ${operation} failed: CacheConnectionError: injected connection fault`
       ])
+      // The second failure in a row makes the outage (a lone failure is a blip).
       expect(logs.lines.map((line) => [line.level, line.message])).toStrictEqual([
-        perOperation[0],
+        ...perOperation.slice(0, 2),
         ["WARN", "cache backend failing: CacheConnectionError: injected connection fault"],
-        ...perOperation.slice(1)
+        ...perOperation.slice(2)
       ])
       expect(JSON.stringify(logs.lines)).not.toContain("secret-value")
     }))
@@ -735,7 +736,7 @@ describe("RemoteCache over Redis", () => {
 // ---------------------------------------------------------------------------------------------------------------
 
 describe("RemoteCache.logOutages (in the default policy)", () => {
-  it.effect("a Warning when the backend starts failing, an Info when it recovers, at most once per minute", () =>
+  it.effect("a Warning when the backend starts failing, an Info with its duration when it recovers", () =>
     Effect.gen(function*() {
       const logs = yield* captureLogs
       const loud = () => logs.lines.filter((line) => line.level !== "DEBUG").map((line) => [line.level, line.message])
@@ -746,7 +747,10 @@ describe("RemoteCache.logOutages (in the default policy)", () => {
           const faulty = yield* FaultyBackend
           yield* cache.set("k", 1)
           yield* faulty.failAlways("timeout")
-          for (let i = 0; i < 10; i++) expect(yield* cache.get("k")).toStrictEqual(Option.none())
+          for (let i = 0; i < 10; i++) {
+            expect(yield* cache.get("k")).toStrictEqual(Option.none())
+            yield* TestClock.adjust("100 millis")
+          }
           yield* cache.set("k", 2)
           const warning = ["WARN", "cache backend failing: CacheTimeoutError: injected timeout fault"]
           expect(loud()).toStrictEqual([warning])
@@ -754,31 +758,149 @@ describe("RemoteCache.logOutages (in the default policy)", () => {
           expect(line!.annotations).toStrictEqual({
             "cache.operation": "get",
             "cache.prefix": "app:",
-            "cache.error": "CacheTimeoutError"
+            "cache.error": "CacheTimeoutError",
+            "cache.failures": "2"
           })
           yield* faulty.heal
           expect(yield* cache.get("k")).toStrictEqual(Option.some(1))
           yield* cache.get("k")
-          const info = ["INFO", "cache backend working again"]
+          // From the first failure (10 gets 100 ms apart, then the set) to the success: 1 s, 11 failed operations.
+          const info = ["INFO", "cache backend working again after 1 s (11 failed operations)"]
           expect(loud()).toStrictEqual([warning, info])
-          // Flapping within the minute: not said again.
+        })
+      ).pipe(Effect.provide(logs.layer))
+    }))
+
+  it.effect("a blip, then a real outage a moment later: both are said, each with its end", () =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      const loud = () => logs.lines.filter((line) => line.level !== "DEBUG").map((line) => [line.level, line.message])
+      yield* withCache(
+        RemoteCache.defaultPolicy,
+        Effect.gen(function*() {
+          const cache = yield* RemoteCache.RemoteCache
+          const faulty = yield* FaultyBackend
+          // A lone failure between successes: no outage, nothing said above Debug.
+          yield* faulty.failNext("connection")
+          yield* cache.get("k")
+          yield* cache.get("k")
+          expect(loud()).toStrictEqual([])
+          // A 0.2 s blip under traffic: an outage of its own, said and ended.
           yield* faulty.failAlways("connection")
           yield* cache.get("k")
+          yield* TestClock.adjust("100 millis")
+          yield* cache.get("k")
+          yield* TestClock.adjust("100 millis")
           yield* faulty.heal
           yield* cache.get("k")
-          expect(loud()).toStrictEqual([warning, info])
-          // A minute later it is.
-          yield* TestClock.adjust("1 minute")
-          yield* faulty.failAlways("connection")
-          yield* cache.get("k")
+          // A second later, the real 4 s outage: said at once, not held back by the blip.
+          yield* TestClock.adjust("1 second")
+          yield* faulty.failAlways("timeout")
+          for (let i = 0; i < 5; i++) {
+            yield* cache.get("k")
+            yield* TestClock.adjust("1 second")
+          }
+          yield* faulty.heal
           yield* cache.get("k")
           expect(loud()).toStrictEqual([
-            warning,
-            info,
-            ["WARN", "cache backend failing: CacheConnectionError: injected connection fault"]
+            ["WARN", "cache backend failing: CacheConnectionError: injected connection fault"],
+            ["INFO", "cache backend working again after 200 ms (2 failed operations)"],
+            ["WARN", "cache backend failing: CacheTimeoutError: injected timeout fault"],
+            ["INFO", "cache backend working again after 5 s (5 failed operations)"]
           ])
         })
       ).pipe(Effect.provide(logs.layer))
+    }))
+
+  it.effect("a long outage is said again every repeatEvery while it lasts, with its duration so far", () =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      const loud = () => logs.lines.filter((line) => line.level !== "DEBUG").map((line) => [line.level, line.message])
+      yield* withCache(
+        RemoteCache.defaultPolicy,
+        Effect.gen(function*() {
+          const cache = yield* RemoteCache.RemoteCache
+          const faulty = yield* FaultyBackend
+          yield* faulty.failAlways("connection")
+          // One failed get every 30 s for 12 minutes.
+          for (let i = 0; i <= 24; i++) {
+            yield* cache.get("k")
+            yield* TestClock.adjust("30 seconds")
+          }
+          yield* faulty.heal
+          yield* cache.get("k")
+          const why = "injected connection fault"
+          expect(loud()).toStrictEqual([
+            ["WARN", `cache backend failing: CacheConnectionError: ${why}`],
+            [
+              "WARN",
+              `cache backend still failing after 5 min 30 s (12 failed operations): CacheConnectionError: ${why}`
+            ],
+            [
+              "WARN",
+              `cache backend still failing after 10 min 30 s (22 failed operations): CacheConnectionError: ${why}`
+            ],
+            ["INFO", "cache backend working again after 12 min 30 s (25 failed operations)"]
+          ])
+        })
+      ).pipe(Effect.provide(logs.layer))
+    }))
+
+  it.effect("threshold and repeatEvery are options; minInterval still means repeatEvery; bad values throw", () =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      const loud = () => logs.lines.filter((line) => line.level !== "DEBUG").map((line) => [line.level, line.message])
+      yield* withCache(
+        Policy.log("Debug").pipe(
+          RemoteCache.logOutages({ threshold: 1, minInterval: "1 second" }),
+          Policy.recoverToMiss
+        ),
+        Effect.gen(function*() {
+          const cache = yield* RemoteCache.RemoteCache
+          const faulty = yield* FaultyBackend
+          yield* faulty.failNext("reply")
+          yield* cache.get("k")
+          yield* cache.get("k")
+          yield* faulty.failAlways("reply")
+          yield* cache.get("k")
+          yield* TestClock.adjust("1 second")
+          yield* cache.get("k")
+          expect(loud().map(([level, message]) => `${level} ${message!.replace(/: .*/, "")}`)).toStrictEqual([
+            "WARN cache backend failing",
+            "INFO cache backend working again after 0 ms (1 failed operation)",
+            "WARN cache backend failing",
+            "WARN cache backend still failing after 1 s (2 failed operations)"
+          ])
+        })
+      ).pipe(Effect.provide(logs.layer))
+      expect(() => RemoteCache.logOutages({ threshold: 0 })).toThrow("threshold")
+      expect(() => RemoteCache.logOutages({ threshold: 1.5 })).toThrow("threshold")
+      expect(() => RemoteCache.logOutages({ repeatEvery: NaN })).toThrow("logOutages repeatEvery is NaN")
+    }))
+
+  it.effect("the backend's diagnosis, when it has one, says why instead of the operation's error", () =>
+    Effect.gen(function*() {
+      const logs = yield* captureLogs
+      const backend = yield* Effect.provide(
+        Effect.flatMap(RemoteCacheBackend, Effect.succeed),
+        faultyLayer({ prefix: "app:" })
+      )
+      let diagnosis: string | undefined = "cannot connect to db:6379: connect ECONNREFUSED"
+      // What a policy's own timeout says: nothing about why.
+      const timedOut = new CacheTimeoutError({ operation: "get", message: "no result within 100 ms" })
+      const cache = yield* RemoteCache.fromBackend(
+        { ...backend, get: () => Effect.fail(timedOut), diagnosis: () => diagnosis },
+        RemoteCache.defaultPolicy
+      )
+      yield* Effect.provide(cache.get("k"), logs.layer)
+      yield* Effect.provide(cache.get("k"), logs.layer)
+      diagnosis = undefined
+      yield* Effect.provide(cache.get("k"), logs.layer)
+      const warnings = logs.lines.filter((line) => line.level === "WARN")
+      expect(warnings.map((line) => line.message)).toStrictEqual([
+        "cache backend failing: cannot connect to db:6379: connect ECONNREFUSED"
+      ])
+      expect(warnings[0]!.annotations["cache.error"]).toBe("CacheTimeoutError")
     }))
 
   it.effect("a value or input error is no outage", () =>
@@ -819,11 +941,12 @@ describe("RemoteCache.logOutages (in the default policy)", () => {
       ])
     }))
 
-  it.live("100 gets against a wrong password: one Warning naming the cause, without the password", () =>
+  it.live("100 gets against a wrong password: the cache's Warning and the client's name the cause, never the password", () =>
     Effect.gen(function*() {
       const logs = yield* captureLogs
       const password = "Wr0ng-pa55word-never-logged"
       const server = yield* RedisServer.make({ args: ["--requirepass", "the-right-one"] })
+      const warnings = () => logs.lines.filter((line) => line.level === "WARN").map((line) => line.message)
       yield* Effect.gen(function*() {
         const cache = yield* buildCache(RemoteCache.defaultPolicy, {
           host: server.host,
@@ -831,11 +954,20 @@ describe("RemoteCache.logOutages (in the default policy)", () => {
           password: Redacted.make(password)
         })
         for (let i = 0; i < 100; i++) expect(yield* cache.get(`k${i}`)).toStrictEqual(Option.none())
+        // The client's background retry fails too, and the client says so.
+        for (let i = 0; i < 500 && !warnings().some((line) => line.startsWith("redis:")); i++) {
+          yield* Effect.sleep("10 millis")
+        }
       }).pipe(Effect.provide(logs.layer))
-      const warnings = logs.lines.filter((line) => line.level === "WARN")
-      expect(warnings.length).toBe(1)
-      expect(warnings[0]!.message).toMatch(/^cache backend failing: CacheReplyError: WRONGPASS/)
-      expect(logs.lines.filter((line) => line.level === "DEBUG").length).toBe(100)
+      const where = `127.0.0.1:${server.port}`
+      const cause = `authentication to ${where} failed: WRONGPASS`
+      expect(warnings().filter((line) => line.startsWith("cache backend failing")).length).toBe(1)
+      expect(warnings()).toContainEqual(expect.stringMatching(new RegExp(`^cache backend failing: ${cause}`)))
+      expect(warnings()).toContainEqual(
+        expect.stringMatching(new RegExp(`^redis: cannot reach ${where}: ${cause}.*; retrying in the background$`))
+      )
+      expect(logs.lines.filter((line) => line.level === "DEBUG" && line.message.startsWith("cache get")).length)
+        .toBe(100)
       for (const line of logs.lines) expect(line.formatted).not.toContain(password)
     }))
 })

@@ -21,6 +21,7 @@ import * as Net from "node:net"
 import * as Tls from "node:tls"
 import { ArgumentLimit } from "../../core/client/argumentLimit.js"
 import { SocketInput } from "../../core/client/socketInput.js"
+import { formatDuration, OutageTracker } from "../../core/outage.js"
 import {
   RedisAuthError,
   RedisConnectionError,
@@ -282,6 +283,45 @@ export interface CommandConnection {
    * and returns the connection to send them on.
    */
   readonly admit: (commands: ReadonlyArray<Command>) => Effect.Effect<Connection, RedisError>
+  /**
+   * While no connection is open: why, as the client last saw it (the last failed attempt, or how the last
+   * connection was lost); `undefined` while one is open. Never holds the password.
+   */
+  readonly diagnosis: () => string | undefined
+}
+
+/**
+ * Failed attempts in a row before the client says the server is unreachable: the first failure alone may be a
+ * restart the background retry mends a moment later (see `OutageTracker`).
+ *
+ * @internal
+ */
+export const unreachableThreshold = 2
+
+/**
+ * How often the client says again that the server is still unreachable.
+ *
+ * @internal
+ */
+export const unreachableRepeatMillis = 5 * 60_000
+
+/**
+ * What went wrong, for a person: the failure's own words, which already name the server, with a word on what
+ * kind of failure it was where the words alone do not say.
+ *
+ * @internal
+ */
+export const describeFailure = (options: ResolvedOptions, error: RedisError): string => {
+  switch (error._tag) {
+    case "RedisAuthError":
+      return `authentication to ${where(options)} failed: ${error.message}`
+    case "RedisReplyError":
+      return `${where(options)} refused the handshake: ${error.message}`
+    case "RedisProtocolError":
+      return `${where(options)} broke the protocol: ${error.message}`
+    default:
+      return error.message
+  }
 }
 
 /**
@@ -316,13 +356,60 @@ export const makeCommandConnection = (
     /** Consecutive failed attempts: the backoff's step. */
     let failures = 0
     let lastFailure: RedisError | undefined
+    /** Why no connection is open, while none is: see `diagnosis`. */
+    let lastProblem: string | undefined
+    /** Whether a connection was ever opened: the first one is said at Info, with the server it reached. */
+    let everConnected = false
+    /** Whether the background retry (see `retry`) is running. */
+    let retrying = false
+    const outage = new OutageTracker({
+      threshold: unreachableThreshold,
+      repeatEveryMillis: unreachableRepeatMillis
+    })
+    const annotations = { "redis.server": where(options) }
 
     const closedError = () => new RedisConnectionError({ message: "the client's scope is closed" })
 
     const recordFailure = (error: RedisError) => {
       lastFailure = error
+      lastProblem = describeFailure(options, error)
       nextAttemptAt = nowMillis(clock) + reconnectDelayMillis(options, failures, Math.random())
       failures++
+    }
+
+    /** What a failed attempt means for the log: the server unreachable (said at once, then every few minutes). */
+    const failedAttempt = (error: RedisError): Effect.Effect<void> => {
+      const event = outage.failure(nowMillis(clock))
+      if (event === undefined || event._tag === "Ended" || closed) return Effect.void
+      const diagnosis = describeFailure(options, error)
+      const message = event._tag === "Started"
+        ? `redis: cannot reach ${where(options)}: ${diagnosis}; retrying in the background`
+        : `redis: ${where(options)} still unreachable after ${formatDuration(event.elapsedMillis)} ` +
+          `(${event.failures} failed attempts): ${diagnosis}`
+      return Effect.annotateLogs(Effect.logWarning(message), annotations)
+    }
+
+    /** What a successful attempt means for the log: the first connection, or the end of an outage. */
+    const connected = (): Effect.Effect<void> => {
+      const event = outage.success(nowMillis(clock))
+      const first = !everConnected
+      everConnected = true
+      if (event !== undefined && event._tag === "Ended") {
+        return Effect.annotateLogs(
+          Effect.logInfo(
+            `redis: connected to ${where(options)} again after ${formatDuration(event.durationMillis)} ` +
+              `(${event.failures} failed attempts)`
+          ),
+          annotations
+        )
+      }
+      if (first) {
+        return Effect.annotateLogs(
+          Effect.logInfo(`redis: connected to ${where(options)}${options.tls === undefined ? "" : " (TLS)"}`),
+          annotations
+        )
+      }
+      return Effect.void
     }
 
     const limit = new ArgumentLimit(options.maxArgumentLength)
@@ -333,6 +420,7 @@ export const makeCommandConnection = (
         // A connection that dies during its handshake is a failed attempt, recorded by `attempt`.
         if (connection !== dead) return
         connection = undefined
+        if (!closed) lastProblem = `the connection to ${where(options)} was lost: ${error.message}`
         // A server that accepts and then drops every connection must not be hammered: the backoff resets only when a
         // connection that worked (it answered something other than an error) dies.
         if (dead.successfulReplies === 0) recordFailure(error)
@@ -358,10 +446,16 @@ export const makeCommandConnection = (
             limit.newConnection()
             nextAttemptAt = 0
             lastFailure = undefined
-            return Effect.succeed(conn)
+            lastProblem = undefined
+            return Effect.as(connected(), conn)
           })
         ),
-        Effect.tapError((error) => Effect.sync(() => recordFailure(error))),
+        Effect.tapError((error) =>
+          Effect.suspend(() => {
+            recordFailure(error)
+            return Effect.andThen(failedAttempt(error), startRetry)
+          })
+        ),
         Effect.exit,
         Effect.flatMap((exit) => {
           if (connecting === deferred) connecting = undefined
@@ -380,15 +474,48 @@ export const makeCommandConnection = (
         )
       )
 
+    /** A new attempt, shared with whoever needs a connection while it runs. */
+    const newAttempt = (): Effect.Effect<Connection, RedisError> => {
+      const deferred = Deferred.makeUnsafe<Connection, RedisError>()
+      connecting = deferred
+      return Effect.andThen(attempt(deferred), Deferred.await(deferred))
+    }
+
     const ensure: Effect.Effect<Connection, RedisError> = Effect.suspend(() => {
       if (closed) return Effect.fail(closedError())
       if (connection !== undefined && connection.isOpen) return Effect.succeed(connection)
       if (connecting !== undefined) return Deferred.await(connecting)
       const wait = Math.ceil(nextAttemptAt - nowMillis(clock))
       if (wait > 0 && lastFailure !== undefined) return Effect.fail(unavailable(options, lastFailure, wait))
-      const deferred = Deferred.makeUnsafe<Connection, RedisError>()
-      connecting = deferred
-      return Effect.andThen(attempt(deferred), Deferred.await(deferred))
+      return newAttempt()
+    })
+
+    /**
+     * After a failed attempt, the client keeps trying in the background, on the same backoff as commands would,
+     * until a connection opens: an outage ends (and is said to end) even when no command comes to notice it.
+     * Commands meanwhile fail fast between attempts and share an attempt in progress, as before; one that comes
+     * once the delay has passed starts the attempt itself, and the retry then waits for that one.
+     */
+    const retry: Effect.Effect<void> = Effect.suspend(() => {
+      if (closed || (connection !== undefined && connection.isOpen)) {
+        retrying = false
+        return Effect.void
+      }
+      if (connecting !== undefined) return Effect.andThen(Effect.exit(Deferred.await(connecting)), retry)
+      const wait = Math.ceil(nextAttemptAt - nowMillis(clock))
+      if (wait > 0) return Effect.andThen(Effect.sleep(wait), retry)
+      return Effect.andThen(Effect.exit(newAttempt()), retry)
+    })
+
+    const startRetry: Effect.Effect<void> = Effect.suspend(() => {
+      if (retrying || closed) return Effect.void
+      retrying = true
+      return Effect.asVoid(
+        Effect.forkIn(
+          Effect.onExit(Effect.interruptible(retry), () => Effect.sync(() => (retrying = false))),
+          scope
+        )
+      )
     })
 
     yield* Effect.addFinalizer(() =>
@@ -400,5 +527,6 @@ export const makeCommandConnection = (
     )
 
     const current = () => connection
-    return { current, ensure, limit, admit: makeAdmit(limit, ensure, current) }
+    const diagnosis = () => connection !== undefined && connection.isOpen ? undefined : lastProblem
+    return { current, ensure, limit, admit: makeAdmit(limit, ensure, current), diagnosis }
   })

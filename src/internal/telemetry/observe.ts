@@ -89,15 +89,22 @@ export interface FusedStep {
 }
 
 /**
+ * What a fused step is made for: the backend of one cache (its prefix, and what it says about its health).
+ *
+ * @internal
+ */
+export type StepTarget = Pick<CacheOps<unknown>, "prefix" | "diagnosis">
+
+/**
  * A policy seen as `inner` (any policy, `undefined` for none) followed by steps that act on failure only, each
- * made per cache from the backend's prefix. `RemoteCache` applies `inner` as usual and runs the steps from its
+ * made per cache from the backend (see {@link StepTarget}). `RemoteCache` applies `inner` as usual and runs the steps from its
  * own telemetry handler: a successful operation then pays for none of them.
  *
  * @internal
  */
 export interface Fusion {
   readonly inner: { readonly wrap: (ops: CacheOps<any>) => Effect.Effect<CacheOps<any>> } | undefined
-  readonly steps: ReadonlyArray<(prefix: string) => FusedStep>
+  readonly steps: ReadonlyArray<(target: StepTarget) => FusedStep>
 }
 
 /**
@@ -118,6 +125,6 @@ export const fusionOf = (policy: unknown): Fusion =>
  */
 export const withFusion = <P extends object>(
   policy: P,
-  steps: ReadonlyArray<(prefix: string) => FusedStep>,
+  steps: ReadonlyArray<(target: StepTarget) => FusedStep>,
   inner: Fusion["inner"] = undefined
 ): P => Object.assign(policy, { [FusionId]: { inner, steps } satisfies Fusion })
