@@ -397,8 +397,8 @@ export const makeCommandConnection = (
       if (event !== undefined && event._tag === "Ended") {
         return Effect.annotateLogs(
           Effect.logInfo(
-            `redis: connected to ${where(options)} again after ${formatDuration(event.durationMillis)} ` +
-              `(${event.failures} failed attempts)`
+            `redis: connected to ${where(options)}${first ? "" : " again"} after ` +
+              `${formatDuration(event.durationMillis)} (${event.failures} failed attempts)`
           ),
           annotations
         )
