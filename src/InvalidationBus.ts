@@ -13,6 +13,7 @@ import * as Context from "#effect/Context"
 import * as Effect from "#effect/Effect"
 import * as Layer from "#effect/Layer"
 import * as Scope from "#effect/Scope"
+import { handled } from "./internal/background.js"
 import { RedisClient } from "./RedisClient.js"
 
 /**
@@ -154,7 +155,12 @@ export const layerRedis: Layer.Layer<InvalidationBus, never, RedisClient> = Laye
     const scope = yield* Effect.scope
     return InvalidationBus.of({
       publish: (channel, message) =>
-        Effect.asVoid(Effect.forkIn(Effect.interruptible(Effect.ignore(client.publish(channel, message))), scope)),
+        Effect.asVoid(
+          Effect.forkIn(
+            Effect.interruptible(handled("InvalidationBus publish", Effect.ignore(client.publish(channel, message)))),
+            scope
+          )
+        ),
       // The subscription belongs to the caller's scope; only the wait for its confirmation is left behind.
       subscribe: (channel, handlers) =>
         Effect.flatMap(
@@ -163,7 +169,10 @@ export const layerRedis: Layer.Layer<InvalidationBus, never, RedisClient> = Laye
             Effect.asVoid(
               Effect.forkIn(
                 Effect.interruptible(
-                  Effect.provideService(client.subscribe(channel, handlers), Scope.Scope, subscriberScope)
+                  handled(
+                    "InvalidationBus subscribe",
+                    Effect.provideService(client.subscribe(channel, handlers), Scope.Scope, subscriberScope)
+                  )
                 ),
                 subscriberScope
               )

@@ -324,7 +324,8 @@ const timeoutOnTimer = <A, E, E1>(
   onTimeout: () => E1
 ): Effect.Effect<A, E | E1> =>
   Effect.uninterruptibleMask((restore) =>
-    Effect.flatMap(Effect.forkChild(restore(effect)), (child) =>
+    // The child ends with the operation's `Exit` as its value: its failure is this wait's, never an unhandled one.
+    Effect.flatMap(Effect.forkChild(Effect.exit(restore(effect))), (child) =>
       restore(Effect.callback<A, E | E1>((resume) => {
         // Whichever of the operation, the timer or the caller's interruption comes first settles the wait; the
         // observer of a fiber whose result is no longer awaited is then left to be dropped with the fiber.
@@ -334,10 +335,13 @@ const timeoutOnTimer = <A, E, E1>(
           waiting = false
           resume(Effect.andThen(Fiber.interrupt(child), Effect.fail(onTimeout())))
         }, millis)
-        child.addObserver((exit: Exit.Exit<A, E>) => {
-          if (!waiting) return
+        child.addObserver((outer: Exit.Exit<Exit.Exit<A, E>>) => {
+          if (!waiting) {
+            return
+          }
           waiting = false
           clearTimeout(timer)
+          const exit: Exit.Exit<A, E> = Exit.isSuccess(outer) ? outer.value : (outer as Exit.Exit<never>)
           resume(Effect.andThen(Fiber.inheritAll(child), exit))
         })
         return Effect.suspend(() => {

@@ -30,6 +30,7 @@ import {
   RedisTimeoutError
 } from "../../RedisError.js"
 import type * as Resp from "../../Resp.js"
+import { handled } from "../background.js"
 import { makeAdmit } from "./admission.js"
 import { Connection } from "./connection.js"
 import { revealTls } from "./options.js"
@@ -461,6 +462,7 @@ export const makeCommandConnection = (
           if (connecting === deferred) connecting = undefined
           return Deferred.done(deferred, exit)
         }),
+        (tell) => handled("RedisClient connect", tell),
         Effect.forkIn(scope),
         // A scope that is closing interrupts the fiber forked into it at once, possibly before it runs a single
         // step (so no onInterrupt inside it would run): whatever ends the fiber, the waiting commands are told.
@@ -512,7 +514,10 @@ export const makeCommandConnection = (
       retrying = true
       return Effect.asVoid(
         Effect.forkIn(
-          Effect.onExit(Effect.interruptible(retry), () => Effect.sync(() => (retrying = false))),
+          Effect.onExit(
+            Effect.interruptible(handled("RedisClient reconnect", retry)),
+            () => Effect.sync(() => (retrying = false))
+          ),
           scope
         )
       )

@@ -21,6 +21,7 @@ import * as Queue from "#effect/Queue"
 import * as Random from "#effect/Random"
 import * as Scope from "#effect/Scope"
 import { pickNode } from "../../core/client/subscriberPick.js"
+import { handled } from "../background.js"
 import { reconnectDelayMillis } from "./connect.js"
 import type { ResolvedOptions, SubscriptionHandlers } from "./types.js"
 
@@ -94,7 +95,10 @@ export const subscribe = <N>(
     const confirmed = Deferred.makeUnsafe<void>()
     // In the client's scope, so that closing the client stops it; interrupted when the caller's scope closes.
     yield* Effect.acquireRelease(
-      Effect.forkIn(Effect.interruptible(follow(topology, channel, handlers, confirmed)), topology.scope),
+      Effect.forkIn(
+        Effect.interruptible(handled("RedisCluster subscription", follow(topology, channel, handlers, confirmed))),
+        topology.scope
+      ),
       Fiber.interrupt
     )
     yield* Effect.timeout(Deferred.await(confirmed), topology.options.connectTimeoutMillis).pipe(Effect.ignore)
@@ -162,7 +166,12 @@ const follow = <N>(
         }
         // The wait for the node's confirmation runs beside the loop, which must hear of a loss meanwhile.
         yield* Effect.forkIn(
-          Effect.interruptible(Scope.provide(topology.subscribeOn(node, channel, nodeHandlers), scope)),
+          Effect.interruptible(
+            handled(
+              "RedisCluster node subscription",
+              Scope.provide(topology.subscribeOn(node, channel, nodeHandlers), scope)
+            )
+          ),
           scope
         )
       })

@@ -20,6 +20,7 @@ import type * as Scope from "#effect/Scope"
 import { type Channel, Subscriptions } from "../../core/client/subscriptions.js"
 import { RedisConnectionError, type RedisError, RedisTimeoutError } from "../../RedisError.js"
 import type * as Resp from "../../Resp.js"
+import { handled } from "../background.js"
 import { open, reconnectSchedule } from "./connect.js"
 import type { Connection } from "./connection.js"
 import { awaitPending } from "./reply.js"
@@ -222,7 +223,10 @@ const addListener = (ctx: Context, channel: string, listener: Listener): Effect.
         // In the client's scope: the confirmation tells every listener of the channel, whoever of them goes away.
         // acquireRelease acquires uninterruptibly, and on Effect 3 a fiber forked there would inherit that.
         return Effect.asVoid(
-          Effect.forkIn(Effect.interruptible(subscribeOn(ctx, added.conn, added.channel)), ctx.scope)
+          Effect.forkIn(
+            Effect.interruptible(handled("RedisClient subscribe", subscribeOn(ctx, added.conn, added.channel))),
+            ctx.scope
+          )
         )
     }
   })
@@ -253,7 +257,12 @@ export const make = (options: ResolvedOptions): Effect.Effect<Subscriber, never,
      */
     const loop = yield* RcRef.make({
       acquire: Effect.forkScoped(
-        Effect.interruptible(Effect.forever(Effect.retry(makeSession(ctx), reconnectSchedule(options))))
+        Effect.interruptible(
+          handled(
+            "RedisClient subscriber",
+            Effect.forever(Effect.retry(makeSession(ctx), reconnectSchedule(options)))
+          )
+        )
       )
     })
 

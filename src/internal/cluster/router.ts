@@ -100,15 +100,18 @@ export const failureOf = (outcomes: ReadonlyArray<Final>): Failed | undefined =>
  */
 const sendAll = (sends: ReadonlyArray<Effect.Effect<void>>): Effect.Effect<void> =>
   Effect.flatMap(
-    Effect.forEach(sends, (share) => Effect.forkDetach(share)),
+    Effect.forEach(sends, (share) => Effect.forkDetach(Effect.exit(share))),
     (fibers) =>
       Effect.callback<void>((resume) => {
         let left = fibers.length
         // A defect of a share (there is no typed failure) is reported once every share has ended.
         let failure: Exit.Exit<void> | undefined
         for (const fiber of fibers) {
+          // The share's own exit is the fiber's value (so that a defect is this wait's to report, not an
+          // unhandled failure of a detached fiber); the fiber's own failure can only be an interruption.
           fiber.addObserver((exit) => {
-            if (Exit.isFailure(exit)) failure ??= exit
+            const share = Exit.isSuccess(exit) ? exit.value : exit
+            if (Exit.isFailure(share)) failure ??= share
             if (--left === 0) resume(failure ?? Effect.void)
           })
         }

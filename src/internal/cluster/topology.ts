@@ -30,6 +30,7 @@ import {
 import * as RedisClient from "../../RedisClient.js"
 import { type RedisConfigError, RedisConnectionError, type RedisError } from "../../RedisError.js"
 import * as Resp from "../../Resp.js"
+import { handled } from "../background.js"
 import { toMillis } from "../client/options.js"
 import type { Settings } from "./options.js"
 
@@ -343,6 +344,8 @@ export class Topology {
           )
         })
       ),
+      // Its outcome goes to the deferred: the fiber ends with it as a value, never with an unhandled failure.
+      Effect.exit,
       Effect.forkIn(this.scope),
       Effect.andThen(Deferred.await(deferred))
     )
@@ -361,7 +364,7 @@ export class Topology {
     if (this.refreshing !== undefined || performance.now() - this.lastRefreshAt < minRefreshGapMillis) {
       return Effect.void
     }
-    return Effect.asVoid(Effect.forkIn(Effect.ignore(this.refresh), this.scope))
+    return Effect.asVoid(Effect.forkIn(handled("RedisCluster refresh", Effect.ignore(this.refresh)), this.scope))
   })
 
   /** A fresh map when one can be had; the current one when the refresh fails but a map is known. */
@@ -409,8 +412,11 @@ export const make = (
     yield* Effect.addFinalizer(() => topology.close)
     // The periodic refresh, for changes no command has run into yet (a new primary, a replica promoted).
     yield* Effect.forkIn(
-      Effect.forever(
-        Effect.andThen(Effect.sleep(Duration.millis(settings.refreshIntervalMillis)), Effect.ignore(topology.refresh))
+      handled(
+        "RedisCluster periodic refresh",
+        Effect.forever(
+          Effect.andThen(Effect.sleep(Duration.millis(settings.refreshIntervalMillis)), Effect.ignore(topology.refresh))
+        )
       ),
       scope
     )

@@ -8,10 +8,12 @@ import * as Cause from "#effect/Cause"
 import * as Clock from "#effect/Clock"
 import * as Duration from "#effect/Duration"
 import * as Effect from "#effect/Effect"
+import type * as Exit from "#effect/Exit"
 import * as Fiber from "#effect/Fiber"
 import * as Metric from "#effect/Metric"
 import * as Option from "#effect/Option"
 import { resolveTtl } from "../backend/ttl.js"
+import { forkChildExit, joinExit } from "../background.js"
 import * as Metrics from "../telemetry/metrics.js"
 import type { ComputeOptions } from "./api.js"
 import { currentMillis } from "./clock.js"
@@ -191,10 +193,10 @@ const computeMany = <A, E, R>(
       for (const [key, value] of computed) found.set(key, value)
       return found as ReadonlyMap<string, A>
     }
-    let computation: Fiber.Fiber<Iterable<readonly [string, A]>, E> | undefined
-    const cuttable = Effect.flatMap(Effect.forkChild(computeMissing(missing)), (fiber) => {
+    let computation: Fiber.Fiber<Exit.Exit<Iterable<readonly [string, A]>, E>> | undefined
+    const cuttable = Effect.flatMap(forkChildExit(computeMissing(missing)), (fiber) => {
       computation = fiber
-      return Fiber.join(fiber)
+      return joinExit(fiber)
     })
     const work = Effect.andThen(
       Metrics.increment(computesTotal),
@@ -213,8 +215,8 @@ const computeMany = <A, E, R>(
     // In the cache's scope: answered at the soft timeout, the refresh still writes through.
     tickets.handedOver = true
     const background = Effect.interruptible(Effect.ensuring(work, tickets.close))
-    return Effect.flatMap(Effect.forkIn(background, s.scope), (fiber) => {
-      const joined = Effect.matchCauseEffect(Fiber.join(fiber), {
+    return Effect.flatMap(Effect.forkIn(Effect.exit(background), s.scope), (fiber) => {
+      const joined = Effect.matchCauseEffect(joinExit(fiber), {
         onSuccess: (computed) => Effect.succeed(merge(computed)),
         onFailure: (cause) => Cause.hasInterruptsOnly(cause) && s.closed ? Effect.failCause(cause) : answerStale
       })

@@ -12,6 +12,7 @@ import * as Exit from "#effect/Exit"
 import * as Fiber from "#effect/Fiber"
 import * as Metric from "#effect/Metric"
 import * as Option from "#effect/Option"
+import { forkChildExit, handled, joinExit } from "../background.js"
 import * as Metrics from "../telemetry/metrics.js"
 import type { ComputeOptions } from "./api.js"
 import { currentClock, monoOf } from "./clock.js"
@@ -32,7 +33,10 @@ export const cutShort = (fiber: Fiber.Fiber<unknown, unknown> | undefined): Effe
     Effect.void :
     Effect.flatMap(
       Fiber.isInterruptibleNow(fiber),
-      (interruptible) => interruptible ? Effect.asVoid(Effect.forkDetach(Fiber.interrupt(fiber))) : Effect.void
+      (interruptible) =>
+        interruptible
+          ? Effect.asVoid(Effect.forkDetach(handled("TieredCache cut", Fiber.interrupt(fiber))))
+          : Effect.void
     )
 
 /** Serves stale values of `key` without refreshing it until `graceBackoff` has passed (monotonic clock). */
@@ -96,10 +100,10 @@ export const refresh = <A, E, R, RV>(
     s.flights.refreshing.set(key, record)
     s.flights.pending.add(group)
     // The computation runs in a fiber of its own, so that a cut interrupts it and not the write that follows.
-    let computation: Fiber.Fiber<A, E> | undefined
-    const cuttable = Effect.flatMap(Effect.forkChild(compute), (fiber) => {
+    let computation: Fiber.Fiber<Exit.Exit<A, E>> | undefined
+    const cuttable = Effect.flatMap(forkChildExit(compute), (fiber) => {
       computation = fiber
-      return Fiber.join(fiber)
+      return joinExit(fiber)
     })
     const body = s.withTicket(key, (ticket) => computeAndWrite(s, key, ticket, cuttable, computeOptions, view, group))
     const done = Effect.onExit(body, (exit) =>
@@ -119,13 +123,17 @@ export const refresh = <A, E, R, RV>(
       ? Effect.void
       : Effect.forkIn(
         Effect.interruptible(
-          cutAt(s, key, record, settings.hardTimeout, settings.backoff, () => computation)
+          handled(
+            "TieredCache refresh timeout",
+            cutAt(s, key, record, settings.hardTimeout, settings.backoff, () => computation)
+          )
         ),
         s.scope
       )
     return Effect.as(
       Effect.andThen(
         Metrics.increment(refreshesTotal),
+        // The refresh's outcome goes to its group (see `done`): the fiber ends with it as a value.
         Effect.andThen(Effect.forkIn(Effect.interruptible(Effect.exit(done)), s.scope), timer)
       ),
       record

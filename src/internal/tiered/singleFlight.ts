@@ -9,6 +9,7 @@ import * as Effect from "#effect/Effect"
 import type * as Exit from "#effect/Exit"
 import * as Option from "#effect/Option"
 import { backingOff, earlyRefreshDue } from "../../core/tiered/freshness.js"
+import { handled } from "../background.js"
 import * as Metrics from "../telemetry/metrics.js"
 import type { ComputeOptions } from "./api.js"
 import { currentClock, currentMillis, monoOf } from "./clock.js"
@@ -96,7 +97,10 @@ const startGroup = <A, E, R, RV>(
   }
   s.flights.pending.add(group)
   return Effect.andThen(
-    Effect.forkIn(Effect.interruptible(lead(s, key, compute, computeOptions, view, group)), s.scope),
+    Effect.forkIn(
+      Effect.interruptible(handled("TieredCache computation", lead(s, key, compute, computeOptions, view, group))),
+      s.scope
+    ),
     Deferred.await(group) as Effect.Effect<Outcome, E>
   )
 }

@@ -19,6 +19,7 @@ import { encodeMessage, type Message, randomId } from "../../core/tiered/message
 import { KeyTickets, type Ticket } from "../../core/tiered/tickets.js"
 import type { InvalidationBusShape } from "../../InvalidationBus.js"
 import type { RemoteCacheShape } from "../../RemoteCache.js"
+import { handled } from "../background.js"
 import { currentClock, stampsOf } from "./clock.js"
 import { L1 } from "./l1.js"
 import type { Settings } from "./settings.js"
@@ -126,9 +127,16 @@ export class TieredState {
       tagKeyPrefix: settings.tagKeyPrefix,
       capacity: settings.capacity,
       writes: this.writes,
-      fork: (effect) => this.closed ? Effect.void : Effect.asVoid(Effect.forkIn(Effect.interruptible(effect), scope)),
+      fork: (effect) =>
+        this.closed
+          ? Effect.void
+          : Effect.asVoid(Effect.forkIn(Effect.interruptible(handled("TieredCache tags", effect)), scope)),
       forkFromOutside: (effect) => {
-        if (!this.closed) Effect.runForkWith(context)(Effect.forkIn(Effect.interruptible(effect), scope))
+        if (!this.closed) {
+          Effect.runForkWith(context)(
+            Effect.forkIn(Effect.interruptible(handled("TieredCache tags", effect)), scope)
+          )
+        }
       }
     })
   }
