@@ -27,6 +27,7 @@ export default defineConfig({
       "test/RedisBackend.test.ts",
       "test/RedisClient.correctness.test.ts",
       "test/RedisClient.outages.test.ts",
+      "test/Background.failures.test.ts",
       "test/RemoteCache.test.ts",
       "test/InvalidationBus.test.ts",
       "test/TieredCache.test.ts",
