@@ -719,9 +719,12 @@ describe("RemoteCache over Redis", () => {
           })
           yield* exerciseAll(unreachable)
         }).pipe(Effect.provide(logs.layer))
-        // Each operation at Debug, and each of the three caches' outage once as a Warning.
-        expect(logs.lines.length).toBe(24)
-        expect(logs.lines.filter((line) => line.level === "WARN").length).toBe(3)
+        // Each operation at Debug, and each of the three caches' outage once as a Warning. The clients' own lines
+        // (`redis: …`, from their background retries, as many as the machine's speed allows) are checked below
+        // with the rest.
+        const cacheLines = logs.lines.filter((line) => !line.message.startsWith("redis: "))
+        expect(cacheLines.length).toBe(24)
+        expect(cacheLines.filter((line) => line.level === "WARN").length).toBe(3)
         expect(logs.lines.some((line) => line.message.includes("CacheReplyError"))).toBe(true)
         expect(logs.lines.some((line) => line.message.includes("CacheConnectionError"))).toBe(true)
         for (const line of logs.lines) {
