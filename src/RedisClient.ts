@@ -14,7 +14,9 @@
  * a fresh one), so a late reply can never be read by the wrong command. While the server is down commands fail
  * fast; after a failed attempt the client keeps trying in the background with a bounded exponential backoff
  * (`reconnectBaseDelay` doubling up to `reconnectMaxDelay`) until a connection opens, and a command that comes
- * once the delay has passed makes the attempt itself.
+ * once the delay has passed makes the attempt itself. Once no command has asked for a connection for 10 minutes
+ * the background retry stops (a client nobody uses, such as a cluster node's that left the topology, does not
+ * dial forever), and the next command starts it again.
  *
  * Log: `redis: connected to host:port` at Info on the first connection (the server only, never a credential);
  * `redis: cannot reach host:port: <why>` at Warning when two attempts in a row failed, again every 5 minutes while

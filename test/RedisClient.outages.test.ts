@@ -107,6 +107,40 @@ describe("RedisClient: the connection's log", () => {
       })
     ))
 
+  it.effect("the background retry stops once no command has needed the server for 10 minutes; the next command starts it again", () =>
+    withLogs((logs) =>
+      Effect.gen(function*() {
+        const fake = yield* authServer({ now: true })
+        const client = yield* RedisClient.make({
+          host: fake.host,
+          port: fake.port,
+          password: Redacted.make(password),
+          reconnectBaseDelay: "100 millis",
+          reconnectMaxDelay: "1 second"
+        })
+        yield* Effect.flip(client.send(["PING"]))
+        const paused = () => logs.lines.some((line) => line.message.includes("reconnecting again at the next command"))
+        // Ten minutes of nobody asking, a minute at a time: attempts go on, then stop.
+        for (let minute = 0; minute < 11 && !paused(); minute++) {
+          const before = fake.connections
+          yield* TestClock.adjust("1 minute")
+          yield* waitUntil(() => fake.connections > before || paused(), "an attempt or the pause")
+        }
+        yield* waitUntil(paused, "the retry's pause")
+        const stoppedAt = fake.connections
+        yield* TestClock.adjust("30 minutes")
+        // A check that nothing happens can only give it a moment: on a slow machine it is weaker, never flaky.
+        yield* realSleep(100)
+        expect(fake.connections).toBe(stoppedAt)
+        // The next command dials again, and the retry resumes behind it.
+        yield* Effect.flip(client.send(["PING"]))
+        expect(fake.connections).toBe(stoppedAt + 1)
+        yield* TestClock.adjust("2 seconds")
+        yield* waitUntil(() => fake.connections > stoppedAt + 1, "the resumed retry")
+        for (const line of logs.lines) expect(line.formatted).not.toContain(password)
+      })
+    ))
+
   it.live("a killed and restarted redis-server: connected, a Warning with ECONNREFUSED, then back after its duration, without traffic", () =>
     withLogs((logs) =>
       Effect.gen(function*() {

@@ -307,6 +307,15 @@ export const unreachableThreshold = 2
 export const unreachableRepeatMillis = 5 * 60_000
 
 /**
+ * How long the background retry goes on once no command has asked for a connection: a client nobody uses any
+ * more (a cluster node that left the topology, an address that is gone for good) stops dialing, and the next
+ * command starts again.
+ *
+ * @internal
+ */
+export const idleRetryMillis = 10 * 60_000
+
+/**
  * What went wrong, for a person: the failure's own words, which already name the server, with a word on what
  * kind of failure it was where the words alone do not say.
  *
@@ -363,6 +372,8 @@ export const makeCommandConnection = (
     let everConnected = false
     /** Whether the background retry (see `retry`) is running. */
     let retrying = false
+    /** When a command last asked for a connection while none was open, in `nowMillis`. */
+    let lastDemandAt = nowMillis(clock)
     const outage = new OutageTracker({
       threshold: unreachableThreshold,
       repeatEveryMillis: unreachableRepeatMillis
@@ -486,6 +497,7 @@ export const makeCommandConnection = (
     const ensure: Effect.Effect<Connection, RedisError> = Effect.suspend(() => {
       if (closed) return Effect.fail(closedError())
       if (connection !== undefined && connection.isOpen) return Effect.succeed(connection)
+      lastDemandAt = nowMillis(clock)
       if (connecting !== undefined) return Deferred.await(connecting)
       const wait = Math.ceil(nextAttemptAt - nowMillis(clock))
       if (wait > 0 && lastFailure !== undefined) return Effect.fail(unavailable(options, lastFailure, wait))
@@ -496,12 +508,24 @@ export const makeCommandConnection = (
      * After a failed attempt, the client keeps trying in the background, on the same backoff as commands would,
      * until a connection opens: an outage ends (and is said to end) even when no command comes to notice it.
      * Commands meanwhile fail fast between attempts and share an attempt in progress, as before; one that comes
-     * once the delay has passed starts the attempt itself, and the retry then waits for that one.
+     * once the delay has passed starts the attempt itself, and the retry then waits for that one. Once no command
+     * has asked for a connection for `idleRetryMillis`, it stops (a client nobody uses does not dial forever); the
+     * next command starts again.
      */
     const retry: Effect.Effect<void> = Effect.suspend(() => {
       if (closed || (connection !== undefined && connection.isOpen)) {
         retrying = false
         return Effect.void
+      }
+      if (nowMillis(clock) - lastDemandAt >= idleRetryMillis) {
+        retrying = false
+        return Effect.annotateLogs(
+          Effect.logDebug(
+            `redis: no command needed ${where(options)} for ${formatDuration(idleRetryMillis)}; reconnecting ` +
+              "again at the next command"
+          ),
+          annotations
+        )
       }
       if (connecting !== undefined) return Effect.andThen(Effect.exit(Deferred.await(connecting)), retry)
       const wait = Math.ceil(nextAttemptAt - nowMillis(clock))
