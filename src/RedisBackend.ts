@@ -196,10 +196,10 @@ export const layerCluster = (options: RedisClusterBackendOptions): Layer.Layer<R
  *
  * @example
  * ```ts
+ * // Effect 4 only: on Effect 3, `Config.redacted` in place of `Config.Redacted`.
  * import { Config } from "effect"
  * import { RedisBackend } from "effect-remote-cache"
  *
- * // On Effect 3, `Config.redacted` in place of `Config.Redacted`.
  * const FromEnv = RedisBackend.layerClusterConfig({
  *   password: Config.Redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
  * })
@@ -250,11 +250,11 @@ const withDefaults = (options: RedisBackendOptions, defaults: RedisBackendOption
  *
  * @example
  * ```ts
+ * // Effect 4 only: on Effect 3, `Config.redacted` in place of `Config.Redacted`.
  * import { Config } from "effect"
  * import { RedisBackend } from "effect-remote-cache"
  *
- * // REDIS_URL and CACHE_PREFIX as by default, plus a password when REDIS_PASSWORD is set (none otherwise). On
- * // Effect 3, `Config.redacted` in place of `Config.Redacted`.
+ * // REDIS_URL and CACHE_PREFIX as by default, plus a password when REDIS_PASSWORD is set (none otherwise).
  * const FromEnv = RedisBackend.layerConfig({
  *   password: Config.Redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
  * })

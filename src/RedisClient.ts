@@ -266,11 +266,12 @@ export type LayerConfigInput<A> = ConfigInput.ConfigInput<A>
  *
  * @example
  * ```ts
+ * // Effect 4 only: on Effect 3, `Config.string` in place of `Config.String`.
  * import { Config } from "effect"
  * import { RedisClient } from "effect-remote-cache"
  *
  * const FromEnv = RedisClient.layerConfig({
- *   url: Config.String("CACHE_REDIS_URL"), // Effect 3: Config.string
+ *   url: Config.String("CACHE_REDIS_URL"),
  *   commandTimeout: Config.succeed("200 millis")
  * })
  * ```

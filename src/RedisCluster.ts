@@ -218,12 +218,13 @@ export const nodesConfig = (name = "REDIS_CLUSTER_NODES"): Config.Config<Readonl
  *
  * @example
  * ```ts
+ * // Effect 4 only: on Effect 3, `Config.redacted` in place of `Config.Redacted`.
  * import { Config } from "effect"
  * import { RedisCluster } from "effect-remote-cache"
  *
  * const FromEnv = RedisCluster.layerConfig({
  *   nodes: RedisCluster.nodesConfig(),
- *   password: Config.redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
+ *   password: Config.Redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
  * })
  * ```
  *
