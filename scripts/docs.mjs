@@ -15,9 +15,13 @@
 //     it) is checked against that major alone: the marker tells the reader too, in the editor and in docs/api.
 //   `--examples` checks the examples only (no TypeDoc run).
 //
-// The reference shows the face as the Effect 4 line (2.x) types it, the vocabulary the face is written in. Effect's
-// types appear under the names a user writes, qualified by their module (`Effect.Effect`, `Layer.Layer`); the
-// first doc comment of a module file is that module's description.
+// The reference shows the face as the Effect 4 line (2.x) types it, the vocabulary the face is written in, and as a
+// user writes it: Effect's types qualified by their module (`Effect.Effect`, `Layer.Layer`, where TypeDoc would
+// print a bare `Effect`); a class made by an Effect constructor extends what its source says
+// (`Context.Service<RedisClient, RedisClientShape>()("…")`); a public alias of an internal type
+// (`RedisClient.LayerConfigInput`) shows that type's definition and stands for it wherever it is used. The first doc
+// comment of a module file is the module's description (TypeDoc would want an `@module` tag there), and the entry
+// page, docs/api/README.md, lists every module with its line from src/index.ts.
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -117,6 +121,41 @@ const generate = async (out, scratch) => {
     )
   })
 
+  // Source text on one line: `{ a: A\n b: B }` reads `{ a: A; b: B }`.
+  const oneLine = (text) =>
+    text.replace(/\(\s+/g, "(").replace(/\s+\)/g, ")").replace(/\{\s+/g, "{ ").replace(/\s+\}/g, " }")
+      .replace(/\s*\n\s*/g, "; ")
+  const sources = new Map()
+  const parse = (file) => {
+    if (!sources.has(file)) {
+      sources.set(file, ts.createSourceFile(file, fs.readFileSync(file, "utf8"), ts.ScriptTarget.Latest, true))
+    }
+    return sources.get(file)
+  }
+  app.converter.on(Converter.EVENT_RESOLVE_BEGIN, ({ project }) => {
+    // A class built by an Effect constructor (`Context.Service<…>()("…")`, `Data.TaggedError("…")<…>`) extends
+    // what its source says, not the structural type that constructor returns.
+    for (const reflection of project.getReflectionsByKind(ReflectionKind.Class)) {
+      const id = project.getSymbolIdFromReflection(reflection)
+      if (id === undefined || reflection.extendedTypes === undefined) continue
+      const declaration = parse(id.fileName).statements.find((statement) =>
+        ts.isClassDeclaration(statement) && statement.name?.text === reflection.name
+      )
+      const base = declaration?.heritageClauses?.find((clause) => clause.token === ts.SyntaxKind.ExtendsKeyword)
+        ?.types[0]
+      let root = base?.expression
+      while (root !== undefined && !ts.isIdentifier(root)) root = root.expression
+      const effectImport = root !== undefined &&
+        parse(id.fileName).statements.some((statement) =>
+          ts.isImportDeclaration(statement) && statement.moduleSpecifier.text.startsWith("#effect/") &&
+          statement.importClause?.namedBindings !== undefined &&
+          ts.isNamespaceImport(statement.importClause.namedBindings) &&
+          statement.importClause.namedBindings.name.text === root.text
+        )
+      if (!effectImport || !ts.isCallExpression(base.expression)) continue
+      reflection.extendedTypes = [new UnknownType(oneLine(base.getText()))]
+    }
+  })
   app.converter.on(Converter.EVENT_RESOLVE_END, (context) => {
     const { project } = context
     // A public alias of an internal type (`RedisClient.LayerConfigInput` of `ConfigInput`) stands for it: the
@@ -128,13 +167,13 @@ const generate = async (out, scratch) => {
         continue
       }
       const id = type.symbolId
-      const source = ts.createSourceFile(id.fileName, fs.readFileSync(id.fileName, "utf8"), ts.ScriptTarget.Latest)
+      const source = parse(id.fileName)
       const declaration = source.statements.find((statement) =>
         ts.isTypeAliasDeclaration(statement) && statement.name.text === id.qualifiedName
       )
       if (declaration === undefined) continue
       aliases.set(`${id.fileName}:${id.qualifiedName}`, reflection)
-      reflection.type = new UnknownType(declaration.type.getText(source))
+      reflection.type = new UnknownType(oneLine(declaration.type.getText(source)))
     }
     // Effect's types as a user writes them: `Effect.Effect`, `Layer.Layer` (TypeDoc shows the bare name).
     const seen = new Set()
