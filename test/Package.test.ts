@@ -2,7 +2,8 @@
  * The published packages as users install them. For each release line (effect3: 1.x for Effect 3, effect4: 2.x for
  * Effect 4): `npm run pack` builds and packs the line, then a fresh app of that Effect major installs the tarball
  * offline (its `effect` is this project's install of that major) and loads it as an ES module, as CommonJS and from
- * TypeScript (NodeNext), runs a write and a read, and runs the README quick start unchanged. The lines refuse each
+ * TypeScript (NodeNext), runs a write and a read, and runs the README quick start unchanged. Its manifest holds no
+ * development fields, and its declaration maps lead into the TypeScript sources it ships. The lines refuse each
  * other's apps: npm will not install the Effect 4 line into an Effect 3 app, nor the reverse.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -34,6 +35,37 @@ const publicModules = fs.readdirSync(path.join(root, "src"))
 // The README quick start, as a user copies it (README.md's block must equal this file; `npm run check` says so).
 const quickStart = fs.readFileSync(path.join(root, "examples", "quickstart.ts"), "utf8")
   .replaceAll("\"../src/index.js\"", "\"effect-remote-cache\"")
+
+/** The segments of a source map's `mappings` (base64 VLQ): generated line to source index and source line. */
+const decodeMappings = (mappings: string) => {
+  const digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+  const segments: Array<{ line: number; source: number; sourceLine: number }> = []
+  let source = 0
+  let sourceLine = 0
+  mappings.split(";").forEach((group, line) => {
+    for (const segment of group.split(",").filter((text) => text !== "")) {
+      const values: Array<number> = []
+      let value = 0
+      let shift = 0
+      for (const char of segment) {
+        const digit = digits.indexOf(char)
+        value += (digit & 31) << shift
+        if (digit & 32) {
+          shift += 5
+        } else {
+          values.push(value & 1 ? -(value >> 1) : value >> 1)
+          value = 0
+          shift = 0
+        }
+      }
+      if (values.length < 4) continue
+      source += values[1]!
+      sourceLine += values[2]!
+      segments.push({ line, source, sourceLine })
+    }
+  })
+  return segments
+}
 
 interface Line {
   readonly name: "effect3" | "effect4"
@@ -120,6 +152,50 @@ describe.each(lines)("the $name line", (line) => {
     expect(manifest.peerDependencies.effect).toMatch(line.name === "effect3" ? /^\^3\./ : /^\^4\./)
     expect(manifest.license).toBe("MIT")
     expect(manifest.repository).toMatchObject({ type: "git", url: expect.stringMatching(/^git\+https:\/\//) })
+  })
+
+  it("the manifest carries no scripts or devDependencies: they name files and tools the package does not hold", () => {
+    const manifest = JSON.parse(
+      fs.readFileSync(path.join(app, "node_modules/effect-remote-cache/package.json"), "utf8")
+    )
+    expect(manifest.scripts).toBeUndefined()
+    expect(manifest.devDependencies).toBeUndefined()
+  })
+
+  it("every declaration has a declaration map whose sources are the TypeScript sources in the package", () => {
+    const { files } = tarballs.get(line.name)!
+    const installed = path.join(app, "node_modules", "effect-remote-cache")
+    const declarations = files.filter((file) => file.endsWith(".d.ts"))
+    expect(declarations.length).toBeGreaterThan(0)
+    for (const declaration of declarations) {
+      expect(files).toContain(`${declaration}.map`)
+      const text = fs.readFileSync(path.join(installed, declaration), "utf8")
+      expect(text.trimEnd().endsWith(`//# sourceMappingURL=${path.basename(declaration)}.map`)).toBe(true)
+      const map = JSON.parse(fs.readFileSync(path.join(installed, `${declaration}.map`), "utf8"))
+      expect(map.sources.length).toBeGreaterThan(0)
+      for (const source of map.sources as ReadonlyArray<string>) {
+        const resolved = path.resolve(path.dirname(path.join(installed, declaration)), map.sourceRoot ?? "", source)
+        const inPackage = path.relative(installed, resolved).split(path.sep).join("/")
+        expect(inPackage).toMatch(/^src\/.+\.ts$/)
+        expect(files).toContain(inPackage)
+      }
+    }
+  })
+
+  it("a declaration's map leads to its definition in the shipped source (go-to-definition in an editor)", () => {
+    const installed = path.join(app, "node_modules", "effect-remote-cache")
+    const source = fs.readFileSync(path.join(installed, "src", "RedisClient.ts"), "utf8").split("\n")
+    const defined = source.findIndex((text) => text.startsWith("export const layer ="))
+    for (const format of line.formats) {
+      const declaration = path.join(installed, "dist", format, "RedisClient.d.ts")
+      const declared = fs.readFileSync(declaration, "utf8").split("\n")
+        .findIndex((text) => text.startsWith("export declare const layer:"))
+      const map = JSON.parse(fs.readFileSync(`${declaration}.map`, "utf8"))
+      const targets = decodeMappings(map.mappings)
+        .filter((segment) => segment.line === declared)
+        .map((segment) => [map.sources[segment.source], segment.sourceLine])
+      expect(targets).toContainEqual(["../../src/RedisClient.ts", defined])
+    }
   })
 
   // Each consumer writes a value through MemoryBackend and reads it back, so the package's code really runs.
