@@ -1,6 +1,6 @@
 // `npm run docs`: the API reference in docs/api/, generated from the JSDoc of the public modules (src/*.ts) by
 // TypeDoc with typedoc-plugin-markdown: docs/api/README.md lists every module, and each module has one page,
-// grouped by `@category`, in source order.
+// grouped by `@category`, in source order. It replaces docs/api and checks nothing else.
 //
 // `npm run docs -- --check` (part of `npm run check`) writes nothing and fails when
 //   - TypeDoc warns (warnings are errors: an unresolved {@link}, a public type that refers to one the reference
@@ -9,10 +9,11 @@
 //     file by file: after changing a doc comment or an export, run `npm run docs` and commit docs/api);
 //   - an `@example` does not type-check. Every ```ts block of an `@example` in src/ (the face, outside core/ and
 //     compat/) is compiled as a module of its own against both faces, Effect 3 and Effect 4, with
-//     "effect-remote-cache" resolving to src/ as it resolves to the package for a user (the mapping of
-//     scripts/check-readme.mjs). Each block carries its own imports; unused declarations are allowed. An example
-//     whose first line is a comment starting `// Effect 4 only` (or `// Effect 3 only`; any case, any text after
-//     it) is checked against that major alone: the marker tells the reader too, in the editor and in docs/api.
+//     "effect-remote-cache" resolving to src/ as it resolves to the package for a user (the mapping the
+//     README's blocks are checked with). Each block carries its own imports; unused declarations are allowed.
+//     An example whose first line is a comment starting `// Effect 4 only` (or `// Effect 3 only`; any case, any
+//     text after it) is checked against that major alone: the marker tells the reader too, in the editor and in
+//     docs/api.
 //   `--examples` checks the examples only (no TypeDoc run).
 //
 // The reference shows the face as the Effect 4 line (2.x) types it, the vocabulary the face is written in, and as a
