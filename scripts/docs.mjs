@@ -241,7 +241,7 @@ const index = (pages) => {
 Every public module, as generated from the doc comments in \`src/\` by \`npm run docs\` (do not edit these pages:
 change the doc comment and run \`npm run docs\`). A module is imported from the package root
 (\`import { RedisClient } from "effect-remote-cache"\`) or from its own path (\`effect-remote-cache/RedisClient\`).
-The [README](../../README.md) is the guide.
+The [README](../../README.md) is the guide, and [the documentation pages](../README.md) explain each part.
 
 Signatures are shown as the Effect 4 line (2.x) types them. The Effect 3 line (1.x) has the same modules, names
 and options, with Effect 3's types where the two majors differ (an \`Either\` where Effect 4 has a \`Result\`). An
