@@ -84,7 +84,13 @@ const lines: ReadonlyArray<Line> = [
 ]
 
 let work: string
-const tarballs = new Map<string, { readonly file: string; readonly files: ReadonlyArray<string> }>()
+interface Packed {
+  readonly file: string
+  readonly files: ReadonlyArray<string>
+  readonly size: number
+  readonly unpackedSize: number
+}
+const tarballs = new Map<string, Packed>()
 
 /** A fresh app whose `effect` is the given install, with the given tarball as its dependency, installed offline. */
 const makeApp = async (name: string, effect: string, tarball: string) => {
@@ -107,7 +113,7 @@ beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), "erc-pack-"))
   const { stdout } = await run(process.execPath, [path.join(root, "scripts", "pack.mjs"), work])
   for (const line of stdout.split("\n").filter((text) => text.startsWith("{"))) {
-    const packed = JSON.parse(line) as { line: string; file: string; files: Array<string> }
+    const packed = JSON.parse(line) as Packed & { line: string }
     tarballs.set(packed.line, packed)
   }
 }, 300_000)
@@ -127,6 +133,16 @@ describe.each(lines)("the $name line", (line) => {
   beforeAll(async () => {
     app = await makeApp(`app-${line.name}`, line.effect, tarballs.get(line.name)!.file)
   }, 120_000)
+
+  it("README states the sizes npm reports for this line, within 5 %", () => {
+    // "the 2.x line is a 525 kB tarball, 2.3 MB unpacked; the 1.x line (…) 630 kB and 4.0 MB"
+    const readme = fs.readFileSync(path.join(root, "README.md"), "utf8").replace(/\s+/g, " ")
+    const stated = new RegExp(`the ${line.major}\\.x line[^;]*?(\\d+) kB[^;]*?(\\d+(?:\\.\\d+)?) MB`).exec(readme)
+    expect(stated).not.toBeNull()
+    const { size, unpackedSize } = tarballs.get(line.name)!
+    expect(Math.abs(Number(stated![1]) * 1000 / size - 1)).toBeLessThan(0.05)
+    expect(Math.abs(Number(stated![2]) * 1e6 / unpackedSize - 1)).toBeLessThan(0.05)
+  })
 
   it("the tarball holds its own face and formats, README, LICENSE and package.json, nothing else", () => {
     const { files } = tarballs.get(line.name)!
