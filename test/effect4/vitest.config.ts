@@ -26,6 +26,7 @@ export default defineConfig({
       "test/MemoryBackend.test.ts",
       "test/RedisBackend.test.ts",
       "test/RedisClient.correctness.test.ts",
+      "test/RedisClient.startup.test.ts",
       "test/RemoteCache.test.ts",
       "test/InvalidationBus.test.ts",
       "test/TieredCache.test.ts",

@@ -50,7 +50,7 @@ export const parseSeed = (seed: string): Seed => {
 export interface Settings {
   readonly seeds: ReadonlyArray<Seed>
   /** The options of every node's client; only the address differs from node to node. */
-  readonly base: RedisClient.RedisClientOptions
+  readonly base: RedisClient.LazyClientOptions
   readonly natMap: NatMap
   readonly maxRedirections: number
   readonly refreshIntervalMillis: number
@@ -77,6 +77,8 @@ export const resolveSettings = (options: RedisClusterOptions): Effect.Effect<Set
         throw new RedisConfigError({ message: `maxRedirections must be a positive integer, got ${maxRedirections}` })
       }
       const {
+        // The cluster checks its startup itself (the slot map): no node's client connects before its first command.
+        connect: _c,
         failoverWait,
         maxRedirections: _m,
         natMap,
@@ -85,7 +87,7 @@ export const resolveSettings = (options: RedisClusterOptions): Effect.Effect<Set
         refreshInterval,
         ...clientOptions
       } = options
-      const base: RedisClient.RedisClientOptions = {
+      const base: RedisClient.LazyClientOptions = {
         ...clientOptions,
         username: options.username ?? fromUrl?.username,
         password: options.password ?? fromUrl?.password,
