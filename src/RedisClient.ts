@@ -24,7 +24,7 @@ import * as Redacted from "#effect/Redacted"
 import type * as Scope from "#effect/Scope"
 import { makeCommandConnection } from "./internal/client/connect.js"
 import { checkCommand, type Connection } from "./internal/client/connection.js"
-import { parseUrl, resolveOptions } from "./internal/client/options.js"
+import { resolveOptions, urlProblem } from "./internal/client/options.js"
 import { awaitAll, awaitAllWritten, awaitPending, awaitWritten } from "./internal/client/reply.js"
 import { checkClient, connectModeOf } from "./internal/client/startup.js"
 import * as Subscriber from "./internal/client/subscriber.js"
@@ -309,13 +309,11 @@ export const urlConfig = (
     Config.withDefault(""),
     Config.mapEffect((url: string): Effect.Effect<Redacted.Redacted<string>, Config.ConfigError> => {
       if (url.trim() === "") return Effect.succeed(Redacted.make(fallback))
-      try {
-        parseUrl(url)
-        return Effect.succeed(Redacted.make(url))
-      } catch (error) {
-        const reason = error instanceof RedisConfigError ? error.message : "not a valid URL"
-        return Effect.fail(Config.invalidData([name], `${name} is not a usable Redis URL: ${reason}`))
-      }
+      // What is wrong, never the value itself (it may hold a password).
+      const problem = urlProblem(url)
+      return problem === undefined
+        ? Effect.succeed(Redacted.make(url))
+        : Effect.fail(Config.invalidData([name], `${name} is not a usable Redis URL: ${problem}`))
     })
   )
 

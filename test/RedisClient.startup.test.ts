@@ -2,12 +2,15 @@ import * as ConfigProvider from "#effect/ConfigProvider"
 import * as Effect from "#effect/Effect"
 import * as Layer from "#effect/Layer"
 import { describe, expect, it } from "#test-effect/vitest"
+import * as fc from "fast-check"
 import * as Net from "node:net"
 import { performance } from "node:perf_hooks"
+import { resolveOptions } from "../src/internal/client/options.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisCluster from "../src/RedisCluster.js"
 import * as FakeServer from "./utils/FakeServer.js"
+import { hostileUrl, markers } from "./utils/HostileUrls.js"
 import * as RedisServer from "./utils/RedisServer.js"
 
 // `connect: "eager"`: every way a first connection can fail makes building the layer fail, typed, within
@@ -179,5 +182,33 @@ describe("connect: \"eager\"", () => {
         RedisCluster.layer({ nodes: [`redis://:${secret}@127.0.0.1:${plain.port}`], connect: "eager" })
       )
       expectFailure(wrongPassword, "RedisAuthError", connectMillis, "Check the password")
+    }))
+})
+
+describe("hostile URLs", () => {
+  it.live("resolveOptions, urlConfig and a cluster's nodes refuse them typed, and no message quotes the password", () =>
+    Effect.gen(function*() {
+      const urls = fc.sample(hostileUrl, { numRuns: 300, seed: 20_260_101 })
+      const quoted = (text: string) => markers.filter((marker) => text.includes(marker))
+      for (const url of urls) {
+        // Options: a RedisConfigError or resolved options, never a defect.
+        const options = yield* Effect.match(resolveOptions({ url }), {
+          onFailure: (error) => ({ tag: error._tag as string, text: `${error.message} ${String(error)}` }),
+          onSuccess: () => ({ tag: "ok", text: "" })
+        })
+        expect(["ok", "RedisConfigError"]).toContain(options.tag)
+        expect(quoted(options.text)).toEqual([])
+        // The same URL from the environment (the layer is lazy: nothing is opened).
+        const env = { REDIS_URL: url, REDIS_CLUSTER_NODES: url }
+        for (
+          const layer of [
+            RedisClient.layerConfig({ url: RedisClient.urlConfig() }),
+            RedisCluster.layerConfig({ nodes: RedisCluster.nodesConfig() })
+          ] as const
+        ) {
+          const built = yield* build(Layer.provide(layer, ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+          expect(quoted(`${built.error?.message} ${String(built.error)}`)).toEqual([])
+        }
+      }
     }))
 })

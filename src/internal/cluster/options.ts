@@ -6,6 +6,7 @@
  */
 import * as Effect from "#effect/Effect"
 import { type Address, type NatMap, parseAddress } from "../../core/cluster/address.js"
+import { redactUrl } from "../../core/options/redisUrl.js"
 import type * as RedisClient from "../../RedisClient.js"
 
 import { RedisConfigError } from "../../RedisError.js"
@@ -37,7 +38,9 @@ export const parseSeed = (seed: string): Seed => {
   }
   const address = parseAddress(seed.trim())
   if (address === undefined) {
-    throw new RedisConfigError({ message: `cluster node ${seed} is neither host:port nor a redis:// URL` })
+    // Quoted only when it has the shape of host:port: anything else may be a URL holding a password, mistyped.
+    const shown = /^(\[[\da-fA-F:.]*\]|[\w.-]+)(:\d*)?$/.test(seed.trim()) ? seed.trim() : redactUrl(seed)
+    throw new RedisConfigError({ message: `cluster node ${shown} is neither host:port nor a redis:// URL` })
   }
   return { ...address, url: undefined }
 }
