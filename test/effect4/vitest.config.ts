@@ -28,6 +28,7 @@ export default defineConfig({
       "test/RedisClient.correctness.test.ts",
       "test/RedisClient.startup.test.ts",
       "test/RemoteCache.test.ts",
+      "test/RemoteCache.types.test.ts",
       "test/InvalidationBus.test.ts",
       "test/TieredCache.test.ts",
       "test/TieredCache.l1.test.ts",
