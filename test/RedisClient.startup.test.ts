@@ -1,3 +1,4 @@
+import type * as Config from "#effect/Config"
 import * as ConfigProvider from "#effect/ConfigProvider"
 import * as Effect from "#effect/Effect"
 import * as Layer from "#effect/Layer"
@@ -9,6 +10,7 @@ import { resolveOptions } from "../src/internal/client/options.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisCluster from "../src/RedisCluster.js"
+import type { RedisConfigError } from "../src/RedisError.js"
 import * as FakeServer from "./utils/FakeServer.js"
 import { hostileUrl, markers } from "./utils/HostileUrls.js"
 import * as RedisServer from "./utils/RedisServer.js"
@@ -211,4 +213,27 @@ describe("hostile URLs", () => {
         }
       }
     }))
+})
+
+describe("the types say which layers can fail at startup", () => {
+  it("lazy layers keep RedisConfigError alone; eager ones, and ones whose connect is read from config, add RedisError", () => {
+    type Narrow<A> = Layer.Layer<A, RedisConfigError>
+    const lazy: ReadonlyArray<Narrow<never>> = [
+      RedisClient.layer(),
+      RedisClient.layer({ connect: "lazy" }),
+      RedisCluster.layer({ nodes: ["127.0.0.1:7000"] }),
+      RedisBackend.layer({ prefix: "p:" }),
+      RedisBackend.layerCluster({ nodes: ["127.0.0.1:7000"] })
+    ]
+    // @ts-expect-error -- eager: building the layer can fail with RedisError
+    const eager: Narrow<never> = RedisClient.layer({ connect: "eager" })
+    // @ts-expect-error -- the same through the backend
+    const backend: Narrow<never> = RedisBackend.layer({ connect: "eager" })
+    // @ts-expect-error -- and through the cluster
+    const cluster: Narrow<never> = RedisCluster.layer({ nodes: ["127.0.0.1:7000"], connect: "eager" })
+    const fromEnv = RedisBackend.layerConfig({ connect: RedisClient.connectConfig() })
+    // @ts-expect-error -- REDIS_CONNECT may say eager
+    const fromEnvNarrow: Layer.Layer<never, RedisConfigError | Config.ConfigError> = fromEnv
+    expect([lazy, eager, backend, cluster, fromEnvNarrow]).toHaveLength(5)
+  })
 })
