@@ -143,34 +143,39 @@ export const checkClient = (
   options: ResolvedOptions,
   commands: CommandConnection
 ): Effect.Effect<void, RedisError> =>
-  Effect.gen(function*() {
-    const started = yield* Clock.currentTimeMillis
-    const conn = yield* commands.ensure
-    const left = options.connectTimeoutMillis - Number((yield* Clock.currentTimeMillis) - started)
-    yield* awaitPending(conn.submit(["PING"])).pipe(
-      Effect.timeoutOrElse({
-        duration: Math.max(1, left),
-        orElse: () =>
-          Effect.fail(
-            new RedisTimeoutError({
-              message: `${options.host}:${options.port} accepted the connection but did not answer PING within ` +
-                `${options.connectTimeoutMillis} ms`,
-              phase: "connect",
-              timeoutMillis: options.connectTimeoutMillis
-            })
+  Effect.flatMap(Clock.currentTimeMillis, (started) => {
+    const left = Effect.map(
+      Clock.currentTimeMillis,
+      (now) => Math.max(1, options.connectTimeoutMillis - Number(now - started))
+    )
+    return Effect.gen(function*() {
+      const conn = yield* commands.ensure
+      yield* awaitPending(conn.submit(["PING"])).pipe(
+        Effect.timeoutOrElse({
+          duration: yield* left,
+          orElse: () =>
+            Effect.fail(
+              new RedisTimeoutError({
+                message: `${options.host}:${options.port} accepted the connection but did not answer PING within ` +
+                  `${options.connectTimeoutMillis} ms`,
+                phase: "connect",
+                timeoutMillis: options.connectTimeoutMillis
+              })
+            )
+        })
+      )
+    }).pipe(
+      Effect.catch((error: RedisError) =>
+        isDbOutOfRange(error)
+          // What is left of connectTimeout, so that the whole check stays within it.
+          ? Effect.flatMap(
+            Effect.flatMap(left, (millis) => readDatabases(options, millis)),
+            (databases) => Effect.fail(explain(options, error, databases))
           )
-      })
+          : Effect.fail(explain(options, error))
+      )
     )
-  }).pipe(
-    Effect.catch((error: RedisError) =>
-      isDbOutOfRange(error)
-        ? Effect.flatMap(
-          readDatabases(options, options.connectTimeoutMillis),
-          (databases) => Effect.fail(explain(options, error, databases))
-        )
-        : Effect.fail(explain(options, error))
-    )
-  )
+  })
 
 /**
  * The cluster client's check: the slot map read from a seed (`CLUSTER SHARDS`, which also proves the node is a
