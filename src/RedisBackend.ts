@@ -249,10 +249,10 @@ export interface LazyClusterBackendOptions extends RedisClusterBackendOptions {
  * @category layers
  */
 export function layerClusterConfig(
-  config?: ConfigInput.ConfigInput<LazyClusterBackendOptions>
+  config?: RedisClient.LayerConfigInput<LazyClusterBackendOptions>
 ): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError>
 export function layerClusterConfig(
-  config: ConfigInput.ConfigInput<RedisClusterBackendOptions>
+  config: RedisClient.LayerConfigInput<RedisClusterBackendOptions>
 ): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError | RedisError>
 export function layerClusterConfig(
   config: ConfigInput.ConfigInput<RedisClusterBackendOptions> = {}
@@ -316,10 +316,10 @@ const withDefaults = (options: RedisBackendOptions, defaults: RedisBackendOption
  * @category layers
  */
 export function layerConfig(
-  config?: ConfigInput.ConfigInput<LazyBackendOptions>
+  config?: RedisClient.LayerConfigInput<LazyBackendOptions>
 ): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError>
 export function layerConfig(
-  config: ConfigInput.ConfigInput<RedisBackendOptions>
+  config: RedisClient.LayerConfigInput<RedisBackendOptions>
 ): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError | RedisError>
 export function layerConfig(
   config: ConfigInput.ConfigInput<RedisBackendOptions> = {}

@@ -350,10 +350,10 @@ export type LayerConfigInput<A> = ConfigInput.ConfigInput<A>
  * @category layers
  */
 export function layerConfig(
-  config?: ConfigInput.ConfigInput<LazyClientOptions>
+  config?: LayerConfigInput<LazyClientOptions>
 ): Layer.Layer<RedisClient, RedisConfigError | Config.ConfigError>
 export function layerConfig(
-  config: ConfigInput.ConfigInput<RedisClientOptions>
+  config: LayerConfigInput<RedisClientOptions>
 ): Layer.Layer<RedisClient, RedisConfigError | Config.ConfigError | RedisError>
 export function layerConfig(
   config: ConfigInput.ConfigInput<RedisClientOptions> = { url: urlConfig() }

@@ -259,10 +259,10 @@ export const nodesConfig = (name = "REDIS_CLUSTER_NODES"): Config.Config<Readonl
  * @category layers
  */
 export function layerConfig(
-  config?: ConfigInput.ConfigInput<LazyClusterOptions>
+  config?: RedisClient.LayerConfigInput<LazyClusterOptions>
 ): Layer.Layer<RedisClient.RedisClient, RedisConfigError | Config.ConfigError>
 export function layerConfig(
-  config: ConfigInput.ConfigInput<RedisClusterOptions>
+  config: RedisClient.LayerConfigInput<RedisClusterOptions>
 ): Layer.Layer<RedisClient.RedisClient, RedisConfigError | Config.ConfigError | RedisError>
 export function layerConfig(
   config: ConfigInput.ConfigInput<RedisClusterOptions> = { nodes: nodesConfig() }
