@@ -14,8 +14,8 @@ const Redis = RedisClient.layer({
 })
 
 // What a failing cache may cost a request, and how it is reported: each attempt bounded, one retry, each failure
-// logged at Debug, then the breaker fails fast for 10 s after 5 in a row; an outage is said once at Warning (and its
-// end at Info); the caller sees a miss, never an error.
+// logged at Debug, then the breaker fails fast for 10 s after 5 in a row; each outage is logged at Warning when it
+// starts and every 5 minutes while it lasts, its end at Info; the caller sees a miss, never an error.
 const policy = Policy.timeout("100 millis").pipe(
   Policy.retry(Schedule.recurs(1)),
   Policy.log("Debug"),

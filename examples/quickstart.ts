@@ -1,20 +1,19 @@
+/**
+ * Quick start, step 1: the cache service over the embedded in-memory L2. No server needed:
+ * `npx tsx examples/quickstart.ts`.
+ */
 import { Effect, Layer } from "effect"
-import { MemoryBackend, RemoteCache, TieredCache } from "../src/index.js"
+import { MemoryBackend, RemoteCache } from "../src/index.js"
 
-// A bounded in-process L1 over an L2. MemoryBackend is the embedded L2; RedisBackend is the same service on Redis.
-const CacheLive = TieredCache.layer({ capacity: 1_000, l1Ttl: "30 seconds" }).pipe(
-  Layer.provide(RemoteCache.layerDefault),
-  Layer.provide(Layer.merge(MemoryBackend.layer({ prefix: "app:" }), TieredCache.layerMemoryBus))
-)
-
-const loadUser = (id: number) => Effect.succeed({ id, name: "Ada" }) // stands for a database query
+// The service applications call, over the in-memory backend. With the default policy a failing cache never fails
+// the caller: a read becomes a miss, a write does nothing, and the outage is logged.
+const CacheLive = RemoteCache.layerDefault.pipe(Layer.provide(MemoryBackend.layer({ prefix: "app:" })))
 
 const program = Effect.gen(function*() {
-  const cache = yield* TieredCache.TieredCache
-  // Computed once, then served from L1 (or L2) until the TTL ends; concurrent callers share one computation.
-  const user = yield* cache.getOrCompute("user:1", loadUser(1), { ttl: "5 minutes" })
-  const again = yield* cache.getOrCompute("user:1", loadUser(1), { ttl: "5 minutes" })
-  console.log(user, again === user ? "(the same value, from L1)" : "")
+  const cache = yield* RemoteCache.RemoteCache
+  yield* cache.set("user:1", { id: 1, name: "Ada" }, "5 minutes")
+  const user = yield* cache.get("user:1") // Option<unknown>: Some({ id: 1, name: "Ada" }), None once expired
+  console.log(user)
 })
 
 Effect.runPromise(program.pipe(Effect.provide(CacheLive)))

@@ -61,6 +61,8 @@ const tsconfig = (line, format, dir) => {
       rootDir: "src",
       outDir: `dist/${format}`,
       typeRoots: [path.join(root, "node_modules", "@types")],
+      // Each .d.ts maps back into the shipped src/, so an editor's go-to-definition lands in the TypeScript source.
+      declarationMap: true,
       ...(format === "cjs" ? { module: "CommonJS", moduleResolution: "Node10" } : {}),
       ...(paths !== undefined ? { paths } : {})
     },
@@ -68,7 +70,10 @@ const tsconfig = (line, format, dir) => {
   }
 }
 
-/** The published manifest of one line. */
+/**
+ * The published manifest of one line: only the fields listed here. The root's `scripts` and `devDependencies` stay
+ * behind: they name files and tools the package does not hold.
+ */
 const packageJson = (line) => {
   const entry = (file) => {
     const esm = { types: `./dist/esm/${file}.d.ts`, default: `./dist/esm/${file}.js` }

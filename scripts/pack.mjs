@@ -1,6 +1,7 @@
 // `npm run pack`: builds both release lines and packs each with `npm pack`, into the given folder (default: the
 // project root). The tarballs are exactly what `npm publish build/effect3` and `npm publish build/effect4` upload
-// (each line's manifest carries its dist-tag). Prints one JSON line per tarball: { line, file, files }.
+// (each line's manifest carries its dist-tag). Prints one JSON line per tarball: { line, file, files, size, unpackedSize }
+// (bytes, as npm reports them).
 // `node scripts/pack.mjs <folder> effect4` packs one line.
 import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
@@ -27,5 +28,11 @@ for (const name of names) {
   }
   const [report] = JSON.parse(packed.stdout)
   const file = path.join(destination, report.filename)
-  console.log(JSON.stringify({ line: name, file, files: report.files.map((entry) => entry.path) }))
+  console.log(JSON.stringify({
+    line: name,
+    file,
+    files: report.files.map((entry) => entry.path),
+    size: report.size,
+    unpackedSize: report.unpackedSize
+  }))
 }

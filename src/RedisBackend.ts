@@ -21,7 +21,7 @@ import * as Writes from "./internal/backend/redis/writes.js"
 import * as ConfigInput from "./internal/configInput.js"
 import * as RedisClient from "./RedisClient.js"
 import * as RedisCluster from "./RedisCluster.js"
-import type { RedisConfigError } from "./RedisError.js"
+import type { RedisConfigError, RedisError } from "./RedisError.js"
 import { RemoteCacheBackend, type RemoteCacheBackendShape } from "./RemoteCacheBackend.js"
 import type * as Serializer from "./Serializer.js"
 
@@ -156,13 +156,32 @@ export const layerWithClient: typeof layerWithoutClient = layerWithoutClient
 export type BackendOptions = MakeOptions
 
 /**
- * A backend with its own client (scoped: closing the layer closes the socket).
+ * A backend with its own client (scoped: closing the layer closes the socket). With `connect: "eager"` building the
+ * layer opens the client's first connection and fails with the typed error when that fails (see
+ * `RedisClientOptions.connect`).
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: RedisBackendOptions = {}): Layer.Layer<RemoteCacheBackend, RedisConfigError> =>
-  Layer.provide(layerWithoutClient(options), RedisClient.layer(options))
+export function layer(options?: LazyBackendOptions): Layer.Layer<RemoteCacheBackend, RedisConfigError>
+export function layer(options: RedisBackendOptions): Layer.Layer<RemoteCacheBackend, RedisConfigError | RedisError>
+export function layer(
+  options: RedisBackendOptions = {}
+): Layer.Layer<RemoteCacheBackend, RedisConfigError | RedisError> {
+  return Layer.provide(layerWithoutClient(options), RedisClient.layer(options))
+}
+
+/**
+ * The options of a backend whose client connects at its first command (`connect` absent or `"lazy"`): building it
+ * fails only with `RedisConfigError`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LazyBackendOptions extends RedisBackendOptions {
+  /** See `RedisClientOptions.connect`. */
+  readonly connect?: "lazy" | undefined
+}
 
 /**
  * Every `RedisCluster` option plus the backend's own.
@@ -175,7 +194,8 @@ export interface RedisClusterBackendOptions extends RedisCluster.RedisClusterOpt
 /**
  * A backend on a Redis Cluster with its own cluster client (scoped: closing the layer closes every node's
  * connections). Keys are routed by slot, multi-key reads, writes and deletes are split by slot, and `clear` scans
- * every primary.
+ * every primary. With `connect: "eager"` building the layer reads the slot map and fails with the typed error when
+ * no seed tells it (see `RedisCluster.make`).
  *
  * @example
  * ```ts
@@ -187,20 +207,40 @@ export interface RedisClusterBackendOptions extends RedisCluster.RedisClusterOpt
  * @since 0.1.0
  * @category layers
  */
-export const layerCluster = (options: RedisClusterBackendOptions): Layer.Layer<RemoteCacheBackend, RedisConfigError> =>
-  Layer.provide(layerWithoutClient(options), RedisCluster.layer(options))
+export function layerCluster(options: LazyClusterBackendOptions): Layer.Layer<RemoteCacheBackend, RedisConfigError>
+export function layerCluster(
+  options: RedisClusterBackendOptions
+): Layer.Layer<RemoteCacheBackend, RedisConfigError | RedisError>
+export function layerCluster(
+  options: RedisClusterBackendOptions
+): Layer.Layer<RemoteCacheBackend, RedisConfigError | RedisError> {
+  return Layer.provide(layerWithoutClient(options), RedisCluster.layer(options))
+}
+
+/**
+ * The options of a cluster backend whose client reads the slot map at its first command (`connect` absent or
+ * `"lazy"`): building it fails only with `RedisConfigError`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LazyClusterBackendOptions extends RedisClusterBackendOptions {
+  /** See `RedisClientOptions.connect`. */
+  readonly connect?: "lazy" | undefined
+}
 
 /**
  * {@link layerCluster} with its options read through `effect/Config`: by default the seed nodes from
  * `REDIS_CLUSTER_NODES` (comma-separated `host:port` or `redis://` URLs) and the prefix from `CACHE_PREFIX`
- * (falling back to `"ac:"`). Fields given override those.
+ * (falling back to `"ac:"`). Fields given override those; `connect: RedisClient.connectConfig()` lets
+ * `REDIS_CONNECT` choose the startup check.
  *
  * @example
  * ```ts
+ * // Effect 4 only: on Effect 3, `Config.redacted` in place of `Config.Redacted`.
  * import { Config } from "effect"
  * import { RedisBackend } from "effect-remote-cache"
  *
- * // On Effect 3, `Config.redacted` in place of `Config.Redacted`.
  * const FromEnv = RedisBackend.layerClusterConfig({
  *   password: Config.Redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
  * })
@@ -209,9 +249,15 @@ export const layerCluster = (options: RedisClusterBackendOptions): Layer.Layer<R
  * @since 0.1.0
  * @category layers
  */
-export const layerClusterConfig = (
+export function layerClusterConfig(
+  config?: RedisClient.LayerConfigInput<LazyClusterBackendOptions>
+): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError>
+export function layerClusterConfig(
+  config: RedisClient.LayerConfigInput<RedisClusterBackendOptions>
+): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError | RedisError>
+export function layerClusterConfig(
   config: ConfigInput.ConfigInput<RedisClusterBackendOptions> = {}
-): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError> => {
+): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError | RedisError> {
   const given = Config.isConfig(config)
     ? config
     : Config.all({
@@ -219,7 +265,12 @@ export const layerClusterConfig = (
       prefix: defaultConfig.prefix,
       ...ConfigInput.fieldConfigs(config)
     })
-  return Layer.unwrap(Effect.map(given as Config.Config<RedisClusterBackendOptions>, layerCluster))
+  return Layer.unwrap(
+    Effect.map(
+      given as Config.Config<RedisClusterBackendOptions>,
+      (options: RedisClusterBackendOptions) => layerCluster(options)
+    )
+  )
 }
 
 /**
@@ -247,15 +298,16 @@ const withDefaults = (options: RedisBackendOptions, defaults: RedisBackendOption
 /**
  * A backend with its own client, its options read through `effect/Config`. The fields given override
  * {@link defaultConfig} one by one: the others keep reading `REDIS_URL` and `CACHE_PREFIX`. A whole
- * `Config<RedisBackendOptions>` works the same way.
+ * `Config<RedisBackendOptions>` works the same way. `connect: RedisClient.connectConfig()` lets `REDIS_CONNECT`
+ * choose the startup check (`eager`: building the layer fails when the first connection does).
  *
  * @example
  * ```ts
+ * // Effect 4 only: on Effect 3, `Config.redacted` in place of `Config.Redacted`.
  * import { Config } from "effect"
  * import { RedisBackend } from "effect-remote-cache"
  *
- * // REDIS_URL and CACHE_PREFIX as by default, plus a password when REDIS_PASSWORD is set (none otherwise). On
- * // Effect 3, `Config.redacted` in place of `Config.Redacted`.
+ * // REDIS_URL and CACHE_PREFIX as by default, plus a password when REDIS_PASSWORD is set (none otherwise).
  * const FromEnv = RedisBackend.layerConfig({
  *   password: Config.Redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
  * })
@@ -264,13 +316,19 @@ const withDefaults = (options: RedisBackendOptions, defaults: RedisBackendOption
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
+export function layerConfig(
+  config?: RedisClient.LayerConfigInput<LazyBackendOptions>
+): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError>
+export function layerConfig(
+  config: RedisClient.LayerConfigInput<RedisBackendOptions>
+): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError | RedisError>
+export function layerConfig(
   config: ConfigInput.ConfigInput<RedisBackendOptions> = {}
-): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError> => {
+): Layer.Layer<RemoteCacheBackend, RedisConfigError | Config.ConfigError | RedisError> {
   const given = ConfigInput.toConfig(config)
   const options = Config.map(
     Config.all([Config.all(defaultConfig), given]),
     ([defaults, values]) => withDefaults(values, defaults)
   )
-  return Layer.unwrap(Effect.map(options, layer))
+  return Layer.unwrap(Effect.map(options, (values: RedisBackendOptions) => layer(values)))
 }

@@ -33,10 +33,17 @@ import * as Redacted from "#effect/Redacted"
 import type * as Scope from "#effect/Scope"
 import { makeCommandConnection } from "./internal/client/connect.js"
 import { checkCommand, type Connection } from "./internal/client/connection.js"
-import { parseUrl, resolveOptions } from "./internal/client/options.js"
+import { resolveOptions, urlProblem } from "./internal/client/options.js"
 import { awaitAll, awaitAllWritten, awaitPending, awaitWritten } from "./internal/client/reply.js"
+import { checkClient, connectModeOf } from "./internal/client/startup.js"
 import * as Subscriber from "./internal/client/subscriber.js"
-import type { Command, RedisClientOptions, ResolvedOptions, SubscriptionHandlers } from "./internal/client/types.js"
+import type {
+  Command,
+  LazyClientOptions,
+  RedisClientOptions,
+  ResolvedOptions,
+  SubscriptionHandlers
+} from "./internal/client/types.js"
 import * as ConfigInput from "./internal/configInput.js"
 import { ClientSeamId, type WithClientSeam } from "./internal/seams.js"
 import { RedisConfigError, type RedisError, type RedisInputError } from "./RedisError.js"
@@ -48,6 +55,11 @@ export type {
    * @category models
    */
   Command,
+  /**
+   * @since 0.2.0
+   * @category models
+   */
+  LazyClientOptions,
   /**
    * @since 0.1.0
    * @category models
@@ -135,18 +147,34 @@ export interface RedisClientShape {
 export class RedisClient extends Context.Service<RedisClient, RedisClientShape>()("effect-remote-cache/RedisClient") {}
 
 /**
- * Builds the client in a scope: nothing is opened until the first command; closing the scope closes the socket
- * and fails every command still waiting with `RedisConnectionError`.
+ * When a client opens its first connection: `"lazy"`, at its first command, or `"eager"`, while it is built (see
+ * `RedisClientOptions.connect`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type ConnectMode = "lazy" | "eager"
+
+/**
+ * Builds the client in a scope: nothing is opened until the first command, unless `connect: "eager"` (then the
+ * first connection is opened, and `PING` answered, before it returns, or it fails with the typed error); closing
+ * the scope closes the socket and fails every command still waiting with `RedisConnectionError`.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
+export function make(options?: LazyClientOptions): Effect.Effect<RedisClientShape, RedisConfigError, Scope.Scope>
+export function make(
+  options: RedisClientOptions
+): Effect.Effect<RedisClientShape, RedisConfigError | RedisError, Scope.Scope>
+export function make(
   options: RedisClientOptions = {}
-): Effect.Effect<RedisClientShape, RedisConfigError, Scope.Scope> =>
-  Effect.gen(function*() {
+): Effect.Effect<RedisClientShape, RedisConfigError | RedisError, Scope.Scope> {
+  return Effect.gen(function*() {
+    const mode = yield* connectModeOf(options.connect)
     const resolved = yield* resolveOptions(options)
     const commands = yield* makeCommandConnection(resolved)
+    if (mode === "eager") yield* checkClient(resolved, commands)
     const subscriber = yield* Subscriber.make(resolved)
     const limit = commands.limit
 
@@ -227,15 +255,56 @@ export const make = (
       [ClientSeamId]: { submit }
     } satisfies RedisClientShape & WithClientSeam
   })
+}
 
 /**
- * The client as a scoped layer.
+ * The client as a scoped layer. With `connect: "eager"` building the layer opens the first connection and fails
+ * with the typed error (a wrong password, a db out of range, a refused port, an unknown host…) when that fails,
+ * within `connectTimeout`; by default (`"lazy"`) it never connects before the first command.
+ *
+ * @example
+ * ```ts
+ * import { RedisClient } from "effect-remote-cache"
+ *
+ * // Fails at startup, with RedisAuthError, RedisConnectionError…, rather than serving with the cache off.
+ * const Client = RedisClient.layer({ url: "redis://localhost:6379", connect: "eager" })
+ * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: RedisClientOptions = {}): Layer.Layer<RedisClient, RedisConfigError> =>
-  Layer.effect(RedisClient, make(options))
+export function layer(options?: LazyClientOptions): Layer.Layer<RedisClient, RedisConfigError>
+export function layer(options: RedisClientOptions): Layer.Layer<RedisClient, RedisConfigError | RedisError>
+export function layer(options: RedisClientOptions = {}): Layer.Layer<RedisClient, RedisConfigError | RedisError> {
+  return Layer.effect(RedisClient, make(options))
+}
+
+/**
+ * The `connect` option read from the variable `name` (default `REDIS_CONNECT`): `lazy` or `eager` (any case,
+ * surrounding spaces ignored); missing or empty, `fallback` (default `"lazy"`). Anything else is a `ConfigError`
+ * naming the variable and the two values it takes.
+ *
+ * @example
+ * ```ts
+ * import { RedisClient } from "effect-remote-cache"
+ *
+ * // REDIS_CONNECT=eager makes a wrong URL or password fail the application's startup.
+ * const FromEnv = RedisClient.layerConfig({ url: RedisClient.urlConfig(), connect: RedisClient.connectConfig() })
+ * ```
+ *
+ * @since 0.2.0
+ * @category config
+ */
+export const connectConfig = (name = "REDIS_CONNECT", fallback: ConnectMode = "lazy"): Config.Config<ConnectMode> =>
+  Config.String(name).pipe(
+    Config.withDefault(""),
+    Config.mapEffect((text: string): Effect.Effect<ConnectMode, Config.ConfigError> => {
+      const value = text.trim().toLowerCase()
+      if (value === "") return Effect.succeed(fallback)
+      if (value === "lazy" || value === "eager") return Effect.succeed(value)
+      return Effect.fail(Config.invalidData([name], `${name} must be "lazy" or "eager"`))
+    })
+  )
 
 /**
  * A Redis URL read from the variable `name` (default `REDIS_URL`): missing or empty, it is `fallback` (default
@@ -261,13 +330,11 @@ export const urlConfig = (
     Config.withDefault(""),
     Config.mapEffect((url: string): Effect.Effect<Redacted.Redacted<string>, Config.ConfigError> => {
       if (url.trim() === "") return Effect.succeed(Redacted.make(fallback))
-      try {
-        parseUrl(url)
-        return Effect.succeed(Redacted.make(url))
-      } catch (error) {
-        const reason = error instanceof RedisConfigError ? error.message : "not a valid URL"
-        return Effect.fail(Config.invalidData([name], `${name} is not a usable Redis URL: ${reason}`))
-      }
+      // What is wrong, never the value itself (it may hold a password).
+      const problem = urlProblem(url)
+      return problem === undefined
+        ? Effect.succeed(Redacted.make(url))
+        : Effect.fail(Config.invalidData([name], `${name} is not a usable Redis URL: ${problem}`))
     })
   )
 
@@ -283,23 +350,37 @@ export type LayerConfigInput<A> = ConfigInput.ConfigInput<A>
 
 /**
  * The client as a scoped layer whose options come from `effect/Config`. By default it reads `REDIS_URL`
- * (falling back to `redis://localhost:6379`).
+ * (falling back to `redis://localhost:6379`). With `connect: connectConfig()` the variable `REDIS_CONNECT` chooses
+ * the startup check (`eager`: building the layer fails when the first connection does); the layer's error type then
+ * includes `RedisError`.
  *
  * @example
  * ```ts
+ * // Effect 4 only: on Effect 3, `Config.string` in place of `Config.String`.
  * import { Config } from "effect"
  * import { RedisClient } from "effect-remote-cache"
  *
  * const FromEnv = RedisClient.layerConfig({
- *   url: Config.String("CACHE_REDIS_URL"), // Effect 3: Config.string
- *   commandTimeout: Config.succeed("200 millis")
+ *   url: Config.String("CACHE_REDIS_URL"),
+ *   commandTimeout: Config.succeed("200 millis"),
+ *   connect: RedisClient.connectConfig() // REDIS_CONNECT=eager: fail at startup when Redis is unusable
  * })
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
+export function layerConfig(
+  config?: LayerConfigInput<LazyClientOptions>
+): Layer.Layer<RedisClient, RedisConfigError | Config.ConfigError>
+export function layerConfig(
+  config: LayerConfigInput<RedisClientOptions>
+): Layer.Layer<RedisClient, RedisConfigError | Config.ConfigError | RedisError>
+export function layerConfig(
   config: ConfigInput.ConfigInput<RedisClientOptions> = { url: urlConfig() }
-): Layer.Layer<RedisClient, RedisConfigError | Config.ConfigError> =>
-  Layer.effect(RedisClient, Effect.flatMap(ConfigInput.toConfig(config), make))
+): Layer.Layer<RedisClient, RedisConfigError | Config.ConfigError | RedisError> {
+  return Layer.effect(
+    RedisClient,
+    Effect.flatMap(ConfigInput.toConfig(config), (options: RedisClientOptions) => make(options))
+  )
+}

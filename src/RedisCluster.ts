@@ -56,18 +56,24 @@ import type * as Scope from "#effect/Scope"
 import { routeOf } from "./core/cluster/command.js"
 import { keySlot } from "./core/cluster/slot.js"
 import * as Following from "./internal/client/followingSubscriber.js"
+import { checkCluster, connectModeOf } from "./internal/client/startup.js"
 import * as Commands from "./internal/cluster/commands.js"
 import { parseSeed, resolveSettings } from "./internal/cluster/options.js"
 import { Router } from "./internal/cluster/router.js"
 import { Splitter } from "./internal/cluster/splitter.js"
 import * as Topology from "./internal/cluster/topology.js"
-import type { RedisClusterOptions } from "./internal/cluster/types.js"
+import type { LazyClusterOptions, RedisClusterOptions } from "./internal/cluster/types.js"
 import * as ConfigInput from "./internal/configInput.js"
 import { ClientSeamId, type WithClientSeam } from "./internal/seams.js"
 import * as RedisClient from "./RedisClient.js"
 import { RedisConfigError, type RedisError } from "./RedisError.js"
 
 export type {
+  /**
+   * @since 0.2.0
+   * @category models
+   */
+  LazyClusterOptions,
   /**
    * @since 0.1.0
    * @category models
@@ -82,7 +88,10 @@ export type {
 
 /**
  * Builds the cluster client in a scope. Nothing is opened until the first command, which reads the slot map from
- * a seed; closing the scope closes every node's connections. Invalid options fail with `RedisConfigError`.
+ * a seed, unless `connect: "eager"`: then the slot map is read before it returns, or it fails with the typed error
+ * (every seed refusing the password: `RedisAuthError`; otherwise a `RedisConnectionError` listing each seed's
+ * failure), each seed's attempt bounded by `connectTimeout`. Closing the scope closes every node's connections.
+ * Invalid options fail with `RedisConfigError`.
  *
  * The returned shape also has `primaries`: one client per current primary, whose commands without a key run on
  * that primary (`SCAN`, `DBSIZE`) while keyed ones are routed as by the cluster; `RedisBackend`'s `clear` uses it.
@@ -90,10 +99,17 @@ export type {
  * @since 0.1.0
  * @category constructors
  */
-export const make = (
+export function make(
+  options: LazyClusterOptions
+): Effect.Effect<RedisClient.RedisClientShape, RedisConfigError, Scope.Scope>
+export function make(
   options: RedisClusterOptions
-): Effect.Effect<RedisClient.RedisClientShape, RedisConfigError, Scope.Scope> =>
-  Effect.gen(function*() {
+): Effect.Effect<RedisClient.RedisClientShape, RedisConfigError | RedisError, Scope.Scope>
+export function make(
+  options: RedisClusterOptions
+): Effect.Effect<RedisClient.RedisClientShape, RedisConfigError | RedisError, Scope.Scope> {
+  return Effect.gen(function*() {
+    const mode = yield* connectModeOf(options?.connect)
     const settings = yield* resolveSettings(options)
     const first = settings.seeds[0]!
     // Validates every shared option once (and gives `options` its value): per node only the address differs.
@@ -159,6 +175,8 @@ export const make = (
       )
     )
 
+    if (mode === "eager") yield* checkCluster(resolved, topology.ready)
+
     // Each node's client says its own; the nodes that have something to say, a few of them, in one line.
     const diagnosis = (): string | undefined => {
       const said: Array<string> = []
@@ -182,10 +200,12 @@ export const make = (
       [ClientSeamId]: { sendSettled, pipelineSettled }
     } satisfies RedisClient.RedisClientShape & WithClientSeam
   })
+}
 
 /**
  * The cluster client as the `RedisClient` service, scoped: `RedisBackend.layerWithoutClient`, `RemoteCache` and
- * `TieredCache` run on it unchanged, several backends sharing its connections.
+ * `TieredCache` run on it unchanged, several backends sharing its connections. With `connect: "eager"` building it
+ * reads the slot map and fails with the typed error when no seed tells it (see {@link make}).
  *
  * @example
  * ```ts
@@ -199,8 +219,15 @@ export const make = (
  * @since 0.1.0
  * @category layers
  */
-export const layer = (options: RedisClusterOptions): Layer.Layer<RedisClient.RedisClient, RedisConfigError> =>
-  Layer.effect(RedisClient.RedisClient, make(options))
+export function layer(options: LazyClusterOptions): Layer.Layer<RedisClient.RedisClient, RedisConfigError>
+export function layer(
+  options: RedisClusterOptions
+): Layer.Layer<RedisClient.RedisClient, RedisConfigError | RedisError>
+export function layer(
+  options: RedisClusterOptions
+): Layer.Layer<RedisClient.RedisClient, RedisConfigError | RedisError> {
+  return Layer.effect(RedisClient.RedisClient, make(options))
+}
 
 /**
  * Seed nodes read from the variable `name` (default `REDIS_CLUSTER_NODES`): comma-separated `host:port` or
@@ -227,23 +254,34 @@ export const nodesConfig = (name = "REDIS_CLUSTER_NODES"): Config.Config<Readonl
 
 /**
  * The cluster client as a scoped layer whose options come from `effect/Config`; by default the seeds are read
- * from `REDIS_CLUSTER_NODES`.
+ * from `REDIS_CLUSTER_NODES`. `connect: RedisClient.connectConfig()` lets `REDIS_CONNECT` choose the startup check.
  *
  * @example
  * ```ts
+ * // Effect 4 only: on Effect 3, `Config.redacted` in place of `Config.Redacted`.
  * import { Config } from "effect"
  * import { RedisCluster } from "effect-remote-cache"
  *
  * const FromEnv = RedisCluster.layerConfig({
  *   nodes: RedisCluster.nodesConfig(),
- *   password: Config.redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
+ *   password: Config.Redacted("REDIS_PASSWORD").pipe(Config.withDefault(undefined))
  * })
  * ```
  *
  * @since 0.1.0
  * @category layers
  */
-export const layerConfig = (
+export function layerConfig(
+  config?: RedisClient.LayerConfigInput<LazyClusterOptions>
+): Layer.Layer<RedisClient.RedisClient, RedisConfigError | Config.ConfigError>
+export function layerConfig(
+  config: RedisClient.LayerConfigInput<RedisClusterOptions>
+): Layer.Layer<RedisClient.RedisClient, RedisConfigError | Config.ConfigError | RedisError>
+export function layerConfig(
   config: ConfigInput.ConfigInput<RedisClusterOptions> = { nodes: nodesConfig() }
-): Layer.Layer<RedisClient.RedisClient, RedisConfigError | Config.ConfigError> =>
-  Layer.effect(RedisClient.RedisClient, Effect.flatMap(ConfigInput.toConfig(config), make))
+): Layer.Layer<RedisClient.RedisClient, RedisConfigError | Config.ConfigError | RedisError> {
+  return Layer.effect(
+    RedisClient.RedisClient,
+    Effect.flatMap(ConfigInput.toConfig(config), (options: RedisClusterOptions) => make(options))
+  )
+}

@@ -609,14 +609,31 @@ export const make = <E>(
   Effect.flatMap(RemoteCacheBackend, (backend) => fromBackend(backend, policy))
 
 /**
+ * What {@link layer} asks for in place of a policy that can still fail (its error type `E` is not `never`), so
+ * that the compiler's message names the fix: `Policy.timeout("50 millis")` alone fails with `CacheTimeoutError`;
+ * `Policy.timeout("50 millis").pipe(Policy.recoverToMiss)` never fails. For typed failures to handle, use
+ * {@link make} (or {@link fromBackend}), which keep `E`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface PolicyMustEndWithRecoverToMiss<E> {
+  /** The errors the policy may still fail with. */
+  readonly "RemoteCache.layer needs a policy that never fails: end it with Policy.recoverToMiss": E
+}
+
+/**
  * The `RemoteCache` of the backend in context, seen through `policy`. The policy must end every failure (its
- * error type is `never`), so the application states how its cache fails.
+ * error type is `never`, as after `Policy.recoverToMiss`), so the application states how its cache fails; any
+ * other policy is a type error that reads {@link PolicyMustEndWithRecoverToMiss}.
  *
  * @since 0.1.0
  * @category layers
  */
-export const layer = (policy: Policy.Policy<CacheError, never>): Layer.Layer<RemoteCache, never, RemoteCacheBackend> =>
-  Layer.effect(RemoteCache, make(policy))
+export const layer = <E = never>(
+  policy: Policy.Policy<CacheError, E> & ([E] extends [never] ? unknown : PolicyMustEndWithRecoverToMiss<E>)
+): Layer.Layer<RemoteCache, never, RemoteCacheBackend> =>
+  Layer.effect(RemoteCache, make(policy as Policy.Policy<CacheError, never>))
 
 /**
  * The `RemoteCache` with {@link defaultPolicy}: every failure logged at debug level and recovered to a miss or a

@@ -128,11 +128,12 @@ export class Serializer extends Context.Service<Serializer, SerializerShape>()("
  *
  * @example
  * ```ts
+ * // Effect 4 only: on Effect 3, `Either` in place of `Result`, with `Either.right` and `Either.left` in place of
+ * // `Result.succeed` and `Result.fail`.
  * import { Result } from "effect"
  * import { Serializer } from "effect-remote-cache"
  *
- * // Strings as UTF-8, nothing else. On Effect 3, `Either.right` and `Either.left` in place of `Result.succeed`
- * // and `Result.fail`.
+ * // Strings as UTF-8, nothing else.
  * const text = Serializer.make({
  *   name: "text",
  *   encodeSync: (value) =>

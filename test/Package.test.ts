@@ -2,7 +2,8 @@
  * The published packages as users install them. For each release line (effect3: 1.x for Effect 3, effect4: 2.x for
  * Effect 4): `npm run pack` builds and packs the line, then a fresh app of that Effect major installs the tarball
  * offline (its `effect` is this project's install of that major) and loads it as an ES module, as CommonJS and from
- * TypeScript (NodeNext), runs a write and a read, and runs the README quick start unchanged. The lines refuse each
+ * TypeScript (NodeNext), runs a write and a read, and runs the README quick start unchanged. Its manifest holds no
+ * development fields, and its declaration maps lead into the TypeScript sources it ships. The lines refuse each
  * other's apps: npm will not install the Effect 4 line into an Effect 3 app, nor the reverse.
  */
 import { afterAll, beforeAll, describe, expect, it } from "@effect/vitest"
@@ -31,9 +32,44 @@ const publicModules = fs.readdirSync(path.join(root, "src"))
   .filter((file) => file.endsWith(".ts"))
   .map((file) => file.slice(0, -3))
 
-// The README quick start, as a user copies it (README.md's block must equal this file; `npm run check` says so).
-const quickStart = fs.readFileSync(path.join(root, "examples", "quickstart.ts"), "utf8")
-  .replaceAll("\"../src/index.js\"", "\"effect-remote-cache\"")
+// The README quick start's three steps, as a user copies them (README.md's blocks must equal these files;
+// `npm run check` says so).
+const example = (name: string) =>
+  fs.readFileSync(path.join(root, "examples", `${name}.ts`), "utf8")
+    .replaceAll("\"../src/index.js\"", "\"effect-remote-cache\"")
+const quickStart = example("quickstart")
+const quickStartSteps = ["quickstart", "quickstart-redis", "quickstart-tiered"] as const
+
+/** The segments of a source map's `mappings` (base64 VLQ): generated line to source index and source line. */
+const decodeMappings = (mappings: string) => {
+  const digits = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+  const segments: Array<{ line: number; source: number; sourceLine: number }> = []
+  let source = 0
+  let sourceLine = 0
+  mappings.split(";").forEach((group, line) => {
+    for (const segment of group.split(",").filter((text) => text !== "")) {
+      const values: Array<number> = []
+      let value = 0
+      let shift = 0
+      for (const char of segment) {
+        const digit = digits.indexOf(char)
+        value += (digit & 31) << shift
+        if (digit & 32) {
+          shift += 5
+        } else {
+          values.push(value & 1 ? -(value >> 1) : value >> 1)
+          value = 0
+          shift = 0
+        }
+      }
+      if (values.length < 4) continue
+      source += values[1]!
+      sourceLine += values[2]!
+      segments.push({ line, source, sourceLine })
+    }
+  })
+  return segments
+}
 
 interface Line {
   readonly name: "effect3" | "effect4"
@@ -48,7 +84,13 @@ const lines: ReadonlyArray<Line> = [
 ]
 
 let work: string
-const tarballs = new Map<string, { readonly file: string; readonly files: ReadonlyArray<string> }>()
+interface Packed {
+  readonly file: string
+  readonly files: ReadonlyArray<string>
+  readonly size: number
+  readonly unpackedSize: number
+}
+const tarballs = new Map<string, Packed>()
 
 /** A fresh app whose `effect` is the given install, with the given tarball as its dependency, installed offline. */
 const makeApp = async (name: string, effect: string, tarball: string) => {
@@ -71,7 +113,7 @@ beforeAll(async () => {
   work = fs.mkdtempSync(path.join(os.tmpdir(), "erc-pack-"))
   const { stdout } = await run(process.execPath, [path.join(root, "scripts", "pack.mjs"), work])
   for (const line of stdout.split("\n").filter((text) => text.startsWith("{"))) {
-    const packed = JSON.parse(line) as { line: string; file: string; files: Array<string> }
+    const packed = JSON.parse(line) as Packed & { line: string }
     tarballs.set(packed.line, packed)
   }
 }, 300_000)
@@ -91,6 +133,16 @@ describe.each(lines)("the $name line", (line) => {
   beforeAll(async () => {
     app = await makeApp(`app-${line.name}`, line.effect, tarballs.get(line.name)!.file)
   }, 120_000)
+
+  it("README states the sizes npm reports for this line, within 5 %", () => {
+    // "the 2.x line is a 525 kB tarball, 2.3 MB unpacked; the 1.x line (…) 630 kB and 4.0 MB"
+    const readme = fs.readFileSync(path.join(root, "README.md"), "utf8").replace(/\s+/g, " ")
+    const stated = new RegExp(`the ${line.major}\\.x line[^;]*?(\\d+) kB[^;]*?(\\d+(?:\\.\\d+)?) MB`).exec(readme)
+    expect(stated).not.toBeNull()
+    const { size, unpackedSize } = tarballs.get(line.name)!
+    expect(Math.abs(Number(stated![1]) * 1000 / size - 1)).toBeLessThan(0.05)
+    expect(Math.abs(Number(stated![2]) * 1e6 / unpackedSize - 1)).toBeLessThan(0.05)
+  })
 
   it("the tarball holds its own face and formats, README, LICENSE and package.json, nothing else", () => {
     const { files } = tarballs.get(line.name)!
@@ -120,6 +172,50 @@ describe.each(lines)("the $name line", (line) => {
     expect(manifest.peerDependencies.effect).toMatch(line.name === "effect3" ? /^\^3\./ : /^\^4\./)
     expect(manifest.license).toBe("MIT")
     expect(manifest.repository).toMatchObject({ type: "git", url: expect.stringMatching(/^git\+https:\/\//) })
+  })
+
+  it("the manifest carries no scripts or devDependencies: they name files and tools the package does not hold", () => {
+    const manifest = JSON.parse(
+      fs.readFileSync(path.join(app, "node_modules/effect-remote-cache/package.json"), "utf8")
+    )
+    expect(manifest.scripts).toBeUndefined()
+    expect(manifest.devDependencies).toBeUndefined()
+  })
+
+  it("every declaration has a declaration map whose sources are the TypeScript sources in the package", () => {
+    const { files } = tarballs.get(line.name)!
+    const installed = path.join(app, "node_modules", "effect-remote-cache")
+    const declarations = files.filter((file) => file.endsWith(".d.ts"))
+    expect(declarations.length).toBeGreaterThan(0)
+    for (const declaration of declarations) {
+      expect(files).toContain(`${declaration}.map`)
+      const text = fs.readFileSync(path.join(installed, declaration), "utf8")
+      expect(text.trimEnd().endsWith(`//# sourceMappingURL=${path.basename(declaration)}.map`)).toBe(true)
+      const map = JSON.parse(fs.readFileSync(path.join(installed, `${declaration}.map`), "utf8"))
+      expect(map.sources.length).toBeGreaterThan(0)
+      for (const source of map.sources as ReadonlyArray<string>) {
+        const resolved = path.resolve(path.dirname(path.join(installed, declaration)), map.sourceRoot ?? "", source)
+        const inPackage = path.relative(installed, resolved).split(path.sep).join("/")
+        expect(inPackage).toMatch(/^src\/.+\.ts$/)
+        expect(files).toContain(inPackage)
+      }
+    }
+  })
+
+  it("a declaration's map leads to its definition in the shipped source (go-to-definition in an editor)", () => {
+    const installed = path.join(app, "node_modules", "effect-remote-cache")
+    const source = fs.readFileSync(path.join(installed, "src", "RedisClient.ts"), "utf8").split("\n")
+    const defined = source.findIndex((text) => text.startsWith("export const layer ="))
+    for (const format of line.formats) {
+      const declaration = path.join(installed, "dist", format, "RedisClient.d.ts")
+      const declared = fs.readFileSync(declaration, "utf8").split("\n")
+        .findIndex((text) => text.startsWith("export declare const layer:"))
+      const map = JSON.parse(fs.readFileSync(`${declaration}.map`, "utf8"))
+      const targets = decodeMappings(map.mappings)
+        .filter((segment) => segment.line === declared)
+        .map((segment) => [map.sources[segment.source], segment.sourceLine])
+      expect(targets).toContainEqual(["../../src/RedisClient.ts", defined])
+    }
   })
 
   // Each consumer writes a value through MemoryBackend and reads it back, so the package's code really runs.
@@ -194,9 +290,11 @@ main()
     })
   })
 
-  it("TypeScript (NodeNext) type-checks an .mts and a .cts consumer and the README quick start", async () => {
-    // The @ts-expect-error lines fail the compile if a type resolved to `any`.
-    const consumer = `import { Effect, Layer } from "effect"
+  it(
+    "TypeScript (NodeNext) type-checks an .mts and a .cts consumer and the README quick start's three steps",
+    async () => {
+      // The @ts-expect-error lines fail the compile if a type resolved to `any`.
+      const consumer = `import { Effect, Layer } from "effect"
 import { MemoryBackend, RemoteCacheBackend } from "effect-remote-cache"
 import * as RedisClient from "effect-remote-cache/RedisClient"
 
@@ -208,36 +306,37 @@ export const read = Effect.flatMap(RemoteCacheBackend.RemoteCacheBackend, (cache
 // @ts-expect-error the error channel is typed
 export const untyped: Effect.Effect<unknown, never, RemoteCacheBackend.RemoteCacheBackend> = read
 `
-    fs.writeFileSync(path.join(app, "esm.mts"), consumer)
-    fs.writeFileSync(path.join(app, "cjs.cts"), consumer)
-    fs.writeFileSync(path.join(app, "quickstart.mts"), quickStart)
-    fs.writeFileSync(
-      path.join(app, "tsconfig.json"),
-      JSON.stringify({
-        compilerOptions: {
-          module: "NodeNext",
-          moduleResolution: "NodeNext",
-          target: "ES2022",
-          strict: true,
-          noEmit: true,
-          skipLibCheck: true,
-          types: ["node"]
-        },
-        files: ["esm.mts", "cjs.cts", "quickstart.mts"]
-      })
-    )
-    const { stdout } = await run(process.execPath, [tsc, "-p", "tsconfig.json", "--listFiles"], { cwd: app })
-    const loaded = stdout.split("\n").filter((file) => file.includes("/node_modules/effect-remote-cache/"))
-    for (const format of line.formats) {
-      expect(loaded).toContainEqual(expect.stringMatching(new RegExp(`/dist/${format}/index\\.d\\.ts$`)))
-      expect(loaded).toContainEqual(expect.stringMatching(new RegExp(`/dist/${format}/RedisClient\\.d\\.ts$`)))
-    }
-  }, 120_000)
+      fs.writeFileSync(path.join(app, "esm.mts"), consumer)
+      fs.writeFileSync(path.join(app, "cjs.cts"), consumer)
+      for (const step of quickStartSteps) fs.writeFileSync(path.join(app, `${step}.mts`), example(step))
+      fs.writeFileSync(
+        path.join(app, "tsconfig.json"),
+        JSON.stringify({
+          compilerOptions: {
+            module: "NodeNext",
+            moduleResolution: "NodeNext",
+            target: "ES2022",
+            strict: true,
+            noEmit: true,
+            skipLibCheck: true,
+            types: ["node"]
+          },
+          files: ["esm.mts", "cjs.cts", ...quickStartSteps.map((step) => `${step}.mts`)]
+        })
+      )
+      const { stdout } = await run(process.execPath, [tsc, "-p", "tsconfig.json", "--listFiles"], { cwd: app })
+      const loaded = stdout.split("\n").filter((file) => file.includes("/node_modules/effect-remote-cache/"))
+      for (const format of line.formats) {
+        expect(loaded).toContainEqual(expect.stringMatching(new RegExp(`/dist/${format}/index\\.d\\.ts$`)))
+        expect(loaded).toContainEqual(expect.stringMatching(new RegExp(`/dist/${format}/RedisClient\\.d\\.ts$`)))
+      }
+    },
+    120_000
+  )
 
   it("the README quick start runs unchanged", async () => {
     const out = await node("quickstart-run.mts", quickStart, ["--import", tsx])
     expect(out).toContain("Ada")
-    expect(out).toContain("from L1")
   }, 60_000)
 })
 

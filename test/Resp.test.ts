@@ -429,6 +429,18 @@ describe("Parser", () => {
   })
 
   describe("protocol violations", () => {
+    it("a peer that is not Redis is named from the first byte alone: HTTP, TLS, SSH", () => {
+      expect(expectProtocolError("HTTP/1.1 400 Bad Request\r\n\r\n").message).toBe(
+        "unknown RESP type byte \"H\" (0x48): not a Redis server (HTTP?)"
+      )
+      expect(expectProtocolError(new Uint8Array([0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x32])).message).toContain(
+        "the server speaks TLS"
+      )
+      expect(expectProtocolError("SSH-2.0-OpenSSH_9.6\r\n").message).toContain("(SSH?)")
+      // Any other stranger byte: no guess.
+      expect(expectProtocolError("Z\r\n").message).toBe("unknown RESP type byte \"Z\" (0x5a)")
+    })
+
     const cases: ReadonlyArray<readonly [string, string, ParserOptions?]> = [
       ["unknown type byte", "x\r\n"],
       ["unknown type byte after a reply", "+OK\r\n@\r\n"],

@@ -298,6 +298,28 @@ const describeByte = (byte: number): string =>
     ? `"${String.fromCharCode(byte)}" (0x${byte.toString(16).padStart(2, "0")})`
     : `0x${byte.toString(16).padStart(2, "0")}`
 
+/**
+ * What a byte that starts no RESP value suggests about the peer, from that byte alone (nothing is buffered to look
+ * further): the start of an HTTP response, a TLS record, an SSH banner, HTML or JSON.
+ */
+const peerHint = (byte: number): string => {
+  switch (byte) {
+    case 0x48: // "H": "HTTP/1.1 400 Bad Request"
+      return ": not a Redis server (HTTP?)"
+    case 0x15:
+    case 0x16: // a TLS alert or handshake record
+      return ": the server speaks TLS (use rediss:// or the tls option)"
+    case 0x53: // "S": "SSH-2.0-…"
+      return ": not a Redis server (SSH?)"
+    case 0x3c: // "<": an HTML or XML page
+      return ": not a Redis server (HTML?)"
+    case 0x7b: // "{": a JSON body
+      return ": not a Redis server (JSON?)"
+    default:
+      return ""
+  }
+}
+
 const describeLine = (src: Buffer, start: number, stop: number): string =>
   JSON.stringify(
     src.toString("latin1", start, Math.min(stop, start + QUOTE_LIMIT)) + (stop - start > QUOTE_LIMIT ? "…" : "")
@@ -576,7 +598,7 @@ export class Parser<E = ProtocolFailure> {
       return this.fail(
         type === QUESTION || type === SEMICOLON || type === DOT
           ? `RESP3 streamed types are not supported (type byte ${describeByte(type)})`
-          : `unknown RESP type byte ${describeByte(type)}`
+          : `unknown RESP type byte ${describeByte(type)}${peerHint(type)}`
       )
     }
     const cr = this.scanLine(type, buf, pos + 1, end, 0)

@@ -20,7 +20,7 @@
  * Everything it allocates is proportional to the input's size, except the length a sparse array declares: V8 gives
  * such an array room for every declared slot (8 bytes each), whatever it holds. The caller passes a budget for the
  * total; a payload declaring more is refused with {@link TOO_LARGE} before anything of that size is allocated.
- * {@link sparseLengthBound} and {@link sparseLength} apply the same limit to the bytes V8 will read.
+ * {@link mayExceed} and {@link checkSparseLength} apply the same limit to the bytes V8 will read.
  *
  * @internal
  */

@@ -8,6 +8,7 @@ import * as Duration from "#effect/Duration"
 import * as Effect from "#effect/Effect"
 import * as Redacted from "#effect/Redacted"
 import type * as Tls from "node:tls"
+import { parseRedisUrl, redactUrl } from "../../core/options/redisUrl.js"
 import { RedisConfigError } from "../../RedisError.js"
 import { durationMillis } from "../duration.js"
 import type { RedisClientOptions, ResolvedOptions } from "./types.js"
@@ -49,44 +50,30 @@ export interface UrlParts {
 }
 
 /**
- * Reads a `redis://` or `rediss://` URL; throws `RedisConfigError` on anything it cannot use.
+ * What is wrong with `url` (a sentence that quotes nothing of its user information), or `undefined` when it is a
+ * usable `redis://` or `rediss://` URL. `urlConfig` and `nodesConfig` use it, so that a `ConfigError` quotes nothing
+ * of a variable's value beyond the host, port and path.
+ *
+ * @internal
+ */
+export const urlProblem = (url: string): string | undefined => {
+  const result = parseRedisUrl(url)
+  return result._tag === "Invalid" ? result.problem : undefined
+}
+
+/**
+ * Reads a `redis://` or `rediss://` URL; throws `RedisConfigError` on anything it cannot use, its message saying
+ * which part is wrong and showing the URL with its password as `***`.
  *
  * @internal
  */
 export const parseUrl = (url: string): UrlParts => {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    // The URL may hold a password: never echo it.
-    throw new RedisConfigError({ message: "url is not a valid URL" })
+  const result = parseRedisUrl(url)
+  if (result._tag === "Invalid") {
+    throw new RedisConfigError({ message: `url ${redactUrl(url)} is not a valid Redis URL: ${result.problem}` })
   }
-  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") {
-    throw new RedisConfigError({ message: `url scheme must be redis: or rediss:, got ${parsed.protocol}` })
-  }
-  const parts: UrlParts = { tls: parsed.protocol === "rediss:" }
-  if (parsed.hostname !== "") parts.host = parsed.hostname.replace(/^\[(.*)\]$/, "$1")
-  if (parsed.port !== "") parts.port = Number(parsed.port)
-  if (parsed.username !== "") parts.username = decodeURIComponent(parsed.username)
-  if (parsed.password !== "") parts.password = Redacted.make(decodeURIComponent(parsed.password))
-  if (parts.username !== undefined && parts.password === undefined) {
-    // AUTH needs a password; a user alone would silently connect as the default user.
-    throw new RedisConfigError({ message: `url names the user ${parts.username} but no password` })
-  }
-  const path = parsed.pathname.replace(/^\//, "")
-  if (path !== "") {
-    if (!/^\d+$/.test(path)) throw new RedisConfigError({ message: `url database must be a number, got ${path}` })
-    parts.db = Number(path)
-  }
-  for (const [name, value] of parsed.searchParams) {
-    if (name !== "db") throw new RedisConfigError({ message: `url parameter ${name} is not supported` })
-    if (!/^\d+$/.test(value)) throw new RedisConfigError({ message: `url parameter db must be a number, got ${value}` })
-    if (parts.db !== undefined && parts.db !== Number(value)) {
-      throw new RedisConfigError({ message: `url gives two databases: /${parts.db} and ?db=${value}` })
-    }
-    parts.db = Number(value)
-  }
-  return parts
+  const { password, ...parts } = result.parts
+  return password === undefined ? parts : { ...parts, password: Redacted.make(password) }
 }
 
 /** A limit in bytes: a positive integer. */

@@ -41,6 +41,20 @@ export interface RedisClientOptions {
   readonly username?: string | undefined
   /** Sent with `AUTH` on every (re)connection. Kept redacted: it appears in no error, log or `toString`. */
   readonly password?: Redacted.Redacted<string> | undefined
+  /**
+   * When the client opens its first connection. `"lazy"` (the default): at the first command, so building the client
+   * never fails for an unreachable server, a wrong password or a missing database; commands fail instead, and a cache
+   * whose policy ends in `recoverToMiss` silently misses. `"eager"`: building the client (its layer, or `make`) opens
+   * the connection, runs the handshake and a `PING`, all within `connectTimeout`, and fails with the typed error
+   * when any of it fails (`RedisAuthError` for a wrong password, `RedisReplyError` for a db out of range,
+   * `RedisConnectionError` for a refused port, an unknown host or a failed TLS handshake, `RedisTimeoutError`,
+   * `RedisProtocolError` for a server that is not Redis), its message saying which server, what happened and what to
+   * check. Only the first connection is checked: a server lost later is reconnected to as with `"lazy"`.
+   * `RedisClient.connectConfig` reads it from the environment.
+   *
+   * @since 0.2.0
+   */
+  readonly connect?: "lazy" | "eager" | undefined
   /** Bound on opening the socket plus the handshake. Default 5 seconds. */
   readonly connectTimeout?: Duration.Input | undefined
   /**
@@ -77,6 +91,18 @@ export interface RedisClientOptions {
    * an argument over 1 MiB, or, where `CONFIG` is refused, learnt from the server's refusal. Default 512 MiB.
    */
   readonly maxArgumentLength?: number | undefined
+}
+
+/**
+ * The options of a client that connects at its first command (`connect` absent or `"lazy"`): building it fails only
+ * with `RedisConfigError`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LazyClientOptions extends RedisClientOptions {
+  /** See {@link RedisClientOptions.connect}. */
+  readonly connect?: "lazy" | undefined
 }
 
 /**

@@ -6,6 +6,7 @@
  */
 import * as Effect from "#effect/Effect"
 import { type Address, type NatMap, parseAddress } from "../../core/cluster/address.js"
+import { redactUrl } from "../../core/options/redisUrl.js"
 import type * as RedisClient from "../../RedisClient.js"
 
 import { RedisConfigError } from "../../RedisError.js"
@@ -37,7 +38,9 @@ export const parseSeed = (seed: string): Seed => {
   }
   const address = parseAddress(seed.trim())
   if (address === undefined) {
-    throw new RedisConfigError({ message: `cluster node ${seed} is neither host:port nor a redis:// URL` })
+    // Quoted only when it has the shape of host:port: anything else may be a URL holding a password, mistyped.
+    const shown = /^(\[[\da-fA-F:.]*\]|[\w.-]+)(:\d*)?$/.test(seed.trim()) ? seed.trim() : redactUrl(seed)
+    throw new RedisConfigError({ message: `cluster node ${shown} is neither host:port nor a redis:// URL` })
   }
   return { ...address, url: undefined }
 }
@@ -50,7 +53,7 @@ export const parseSeed = (seed: string): Seed => {
 export interface Settings {
   readonly seeds: ReadonlyArray<Seed>
   /** The options of every node's client; only the address differs from node to node. */
-  readonly base: RedisClient.RedisClientOptions
+  readonly base: RedisClient.LazyClientOptions
   readonly natMap: NatMap
   readonly maxRedirections: number
   readonly refreshIntervalMillis: number
@@ -77,6 +80,8 @@ export const resolveSettings = (options: RedisClusterOptions): Effect.Effect<Set
         throw new RedisConfigError({ message: `maxRedirections must be a positive integer, got ${maxRedirections}` })
       }
       const {
+        // The cluster checks its startup itself (the slot map): no node's client connects before its first command.
+        connect: _c,
         failoverWait,
         maxRedirections: _m,
         natMap,
@@ -85,7 +90,7 @@ export const resolveSettings = (options: RedisClusterOptions): Effect.Effect<Set
         refreshInterval,
         ...clientOptions
       } = options
-      const base: RedisClient.RedisClientOptions = {
+      const base: RedisClient.LazyClientOptions = {
         ...clientOptions,
         username: options.username ?? fromUrl?.username,
         password: options.password ?? fromUrl?.password,

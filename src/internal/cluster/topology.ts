@@ -273,11 +273,14 @@ export class Topology {
     for (const address of this.known) consider(mapAddress(this.settings.natMap, address), true)
     for (const seed of this.settings.seeds) consider(seed, true)
     const failures: Array<string> = []
+    // Each node's own typed error, as the cause: a startup check fails with it when every node failed alike.
+    const errors: Array<RedisError> = []
     const tryFrom = (index: number): Effect.Effect<void, RedisError> => {
       if (index >= candidates.length) {
         return Effect.fail(
           new RedisConnectionError({
-            message: `no node of the cluster told its topology (${failures.join("; ")})`
+            message: `no node of the cluster told its topology (${failures.join("; ")})`,
+            cause: errors
           })
         )
       }
@@ -293,6 +296,7 @@ export class Topology {
             onSuccess: (shards) => Effect.andThen(this.apply(shards), this.learnNodeTimeout(node)),
             onFailure: (error) => {
               failures.push(`${node.address}: ${error.message}`)
+              errors.push(error)
               return tryFrom(index + 1)
             }
           })

@@ -64,3 +64,16 @@ export interface RedisClusterOptions extends Omit<RedisClientOptions, "url" | "h
    */
   readonly readFromReplicas?: boolean | undefined
 }
+
+/**
+ * The options of a cluster client that reads the slot map at its first command (`connect` absent or `"lazy"`):
+ * building it fails only with `RedisConfigError`. With `connect: "eager"`, building it reads the slot map from a
+ * seed and fails with the typed error when no seed tells it (see `RedisClientOptions.connect`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface LazyClusterOptions extends RedisClusterOptions {
+  /** See `RedisClientOptions.connect`. */
+  readonly connect?: "lazy" | undefined
+}
