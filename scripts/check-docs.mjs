@@ -15,7 +15,7 @@
 // that page (GitHub's rules: lower case, punctuation dropped, spaces as hyphens, repeats numbered).
 import * as fs from "node:fs"
 import * as path from "node:path"
-import ts from "typescript"
+import { faces, typeCheckModules } from "./typecheck-modules.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const repository = "https://github.com/effect-remote-cache/effect-remote-cache/"
@@ -140,28 +140,16 @@ if (snippets.length === 0) {
   process.exit(1)
 }
 
-const configFile = ts.readConfigFile(path.join(root, "tsconfig.base.json"), ts.sys.readFile)
-const { options: baseOptions } = ts.parseJsonConfigFileContent(configFile.config, ts.sys, root)
-const effect4 = "./node_modules/effect4/dist"
-const faces = [
-  { name: "Effect 3", adapters: "effect3", paths: {} },
-  {
-    name: "Effect 4",
-    adapters: "effect4",
-    paths: {
-      "effect": [`${effect4}/index.d.ts`],
-      "effect/testing": [`${effect4}/testing/index.d.ts`],
-      "effect/*": [`${effect4}/*.d.ts`],
-      // @effect/vitest 4, from the Effect 4 test stack (`npm run check` installs it first).
-      "@effect/vitest": ["./test/effect4/node_modules/@effect/vitest/dist/index.d.ts"]
-    }
-  }
-]
-
 let failed = 0
 for (const face of faces) {
-  const checked = snippets.filter((snippet) => snippet.only === undefined || `effect${snippet.only}` === face.adapters)
-  failed += check(face, checked)
+  const checked = snippets.filter((snippet) => snippet.only === undefined || snippet.only === face.major)
+  const errors = typeCheckModules(
+    face,
+    new Map(checked.map((snippet) => [snippet.file, snippet])),
+    (snippet, line, character) => `${snippet.page}(${snippet.line + line},${character + 1})`
+  )
+  for (const error of errors) console.error(error)
+  failed += errors.length
 }
 if (failed > 0 || drifted > 0 || broken > 0) {
   console.error(
@@ -169,50 +157,4 @@ if (failed > 0 || drifted > 0 || broken > 0) {
       `their example, ${broken} broken link(s)`
   )
   process.exit(1)
-}
-
-/** Type-checks the blocks against one face; returns the number of errors, printed with their page lines. */
-function check(face, checked) {
-  const options = { ...baseOptions }
-  Object.assign(options, {
-    noEmit: true,
-    noUnusedLocals: false,
-    noUnusedParameters: false,
-    baseUrl: root,
-    paths: {
-      ...face.paths,
-      "effect-remote-cache": ["./src/index.ts"],
-      "effect-remote-cache/*": ["./src/*.ts"],
-      "#effect/*": [`./src/compat/${face.adapters}/*.ts`]
-    }
-  })
-
-  const byFile = new Map(checked.map((snippet) => [snippet.file, snippet]))
-  const host = ts.createCompilerHost(options)
-  const { fileExists, readFile, getSourceFile } = host
-  host.fileExists = (file) => byFile.has(file) || fileExists.call(host, file)
-  host.readFile = (file) => byFile.get(file)?.text ?? readFile.call(host, file)
-  host.getSourceFile = (file, languageVersion, ...rest) => {
-    const snippet = byFile.get(file)
-    return snippet === undefined
-      ? getSourceFile.call(host, file, languageVersion, ...rest)
-      : ts.createSourceFile(file, snippet.text, languageVersion, true)
-  }
-
-  const program = ts.createProgram([...byFile.keys()], options, host)
-  const diagnostics = ts.getPreEmitDiagnostics(program)
-  for (const diagnostic of diagnostics) {
-    const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n")
-    const snippet = diagnostic.file && byFile.get(diagnostic.file.fileName)
-    if (diagnostic.file === undefined || diagnostic.start === undefined) {
-      console.error(`error TS${diagnostic.code}: ${message} [${face.name}]`)
-    } else {
-      const { line, character } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start)
-      const where = snippet === undefined
-        ? `${path.relative(root, diagnostic.file.fileName)}(${line + 1},${character + 1})`
-        : `${snippet.page}(${snippet.line + line},${character + 1}) [${face.name}]`
-      console.error(`${where}: error TS${diagnostic.code}: ${message}`)
-    }
-  }
-  return diagnostics.length
 }

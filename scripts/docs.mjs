@@ -37,6 +37,7 @@ import {
   UnknownType
 } from "typedoc"
 import ts from "typescript"
+import { faces, typeCheckModules } from "./typecheck-modules.mjs"
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..")
 const target = path.join(root, "docs", "api")
@@ -355,69 +356,18 @@ const collectExamples = () => {
   return examples
 }
 
-/** Type-checks the examples against one face; returns the number of errors, printed at their source lines. */
-const checkExamples = (face, examples) => {
-  const configFile = ts.readConfigFile(path.join(root, "tsconfig.base.json"), ts.sys.readFile)
-  const { options } = ts.parseJsonConfigFileContent(configFile.config, ts.sys, root)
-  Object.assign(options, {
-    noEmit: true,
-    noUnusedLocals: false,
-    noUnusedParameters: false,
-    baseUrl: root,
-    paths: {
-      ...face.paths,
-      "effect-remote-cache": ["./src/index.ts"],
-      "effect-remote-cache/*": ["./src/*.ts"],
-      "#effect/*": [`./src/compat/${face.adapters}/*.ts`]
-    }
-  })
-  const byFile = new Map(examples.map((example) => [example.file, example]))
-  const host = ts.createCompilerHost(options)
-  const { fileExists, readFile, getSourceFile } = host
-  host.fileExists = (file) => byFile.has(file) || fileExists.call(host, file)
-  host.readFile = (file) => byFile.get(file)?.text ?? readFile.call(host, file)
-  host.getSourceFile = (file, languageVersion, ...rest) => {
-    const example = byFile.get(file)
-    return example === undefined
-      ? getSourceFile.call(host, file, languageVersion, ...rest)
-      : ts.createSourceFile(file, example.text, languageVersion, true)
-  }
-  const program = ts.createProgram([...byFile.keys()], options, host)
-  // The examples' own diagnostics (and the program's): src/ itself is type-checked by tsc in `npm run check`.
-  const diagnostics = [
-    ...program.getOptionsDiagnostics(),
-    ...program.getGlobalDiagnostics(),
-    ...[...byFile.keys()].flatMap((file) => {
-      const source = program.getSourceFile(file)
-      return [...program.getSyntacticDiagnostics(source), ...program.getSemanticDiagnostics(source)]
-    })
-  ]
-  for (const diagnostic of diagnostics) {
-    const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, "\n")
-    const example = diagnostic.file && byFile.get(diagnostic.file.fileName)
-    if (diagnostic.file === undefined || diagnostic.start === undefined) {
-      console.error(`error TS${diagnostic.code}: ${message} [${face.name}]`)
-      continue
-    }
-    const { line, character } = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start)
-    const where = example === undefined
-      ? `${path.relative(root, diagnostic.file.fileName)}(${line + 1},${character + 1})`
-      : `${example.where}(${example.line + line},${character + 1}) @example`
-    console.error(`${where} [${face.name}]: error TS${diagnostic.code}: ${message}`)
-  }
-  return diagnostics.length
-}
-
 const examples = () => {
   const all = collectExamples()
-  const faces = [
-    { name: "Effect 3", major: "3", adapters: "effect3", paths: {} },
-    { name: "Effect 4", major: "4", adapters: "effect4", paths: effect4Paths }
-  ]
   let failed = 0
   for (const face of faces) {
     const checked = all.filter((example) => example.only === undefined || example.only === face.major)
-    failed += checkExamples(face, checked)
+    const errors = typeCheckModules(
+      face,
+      new Map(checked.map((example) => [example.file, example])),
+      (example, line, character) => `${example.where}(${example.line + line},${character + 1}) @example`
+    )
+    for (const error of errors) console.error(error)
+    failed += errors.length
   }
   if (failed > 0) console.error(`docs: ${failed} type error(s) in ${all.length} @example block(s)`)
   return failed === 0

@@ -21,6 +21,7 @@ import * as RedisClient from "../src/RedisClient.js"
 import * as RemoteCache from "../src/RemoteCache.js"
 import * as TieredCache from "../src/TieredCache.js"
 import * as RedisServer from "./utils/RedisServer.js"
+import { realSleep, waitUntil } from "./utils/Wait.js"
 
 /** Runs `body` with every log line, at every level, captured (its own fibers' and those they fork). */
 const withLogs = <A, E, R>(
@@ -36,18 +37,6 @@ const offending = (lines: ReadonlyArray<Logs.CapturedLine>): ReadonlyArray<strin
     /unhandled/i.test(line.message) || /unhandled/i.test(line.formatted) || line.message.includes("\n") ||
     stackFrame.test(line.formatted)
   ).map((line) => `${line.level} ${line.formatted.slice(0, 400)}`)
-
-const realSleep = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
-
-/** Polls `check` on the platform's timers until it holds, failing the test after 20 s. */
-const waitUntil = (check: () => boolean, what: string): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + 20_000
-    while (!check()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`not seen within 20 s: ${what}`))
-      yield* realSleep(5)
-    }
-  })
 
 /** Waits until no line has been logged for `quietMillis`: the fibers still ending have said what they say. */
 const settled = (lines: ReadonlyArray<unknown>, quietMillis: number): Effect.Effect<void> =>

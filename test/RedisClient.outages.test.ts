@@ -11,22 +11,10 @@ import * as RedisClient from "../src/RedisClient.js"
 import * as RemoteCache from "../src/RemoteCache.js"
 import * as FakeServer from "./utils/FakeServer.js"
 import * as RedisServer from "./utils/RedisServer.js"
+import { realSleep, waitUntil } from "./utils/Wait.js"
 
 // The client's own log of its connection: which server it reached, when it cannot reach it (with why, never a
 // secret), again while it lasts, and when it is back, seen by its background retry even without traffic.
-
-/** Waits on the platform's timers, so it works under the `TestClock` as well. */
-const realSleep = (millis: number) => Effect.promise(() => new Promise<void>((resolve) => setTimeout(resolve, millis)))
-
-/** Polls `check` on the platform's timers until it holds, failing the test after 20 s of real time. */
-const waitUntil = (check: () => boolean, what: string): Effect.Effect<void> =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + 20_000
-    while (!check()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`not seen within 20 s: ${what}`))
-      yield* realSleep(5)
-    }
-  })
 
 /** Runs `body` with every log line, at every level, captured (its own fibers' and those they fork). */
 const withLogs = <A, E, R>(
