@@ -440,7 +440,8 @@ export class Connection<E extends ErrorLike, Resume = unknown> {
   }
 }
 
-const outcomeUnknownText = ": the command may have run; its outcome is unknown"
+/** What the message of a command that may have run ends with. */
+export const outcomeUnknownText = ": the command may have run; its outcome is unknown"
 
 /** The error of a command written before its connection was lost: it says the command may have run. */
 const writtenError = <E extends ErrorLike>(errors: ConnectionErrors<E>, error: E): E =>

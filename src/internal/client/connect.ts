@@ -20,6 +20,7 @@ import type * as Scope from "#effect/Scope"
 import * as Net from "node:net"
 import * as Tls from "node:tls"
 import { ArgumentLimit } from "../../core/client/argumentLimit.js"
+import { outcomeUnknownText } from "../../core/client/connection.js"
 import { SocketInput } from "../../core/client/socketInput.js"
 import { formatDuration, OutageTracker } from "../../core/outage.js"
 import {
@@ -330,7 +331,10 @@ export const describeFailure = (options: ResolvedOptions, error: RedisError): st
     case "RedisProtocolError":
       return `${where(options)} broke the protocol: ${error.message}`
     default:
-      return error.message
+      // About the connection, not a command: whether the handshake's command ran does not matter here.
+      return error.message.endsWith(outcomeUnknownText)
+        ? error.message.slice(0, -outcomeUnknownText.length)
+        : error.message
   }
 }
 
