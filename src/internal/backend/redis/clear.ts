@@ -84,6 +84,10 @@ const walk = (
 }
 
 /** Removes every key under `prefix` on one node, a `SCAN` batch at a time. */
-const clearOn = (c: RedisContext, node: RedisClient.RedisClientShape, prefix: string): Effect.Effect<void, CacheError> =>
+const clearOn = (
+  c: RedisContext,
+  node: RedisClient.RedisClientShape,
+  prefix: string
+): Effect.Effect<void, CacheError> =>
   // Keys go back to the server as the exact bytes it sent: no decoding, so binary keys survive.
   walk(c, node, prefix, (keys) => c.remove("clear", undefined, keys))
