@@ -106,7 +106,9 @@ const packageJson = (line) => {
     files: ["dist", "src", "LICENSE", "README.md"],
     peerDependencies: { effect: line.peer, ...line.optionalPeers },
     ...(line.optionalPeers === undefined ? {} : {
-      peerDependenciesMeta: Object.fromEntries(Object.keys(line.optionalPeers).map((name) => [name, { optional: true }]))
+      peerDependenciesMeta: Object.fromEntries(
+        Object.keys(line.optionalPeers).map((name) => [name, { optional: true }])
+      )
     }),
     engines: { node: line.node },
     publishConfig: { tag: line.tag }

@@ -227,11 +227,16 @@ export const fromCache = <E>(cache: CacheOps<E>, options: FromCacheOptions = {})
 
   return Kvs.make({
     get: (key) =>
-      Effect.map(read("get", key), (decoded) =>
-        decoded === undefined ? undefined : "string" in decoded ? decoded.string : base64(decoded.bytes)),
+      Effect.map(
+        read("get", key),
+        (decoded) => decoded === undefined ? undefined : "string" in decoded ? decoded.string : base64(decoded.bytes)
+      ),
     getUint8Array: (key) =>
-      Effect.map(read("getUint8Array", key), (decoded) =>
-        decoded === undefined ? undefined : "bytes" in decoded ? decoded.bytes : utf8Encoder.encode(decoded.string)),
+      Effect.map(
+        read("getUint8Array", key),
+        (decoded) =>
+          decoded === undefined ? undefined : "bytes" in decoded ? decoded.bytes : utf8Encoder.encode(decoded.string)
+      ),
     set: (key, value) =>
       Effect.suspend(() => Effect.mapError(cache.set(prefix + key, encode(value), ttl), cacheError("set", key))),
     remove: (key) => Effect.mapError(cache.delete(prefix + key), cacheError("remove", key)),

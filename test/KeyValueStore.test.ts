@@ -139,30 +139,33 @@ const suite = (
         }))
     }))
 
-  itFor.effect("bytes: written bytes read back as the same bytes; bytes read as a string are base64, a string as bytes UTF-8", () =>
-    Effect.gen(function*() {
-      const store = yield* storeOf()
-      yield* withReference(store, (s) =>
-        Effect.gen(function*() {
-          const out: Array<unknown> = []
-          yield* s.set("bytes", new Uint8Array([1, 2, 3]))
-          out.push(yield* Kv.getUint8Array(s, "bytes"))
-          yield* s.set("text", "héllo")
-          out.push(yield* Kv.getUint8Array(s, "text"), yield* Kv.get(s, "text"))
-          yield* s.set("utf8", new TextEncoder().encode("héllo"))
-          out.push(yield* Kv.get(s, "utf8")) // "aMOpbGxv"
-          // A string that is valid base64 is a string, not bytes (unlike `makeStringOnly`).
-          yield* s.set("b64", "AQID")
-          out.push(yield* Kv.getUint8Array(s, "b64"))
-          return out
-        }))
-      // A subarray is stored as its own bytes only.
-      const big = Uint8Array.from([9, 9, 1, 2, 9])
-      yield* store.set("view", big.subarray(2, 4))
-      const view = yield* Kv.getUint8Array(store, "view")
-      expect(view).toStrictEqual(new Uint8Array([1, 2]))
-      expect(view?.constructor).toBe(Uint8Array)
-    }))
+  itFor.effect(
+    "bytes: written bytes read back as the same bytes; bytes read as a string are base64, a string as bytes UTF-8",
+    () =>
+      Effect.gen(function*() {
+        const store = yield* storeOf()
+        yield* withReference(store, (s) =>
+          Effect.gen(function*() {
+            const out: Array<unknown> = []
+            yield* s.set("bytes", new Uint8Array([1, 2, 3]))
+            out.push(yield* Kv.getUint8Array(s, "bytes"))
+            yield* s.set("text", "héllo")
+            out.push(yield* Kv.getUint8Array(s, "text"), yield* Kv.get(s, "text"))
+            yield* s.set("utf8", new TextEncoder().encode("héllo"))
+            out.push(yield* Kv.get(s, "utf8")) // "aMOpbGxv"
+            // A string that is valid base64 is a string, not bytes (unlike `makeStringOnly`).
+            yield* s.set("b64", "AQID")
+            out.push(yield* Kv.getUint8Array(s, "b64"))
+            return out
+          }))
+        // A subarray is stored as its own bytes only.
+        const big = Uint8Array.from([9, 9, 1, 2, 9])
+        yield* store.set("view", big.subarray(2, 4))
+        const view = yield* Kv.getUint8Array(store, "view")
+        expect(view).toStrictEqual(new Uint8Array([1, 2]))
+        expect(view?.constructor).toBe(Uint8Array)
+      })
+  )
 
   itFor.effect("schema store: values through a schema, as Effect's own store", () =>
     Effect.gen(function*() {
@@ -202,60 +205,69 @@ const suite = (
       expect(yield* store.isEmpty).toBe(true)
     }))
 
-  itFor.effect("hostile values: strings and bytes round-trip exactly, and never read as the other", () =>
-    Effect.gen(function*() {
-      const store = yield* storeOf()
-      for (const [i, value] of hostileStrings.entries()) yield* store.set(`s${i}`, value)
-      for (const [i, value] of hostileBytes.entries()) yield* store.set(`b${i}`, value)
-      for (const [i, value] of hostileStrings.entries()) {
-        expect(yield* Kv.get(store, `s${i}`)).toBe(value)
-        // A string reads as bytes through UTF-8 (a lone surrogate as U+FFFD), never through base64.
-        expect(yield* Kv.getUint8Array(store, `s${i}`)).toStrictEqual(new TextEncoder().encode(value))
-      }
-      for (const [i, value] of hostileBytes.entries()) {
-        expect(yield* Kv.getUint8Array(store, `b${i}`)).toStrictEqual(value)
-      }
-    }))
+  itFor.effect(
+    "hostile values: strings and bytes round-trip exactly, and never read as the other",
+    () =>
+      Effect.gen(function*() {
+        const store = yield* storeOf()
+        for (const [i, value] of hostileStrings.entries()) yield* store.set(`s${i}`, value)
+        for (const [i, value] of hostileBytes.entries()) yield* store.set(`b${i}`, value)
+        for (const [i, value] of hostileStrings.entries()) {
+          expect(yield* Kv.get(store, `s${i}`)).toBe(value)
+          // A string reads as bytes through UTF-8 (a lone surrogate as U+FFFD), never through base64.
+          expect(yield* Kv.getUint8Array(store, `s${i}`)).toStrictEqual(new TextEncoder().encode(value))
+        }
+        for (const [i, value] of hostileBytes.entries()) {
+          expect(yield* Kv.getUint8Array(store, `b${i}`)).toStrictEqual(value)
+        }
+      })
+  )
 
-  itFor.effect("prefix isolation: stores under different prefixes neither see nor clear each other", () =>
-    Effect.gen(function*() {
-      const backend = yield* backendOf(freshPrefix())
-      // "x*" would match "xy:…" as an unescaped glob; "a:" and "b:" share nothing.
-      const [a, b, star, xy] = ["a:", "b:", "x*", "xy:"].map((prefix) => KeyValueStore.fromCache(backend, { prefix }))
-      yield* a!.set("k", "a")
-      yield* b!.set("k", "b")
-      yield* b!.set("only-b", "b")
-      yield* star!.set("k", "star")
-      yield* xy!.set("k", "xy")
-      expect([yield* Kv.get(a!, "k"), yield* Kv.get(b!, "k")]).toStrictEqual(["a", "b"])
-      expect([yield* a!.size, yield* b!.size, yield* star!.size, yield* xy!.size]).toStrictEqual([1, 2, 1, 1])
-      expect(yield* Kv.keys(b!)).toHaveLength(2)
-      yield* a!.clear
-      expect([yield* a!.isEmpty, yield* b!.size]).toStrictEqual([true, 2])
-      yield* star!.clear
-      expect([yield* star!.size, yield* Kv.get(xy!, "k")]).toStrictEqual([0, "xy"])
-      yield* Kv.clearPrefix(b!, "only")
-      expect(yield* Kv.keys(b!)).toStrictEqual(["k"])
-      // Keys of the backend outside every store are untouched by every clear.
-      yield* backend.set("plain", 1)
-      yield* b!.clear
-      yield* xy!.clear
-      expect(yield* backend.get("plain")).toStrictEqual(Option.some(1))
-    }))
+  itFor.effect(
+    "prefix isolation: stores under different prefixes neither see nor clear each other",
+    () =>
+      Effect.gen(function*() {
+        const backend = yield* backendOf(freshPrefix())
+        // "x*" would match "xy:…" as an unescaped glob; "a:" and "b:" share nothing.
+        const [a, b, star, xy] = ["a:", "b:", "x*", "xy:"].map((prefix) => KeyValueStore.fromCache(backend, { prefix }))
+        yield* a!.set("k", "a")
+        yield* b!.set("k", "b")
+        yield* b!.set("only-b", "b")
+        yield* star!.set("k", "star")
+        yield* xy!.set("k", "xy")
+        expect([yield* Kv.get(a!, "k"), yield* Kv.get(b!, "k")]).toStrictEqual(["a", "b"])
+        expect([yield* a!.size, yield* b!.size, yield* star!.size, yield* xy!.size]).toStrictEqual([1, 2, 1, 1])
+        expect(yield* Kv.keys(b!)).toHaveLength(2)
+        yield* a!.clear
+        expect([yield* a!.isEmpty, yield* b!.size]).toStrictEqual([true, 2])
+        yield* star!.clear
+        expect([yield* star!.size, yield* Kv.get(xy!, "k")]).toStrictEqual([0, "xy"])
+        yield* Kv.clearPrefix(b!, "only")
+        expect(yield* Kv.keys(b!)).toStrictEqual(["k"])
+        // Keys of the backend outside every store are untouched by every clear.
+        yield* backend.set("plain", 1)
+        yield* b!.clear
+        yield* xy!.clear
+        expect(yield* backend.get("plain")).toStrictEqual(Option.some(1))
+      })
+  )
 
-  itFor.effect("a value not written by a store fails the read with the store's error, naming the key", () =>
-    Effect.gen(function*() {
-      const backend = yield* backendOf(freshPrefix())
-      const store = KeyValueStore.fromCache(backend, { prefix: "kv:" })
-      yield* backend.set("kv:foreign", 42)
-      yield* backend.set("kv:untagged", "hello")
-      for (const key of ["foreign", "untagged"]) {
-        const failure = yield* Effect.flip(Kv.get(store, key))
-        expect(Kv.storeErrorOf(failure)).toMatchObject({ method: "get", key })
-      }
-      // It is counted all the same: it is under the store's prefix.
-      expect(yield* store.size).toBe(2)
-    }))
+  itFor.effect(
+    "a value not written by a store fails the read with the store's error, naming the key",
+    () =>
+      Effect.gen(function*() {
+        const backend = yield* backendOf(freshPrefix())
+        const store = KeyValueStore.fromCache(backend, { prefix: "kv:" })
+        yield* backend.set("kv:foreign", 42)
+        yield* backend.set("kv:untagged", "hello")
+        for (const key of ["foreign", "untagged"]) {
+          const failure = yield* Effect.flip(Kv.get(store, key))
+          expect(Kv.storeErrorOf(failure)).toMatchObject({ method: "get", key })
+        }
+        // It is counted all the same: it is under the store's prefix.
+        expect(yield* store.size).toBe(2)
+      })
+  )
 }
 
 /** The failure of `effect`, which must fail. */

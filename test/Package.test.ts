@@ -364,21 +364,23 @@ export const untyped: Effect.Effect<unknown, never, RemoteCacheBackend.RemoteCac
   }, 60_000)
 
   // Last: on the Effect 3 line it adds @effect/platform to the app (this project's install, over the same `effect`).
-  it("KeyValueStore, from its own path, provides Effect's KeyValueStore (Effect 3: with @effect/platform)", async () => {
-    if (line.name === "effect3") {
-      fs.mkdirSync(path.join(app, "node_modules", "@effect"), { recursive: true })
-      fs.symlinkSync(
-        path.join(root, "node_modules", "@effect", "platform"),
-        path.join(app, "node_modules", "@effect", "platform"),
-        "dir"
-      )
-    }
-    const tag = line.name === "effect3"
-      ? `import { KeyValueStore as Effects } from "@effect/platform/KeyValueStore"`
-      : `import { KeyValueStore as Kvs } from "effect/persistence"\nconst Effects = Kvs.KeyValueStore`
-    const out = await node(
-      "kvs.mjs",
-      `import { Effect, Layer } from "effect"
+  it(
+    "KeyValueStore, from its own path, provides Effect's KeyValueStore (Effect 3: with @effect/platform)",
+    async () => {
+      if (line.name === "effect3") {
+        fs.mkdirSync(path.join(app, "node_modules", "@effect"), { recursive: true })
+        fs.symlinkSync(
+          path.join(root, "node_modules", "@effect", "platform"),
+          path.join(app, "node_modules", "@effect", "platform"),
+          "dir"
+        )
+      }
+      const tag = line.name === "effect3"
+        ? `import { KeyValueStore as Effects } from "@effect/platform/KeyValueStore"`
+        : `import { KeyValueStore as Kvs } from "effect/persistence"\nconst Effects = Kvs.KeyValueStore`
+      const out = await node(
+        "kvs.mjs",
+        `import { Effect, Layer } from "effect"
 ${tag}
 import { MemoryBackend } from "effect-remote-cache"
 import * as KeyValueStore from "effect-remote-cache/KeyValueStore"
@@ -390,9 +392,11 @@ const program = Effect.gen(function*() {
 const layer = KeyValueStore.layer().pipe(Layer.provide(MemoryBackend.layer()))
 console.log(JSON.stringify(await Effect.runPromise(program.pipe(Effect.provide(layer)))))
 `
-    )
-    expect(JSON.parse(out)).toEqual({ size: 1, same: true })
-  }, 60_000)
+      )
+      expect(JSON.parse(out)).toEqual({ size: 1, same: true })
+    },
+    60_000
+  )
 })
 
 describe("each line refuses the other major's app", () => {

@@ -50,9 +50,13 @@ export const make = (options: MakeOptions): KeyValueStore => {
     ...(options.isEmpty === undefined ? {} : { isEmpty: options.isEmpty }),
     // Not part of Effect 3's interface; kept on the object as Effect 4 has them.
     keys: options.keys,
-    clearPrefix: options.clearPrefix ?? ((prefix: string) =>
-      prefix.length === 0 ? options.clear : Effect.flatMap(options.keys, (keys) =>
-        Effect.forEach(keys, (key) => key.startsWith(prefix) ? options.remove(key) : Effect.void, { discard: true })))
+    clearPrefix: options.clearPrefix ??
+      ((prefix: string) =>
+        prefix.length === 0 ?
+          options.clear :
+          Effect.flatMap(options.keys, (keys) =>
+            Effect.forEach(keys, (key) =>
+              key.startsWith(prefix) ? options.remove(key) : Effect.void, { discard: true })))
   }
   return Kvs.make(impl)
 }
