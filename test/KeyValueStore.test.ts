@@ -10,6 +10,7 @@ import { describe, expect, it, layer } from "#test-effect/vitest"
 import * as KeyValueStore from "../src/KeyValueStore.js"
 import * as MemoryBackend from "../src/MemoryBackend.js"
 import * as RedisBackend from "../src/RedisBackend.js"
+import * as RedisClient from "../src/RedisClient.js"
 import * as RemoteCache from "../src/RemoteCache.js"
 import { CacheTimeoutError, RemoteCacheBackend, type RemoteCacheBackendShape } from "../src/RemoteCacheBackend.js"
 import * as Serializer from "../src/Serializer.js"
@@ -173,6 +174,27 @@ describe("KeyValueStore over RedisBackend", () => {
         expect(yield* server.cli("GET", `${prefix}kv:k`)).toBe(`"sv"`)
         expect(yield* server.cli("GET", `${prefix}kv:bytes`)).toBe(`"bAQID"`)
         expect(yield* server.cli("PTTL", `${prefix}kv:k`)).toBe("-1")
+      }))
+
+    it.effect("keys other programs wrote under the prefix: another type, bytes that are not UTF-8", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer
+        const prefix = freshPrefix()
+        const backend = yield* backendFromLayer(RedisBackend.layer({ host: server.host, port: server.port, prefix }))
+        const raw = yield* RedisClient.make({ host: server.host, port: server.port })
+        const store = KeyValueStore.fromCache(backend)
+        yield* store.set("mine", "v")
+        yield* raw.send(["RPUSH", `${prefix}kv:list`, "a"])
+        const undecodable = Buffer.concat([Buffer.from(`${prefix}kv:`), Buffer.from([0xff, 0xfe])])
+        yield* raw.send(["SET", undecodable, "x"])
+        // A list reads as a miss (as the backend reads it), yet it is a key under the prefix: counted.
+        expect(yield* Kv.get(store, "list")).toBeUndefined()
+        expect([...(yield* Kv.keys(store))].sort()).toStrictEqual(["list", "mine", "\uFFFD\uFFFD"])
+        expect(yield* store.size).toBe(3)
+        // clear removes them by their exact bytes, the undecodable one included.
+        yield* store.clear
+        expect(yield* store.isEmpty).toBe(true)
+        expect(yield* raw.send(["EXISTS", undecodable, `${prefix}kv:list`])).toBe(0)
       }))
 
     it.effect("size and clear walk many keys over several SCAN steps", () =>
