@@ -53,7 +53,7 @@ const stageSources = (name, target) => {
 const tsconfig = (line, format, dir) => {
   const effect4 = path.join(root, "node_modules", "effect4", "dist")
   const paths = line.effect === 4
-    ? { "effect": [`${effect4}/index.d.ts`], "effect/*": [`${effect4}/*.d.ts`] }
+    ? { "effect": [`${effect4}/index.d.ts`], "effect/*": [`${effect4}/*.d.ts`, `${effect4}/*/index.d.ts`] }
     : undefined
   return {
     extends: path.join(root, "tsconfig.base.json"),
@@ -104,7 +104,12 @@ const packageJson = (line) => {
     module: "./dist/esm/index.js",
     types: main.replace(/\.js$/, ".d.ts"),
     files: ["dist", "src", "LICENSE", "README.md"],
-    peerDependencies: { effect: line.peer },
+    peerDependencies: { effect: line.peer, ...line.optionalPeers },
+    ...(line.optionalPeers === undefined ? {} : {
+      peerDependenciesMeta: Object.fromEntries(
+        Object.keys(line.optionalPeers).map((name) => [name, { optional: true }])
+      )
+    }),
     engines: { node: line.node },
     publishConfig: { tag: line.tag }
   }

@@ -34,17 +34,28 @@ if (problems.length > 0) {
 
 // The face (src/ outside core/ and compat/) reaches Effect only through `#effect/<Module>`, which each build
 // resolves to one major's adapters (src/compat/effect3 or src/compat/effect4): a direct `effect` import would bind
-// the face to one major. And each adapter folder imports only `effect`, its own files and the core.
+// the face to one major. And each adapter folder imports only `effect`, its own files and the core, with one
+// exception: Effect 3's KeyValueStore adapter imports `@effect/platform/*` (Effect 3's KeyValueStore lives there),
+// an optional peer of the Effect 3 line, so only src/KeyValueStore.ts may import `#effect/KeyValueStore`, and the
+// package root (src/index.ts) does not re-export it: an app without `@effect/platform` never loads it.
 const compat = path.join(root, "src", "compat")
+const platformAdapter = path.join(compat, "effect3", "KeyValueStore.ts")
+const platformFace = path.join(root, "src", "KeyValueStore.ts")
 const faceProblems = []
 for (const file of filesOf(path.join(root, "src"))) {
   if (file.startsWith(core + path.sep)) continue
   const inCompat = file.startsWith(compat + path.sep)
   for (const specifier of specifiers(fs.readFileSync(file, "utf8"))) {
     const effect = specifier === "effect" || specifier.startsWith("effect/")
+    const platform = file === platformAdapter && specifier.startsWith("@effect/platform/")
     if (!inCompat && effect) faceProblems.push(`${path.relative(root, file)} imports "${specifier}"`)
-    if (inCompat && !effect && !specifier.startsWith("./") && !specifier.startsWith("../../core/")) {
+    if (inCompat && !effect && !platform && !specifier.startsWith("./") && !specifier.startsWith("../../core/")) {
       faceProblems.push(`${path.relative(root, file)} imports "${specifier}"`)
+    }
+    const loadsPlatform = specifier === "#effect/KeyValueStore" ||
+      (!inCompat && path.resolve(path.dirname(file), specifier) === platformFace.replace(/\.ts$/, ".js"))
+    if (loadsPlatform && file !== platformFace) {
+      faceProblems.push(`${path.relative(root, file)} imports "${specifier}" (it loads the optional @effect/platform)`)
     }
   }
 }

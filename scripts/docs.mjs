@@ -53,7 +53,7 @@ if (unknown.length > 0) {
 const effect4 = path.join(root, "node_modules", "effect4", "dist")
 const effect4Paths = {
   "effect": [`${effect4}/index.d.ts`],
-  "effect/*": [`${effect4}/*.d.ts`]
+  "effect/*": [`${effect4}/*.d.ts`, `${effect4}/*/index.d.ts`]
 }
 const publicModules = fs.readdirSync(path.join(root, "src"))
   .filter((file) => file.endsWith(".ts") && file !== "index.ts")
@@ -214,6 +214,19 @@ const generate = async (out, scratch) => {
   return app.logger.errorCount + app.logger.warningCount + unlisted.length
 }
 
+// Modules the package root does not load, imported from their own path only: `KeyValueStore` needs
+// `@effect/platform` on Effect 3, an optional peer (scripts/check-core.mjs keeps it out of src/index.ts).
+const subPathOnly = new Set(["KeyValueStore"])
+
+/** The line of a module of {@link subPathOnly}: its header's first paragraph, and where to import it from. */
+const subPathSummary = (name) => {
+  if (!subPathOnly.has(name)) return undefined
+  const header = /^\/\*\*([\s\S]*?)\*\//.exec(fs.readFileSync(path.join(root, "src", `${name}.ts`), "utf8"))
+  const text = (header?.[1] ?? "").split("\n").map((line) => line.replace(/^\s*\* ?/, "")).join("\n").trim()
+  const first = text.split("\n\n")[0].replace(/\s+/g, " ").trim()
+  return `${first} Imported from its own path only: \`effect-remote-cache/${name}\`.`
+}
+
 /** The entry page: what the reference is, and every module page with its line from src/index.ts. */
 const index = (pages) => {
   const source = ts.createSourceFile(
@@ -233,7 +246,7 @@ const index = (pages) => {
   const unlisted = []
   const modules = pages.map((page) => {
     const name = page.replace(/\.md$/, "")
-    const summary = summaries.get(name)
+    const summary = summaries.get(name) ?? subPathSummary(name)
     if (summary === undefined) unlisted.push(name)
     return `- [${name}](${page})${summary ? `: ${summary}` : ""}`
   })

@@ -17,7 +17,7 @@ export const faces = [
     paths: {
       "effect": [`${effect4}/index.d.ts`],
       "effect/testing": [`${effect4}/testing/index.d.ts`],
-      "effect/*": [`${effect4}/*.d.ts`],
+      "effect/*": [`${effect4}/*.d.ts`, `${effect4}/*/index.d.ts`],
       // @effect/vitest 4, from the Effect 4 test stack (`npm run check` installs it first).
       "@effect/vitest": ["./test/effect4/node_modules/@effect/vitest/dist/index.d.ts"]
     }

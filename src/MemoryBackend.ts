@@ -17,6 +17,7 @@ import * as Layer from "#effect/Layer"
 import * as Option from "#effect/Option"
 import * as Backend from "./internal/backend/backend.js"
 import * as Codec from "./internal/backend/codec.js"
+import * as Listing from "./internal/backend/keys.js"
 import { type ResolvedTtl, resolveTtl } from "./internal/backend/ttl.js"
 import { RemoteCacheBackend, type RemoteCacheBackendShape } from "./RemoteCacheBackend.js"
 import type * as Serializer from "./Serializer.js"
@@ -155,6 +156,16 @@ class StoreImpl implements MemoryStore {
     for (const fullKey of this.entries.keys()) {
       if (fullKey.startsWith(prefix)) this.entries.delete(fullKey)
     }
+  }
+
+  // A literal prefix test, as in `removePrefix`; expired entries are left out (and left in place), and listing is
+  // no use of a key, so the eviction order does not change.
+  liveKeysUnder(prefix: string, now: number): Array<string> {
+    const found: Array<string> = []
+    for (const [fullKey, entry] of this.entries) {
+      if (fullKey.startsWith(prefix) && !isExpired(entry, now)) found.push(fullKey)
+    }
+    return found
   }
 
   // Expired entries go first, so they never push out a live one; only then the least recently used.
@@ -357,7 +368,7 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
       })
     }
 
-    return RemoteCacheBackend.of({
+    const backend = RemoteCacheBackend.of({
       prefix,
       get,
       getWithTtl,
@@ -368,6 +379,15 @@ export const make = (options?: MakeOptions): Effect.Effect<RemoteCacheBackendSha
       delete: (key) => Effect.sync(() => store.remove(prefix + key)),
       deleteMany,
       clear: Effect.sync(() => store.removePrefix(prefix))
+    })
+    // Key listing for `KeyValueStore` (internal, see internal/backend/keys.ts).
+    return Listing.attach(backend, {
+      keys: (under) =>
+        Effect.flatMap(
+          Clock.currentTimeMillis,
+          (now) => Effect.sync(() => store.liveKeysUnder(prefix + under, now).map((key) => key.slice(prefix.length)))
+        ),
+      clear: (under) => Effect.sync(() => store.removePrefix(prefix + under))
     })
   })
 

@@ -13,6 +13,7 @@ import * as Layer from "#effect/Layer"
 import type * as Redacted from "#effect/Redacted"
 import * as Backend from "./internal/backend/backend.js"
 import * as Codec from "./internal/backend/codec.js"
+import * as Listing from "./internal/backend/keys.js"
 import * as BatchedReads from "./internal/backend/redis/batchedReads.js"
 import * as Clear from "./internal/backend/redis/clear.js"
 import { RedisContext } from "./internal/backend/redis/context.js"
@@ -111,7 +112,7 @@ export const make = (
       scanCount: String(options.scanCount ?? 1_000)
     })
     const { get, getWithTtl } = BatchedReads.make(c, Effect.runForkWith(yield* Effect.context<never>()))
-    return RemoteCacheBackend.of({
+    const backend = RemoteCacheBackend.of({
       prefix: c.prefix,
       get,
       getWithTtl,
@@ -123,6 +124,11 @@ export const make = (
       deleteMany: (keys) => Writes.deleteMany(c, keys),
       clear: Clear.clear(c),
       diagnosis: () => client.diagnosis?.()
+    })
+    // Key listing for `KeyValueStore` (internal, see internal/backend/keys.ts).
+    return Listing.attach(backend, {
+      keys: (under) => Clear.keysUnder(c, under),
+      clear: (under) => Clear.clearUnder(c, under)
     })
   })
 

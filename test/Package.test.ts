@@ -170,8 +170,14 @@ describe.each(lines)("the $name line", (line) => {
     )
     expect(manifest.version).toMatch(new RegExp(`^${line.major}\\.`))
     expect(manifest.dependencies).toBeUndefined()
-    expect(Object.keys(manifest.peerDependencies)).toEqual(["effect"])
+    // The Effect 3 line's KeyValueStore module needs @effect/platform (Effect 3's KeyValueStore): an optional peer.
+    expect(Object.keys(manifest.peerDependencies)).toEqual(
+      line.name === "effect3" ? ["effect", "@effect/platform"] : ["effect"]
+    )
     expect(manifest.peerDependencies.effect).toMatch(line.name === "effect3" ? /^\^3\./ : /^\^4\./)
+    expect(manifest.peerDependenciesMeta).toEqual(
+      line.name === "effect3" ? { "@effect/platform": { optional: true } } : undefined
+    )
     expect(manifest.license).toBe("MIT")
     expect(manifest.repository).toMatchObject({ type: "git", url: expect.stringMatching(/^git\+https:\/\//) })
   })
@@ -261,8 +267,15 @@ console.log(JSON.stringify({
       `const { Effect, Option } = require("effect")
 const { RemoteCacheBackend, Serializer } = require("effect-remote-cache")
 const MemoryBackendModule = require("effect-remote-cache/MemoryBackend")
+const load = (module) => {
+  try {
+    return typeof require("effect-remote-cache/" + module)
+  } catch (error) {
+    return error.code
+  }
+}
 const subPaths = ${JSON.stringify(publicModules.filter((module) => module !== "index"))}
-  .map((module) => [module, typeof require("effect-remote-cache/" + module)])
+  .map((module) => [module, load(module)])
 let internal = "exported"
 try { require("effect-remote-cache/internal/backend/codec") } catch (error) { internal = error.code }
 const main = async () => {
@@ -282,7 +295,16 @@ main()
     const result = JSON.parse(out)
     expect(result.value).toEqual({ n: 1 })
     expect(Object.keys(result.subPaths).sort()).toEqual(publicModules.filter((module) => module !== "index").sort())
-    expect(Object.values(result.subPaths).every((type) => type === "object")).toBe(true)
+    // Every sub-path loads, but on the Effect 3 line KeyValueStore, which needs the optional @effect/platform (this
+    // app has none; the root and every other module load without it).
+    expect(result.subPaths).toEqual(
+      Object.fromEntries(
+        publicModules.filter((module) => module !== "index").map((module) => [
+          module,
+          line.name === "effect3" && module === "KeyValueStore" ? "MODULE_NOT_FOUND" : "object"
+        ])
+      )
+    )
     expect(result).toMatchObject({
       json: "function",
       // The Effect 4 line is ES modules only, as Effect 4 is: require() loads it through require(esm).
@@ -340,6 +362,41 @@ export const untyped: Effect.Effect<unknown, never, RemoteCacheBackend.RemoteCac
     const out = await node("quickstart-run.mts", quickStart, ["--import", tsx])
     expect(out).toContain("Ada")
   }, 60_000)
+
+  // Last: on the Effect 3 line it adds @effect/platform to the app (this project's install, over the same `effect`).
+  it(
+    "KeyValueStore, from its own path, provides Effect's KeyValueStore (Effect 3: with @effect/platform)",
+    async () => {
+      if (line.name === "effect3") {
+        fs.mkdirSync(path.join(app, "node_modules", "@effect"), { recursive: true })
+        fs.symlinkSync(
+          path.join(root, "node_modules", "@effect", "platform"),
+          path.join(app, "node_modules", "@effect", "platform"),
+          "dir"
+        )
+      }
+      const tag = line.name === "effect3"
+        ? `import { KeyValueStore as Effects } from "@effect/platform/KeyValueStore"`
+        : `import { KeyValueStore as Kvs } from "effect/persistence"\nconst Effects = Kvs.KeyValueStore`
+      const out = await node(
+        "kvs.mjs",
+        `import { Effect, Layer } from "effect"
+${tag}
+import { MemoryBackend } from "effect-remote-cache"
+import * as KeyValueStore from "effect-remote-cache/KeyValueStore"
+const program = Effect.gen(function*() {
+  const store = yield* Effects
+  yield* store.set("k", new Uint8Array([1, 2]))
+  return { size: yield* store.size, same: KeyValueStore.KeyValueStore === Effects }
+})
+const layer = KeyValueStore.layer().pipe(Layer.provide(MemoryBackend.layer()))
+console.log(JSON.stringify(await Effect.runPromise(program.pipe(Effect.provide(layer)))))
+`
+      )
+      expect(JSON.parse(out)).toEqual({ size: 1, same: true })
+    },
+    60_000
+  )
 })
 
 describe("each line refuses the other major's app", () => {

@@ -16,6 +16,8 @@ export default defineConfig({
       { find: /^#effect\/(.*)$/, replacement: `${root}src/compat/effect4/$1.ts` },
       { find: /^#test-effect\/(.*)$/, replacement: `${root}test/compat/effect4/$1.ts` },
       { find: /^effect$/, replacement: own("effect/dist/index.js") },
+      // A folder module of Effect 4's (`effect/persistence`) is its index.
+      { find: /^effect\/persistence$/, replacement: own("effect/dist/persistence/index.js") },
       { find: /^effect\/(.*)$/, replacement: own("effect/dist/$1.js") },
       { find: /^@effect\/vitest$/, replacement: own("@effect/vitest/dist/index.js") }
     ]
@@ -30,6 +32,7 @@ export default defineConfig({
       "test/Background.failures.test.ts",
       "test/RedisClient.startup.test.ts",
       "test/RemoteCache.test.ts",
+      "test/KeyValueStore.test.ts",
       "test/RemoteCache.types.test.ts",
       "test/InvalidationBus.test.ts",
       "test/TieredCache.test.ts",
