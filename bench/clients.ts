@@ -402,3 +402,49 @@ export const nodeRedis = async (url: string): Promise<Driver> => {
     }
   }
 }
+
+/**
+ * node-redis v5 doing a cache's work from Effect, as an Effect user would write it instead of `RemoteCache`: each
+ * command through `Effect.tryPromise`, the value `JSON.parse`d (`JSON.stringify`d on the way in), run by the same
+ * Effect loop as ours (`Effect.forEach` in the forEach rows), on keys with the JSON prefix.
+ */
+export const nodeRedisJsonEffect = async (url: string): Promise<Driver> => {
+  const client = createClient({ url })
+  await client.connect()
+  return {
+    name: "node-redis-json-effect",
+    description: "node-redis v5 through Effect.tryPromise, JSON.stringify/JSON.parse of the objects",
+    serializer: "JSON",
+    families: ["client"],
+    workloads: ["get-256-foreach"],
+    format: "object",
+    prepare: (workload) => {
+      const keys = fullKeys(workload.dataset, JSON_PREFIX)
+      const groups = mgetGroups(workload, keys)
+      const { objects } = workload.dataset
+      const { kinds, keyIndex, ttl } = workload
+      const options = { expiration: { type: "PX", value: TTL_MILLIS } } as const
+      return effectPool(workload, (i) => {
+        switch (kinds[i]) {
+          case GET: {
+            const key = keys[keyIndex[i]!]!
+            return Effect.map(Effect.tryPromise(() => client.get(key)), parseJson)
+          }
+          case SET: {
+            const key = keys[keyIndex[i]!]!
+            const text = JSON.stringify(objects[i & VARIANT_MASK])
+            return Effect.tryPromise(() => ttl ? client.set(key, text, options) : client.set(key, text))
+          }
+          default: {
+            const group = groups[i]!
+            return Effect.map(Effect.tryPromise(() => client.mGet(group)), parseJsonAll)
+          }
+        }
+      })
+    },
+    probe: (dataset) => client.get(JSON_PREFIX + dataset.keys[0]!).then(parseJson),
+    close: async () => {
+      await client.close()
+    }
+  }
+}

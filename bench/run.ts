@@ -59,6 +59,7 @@ import {
   ioredisJson,
   makeOurs,
   nodeRedis,
+  nodeRedisJsonEffect,
   type Ours,
   oursBackend,
   oursClient,
@@ -285,6 +286,8 @@ const PAIRS: ReadonlyArray<readonly [ours: string, peer: string]> = [
   ["ours-backend", "ioredis-auto-json"],
   ["ours-backend-json", "ioredis-auto-json"],
   ["ours-remote", "ioredis-auto-json"],
+  ["ours-remote", "node-redis-json-effect"],
+  ["ours-backend", "node-redis-json-effect"],
   ["ours-backend", "ours-remote"],
   ["ours-tiered", "bentocache"]
 ]
@@ -394,6 +397,13 @@ const stampedeTimeRatio = (measured: Measured): number | undefined => {
 /** The targets of the "Throughput where users actually are" issue. */
 const TARGETS: ReadonlyArray<Target> = [
   {
+    label: "RemoteCache.get (defaultPolicy, v8), forEach 256 vs node-redis + JSON via Effect.tryPromise",
+    value: ratio("get-256-foreach/ours-remote-vs-node-redis-json-effect"),
+    at: 1.5,
+    kind: "min",
+    unit: "x"
+  },
+  {
     label: "RemoteCache.get (defaultPolicy, v8), forEach 256 vs ioredis auto + JSON",
     value: ratio("get-256-foreach/ours-remote-vs-ioredis-auto-json"),
     at: 1.5,
@@ -454,6 +464,13 @@ const TARGETS: ReadonlyArray<Target> = [
     at: 1,
     kind: "max",
     unit: "count"
+  },
+  {
+    label: "TieredCache miss (getOrCompute of new keys), forEach 256 vs bentocache",
+    value: ratio("tiered-miss-256/ours-tiered-vs-bentocache"),
+    at: 1,
+    kind: "min",
+    unit: "x"
   },
   { label: "stampede: total time vs bentocache", value: stampedeTimeRatio, at: 1, kind: "max", unit: "x" },
   {
@@ -594,7 +611,8 @@ const main = async (): Promise<void> => {
           "ours-remote",
           "ioredis-auto",
           "ioredis-auto-json",
-          "node-redis"
+          "node-redis",
+          "node-redis-json-effect"
         ]
       }),
       makeWorkload({
@@ -698,7 +716,8 @@ const main = async (): Promise<void> => {
         () => ioredis(url, false),
         () => ioredis(url, true),
         () => ioredisJson(url),
-        () => nodeRedis(url)
+        () => nodeRedis(url),
+        () => nodeRedisJsonEffect(url)
       )
     }
     if (workloads.some((w) => w.family === "tiered")) {

@@ -37,6 +37,46 @@ describe("L1Store bound and eviction order", () => {
     expect(keys(l1)).toStrictEqual(["a", "d", "e"])
   })
 
+  it("evicts in least-recently-used order through any mix of writes, hits, deletes and clears", () => {
+    // A reference LRU (an array, oldest first) against the store, over a seeded random sequence long enough for
+    // the Map to compact its table many times while keys come and go.
+    let seed = 42
+    const random = (n: number) => {
+      seed = (seed * 1103515245 + 12345) & 0x7fffffff
+      return seed % n
+    }
+    const capacity = 50
+    const l1 = store(capacity)
+    let reference: Array<string> = []
+    const touch = (key: string) => {
+      reference = reference.filter((k) => k !== key)
+      reference.push(key)
+    }
+    for (let i = 0; i < 20_000; i++) {
+      const key = `${random(3) === 0 ? "p" : "q"}${random(200)}`
+      const op = random(100)
+      if (op < 55) {
+        l1.putAt(key, key, Infinity, meta(), WALL, MONO)
+        touch(key)
+        if (reference.length > capacity) reference.shift()
+      } else if (op < 90) {
+        const hit = l1.lookup(key, MONO) !== undefined
+        expect(hit).toBe(reference.includes(key))
+        if (hit) touch(key)
+      } else if (op < 97) {
+        l1.delete(key)
+        reference = reference.filter((k) => k !== key)
+      } else if (op < 99) {
+        l1.deleteStartingWith("p")
+        reference = reference.filter((k) => !k.startsWith("p"))
+      } else {
+        l1.clear()
+        reference = []
+      }
+      expect(l1.size).toBe(reference.length)
+    }
+  })
+
   it("moves a rewritten key to the newest, and a hit on the newest moves nothing", () => {
     const l1 = store(2)
     l1.putAt("a", 1, Infinity, meta(), WALL, MONO)

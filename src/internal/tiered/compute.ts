@@ -6,7 +6,7 @@
  * @internal
  */
 import * as Effect from "#effect/Effect"
-import * as Metrics from "../telemetry/metrics.js"
+import * as Metric from "#effect/Metric"
 import type { ComputeOptions } from "./api.js"
 import { currentMillis } from "./clock.js"
 import { computesTotal } from "./metrics.js"
@@ -70,36 +70,34 @@ export const computeAndWrite = <A, E, R, RV>(
   view: View<A, RV> | undefined,
   group: Group
 ): Effect.Effect<Outcome, E, R | RV> =>
-  Effect.andThen(
-    Metrics.increment(computesTotal),
-    Effect.suspend(() => {
-      const tags = computeOptions?.tags ?? []
-      // Read once, here, for the stamp, the tag keys and the write; checked again, since the options object may
-      // have changed since the call checked it (a tag with U+0000 would write another tag's hard key).
-      const invalid = s.settings.checkTags("getOrCompute", tags)
-      if (invalid !== undefined) return Effect.die(invalid)
-      // Known from now on by the tags it will write (see `invalidateTagsHere`).
-      s.flights.computes(group, tags)
-      const computed = Effect.flatMap(
-        computingGroups,
-        (groups) => Effect.provideService(compute, computingGroups, new Set(groups).add(group))
-      )
-      // The computation reads its data after its stamp: after its tags' keys exist, and after every invalidation
-      // this process made or saw, so that one made before it started covers it and none after.
-      return Effect.flatMap(s.tags.stampAfterTags(tags), (createdAt) =>
-        Effect.flatMap(
-          computed,
-          (value) =>
-            Effect.flatMap(
-              view === undefined ? Effect.succeed<unknown>(value) : view.encode(value),
-              (stored) =>
-                Effect.as(writeComputed(s, key, ticket, value, stored, computeOptions, tags, createdAt), {
-                  stored,
-                  value,
-                  view,
-                  stale: false
-                })
-            )
-        ))
-    })
-  )
+  Effect.withFiber((fiber) => {
+    Metric.updateWithFiberUnsafe(computesTotal, 1, fiber)
+    const tags = computeOptions?.tags ?? []
+    // Read once, here, for the stamp, the tag keys and the write; checked again, since the options object may
+    // have changed since the call checked it (a tag with U+0000 would write another tag's hard key).
+    const invalid = s.settings.checkTags("getOrCompute", tags)
+    if (invalid !== undefined) return Effect.die(invalid)
+    // Known from now on by the tags it will write (see `invalidateTagsHere`).
+    s.flights.computes(group, tags)
+    const computed = Effect.flatMap(
+      computingGroups,
+      (groups) => Effect.provideService(compute, computingGroups, new Set(groups).add(group))
+    )
+    // The computation reads its data after its stamp: after its tags' keys exist, and after every invalidation
+    // this process made or saw, so that one made before it started covers it and none after.
+    return Effect.flatMap(s.tags.stampAfterTags(tags), (createdAt) =>
+      Effect.flatMap(
+        computed,
+        (value) =>
+          Effect.flatMap(
+            view === undefined ? Effect.succeed<unknown>(value) : view.encode(value),
+            (stored) =>
+              Effect.as(writeComputed(s, key, ticket, value, stored, computeOptions, tags, createdAt), {
+                stored,
+                value,
+                view,
+                stale: false
+              })
+          )
+      ))
+  })

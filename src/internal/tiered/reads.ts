@@ -7,34 +7,47 @@
 import * as Clock from "#effect/Clock"
 import * as Duration from "#effect/Duration"
 import * as Effect from "#effect/Effect"
+import * as Metric from "#effect/Metric"
 import * as Option from "#effect/Option"
 import type { Entry as BackendEntry } from "../../RemoteCacheBackend.js"
-import * as Metrics from "../telemetry/metrics.js"
+import { wallMillisOf } from "./clock.js"
 import * as Entry from "./entry.js"
 import { countL1Hit, nowOf } from "./fiber.js"
 import { applyTagStates, type Meta } from "./l1.js"
 import { l2HitsTotal, missesTotal } from "./metrics.js"
 import { type Ticket, type TieredState } from "./state.js"
 
-/** An L2 entry as this cache sees it, its tags checked (one `getMany` of their keys, none when untagged). */
-const readMeta = (
+/** What a read of L2 found: the value, its meta (tags checked), the key's remaining TTL and when it was sent. */
+export interface L2Read {
+  readonly stored: unknown
+  readonly meta: Meta
+  readonly left: number
+  readonly sentAt: number
+}
+
+/**
+ * An L2 entry as this cache sees it, its tags checked (one `getMany` of their keys, none when untagged), back-filled
+ * into L1 under `ticket`. Returned as it is when no tag needs reading (the usual case: no Effect step), else as the
+ * effect reading them.
+ */
+const readFound = (
   s: TieredState,
+  key: string,
+  ticket: Ticket,
   found: BackendEntry,
   sentAt: number
-): Effect.Effect<{ readonly stored: unknown; readonly meta: Meta; readonly left: number } | undefined> => {
+): L2Read | undefined | Effect.Effect<L2Read | undefined> => {
   const left = Option.isSome(found.remainingTtl) ? Duration.toMillis(found.remainingTtl.value) : Infinity
   const entry = Entry.readStored(found.value)
   if (entry === Entry.CorruptEntry) {
-    return Effect.succeed(undefined)
+    return undefined
   }
   if (entry === undefined) {
     // A plain value: fresh until its key expires.
     const until = sentAt + left
-    return Effect.succeed({
-      stored: found.value,
-      meta: { createdAt: -Infinity, freshUntil: until, graceUntil: until, tags: [] },
-      left
-    })
+    const meta: Meta = { createdAt: -Infinity, freshUntil: until, graceUntil: until, tags: [] }
+    backFill(s, key, ticket, sentAt, found.value, meta, left)
+    return { stored: found.value, meta, left, sentAt }
   }
   const meta: Meta = {
     createdAt: entry.createdAt,
@@ -43,11 +56,13 @@ const readMeta = (
     tags: entry.tags
   }
   if (meta.tags.length === 0) {
-    return Effect.succeed({ stored: entry.value, meta, left })
+    backFill(s, key, ticket, sentAt, entry.value, meta, left)
+    return { stored: entry.value, meta, left, sentAt }
   }
   return Effect.map(s.tags.readTags(meta.tags), (states) => {
     applyTagStates(meta, states, sentAt)
-    return { stored: entry.value, meta, left }
+    backFill(s, key, ticket, sentAt, entry.value, meta, left)
+    return { stored: entry.value, meta, left, sentAt }
   })
 }
 
@@ -69,26 +84,34 @@ const backFill = (
   }
 }
 
+/**
+ * Reads L2 under a ticket, the request sent at `sentAt` (wall milliseconds on the caller's clock, read just
+ * before): the entry with its meta (tags checked), back-filled into L1, or `undefined`.
+ */
+const readL2At = (
+  s: TieredState,
+  key: string,
+  ticket: Ticket,
+  sentAt: number
+): Effect.Effect<L2Read | undefined> =>
+  Effect.flatMap(s.remote.getWithTtl(key), (found) => {
+    if (Option.isNone(found)) {
+      return Effect.succeed(undefined)
+    }
+    const read = readFound(s, key, ticket, found.value, sentAt)
+    return read === undefined || !Effect.isEffect(read) ? Effect.succeed(read) : read
+  })
+
 /** Reads L2 under a ticket: the entry with its meta (tags checked), back-filled into L1, or `undefined`. */
 export const readL2 = (
   s: TieredState,
   key: string,
   ticket: Ticket
-) =>
-  Effect.flatMap(Clock.currentTimeMillis, (sentAt) =>
-    Effect.flatMap(s.remote.getWithTtl(key), (found) => {
-      if (Option.isNone(found)) {
-        return Effect.succeed(undefined)
-      }
-      return Effect.map(readMeta(s, found.value, sentAt), (read) => {
-        if (read === undefined) {
-          return undefined
-        }
-        backFill(s, key, ticket, sentAt, read.stored, read.meta, read.left)
-        return { ...read, sentAt }
-      })
-    }))
+): Effect.Effect<L2Read | undefined> =>
+  Effect.withFiber((fiber) => readL2At(s, key, ticket, wallMillisOf(Clock.fromFiberUnsafe(fiber))))
 
+// The ticket of `get` is closed however the read ends, as `withTicket` would, but from the read's own handler (in
+// an uninterruptible region, so an interrupted read closes it too): no finalizer effect, no step after it.
 export const get = (
   s: TieredState,
   key: string
@@ -102,13 +125,26 @@ export const get = (
         return entry.someExit
       }
       // Stale: kept in L1 for getOrCompute's grace, not an answer for get.
-      return Effect.as(Metrics.increment(missesTotal), Option.none())
+      Metric.updateWithFiberUnsafe(missesTotal, 1, fiber)
+      return Effect.succeedNone
     }
-    return s.withTicket(key, (ticket) =>
-      Effect.flatMap(readL2(s, key, ticket), (read) => {
-        if (read === undefined || read.sentAt > read.meta.freshUntil) {
-          return Effect.as(Metrics.increment(missesTotal), Option.none())
+    return Effect.uninterruptibleMask((restore) => {
+      const ticket = s.tickets.open(key)
+      const sentAt = wallMillisOf(Clock.fromFiberUnsafe(fiber))
+      return Effect.matchCauseEffect(restore(readL2At(s, key, ticket, sentAt)), {
+        onFailure: (cause) => {
+          s.tickets.close(key, ticket)
+          return Effect.failCause(cause)
+        },
+        onSuccess: (read) => {
+          s.tickets.close(key, ticket)
+          if (read === undefined || read.sentAt > read.meta.freshUntil) {
+            Metric.updateWithFiberUnsafe(missesTotal, 1, fiber)
+            return Effect.succeedNone
+          }
+          Metric.updateWithFiberUnsafe(l2HitsTotal, 1, fiber)
+          return Effect.succeed(Option.some(read.stored))
         }
-        return Effect.as(Metrics.increment(l2HitsTotal), Option.some(read.stored))
-      }))
+      })
+    })
   })

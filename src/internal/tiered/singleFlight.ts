@@ -6,7 +6,8 @@
  */
 import * as Deferred from "#effect/Deferred"
 import * as Effect from "#effect/Effect"
-import type * as Exit from "#effect/Exit"
+import * as Exit from "#effect/Exit"
+import * as Metric from "#effect/Metric"
 import * as Option from "#effect/Option"
 import { backingOff, earlyRefreshDue } from "../../core/tiered/freshness.js"
 import { handled } from "../background.js"
@@ -19,13 +20,18 @@ import { countL1Hit, nowOf } from "./fiber.js"
 import { l1HitsTotal, l2HitsTotal, missesTotal } from "./metrics.js"
 import { readL2 } from "./reads.js"
 import { refresh, serveStale, valueFor } from "./refresh.js"
-import { computingGroups, type Group, type Outcome, type TieredState, type View } from "./state.js"
+import { computingGroups, type Group, type Outcome, type Ticket, type TieredState, type View } from "./state.js"
 
 /**
  * The leader of a single-flight group: reads L2, else computes and writes through, then completes the group.
  * It runs in the cache's scope, not in a caller's fiber, so interrupting a caller never cancels the work the
  * others wait for; closing the scope interrupts it, and its waiters with it. A stale value found in L2 is
  * handed to the callers, who refresh it.
+ *
+ * The key's ticket is opened and the group registered in an uninterruptible region, and both are settled from
+ * the work's own handler, however it ends (interruption included): the ticket closed, then the group completed
+ * with the work's exit. One region and one handler, where a ticket's `ensuring` inside an `onExit` inside an
+ * `exit` took three, each with its own finalizer effect and steps.
  */
 const lead = <A, E, R, RV>(
   s: TieredState,
@@ -34,16 +40,16 @@ const lead = <A, E, R, RV>(
   computeOptions: ComputeOptions<A> | undefined,
   view: View<A, RV> | undefined,
   group: Group
-): Effect.Effect<void, never, R | RV> => {
-  const body = s.withTicket(
-    key,
-    (ticket) =>
+): Effect.Effect<void, never, R | RV> =>
+  Effect.withFiber((fiber) => {
+    const miss = (ticket: Ticket): Effect.Effect<Outcome, E, R | RV> => {
+      Metric.updateWithFiberUnsafe(missesTotal, 1, fiber)
+      return computeAndWrite(s, key, ticket, compute, computeOptions, view, group)
+    }
+    const body = (ticket: Ticket) =>
       Effect.flatMap(readL2(s, key, ticket), (read): Effect.Effect<Outcome, E, R | RV> => {
         if (read === undefined || read.sentAt > read.meta.graceUntil) {
-          return Effect.andThen(
-            Metrics.increment(missesTotal),
-            computeAndWrite(s, key, ticket, compute, computeOptions, view, group)
-          )
+          return miss(ticket)
         }
         const accepted = view === undefined
           ? Effect.succeedSome(read.stored)
@@ -51,13 +57,11 @@ const lead = <A, E, R, RV>(
         return Effect.flatMap(accepted, (decoded) => {
           // A value this view cannot read (an older schema, another view's) is a miss: computed again.
           if (Option.isNone(decoded)) {
-            return Effect.andThen(
-              Metrics.increment(missesTotal),
-              computeAndWrite(s, key, ticket, compute, computeOptions, view, group)
-            )
+            return miss(ticket)
           }
           const stale = read.sentAt > read.meta.freshUntil
-          return Effect.as(Metrics.increment(stale ? missesTotal : l2HitsTotal), {
+          Metric.updateWithFiberUnsafe(stale ? missesTotal : l2HitsTotal, 1, fiber)
+          return Effect.succeed({
             stored: read.stored,
             value: decoded.value,
             view,
@@ -67,16 +71,23 @@ const lead = <A, E, R, RV>(
           })
         })
       })
-  )
-  return Effect.asVoid(Effect.exit(Effect.onExit(body, (exit) =>
-    Effect.sync(() => {
-      if (s.flights.joinable.get(key) === group) {
-        s.flights.joinable.delete(key)
+    return Effect.uninterruptibleMask((restore) => {
+      const ticket = s.tickets.open(key)
+      const settle = (exit: Exit.Exit<Outcome, E>): Effect.Effect<void> => {
+        s.tickets.close(key, ticket)
+        if (s.flights.joinable.get(key) === group) {
+          s.flights.joinable.delete(key)
+        }
+        s.flights.pending.delete(group)
+        Deferred.doneUnsafe(group, exit)
+        return Effect.void
       }
-      s.flights.pending.delete(group)
-      Deferred.doneUnsafe(group, exit)
-    }))))
-}
+      return Effect.matchCauseEffect(restore(body(ticket)), {
+        onFailure: (cause) => settle(Exit.failCause(cause)),
+        onSuccess: (outcome) => settle(Exit.succeed(outcome))
+      })
+    })
+  })
 
 /** Starts a group led in the cache's scope; `joinable` groups are the ones later callers join. */
 const startGroup = <A, E, R, RV>(

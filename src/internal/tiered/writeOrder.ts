@@ -18,9 +18,13 @@ export class WriteOrder {
   /** The last L2 write of each key made by this instance and not yet answered. */
   private readonly writing = new Map<string, Deferred.Deferred<void>>()
 
-  /** `write`, once every earlier write of one of `keys` made here has been answered. */
+  /**
+   * `write`, once every earlier write of one of `keys` made here has been answered. Registered in an
+   * uninterruptible region and released from the write's own handler however it ends (interruption included),
+   * so a write interrupted anywhere never leaves later writes of its keys waiting.
+   */
   chained<A>(keys: ReadonlyArray<string>, write: Effect.Effect<A>): Effect.Effect<A> {
-    return Effect.suspend(() => {
+    return Effect.uninterruptibleMask((restore) => {
       const previous: Array<Deferred.Deferred<void>> = []
       const done = Deferred.makeUnsafe<void>()
       for (const key of keys) {
@@ -28,18 +32,25 @@ export class WriteOrder {
         if (last !== undefined) previous.push(last)
         this.writing.set(key, done)
       }
+      const release = (): void => {
+        for (const key of keys) {
+          if (this.writing.get(key) === done) this.writing.delete(key)
+        }
+        Deferred.doneUnsafe(done, Exit.void)
+      }
       const run = previous.length === 0
         ? write
         : Effect.andThen(Effect.forEach(previous, Deferred.await, { discard: true }), write)
-      return Effect.ensuring(
-        run,
-        Effect.sync(() => {
-          for (const key of keys) {
-            if (this.writing.get(key) === done) this.writing.delete(key)
-          }
-          Deferred.doneUnsafe(done, Exit.void)
-        })
-      )
+      return Effect.matchCauseEffect(restore(run), {
+        onFailure: (cause) => {
+          release()
+          return Effect.failCause(cause)
+        },
+        onSuccess: (value) => {
+          release()
+          return Effect.succeed(value)
+        }
+      })
     })
   }
 
