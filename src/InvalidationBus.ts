@@ -11,9 +11,11 @@
 import * as Cause from "#effect/Cause"
 import * as Context from "#effect/Context"
 import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
 import * as Layer from "#effect/Layer"
 import * as Scope from "#effect/Scope"
 import { handled } from "./internal/background.js"
+import { clientSeamOf } from "./internal/seams.js"
 import { RedisClient } from "./RedisClient.js"
 
 /**
@@ -153,14 +155,24 @@ export const layerRedis: Layer.Layer<InvalidationBus, never, RedisClient> = Laye
   Effect.gen(function*() {
     const client = yield* RedisClient
     const scope = yield* Effect.scope
+    // Off the caller's path, in a fiber of the bus's scope, so that closing the bus interrupts what is left.
+    const inBackground = <E>(effect: Effect.Effect<unknown, E>) =>
+      Effect.asVoid(
+        Effect.forkIn(Effect.interruptible(handled("InvalidationBus publish", Effect.ignore(effect))), scope)
+      )
+    // The single-node client's callback-level send queues the PUBLISH on the socket at once, with no fiber per
+    // write: a fiber is forked only for what must run in one (the connection opening, room awaited).
+    const submit = clientSeamOf(client).submit
+    const run = Effect.runForkWith(yield* Effect.context<never>())
     return InvalidationBus.of({
-      publish: (channel, message) =>
-        Effect.asVoid(
-          Effect.forkIn(
-            Effect.interruptible(handled("InvalidationBus publish", Effect.ignore(client.publish(channel, message)))),
-            scope
-          )
-        ),
+      publish: submit === undefined
+        ? (channel, message) => inBackground(client.publish(channel, message))
+        : (channel, message) =>
+          Effect.sync(() =>
+            submit(["PUBLISH", channel, message], (effect) => {
+              if (!Exit.isExit(effect)) run(inBackground(effect))
+            })
+          ),
       // The subscription belongs to the caller's scope; only the wait for its confirmation is left behind.
       subscribe: (channel, handlers) =>
         Effect.flatMap(

@@ -35,6 +35,7 @@ export default defineConfig({
       "test/KeyValueStore.test.ts",
       "test/RemoteCache.types.test.ts",
       "test/InvalidationBus.test.ts",
+      "test/InvalidationBus.redis.test.ts",
       "test/TieredCache.test.ts",
       "test/TieredCache.l1.test.ts",
       "test/TieredCache.correctness.test.ts",
