@@ -160,8 +160,9 @@ export const suite = (
     Effect.gen(function*() {
       const { backing } = yield* setup()
       yield* Effect.scoped(Effect.gen(function*() {
-        // Unescaped, store "a" key "b:c" and store "a:b" key "c" would both be "a:b:c".
-        const ids = ["a", "a:b", "a%3Ab", "", ":", "a:"]
+        // Unescaped, store "a" key "b:c" and store "a:b" key "c" would both be "a:b:c". Store ids that are glob
+        // patterns come before the ids they would match, so clearing them (a SCAN MATCH) must not reach those.
+        const ids = ["a*", "a?", "[ab]", "\\", "*", "a", "ab", "b", "a:b", "a%3Ab", "", ":", "a:"]
         const stores = yield* Effect.forEach(ids, (id) => backing.make(id))
         for (const [i, store] of stores.entries()) {
           yield* P.set(store, "b:c", `b:c of ${ids[i]}`)
