@@ -51,6 +51,7 @@ describe("BackingPersistence over MemoryBackend", () => {
       for (const [method, attempt] of attempts) {
         const error = yield* Effect.flip(attempt)
         expect(error, method).toMatchObject({ _tag: P.errorTag })
+        expect(P.errorMessage(error), method).toMatch(new RegExp(`^${method}: `))
         expect(P.errorOf(error)?.cause, method).toMatchObject({
           _tag: "CacheConnectionError",
           message: "injected connection fault"
@@ -69,6 +70,7 @@ describe("BackingPersistence over MemoryBackend", () => {
       expect(yield* P.getMany(store, ["k"])).toStrictEqual([Option.some(1)])
       const error = yield* Effect.flip(store.clear)
       expect(error).toMatchObject({ _tag: P.errorTag })
+      expect(P.errorMessage(error)).toMatch(/^clear: this cache cannot list its keys/)
       expect(yield* P.get(store, "k")).toStrictEqual(Option.some(1))
     }).pipe(Effect.scoped))
 

@@ -58,11 +58,13 @@ export const makeBacking = (storeOf: (storeId: string) => StoreOptions): Backing
   })
 
 /**
- * Neutral: the error of a store's operation `method`, keeping `cause`: a `PersistenceBackingError` (whose message is
- * always `"BackingError"` on Effect 3; `message` is kept on Effect 4's `PersistenceError`).
+ * Neutral: the error of a store's operation `method`, keeping `cause`: a `PersistenceBackingError`, whose message is
+ * always `"BackingError"` on Effect 3 (Effect 4's `PersistenceError` carries `message`). So that `message` is not
+ * lost when there is no cause (a failure of this package's own, not the backend's), the cause is then an `Error`
+ * with it.
  */
 export const backingError = (fields: {
   readonly method: string
   readonly message: string
   readonly cause?: unknown
-}): BackingError => Persistence.PersistenceBackingError.make(fields.method, fields.cause)
+}): BackingError => Persistence.PersistenceBackingError.make(fields.method, fields.cause ?? new Error(fields.message))

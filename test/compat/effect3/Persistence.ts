@@ -33,6 +33,12 @@ export const errorOf = (u: unknown): { readonly cause: unknown } | undefined =>
 
 export const errorTag = "PersistenceError"
 
+/** What the error says: on Effect 3 its message is always "BackingError", so the method and its cause's message. */
+export const errorMessage = (u: unknown): string =>
+  u instanceof Persistence.PersistenceBackingError
+    ? `${u.method}: ${u.cause instanceof Error ? u.cause.message : String(u.cause)}`
+    : String(u)
+
 /** Effect's in-memory backing, the reference the shared suite compares against. */
 export const layerMemory = Persistence.layerMemory
 export const Tag = Persistence.BackingPersistence

@@ -40,6 +40,9 @@ export const errorOf = (u: unknown): { readonly cause: unknown } | undefined =>
 
 export const errorTag = "PersistenceError"
 
+/** What the error says (its message names the method). */
+export const errorMessage = (u: unknown): string => u instanceof Persistence.PersistenceError ? u.message : String(u)
+
 /** Effect's in-memory backing, the reference the shared suite compares against. */
 export const layerMemory = Persistence.layerBackingMemory
 export const Tag = Persistence.BackingPersistence
