@@ -245,4 +245,33 @@ export const suite = (
         expect([...stored].sort()).toStrictEqual(P.persistedKeys.map((key) => `persistence:users:${key}`))
       })
   )
+
+  itFor.effect(
+    "Effect's own PersistedCache over the layer: an expired result is looked up again",
+    () =>
+      Effect.gen(function*() {
+        const backend = yield* backendOf(freshPrefix())
+        const backing = Persistence.layerBackingPersistence().pipe(
+          Layer.provide(Layer.succeed(RemoteCacheBackend, backend))
+        )
+        const ttl = options.expiry === "real" ? 300 : 60_000
+        const stored = Effect.map(
+          backend.getMany(P.persistedKeys.map((key) => `persistence:expiring:${key}`)),
+          (found) => found.filter(Option.isSome).length
+        )
+        const between = Effect.gen(function*() {
+          expect(yield* stored).toBe(2)
+          if (options.expiry === "testClock") {
+            yield* options.advance(ttl + 1)
+          } else {
+            const deadline = Date.now() + 10_000
+            while (Date.now() < deadline && (yield* stored) > 0) yield* options.advance(25)
+          }
+          expect(yield* stored).toBe(0)
+        }).pipe(Effect.orDie)
+        const result = yield* P.persistedCacheRun(backing, "expiring", { timeToLive: ttl, between })
+        // Both results expired with the TTL Effect's layer passed down: the second cache looked both up again.
+        expect(result.lookups).toBe(4)
+      })
+  )
 }

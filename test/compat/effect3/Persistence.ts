@@ -60,10 +60,18 @@ class GetUser extends Schema.TaggedRequest<GetUser>()("GetUser", {
 
 /**
  * Two `PersistedCache`s of the store `storeId`, one after the other, each with its own in-memory cache, over
- * Effect's `Persistence.layerResult` over `backing`: the second answers from the backing. Answers what each got
+ * Effect's `Persistence.layerResult` over `backing`: the second answers from the backing (`between` runs between
+ * them; `timeToLive` is that of every result, default an hour). Answers what each got
  * for ids 1 and 0 (0 fails) and how many lookups ran.
  */
-export const persistedCacheRun = <E, R>(backing: Layer.Layer<Persistence.BackingPersistence, E, R>, storeId: string) =>
+export const persistedCacheRun = <E, R, R2 = never>(
+  backing: Layer.Layer<Persistence.BackingPersistence, E, R>,
+  storeId: string,
+  options: {
+    readonly timeToLive?: Duration.DurationInput
+    readonly between?: Effect.Effect<void, never, R2>
+  } = {}
+) =>
   Effect.gen(function*() {
     let lookups = 0
     const open = PersistedCache.make({
@@ -75,7 +83,7 @@ export const persistedCacheRun = <E, R>(backing: Layer.Layer<Persistence.Backing
             ? Effect.fail({ _tag: "UserNotFound" as const, id: 0 })
             : Effect.succeed({ id: request.id, name: `user ${request.id}` })
         }),
-      timeToLive: () => "1 hour"
+      timeToLive: () => options.timeToLive ?? "1 hour"
     })
     const run = Effect.scoped(Effect.gen(function*() {
       const cache = yield* open
@@ -85,6 +93,7 @@ export const persistedCacheRun = <E, R>(backing: Layer.Layer<Persistence.Backing
       ]
     }))
     const first = yield* run
+    if (options.between !== undefined) yield* options.between
     const second = yield* run
     return { first, second, lookups }
   }).pipe(Effect.provide(Persistence.layerResult.pipe(Layer.provide(backing))))

@@ -60,12 +60,17 @@ class GetUser extends Persistable.Class<{ payload: { readonly id: number } }>()(
 
 /**
  * Two `PersistedCache`s of the store `storeId`, one after the other, each with its own in-memory cache, over
- * Effect's `Persistence.layer` over `backing`: the second answers from the backing. Answers what each got for ids
+ * Effect's `Persistence.layer` over `backing`: the second answers from the backing (`between` runs between them;
+ * `timeToLive` is that of every result, default an hour). Answers what each got for ids
  * 1 and 0 (0 fails) and how many lookups ran.
  */
-export const persistedCacheRun = <E, R>(
+export const persistedCacheRun = <E, R, R2 = never>(
   backing: Layer.Layer<Persistence.BackingPersistence, E, R>,
-  storeId: string
+  storeId: string,
+  options: {
+    readonly timeToLive?: Duration.Input
+    readonly between?: Effect.Effect<void, never, R2>
+  } = {}
 ) =>
   Effect.gen(function*() {
     let lookups = 0
@@ -77,7 +82,7 @@ export const persistedCacheRun = <E, R>(
             ? Effect.fail({ _tag: "UserNotFound" as const, id: 0 })
             : Effect.succeed({ id: request.id, name: `user ${request.id}` })
         }),
-      { storeId, timeToLive: () => "1 hour" }
+      { storeId, timeToLive: () => options.timeToLive ?? "1 hour" }
     )
     const run = Effect.scoped(Effect.gen(function*() {
       const cache = yield* open
@@ -87,6 +92,7 @@ export const persistedCacheRun = <E, R>(
       ]
     }))
     const first = yield* run
+    if (options.between !== undefined) yield* options.between
     const second = yield* run
     return { first, second, lookups }
   }).pipe(Effect.provide(Persistence.layer.pipe(Layer.provide(backing))))
