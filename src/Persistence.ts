@@ -24,8 +24,10 @@
  *   <escaped namespace>*` over every primary, then `UNLINK`, never `KEYS`. A key written while it runs may or may
  *   not be removed. The `RemoteCacheBackend` contract has no listing: `RedisBackend` and `MemoryBackend` carry one
  *   of their own; over another backend `clear` fails.
- * - **Failures** are the interface's error: `PersistenceError` on Effect 4, `PersistenceBackingError` on Effect 3,
- *   with the backend's `CacheError` as `cause` (and, on Effect 4, the method in the message).
+ * - **Failures** are the interface's error: `PersistenceError` on Effect 4 (its message names the method),
+ *   `PersistenceBackingError` on Effect 3 (with `method`), with the backend's `CacheError` as `cause`. The one
+ *   failure of this module's own, `clear` over a backend that cannot list, has an `Error` saying so as its cause on
+ *   Effect 3, whose error message is always `"BackingError"`.
  *
  * @since 0.2.0
  */
