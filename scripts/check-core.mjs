@@ -34,28 +34,39 @@ if (problems.length > 0) {
 
 // The face (src/ outside core/ and compat/) reaches Effect only through `#effect/<Module>`, which each build
 // resolves to one major's adapters (src/compat/effect3 or src/compat/effect4): a direct `effect` import would bind
-// the face to one major. And each adapter folder imports only `effect`, its own files and the core, with one
-// exception: Effect 3's KeyValueStore adapter imports `@effect/platform/*` (Effect 3's KeyValueStore lives there),
-// an optional peer of the Effect 3 line, so only src/KeyValueStore.ts may import `#effect/KeyValueStore`, and the
-// package root (src/index.ts) does not re-export it: an app without `@effect/platform` never loads it.
+// the face to one major. And each adapter folder imports only `effect`, its own files and the core, with two
+// exceptions, each an optional peer of the Effect 3 line that one module needs: Effect 3's KeyValueStore adapter
+// imports `@effect/platform/*` (Effect 3's KeyValueStore lives there) and Effect 3's Persistence adapter
+// `@effect/experimental/*` (Effect 3's BackingPersistence). So only src/KeyValueStore.ts may import
+// `#effect/KeyValueStore` and only src/Persistence.ts `#effect/Persistence`, and no other module loads those two
+// (the package root, src/index.ts, does not re-export them): an app without the peer never loads it.
 const compat = path.join(root, "src", "compat")
-const platformAdapter = path.join(compat, "effect3", "KeyValueStore.ts")
-const platformFace = path.join(root, "src", "KeyValueStore.ts")
+const optionalPeerModules = [
+  { module: "KeyValueStore", peer: "@effect/platform" },
+  { module: "Persistence", peer: "@effect/experimental" }
+].map(({ module, peer }) => ({
+  peer,
+  adapter: path.join(compat, "effect3", `${module}.ts`),
+  face: path.join(root, "src", `${module}.ts`),
+  specifier: `#effect/${module}`
+}))
 const faceProblems = []
 for (const file of filesOf(path.join(root, "src"))) {
   if (file.startsWith(core + path.sep)) continue
   const inCompat = file.startsWith(compat + path.sep)
   for (const specifier of specifiers(fs.readFileSync(file, "utf8"))) {
     const effect = specifier === "effect" || specifier.startsWith("effect/")
-    const platform = file === platformAdapter && specifier.startsWith("@effect/platform/")
+    const peer = optionalPeerModules.some((entry) => file === entry.adapter && specifier.startsWith(`${entry.peer}/`))
     if (!inCompat && effect) faceProblems.push(`${path.relative(root, file)} imports "${specifier}"`)
-    if (inCompat && !effect && !platform && !specifier.startsWith("./") && !specifier.startsWith("../../core/")) {
+    if (inCompat && !effect && !peer && !specifier.startsWith("./") && !specifier.startsWith("../../core/")) {
       faceProblems.push(`${path.relative(root, file)} imports "${specifier}"`)
     }
-    const loadsPlatform = specifier === "#effect/KeyValueStore" ||
-      (!inCompat && path.resolve(path.dirname(file), specifier) === platformFace.replace(/\.ts$/, ".js"))
-    if (loadsPlatform && file !== platformFace) {
-      faceProblems.push(`${path.relative(root, file)} imports "${specifier}" (it loads the optional @effect/platform)`)
+    for (const entry of optionalPeerModules) {
+      const loads = specifier === entry.specifier ||
+        (!inCompat && path.resolve(path.dirname(file), specifier) === entry.face.replace(/\.ts$/, ".js"))
+      if (loads && file !== entry.face) {
+        faceProblems.push(`${path.relative(root, file)} imports "${specifier}" (it loads the optional ${entry.peer})`)
+      }
     }
   }
 }

@@ -214,9 +214,10 @@ const generate = async (out, scratch) => {
   return app.logger.errorCount + app.logger.warningCount + unlisted.length
 }
 
-// Modules the package root does not load, imported from their own path only: `KeyValueStore` needs
-// `@effect/platform` on Effect 3, an optional peer (scripts/check-core.mjs keeps it out of src/index.ts).
-const subPathOnly = new Set(["KeyValueStore"])
+// Modules the package root does not load, imported from their own path only: on Effect 3 `KeyValueStore` needs
+// `@effect/platform` and `Persistence` `@effect/experimental`, optional peers (scripts/check-core.mjs keeps them
+// out of src/index.ts).
+const subPathOnly = new Set(["KeyValueStore", "Persistence"])
 
 /** The line of a module of {@link subPathOnly}: its header's first paragraph, and where to import it from. */
 const subPathSummary = (name) => {

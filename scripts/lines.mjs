@@ -8,8 +8,10 @@ export const lines = {
     version: "1.0.0",
     tag: "effect3",
     peer: "^3.22.0",
-    // Only the KeyValueStore module imports it (Effect 3's KeyValueStore lives there); the package root never does.
-    optionalPeers: { "@effect/platform": "^0.97.0" },
+    // Each needed by one module only, which the package root never loads: KeyValueStore (Effect 3's KeyValueStore
+    // lives in @effect/platform) and Persistence (Effect 3's BackingPersistence lives in @effect/experimental, which
+    // itself needs @effect/platform).
+    optionalPeers: { "@effect/platform": "^0.97.0", "@effect/experimental": "^0.61.0" },
     node: ">=20",
     // Effect 3 ships CommonJS too, so this line does: an `import` and a `require` build, each with its .d.ts.
     formats: ["esm", "cjs"]

@@ -170,13 +170,16 @@ describe.each(lines)("the $name line", (line) => {
     )
     expect(manifest.version).toMatch(new RegExp(`^${line.major}\\.`))
     expect(manifest.dependencies).toBeUndefined()
-    // The Effect 3 line's KeyValueStore module needs @effect/platform (Effect 3's KeyValueStore): an optional peer.
+    // The Effect 3 line's KeyValueStore module needs @effect/platform (Effect 3's KeyValueStore) and its Persistence
+    // module @effect/experimental (Effect 3's BackingPersistence): optional peers.
     expect(Object.keys(manifest.peerDependencies)).toEqual(
-      line.name === "effect3" ? ["effect", "@effect/platform"] : ["effect"]
+      line.name === "effect3" ? ["effect", "@effect/platform", "@effect/experimental"] : ["effect"]
     )
     expect(manifest.peerDependencies.effect).toMatch(line.name === "effect3" ? /^\^3\./ : /^\^4\./)
     expect(manifest.peerDependenciesMeta).toEqual(
-      line.name === "effect3" ? { "@effect/platform": { optional: true } } : undefined
+      line.name === "effect3"
+        ? { "@effect/platform": { optional: true }, "@effect/experimental": { optional: true } }
+        : undefined
     )
     expect(manifest.license).toBe("MIT")
     expect(manifest.repository).toMatchObject({ type: "git", url: expect.stringMatching(/^git\+https:\/\//) })
@@ -295,13 +298,16 @@ main()
     const result = JSON.parse(out)
     expect(result.value).toEqual({ n: 1 })
     expect(Object.keys(result.subPaths).sort()).toEqual(publicModules.filter((module) => module !== "index").sort())
-    // Every sub-path loads, but on the Effect 3 line KeyValueStore, which needs the optional @effect/platform (this
-    // app has none; the root and every other module load without it).
+    // Every sub-path loads, but on the Effect 3 line KeyValueStore and Persistence, which need the optional
+    // @effect/platform and @effect/experimental (this app has neither; the root and every other module load
+    // without them).
     expect(result.subPaths).toEqual(
       Object.fromEntries(
         publicModules.filter((module) => module !== "index").map((module) => [
           module,
-          line.name === "effect3" && module === "KeyValueStore" ? "MODULE_NOT_FOUND" : "object"
+          line.name === "effect3" && (module === "KeyValueStore" || module === "Persistence")
+            ? "MODULE_NOT_FOUND"
+            : "object"
         ])
       )
     )
@@ -394,6 +400,50 @@ console.log(JSON.stringify(await Effect.runPromise(program.pipe(Effect.provide(l
 `
       )
       expect(JSON.parse(out)).toEqual({ size: 1, same: true })
+    },
+    60_000
+  )
+
+  // After it: on the Effect 3 line it adds @effect/experimental too (over the @effect/platform linked above).
+  it(
+    "Persistence, from its own path, backs Effect's own result persistence (Effect 3: with @effect/experimental)",
+    async () => {
+      if (line.name === "effect3") {
+        fs.symlinkSync(
+          path.join(root, "node_modules", "@effect", "experimental"),
+          path.join(app, "node_modules", "@effect", "experimental"),
+          "dir"
+        )
+      }
+      const effects = line.name === "effect3"
+        ? `import * as Effects from "@effect/experimental/Persistence"
+const resultLayer = Effects.layerResult
+const noTtl = Option.none()`
+        : `import { Persistence as Effects } from "effect/persistence"
+const resultLayer = Effects.layer
+const noTtl = undefined`
+      const out = await node(
+        "persistence.mjs",
+        `import { Effect, Layer, Option } from "effect"
+${effects}
+import { MemoryBackend } from "effect-remote-cache"
+import * as Persistence from "effect-remote-cache/Persistence"
+const program = Effect.gen(function*() {
+  const backing = yield* Effects.BackingPersistence
+  const store = yield* backing.make("users")
+  yield* store.set("u1", { name: "Ada" }, noTtl)
+  const found = yield* store.get("u1")
+  yield* store.clear
+  return { found: Option.isOption(found) ? Option.getOrUndefined(found) : found, same: Persistence.BackingPersistence === Effects.BackingPersistence }
+})
+const layer = Layer.merge(resultLayer, Layer.empty).pipe(
+  Layer.provideMerge(Persistence.layerBackingPersistence()),
+  Layer.provide(MemoryBackend.layer())
+)
+console.log(JSON.stringify(await Effect.runPromise(program.pipe(Effect.scoped, Effect.provide(layer)))))
+`
+      )
+      expect(JSON.parse(out)).toEqual({ found: { name: "Ada" }, same: true })
     },
     60_000
   )

@@ -33,6 +33,7 @@ export default defineConfig({
       "test/RedisClient.startup.test.ts",
       "test/RemoteCache.test.ts",
       "test/KeyValueStore.test.ts",
+      "test/Persistence.test.ts",
       "test/RemoteCache.types.test.ts",
       "test/InvalidationBus.test.ts",
       "test/InvalidationBus.redis.test.ts",

@@ -1,0 +1,101 @@
+/**
+ * What the shared Persistence suite needs to drive Effect 4's `BackingPersistenceStore` (a miss is `undefined`, a
+ * TTL a `Duration` or `undefined`) in one form, its error, Effect's in-memory backing (the reference), and an
+ * end-to-end run of Effect's own `PersistedCache` over a backing.
+ */
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Layer from "effect/Layer"
+import * as Option from "effect/Option"
+import { Persistable, PersistedCache, Persistence } from "effect/persistence"
+import * as Schema from "effect/Schema"
+
+type Store = Persistence.BackingPersistenceStore
+type Ttl = Duration.Input | undefined
+
+const ttlOf = (ttl: Ttl) => ttl === undefined ? undefined : Duration.fromInputUnsafe(ttl)
+
+export const get = (store: Store, key: string): Effect.Effect<Option.Option<unknown>, unknown> =>
+  Effect.map(store.get(key), Option.fromUndefinedOr)
+export const getMany = (store: Store, keys: ReadonlyArray<string>) =>
+  Effect.map(
+    store.getMany(keys as [string, ...Array<string>]),
+    (values): ReadonlyArray<Option.Option<unknown>> => values.map(Option.fromUndefinedOr)
+  )
+export const set = (store: Store, key: string, value: unknown, ttl?: Ttl): Effect.Effect<void, unknown> =>
+  store.set(key, value as object, ttlOf(ttl))
+export const setMany = (
+  store: Store,
+  entries: ReadonlyArray<readonly [string, unknown, Ttl]>
+): Effect.Effect<void, unknown> =>
+  store.setMany(
+    entries.map(([key, value, ttl]) => [key, value as object, ttlOf(ttl)] as const) as [
+      readonly [string, object, Duration.Duration | undefined]
+    ]
+  )
+
+/** The store's error: its cause, `undefined` when `u` is not one. */
+export const errorOf = (u: unknown): { readonly cause: unknown } | undefined =>
+  u instanceof Persistence.PersistenceError ? { cause: u.cause } : undefined
+
+export const errorTag = "PersistenceError"
+
+/** What the error says (its message names the method). */
+export const errorMessage = (u: unknown): string => u instanceof Persistence.PersistenceError ? u.message : String(u)
+
+/** Effect's in-memory backing, the reference the shared suite compares against. */
+export const layerMemory = Persistence.layerBackingMemory
+export const Tag = Persistence.BackingPersistence
+
+// --- Effect's own PersistedCache, end to end --------------------------------------------------------------------
+
+const User = Schema.Struct({ id: Schema.Number, name: Schema.String })
+const UserNotFound = Schema.Struct({ _tag: Schema.Literal("UserNotFound"), id: Schema.Number })
+
+class GetUser extends Persistable.Class<{ payload: { readonly id: number } }>()("GetUser", {
+  primaryKey: (payload) => `GetUser:${payload.id}`,
+  success: User,
+  error: UserNotFound
+}) {}
+
+/**
+ * Two `PersistedCache`s of the store `storeId`, one after the other, each with its own in-memory cache, over
+ * Effect's `Persistence.layer` over `backing`: the second answers from the backing (`between` runs between them;
+ * `timeToLive` is that of every result, default an hour). Answers what each got for ids
+ * 1 and 0 (0 fails) and how many lookups ran.
+ */
+export const persistedCacheRun = <E, R, R2 = never>(
+  backing: Layer.Layer<Persistence.BackingPersistence, E, R>,
+  storeId: string,
+  options: {
+    readonly timeToLive?: Duration.Input
+    readonly between?: Effect.Effect<void, never, R2>
+  } = {}
+) =>
+  Effect.gen(function*() {
+    let lookups = 0
+    const open = PersistedCache.make(
+      (request: GetUser) =>
+        Effect.suspend(() => {
+          lookups++
+          return request.id === 0
+            ? Effect.fail({ _tag: "UserNotFound" as const, id: 0 })
+            : Effect.succeed({ id: request.id, name: `user ${request.id}` })
+        }),
+      { storeId, timeToLive: () => options.timeToLive ?? "1 hour" }
+    )
+    const run = Effect.scoped(Effect.gen(function*() {
+      const cache = yield* open
+      return [
+        yield* cache.get(new GetUser({ id: 1 })),
+        yield* Effect.flip(cache.get(new GetUser({ id: 0 })))
+      ]
+    }))
+    const first = yield* run
+    if (options.between !== undefined) yield* options.between
+    const second = yield* run
+    return { first, second, lookups }
+  }).pipe(Effect.provide(Persistence.layer.pipe(Layer.provide(backing))))
+
+/** The keys `persistedCacheRun` writes in its store (Effect's `PrimaryKey` of each request). */
+export const persistedKeys = ["GetUser:0", "GetUser:1"]
