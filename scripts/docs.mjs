@@ -34,6 +34,7 @@ import {
   MinimalSourceFile,
   ReferenceType,
   ReflectionKind,
+  UnionType,
   UnknownType
 } from "typedoc"
 import ts from "typescript"
@@ -62,6 +63,12 @@ const publicModules = fs.readdirSync(path.join(root, "src"))
 // ---------------------------------------------------------------------------------------------------------------
 // The reference
 // ---------------------------------------------------------------------------------------------------------------
+
+/** Union members by their text, `null` and `undefined` last as people write them. */
+const byUnionOrder = (a, b) => {
+  const rank = (type) => ["null", "undefined"].indexOf(type.toString()) + 1
+  return rank(a) - rank(b) || (a.toString() < b.toString() ? -1 : a.toString() > b.toString() ? 1 : 0)
+}
 
 /** Generates the reference into `out`; returns the number of TypeDoc warnings and errors. */
 const generate = async (out, scratch) => {
@@ -195,6 +202,9 @@ const generate = async (out, scratch) => {
           value.name = `${module}.${value.name}`
         }
       }
+      // A union's members in one order: the checker's order follows the order types were first met, so an
+      // unrelated change in the sources would flip `A | B` and put the reference out of date.
+      if (value instanceof UnionType) value.types.sort(byUnionOrder)
       for (const [name, child] of Object.entries(value)) {
         if (name !== "parent" && name !== "project") visit(child, value, name)
       }
