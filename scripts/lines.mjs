@@ -12,6 +12,8 @@ export const lines = {
     // lives in @effect/platform) and Persistence (Effect 3's BackingPersistence lives in @effect/experimental, which
     // itself needs @effect/platform).
     optionalPeers: { "@effect/platform": "^0.97.0", "@effect/experimental": "^0.61.0" },
+    // Public modules (src/<name>.ts) this line does not have, for a module over a service its Effect major lacks.
+    omit: [],
     node: ">=20",
     // Effect 3 ships CommonJS too, so this line does: an `import` and a `require` build, each with its .d.ts.
     formats: ["esm", "cjs"]
