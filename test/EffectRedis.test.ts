@@ -8,7 +8,9 @@ import { Persistable, Persistence, RateLimiter, Redis } from "effect/persistence
 import * as EffectRedis from "../src/EffectRedis.js"
 import * as RedisClient from "../src/RedisClient.js"
 import { RedisReplyError } from "../src/RedisError.js"
+import * as RedisServerModule from "./utils/RedisServer.js"
 import { RedisServer } from "./utils/RedisServer.js"
+import * as Tls from "./utils/Tls.js"
 
 let counter = 0
 const fresh = (name: string) => `er:${process.pid}:${++counter}:${name}`
@@ -162,6 +164,22 @@ describe("EffectRedis", () => {
         )
       ))
 
+    it.effect("reserve: refused on a cluster client (a connection of its own would reach one node)", () =>
+      Effect.gen(function*() {
+        const redis = yield* Redis.Redis
+        const error = yield* Effect.flip(Effect.scoped(redis.reserve))
+        assert.instanceOf(error, Redis.RedisError)
+        expect(String(error.cause)).toContain("cluster")
+      }).pipe(
+        Effect.provide(Layer.unwrap(Effect.gen(function*() {
+          const server = yield* RedisServer
+          const client = yield* RedisClient.make({ host: server.host, port: server.port })
+          // What a cluster client (RedisCluster) has and a single-node one has not.
+          const cluster = { ...client, primaries: Effect.succeed([client]) }
+          return EffectRedis.layer().pipe(Layer.provide(Layer.succeed(RedisClient.RedisClient, cluster)))
+        })))
+      ))
+
     it.effect("Effect's Persistence.layerRedis over it: a persisted result comes back from Redis", () =>
       Effect.gen(function*() {
         class Lookup extends Persistable.Class<{ payload: { readonly id: string } }>()("Lookup", {
@@ -206,3 +224,20 @@ describe("EffectRedis", () => {
 it("the module is Effect 4's service tag", () => {
   expect(EffectRedis.Redis).toBe(Redis.Redis)
 })
+
+it.live("reserve: a TLS client's reserved connection uses its TLS options", () =>
+  Effect.gen(function*() {
+    const files = yield* Tls.makeTlsFiles
+    const server = yield* RedisServerModule.make({ tls: files, plainPort: false })
+    const sent = yield* Effect.gen(function*() {
+      const redis = yield* Redis.Redis
+      return yield* Effect.scoped(Effect.flatMap(redis.reserve, (connection) => connection.send("PING")))
+    }).pipe(
+      Effect.provide(
+        EffectRedis.layer().pipe(
+          Layer.provide(RedisClient.layer({ host: "127.0.0.1", port: server.tlsPort!, tls: { ca: files.ca } }))
+        )
+      )
+    )
+    expect(sent).toBe("PONG")
+  }).pipe(Effect.scoped))
