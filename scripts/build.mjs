@@ -30,13 +30,18 @@ const write = (file, content) => {
   fs.writeFileSync(file, typeof content === "string" ? content : JSON.stringify(content, null, 2) + "\n")
 }
 
-/** Copies src/ for one line: its adapters only, `#effect/X` rewritten to a relative import of them. */
+/**
+ * Copies src/ for one line, less the public modules it omits (`omit` in lines.mjs): its adapters only, `#effect/X`
+ * rewritten to a relative import of them.
+ */
 const stageSources = (name, target) => {
   const source = path.join(root, "src")
   const adapters = path.join(target, "compat", name)
+  const omitted = new Set((lines[name].omit ?? []).map((module) => `${module}.ts`))
   for (const file of fs.readdirSync(source, { recursive: true })) {
     const from = path.join(source, file)
     if (!file.endsWith(".ts") || fs.statSync(from).isDirectory()) continue
+    if (omitted.has(file)) continue
     if (file.startsWith(`compat${path.sep}`) && !file.startsWith(`compat${path.sep}${name}${path.sep}`)) continue
     const to = path.join(target, file)
     const relative = path.relative(path.dirname(to), adapters).split(path.sep).join("/")
@@ -98,6 +103,8 @@ const packageJson = (line) => {
       "./internal/*": null,
       "./core/*": null,
       "./compat/*": null,
+      // A module the line omits is not exported (rather than a path to a file that is not there).
+      ...Object.fromEntries((line.omit ?? []).map((module) => [`./${module}`, null])),
       "./*": entry("*")
     },
     main,

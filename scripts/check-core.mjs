@@ -70,6 +70,29 @@ for (const file of filesOf(path.join(root, "src"))) {
     }
   }
 }
+// A public module a line omits (`omit` in scripts/lines.mjs: EffectRedis, absent from the Effect 3 line) is loaded
+// by no other module, since that line's build does not have it; and the adapter only it needs (`#effect/Redis`,
+// which src/compat/effect3 does not have) is imported by it alone.
+const { lines } = await import("./lines.mjs")
+const lineOnly = [{ module: "EffectRedis", adapter: "Redis" }]
+for (const { module } of lineOnly) {
+  if (!Object.values(lines).some((line) => (line.omit ?? []).includes(module))) {
+    faceProblems.push(`src/${module}.ts is listed as omitted by a line, and lines.mjs omits it from none`)
+  }
+}
+for (const file of filesOf(path.join(root, "src"))) {
+  if (file.startsWith(core + path.sep)) continue
+  for (const specifier of specifiers(fs.readFileSync(file, "utf8"))) {
+    for (const { module, adapter } of lineOnly) {
+      const face = path.join(root, "src", `${module}.ts`)
+      const loads = specifier === `#effect/${adapter}` ||
+        (specifier.startsWith(".") && path.resolve(path.dirname(file), specifier) === face.replace(/\.ts$/, ".js"))
+      if (loads && file !== face) {
+        faceProblems.push(`${path.relative(root, file)} imports "${specifier}" (in one release line only)`)
+      }
+    }
+  }
+}
 if (faceProblems.length > 0) {
   console.error(
     "the face imports Effect through #effect/* only, and src/compat/<major> imports only effect, itself and the core:\n  " +

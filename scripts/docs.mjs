@@ -226,8 +226,8 @@ const generate = async (out, scratch) => {
 
 // Modules the package root does not load, imported from their own path only: on Effect 3 `KeyValueStore` needs
 // `@effect/platform` and `Persistence` `@effect/experimental`, optional peers (scripts/check-core.mjs keeps them
-// out of src/index.ts).
-const subPathOnly = new Set(["KeyValueStore", "Persistence"])
+// out of src/index.ts); `EffectRedis` exists in the Effect 4 line only (Effect 3 has no `Redis` service).
+const subPathOnly = new Set(["KeyValueStore", "Persistence", "EffectRedis"])
 
 /** The line of a module of {@link subPathOnly}: its header's first paragraph, and where to import it from. */
 const subPathSummary = (name) => {
@@ -235,7 +235,8 @@ const subPathSummary = (name) => {
   const header = /^\/\*\*([\s\S]*?)\*\//.exec(fs.readFileSync(path.join(root, "src", `${name}.ts`), "utf8"))
   const text = (header?.[1] ?? "").split("\n").map((line) => line.replace(/^\s*\* ?/, "")).join("\n").trim()
   const first = text.split("\n\n")[0].replace(/\s+/g, " ").trim()
-  return `${first} Imported from its own path only: \`effect-remote-cache/${name}\`.`
+  const only = name === "EffectRedis" ? " In the Effect 4 line (2.x) only." : ""
+  return `${first} Imported from its own path only: \`effect-remote-cache/${name}\`.${only}`
 }
 
 /** The entry page: what the reference is, and every module page with its line from src/index.ts. */
@@ -268,9 +269,10 @@ change the doc comment and run \`npm run docs\`). A module is imported from the 
 (\`import { RedisClient } from "effect-remote-cache"\`) or from its own path (\`effect-remote-cache/RedisClient\`).
 The [README](../../README.md) is the guide, and [the documentation pages](../README.md) explain each part.
 
-Signatures are shown as the Effect 4 line (2.x) types them. The Effect 3 line (1.x) has the same modules, names
-and options, with Effect 3's types where the two majors differ (an \`Either\` where Effect 4 has a \`Result\`). An
-example whose first line reads \`// Effect 4 only\` says what to write on Effect 3 instead.
+Signatures are shown as the Effect 4 line (2.x) types them. The Effect 3 line (1.x) has the same modules (but
+EffectRedis, Effect 4's own \`Redis\` service, which Effect 3 does not have), names and options, with Effect 3's
+types where the two majors differ (an \`Either\` where Effect 4 has a \`Result\`). An example whose first line reads
+\`// Effect 4 only\` says what to write on Effect 3 instead.
 
 ## Modules
 

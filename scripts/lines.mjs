@@ -12,6 +12,9 @@ export const lines = {
     // lives in @effect/platform) and Persistence (Effect 3's BackingPersistence lives in @effect/experimental, which
     // itself needs @effect/platform).
     optionalPeers: { "@effect/platform": "^0.97.0", "@effect/experimental": "^0.61.0" },
+    // Public modules (src/<name>.ts) this line does not have, for a module over a service its Effect major lacks:
+    // EffectRedis provides Effect 4's `Redis` service (it imports `#effect/Redis`, which src/compat/effect3 lacks).
+    omit: ["EffectRedis"],
     node: ">=20",
     // Effect 3 ships CommonJS too, so this line does: an `import` and a `require` build, each with its .d.ts.
     formats: ["esm", "cjs"]

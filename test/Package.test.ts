@@ -31,6 +31,11 @@ const tsx = require.resolve("tsx")
 const publicModules = fs.readdirSync(path.join(root, "src"))
   .filter((file) => file.endsWith(".ts"))
   .map((file) => file.slice(0, -3))
+// Public modules one line does not have (`omit` in scripts/lines.mjs): EffectRedis provides Effect 4's `Redis`
+// service, which Effect 3 does not have.
+const omittedBy: Record<string, ReadonlyArray<string>> = { effect3: ["EffectRedis"], effect4: [] }
+const modulesOf = (line: { readonly name: string }) =>
+  publicModules.filter((module) => !omittedBy[line.name]!.includes(module))
 
 // The README quick start's three steps, as a user copies them (README.md's blocks must equal these files;
 // `npm run check` says so).
@@ -135,7 +140,7 @@ describe.each(lines)("the $name line", (line) => {
   }, 120_000)
 
   it("README states the sizes npm reports for this line, within 5 %", () => {
-    // "the 2.x line is a 590 kB tarball, 2.6 MB unpacked; the 1.x line (…) 706 kB and 4.5 MB"
+    // "the 2.x line is a 598 kB tarball, 2.6 MB unpacked; the 1.x line (…) 706 kB and 4.5 MB"
     const readme = fs.readFileSync(path.join(root, "README.md"), "utf8").replace(/\s+/g, " ")
     const stated = new RegExp(`the ${line.major}\\.x line[^;]*?(\\d+) kB[^;]*?(\\d+(?:\\.\\d+)?) MB`).exec(readme)
     expect(stated).not.toBeNull()
@@ -151,10 +156,13 @@ describe.each(lines)("the $name line", (line) => {
     for (const file of ["package.json", "README.md", "LICENSE"]) expect(files).toContain(file)
     for (const format of line.formats) {
       expect(files).toContain(`dist/${format}/package.json`)
-      for (const module of publicModules) {
+      for (const module of modulesOf(line)) {
         expect(files).toContain(`dist/${format}/${module}.js`)
         expect(files).toContain(`dist/${format}/${module}.d.ts`)
       }
+    }
+    for (const module of omittedBy[line.name]!) {
+      expect(files.filter((file) => file.includes(`/${module}.`))).toEqual([])
     }
     if (!line.formats.includes("cjs")) expect(files.filter((file) => file.startsWith("dist/cjs/"))).toEqual([])
     const other = line.name === "effect3" ? "effect4" : "effect3"
@@ -300,12 +308,14 @@ main()
     expect(Object.keys(result.subPaths).sort()).toEqual(publicModules.filter((module) => module !== "index").sort())
     // Every sub-path loads, but on the Effect 3 line KeyValueStore and Persistence, which need the optional
     // @effect/platform and @effect/experimental (this app has neither; the root and every other module load
-    // without them).
+    // without them), and EffectRedis, which that line does not export.
     expect(result.subPaths).toEqual(
       Object.fromEntries(
         publicModules.filter((module) => module !== "index").map((module) => [
           module,
-          line.name === "effect3" && (module === "KeyValueStore" || module === "Persistence")
+          omittedBy[line.name]!.includes(module)
+            ? "ERR_PACKAGE_PATH_NOT_EXPORTED"
+            : line.name === "effect3" && (module === "KeyValueStore" || module === "Persistence")
             ? "MODULE_NOT_FOUND"
             : "object"
         ])
@@ -368,6 +378,26 @@ export const untyped: Effect.Effect<unknown, never, RemoteCacheBackend.RemoteCac
     const out = await node("quickstart-run.mts", quickStart, ["--import", tsx])
     expect(out).toContain("Ada")
   }, 60_000)
+
+  it.runIf(line.name === "effect4")(
+    "EffectRedis, from its own path, provides Effect 4's own Redis service",
+    async () => {
+      const out = await node(
+        "redis.mjs",
+        `import { Effect, Layer } from "effect"
+import { Redis } from "effect/persistence"
+import { RedisClient } from "effect-remote-cache"
+import * as EffectRedis from "effect-remote-cache/EffectRedis"
+const program = Effect.map(Redis.Redis, (redis) => typeof redis.send)
+const layer = EffectRedis.layer().pipe(Layer.provide(RedisClient.layer({ port: 1 })))
+const send = await Effect.runPromise(program.pipe(Effect.provide(layer)))
+console.log(JSON.stringify({ send, same: EffectRedis.Redis === Redis.Redis }))
+`
+      )
+      expect(JSON.parse(out)).toEqual({ send: "function", same: true })
+    },
+    60_000
+  )
 
   // Last: on the Effect 3 line it adds @effect/platform to the app (this project's install, over the same `effect`).
   it(
