@@ -34,6 +34,10 @@ const withCache = <A, E>(
 
 const captureLogs = Logs.capture
 
+/** The captured lines above Debug, as `[level, message]`: what a default logger would show. */
+const aboveDebug = (lines: ReadonlyArray<Logs.CapturedLine>) =>
+  lines.filter((line) => line.level !== "DEBUG").map((line) => [line.level, line.message])
+
 /** A tracer that records every span it makes, as an exporter would see them. */
 const recordingTracer = Tracing.recording
 
@@ -742,7 +746,7 @@ describe("RemoteCache.logOutages (in the default policy)", () => {
   it.effect("a Warning when the backend starts failing, an Info with its duration when it recovers", () =>
     Effect.gen(function*() {
       const logs = yield* captureLogs
-      const loud = () => logs.lines.filter((line) => line.level !== "DEBUG").map((line) => [line.level, line.message])
+      const loud = () => aboveDebug(logs.lines)
       yield* withCache(
         RemoteCache.defaultPolicy,
         Effect.gen(function*() {
@@ -777,7 +781,7 @@ describe("RemoteCache.logOutages (in the default policy)", () => {
   it.effect("a blip, then a real outage a moment later: both are said, each with its end", () =>
     Effect.gen(function*() {
       const logs = yield* captureLogs
-      const loud = () => logs.lines.filter((line) => line.level !== "DEBUG").map((line) => [line.level, line.message])
+      const loud = () => aboveDebug(logs.lines)
       yield* withCache(
         RemoteCache.defaultPolicy,
         Effect.gen(function*() {
@@ -818,7 +822,7 @@ describe("RemoteCache.logOutages (in the default policy)", () => {
   it.effect("a long outage is said again every repeatEvery while it lasts, with its duration so far", () =>
     Effect.gen(function*() {
       const logs = yield* captureLogs
-      const loud = () => logs.lines.filter((line) => line.level !== "DEBUG").map((line) => [line.level, line.message])
+      const loud = () => aboveDebug(logs.lines)
       yield* withCache(
         RemoteCache.defaultPolicy,
         Effect.gen(function*() {
@@ -852,7 +856,7 @@ describe("RemoteCache.logOutages (in the default policy)", () => {
   it.effect("threshold and repeatEvery are options; minInterval still means repeatEvery; bad values throw", () =>
     Effect.gen(function*() {
       const logs = yield* captureLogs
-      const loud = () => logs.lines.filter((line) => line.level !== "DEBUG").map((line) => [line.level, line.message])
+      const loud = () => aboveDebug(logs.lines)
       yield* withCache(
         Policy.log("Debug").pipe(
           RemoteCache.logOutages({ threshold: 1, minInterval: "1 second" }),
