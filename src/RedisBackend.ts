@@ -14,6 +14,7 @@ import type * as Redacted from "#effect/Redacted"
 import * as Backend from "./internal/backend/backend.js"
 import * as Codec from "./internal/backend/codec.js"
 import * as Listing from "./internal/backend/keys.js"
+import * as Probe from "./internal/backend/probe.js"
 import * as BatchedReads from "./internal/backend/redis/batchedReads.js"
 import * as Clear from "./internal/backend/redis/clear.js"
 import { RedisContext } from "./internal/backend/redis/context.js"
@@ -111,7 +112,7 @@ export const make = (
       maxBatchSize: Backend.batchSizeOf(options.maxBatchSize),
       scanCount: String(options.scanCount ?? 1_000)
     })
-    const { get, getWithTtl } = BatchedReads.make(c, Effect.runForkWith(yield* Effect.context<never>()))
+    const { get, getWithTtl, probedGet } = BatchedReads.make(c, Effect.runForkWith(yield* Effect.context<never>()))
     const backend = RemoteCacheBackend.of({
       prefix: c.prefix,
       get,
@@ -125,6 +126,8 @@ export const make = (
       clear: Clear.clear(c),
       diagnosis: () => client.diagnosis?.()
     })
+    // The probed read for `RemoteCache`'s telemetry (internal, see internal/backend/probe.ts).
+    if (probedGet !== undefined) Probe.attach(backend, probedGet)
     // Key listing for `KeyValueStore` (internal, see internal/backend/keys.ts).
     return Listing.attach(backend, {
       keys: (under) => Clear.keysUnder(c, under),

@@ -40,6 +40,7 @@ import * as Clock from "#effect/Clock"
 import * as Context from "#effect/Context"
 import type * as Duration from "#effect/Duration"
 import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
 import type * as Fiber from "#effect/Fiber"
 import * as Layer from "#effect/Layer"
 import * as Metric from "#effect/Metric"
@@ -49,6 +50,7 @@ import * as Schema from "#effect/Schema"
 import type * as Tracer from "#effect/Tracer"
 import { formatDuration, OutageTracker } from "./core/outage.js"
 import * as Backend from "./internal/backend/backend.js"
+import * as Probe from "./internal/backend/probe.js"
 import { durationMillis } from "./internal/duration.js"
 import * as TypedView from "./internal/schemaView.js"
 import * as Metrics from "./internal/telemetry/metrics.js"
@@ -160,11 +162,27 @@ const manyOutcome: Outcome = (values: ReadonlyArray<Option.Option<unknown>>, met
 // milliseconds measures the same durations without. Any other clock (`TestClock`) is read as such.
 const platformNow = (): number => performance.now()
 
-// Metrics of one operation, on the fiber's own clock (`TestClock` in tests), updated by plain calls, all in the
-// fiber's metric context (its attributes, read once, straight from the fiber). An
-// interrupted operation is counted too, so the handler runs in an uninterruptible region, as `Effect.onExit`'s
-// does; but it hands the result straight back instead of running a cleanup effect and then the exit, which
-// saves several steps per operation.
+// The clock of one operation: the fiber's own (`TestClock` in tests), read as milliseconds.
+const nowOf = (fiber: Fiber.Current): () => number => {
+  const clock = References.getUnsafe(fiber, Clock.Clock)
+  return clock === Clock.live ? platformNow : () => Number(Clock.currentTimeNanosUnsafe(clock)) / 1_000_000
+}
+
+// Counts one operation and its duration in a metric context (a fiber's attributes, see `Metric.contextUnsafe`), by
+// plain calls.
+const record = (
+  context: Metric.UpdateContext,
+  metrics: Metrics.OperationMetrics,
+  now: () => number,
+  start: number
+): void => {
+  Metric.updateUnsafe(metrics.operations, 1, context)
+  Metric.updateUnsafe(metrics.duration, now() - start, context)
+}
+
+// Metrics of one operation, on the fiber's own clock, updated by plain calls. An interrupted operation is counted
+// too, so the handler runs in an uninterruptible region, as `Effect.onExit`'s does; but it hands the result straight
+// back instead of running a cleanup effect and then the exit, which saves several steps per operation.
 const measure = <A, E>(
   fiber: Fiber.Current,
   operation: Operation,
@@ -172,27 +190,19 @@ const measure = <A, E>(
   outcome: Outcome | undefined,
   handler: Handler | undefined,
   key: string | undefined,
-  keys: ReadonlyArray<string> | undefined
+  keys: ReadonlyArray<string> | undefined,
+  now: () => number = nowOf(fiber),
+  start: number = now()
 ): Effect.Effect<A, E> => {
-  const clock = References.getUnsafe(fiber, Clock.Clock)
-  const now = clock === Clock.live
-    ? platformNow
-    : () => Number(Clock.currentTimeNanosUnsafe(clock)) / 1_000_000
-  const start = now()
   const metrics = operationMetrics[operation]
-  const record = (): Metric.UpdateContext => {
-    const context = Metric.contextUnsafe(fiber)
-    Metric.updateUnsafe(metrics.operations, 1, context)
-    Metric.updateUnsafe(metrics.duration, now() - start, context)
-    return context
-  }
   const done = {
     onFailure: (cause: Cause.Cause<E>) => {
-      record()
+      record(Metric.contextUnsafe(fiber), metrics, now, start)
       return Effect.failCause(cause)
     },
     onSuccess: (value: A) => {
-      const context = record()
+      const context = Metric.contextUnsafe(fiber)
+      record(context, metrics, now, start)
       if (outcome !== undefined) outcome(value, metrics, context)
       return Effect.succeed(value)
     }
@@ -213,6 +223,44 @@ const measure = <A, E>(
       }
     })
   )
+}
+
+// The watcher of one probed `get` (see `internal/backend/probe.ts`): the same metrics as `measure`'s, recorded
+// from the backend's callback when the read settles, with no handler around the call. A read settles once whether
+// or not its caller still waits, so an interrupted read is counted too, with the time until its reply; its metric
+// attributes are read when it starts, as its caller's scope (`Effect.tagMetrics`) may be gone when it settles. The
+// fused failure steps run in the caller's fiber, after the failure is counted; what they make of it (a miss, under
+// `recoverToMiss`) is counted as the general path counts it.
+class GetProbe implements Probe.ReadProbe<Option.Option<unknown>> {
+  private readonly start: number
+  private readonly context: Metric.UpdateContext
+  constructor(
+    private readonly fiber: Fiber.Current,
+    private readonly now: () => number,
+    private readonly handler: Handler,
+    private readonly key: string
+  ) {
+    this.start = now()
+    this.context = Metric.contextUnsafe(fiber)
+  }
+
+  settle(outcome: Effect.Effect<Option.Option<unknown>, CacheError>): Effect.Effect<Option.Option<unknown>, any> {
+    const { context, fiber, handler, key, now, start } = this
+    const metrics = operationMetrics.get
+    // Not finished (a serializer that answers later, the connection still opening): measured as usual from here.
+    if (!Exit.isExit(outcome)) return measure(fiber, "get", outcome, optionOutcome, handler, key, undefined, now, start)
+    const exit = outcome as Exit.Exit<Option.Option<unknown>, CacheError>
+    record(context, metrics, now, start)
+    if (exit._tag === "Success") {
+      optionOutcome(exit.value, metrics, context)
+      const after = handler.onSuccess === undefined ? undefined : handler.onSuccess("get")
+      return after === undefined ? exit : Effect.as(after, exit.value)
+    }
+    return Effect.map(handler.onFailure(exit.cause, "get", key, undefined), (value) => {
+      optionOutcome(value, metrics, context)
+      return value
+    })
+  }
 }
 
 // The policy steps that act on failure only (see `Fusion`), applied from `measure`'s own handler: a successful
@@ -282,7 +330,11 @@ const instrument = <A, E>(
 
 const spanNames = Metrics.byOperation((operation) => `RemoteCache.${operation}`)
 
-const instrumentAll = <E>(ops: Policy.CacheOps<any>, handler?: Handler): Policy.CacheOps<E> => {
+const instrumentAll = <E>(
+  ops: Policy.CacheOps<any>,
+  handler?: Handler,
+  probed?: Probe.ProbedGet | undefined
+): Policy.CacheOps<E> => {
   const prefix = ops.prefix
   // Stack traces off: capturing one per call would cost more than the rest of the telemetry together.
   const spanOptions = (operation: Operation): Tracer.SpanOptions => ({
@@ -300,9 +352,16 @@ const instrumentAll = <E>(ops: Policy.CacheOps<any>, handler?: Handler): Policy.
   const set = spanOptions("set")
   const setIfAbsent = spanOptions("setIfAbsent")
   const del = spanOptions("delete")
+  const instrumented = (key: string) => instrument("get", ops.get(key), get, optionOutcome, handler, key, undefined)
   return {
     prefix,
-    get: (key) => instrument("get", ops.get(key), get, optionOutcome, handler, key, undefined),
+    // Without spans, a backend's probed read records its own telemetry (see `GetProbe`).
+    get: probed === undefined || handler === undefined ?
+      instrumented :
+      (key) =>
+        Effect.withFiber((fiber) =>
+          isTraced(fiber) ? instrumented(key) : probed(key, new GetProbe(fiber, nowOf(fiber), handler, key))
+        ),
     getWithTtl: (key) =>
       instrument("getWithTtl", ops.getWithTtl(key), getWithTtl, optionOutcome, handler, key, undefined),
     getMany: (keys) =>
@@ -593,7 +652,12 @@ export const fromBackend = <E>(
     inner === undefined
       ? Effect.succeed(backend)
       : wrapObserved(inner, refuseUnencodable(observeErrors(backend)), observeErrors),
-    (ops) => instrumentAll<E>(ops, handlerOf(steps.map((make) => make(backend)), inner === undefined))
+    (ops) =>
+      instrumentAll<E>(
+        ops,
+        handlerOf(steps.map((make) => make(backend)), inner === undefined),
+        inner === undefined ? Probe.probedGetOf(backend) : undefined
+      )
   )
 }
 

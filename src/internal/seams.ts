@@ -9,6 +9,9 @@
  *   Tested in `RedisBackend.batch.test.ts` ("the client's own fast path is used").
  * - **Policy observation and fusion** (`internal/telemetry/observe.ts`): `WrapObservedId` (a policy applied with the
  *   telemetry observer) and `FusionId` (failure-only steps that `RemoteCache` runs from its own handler).
+ * - **Probed read** (`internal/backend/probe.ts`): a backend's `get` that tells its watcher when it settles, so that
+ *   `RemoteCache` records telemetry from the backend's callback (`RedisBackend` on a single-node client). Tested in
+ *   `RemoteCache.probe.test.ts` (the same values and metrics as the general path, and the fast path taken).
  * - **Typed views of a tiered cache** (this module, `ViewComputeId`): the view-aware `getOrCompute` that a
  *   `forSchema` view calls when the cache is the library's own.
  * - **`writingSchemaView`** (`RemoteCache.ts`): a fiber flag that only words a schema view's serialization error.

@@ -33,6 +33,7 @@ export default defineConfig({
       "test/Background.failures.test.ts",
       "test/RedisClient.startup.test.ts",
       "test/RemoteCache.test.ts",
+      "test/RemoteCache.probe.test.ts",
       "test/KeyValueStore.test.ts",
       "test/Persistence.test.ts",
       "test/RemoteCache.types.test.ts",

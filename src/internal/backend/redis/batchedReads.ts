@@ -18,6 +18,7 @@ import type * as RedisClient from "../../../RedisClient.js"
 import type { RedisError } from "../../../RedisError.js"
 import type { CacheError, Entry } from "../../../RemoteCacheBackend.js"
 import type * as Resp from "../../../Resp.js"
+import type { ProbedGet, ReadProbe } from "../probe.js"
 import type { RedisContext } from "./context.js"
 import { exitOf, failWith, type ReadSlot, unexpected } from "./errors.js"
 import { askAgain, entryOf, getAgain, getAlone, getOutcome, getWithTtlAlone, readReply } from "./reads.js"
@@ -33,6 +34,8 @@ type Fork = ReturnType<typeof Effect.runForkWith<never>>
 export interface Reads {
   readonly get: (key: string) => Effect.Effect<Option.Option<unknown>, CacheError>
   readonly getWithTtl: (key: string) => Effect.Effect<Option.Option<Entry>, CacheError>
+  /** `get` told its watcher (see `internal/backend/probe.ts`), when reads are callbacks (the client's `submit`). */
+  readonly probedGet: ProbedGet | undefined
 }
 
 /**
@@ -42,7 +45,8 @@ export interface Reads {
  */
 export const make = (c: RedisContext, fork: Fork): Reads => {
   const batches = new ReadBatches(c, fork)
-  return { get: makeGet(c, batches.gets), getWithTtl: makeGetWithTtl(c, batches.entries) }
+  const probedGet = makeProbedGet(c, batches.gets)
+  return { get: makeGet(c, batches.gets, probedGet), getWithTtl: makeGetWithTtl(c, batches.entries), probedGet }
 }
 
 /** The two batchers of one backend, and how their batches are sent and answered. */
@@ -125,26 +129,17 @@ class ReadBatches {
 }
 
 /**
- * `get`. With the client's callback (`submit`), a read is one Effect.callback: a lone read hands its GET to the
- * client, a batched one joins the batch, and the reply resumes the caller with its decoded value. The first reads
- * of a tick go out at once as lone reads (see `TickBatcher`); the others wait for the batch. The variant is chosen
- * once, when the backend is made, so that no read pays for the choice.
+ * `get`. With the client's callback (`submit`), the probed read, unwatched (see {@link makeProbedGet}). Without, a
+ * lone read sends its own GET and a batched one waits for the batch's fiber. The variant is chosen once, when the
+ * backend is made, so that no read pays for the choice.
  */
 const makeGet = (
   c: RedisContext,
-  gets: TickBatcher<ReadSlot<Option.Option<unknown>>>
+  gets: TickBatcher<ReadSlot<Option.Option<unknown>>>,
+  probed: ProbedGet | undefined
 ): Reads["get"] => {
-  const { batchReads, client, maxArgumentLength, prefix, submit } = c
-  if (submit !== undefined) {
-    return (key) =>
-      Effect.callback<Option.Option<unknown>, CacheError>((resume) => {
-        // A key too long for a batch's command is read alone, so that it fails alone.
-        if (batchReads && !gets.alone() && fitsInBatch(prefix + key, maxArgumentLength)) {
-          return gets.add({ key, resume })
-        }
-        submit(["GET", prefix + key], (effect) => resume(getOutcome(c, key, effect)))
-      })
-  }
+  const { batchReads, client, maxArgumentLength, prefix } = c
+  if (probed !== undefined) return (key) => probed(key, unwatched)
   if (!batchReads) return (key) => getAlone(c, client.send(["GET", prefix + key]), key)
   return (key) =>
     Effect.suspend(() =>
@@ -154,6 +149,32 @@ const makeGet = (
           gets.add({ key, resume })
         })
     )
+}
+
+/** The watcher of a read nobody watches. */
+const unwatched: ReadProbe<Option.Option<unknown>> = { settle: (outcome) => outcome }
+
+/**
+ * `get` told its watcher, with the client's callback (`submit`) only. A read is one Effect.callback: a lone read
+ * hands its GET to the client, a batched one joins the batch, and the reply resumes the caller with its decoded
+ * value, through `probe.settle`. The first reads of a tick go out at once as lone reads (see `TickBatcher`); the
+ * others wait for the batch. Every read settles once: a lone read when the client calls
+ * back (the reply, a typed failure, a timeout, the connection lost), a batched one when its batch does.
+ */
+const makeProbedGet = (
+  c: RedisContext,
+  gets: TickBatcher<ReadSlot<Option.Option<unknown>>>
+): ProbedGet | undefined => {
+  const { batchReads, maxArgumentLength, prefix, submit } = c
+  if (submit === undefined) return undefined
+  return (key, probe) =>
+    Effect.callback<Option.Option<unknown>, CacheError>((resume) => {
+      const settle = (outcome: Effect.Effect<Option.Option<unknown>, CacheError>) => resume(probe.settle(outcome))
+      if (batchReads && !gets.alone() && fitsInBatch(prefix + key, maxArgumentLength)) {
+        return gets.add({ key, resume: settle })
+      }
+      submit(["GET", prefix + key], (effect) => settle(getOutcome(c, key, effect)))
+    })
 }
 
 /** `getWithTtl`: lone reads as `GET` + `PTTL` in one write, or joining the tick's batch of pairs. */
