@@ -35,7 +35,8 @@ export const digestsPerServer = 40
  * - `"ketama"` (the default): the server string as given, `host:port`, as libketama, `hashring` and `uhashring` do.
  * - `"libmemcached"`: the same, except that a server on memcached's default port 11211 is labelled by its host alone
  *   (libmemcached's `update_continuum` prints `"%s-%u"` for port 11211 and `"%s:%u-%u"` otherwise), so a pool shared
- *   with pylibmc or PHP's `memcached` extension places keys where they do.
+ *   with pylibmc or PHP's `memcached` extension places keys where they do (the `hashring` package does the same with
+ *   its `"default port": 11211` option).
  *
  * Either way the label is the text of the address, not the address: `localhost:11212` and `127.0.0.1:11212` are two
  * different labels, so every client of a pool must spell its servers the same way.
