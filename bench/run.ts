@@ -339,7 +339,11 @@ const compileRssScript = async (): Promise<{ readonly script: string; readonly d
         : []
     )
   for (const file of [...walk("src"), "bench/rss.ts"]) emit(file)
-  Fs.writeFileSync(Path.join(dir, "package.json"), JSON.stringify({ type: "module" }))
+  // The face reaches Effect through `#effect/<Module>`: here, as in the Effect 3 build, its Effect 3 adapters.
+  Fs.writeFileSync(
+    Path.join(dir, "package.json"),
+    JSON.stringify({ type: "module", imports: { "#effect/*": "./src/compat/effect3/*.js" } })
+  )
   Fs.symlinkSync(Path.join(root, "node_modules"), Path.join(dir, "node_modules"), "dir")
   return { script: Path.join(dir, "bench", "rss.js"), dir }
 }
