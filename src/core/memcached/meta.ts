@@ -165,23 +165,30 @@ export interface MetaArithmeticFlags {
 }
 
 /**
- * Why a flag's number cannot be sent, or `undefined`: TTLs are 32-bit signed integers (negative ones expire at
- * once), client flags 32-bit unsigned, CAS values, deltas and initial values 64-bit unsigned.
+ * Why a flag's number cannot be sent, or `undefined`: `int32` names TTL-like flags (32-bit signed integers; negative
+ * TTLs expire at once), `uint32` client flags, `uint64` CAS values, deltas and initial values.
  *
  * @internal
  */
-export const flagProblem = (flags: Readonly<Record<string, unknown>>): string | undefined => {
-  for (const name of ["ttl", "vivify", "recache", "touch"]) {
+export const flagProblem = (
+  flags: Readonly<Record<string, unknown>>,
+  int32: ReadonlyArray<string>,
+  uint32: ReadonlyArray<string>,
+  uint64: ReadonlyArray<string>
+): string | undefined => {
+  for (const name of int32) {
     const n = flags[name]
     if (n !== undefined && !(Number.isSafeInteger(n) && (n as number) >= -2147483648 && (n as number) <= 2147483647)) {
       return `${name} must be an integer of 32 bits (got ${String(n)})`
     }
   }
-  const cf = flags["clientFlags"]
-  if (cf !== undefined && typeof cf === "number" && !(Number.isSafeInteger(cf) && cf >= 0 && cf <= 0xffffffff)) {
-    return `clientFlags must be an unsigned integer of 32 bits (got ${cf})`
+  for (const name of uint32) {
+    const n = flags[name]
+    if (n !== undefined && !(Number.isSafeInteger(n) && (n as number) >= 0 && (n as number) <= 0xffffffff)) {
+      return `${name} must be an unsigned integer of 32 bits (got ${String(n)})`
+    }
   }
-  for (const name of ["compareCas", "delta", "initial"]) {
+  for (const name of uint64) {
     const n = flags[name]
     if (n === undefined) continue
     const ok = typeof n === "bigint"
@@ -191,6 +198,18 @@ export const flagProblem = (flags: Readonly<Record<string, unknown>>): string | 
   }
   return undefined
 }
+
+/**
+ * The numeric flags of each command, for {@link flagProblem}.
+ *
+ * @internal
+ */
+export const numericFlags = {
+  mg: { int32: ["vivify", "recache", "touch"], uint32: [], uint64: [] },
+  ms: { int32: ["ttl"], uint32: ["clientFlags"], uint64: ["compareCas"] },
+  md: { int32: ["ttl"], uint32: [], uint64: ["compareCas"] },
+  ma: { int32: ["vivify", "ttl"], uint32: [], uint64: ["compareCas", "delta", "initial"] }
+} as const
 
 /**
  * The opaque token the client adds to a request (`O<token>`) so that the reply can be checked against it: at most

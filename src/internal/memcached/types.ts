@@ -1,0 +1,130 @@
+/**
+ * The models of `MemcachedClient`'s meta commands: the flags they take and the typed results they give.
+ *
+ * @internal
+ */
+import type * as Meta from "../../core/memcached/meta.js"
+import type { MemcachedError } from "../../MemcachedError.js"
+
+/**
+ * A key: raw bytes, or a string taken as UTF-8. Any bytes work (spaces, `\r\n`, NUL): the client sends every key
+ * base64-encoded with the `b` flag. At most 186 bytes (250 once encoded), and not empty.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type Key = string | Uint8Array
+
+/**
+ * The flags of `metaGet` (memcached's `mg`). The quiet flag `q` is not offered on single commands (its silence
+ * would leave the command waiting); `getMany` uses it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type MetaGetFlags = Omit<Meta.MetaGetFlags, "quiet">
+
+/**
+ * The flags of `metaSet` (memcached's `ms`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type MetaSetFlags = Omit<Meta.MetaSetFlags, "quiet">
+
+/**
+ * The flags of `metaDelete` (memcached's `md`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type MetaDeleteFlags = Omit<Meta.MetaDeleteFlags, "quiet">
+
+/**
+ * The flags of `metaArithmetic` (memcached's `ma`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type MetaArithmeticFlags = Omit<Meta.MetaArithmeticFlags, "quiet">
+
+/**
+ * What a reply says besides its status. `win`, `alreadyWon` and `stale` are always there; the others only when
+ * the command asked for them (`ttl` -1: no expiry).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface MetaFlags {
+  /** `W`: this caller holds the win token: it should recompute the item (after a vivify, recache or stale mark). */
+  readonly win: boolean
+  /** `Z`: another caller holds the win token already. */
+  readonly alreadyWon: boolean
+  /** `X`: the item is stale. */
+  readonly stale: boolean
+  readonly ttl?: number | undefined
+  readonly cas?: bigint | undefined
+  readonly clientFlags?: number | undefined
+  readonly size?: number | undefined
+  readonly hit?: boolean | undefined
+  readonly lastAccess?: number | undefined
+  /** The key, as bytes (asked for with `key: true`). */
+  readonly key?: Uint8Array | undefined
+}
+
+/**
+ * The result of `metaGet`. A hit has its `value` when `value: true` was asked for (the default of `getMany`); a
+ * vivified miss (`vivify`) is a hit of an empty value with `win` set for the one caller that should fill it.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type MetaGetResult =
+  | { readonly kind: "hit"; readonly value: Uint8Array | undefined; readonly flags: MetaFlags }
+  | { readonly kind: "miss"; readonly flags: MetaFlags }
+
+/**
+ * One key's result in `getMany`: a hit, a miss, or the error of its server (down, timed out…), so that a server
+ * down fails only its own keys.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type MetaGetManyResult =
+  | MetaGetResult
+  | { readonly kind: "error"; readonly error: MemcachedError }
+
+/**
+ * The result of `metaSet`: `stored` (`HD`), `notStored` (`NS`: `add` of a present key, `replace` / `append` of a
+ * missing one), `exists` (`EX`: the CAS value differs), `notFound` (`NF`: a CAS set of a missing key).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface MetaSetResult {
+  readonly kind: "stored" | "notStored" | "exists" | "notFound"
+  readonly flags: MetaFlags
+}
+
+/**
+ * The result of `metaDelete`: `deleted` (`HD`, also for a stale mark), `notFound` (`NF`), `exists` (`EX`: the CAS
+ * value differs).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface MetaDeleteResult {
+  readonly kind: "deleted" | "notFound" | "exists"
+  readonly flags: MetaFlags
+}
+
+/**
+ * The result of `metaArithmetic`: `ok` with the new value when `value: true` was asked for, or `notFound`,
+ * `notStored`, `exists` as for `metaSet`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type MetaArithmeticResult =
+  | { readonly kind: "ok"; readonly value: bigint | undefined; readonly flags: MetaFlags }
+  | { readonly kind: "notFound" | "notStored" | "exists"; readonly flags: MetaFlags }
