@@ -3,7 +3,6 @@
  *
  * @internal
  */
-import type * as Meta from "../../core/memcached/meta.js"
 import type { MemcachedError } from "../../MemcachedError.js"
 
 /**
@@ -22,7 +21,30 @@ export type Key = string | Uint8Array
  * @since 0.2.0
  * @category models
  */
-export type MetaGetFlags = Omit<Meta.MetaGetFlags, "quiet">
+export interface MetaGetFlags {
+  /** `v`: return the value (without it a hit is `HD`). */
+  readonly value?: boolean | undefined
+  /** `t`: return the seconds left to live (-1: no expiry). */
+  readonly ttl?: boolean | undefined
+  /** `f`: return the client flags. */
+  readonly clientFlags?: boolean | undefined
+  /** `c`: return the CAS value. */
+  readonly cas?: boolean | undefined
+  /** `k`: return the key. */
+  readonly key?: boolean | undefined
+  /** `s`: return the value's size. */
+  readonly size?: boolean | undefined
+  /** `h`: return whether the item was read before. */
+  readonly hit?: boolean | undefined
+  /** `l`: return the seconds since the item was last read. */
+  readonly lastAccess?: boolean | undefined
+  /** `N<ttl>`: on a miss, create an empty item with this TTL and hand this caller the win token (`W`). */
+  readonly vivify?: number | undefined
+  /** `R<secs>`: when the TTL left is below this, hand this caller the win token to recache it. */
+  readonly recache?: number | undefined
+  /** `T<ttl>`: update the item's TTL (touch). */
+  readonly touch?: number | undefined
+}
 
 /**
  * The flags of `metaSet` (memcached's `ms`).
@@ -30,7 +52,20 @@ export type MetaGetFlags = Omit<Meta.MetaGetFlags, "quiet">
  * @since 0.2.0
  * @category models
  */
-export type MetaSetFlags = Omit<Meta.MetaSetFlags, "quiet">
+export interface MetaSetFlags {
+  /** `T<ttl>`: seconds to live (0: none; over 30 days memcached reads a Unix time). */
+  readonly ttl?: number | undefined
+  /** `F<flags>`: the client flags, a 32-bit unsigned integer. */
+  readonly clientFlags?: number | undefined
+  /** `C<cas>`: store only if the item's CAS value is this one. */
+  readonly compareCas?: bigint | undefined
+  /** `I`: invalidate: with `C`, a CAS older than the item's still stores when the item is stale, marked stale. */
+  readonly invalidate?: boolean | undefined
+  /** `M<mode>`. */
+  readonly mode?: "set" | "add" | "append" | "prepend" | "replace" | undefined
+  /** `c`: return the item's new CAS value. */
+  readonly returnCas?: boolean | undefined
+}
 
 /**
  * The flags of `metaDelete` (memcached's `md`).
@@ -38,7 +73,14 @@ export type MetaSetFlags = Omit<Meta.MetaSetFlags, "quiet">
  * @since 0.2.0
  * @category models
  */
-export type MetaDeleteFlags = Omit<Meta.MetaDeleteFlags, "quiet">
+export interface MetaDeleteFlags {
+  /** `I`: mark the item stale instead of deleting it (the next `mg` gets `X` and a win token). */
+  readonly invalidate?: boolean | undefined
+  /** `T<ttl>`: with `I`, the stale item's new TTL. */
+  readonly ttl?: number | undefined
+  /** `C<cas>`: delete only if the item's CAS value is this one. */
+  readonly compareCas?: bigint | undefined
+}
 
 /**
  * The flags of `metaArithmetic` (memcached's `ma`).
@@ -46,7 +88,26 @@ export type MetaDeleteFlags = Omit<Meta.MetaDeleteFlags, "quiet">
  * @since 0.2.0
  * @category models
  */
-export type MetaArithmeticFlags = Omit<Meta.MetaArithmeticFlags, "quiet">
+export interface MetaArithmeticFlags {
+  /** `MI` (the default) or `MD`: decrements stop at 0. */
+  readonly mode?: "increment" | "decrement" | undefined
+  /** `D<delta>`: by how much (default 1). */
+  readonly delta?: bigint | number | undefined
+  /** `N<ttl>`: on a miss, create the item with this TTL and the `initial` value. */
+  readonly vivify?: number | undefined
+  /** `J<initial>`: the value of an item created by `vivify` (default 0). */
+  readonly initial?: bigint | number | undefined
+  /** `T<ttl>`: update the item's TTL. */
+  readonly ttl?: number | undefined
+  /** `C<cas>`: only if the item's CAS value is this one. */
+  readonly compareCas?: bigint | undefined
+  /** `v`: return the new value. */
+  readonly value?: boolean | undefined
+  /** `t`: return the TTL left. */
+  readonly returnTtl?: boolean | undefined
+  /** `c`: return the new CAS value. */
+  readonly returnCas?: boolean | undefined
+}
 
 /**
  * What a reply says besides its status. `win`, `alreadyWon` and `stale` are always there; the others only when
