@@ -201,6 +201,52 @@ describe("MemcachedClient", () => {
       })))
   })
 
+  describe("attacks", () => {
+    it.live("callers interrupted at random points (waiting for room, written, mid-batch) never shift anyone's reply", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* MemcachedServer.make()
+        const client = yield* clientFor([server], { maxInFlight: 16 })
+        const n = 2_000
+        const keys = Array.from({ length: n }, (_, i) => `storm:${i}`)
+        yield* Effect.forEach(keys, (key) => client.metaSet(key, key), { concurrency: 64, discard: true })
+        // Each caller gives up after 0 to 2 ms: some before being written, some while waiting for room, some after.
+        yield* Effect.forEach(keys, (key, i) =>
+          Effect.exit(Effect.timeout(
+            i % 5 === 0
+              ? Effect.asVoid(client.getMany([key, keys[(i + 1) % n]!]))
+              : Effect.asVoid(client.metaGet(key, { value: true })),
+            i % 3
+          )), { concurrency: "unbounded", discard: true })
+        const singles = yield* Effect.forEach(keys, (key) => client.metaGet(key, { value: true }), {
+          concurrency: "unbounded"
+        })
+        expect(singles.map(valueOf)).toEqual(keys)
+        const many = yield* client.getMany(keys)
+        expect(many.map(valueOf)).toEqual(keys)
+      })))
+
+    it.live("a timeout with batches and singles in flight: after resume every key reads its own value", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* MemcachedServer.make()
+        const client = yield* clientFor([server], { commandTimeout: "300 millis" })
+        const keys = Array.from({ length: 200 }, (_, i) => `t:${i}`)
+        yield* Effect.forEach(keys, (key) => client.metaSet(key, key), { concurrency: 32, discard: true })
+        yield* server.pause
+        const during = yield* Effect.all([
+          client.getMany(keys),
+          Effect.forEach(keys.slice(0, 50), (key) => Effect.exit(client.metaGet(key, { value: true })), {
+            concurrency: "unbounded"
+          })
+        ], { concurrency: "unbounded" })
+        expect(during[0].every((entry) => entry.kind === "error")).toBe(true)
+        expect(during[1].every((exit) => exit._tag === "Failure")).toBe(true)
+        yield* server.resume
+        const after = yield* client.getMany(keys)
+        expect(after.map(valueOf)).toEqual(keys)
+        for (const key of keys.slice(0, 20)) expect(valueOf(yield* client.metaGet(key, { value: true }))).toBe(key)
+      })))
+  })
+
   describe("failures", () => {
     it.live("a paused server times out: the connection is closed, every command in flight fails typed, resume works", () =>
       Effect.scoped(Effect.gen(function*() {
@@ -229,6 +275,13 @@ describe("MemcachedClient", () => {
         const error = yield* Effect.flip(client.metaGet("k"))
         expect(error._tag).toBe("MemcachedConnectionError")
         expect(error._tag === "MemcachedConnectionError" && error.server).toBe(server.address)
+        // A lost connection is reopened by the next command; once an attempt has failed, the client keeps trying
+        // in the background.
+        for (;;) {
+          const next = yield* Effect.flip(client.metaGet("k"))
+          expect(next._tag).toBe("MemcachedConnectionError")
+          if (/cannot connect|unavailable/.test(next.message)) break
+        }
         expect(client.diagnosis()).toContain(server.address)
         yield* server.start
         // Background retry: the connection comes back without waiting for traffic to notice.
