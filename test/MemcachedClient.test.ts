@@ -5,6 +5,7 @@ import * as Fiber from "#effect/Fiber"
 import * as Layer from "#effect/Layer"
 import * as Scope from "#effect/Scope"
 import { describe, expect, it } from "#test-effect/vitest"
+import * as Net from "node:net"
 import * as MemcachedClient from "../src/MemcachedClient.js"
 import * as MemcachedServer from "./utils/MemcachedServer.js"
 import { realSleep, waitUntil } from "./utils/Wait.js"
@@ -223,6 +224,45 @@ describe("MemcachedClient", () => {
         expect(singles.map(valueOf)).toEqual(keys)
         const many = yield* client.getMany(keys)
         expect(many.map(valueOf)).toEqual(keys)
+      })))
+
+    it.live("a server that answers with another request's token, or garbage, fails typed and is never trusted again", () =>
+      Effect.scoped(Effect.gen(function*() {
+        // Answers every line with `answer(line)`.
+        const fake = (answer: (line: string) => string) =>
+          Effect.acquireRelease(
+            Effect.promise(() =>
+              new Promise<Net.Server>((resolve) => {
+                const server = Net.createServer((socket) => {
+                  let buffered = ""
+                  socket.on("data", (chunk) => {
+                    buffered += chunk.toString("latin1")
+                    for (let end = buffered.indexOf("\r\n"); end !== -1; end = buffered.indexOf("\r\n")) {
+                      socket.write(answer(buffered.slice(0, end)))
+                      buffered = buffered.slice(end + 2)
+                    }
+                  })
+                  socket.on("error", () => {})
+                })
+                server.listen(0, "127.0.0.1", () => resolve(server))
+              })
+            ),
+            (server) => Effect.promise(() => new Promise<void>((resolve) => server.close(() => resolve())))
+          )
+        const addressOf = (server: Net.Server) => `127.0.0.1:${(server.address() as Net.AddressInfo).port}`
+        const wrongToken = yield* fake((line) => line.startsWith("mn") ? "MN\r\n" : "VA 5 O999999\r\nother\r\n")
+        const garbage = yield* fake(() => "VALUE k 0 1\r\nx\r\nEND\r\n")
+        for (const server of [wrongToken, garbage]) {
+          const client = yield* MemcachedClient.make({ servers: [addressOf(server)] })
+          const errors = yield* Effect.forEach(
+            ["a", "b", "c"],
+            (key) => Effect.flip(client.metaGet(key, { value: true })),
+            { concurrency: "unbounded" }
+          )
+          for (const error of errors) expect(error._tag).toBe("MemcachedProtocolError")
+          const many = yield* client.getMany(["a", "b"])
+          for (const entry of many) expect(entry.kind).toBe("error")
+        }
       })))
 
     it.live("a timeout with batches and singles in flight: after resume every key reads its own value", () =>
