@@ -119,6 +119,8 @@ export class MetaConnection<E, Resume = unknown> {
   /** Requests written or being written and not answered: counted against `maxInFlight`. */
   private inFlightRequests = 0
   private batch: Array<string | Uint8Array> = []
+  /** Exchanges queued since the last flush: the ones it writes, at the tail of the queue. */
+  private unflushed = 0
   private flushScheduled = false
   private timer: ReturnType<typeof setTimeout> | undefined = undefined
   private closed = false
@@ -204,6 +206,7 @@ export class MetaConnection<E, Resume = unknown> {
   private write(exchange: Exchange<E, Resume>, pieces: ReadonlyArray<string | Uint8Array>): void {
     this.queue.push(exchange)
     this.inFlightRequests += exchange.size
+    this.unflushed++
     for (let i = 0; i < pieces.length; i++) this.batch.push(pieces[i]!)
     if (!this.flushScheduled) {
       this.flushScheduled = true
@@ -221,8 +224,9 @@ export class MetaConnection<E, Resume = unknown> {
     const batch = this.batch
     this.batch = []
     const deadline = performance.now() + this.options.commandTimeoutMillis
-    // Deadlines count from the write: only the exchanges without one yet are the ones this flush writes.
-    this.queue.stampTail(this.queue.length, deadline)
+    // Deadlines count from the write; an exchange that waited for room keeps the one it got then.
+    this.queue.stampTail(this.unflushed, deadline)
+    this.unflushed = 0
     let allText = true
     for (let i = 0; i < batch.length; i++) {
       if (typeof batch[i] !== "string") {
@@ -417,6 +421,7 @@ export class MetaConnection<E, Resume = unknown> {
     if (this.timer !== undefined) clearTimeout(this.timer)
     this.timer = undefined
     this.batch = []
+    this.unflushed = 0
     this.socket.destroy()
     const errors = this.options.errors
     const error = protocol ? errors.protocol(fields) : errors.connection(fields)
