@@ -42,7 +42,9 @@ import type {
   MetaGetManyResult,
   MetaGetResult,
   MetaSetFlags,
-  MetaSetResult
+  MetaSetManyResult,
+  MetaSetResult,
+  SetManyEntry
 } from "./internal/memcached/types.js"
 import { MemcachedConfigError, type MemcachedError, MemcachedInputError } from "./MemcachedError.js"
 
@@ -118,7 +120,17 @@ export type {
    * @since 0.2.0
    * @category models
    */
-  MetaSetResult
+  MetaSetManyResult,
+  /**
+   * @since 0.2.0
+   * @category models
+   */
+  MetaSetResult,
+  /**
+   * @since 0.2.0
+   * @category models
+   */
+  SetManyEntry
 } from "./internal/memcached/types.js"
 
 /**
@@ -157,6 +169,14 @@ export interface MemcachedClientShape {
     keys: ReadonlyArray<Key>,
     flags?: MetaGetFlags
   ) => Effect.Effect<ReadonlyArray<MetaGetManyResult>, MemcachedInputError>
+  /**
+   * `ms` of every entry, answered in the entries' order, pipelined per server as one batch ended by `mn`, the
+   * servers in parallel. An entry the server refuses (`SERVER_ERROR object too large for cache`) fails alone. A server that fails gives its entries `{ kind: "error" }` (their outcome is unknown when
+   * the batch was written); it fails as a whole only with `MemcachedInputError`, before anything is sent.
+   */
+  readonly setMany: (
+    entries: ReadonlyArray<SetManyEntry>
+  ) => Effect.Effect<ReadonlyArray<MetaSetManyResult>, MemcachedInputError>
   /** `mn` on every server: succeeds once each has answered. */
   readonly noop: Effect.Effect<void, MemcachedError>
   /** Requests waiting for their reply or for room, over every server. */
@@ -287,51 +307,102 @@ export const make = (
         Results.arithmeticEffect
       )
 
+    /**
+     * One request per key (checked by the caller first: nothing is sent when any fails), grouped by server in the
+     * keys' order: each group is one batch ended by `mn`, the servers in parallel. A server's failure becomes its keys'
+     * `{ kind: "error" }`.
+     */
+    const batched = <R>(
+      command: keyof typeof Meta.numericFlags,
+      keys: ReadonlyArray<Key>,
+      encode: (i: number, key: Uint8Array, opaque: string) => string | Uint8Array,
+      entry: (
+        reply: Meta.MetaReply | undefined,
+        server: string
+      ) => R | { readonly kind: "error"; error: MemcachedError }
+    ): Effect.Effect<ReadonlyArray<R | { readonly kind: "error"; readonly error: MemcachedError }>, never> => {
+      const groups = new Map<number, Array<number>>()
+      const all: Array<Uint8Array> = new Array(keys.length)
+      for (let i = 0; i < keys.length; i++) {
+        all[i] = Meta.keyBytes(keys[i]!)
+        const index = ring.serverFor(all[i]!)
+        let group = groups.get(index)
+        if (group === undefined) groups.set(index, group = [])
+        group.push(i)
+      }
+      const out = new Array<R | { readonly kind: "error"; readonly error: MemcachedError }>(keys.length)
+      return Effect.as(
+        Effect.forEach(groups, ([index, positions]) => {
+          const server = servers[index]!
+          const where = server.address.where
+          const encodes = positions.map((i) => (opaque: string) => encode(i, all[i]!, opaque))
+          return run(
+            server,
+            (conn) => conn.submitBatch(command, encodes),
+            (exchange) =>
+              Effect.sync(() => {
+                const replies = exchange.replies!
+                for (let j = 0; j < positions.length; j++) out[positions[j]!] = entry(replies[j], where)
+              })
+          ).pipe(
+            Effect.catch((error: MemcachedError) =>
+              Effect.sync(() => {
+                for (const i of positions) out[i] = { kind: "error", error }
+              })
+            )
+          )
+        }, { concurrency: "unbounded", discard: true }),
+        out
+      )
+    }
+
+    const checkKeys = (command: string, keys: ReadonlyArray<Key>): MemcachedInputError | undefined => {
+      for (let i = 0; i < keys.length; i++) {
+        const bytes = checkedKey(command, keys[i]!)
+        if (!(bytes instanceof Uint8Array)) return bytes
+      }
+      return undefined
+    }
+
     const getMany = (
       keys: ReadonlyArray<Key>,
       flags: MetaGetFlags = { value: true }
     ): Effect.Effect<ReadonlyArray<MetaGetManyResult>, MemcachedInputError> =>
       Effect.suspend(() => {
-        const invalid = checkedFlags("mg", flags)
+        const invalid = checkedFlags("mg", flags) ?? checkKeys("mg", keys)
         if (invalid !== undefined) return Effect.fail(invalid)
-        // Every key is checked before any is sent; then the keys are grouped by server, in their order.
-        const groups = new Map<number, Array<number>>()
-        const all: Array<Uint8Array> = new Array(keys.length)
-        for (let i = 0; i < keys.length; i++) {
-          const bytes = checkedKey("mg", keys[i]!)
-          if (!(bytes instanceof Uint8Array)) return Effect.fail(bytes)
-          all[i] = bytes
-          const index = ring.serverFor(bytes)
-          let group = groups.get(index)
-          if (group === undefined) groups.set(index, group = [])
-          group.push(i)
-        }
-        const out = new Array<MetaGetManyResult>(keys.length)
         const quiet = { ...flags, quiet: true }
-        return Effect.as(
-          Effect.forEach(groups, ([index, positions]) => {
-            const server = servers[index]!
-            const where = server.address.where
-            const encodes = positions.map((i) => (opaque: string) => Meta.encodeGet(all[i]!, quiet, opaque))
-            return run(
-              server,
-              (conn) => conn.submitBatch("mg", encodes),
-              (exchange) =>
-                Effect.sync(() => {
-                  const replies = exchange.replies!
-                  for (let j = 0; j < positions.length; j++) {
-                    out[positions[j]!] = Results.getManyEntry(replies[j], where)
-                  }
-                })
-            ).pipe(
-              Effect.catch((error: MemcachedError) =>
-                Effect.sync(() => {
-                  for (const i of positions) out[i] = { kind: "error", error }
-                })
+        return batched("mg", keys, (_, key, opaque) => Meta.encodeGet(key, quiet, opaque), Results.getManyEntry)
+      })
+
+    const setMany = (
+      entries: ReadonlyArray<SetManyEntry>
+    ): Effect.Effect<ReadonlyArray<MetaSetManyResult>, MemcachedInputError> =>
+      Effect.suspend(() => {
+        const keys = entries.map((entry) => entry.key)
+        const invalid = checkKeys("ms", keys)
+        if (invalid !== undefined) return Effect.fail(invalid)
+        const values = new Array<Uint8Array>(entries.length)
+        for (let i = 0; i < entries.length; i++) {
+          const problem = checkedFlags("ms", entries[i]!.flags)
+          if (problem !== undefined) return Effect.fail(problem)
+          values[i] = valueBytes(entries[i]!.value)
+          if (values[i]!.byteLength > resolved.maxValueLength) {
+            return Effect.fail(
+              inputError(
+                "ms",
+                `a value of ${values[i]!.byteLength} bytes is over maxValueLength ${resolved.maxValueLength}`
               )
             )
-          }, { concurrency: "unbounded", discard: true }),
-          out
+          }
+        }
+        return batched(
+          "ms",
+          keys,
+          // Not quiet: an error line (a value too large) carries no token, and with every success answered it
+          // falls between two answered requests, so it is pinned on exactly one entry instead of on all the silent ones.
+          (i, key, opaque) => Meta.encodeSet(key, values[i]!, { ...entries[i]!.flags, quiet: false }, opaque),
+          Results.setManyEntry
         )
       })
 
@@ -357,6 +428,7 @@ export const make = (
       metaDelete,
       metaArithmetic,
       getMany,
+      setMany,
       noop,
       inFlight: Effect.sync(() => servers.reduce((sum, server) => sum + (server.current()?.inFlight ?? 0), 0)),
       diagnosis

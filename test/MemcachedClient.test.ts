@@ -150,6 +150,42 @@ describe("MemcachedClient", () => {
       })))
   })
 
+  describe("batches", () => {
+    it.live("setMany stores every entry on its server; one value too large fails alone", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const servers = [
+          yield* MemcachedServer.make({ itemSize: "1m" }),
+          yield* MemcachedServer.make({ itemSize: "1m" })
+        ]
+        const client = yield* clientFor(servers)
+        const keys = Array.from({ length: 100 }, (_, i) => `set:${i}`)
+        const results = yield* client.setMany(keys.map((key, i) => ({
+          key,
+          value: i === 37 ? new Uint8Array(2 * 1024 * 1024) : key,
+          flags: { ttl: 60, clientFlags: i }
+        })))
+        for (let i = 0; i < keys.length; i++) {
+          expect(results[i]!.kind, keys[i]).toBe(i === 37 ? "error" : "stored")
+        }
+        const bad = results[37]!
+        expect(bad.kind === "error" && bad.error._tag).toBe("MemcachedReplyError")
+        const back = yield* client.getMany(keys, { value: true, clientFlags: true })
+        for (let i = 0; i < keys.length; i++) {
+          expect(valueOf(back[i]!)).toBe(i === 37 ? "miss" : keys[i])
+          const entry = back[i]!
+          if (i !== 37) expect(entry.kind === "hit" && entry.flags.clientFlags).toBe(i)
+        }
+        const modes = yield* client.setMany([
+          { key: "set:1", value: "x", flags: { mode: "add" } },
+          { key: "fresh", value: "y", flags: { mode: "add" } }
+        ])
+        expect(modes.map((result) => result.kind)).toEqual(["notStored", "stored"])
+        expect(yield* client.setMany([])).toEqual([])
+        expect(yield* client.getMany([])).toEqual([])
+        expect((yield* Effect.flip(client.setMany([{ key: "", value: "v" }])))._tag).toBe("MemcachedInputError")
+      })))
+  })
+
   describe("pipelining", () => {
     it.live("10,000 commands in flight from as many fibers: every caller gets its own key's value", () =>
       Effect.scoped(Effect.gen(function*() {

@@ -15,6 +15,7 @@ import type {
   MetaFlags,
   MetaGetManyResult,
   MetaGetResult,
+  MetaSetManyResult,
   MetaSetResult
 } from "./types.js"
 
@@ -93,6 +94,29 @@ export const getEffect = (reply: MetaReply | undefined, server: string): Effect.
 export const getManyEntry = (reply: MetaReply | undefined, server: string): MetaGetManyResult => {
   const result = getResult(reply, server)
   return "_tag" in result ? { kind: "error", error: result } : result
+}
+
+/**
+ * One `setMany` entry: the quiet outcome (`undefined`) is `stored`.
+ *
+ * @internal
+ */
+export const setManyEntry = (reply: MetaReply | undefined, server: string): MetaSetManyResult => {
+  if (reply === undefined) return { kind: "stored", flags: { win: false, alreadyWon: false, stale: false } }
+  if (reply._tag === "Error") return { kind: "error", error: replyError(reply, "ms", server) }
+  const flags = publicFlags(reply.flags)
+  switch (reply.status) {
+    case "HD":
+      return { kind: "stored", flags }
+    case "NS":
+      return { kind: "notStored", flags }
+    case "EX":
+      return { kind: "exists", flags }
+    case "NF":
+      return { kind: "notFound", flags }
+    default:
+      return { kind: "error", error: unexpected(reply.status, "ms", server) }
+  }
 }
 
 /**

@@ -189,3 +189,26 @@ export interface MetaDeleteResult {
 export type MetaArithmeticResult =
   | { readonly kind: "ok"; readonly value: bigint | undefined; readonly flags: MetaFlags }
   | { readonly kind: "notFound" | "notStored" | "exists"; readonly flags: MetaFlags }
+
+/**
+ * One entry of `setMany`: a key, its value (a string as UTF-8) and the flags of its `ms`.
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export interface SetManyEntry {
+  readonly key: Key
+  readonly value: Uint8Array | string
+  readonly flags?: MetaSetFlags | undefined
+}
+
+/**
+ * One entry's result in `setMany`: as `metaSet`'s, or the error of its server or of its own request (`SERVER_ERROR
+ * object too large for cache`).
+ *
+ * @since 0.2.0
+ * @category models
+ */
+export type MetaSetManyResult =
+  | MetaSetResult
+  | { readonly kind: "error"; readonly error: MemcachedError }
