@@ -334,3 +334,105 @@ describe("meta connection", () => {
     expect(seen.size).toBe(10_000)
   })
 })
+
+describe("meta connection under random interleavings", () => {
+  type Step =
+    | { readonly _tag: "single"; readonly outcome: "hit" | "miss" | "error" }
+    | { readonly _tag: "batch"; readonly outcomes: ReadonlyArray<"hit" | "miss" | "error"> }
+  const outcome = fc.constantFrom("hit", "hit", "miss", "error") as fc.Arbitrary<"hit" | "miss" | "error">
+  const step: fc.Arbitrary<Step> = fc.oneof(
+    outcome.map((o) => ({ _tag: "single" as const, outcome: o })),
+    fc.array(outcome, { maxLength: 8 }).map((outcomes) => ({ _tag: "batch" as const, outcomes }))
+  )
+
+  it("a value only ever reaches the request of its own key, whatever the chunking and interleaving", async () => {
+    await fc.assert(
+      fc.asyncProperty(
+        fc.array(fc.array(step, { minLength: 1, maxLength: 6 }), { minLength: 1, maxLength: 6 }),
+        fc.array(fc.integer({ min: 1, max: 64 }), { minLength: 1, maxLength: 20 }),
+        async (rounds, cuts) => {
+          const { conn, flush, input, socket } = connect(1_000)
+          let serial = 0
+          let read = 0
+          let pending = ""
+          let cut = 0
+          const checks: Array<() => void> = []
+          /** Answers what was written since the last call, as memcached would with the planned outcomes. */
+          const plans = new Map<string, "hit" | "miss" | "error">()
+          const answer = () => {
+            const text = socket.written.join("").slice(read)
+            read += text.length
+            for (const line of text.split("\r\n")) {
+              if (line === "") continue
+              if (line === "mn") {
+                pending += "MN\r\n"
+                continue
+              }
+              const [, key] = line.split(" ")
+              const token = line.match(/ O(\w+)$/)![1]
+              const quiet = line.includes(" q ")
+              const plan = plans.get(key!)!
+              const value = Buffer.from(key!, "base64").toString("latin1")
+              if (plan === "hit") pending += `VA ${value.length} O${token}\r\n${value}\r\n`
+              else if (plan === "error") pending += "SERVER_ERROR out of memory\r\n"
+              else if (!quiet) pending += `EN O${token}\r\n`
+            }
+          }
+          /** Feeds part of the answers so far, cut at the next random length. */
+          const feedSome = () => {
+            const n = Math.min(pending.length, cuts[cut++ % cuts.length]!)
+            input.receive(bytes(pending.slice(0, n)))
+            pending = pending.slice(n)
+          }
+          for (const round of rounds) {
+            for (const s of round) {
+              if (s._tag === "single") {
+                const key = `s${serial++}`
+                plans.set(Buffer.from(key).toString("base64"), s.outcome)
+                const exchange = get(conn, key)
+                checks.push(() => {
+                  const reply = exchange.reply
+                  if (s.outcome === "hit") expect(reply).toMatchObject({ status: "VA" })
+                  if (s.outcome === "hit" && reply?._tag === "Status") expect(reply.value!.toString()).toBe(key)
+                  if (s.outcome === "miss") expect(reply).toMatchObject({ status: "EN" })
+                  if (s.outcome === "error") expect(reply).toMatchObject({ _tag: "Error" })
+                })
+              } else {
+                const keys = s.outcomes.map((o) => {
+                  const key = `b${serial++}`
+                  plans.set(Buffer.from(key).toString("base64"), o)
+                  return key
+                })
+                const exchange = conn.submitBatch(
+                  "mg",
+                  keys.map((key) => (opaque: string) =>
+                    Meta.encodeGet(Buffer.from(key), { value: true, quiet: true }, opaque)
+                  )
+                )
+                checks.push(() => {
+                  expect(exchange.error).toBeUndefined()
+                  s.outcomes.forEach((o, i) => {
+                    const reply = exchange.replies![i]
+                    // A hit is its own key's value; a miss is silent or, next to an error line, failed with it.
+                    if (o === "hit") {
+                      expect(reply?._tag === "Status" && reply.value!.toString()).toBe(keys[i])
+                    } else if (o === "error") expect(reply).toMatchObject({ _tag: "Error" })
+                    else expect(reply === undefined || reply._tag === "Error").toBe(true)
+                  })
+                })
+              }
+            }
+            await flush()
+            answer()
+            feedSome()
+          }
+          while (pending.length > 0) feedSome()
+          expect(conn.isOpen).toBe(true)
+          expect(conn.inFlight).toBe(0)
+          for (const check of checks) check()
+        }
+      ),
+      { numRuns: 200 }
+    )
+  })
+})
