@@ -395,6 +395,40 @@ describe("MemcachedClient", () => {
         for (let i = 0; i < keys.length; i++) expect(valueOf(back[i]!)).toBe(owners[i] === 1 ? "miss" : keys[i])
       })))
 
+    it.live("three servers, one paused: only its keys time out, the others answer meanwhile", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const servers = [
+          yield* MemcachedServer.make(),
+          yield* MemcachedServer.make(),
+          yield* MemcachedServer.make()
+        ]
+        const client = yield* clientFor(servers, { commandTimeout: "500 millis" })
+        const keys = Array.from({ length: 150 }, (_, i) => `p:${i}`)
+        yield* client.setMany(keys.map((key) => ({ key, value: key })))
+        const owners = keys.map(client.serverFor)
+        yield* servers[2]!.pause
+        const [many, singles] = yield* Effect.all([
+          client.getMany(keys),
+          Effect.forEach(keys, (key) => Effect.exit(client.metaGet(key, { value: true })), {
+            concurrency: "unbounded"
+          })
+        ], { concurrency: "unbounded" })
+        for (let i = 0; i < keys.length; i++) {
+          const entry = many[i]!
+          if (owners[i] === 2) {
+            expect(entry.kind).toBe("error")
+            expect(singles[i]!._tag).toBe("Failure")
+          } else {
+            expect(valueOf(entry)).toBe(keys[i])
+            expect(singles[i]!._tag).toBe("Success")
+          }
+        }
+        const timedOut = many.filter((entry) => entry.kind === "error" && entry.error._tag === "MemcachedTimeoutError")
+        expect(timedOut.length).toBe(owners.filter((owner) => owner === 2).length)
+        yield* servers[2]!.resume
+        expect((yield* client.getMany(keys)).map(valueOf)).toEqual(keys)
+      })))
+
     it.live("closing the scope mid-command fails the waiting callers with a connection error", () =>
       Effect.gen(function*() {
         const server = yield* MemcachedServer.make()

@@ -324,6 +324,35 @@ describe("meta connection", () => {
     expect(c.done).toBe(false)
   })
 
+  it("a batch answered in part times out whole, closes the connection, and its late replies reach nobody", async () => {
+    const socket = new FakeSocket()
+    const input = new SocketInput()
+    const conn = new MetaConnection<TestError>(socket as never, input, {
+      where: "fake:1",
+      commandTimeoutMillis: 30,
+      maxInFlight: 100,
+      errors,
+      onClose: () => {}
+    })
+    const batch = conn.submitBatch(
+      "mg",
+      ["a", "b"].map((key) => (opaque: string) =>
+        Meta.encodeGet(Buffer.from(key), { value: true, quiet: true }, opaque)
+      )
+    )
+    const next = get(conn, "c")
+    await new Promise<void>((resolve) => setImmediate(resolve))
+    const token = socket.written.join("").match(/ O(\w+)\r\n/)![1]
+    input.receive(bytes(`VA 1 O${token}\r\nA\r\n`))
+    while (!batch.done) await new Promise<void>((resolve) => setTimeout(resolve, 5))
+    expect(batch.error).toMatchObject({ _tag: "Timeout", outcomeUnknown: true })
+    expect(next.error).toMatchObject({ _tag: "Connection", outcomeUnknown: true })
+    expect(conn.isOpen).toBe(false)
+    expect(socket.destroyed).toBe(true)
+    input.receive(bytes("MN\r\nEN O99\r\n"))
+    expect(next.reply).toBeUndefined()
+  })
+
   it("tokens are unique among requests in flight", () => {
     const { conn } = connect(100_000)
     const seen = new Set<string>()
