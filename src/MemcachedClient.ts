@@ -27,10 +27,10 @@ import type * as Scope from "#effect/Scope"
 import * as Meta from "./core/memcached/meta.js"
 import { makeRing } from "./core/memcached/ring.js"
 import * as ConfigInput from "./internal/configInput.js"
+import { makeCommands } from "./internal/memcached/commands.js"
 import type { MemcachedClientOptions, ResolvedMemcachedOptions } from "./internal/memcached/options.js"
 import { parseServers, resolveOptions } from "./internal/memcached/options.js"
 import { run } from "./internal/memcached/reply.js"
-import * as Results from "./internal/memcached/results.js"
 import { makeServerConnection, type ServerConnection } from "./internal/memcached/server.js"
 import type {
   Key,
@@ -195,31 +195,6 @@ export class MemcachedClient extends Context.Service<MemcachedClient, MemcachedC
   "effect-remote-cache/MemcachedClient"
 ) {}
 
-const inputError = (command: string, message: string) => new MemcachedInputError({ message, command })
-
-/** The key's bytes, or why it cannot be sent. */
-const checkedKey = (command: string, key: Key): Uint8Array | MemcachedInputError => {
-  if (typeof key !== "string" && !(key instanceof Uint8Array)) {
-    return inputError(command, "a key must be a string or a Uint8Array")
-  }
-  const bytes = Meta.keyBytes(key)
-  const problem = Meta.keyProblem(bytes)
-  return problem === undefined ? bytes : inputError(command, problem)
-}
-
-const checkedFlags = (
-  command: keyof typeof Meta.numericFlags,
-  flags: object | undefined
-): MemcachedInputError | undefined => {
-  if (flags === undefined) return undefined
-  const { int32, uint32, uint64 } = Meta.numericFlags[command]
-  const problem = Meta.flagProblem(flags as Record<string, unknown>, int32, uint32, uint64)
-  return problem === undefined ? undefined : inputError(command, problem)
-}
-
-const valueBytes = (value: Uint8Array | string): Uint8Array =>
-  typeof value === "string" ? Buffer.from(value, "utf8") : value
-
 /**
  * Builds the client in a scope: nothing is opened until a command needs a server; closing the scope closes every
  * socket and fails every command still waiting with `MemcachedConnectionError`.
@@ -239,172 +214,7 @@ export const make = (
     const servers: Array<ServerConnection> = []
     for (const address of resolved.servers) servers.push(yield* makeServerConnection(resolved, address))
     const ring = makeRing(resolved.servers.map((server) => server.where))
-    const serverOf = (key: Uint8Array): ServerConnection => servers[ring.serverFor(key)]!
-
-    /** One request on the key's server, checked first; nothing is sent when the check fails. */
-    const single = <A>(
-      command: keyof typeof Meta.numericFlags,
-      key: Key,
-      flags: object | undefined,
-      encode: (bytes: Uint8Array, opaque: string) => string | Uint8Array,
-      result: (reply: Meta.MetaReply, server: string) => Effect.Effect<A, MemcachedError>
-    ): Effect.Effect<A, MemcachedError> =>
-      Effect.suspend(() => {
-        const bytes = checkedKey(command, key)
-        if (!(bytes instanceof Uint8Array)) return Effect.fail(bytes)
-        const invalid = checkedFlags(command, flags)
-        if (invalid !== undefined) return Effect.fail(invalid)
-        const server = serverOf(bytes)
-        const where = server.address.where
-        return run(
-          server,
-          (conn) => conn.submit(command, (opaque) => encode(bytes, opaque)),
-          (exchange) => result(exchange.reply!, where)
-        )
-      })
-
-    const metaGet = (key: Key, flags: MetaGetFlags = {}) =>
-      single(
-        "mg",
-        key,
-        flags,
-        (bytes, opaque) => Meta.encodeGet(bytes, { ...flags, quiet: false }, opaque),
-        Results.getEffect
-      )
-
-    const metaSet = (key: Key, value: Uint8Array | string, flags: MetaSetFlags = {}) =>
-      Effect.suspend(() => {
-        const bytes = valueBytes(value)
-        if (bytes.byteLength > resolved.maxValueLength) {
-          return Effect.fail(
-            inputError("ms", `a value of ${bytes.byteLength} bytes is over maxValueLength ${resolved.maxValueLength}`)
-          )
-        }
-        return single(
-          "ms",
-          key,
-          flags,
-          (k, opaque) => Meta.encodeSet(k, bytes, { ...flags, quiet: false }, opaque),
-          Results.setEffect
-        )
-      })
-
-    const metaDelete = (key: Key, flags: MetaDeleteFlags = {}) =>
-      single(
-        "md",
-        key,
-        flags,
-        (bytes, opaque) => Meta.encodeDelete(bytes, { ...flags, quiet: false }, opaque),
-        Results.deleteEffect
-      )
-
-    const metaArithmetic = (key: Key, flags: MetaArithmeticFlags = {}) =>
-      single(
-        "ma",
-        key,
-        flags,
-        (bytes, opaque) => Meta.encodeArithmetic(bytes, { ...flags, quiet: false }, opaque),
-        Results.arithmeticEffect
-      )
-
-    /**
-     * One request per key (checked by the caller first: nothing is sent when any fails), grouped by server in the
-     * keys' order: each group is one batch ended by `mn`, the servers in parallel. A server's failure becomes its keys'
-     * `{ kind: "error" }`.
-     */
-    const batched = <R>(
-      command: keyof typeof Meta.numericFlags,
-      keys: ReadonlyArray<Key>,
-      encode: (i: number, key: Uint8Array, opaque: string) => string | Uint8Array,
-      entry: (
-        reply: Meta.MetaReply | undefined,
-        server: string
-      ) => R | { readonly kind: "error"; error: MemcachedError }
-    ): Effect.Effect<ReadonlyArray<R | { readonly kind: "error"; readonly error: MemcachedError }>, never> => {
-      const groups = new Map<number, Array<number>>()
-      const all: Array<Uint8Array> = new Array(keys.length)
-      for (let i = 0; i < keys.length; i++) {
-        all[i] = Meta.keyBytes(keys[i]!)
-        const index = ring.serverFor(all[i]!)
-        let group = groups.get(index)
-        if (group === undefined) groups.set(index, group = [])
-        group.push(i)
-      }
-      const out = new Array<R | { readonly kind: "error"; readonly error: MemcachedError }>(keys.length)
-      return Effect.as(
-        Effect.forEach(groups, ([index, positions]) => {
-          const server = servers[index]!
-          const where = server.address.where
-          const encodes = positions.map((i) => (opaque: string) => encode(i, all[i]!, opaque))
-          return run(
-            server,
-            (conn) => conn.submitBatch(command, encodes),
-            (exchange) =>
-              Effect.sync(() => {
-                const replies = exchange.replies!
-                for (let j = 0; j < positions.length; j++) out[positions[j]!] = entry(replies[j], where)
-              })
-          ).pipe(
-            Effect.catch((error: MemcachedError) =>
-              Effect.sync(() => {
-                for (const i of positions) out[i] = { kind: "error", error }
-              })
-            )
-          )
-        }, { concurrency: "unbounded", discard: true }),
-        out
-      )
-    }
-
-    const checkKeys = (command: string, keys: ReadonlyArray<Key>): MemcachedInputError | undefined => {
-      for (let i = 0; i < keys.length; i++) {
-        const bytes = checkedKey(command, keys[i]!)
-        if (!(bytes instanceof Uint8Array)) return bytes
-      }
-      return undefined
-    }
-
-    const getMany = (
-      keys: ReadonlyArray<Key>,
-      flags: MetaGetFlags = { value: true }
-    ): Effect.Effect<ReadonlyArray<MetaGetManyResult>, MemcachedInputError> =>
-      Effect.suspend(() => {
-        const invalid = checkedFlags("mg", flags) ?? checkKeys("mg", keys)
-        if (invalid !== undefined) return Effect.fail(invalid)
-        const quiet = { ...flags, quiet: true }
-        return batched("mg", keys, (_, key, opaque) => Meta.encodeGet(key, quiet, opaque), Results.getManyEntry)
-      })
-
-    const setMany = (
-      entries: ReadonlyArray<SetManyEntry>
-    ): Effect.Effect<ReadonlyArray<MetaSetManyResult>, MemcachedInputError> =>
-      Effect.suspend(() => {
-        const keys = entries.map((entry) => entry.key)
-        const invalid = checkKeys("ms", keys)
-        if (invalid !== undefined) return Effect.fail(invalid)
-        const values = new Array<Uint8Array>(entries.length)
-        for (let i = 0; i < entries.length; i++) {
-          const problem = checkedFlags("ms", entries[i]!.flags)
-          if (problem !== undefined) return Effect.fail(problem)
-          values[i] = valueBytes(entries[i]!.value)
-          if (values[i]!.byteLength > resolved.maxValueLength) {
-            return Effect.fail(
-              inputError(
-                "ms",
-                `a value of ${values[i]!.byteLength} bytes is over maxValueLength ${resolved.maxValueLength}`
-              )
-            )
-          }
-        }
-        return batched(
-          "ms",
-          keys,
-          // Not quiet: an error line (a value too large) carries no token, and with every success answered it
-          // falls between two answered requests, so it is pinned on exactly one entry instead of on all the silent ones.
-          (i, key, opaque) => Meta.encodeSet(key, values[i]!, { ...entries[i]!.flags, quiet: false }, opaque),
-          Results.setManyEntry
-        )
-      })
+    const commands = makeCommands(resolved, servers, ring)
 
     const noop: Effect.Effect<void, MemcachedError> = Effect.forEach(
       servers,
@@ -423,12 +233,7 @@ export const make = (
     return {
       options: resolved,
       serverFor: (key: Key) => ring.serverFor(Meta.keyBytes(key)),
-      metaGet,
-      metaSet,
-      metaDelete,
-      metaArithmetic,
-      getMany,
-      setMany,
+      ...commands,
       noop,
       inFlight: Effect.sync(() => servers.reduce((sum, server) => sum + (server.current()?.inFlight ?? 0), 0)),
       diagnosis

@@ -117,6 +117,42 @@ const open = (
   )
 
 /**
+ * What a server's connection says in the log: `memcached: cannot reach host:port: why` at Warning when two attempts
+ * in a row failed, again every 5 minutes while it lasts, `memcached: connected to host:port` at Info the first time
+ * and `… again after <duration>` when an outage ends. Annotated `memcached.server`.
+ */
+const makeOutageLog = (server: string, now: () => number, closed: () => boolean) => {
+  const outage = new OutageTracker({ threshold: unreachableThreshold, repeatEveryMillis: unreachableRepeatMillis })
+  const annotations = { "memcached.server": server }
+  let everConnected = false
+  const failed = (error: MemcachedError): Effect.Effect<void> => {
+    const event = outage.failure(now())
+    if (event === undefined || event._tag === "Ended" || closed()) return Effect.void
+    const message = event._tag === "Started"
+      ? `memcached: cannot reach ${server}: ${error.message}; retrying in the background`
+      : `memcached: ${server} still unreachable after ${formatDuration(event.elapsedMillis)} ` +
+        `(${event.failures} failed attempts): ${error.message}`
+    return Effect.annotateLogs(Effect.logWarning(message), annotations)
+  }
+  const connected = (): Effect.Effect<void> => {
+    const event = outage.success(now())
+    const first = !everConnected
+    everConnected = true
+    if (event !== undefined && event._tag === "Ended") {
+      return Effect.annotateLogs(
+        Effect.logInfo(
+          `memcached: connected to ${server}${first ? "" : " again"} after ` +
+            `${formatDuration(event.durationMillis)} (${event.failures} failed attempts)`
+        ),
+        annotations
+      )
+    }
+    return first ? Effect.annotateLogs(Effect.logInfo(`memcached: connected to ${server}`), annotations) : Effect.void
+  }
+  return { failed, connected }
+}
+
+/**
  * The connection of `address`, in a scope: closing it closes the socket and fails every command still waiting
  * with `MemcachedConnectionError`, as it does every command sent afterwards.
  *
@@ -137,11 +173,9 @@ export const makeServerConnection = (
     let failures = 0
     let lastFailure: MemcachedError | undefined
     let lastProblem: string | undefined
-    let everConnected = false
     let retrying = false
     let lastDemandAt = nowMillis(clock)
-    const outage = new OutageTracker({ threshold: unreachableThreshold, repeatEveryMillis: unreachableRepeatMillis })
-    const annotations = { "memcached.server": server }
+    const log = makeOutageLog(server, () => nowMillis(clock), () => closed)
     const closedError = () => new MemcachedConnectionError({ message: "the client's scope is closed", server })
 
     const recordFailure = (error: MemcachedError) => {
@@ -161,32 +195,6 @@ export const makeServerConnection = (
       else failures = 0
     }
 
-    const logFailure = (error: MemcachedError): Effect.Effect<void> => {
-      const event = outage.failure(nowMillis(clock))
-      if (event === undefined || event._tag === "Ended" || closed) return Effect.void
-      const message = event._tag === "Started"
-        ? `memcached: cannot reach ${server}: ${error.message}; retrying in the background`
-        : `memcached: ${server} still unreachable after ${formatDuration(event.elapsedMillis)} ` +
-          `(${event.failures} failed attempts): ${error.message}`
-      return Effect.annotateLogs(Effect.logWarning(message), annotations)
-    }
-
-    const logConnected = (): Effect.Effect<void> => {
-      const event = outage.success(nowMillis(clock))
-      const first = !everConnected
-      everConnected = true
-      if (event !== undefined && event._tag === "Ended") {
-        return Effect.annotateLogs(
-          Effect.logInfo(
-            `memcached: connected to ${server}${first ? "" : " again"} after ` +
-              `${formatDuration(event.durationMillis)} (${event.failures} failed attempts)`
-          ),
-          annotations
-        )
-      }
-      return first ? Effect.annotateLogs(Effect.logInfo(`memcached: connected to ${server}`), annotations) : Effect.void
-    }
-
     /** Runs in the client's scope, not the caller's fiber: interrupting the caller must not fail the others. */
     const attempt = (deferred: Deferred.Deferred<Connection, MemcachedError>) =>
       open(options, address, onClose).pipe(
@@ -200,13 +208,13 @@ export const makeServerConnection = (
             nextAttemptAt = 0
             lastFailure = undefined
             lastProblem = undefined
-            return Effect.as(logConnected(), conn)
+            return Effect.as(log.connected(), conn)
           })
         ),
         Effect.tapError((error) =>
           Effect.suspend(() => {
             recordFailure(error)
-            return Effect.andThen(logFailure(error), startRetry)
+            return Effect.andThen(log.failed(error), startRetry)
           })
         ),
         Effect.exit,
