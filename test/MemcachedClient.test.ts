@@ -4,8 +4,10 @@ import * as Exit from "#effect/Exit"
 import * as Fiber from "#effect/Fiber"
 import * as Layer from "#effect/Layer"
 import * as Scope from "#effect/Scope"
+import * as Logs from "#test-effect/Logger"
 import { describe, expect, it } from "#test-effect/vitest"
 import * as Net from "node:net"
+import { parseServers, resolveOptions } from "../src/internal/memcached/options.js"
 import * as MemcachedClient from "../src/MemcachedClient.js"
 import * as MemcachedServer from "./utils/MemcachedServer.js"
 import { realSleep, waitUntil } from "./utils/Wait.js"
@@ -366,6 +368,33 @@ describe("MemcachedClient", () => {
         expect(valueOf(yield* client.metaGet("k", { value: true }))).toBe("again")
       })))
 
+    it.live("the log: connected at Info, a Warning naming the server when it cannot be reached, Info when it is back", () =>
+      Effect.flatMap(Logs.capture, (logs) =>
+        Effect.provide(
+          Effect.scoped(Effect.gen(function*() {
+            const server = yield* MemcachedServer.make()
+            const client = yield* clientFor([server], {
+              reconnectBaseDelay: "20 millis",
+              reconnectMaxDelay: "100 millis"
+            })
+            yield* client.metaSet("k", "v")
+            const said = (level: string, text: string) =>
+              logs.lines.some((line) =>
+                line.level === level && line.message.includes(text) &&
+                line.annotations["memcached.server"] === server.address
+              )
+            expect(said("INFO", `memcached: connected to ${server.address}`)).toBe(true)
+            yield* server.kill
+            // The lost connection is reopened by the next command; its failure starts the background retry.
+            yield* Effect.exit(client.metaGet("k"))
+            yield* Effect.exit(client.metaGet("k"))
+            yield* waitUntil(() => said("WARN", `memcached: cannot reach ${server.address}`), "the Warning")
+            yield* server.start
+            yield* waitUntil(() => said("INFO", "again after"), "the end of the outage")
+          })),
+          logs.layer
+        )))
+
     it.live("three servers, one killed: only its keys fail, the others are served", () =>
       Effect.scoped(Effect.gen(function*() {
         const servers = [
@@ -447,6 +476,20 @@ describe("MemcachedClient", () => {
   })
 
   describe("config", () => {
+    it("server lists: host:port, the default port, IPv6 in brackets; malformed ones are refused with why", () => {
+      expect(parseServers("a:1, b ,[::1]:11212")).toEqual([
+        { host: "a", port: 1, where: "a:1" },
+        { host: "b", port: 11211, where: "b" },
+        { host: "::1", port: 11212, where: "[::1]:11212" }
+      ])
+      for (const bad of ["", "a:0", "a:65536", "a:x", "::1:5", "[::1", "a:1,a:1", "a b:1", ","]) {
+        expect(typeof parseServers(bad), bad).toBe("string")
+      }
+      expect(() => resolveOptions({ commandTimeout: "0 millis" })).toThrow(/commandTimeout/)
+      expect(() => resolveOptions({ maxInFlight: 0 })).toThrow(/maxInFlight/)
+      expect(() => resolveOptions({ reconnectBaseDelay: "2 seconds", reconnectMaxDelay: "1 second" })).toThrow()
+    })
+
     it.live("layerConfig reads MEMCACHED_SERVERS; a malformed list is a ConfigError naming the variable", () =>
       Effect.scoped(Effect.gen(function*() {
         const server = yield* MemcachedServer.make()

@@ -353,6 +353,27 @@ describe("meta connection", () => {
     expect(next.reply).toBeUndefined()
   })
 
+  it("a request that waited for room past its timeout fails without being sent, and says so", async () => {
+    const socket = new FakeSocket()
+    const input = new SocketInput()
+    const conn = new MetaConnection<TestError>(socket as never, input, {
+      where: "fake:1",
+      commandTimeoutMillis: 30,
+      maxInFlight: 1,
+      errors,
+      onClose: () => {}
+    })
+    const first = get(conn, "a")
+    const waiting = get(conn, "b")
+    while (!waiting.done) await new Promise<void>((resolve) => setTimeout(resolve, 5))
+    expect(waiting.error).toMatchObject({ _tag: "Timeout" })
+    expect(waiting.error?.outcomeUnknown).toBeUndefined()
+    expect(waiting.error?.message).toContain("never sent")
+    expect(socket.written.join("")).not.toContain(`mg ${Buffer.from("b").toString("base64")} `)
+    while (!first.done) await new Promise<void>((resolve) => setTimeout(resolve, 5))
+    expect(first.error).toMatchObject({ _tag: "Timeout", outcomeUnknown: true })
+  })
+
   it("tokens are unique among requests in flight", () => {
     const { conn } = connect(100_000)
     const seen = new Set<string>()
