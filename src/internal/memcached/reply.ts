@@ -47,6 +47,9 @@ export const awaitExchange = <A>(
 ): Effect.Effect<A, MemcachedError> => {
   if (exchange.done) return failedResult(exchange, result)
   return Effect.callback<A, MemcachedError>((resume) => {
+    // The fiber may have yielded since this effect was made (a scheduler's turn, a reply read meanwhile): an exchange
+    // settled by then has no callback to call, and would never resume it.
+    if (exchange.done) return resume(failedResult(exchange, result))
     exchange.callback = (settled) => deliver(settled, (done) => failedResult(done, result), resume)
     // Without a canceller, Effect.callback skips its interruption wrapper: only an exchange still waiting for room
     // needs one.
