@@ -9,6 +9,7 @@ import { describe, expect, it } from "#test-effect/vitest"
 import * as Net from "node:net"
 import { parseServers, resolveOptions } from "../src/internal/memcached/options.js"
 import * as MemcachedClient from "../src/MemcachedClient.js"
+import * as FaultProxy from "./utils/FaultProxy.js"
 import * as MemcachedServer from "./utils/MemcachedServer.js"
 import { realSleep, waitUntil } from "./utils/Wait.js"
 
@@ -301,6 +302,52 @@ describe("MemcachedClient", () => {
           const many = yield* client.getMany(["a", "b"])
           for (const entry of many) expect(entry.kind).toBe("error")
         }
+      })))
+
+    it.live("through a fault proxy (replies dripped byte by byte, cut mid-reply, truncated): no value for a wrong key", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* MemcachedServer.make()
+        const proxy = yield* FaultProxy.make({ upstreamPort: server.port })
+        const client = yield* MemcachedClient.make({
+          servers: [`127.0.0.1:${proxy.port}`],
+          commandTimeout: "1 second",
+          reconnectBaseDelay: "10 millis",
+          reconnectMaxDelay: "50 millis"
+        })
+        const keys = Array.from({ length: 300 }, (_, i) => `chaos:${i}`)
+        yield* client.setMany(keys.map((key) => ({ key, value: `${key}:${"v".repeat(200)}` })))
+        let wrong = 0
+        let served = 0
+        const round = Effect.all([
+          Effect.forEach(keys, (key) =>
+            Effect.map(Effect.exit(client.metaGet(key, { value: true })), (exit) => {
+              if (exit._tag === "Success" && exit.value.kind === "hit") {
+                served++
+                if (text(exit.value.value) !== `${key}:${"v".repeat(200)}`) wrong++
+              }
+            }), { concurrency: 64, discard: true }),
+          Effect.map(Effect.exit(client.getMany(keys)), (exit) => {
+            if (exit._tag !== "Success") return
+            exit.value.forEach((entry, i) => {
+              if (entry.kind !== "hit") return
+              served++
+              if (text(entry.value) !== `${keys[i]}:${"v".repeat(200)}`) wrong++
+            })
+          })
+        ], { concurrency: "unbounded", discard: true })
+        for (
+          const mode of [FaultProxy.drip(0), FaultProxy.dropMidReply, FaultProxy.truncate("close"), FaultProxy.pass]
+        ) {
+          yield* proxy.setMode(mode)
+          yield* round
+        }
+        expect(wrong).toBe(0)
+        expect(served).toBeGreaterThan(0)
+        const stats = yield* proxy.stats
+        expect(stats.dropped).toBeGreaterThan(0)
+        expect(stats.truncated).toBeGreaterThan(0)
+        // With the proxy passing again, every key reads its own value.
+        expect((yield* client.getMany(keys)).map(valueOf)).toEqual(keys.map((key) => `${key}:${"v".repeat(200)}`))
       })))
 
     it.live("a timeout with batches and singles in flight: after resume every key reads its own value", () =>
