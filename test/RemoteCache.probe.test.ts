@@ -7,6 +7,7 @@ import * as Effect from "#effect/Effect"
 import * as Fiber from "#effect/Fiber"
 import * as Layer from "#effect/Layer"
 import * as Option from "#effect/Option"
+import * as Logs from "#test-effect/Logger"
 import * as Metrics from "#test-effect/Metric"
 import * as Tracing from "#test-effect/Tracer"
 import { describe, expect, layer } from "#test-effect/vitest"
@@ -153,6 +154,31 @@ layer(RedisServer.layer(), { excludeTestServices: true })((it) => {
         expect(viaGeneral.value).toStrictEqual(Option.none())
         expect(viaProbe.delta).toStrictEqual(viaGeneral.delta)
         expect(viaProbe.delta).toMatchObject({ operations: 1, misses: 1, connectionErrors: 1 })
+      }).pipe(Effect.scoped))
+
+    it.effect("an outage seen by probed reads is said when it starts and when it ends", () =>
+      Effect.gen(function*() {
+        const logs = yield* Logs.capture
+        const server = yield* RedisServer.make()
+        const backend = yield* backendOn(server, "probe-outage:")
+        yield* backend.set("a", 1)
+        const cache = yield* RemoteCache.fromBackend(backend, RemoteCache.defaultPolicy)
+        const said = () =>
+          logs.lines.filter((line) => line.level !== "DEBUG" && line.message.startsWith("cache backend"))
+            .map((line) => line.level)
+        yield* Effect.gen(function*() {
+          yield* server.stop
+          expect(yield* cache.get("a")).toStrictEqual(Option.none())
+          expect(yield* cache.get("a")).toStrictEqual(Option.none())
+          expect(said()).toStrictEqual(["WARN"])
+          yield* server.start
+          // The client reconnects in the background: read until a read succeeds (it ends the outage).
+          const deadline = Date.now() + 20_000
+          while (Option.isNone(yield* cache.get("missing-or-not")) && said().length < 2 && Date.now() < deadline) {
+            yield* realSleep(10)
+          }
+        }).pipe(Effect.provide(logs.layer))
+        expect(said()).toStrictEqual(["WARN", "INFO"])
       }).pipe(Effect.scoped))
 
     it.effect("under a tracer that records spans, each read still has its span", () =>
