@@ -25,7 +25,7 @@ export default defineConfig({
   test: {
     include: [
       "test/effect4/*.test.ts",
-      "test/EffectRedis.test.ts",
+      "test/EffectRedis*.test.ts",
       "test/MemoryBackend.test.ts",
       "test/RedisBackend.test.ts",
       "test/RedisClient.correctness.test.ts",
