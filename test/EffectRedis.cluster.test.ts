@@ -140,13 +140,17 @@ describe("EffectRedis on a cluster", () => {
     it.effect("Persistence.layerBackingRedis: setMany is one EVAL over every key, CROSSSLOT unless the store id is a hash tag", () =>
       Effect.gen(function*() {
         const backing = yield* Persistence.BackingPersistence
-        const entries = Array.from({ length: 10 }, (_, i) => [`k${i}`, { i }, undefined] as const)
+        type Entry = readonly [string, object, Duration.Duration | undefined]
+        const entries = Array.from({ length: 10 }, (_, i): Entry => [`k${i}`, { i }, undefined]) as [
+          Entry,
+          ...Array<Entry>
+        ]
         const spread = yield* backing.make(fresh("spread"))
-        const error = yield* Effect.flip(spread.setMany(entries as any))
+        const error = yield* Effect.flip(spread.setMany(entries))
         assert.instanceOf(error, Persistence.PersistenceError)
         expect(isCrossSlot(error)).toBe(true)
         const tagged = yield* backing.make(`{${fresh("tagged")}}`)
-        yield* tagged.setMany(entries as any)
+        yield* tagged.setMany(entries)
         expect(yield* tagged.get("k9")).toStrictEqual({ i: 9 })
       }).pipe(Effect.provide(Persistence.layerBackingRedis.pipe(Layer.provideMerge(clusterRedis)))))
 
