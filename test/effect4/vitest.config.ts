@@ -35,6 +35,8 @@ export default defineConfig({
       "test/RemoteCache.test.ts",
       "test/KeyValueStore.test.ts",
       "test/Persistence.test.ts",
+      "test/Persistence.cluster.test.ts",
+      "test/KeyValueStore.cluster.test.ts",
       "test/RemoteCache.types.test.ts",
       "test/InvalidationBus.test.ts",
       "test/InvalidationBus.redis.test.ts",
