@@ -235,6 +235,30 @@ describe("PersistedQueue.layerStoreRedis on EffectRedis", () => {
       ))
   })
 
+  // Its own server, paused (SIGSTOP: it keeps its sockets and answers nothing) while a handler finishes.
+  it.live("a server paused while a handler finishes: the acknowledgement waits for it, the element is not redelivered", () =>
+    Effect.gen(function*() {
+      const server = yield* RedisServerModule.make()
+      const prefix = `${fresh("p")}:`
+      yield* Effect.gen(function*() {
+        const redis = yield* Redis.Redis
+        const queue = yield* makeQueue("paused")
+        yield* queue.offer({ n: 1 })
+        const taking = yield* Effect.forkChild(queue.take((value) => Effect.as(server.pause, value.n)))
+        // The handler has succeeded; its completion cannot reach the server, so take has not returned.
+        const early = yield* Effect.timeoutOption(Fiber.await(taking), "1 second")
+        expect(Option.isNone(early)).toBe(true)
+        yield* server.resume
+        expect(yield* Fiber.join(taking).pipe(Effect.timeout("30 seconds"))).toBe(1)
+        expect(yield* redis.send("HLEN", `${prefix}paused:pending`)).toBe(0)
+        expect(yield* nothingWithin(queue)).toBe(true)
+      }).pipe(
+        Effect.provide(
+          queueLayer(server.port, prefix, { commandTimeout: "300 millis", connectTimeout: "500 millis" })
+        )
+      )
+    }).pipe(Effect.scoped))
+
   // Its own server, killed and started again on the same port (no persistence: the keys are gone).
   it.live("a server killed while a worker waits: offers fail typed, the worker takes again once it is back", () =>
     Effect.gen(function*() {
