@@ -2,7 +2,8 @@
  * The Effect 4 side of `bench/persisted.ts` (the `persisted-get-effect4` row), run by it in a child process on the
  * Effect 4 build (`bench/face.mjs`, `BENCH_FACE=effect4`): `PersistedCache.get` of `effect/persistence` over
  *
- * - `ours`: this package's `BackingPersistence` on `RedisBackend` and `RedisClient`;
+ * - `ours`: this package's `BackingPersistence` on `RedisBackend` and `RedisClient` (`ours-json`: with
+ *   `Serializer.json`, the encoding of Effect's layers);
  * - `ours-effect-redis`: Effect's `Persistence.layerRedis` on `EffectRedis` (our client under Effect's Redis layer);
  * - `node-redis-layer`: Effect's `Persistence.layerRedis` on node-redis, as `@effect/platform-node`'s `NodeRedis`
  *   builds it (`Redis.make` whose `send` is one node-redis client's `sendCommand`); that package's Effect 4 line
@@ -20,6 +21,7 @@ import * as EffectRedis from "../src/EffectRedis.js"
 import * as OwnPersistence from "../src/Persistence.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
+import * as Serializer from "../src/Serializer.js"
 
 // The same constants and helpers as bench/persisted.ts (which this process cannot import: it loads Effect 3 code).
 const KEYS = 1_000
@@ -108,6 +110,16 @@ const main = (url: string, rounds: number) =>
         Layer.orDie
       )
     )
+    const oursJson = yield* side(
+      Persistence.layer.pipe(
+        Layer.provide(OwnPersistence.layerBackingPersistence()),
+        Layer.provide(
+          RedisBackend.layerWithoutClient({ prefix: "bench-persisted-ours4-json:", serializer: Serializer.json })
+        ),
+        Layer.provide(RedisClient.layer({ url })),
+        Layer.orDie
+      )
+    )
     // Effect's Redis backing has no key prefix of its own: each side gets a database of its own instead.
     const oursEffectRedis = yield* side(
       Persistence.layerRedis.pipe(
@@ -118,13 +130,19 @@ const main = (url: string, rounds: number) =>
     )
     const peer = yield* side(Persistence.layerRedis.pipe(Layer.provide(nodeRedisLayer(`${url}/2`))))
     const measured = yield* Effect.promise(() =>
-      rotate([["ours", ours], ["ours-effect-redis", oursEffectRedis], ["node-redis-layer", peer]], rounds)
+      rotate([
+        ["ours", ours],
+        ["ours-json", oursJson],
+        ["ours-effect-redis", oursEffectRedis],
+        ["node-redis-layer", peer]
+      ], rounds)
     )
     return {
       id: "persisted-get-effect4",
       title: "Effect 4: PersistedCache.get (effect/persistence), every get a persisted hit read from Redis",
       sides: [
         { name: "ours", description: "this package's BackingPersistence, RedisBackend (v8), RedisClient" },
+        { name: "ours-json", description: "the same with Serializer.json" },
         { name: "ours-effect-redis", description: "Effect's Persistence.layerRedis on EffectRedis (RedisClient)" },
         { name: "node-redis-layer", description: "Effect's Persistence.layerRedis on node-redis, as NodeRedis" }
       ],

@@ -6,13 +6,13 @@
  * is the store, its client and its decoding. 256 gets in flight (`Effect.forEach`, concurrency 256) over 1,000
  * keys whose results are objects of about 100 bytes of JSON.
  *
- * - `persisted-get` (Effect 3, in the benchmark's own process, the Effect 3 build): ours against
- *   `@effect/experimental/Persistence/Redis` `layerResult` on ioredis (`GET`, `JSON.parse`).
- * - `persisted-get-effect4` (Effect 4, in a child process on the Effect 4 build, `bench/face.mjs`): ours, and
- *   Effect's `Persistence.layerRedis` on `EffectRedis` (our client under Effect's Redis layer), against
- *   `Persistence.layerRedis` on node-redis as `@effect/platform-node`'s `NodeRedis` builds it (its v4 package is not
- *   installed here, so `bench/persisted.effect4.ts` builds the same service: `Redis.make` over one node-redis 5
- *   client's `sendCommand`).
+ * - `persisted-get` (Effect 3, in the benchmark's own process, the Effect 3 build): ours (and `ours-json`, the same
+ *   with `Serializer.json`) against `@effect/experimental/Persistence/Redis` on ioredis (`GET`, `JSON.parse`).
+ * - `persisted-get-effect4` (Effect 4, in a child process on the Effect 4 build, `bench/face.mjs`): ours and
+ *   `ours-json`, and Effect's `Persistence.layerRedis` on `EffectRedis` (our client under Effect's Redis layer),
+ *   against `Persistence.layerRedis` on node-redis as `@effect/platform-node`'s `NodeRedis` builds it (its v4
+ *   package is not installed here, so `bench/persisted.effect4.ts` builds the same service: `Redis.make` over one
+ *   node-redis 5 client's `sendCommand`).
  *
  * A ratio is ours / peer in ops/s, the median of the per-round ratios.
  */
@@ -26,6 +26,7 @@ import * as Url from "node:url"
 import * as OwnPersistence from "../src/Persistence.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
+import * as Serializer from "../src/Serializer.js"
 
 /** The workload ids, for `--only`. */
 export const PERSISTED_WORKLOADS = ["persisted-get", "persisted-get-effect4"] as const
@@ -120,15 +121,27 @@ const runEffect3 = (url: string, rounds: number): Promise<PersistedRow> =>
         Layer.orDie
       )
     )
+    const oursJson = yield* effect3Side(
+      OwnPersistence.layerBackingPersistence().pipe(
+        Layer.provide(
+          RedisBackend.layerWithoutClient({ prefix: "bench-persisted-ours-json:", serializer: Serializer.json })
+        ),
+        Layer.provide(RedisClient.layer({ url })),
+        Layer.orDie
+      )
+    )
     const peer = yield* effect3Side(
       PersistenceRedis.layer({ host: hostname, port: Number(port), keyPrefix: "bench-persisted-ioredis:" })
     )
-    const measured = yield* Effect.promise(() => rotate([["ours", ours], ["ioredis-layer", peer]], rounds))
+    const measured = yield* Effect.promise(() =>
+      rotate([["ours", ours], ["ours-json", oursJson], ["ioredis-layer", peer]], rounds)
+    )
     return {
       id: "persisted-get",
       title: "Effect 3: PersistedCache.get (@effect/experimental), every get a persisted hit read from Redis",
       sides: [
         { name: "ours", description: "this package's BackingPersistence, RedisBackend (v8), RedisClient" },
+        { name: "ours-json", description: "the same with Serializer.json" },
         { name: "ioredis-layer", description: "@effect/experimental/Persistence/Redis on ioredis (JSON)" }
       ],
       rounds: measured
