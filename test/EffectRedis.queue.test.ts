@@ -4,7 +4,7 @@
 // dead letter as PersistedQueue documents them, then interruption, a scope closed mid-take, a server killed while a
 // worker waits, and hostile names, ids and values.
 import { assert, describe, expect, it, layer } from "@effect/vitest"
-import { Deferred, Effect, Exit, Fiber, Layer, Option, Schedule, Schema, Scope } from "effect"
+import { Deferred, Duration, Effect, Exit, Fiber, Layer, Option, Schedule, Schema, Scope } from "effect"
 import { PersistedQueue, Redis } from "effect/persistence"
 import * as EffectRedis from "../src/EffectRedis.js"
 import * as RedisClient from "../src/RedisClient.js"
@@ -26,7 +26,11 @@ const queueLayer = (port: number, prefix: string, client?: Partial<RedisClient.R
 
 const withQueue = <A, E>(
   prefix: string,
-  effect: Effect.Effect<A, E, PersistedQueue.PersistedQueueFactory | Redis.Redis | RedisClient.RedisClient>
+  effect: Effect.Effect<
+    A,
+    E,
+    PersistedQueue.PersistedQueueFactory | PersistedQueue.PersistedQueueStore | Redis.Redis | RedisClient.RedisClient
+  >
 ) => Effect.flatMap(RedisServer, (server) => Effect.provide(effect, queueLayer(server.port, prefix)))
 
 const makeQueue = (name: string, options?: { readonly maxAttempts?: number }) =>
@@ -122,6 +126,55 @@ describe("PersistedQueue.layerStoreRedis on EffectRedis", () => {
           const record = JSON.parse(failed[0]!)
           expect(record).toMatchObject({ id, element: { n: 1 }, attempts: 2 })
           expect(record.lastFailure).toContain("no")
+        })
+      )
+    })
+
+    it.effect("cleanup: completed ids past timeToLive go, dead letters only with failedTimeToLive; ids free again", () => {
+      const prefix = `${fresh("p")}:`
+      return withQueue(
+        prefix,
+        Effect.gen(function*() {
+          const redis = yield* Redis.Redis
+          const store = yield* PersistedQueue.PersistedQueueStore
+          const queue = yield* makeQueue("cleanup", { maxAttempts: 1 })
+          yield* queue.offer({ n: 1 }, { id: "done" })
+          yield* queue.offer({ n: 2 }, { id: "dead" })
+          yield* queue.take(() => Effect.void)
+          yield* Effect.flip(queue.take(() => Effect.fail("no")))
+          const ids = redis.send<Array<string>>("ZRANGE", `${prefix}cleanup:ids`, "0", "-1")
+          const failed = redis.send<number>("LLEN", `${prefix}cleanup:failed`)
+          expect([...(yield* ids)].sort()).toStrictEqual(["dead", "done"])
+          // The cutoff is "completed before now": repeated until the clock has passed the completion.
+          const cleanUntil = <A>(
+            options: Parameters<typeof store.cleanup>[0],
+            read: Effect.Effect<A, unknown>,
+            done: (a: A) => boolean
+          ) =>
+            store.cleanup(options).pipe(
+              Effect.andThen(read),
+              Effect.repeat({ until: done, schedule: Schedule.spaced("20 millis") }),
+              Effect.timeout("10 seconds")
+            )
+          yield* cleanUntil(
+            { timeToLive: Duration.zero, failedTimeToLive: undefined },
+            ids,
+            (left) => left.length === 1
+          )
+          expect(yield* ids).toStrictEqual(["dead"])
+          expect(yield* failed).toBe(1)
+          yield* cleanUntil(
+            { timeToLive: Duration.zero, failedTimeToLive: Duration.zero },
+            failed,
+            (left) => left === 0
+          )
+          expect(yield* ids).toStrictEqual([])
+          // Both ids can be offered again and are delivered.
+          yield* queue.offer({ n: 3 }, { id: "done" })
+          yield* queue.offer({ n: 4 }, { id: "dead" })
+          const seen: Array<string> = []
+          for (let i = 0; i < 2; i++) yield* queue.take((_, meta) => Effect.sync(() => seen.push(meta.id)))
+          expect(seen).toStrictEqual(["done", "dead"])
         })
       )
     })
