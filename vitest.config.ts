@@ -14,8 +14,8 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
-    // Effect 4 only (the module it tests is in the Effect 4 line alone): the Effect 4 run has it.
-    exclude: [...configDefaults.exclude, "test/EffectRedis.test.ts"],
+    // Effect 4 only (the module they test is in the Effect 4 line alone): the Effect 4 run has them.
+    exclude: [...configDefaults.exclude, "test/EffectRedis*.test.ts"],
     // Tests against a real redis-server start their own processes; keep two cores from thrashing.
     fileParallelism: true,
     maxWorkers: 2,

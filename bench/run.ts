@@ -26,7 +26,7 @@
  * Options: `--json` (one JSON object on stdout, progress on stderr), `--rounds N`, `--scale X` (ops per round
  * times X), `--only id,id` (workloads: `get-seq`, `get-256`, `get-256-foreach`, `set-1k-px`, `getmany-100`,
  * `mixed-90-10`, `get-16k`, `tiered-l1-seq`, `tiered-l1-seq-compute`, `tiered-l1-256`, `tiered-l2-256`,
- * `tiered-miss-256`, `stampede`, `tiered-l1-hit`; no memory runs then), `--clients name,name`, `--rss-ops N`, `--no-rss`, `--profile file`
+ * `tiered-miss-256`, `stampede`, `tiered-l1-hit`, `persisted-get`, `persisted-get-effect4`; no memory runs then), `--clients name,name`, `--rss-ops N`, `--no-rss`, `--profile file`
  * (a V8 CPU profile of the measured rounds only, without the setup and warm-up; summarise it with
  * `npx tsx bench/cpuprofile.ts file`), `--quick` (3 rounds, a quarter of the ops, 250,000 ops per memory run:
  * about a minute, for a look while working; the figures are noisier).
@@ -68,6 +68,7 @@ import {
 } from "./clients.js"
 import { type Dataset, makeDataset, makeWorkload, RAW_PREFIX, ROOT_PREFIX, type Workload } from "./data.js"
 import { compareFaces, formatFaces } from "./faces.js"
+import { formatPersisted, PERSISTED_WORKLOADS, runPersisted, statsOf } from "./persisted.js"
 import {
   bentocache,
   bentoStampede,
@@ -761,6 +762,9 @@ const main = async (): Promise<void> => {
     const tiered = only === undefined || only.includes(TIERED_WORKLOAD)
       ? await runTieredL1Hit(url, rounds)
       : undefined
+    const persisted = only === undefined || PERSISTED_WORKLOADS.some((id) => only.includes(id))
+      ? await runPersisted(url, rounds, only, log)
+      : []
 
     const rss: Array<RssResult> = []
     if (withRss && only === undefined) {
@@ -814,6 +818,13 @@ const main = async (): Promise<void> => {
       if (tiered !== undefined) {
         if (tiered._tag === "Skipped") skipped[TIERED_WORKLOAD] = tiered.reason
         else workloadsJson[TIERED_WORKLOAD] = { ours: medianStats(tiered.rounds.map(roundStats)) }
+      }
+      for (const row of persisted) {
+        const { opsPerSec, ratios: persistedRatios } = statsOf(row)
+        workloadsJson[row.id] = Object.fromEntries(
+          Object.entries(opsPerSec).map(([name, ops]) => [name, { opsPerSec: ops } as Stats])
+        )
+        for (const [k, v] of Object.entries(persistedRatios)) ratios[`${row.id}/${k}`] = v
       }
       const memory: Record<string, { opsPerSec: number; peakRssMiB: number }> = {}
       for (const r of rss) memory[r.client] = { opsPerSec: r.opsPerSec, peakRssMiB: r.peakRssMiB }
@@ -924,6 +935,7 @@ const main = async (): Promise<void> => {
         } ms, p99 ${fmt(s.p99Ms, 3)} ms`
       )
     }
+    out.push(...formatPersisted(persisted))
     if (rss.length > 0) {
       out.push("")
       out.push(

@@ -26,6 +26,13 @@
  *   ({@link Options.reserveCommandTimeout}), since `reserve` is for blocking commands such as `BLPOP key 0`. It
  *   connects when it is taken, so a server that cannot be reached fails `reserve`. On a cluster client (from
  *   `RedisCluster`) `reserve` fails: a connection of its own would reach one node only.
+ * - **On a cluster client** (`RedisCluster`), `send` is the cluster client's routing: a keyed command goes to its
+ *   slot's primary, `MGET` / `DEL` over several slots are split. `eval`'s `SCRIPT LOAD` reaches every node, replicas
+ *   included, and its `EVALSHA` goes to the primary of the script's first key; keys of several slots are refused
+ *   by the server (`CROSSSLOT`, Effect's `RedisError` with the client's `RedisReplyError` as its cause), so keys
+ *   used together need one hash tag (`{tag}`). `KEYS pattern` and `SCAN 0 …` run on every primary and answer the
+ *   union (a `SCAN` answers cursor `0` with every key; another cursor is refused), since Effect's code reads them
+ *   as if from one server (`Persistence.layerRedis`'s `clear`, `PersistedQueue`'s cleanup).
  *
  * @since 0.2.0
  */
@@ -37,7 +44,7 @@ import * as EffectsRedis from "#effect/Redis"
 import * as Scope from "#effect/Scope"
 import { revealTls } from "./internal/client/options.js"
 import * as RedisClient from "./RedisClient.js"
-import { RedisReplyError } from "./RedisError.js"
+import { type RedisError, RedisReplyError } from "./RedisError.js"
 import { ErrorReply, RespMap, RespPush, RespSet, type RespValue, VerbatimString } from "./Resp.js"
 
 /**
@@ -117,11 +124,63 @@ const decoder = new TextDecoder()
 /** `send` of Effect's service over one client. */
 const sendOf =
   (client: RedisClient.RedisClientShape) =>
-  <A = unknown>(command: string, ...args: ReadonlyArray<string>): Effect.Effect<A, EffectsRedis.RedisError> =>
-    client.send([command, ...args]).pipe(
+  <A = unknown>(command: string, ...args: ReadonlyArray<string>): Effect.Effect<A, EffectsRedis.RedisError> => {
+    const reply = client.primaries !== undefined ? clusterWide(client.primaries, command, args) : undefined
+    return (reply ?? client.send([command, ...args])).pipe(
       Effect.map((reply) => fromReply(reply) as A),
       Effect.mapError((cause) => new EffectsRedis.RedisError({ cause }))
     )
+  }
+
+/**
+ * On a cluster client, the key listings Effect's Redis code reads as if from one server (`KEYS` in
+ * `Persistence.layerRedis`'s `clear`, `SCAN` in `PersistedQueue`'s cleanup): each primary holds only its slots'
+ * keys, so they run on every primary and answer the union. A `SCAN` from cursor `0` walks every primary to its end
+ * and answers cursor `0` with all the keys, since no single cursor spans nodes; another cursor is refused.
+ * `undefined` for any other command, which the cluster client routes.
+ */
+const clusterWide = (
+  primaries: Effect.Effect<ReadonlyArray<RedisClient.RedisClientShape>, RedisError>,
+  command: string,
+  args: ReadonlyArray<string>
+): Effect.Effect<RespValue, RedisError | Error> | undefined => {
+  const name = command.toUpperCase()
+  if (name === "KEYS" && args.length === 1) {
+    return onEveryPrimary(primaries, (node) => node.send([command, ...args]))
+  }
+  if (name !== "SCAN") return undefined
+  if (args[0] !== "0") {
+    return Effect.fail(
+      new Error("SCAN on a cluster client starts at cursor 0 and answers every primary's keys with cursor 0")
+    )
+  }
+  const rest = args.slice(1)
+  const scanNode = (node: RedisClient.RedisClientShape) =>
+    Effect.gen(function*() {
+      const keys: Array<RespValue> = []
+      let cursor = "0"
+      do {
+        const reply = yield* node.send(["SCAN", cursor, ...rest])
+        if (!Array.isArray(reply) || reply.length !== 2 || !Array.isArray(reply[1])) {
+          return yield* Effect.fail(new Error("SCAN answered something other than [cursor, keys]"))
+        }
+        cursor = typeof reply[0] === "string" ? reply[0] : decoder.decode(reply[0] as Uint8Array)
+        keys.push(...reply[1])
+      } while (cursor !== "0")
+      return keys
+    })
+  return Effect.map(onEveryPrimary(primaries, scanNode), (keys): RespValue => ["0", keys])
+}
+
+const onEveryPrimary = <E>(
+  primaries: Effect.Effect<ReadonlyArray<RedisClient.RedisClientShape>, RedisError>,
+  f: (node: RedisClient.RedisClientShape) => Effect.Effect<RespValue, E>
+): Effect.Effect<Array<RespValue>, RedisError | E> =>
+  Effect.flatMap(primaries, (nodes) =>
+    Effect.map(
+      Effect.forEach(nodes, f, { concurrency: "unbounded" }),
+      (replies) => replies.flatMap((reply) => Array.isArray(reply) ? reply : [])
+    ))
 
 /** The options of a reserved connection: the shared client's, with the reserved command timeout. */
 const reservedOptions = (

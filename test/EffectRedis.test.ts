@@ -3,7 +3,7 @@
 // in the shapes Effect's Redis code reads, pub/sub, scripts through Effect's `eval`, `reserve` on a connection of
 // its own, and Effect's Redis-based Persistence and RateLimiter end to end.
 import { assert, describe, expect, it, layer } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Layer, Queue, Schema } from "effect"
+import { Context, Duration, Effect, Exit, Fiber, Layer, Queue, Schedule, Schema, Scope } from "effect"
 import { Persistable, Persistence, RateLimiter, Redis } from "effect/persistence"
 import * as EffectRedis from "../src/EffectRedis.js"
 import * as RedisClient from "../src/RedisClient.js"
@@ -11,6 +11,14 @@ import { RedisReplyError } from "../src/RedisError.js"
 import * as RedisServerModule from "./utils/RedisServer.js"
 import { RedisServer } from "./utils/RedisServer.js"
 import * as Tls from "./utils/Tls.js"
+
+/** Polls `condition` every 20 ms until it holds (at most 20 s). */
+const waitFor = <E, R>(condition: Effect.Effect<boolean, E, R>) =>
+  condition.pipe(
+    Effect.repeat({ until: (holds) => holds, schedule: Schedule.spaced("20 millis") }),
+    Effect.timeout("20 seconds"),
+    Effect.orDie
+  )
 
 let counter = 0
 const fresh = (name: string) => `er:${process.pid}:${++counter}:${name}`
@@ -139,6 +147,44 @@ describe("EffectRedis", () => {
           )
         })))
       ))
+
+    it.effect("reserve: interrupting a blocked BLPOP closes its connection, so it pops nothing afterwards", () =>
+      Effect.gen(function*() {
+        const redis = yield* Redis.Redis
+        const server = yield* RedisServer
+        const list = fresh("abandoned")
+        const blocked = yield* Effect.forkChild(Effect.scoped(Effect.flatMap(
+          redis.reserve,
+          (connection) => connection.send("BLPOP", list, "0")
+        )))
+        yield* waitFor(Effect.map(server.cli("CLIENT", "LIST"), (text) => text.includes("cmd=blpop")))
+        yield* Fiber.interrupt(blocked)
+        // The reserved connection is dropped with the interruption: the server sees the blocked client go.
+        yield* waitFor(Effect.map(server.cli("CLIENT", "LIST"), (text) => !text.includes("cmd=blpop")))
+        yield* redis.send("RPUSH", list, "kept")
+        expect(yield* redis.send("LRANGE", list, "0", "-1")).toStrictEqual(["kept"])
+        // The pool gives a working connection again.
+        expect(yield* Effect.scoped(Effect.flatMap(redis.reserve, (connection) => connection.send("LPOP", list))))
+          .toBe("kept")
+      }).pipe(Effect.provide(redisLayer())))
+
+    it.effect("reserve: closing the service's scope fails a blocked command and closes its connection", () =>
+      Effect.gen(function*() {
+        const server = yield* RedisServer
+        const list = fresh("closing")
+        const scope = yield* Scope.make()
+        const context = yield* Layer.buildWithScope(redisLayer(), scope)
+        const redis = Context.get(context, Redis.Redis)
+        const blocked = yield* Effect.forkDetach(Effect.scoped(Effect.flatMap(
+          redis.reserve,
+          (connection) => connection.send("BLPOP", list, "0")
+        )))
+        yield* waitFor(Effect.map(server.cli("CLIENT", "LIST"), (text) => text.includes("cmd=blpop")))
+        yield* Scope.close(scope, Exit.void)
+        const exit = yield* Fiber.await(blocked)
+        assert.isTrue(Exit.isFailure(exit))
+        yield* waitFor(Effect.map(server.cli("CLIENT", "LIST"), (text) => !text.includes("cmd=blpop")))
+      }))
 
     it.effect("reserve: reserveCommandTimeout bounds a reserved connection's commands", () =>
       Effect.gen(function*() {

@@ -1,4 +1,4 @@
-// The shared KeyValueStore suite on a Redis Cluster (Effect 3: the cluster helper is Effect 3's): listing and
+// The shared KeyValueStore suite on a Redis Cluster, in both runs (Effect 3 and Effect 4): listing and
 // clearing scan every primary, and the keys of one store live in many slots.
 import * as Effect from "#effect/Effect"
 import { describe, expect, layer } from "#test-effect/vitest"

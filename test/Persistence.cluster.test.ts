@@ -1,4 +1,4 @@
-// The shared BackingPersistence suite on a Redis Cluster (Effect 3: the cluster helper is Effect 3's): a store's
+// The shared BackingPersistence suite on a Redis Cluster, in both runs (Effect 3 and Effect 4): a store's
 // keys live in many slots, so getMany / setMany must be split by slot (no CROSSSLOT) and clear must scan every
 // primary.
 import * as Effect from "#effect/Effect"

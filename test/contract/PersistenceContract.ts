@@ -247,6 +247,23 @@ export const suite = (
   )
 
   itFor.effect(
+    "Effect's own PersistedCache over the layer: invalidate removes the result from the backend",
+    () =>
+      Effect.gen(function*() {
+        const backend = yield* backendOf(freshPrefix())
+        const backing = Persistence.layerBackingPersistence().pipe(
+          Layer.provide(Layer.succeed(RemoteCacheBackend, backend))
+        )
+        const between = Effect.gen(function*() {
+          expect(yield* backend.get("persistence:invalidated:GetUser:1")).toStrictEqual(Option.none())
+        }).pipe(Effect.orDie)
+        const result = yield* P.persistedCacheInvalidate(backing, "invalidated", between)
+        // Looked up again after invalidate, and that result is the one persisted for the next cache.
+        expect(result).toStrictEqual({ names: ["user 1 #1", "user 1 #2", "user 1 #2"], lookups: 2 })
+      })
+  )
+
+  itFor.effect(
     "Effect's own PersistedCache over the layer: an expired result is looked up again",
     () =>
       Effect.gen(function*() {

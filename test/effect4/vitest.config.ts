@@ -25,7 +25,7 @@ export default defineConfig({
   test: {
     include: [
       "test/effect4/*.test.ts",
-      "test/EffectRedis.test.ts",
+      "test/EffectRedis*.test.ts",
       "test/MemoryBackend.test.ts",
       "test/MemcachedClient.test.ts",
       "test/RedisBackend.test.ts",
@@ -37,6 +37,8 @@ export default defineConfig({
       "test/RemoteCache.probe.test.ts",
       "test/KeyValueStore.test.ts",
       "test/Persistence.test.ts",
+      "test/Persistence.cluster.test.ts",
+      "test/KeyValueStore.cluster.test.ts",
       "test/RemoteCache.types.test.ts",
       "test/InvalidationBus.test.ts",
       "test/InvalidationBus.redis.test.ts",

@@ -9,8 +9,10 @@
  *
  * @since 0.1.0
  */
-import { Context, Effect, Layer } from "effect"
-import type { Scope } from "effect"
+import * as Context from "#effect/Context"
+import * as Effect from "#effect/Effect"
+import * as Layer from "#effect/Layer"
+import type * as Scope from "#effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as RedisServer from "./RedisServer.js"
 
@@ -58,14 +60,14 @@ export interface RedisClusterShape {
  * @since 0.1.0
  * @category tags
  */
-export class RedisCluster extends Context.Tag("test/RedisCluster")<RedisCluster, RedisClusterShape>() {
+export class RedisCluster extends Context.Service<RedisCluster, RedisClusterShape>()("test/RedisCluster") {
   /**
    * Starts the cluster when built, kills every node and removes their directories when released.
    *
    * @since 0.1.0
    */
   static readonly layer = (options?: RedisClusterOptions): Layer.Layer<RedisCluster> =>
-    Layer.scoped(RedisCluster, make(options))
+    Layer.effect(RedisCluster, make(options))
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
@@ -220,8 +222,8 @@ export const make = (options: RedisClusterOptions = {}): Effect.Effect<RedisClus
             : Effect.succeed(portIndex.get(owner.port)!)
         }),
       waitUntilOk,
-      pause: (index) => Effect.zipRight(servers[index]!.pause, Effect.sync(() => paused.add(servers[index]!))),
-      resume: (index) => Effect.zipRight(Effect.sync(() => paused.delete(servers[index]!)), servers[index]!.resume),
+      pause: (index) => Effect.andThen(servers[index]!.pause, Effect.sync(() => paused.add(servers[index]!))),
+      resume: (index) => Effect.andThen(Effect.sync(() => paused.delete(servers[index]!)), servers[index]!.resume),
       keySlot: (key) => Effect.map(servers[0]!.cli("CLUSTER", "KEYSLOT", key), Number)
     }
     return shape

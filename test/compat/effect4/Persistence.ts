@@ -97,5 +97,31 @@ export const persistedCacheRun = <E, R, R2 = never>(
     return { first, second, lookups }
   }).pipe(Effect.provide(Persistence.layer.pipe(Layer.provide(backing))))
 
+/**
+ * `invalidate` of Effect's `PersistedCache` over `backing`: a cache gets id 1, invalidates it (`between` runs then,
+ * to look at the backing), gets it again; then a second cache gets it. Answers the three names and the lookups.
+ */
+export const persistedCacheInvalidate = <E, R, R2 = never>(
+  backing: Layer.Layer<Persistence.BackingPersistence, E, R>,
+  storeId: string,
+  between: Effect.Effect<void, never, R2>
+) =>
+  Effect.gen(function*() {
+    let lookups = 0
+    const open = PersistedCache.make(
+      (request: GetUser) => Effect.sync(() => ({ id: request.id, name: `user ${request.id} #${++lookups}` })),
+      { storeId, timeToLive: () => "1 hour" }
+    )
+    const names = yield* Effect.scoped(Effect.gen(function*() {
+      const cache = yield* open
+      const before = (yield* cache.get(new GetUser({ id: 1 }))).name
+      yield* cache.invalidate(new GetUser({ id: 1 }))
+      yield* between
+      return [before, (yield* cache.get(new GetUser({ id: 1 }))).name]
+    }))
+    const other = yield* Effect.scoped(Effect.flatMap(open, (cache) => cache.get(new GetUser({ id: 1 }))))
+    return { names: [...names, other.name], lookups }
+  }).pipe(Effect.provide(Persistence.layer.pipe(Layer.provide(backing))))
+
 /** The keys `persistedCacheRun` writes in its store (Effect's `PrimaryKey` of each request). */
 export const persistedKeys = ["GetUser:0", "GetUser:1"]
