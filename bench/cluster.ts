@@ -16,9 +16,9 @@
  * ratios (peer time / our time: above 1 we are faster). Options: `--rounds N`, `--scale X`, `--json`,
  * `--only workload,workload`, `--clients name,name` (ours always runs).
  */
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Scope from "#effect/Scope"
 import { Cluster as IOCluster } from "ioredis"
 import { createCluster, RESP_TYPES } from "redis"
 import { keySlot } from "../src/core/cluster/slot.js"
@@ -91,7 +91,7 @@ const promisePool = async (workload: Workload, op: (i: number) => Promise<unknow
 
 const ours = async (nodes: ReadonlyArray<string>): Promise<Driver> => {
   const scope = Effect.runSync(Scope.make())
-  const client = await Effect.runPromise(Scope.extend(RedisCluster.make({ nodes }), scope))
+  const client = await Effect.runPromise(Scope.provide(RedisCluster.make({ nodes }), scope))
   const run = (workload: Workload) => {
     const op = (i: number): Effect.Effect<unknown, unknown> => {
       switch (workload.id) {
@@ -208,7 +208,7 @@ const main = Effect.gen(function*() {
   yield* Effect.promise(() =>
     first.run({ id: "mix90", ops: 0, concurrency: 1 }).then(async () => {
       const scope = Effect.runSync(Scope.make())
-      const client = await Effect.runPromise(Scope.extend(RedisCluster.make({ nodes: cluster.urls }), scope))
+      const client = await Effect.runPromise(Scope.provide(RedisCluster.make({ nodes: cluster.urls }), scope))
       for (let i = 0; i < KEYS; i += 500) {
         const args: Array<string | Uint8Array> = ["MSET"]
         for (const key of keys.slice(i, i + 500)) args.push(key, value)

@@ -38,9 +38,9 @@
  * of 100 keys across slots, a 90/10 mix, ours vs ioredis `Cluster` and node-redis `createCluster`, on a local
  * cluster of 3 primaries + 3 replicas it starts and stops) with the same `--rounds`.
  */
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Scope from "#effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Inspector from "node:inspector"
@@ -190,7 +190,7 @@ const medianStats = (all: ReadonlyArray<Stats>): Stats => ({
 const startServer = async (scope: Scope.Scope): Promise<string> => {
   const url = process.env["REDIS_URL"]
   if (url !== undefined && url !== "") return url
-  const server = await Effect.runPromise(Scope.extend(RedisServer.make(), scope))
+  const server = await Effect.runPromise(Scope.provide(RedisServer.make(), scope))
   return server.url
 }
 
