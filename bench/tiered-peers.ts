@@ -17,15 +17,15 @@
  * The stampede (`runStampede`): 100 callers at once on one missing key, read-through with a computation that takes
  * a fixed time; it counts the computations (single-flight means one) and times the whole.
  */
-import { BentoCache, bentostore } from "bentocache"
-import { memoryDriver } from "bentocache/drivers/memory"
-import { redisBusDriver, redisDriver } from "bentocache/drivers/redis"
 import * as Context from "#effect/Context"
 import * as Effect from "#effect/Effect"
 import * as Exit from "#effect/Exit"
 import * as Layer from "#effect/Layer"
 import * as Option from "#effect/Option"
 import * as Scope from "#effect/Scope"
+import { BentoCache, bentostore } from "bentocache"
+import { memoryDriver } from "bentocache/drivers/memory"
+import { redisBusDriver, redisDriver } from "bentocache/drivers/redis"
 import { Redis as IORedis } from "ioredis"
 import { setTimeout as sleep } from "node:timers/promises"
 import * as RedisBackend from "../src/RedisBackend.js"
