@@ -1031,7 +1031,9 @@ const runOnLine = (line: Face, script: string, args: ReadonlyArray<string>, env:
     const child = ChildProcess.spawn(
       process.execPath,
       ["--import", "tsx", "--import", Path.join(here, "face.mjs"), Path.join(here, script), ...args],
-      { env: { ...process.env, ...env, BENCH_FACE: line }, stdio: "inherit" }
+      // With --json, this process's stdout carries one JSON object: a child's output (its report goes to a file, but
+      // Effect 4's default logger writes to stdout) is progress, on stderr.
+      { env: { ...process.env, ...env, BENCH_FACE: line }, stdio: ["ignore", asJson ? 2 : 1, 2] }
     )
     child.once("error", reject)
     child.once(
