@@ -10,33 +10,39 @@
  * in-process tier lacks (L2 hit), and new keys through read-through (miss); the stampede row has 100 callers
  * at once on one missing key whose computation takes 20 ms.
  *
- * `npm run bench` builds the library first and runs this script with `bench/built.mjs`, so our clients are the
- * JavaScript of `dist/esm`, what users run; `npx tsx bench/run.ts` measures the TypeScript sources as tsx
- * transforms them instead (with function names kept, one more call per closure: slower, and not what users run).
+ * Both release lines: `npm run bench` builds them, then this script (`runLines`) starts one child per line,
+ * `--face effect3|effect4` narrowing to one, each running this same script (`main`) through `bench/face.mjs`, so
+ * that our clients are the JavaScript of that line's `dist/esm`, what users run, on that line's Effect (the
+ * benchmark's own Effect code imports `#effect/<Module>`, resolved to that build's adapters). Every child measures
+ * ours and the peers itself, against the one server the parent started, and hands its report back as JSON.
  *
- * It starts its own redis-server on a free loopback port, or uses `REDIS_URL` (it then writes and finally removes
- * keys under `bench:` only). Every client runs every workload once to warm up, then each workload is measured for
+ * The parent starts a redis-server on a free loopback port, or uses `REDIS_URL` (the children then write and
+ * finally remove keys under `bench:` only; each child removes its keys, so both lines start from the same state);
+ * `BENCH_FACE=effect4 node --import tsx --import ./bench/face.mjs bench/run.ts` runs one line alone, on a server
+ * of its own. Every client runs every workload once to warm up, then each workload is measured for
  * `--rounds` rounds (default 5); in each round every client runs the same op sequence once, the order rotating from
  * round to round so that no client always follows the same one (whose garbage it may collect). Reported figures
  * are medians over the rounds; a ratio ours/peer is the median of the per-round ratios.
  *
  * Memory: each client then runs 1,000,000 operations at 256 in flight in a child process of its own
- * (`bench/rss.ts`, run as plain JavaScript), and the peak RSS is compared.
+ * (`bench/rss.ts`, run as plain JavaScript over the line's build), and the peak RSS is compared.
  *
  * Options: `--json` (one JSON object on stdout, progress on stderr), `--rounds N`, `--scale X` (ops per round
  * times X), `--only id,id` (workloads: `get-seq`, `get-256`, `get-256-foreach`, `set-1k-px`, `getmany-100`,
  * `mixed-90-10`, `get-16k`, `tiered-l1-seq`, `tiered-l1-seq-compute`, `tiered-l1-256`, `tiered-l2-256`,
- * `tiered-miss-256`, `stampede`, `tiered-l1-hit`; no memory runs then), `--clients name,name`, `--rss-ops N`, `--no-rss`, `--profile file`
- * (a V8 CPU profile of the measured rounds only, without the setup and warm-up; summarise it with
- * `npx tsx bench/cpuprofile.ts file`), `--quick` (3 rounds, a quarter of the ops, 250,000 ops per memory run:
- * about a minute, for a look while working; the figures are noisier).
+ * `tiered-miss-256`, `stampede`, `tiered-l1-hit`; no memory runs then), `--clients name,name`, `--rss-ops N`,
+ * `--no-rss`, `--face effect3|effect4`, `--profile file` (per line, a V8 CPU profile of its measured rounds only,
+ * without the setup and warm-up, written to `file` with the line before the extension: `cpu.effect4.cpuprofile`;
+ * summarise it with `npx tsx bench/cpuprofile.ts file`), `--quick` (3 rounds, a quarter of the ops, 250,000 ops
+ * per memory run: a few minutes for both lines, for a look while working; the figures are noisier).
  *
- * The run ends with the targets, each marked met or missed with its measured value, then (unless `--only` or
- * `--no-faces`) the two release lines side by side (`bench/faces.ts`: the Effect 3 and the Effect 4 face, each in
- * a process of its own, on the same server, taking turns). Then, unless `--only` or
- * `--json` is given or `--no-cluster`, it runs the cluster workloads (`bench/cluster.ts`: GET 256 in flight, getMany
- * of 100 keys across slots, a 90/10 mix, ours vs ioredis `Cluster` and node-redis `createCluster`, on a local
- * cluster of 3 primaries + 3 replicas it starts and stops) with the same `--rounds`.
+ * After every line's report, the run prints the targets of each line ("targets (Effect 3 line)", …), each marked
+ * met or missed with its measured value, then (unless `--face`, `--only` or `--no-faces`) the two release lines
+ * side by side (`bench/faces.ts`: the Effect 3 and the Effect 4 face, each in a process of its own, on the same
+ * server, taking turns). Then, unless `--only` or `--json` is given or `--no-cluster`, it runs the cluster
+ * workloads (`bench/cluster.ts`: GET 256 in flight, getMany of 100 keys across slots, a 90/10 mix, ours vs ioredis
+ * `Cluster` and node-redis `createCluster`, on a local cluster of 3 primaries + 3 replicas it starts and stops) on
+ * each line, with the same `--rounds`.
  */
 import * as Effect from "#effect/Effect"
 import * as Exit from "#effect/Exit"
@@ -1076,6 +1082,14 @@ const runLines = async (): Promise<void> => {
       if (!asJson) process.stdout.write("\n")
       reports[line] = JSON.parse(Fs.readFileSync(file, "utf8")) as LineReport
     }
+    if (!asJson) {
+      const out: Array<string> = []
+      for (const line of lines) {
+        const report = reports[line]!
+        out.push(...targetTables(line, verdictsOf(report.targets), verdictsOf(report.earlierTargets)))
+      }
+      process.stdout.write(`${out.join("\n")}\n`)
+    }
     let faces: ReadonlyArray<unknown> | undefined
     if (lines.length === FACES.length && only === undefined && !flag("--no-faces")) {
       // The two release lines, each in a process of its own on its own Effect, against this same server.
@@ -1083,7 +1097,7 @@ const runLines = async (): Promise<void> => {
       const rows = await compareFaces(url, rounds, log)
       faces = rows
       if (!asJson) {
-        process.stdout.write(`faces: the same workloads on each release line (medians of ${rounds} rounds)\n`)
+        process.stdout.write(`\nfaces: the same workloads on each release line (medians of ${rounds} rounds)\n`)
         process.stdout.write(`${formatFaces(rows)}\n`)
       }
     }
@@ -1100,14 +1114,7 @@ const runLines = async (): Promise<void> => {
           })
         }\n`
       )
-      return
     }
-    const out: Array<string> = []
-    for (const line of lines) {
-      const report = reports[line]!
-      out.push(...targetTables(line, verdictsOf(report.targets), verdictsOf(report.earlierTargets)))
-    }
-    process.stdout.write(`${out.join("\n")}\n`)
   } finally {
     Fs.rmSync(dir, { recursive: true, force: true })
     await Effect.runPromise(Scope.close(scope, Exit.void))
