@@ -1131,7 +1131,8 @@ const runClusters = async (lines: ReadonlyArray<Face>): Promise<void> => {
   const cluster = await startCluster()
   try {
     for (const line of lines) {
-      log(`\ncluster workloads, ${LINE_NAMES[line]}:`)
+      // On stdout: bench/cluster.ts writes its rows there.
+      process.stdout.write(`\ncluster workloads, ${LINE_NAMES[line]}:\n`)
       await runOnLine(line, "cluster.ts", [
         "--nodes",
         cluster.urls.join(","),
