@@ -566,13 +566,15 @@ const targetTables = (
 ): Array<string> => {
   const out: Array<string> = []
   const of = line === undefined ? "" : ` (${LINE_NAMES[line]})`
+  // The widest label sets the column, so that the values line up.
+  const width = Math.max(72, ...[...targets, ...earlier].map((v) => v.label.length))
   const table = (title: string, vs: ReadonlyArray<Verdict>) => {
     if (vs.length === 0) return
     out.push("")
     out.push(title)
     for (const v of vs) {
       out.push(
-        `  ${v.met ? "met    " : "MISSED "} ${pad(v.label, 72)} ${padStart(formatValue(v.value, v.unit), 17)} (${
+        `  ${v.met ? "met    " : "MISSED "} ${pad(v.label, width)} ${padStart(formatValue(v.value, v.unit), 17)} (${
           v.kind === "min" ? ">=" : "<="
         } ${formatValue(v.at, v.unit)})`
       )
