@@ -12,10 +12,10 @@
  * `RedisClient` does. The `-json` peers do what `RedisBackend` does for a user: they `JSON.stringify` the value
  * object on the way in and `JSON.parse` it on the way out.
  */
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Option from "#effect/Option"
+import * as Scope from "#effect/Scope"
 import { Redis as IORedis } from "ioredis"
 import { createClient, RESP_TYPES } from "redis"
 import * as RedisBackend from "../src/RedisBackend.js"
@@ -173,7 +173,7 @@ export interface Ours {
 /** Builds our client (one connection) and the backends over it. */
 export const makeOurs = async (url: string): Promise<Ours> => {
   const scope = Effect.runSync(Scope.make())
-  const client = await Effect.runPromise(Scope.extend(RedisClient.make({ url }), scope))
+  const client = await Effect.runPromise(Scope.provide(RedisClient.make({ url }), scope))
   const backend = (prefix: string, serializer: Serializer.SerializerShape) =>
     Effect.runPromise(
       Effect.provideService(RedisBackend.make({ prefix, serializer }), RedisClient.RedisClient, client)

@@ -14,16 +14,17 @@
  * Every client runs every workload once to warm up, then `--rounds` rounds (default 5); in each round every client
  * runs each workload once, the order rotating. Figures are medians over rounds; a ratio is the median of per-round
  * ratios (peer time / our time: above 1 we are faster). Options: `--rounds N`, `--scale X`, `--json`,
- * `--only workload,workload`, `--clients name,name` (ours always runs).
+ * `--only workload,workload`, `--clients name,name` (ours always runs), `--nodes url,url` (a running cluster's
+ * nodes instead of a fresh one: how `npm run bench` runs it on each release line, through `bench/face.mjs`).
  */
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Scope from "#effect/Scope"
 import { Cluster as IOCluster } from "ioredis"
 import { createCluster, RESP_TYPES } from "redis"
 import { keySlot } from "../src/core/cluster/slot.js"
 import * as RedisCluster from "../src/RedisCluster.js"
-import * as TestCluster from "../test/utils/RedisCluster.js"
+import { startCluster } from "./cluster-nodes.js"
 
 const argv = process.argv.slice(2)
 const option = (name: string): string | undefined => {
@@ -91,7 +92,7 @@ const promisePool = async (workload: Workload, op: (i: number) => Promise<unknow
 
 const ours = async (nodes: ReadonlyArray<string>): Promise<Driver> => {
   const scope = Effect.runSync(Scope.make())
-  const client = await Effect.runPromise(Scope.extend(RedisCluster.make({ nodes }), scope))
+  const client = await Effect.runPromise(Scope.provide(RedisCluster.make({ nodes }), scope))
   const run = (workload: Workload) => {
     const op = (i: number): Effect.Effect<unknown, unknown> => {
       switch (workload.id) {
@@ -189,10 +190,14 @@ const median = (values: ReadonlyArray<number>): number => {
   return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2
 }
 
+const nodes = option("--nodes")?.split(",").filter((url) => url !== "")
+
 const main = Effect.gen(function*() {
-  log("starting a 3+3 cluster…")
-  const cluster = yield* TestCluster.make()
-  const ports = cluster.servers.map((server) => server.port)
+  if (nodes === undefined) log("starting a 3+3 cluster…")
+  const started = nodes === undefined ? yield* Effect.promise(startCluster) : undefined
+  yield* Effect.addFinalizer(() => started === undefined ? Effect.void : Effect.promise(started.close))
+  const cluster = { urls: nodes ?? started!.urls }
+  const ports = cluster.urls.map((url) => Number(new URL(url).port))
   const all: Array<Driver> = [
     yield* Effect.promise(() => ours(cluster.urls)),
     yield* Effect.promise(() => ioredis(ports, "gets")),
@@ -208,7 +213,7 @@ const main = Effect.gen(function*() {
   yield* Effect.promise(() =>
     first.run({ id: "mix90", ops: 0, concurrency: 1 }).then(async () => {
       const scope = Effect.runSync(Scope.make())
-      const client = await Effect.runPromise(Scope.extend(RedisCluster.make({ nodes: cluster.urls }), scope))
+      const client = await Effect.runPromise(Scope.provide(RedisCluster.make({ nodes: cluster.urls }), scope))
       for (let i = 0; i < KEYS; i += 500) {
         const args: Array<string | Uint8Array> = ["MSET"]
         for (const key of keys.slice(i, i + 500)) args.push(key, value)

@@ -16,17 +16,9 @@
  *
  * A ratio is ours / peer in ops/s, the median of the per-round ratios.
  */
-import * as PersistedCache from "@effect/experimental/PersistedCache"
-import * as Persistence from "@effect/experimental/Persistence"
-import * as PersistenceRedis from "@effect/experimental/Persistence/Redis"
-import { Effect, Layer, PrimaryKey, Schema } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Path from "node:path"
 import * as Url from "node:url"
-import * as OwnPersistence from "../src/Persistence.js"
-import * as RedisBackend from "../src/RedisBackend.js"
-import * as RedisClient from "../src/RedisClient.js"
-import * as Serializer from "../src/Serializer.js"
 
 /** The workload ids, for `--only`. */
 export const PERSISTED_WORKLOADS = ["persisted-get", "persisted-get-effect4"] as const
@@ -76,77 +68,18 @@ export const rotate = async (
   return out
 }
 
-// --- Effect 3 ----------------------------------------------------------------------------------------------------
+// --- Effect 3, loaded only by the Effect 3 line's process ---------------------------------------------------------
 
-class GetRecord extends Schema.TaggedRequest<GetRecord>()("GetRecord", {
-  failure: Schema.String,
-  success: Schema.Struct({ id: Schema.Number, name: Schema.String, tags: Schema.Array(Schema.String) }),
-  payload: { id: Schema.Number }
-}) {
-  [PrimaryKey.symbol]() {
-    return `record:${this.id}`
+// `@effect/experimental` runs on Effect 3 only: its row lives in a module of its own, loaded by a specifier the
+// Effect 4 type-check does not follow, so that this module type-checks (and loads) on both lines.
+const effect3Module: string = "./persisted.effect3.js"
+
+const runEffect3 = async (url: string, rounds: number): Promise<PersistedRow> => {
+  const module = (await import(effect3Module)) as {
+    readonly runEffect3: (url: string, rounds: number) => Promise<PersistedRow>
   }
+  return module.runEffect3(url, rounds)
 }
-
-const recordOf = (id: number) => ({ id, name: `a cached record ${id}`.padEnd(60, "."), tags: ["x", "y"] })
-
-/** One Effect 3 side: a PersistedCache over `backing`, its keys persisted, and a run of the gets. */
-const effect3Side = (backing: Layer.Layer<Persistence.BackingPersistence>) =>
-  Effect.gen(function*() {
-    const context = yield* Layer.build(Layer.provide(Persistence.layerResult, backing))
-    const cache = yield* PersistedCache.make({
-      storeId: STORE_ID,
-      lookup: (request: GetRecord) => Effect.succeed(recordOf(request.id)),
-      timeToLive: () => "10 minutes",
-      inMemoryTTL: 0
-    }).pipe(Effect.provide(context))
-    const requests = Array.from({ length: KEYS }, (_, id) => new GetRecord({ id }))
-    // Persisted before the rounds (the lookup runs once per key): every measured get is a persisted hit.
-    yield* Effect.forEach(requests, (request) => cache.get(request), { concurrency: 64, discard: true })
-    return () =>
-      timeGets((ids) =>
-        Effect.runPromise(
-          Effect.forEach(ids, (id) => cache.get(requests[id]!), { concurrency: CONCURRENCY, discard: true })
-        )
-      )
-  })
-
-const runEffect3 = (url: string, rounds: number): Promise<PersistedRow> =>
-  Effect.runPromise(Effect.scoped(Effect.gen(function*() {
-    const { hostname, port } = new URL(url)
-    const ours = yield* effect3Side(
-      OwnPersistence.layerBackingPersistence().pipe(
-        Layer.provide(RedisBackend.layerWithoutClient({ prefix: "bench-persisted-ours:" })),
-        Layer.provide(RedisClient.layer({ url })),
-        Layer.orDie
-      )
-    )
-    const oursJson = yield* effect3Side(
-      OwnPersistence.layerBackingPersistence().pipe(
-        Layer.provide(
-          RedisBackend.layerWithoutClient({ prefix: "bench-persisted-ours-json:", serializer: Serializer.json })
-        ),
-        Layer.provide(RedisClient.layer({ url })),
-        Layer.orDie
-      )
-    )
-    const peer = yield* effect3Side(
-      PersistenceRedis.layer({ host: hostname, port: Number(port), keyPrefix: "bench-persisted-ioredis:" })
-    )
-    const measured = yield* Effect.promise(() =>
-      rotate([["ours", ours], ["ours-json", oursJson], ["ioredis-layer", peer]], rounds)
-    )
-    return {
-      id: "persisted-get",
-      title: "Effect 3: PersistedCache.get (@effect/experimental), every get a persisted hit read from Redis",
-      sides: [
-        { name: "ours", description: "this package's BackingPersistence, RedisBackend (v8), RedisClient" },
-        { name: "ours-json", description: "the same with Serializer.json" },
-        { name: "ioredis-layer", description: "@effect/experimental/Persistence/Redis on ioredis (JSON)" }
-      ],
-      rounds: measured
-    } satisfies PersistedRow
-  })))
 
 // --- Effect 4, in a child process --------------------------------------------------------------------------------
 
@@ -185,7 +118,9 @@ export const runPersisted = async (
 ): Promise<Array<PersistedRow>> => {
   const rows: Array<PersistedRow> = []
   // The stores write outside `bench:` (Effect's Redis layers have no prefix option; they get databases 1 and 2).
-  if (process.env["REDIS_URL"] !== undefined && process.env["REDIS_URL"] !== "") {
+  const userServer = process.env["REDIS_URL"] !== undefined && process.env["REDIS_URL"] !== "" &&
+    process.env["BENCH_OWN_SERVER"] !== "1"
+  if (userServer) {
     log("persisted-get: skipped on REDIS_URL (it writes outside bench: and in databases 1 and 2)")
     return rows
   }

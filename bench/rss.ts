@@ -3,9 +3,10 @@
  * 10% SET of 100-byte values over the 10,000 keys `run.ts` stored) with 256 in flight, then the peak resident set
  * size (`VmHWM`) on one JSON line. Only the client under test is imported, so the figure is that client's.
  *
- * Run by `bench/run.ts`, transpiled to plain JavaScript (a loader such as `tsx` adds memory of its own per module
- * loaded, more for the client with more modules). By hand: `npx tsx bench/rss.ts <client> <redis url> [ops]`, whose
- * figures include the loader's.
+ * Run by `bench/run.ts`, transpiled to plain JavaScript over one release line's build (a loader such as `tsx` adds
+ * memory of its own per module loaded, more for the client with more modules): its imports of the library and of
+ * `#effect/*` then name that build's files, so ours runs on that line's Effect. By hand:
+ * `npx tsx bench/rss.ts <client> <redis url> [ops]` (the Effect 3 sources), whose figures include the loader's.
  */
 import * as Fs from "node:fs"
 
@@ -60,13 +61,13 @@ const run = async (): Promise<void> => {
   switch (client) {
     case "ours":
     case "ours-backend": {
-      const Effect = await import("effect/Effect")
-      const Exit = await import("effect/Exit")
-      const Scope = await import("effect/Scope")
+      const Effect = await import("#effect/Effect")
+      const Exit = await import("#effect/Exit")
+      const Scope = await import("#effect/Scope")
       const RedisClient = await import("../src/RedisClient.js")
       const scope = Effect.runSync(Scope.make())
-      const redis = await Effect.runPromise(Scope.extend(RedisClient.make({ url }), scope))
-      let exec = (i: number): import("effect/Effect").Effect<unknown, unknown> =>
+      const redis = await Effect.runPromise(Scope.provide(RedisClient.make({ url }), scope))
+      let exec = (i: number): import("#effect/Effect").Effect<unknown, unknown> =>
         isSet(i) ? redis.send(["SET", keys[keyOf(i)]!, value]) : redis.send(["GET", keys[keyOf(i)]!])
       if (client === "ours-backend") {
         // Loaded only here: the raw client's figure must not include the backend's modules.

@@ -10,37 +10,44 @@
  * in-process tier lacks (L2 hit), and new keys through read-through (miss); the stampede row has 100 callers
  * at once on one missing key whose computation takes 20 ms.
  *
- * `npm run bench` builds the library first and runs this script with `bench/built.mjs`, so our clients are the
- * JavaScript of `dist/esm`, what users run; `npx tsx bench/run.ts` measures the TypeScript sources as tsx
- * transforms them instead (with function names kept, one more call per closure: slower, and not what users run).
+ * Both release lines: `npm run bench` builds them, then this script (`runLines`) starts one child per line,
+ * `--face effect3|effect4` narrowing to one, each running this same script (`main`) through `bench/face.mjs`, so
+ * that our clients are the JavaScript of that line's `dist/esm`, what users run, on that line's Effect (the
+ * benchmark's own Effect code imports `#effect/<Module>`, resolved to that build's adapters). Every child measures
+ * ours and the peers itself, against the one server the parent started, and hands its report back as JSON.
  *
- * It starts its own redis-server on a free loopback port, or uses `REDIS_URL` (it then writes and finally removes
- * keys under `bench:` only). Every client runs every workload once to warm up, then each workload is measured for
+ * The parent starts a redis-server on a free loopback port, or uses `REDIS_URL` (the children then write and
+ * finally remove keys under `bench:` only; each child removes its keys, so both lines start from the same state);
+ * `BENCH_FACE=effect4 node --import tsx --import ./bench/face.mjs bench/run.ts` runs one line alone, on a server
+ * of its own. Every client runs every workload once to warm up, then each workload is measured for
  * `--rounds` rounds (default 5); in each round every client runs the same op sequence once, the order rotating from
  * round to round so that no client always follows the same one (whose garbage it may collect). Reported figures
  * are medians over the rounds; a ratio ours/peer is the median of the per-round ratios.
  *
  * Memory: each client then runs 1,000,000 operations at 256 in flight in a child process of its own
- * (`bench/rss.ts`, run as plain JavaScript), and the peak RSS is compared.
+ * (`bench/rss.ts`, run as plain JavaScript over the line's build), and the peak RSS is compared.
  *
  * Options: `--json` (one JSON object on stdout, progress on stderr), `--rounds N`, `--scale X` (ops per round
  * times X), `--only id,id` (workloads: `get-seq`, `get-256`, `get-256-foreach`, `set-1k-px`, `getmany-100`,
  * `mixed-90-10`, `get-16k`, `tiered-l1-seq`, `tiered-l1-seq-compute`, `tiered-l1-256`, `tiered-l2-256`,
- * `tiered-miss-256`, `stampede`, `tiered-l1-hit`, `persisted-get`, `persisted-get-effect4`; no memory runs then), `--clients name,name`, `--rss-ops N`, `--no-rss`, `--profile file`
- * (a V8 CPU profile of the measured rounds only, without the setup and warm-up; summarise it with
- * `npx tsx bench/cpuprofile.ts file`), `--quick` (3 rounds, a quarter of the ops, 250,000 ops per memory run:
- * about a minute, for a look while working; the figures are noisier).
+ * `tiered-miss-256`, `stampede`, `tiered-l1-hit`, `persisted-get`, `persisted-get-effect4`; no memory runs then),
+ * `--clients name,name`, `--rss-ops N`,
+ * `--no-rss`, `--face effect3|effect4`, `--profile file` (per line, a V8 CPU profile of its measured rounds only,
+ * without the setup and warm-up, written to `file` with the line before the extension: `cpu.effect4.cpuprofile`;
+ * summarise it with `npx tsx bench/cpuprofile.ts file`), `--quick` (3 rounds, a quarter of the ops, 250,000 ops
+ * per memory run: a few minutes for both lines, for a look while working; the figures are noisier).
  *
- * The run ends with the targets, each marked met or missed with its measured value, then (unless `--only` or
- * `--no-faces`) the two release lines side by side (`bench/faces.ts`: the Effect 3 and the Effect 4 face, each in
- * a process of its own, on the same server, taking turns). Then, unless `--only` or
- * `--json` is given or `--no-cluster`, it runs the cluster workloads (`bench/cluster.ts`: GET 256 in flight, getMany
- * of 100 keys across slots, a 90/10 mix, ours vs ioredis `Cluster` and node-redis `createCluster`, on a local
- * cluster of 3 primaries + 3 replicas it starts and stops) with the same `--rounds`.
+ * After every line's report, the run prints the targets of each line ("targets (Effect 3 line)", …), each marked
+ * met or missed with its measured value, then (unless `--face`, `--only` or `--no-faces`) the two release lines
+ * side by side (`bench/faces.ts`: the Effect 3 and the Effect 4 face, each in a process of its own, on the same
+ * server, taking turns). Then, unless `--only` or `--json` is given or `--no-cluster`, it runs the cluster
+ * workloads (`bench/cluster.ts`: GET 256 in flight, getMany of 100 keys across slots, a 90/10 mix, ours vs ioredis
+ * `Cluster` and node-redis `createCluster`, on a local cluster of 3 primaries + 3 replicas it starts and stops) on
+ * each line, with the same `--rounds`.
  */
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Scope from "effect/Scope"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Scope from "#effect/Scope"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Inspector from "node:inspector"
@@ -52,7 +59,6 @@ import * as Vm from "node:vm"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as Serializer from "../src/Serializer.js"
-import * as RedisServer from "../test/utils/RedisServer.js"
 import {
   type Driver,
   ioredis,
@@ -66,8 +72,9 @@ import {
   oursRemote,
   type Round
 } from "./clients.js"
+import { startCluster } from "./cluster-nodes.js"
 import { type Dataset, makeDataset, makeWorkload, RAW_PREFIX, ROOT_PREFIX, type Workload } from "./data.js"
-import { compareFaces, formatFaces } from "./faces.js"
+import { compareFaces, FACES, formatFaces } from "./faces.js"
 import { formatPersisted, PERSISTED_WORKLOADS, runPersisted, statsOf } from "./persisted.js"
 import {
   bentocache,
@@ -102,6 +109,20 @@ const onlyClients = list("--clients")
 const rssOps = Number(option("--rss-ops") ?? (quick ? 250_000 : 1_000_000))
 const withRss = !flag("--no-rss")
 const profileFile = option("--profile")
+
+// -------------------------------------------------------------------------------------------------------------------
+// release lines
+// -------------------------------------------------------------------------------------------------------------------
+
+type Face = (typeof FACES)[number]
+const LINE_NAMES: Record<Face, string> = { effect3: "Effect 3 line", effect4: "Effect 4 line" }
+/**
+ * The line this process measures, set in a child that `bench/face.mjs` points at that line's build; unset in the
+ * run that starts one child per line (`runLines`).
+ */
+const face = process.env["BENCH_FACE"] as Face | undefined
+/** Set by `runLines` in its children: where a child writes its report (the `--json` object), read back by it. */
+const resultFile = process.env["BENCH_RESULT"]
 
 // Progress goes to stderr, so that `--json` leaves exactly one JSON object on stdout.
 const log = (line: string): void => {
@@ -191,7 +212,9 @@ const medianStats = (all: ReadonlyArray<Stats>): Stats => ({
 const startServer = async (scope: Scope.Scope): Promise<string> => {
   const url = process.env["REDIS_URL"]
   if (url !== undefined && url !== "") return url
-  const server = await Effect.runPromise(Scope.extend(RedisServer.make(), scope))
+  // Loaded only here: a child measuring a line gets its parent's server and need not load the test utilities.
+  const RedisServer = await import("../test/utils/RedisServer.js")
+  const server = await Effect.runPromise(Scope.provide(RedisServer.make(), scope))
   return server.url
 }
 
@@ -313,40 +336,32 @@ interface RssResult {
 
 /**
  * The memory runs execute plain JavaScript, as a deployed application does: under `tsx` every module passes
- * through its loader, which costs more memory the more modules a client has (Effect has hundreds). So `rss.ts`
- * and the sources are transpiled (TypeScript's `transpileModule`, no type-checking) into a temporary directory
- * that sees this project's `node_modules`.
+ * through its loader, which costs more memory the more modules a client has (Effect has hundreds). So `rss.ts` is
+ * transpiled (TypeScript's `transpileModule`, no type-checking) into a temporary directory that sees this project's
+ * `node_modules`, its imports of the library (`../src/…`) and of `#effect/*` rewritten to the files of the measured
+ * line's build (`build/<line>/dist/esm`), whose own `effect` is that line's Effect.
  */
-const compileRssScript = async (): Promise<{ readonly script: string; readonly dir: string }> => {
+const compileRssScript = async (face: Face): Promise<{ readonly script: string; readonly dir: string }> => {
   const ts = (await import("typescript")).default
   const root = Path.resolve(Path.dirname(Url.fileURLToPath(import.meta.url)), "..")
+  const dist = Url.pathToFileURL(Path.join(root, "build", face, "dist", "esm")).href
   const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "erc-bench-"))
-  const emit = (relative: string) => {
-    const source = Fs.readFileSync(Path.join(root, relative), "utf8")
-    const { outputText } = ts.transpileModule(source, {
-      compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
-      fileName: relative
-    })
-    const out = Path.join(dir, relative.replace(/\.ts$/, ".js"))
-    Fs.mkdirSync(Path.dirname(out), { recursive: true })
-    Fs.writeFileSync(out, outputText)
-  }
-  const walk = (relative: string): Array<string> =>
-    Fs.readdirSync(Path.join(root, relative), { withFileTypes: true }).flatMap((entry) =>
-      entry.isDirectory()
-        ? walk(Path.join(relative, entry.name))
-        : entry.name.endsWith(".ts")
-        ? [Path.join(relative, entry.name)]
-        : []
-    )
-  for (const file of [...walk("src"), "bench/rss.ts"]) emit(file)
-  // The face reaches Effect through `#effect/<Module>`: here, as in the Effect 3 build, its Effect 3 adapters.
+  const source = Fs.readFileSync(Path.join(root, "bench", "rss.ts"), "utf8")
+  const { outputText } = ts.transpileModule(source, {
+    compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 },
+    fileName: "bench/rss.ts"
+  })
+  const out = Path.join(dir, "bench", "rss.js")
+  Fs.mkdirSync(Path.dirname(out), { recursive: true })
   Fs.writeFileSync(
-    Path.join(dir, "package.json"),
-    JSON.stringify({ type: "module", imports: { "#effect/*": "./src/compat/effect3/*.js" } })
+    out,
+    outputText
+      .replaceAll(`"../src/`, `"${dist}/`)
+      .replace(/"#effect\/(\w+)"/g, (_, module: string) => `"${dist}/compat/${face}/${module}.js"`)
   )
+  Fs.writeFileSync(Path.join(dir, "package.json"), JSON.stringify({ type: "module" }))
   Fs.symlinkSync(Path.join(root, "node_modules"), Path.join(dir, "node_modules"), "dir")
-  return { script: Path.join(dir, "bench", "rss.js"), dir }
+  return { script: out, dir }
 }
 
 const measureRss = (script: string, client: string, url: string): Promise<RssResult> =>
@@ -544,6 +559,33 @@ const formatValue = (value: number, unit: Target["unit"]): string =>
     : unit === "%"
     ? `${value.toFixed(1)} %`
     : String(value)
+
+/** A line's targets and earlier targets, each marked met or missed, as the closing tables of a report. */
+const targetTables = (
+  line: Face | undefined,
+  targets: ReadonlyArray<Verdict>,
+  earlier: ReadonlyArray<Verdict>
+): Array<string> => {
+  const out: Array<string> = []
+  const of = line === undefined ? "" : ` (${LINE_NAMES[line]})`
+  // The widest label sets the column, so that the values line up.
+  const width = Math.max(72, ...[...targets, ...earlier].map((v) => v.label.length))
+  const table = (title: string, vs: ReadonlyArray<Verdict>) => {
+    if (vs.length === 0) return
+    out.push("")
+    out.push(title)
+    for (const v of vs) {
+      out.push(
+        `  ${v.met ? "met    " : "MISSED "} ${pad(v.label, width)} ${padStart(formatValue(v.value, v.unit), 17)} (${
+          v.kind === "min" ? ">=" : "<="
+        } ${formatValue(v.at, v.unit)})`
+      )
+    }
+  }
+  table(`targets${of}:`, targets)
+  table(`earlier targets${of}:`, earlier)
+  return out
+}
 
 const pad = (s: string, n: number): string => s.length >= n ? s : s + " ".repeat(n - s.length)
 const padStart = (s: string, n: number): string => s.length >= n ? s : " ".repeat(n - s.length) + s
@@ -762,13 +804,16 @@ const main = async (): Promise<void> => {
     const tiered = only === undefined || only.includes(TIERED_WORKLOAD)
       ? await runTieredL1Hit(url, rounds)
       : undefined
-    const persisted = only === undefined || PERSISTED_WORKLOADS.some((id) => only.includes(id))
-      ? await runPersisted(url, rounds, only, log)
-      : []
+    // The Effect 3 line's process runs both rows (`persisted-get-effect4` in a child process of its own, on the
+    // Effect 4 build); the Effect 4 line's runs none.
+    const persistedIds = (face ?? "effect3") === "effect4" ?
+      [] :
+      (only ?? PERSISTED_WORKLOADS).filter((id) => (PERSISTED_WORKLOADS as ReadonlyArray<string>).includes(id))
+    const persisted = persistedIds.length > 0 ? await runPersisted(url, rounds, persistedIds, log) : []
 
     const rss: Array<RssResult> = []
     if (withRss && only === undefined) {
-      const { dir, script } = await compileRssScript()
+      const { dir, script } = await compileRssScript(face ?? "effect3")
       try {
         for (const client of ["ours", "ours-backend", "ioredis", "ioredis-auto", "node-redis"]) {
           if (onlyClients !== undefined && !onlyClients.includes(client)) continue
@@ -811,7 +856,7 @@ const main = async (): Promise<void> => {
       Math.round(Os.totalmem() / 2 ** 30)
     } GiB`
 
-    if (asJson) {
+    if (asJson || resultFile !== undefined) {
       const workloadsJson: Record<string, Record<string, Stats>> = {}
       for (const result of results) workloadsJson[result.workload.id] = result.stats
       const skipped: Record<string, string> = {}
@@ -829,32 +874,37 @@ const main = async (): Promise<void> => {
       const memory: Record<string, { opsPerSec: number; peakRssMiB: number }> = {}
       for (const r of rss) memory[r.client] = { opsPerSec: r.opsPerSec, peakRssMiB: r.peakRssMiB }
       const targetsJson = (vs: ReadonlyArray<Verdict>) =>
-        Object.fromEntries(vs.map((v) => [v.label, { at: v.at, kind: v.kind, value: v.value, met: v.met }]))
-      process.stdout.write(
-        `${
-          JSON.stringify({
-            date,
-            node: process.version,
-            redis: redisVersion,
-            machine,
-            rounds,
-            workloads: workloadsJson,
-            ratios,
-            stampede: stampedeStats,
-            memory,
-            memoryRatios,
-            targets: targetsJson(verdicts),
-            earlierTargets: targetsJson(earlier),
-            skipped
-          })
-        }\n`
-      )
-      return
+        Object.fromEntries(
+          vs.map((v) => [v.label, { at: v.at, kind: v.kind, unit: v.unit, value: v.value, met: v.met }])
+        )
+      const report = `${
+        JSON.stringify({
+          line: face,
+          date,
+          node: process.version,
+          redis: redisVersion,
+          machine,
+          rounds,
+          workloads: workloadsJson,
+          ratios,
+          stampede: stampedeStats,
+          memory,
+          memoryRatios,
+          targets: targetsJson(verdicts),
+          earlierTargets: targetsJson(earlier),
+          skipped
+        })
+      }\n`
+      if (resultFile !== undefined) Fs.writeFileSync(resultFile, report)
+      else process.stdout.write(report)
+      if (asJson) return
     }
 
     const out: Array<string> = []
     out.push(
-      `redis ${redisVersion}, node ${process.version}, ${machine}, ${date.slice(0, 10)}; median of ${rounds} rounds`
+      `${
+        face === undefined ? "" : `${LINE_NAMES[face]} (build/${face}): `
+      }redis ${redisVersion}, node ${process.version}, ${machine}, ${date.slice(0, 10)}; median of ${rounds} rounds`
     )
     out.push("")
     out.push("clients (ours in Effect, the others in async loops):")
@@ -950,28 +1000,9 @@ const main = async (): Promise<void> => {
         `  ratios: ${Object.entries(memoryRatios).map(([k, v]) => `${k.slice(4)} ${v.toFixed(2)}`).join(", ")}`
       )
     }
-    const table = (title: string, vs: ReadonlyArray<Verdict>) => {
-      if (vs.length === 0) return
-      out.push("")
-      out.push(title)
-      for (const v of vs) {
-        out.push(
-          `  ${v.met ? "met    " : "MISSED "} ${pad(v.label, 72)} ${padStart(formatValue(v.value, v.unit), 17)} (${
-            v.kind === "min" ? ">=" : "<="
-          } ${formatValue(v.at, v.unit)})`
-        )
-      }
-    }
-    table("targets:", verdicts)
-    table("earlier targets:", earlier)
+    // Run by `runLines`, which prints every line's targets together at the end.
+    if (resultFile === undefined) out.push(...targetTables(face, verdicts, earlier))
     process.stdout.write(`${out.join("\n")}\n`)
-    if (only === undefined && !flag("--no-faces")) {
-      // The two release lines, each in a process of its own on its own Effect, against this same server.
-      log("\nfaces (bench/faces.ts): the Effect 3 and the Effect 4 line, taking turns")
-      const rows = await compareFaces(url, rounds, log)
-      process.stdout.write(`\nfaces: the same workloads on each release line (medians of ${rounds} rounds)\n`)
-      process.stdout.write(`${formatFaces(rows)}\n`)
-    }
   } finally {
     for (const driver of drivers) await driver.close()
     for (const side of stampedeSides) await side.close()
@@ -995,27 +1026,160 @@ const main = async (): Promise<void> => {
   }
 }
 
-// The cluster workloads need a cluster of their own: run in a child process after the single-server ones, so that
-// neither run's servers or garbage weigh on the other. The child gets this process's loaders (`--import …`), so it
-// measures the same build of the library.
-const runCluster = (): void => {
-  if (only !== undefined || asJson || flag("--no-cluster")) return
-  const script = Path.join(Path.dirname(Url.fileURLToPath(import.meta.url)), "cluster.ts")
-  log("\ncluster workloads (bench/cluster.ts):")
-  const child = ChildProcess.spawnSync(process.execPath, [
-    ...process.execArgv,
-    script,
-    "--rounds",
-    String(rounds),
-    "--scale",
-    String(scale)
-  ], {
-    stdio: "inherit"
-  })
-  if (child.status !== 0) process.exitCode = 1
+// -------------------------------------------------------------------------------------------------------------------
+// both lines
+// -------------------------------------------------------------------------------------------------------------------
+
+const here = Path.dirname(Url.fileURLToPath(import.meta.url))
+
+/** `--profile file` of a line: `file` with the line before its extension (`cpu.cpuprofile` → `cpu.effect4.cpuprofile`). */
+const profileOf = (file: string, line: Face): string => {
+  const ext = Path.extname(file)
+  return `${file.slice(0, file.length - ext.length)}.${line}${ext}`
 }
 
-main().then(runCluster).catch((error: unknown) => {
-  console.error(error)
-  process.exitCode = 1
-})
+/** This run's arguments for a child measuring one line: without `--face`, with that line's profile file. */
+const childArgs = (line: Face): Array<string> => {
+  const args: Array<string> = []
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--face") i++
+    else if (argv[i] === "--profile") args.push("--profile", profileOf(argv[++i]!, line))
+    else args.push(argv[i]!)
+  }
+  return args
+}
+
+/** Runs `script` in a child on `line`'s build and Effect (`bench/face.mjs`), its output this process's own. */
+const runOnLine = (line: Face, script: string, args: ReadonlyArray<string>, env: Record<string, string>) =>
+  new Promise<void>((resolve, reject) => {
+    const child = ChildProcess.spawn(
+      process.execPath,
+      ["--import", "tsx", "--import", Path.join(here, "face.mjs"), Path.join(here, script), ...args],
+      // With --json, this process's stdout carries one JSON object: a child's output (its report goes to a file, but
+      // Effect 4's default logger writes to stdout) is progress, on stderr.
+      { env: { ...process.env, ...env, BENCH_FACE: line }, stdio: ["ignore", asJson ? 2 : 1, 2] }
+    )
+    child.once("error", reject)
+    child.once(
+      "exit",
+      (code) => code === 0 ? resolve() : reject(new Error(`the ${line} run of ${script} exited with ${code}`))
+    )
+  })
+
+/** A line's report, as a child writes it (the `--json` object). */
+interface LineReport {
+  readonly targets: Record<string, Omit<Verdict, "label">>
+  readonly earlierTargets: Record<string, Omit<Verdict, "label">>
+  readonly [key: string]: unknown
+}
+
+const verdictsOf = (json: LineReport["targets"]): Array<Verdict> =>
+  Object.entries(json).map(([label, v]) => ({ ...v, label }))
+
+/**
+ * `npm run bench`: one child per release line (`--face` narrows to one), each measuring ours and the peers, taking
+ * turns as above, against the one server this process starts; then every line's targets, the lines side by side
+ * (`bench/faces.ts`) and the cluster workloads on each line, on one cluster.
+ */
+const runLines = async (): Promise<void> => {
+  const chosen = option("--face")
+  if (chosen !== undefined && !(FACES as ReadonlyArray<string>).includes(chosen)) {
+    throw new Error(`--face must be one of ${FACES.join(", ")}, not ${chosen}`)
+  }
+  const lines: ReadonlyArray<Face> = chosen === undefined ? FACES : [chosen as Face]
+  const scope = Effect.runSync(Scope.make())
+  const dir = Fs.mkdtempSync(Path.join(Os.tmpdir(), "erc-bench-lines-"))
+  try {
+    const url = await startServer(scope)
+    const reports: Partial<Record<Face, LineReport>> = {}
+    for (const line of lines) {
+      log(`\n${LINE_NAMES[line]} (build/${line}, its own Effect):`)
+      const file = Path.join(dir, `${line}.json`)
+      // REDIS_URL: the child uses this server and removes its keys when done, so each line starts from the same state.
+      // BENCH_OWN_SERVER: the server is the benchmark's own (not the user's REDIS_URL), so rows that write outside
+      // `bench:` (the persisted rows) may run.
+      const own = process.env["REDIS_URL"] === undefined || process.env["REDIS_URL"] === ""
+      await runOnLine(line, "run.ts", childArgs(line), {
+        BENCH_RESULT: file,
+        REDIS_URL: url,
+        ...(own ? { BENCH_OWN_SERVER: "1" } : {})
+      })
+      if (!asJson) process.stdout.write("\n")
+      reports[line] = JSON.parse(Fs.readFileSync(file, "utf8")) as LineReport
+    }
+    if (!asJson) {
+      const out: Array<string> = []
+      for (const line of lines) {
+        const report = reports[line]!
+        out.push(...targetTables(line, verdictsOf(report.targets), verdictsOf(report.earlierTargets)))
+      }
+      process.stdout.write(`${out.join("\n")}\n`)
+    }
+    let faces: ReadonlyArray<unknown> | undefined
+    if (lines.length === FACES.length && only === undefined && !flag("--no-faces")) {
+      // The two release lines, each in a process of its own on its own Effect, against this same server.
+      log("\nfaces (bench/faces.ts): the Effect 3 and the Effect 4 line, taking turns")
+      const rows = await compareFaces(url, rounds, log)
+      faces = rows
+      if (!asJson) {
+        process.stdout.write(`\nfaces: the same workloads on each release line (medians of ${rounds} rounds)\n`)
+        process.stdout.write(`${formatFaces(rows)}\n`)
+      }
+    }
+    if (asJson) {
+      const targets = (key: "targets" | "earlierTargets") =>
+        Object.fromEntries(lines.map((line) => [line, reports[line]![key]]))
+      process.stdout.write(
+        `${
+          JSON.stringify({
+            lines: reports,
+            targets: targets("targets"),
+            earlierTargets: targets("earlierTargets"),
+            faces
+          })
+        }\n`
+      )
+    }
+  } finally {
+    Fs.rmSync(dir, { recursive: true, force: true })
+    await Effect.runPromise(Scope.close(scope, Exit.void))
+  }
+  await runClusters(lines)
+}
+
+// The cluster workloads need a cluster of their own: started after the single-server ones, so that neither run's
+// servers weigh on the other, and measured on each line in a child of its own (`bench/cluster.ts --nodes …`), so
+// that one line's garbage does not weigh on the other's either; both lines use the same cluster.
+const runClusters = async (lines: ReadonlyArray<Face>): Promise<void> => {
+  if (only !== undefined || asJson || flag("--no-cluster")) return
+  log("\ncluster workloads (bench/cluster.ts): starting a 3+3 cluster…")
+  const cluster = await startCluster()
+  try {
+    for (const line of lines) {
+      // On stdout: bench/cluster.ts writes its rows there.
+      process.stdout.write(`\ncluster workloads, ${LINE_NAMES[line]}:\n`)
+      await runOnLine(line, "cluster.ts", [
+        "--nodes",
+        cluster.urls.join(","),
+        "--rounds",
+        String(rounds),
+        "--scale",
+        String(scale)
+      ], {})
+    }
+  } finally {
+    await cluster.close()
+  }
+}
+
+if (face === undefined) {
+  runLines().catch((error: unknown) => {
+    console.error(error)
+    process.exitCode = 1
+  })
+} else {
+  main().catch((error: unknown) => {
+    console.error(error)
+    process.exitCode = 1
+  })
+}

@@ -17,15 +17,15 @@
  * The stampede (`runStampede`): 100 callers at once on one missing key, read-through with a computation that takes
  * a fixed time; it counts the computations (single-flight means one) and times the whole.
  */
+import * as Context from "#effect/Context"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Layer from "#effect/Layer"
+import * as Option from "#effect/Option"
+import * as Scope from "#effect/Scope"
 import { BentoCache, bentostore } from "bentocache"
 import { memoryDriver } from "bentocache/drivers/memory"
 import { redisBusDriver, redisDriver } from "bentocache/drivers/redis"
-import * as Context from "effect/Context"
-import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
-import * as Scope from "effect/Scope"
 import { Redis as IORedis } from "ioredis"
 import { setTimeout as sleep } from "node:timers/promises"
 import * as RedisBackend from "../src/RedisBackend.js"
@@ -98,7 +98,7 @@ export const oursTiered = async (url: string, dataset: Dataset): Promise<Driver>
     yield* Effect.forEach(dataset.keys, (key) => caches.hot.get(key), { concurrency: 256, discard: true })
     return caches
   })
-  const caches = await Effect.runPromise(Scope.extend(build, scope))
+  const caches = await Effect.runPromise(Scope.provide(build, scope))
   return {
     name: "ours-tiered",
     description: "TieredCache (L1 in process) over RemoteCache.defaultPolicy, RedisBackend, layerRedisBus",
@@ -248,7 +248,7 @@ const STAMPEDE_VALUE = makeObject(0, STAMPEDE.valueBytes)
 /** Ours: `getOrCompute` from 100 fibers at once (`Effect.forEach`, unbounded), the computation an `Effect.sleep`. */
 export const oursStampede = async (url: string): Promise<Stampede> => {
   const scope = Effect.runSync(Scope.make())
-  const cache = await Effect.runPromise(Scope.extend(
+  const cache = await Effect.runPromise(Scope.provide(
     TieredCache.layerRedis({ capacity: 1_000, l1Ttl: TTL_MILLIS, channel: `${TIERED_PREFIX}stampede` }).pipe(
       Layer.provide(RemoteCache.layerDefault),
       Layer.provide(RedisBackend.layerWithoutClient({ prefix: TIERED_PREFIX })),

@@ -3,7 +3,9 @@
  * (so an L1 miss would cost a round trip; an L1 hit must cost none). One fiber, one `get` after another, each
  * timed.
  */
-import { Context, Effect, Layer } from "effect"
+import * as Context from "#effect/Context"
+import * as Effect from "#effect/Effect"
+import * as Layer from "#effect/Layer"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RemoteCache from "../src/RemoteCache.js"
