@@ -12,6 +12,20 @@
 export * as InvalidationBus from "./InvalidationBus.js"
 
 /**
+ * A memcached client on the meta protocol: one pipelined connection per server, keys spread by a ketama ring.
+ *
+ * @since 0.2.0
+ */
+export * as MemcachedClient from "./MemcachedClient.js"
+
+/**
+ * The typed errors of the memcached client.
+ *
+ * @since 0.2.0
+ */
+export * as MemcachedError from "./MemcachedError.js"
+
+/**
  * The in-process backend: same contract as Redis, no server; for demos and tests.
  *
  * @since 0.1.0

@@ -27,6 +27,7 @@ export default defineConfig({
       "test/effect4/*.test.ts",
       "test/EffectRedis.test.ts",
       "test/MemoryBackend.test.ts",
+      "test/MemcachedClient.test.ts",
       "test/RedisBackend.test.ts",
       "test/RedisClient.correctness.test.ts",
       "test/RedisClient.outages.test.ts",
