@@ -19,6 +19,7 @@ import * as Config from "#effect/Config"
 import type * as Duration from "#effect/Duration"
 import * as Effect from "#effect/Effect"
 import * as Layer from "#effect/Layer"
+import * as Item from "./core/memcached/item.js"
 import * as Backend from "./internal/backend/backend.js"
 import * as Codec from "./internal/backend/codec.js"
 import { GenerationCache } from "./internal/backend/memcached/generation.js"
@@ -68,6 +69,13 @@ export interface MakeOptions {
    * single process, whose own `clear` it always sees at once). Default 1 second.
    */
   readonly generationTtl?: Duration.Input | undefined
+  /**
+   * The servers' item size (their `-I`), in bytes. A value that would not fit in an item with its key (memcached
+   * counts 59 bytes of its own besides) fails with `CacheInputError` before anything is sent. Set it to the
+   * servers' `-I`: a value the server refuses instead fails the same way, but memcached then also drops the item
+   * the key held, even for `setIfAbsent`. Default 1 MiB (1,048,576), memcached's default.
+   */
+  readonly maxItemSize?: number | undefined
 }
 
 /**
@@ -87,12 +95,12 @@ export interface MemcachedBackendOptions extends MemcachedClient.MemcachedClient
  * ticks once a second, so an entry may expire up to a second before its TTL (never after); a TTL over 30 days is
  * sent as a Unix time, and one reaching past 2038-01-19T03:14:07Z expires then (memcached keeps no later date); no
  * TTL, an infinite one or one past `Number.MAX_SAFE_INTEGER` ms means no expiry; a TTL that truncates to 0 ms or
- * less removes the key instead of writing; `NaN` fails with `CacheInputError`, and so does a value over the server's
- * item size (`-I`, 1 MiB by default). `getWithTtl` returns the TTL left as a lower bound, in whole seconds.
+ * less removes the key instead of writing; `NaN` fails with `CacheInputError`, and so does a value that does not fit in
+ * `maxItemSize`, before anything is sent. `getWithTtl` returns the TTL left as a lower bound, in whole seconds.
  * `setIfAbsent` is one `ms` in add mode. `getMany` and `setMany` are pipelined per server, the servers in parallel;
  * when a server fails, `getMany` fails whole, `setMany` stores the other servers' entries and fails with the first
  * failed key. `deleteMany` sends one `md` per key, pipelined. `clear` increments the prefix's generation (see
- * {@link MakeOptions.generationTtl} for when other processes see it). An invalid `generationTtl` is a defect
+ * {@link MakeOptions.generationTtl} for when other processes see it). An invalid `generationTtl` or `maxItemSize` is a defect
  * (`IllegalArgumentError`; `IllegalArgumentException` on Effect 3).
  *
  * @since 0.2.0
@@ -107,6 +115,12 @@ export const make = (
       ? { _tag: "Valid" as const, millis: defaultGenerationTtlMillis }
       : durationMillis(options.generationTtl, "generationTtl", { allowZero: true })
     if (checked._tag === "Invalid") return yield* Effect.die(new Cause.IllegalArgumentError(checked.message))
+    const maxItemSize = options.maxItemSize
+    if (maxItemSize !== undefined && !(Number.isSafeInteger(maxItemSize) && maxItemSize > Item.itemOverhead)) {
+      return yield* Effect.die(
+        new Cause.IllegalArgumentError(`maxItemSize must be an integer over ${Item.itemOverhead}, not ${maxItemSize}`)
+      )
+    }
     const prefix = options.prefix ?? defaultPrefix
     // The generation's reads run as fibers of their own, with this context, so that interrupting an operation that
     // waits for one never stops it for the others.
@@ -115,7 +129,8 @@ export const make = (
       client,
       prefix,
       codec: Codec.make(yield* Backend.resolveSerializer(options.serializer)),
-      generation: new GenerationCache(client, prefix, checked.millis, run)
+      generation: new GenerationCache(client, prefix, checked.millis, run),
+      maxItemSize: maxItemSize ?? Item.defaultItemSize
     }
     return RemoteCacheBackend.of({
       prefix,

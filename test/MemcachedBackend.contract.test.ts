@@ -68,7 +68,7 @@ const target = (count: number) => ({
     return {
       backend: (prefix: string) => {
         prefixes.add(prefix)
-        return backendFromLayer(MemcachedBackend.layer({ ...options, prefix }))
+        return backendFromLayer(MemcachedBackend.layer({ ...options, prefix, maxItemSize: 2 * 1024 * 1024 }))
       },
       // The full key is split at the longest prefix a backend of this test was made with, then stored as the
       // backends store it: under that prefix's current generation.

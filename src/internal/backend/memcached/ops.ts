@@ -10,10 +10,17 @@ import * as Effect from "#effect/Effect"
 import * as Option from "#effect/Option"
 import * as Result from "#effect/Result"
 import * as Expiry from "../../../core/memcached/expiry.js"
+import * as Item from "../../../core/memcached/item.js"
 import { fullKey } from "../../../core/memcached/key.js"
-import type { MemcachedClientShape, MetaSetFlags } from "../../../MemcachedClient.js"
+import type { MemcachedClientShape, MetaSetFlags, SetManyEntry } from "../../../MemcachedClient.js"
 import type { MemcachedError } from "../../../MemcachedError.js"
-import { type CacheError, type Entry, isCacheError, type Operation } from "../../../RemoteCacheBackend.js"
+import {
+  type CacheError,
+  CacheInputError,
+  type Entry,
+  isCacheError,
+  type Operation
+} from "../../../RemoteCacheBackend.js"
 import * as Backend from "../backend.js"
 import * as Codec from "../codec.js"
 import { resolveTtl } from "../ttl.js"
@@ -30,7 +37,29 @@ export interface MemcachedContext {
   readonly prefix: string
   readonly codec: Codec.ValueCodec
   readonly generation: GenerationCache
+  /** The server's item size (`-I`) in bytes: a value that would not fit is refused before anything is sent. */
+  readonly maxItemSize: number
 }
+
+/**
+ * The input error of a value that does not fit in an item under its stored key, or `undefined` when it fits. Checked
+ * before sending because memcached, refusing it, would also drop the item the key holds (see `core/memcached/item`).
+ */
+const tooLarge = (
+  c: MemcachedContext,
+  operation: Operation,
+  key: string,
+  stored: Uint8Array,
+  bytes: Uint8Array
+): Effect.Effect<never, CacheError> | undefined =>
+  Item.fits(stored.byteLength, bytes.byteLength, c.maxItemSize) ? undefined : Effect.fail(
+    new CacheInputError({
+      operation,
+      key,
+      message: `A value of ${bytes.byteLength} bytes does not fit in an item of maxItemSize ${c.maxItemSize} bytes ` +
+        `with its key and memcached's ${Item.itemOverhead} bytes of header`
+    })
+  )
 
 /** How many `md`s of one `deleteMany` are in flight at once: pipelined on each server's connection. */
 const deleteConcurrency = 64
@@ -154,8 +183,11 @@ export const set = (
     // A write that stores nothing removes any earlier value, which would otherwise be served stale.
     if (expiry === "remove") return remove(c, "set", key)
     return withGeneration(c, "set", key, (generation) =>
-      c.codec.encode("set", key, value, (bytes) =>
-        client("set", key, c.client.metaSet(fullKey(c.prefix, generation, key), bytes, { ttl: expiry }))))
+      c.codec.encode("set", key, value, (bytes) => {
+        const stored = fullKey(c.prefix, generation, key)
+        return tooLarge(c, "set", key, stored, bytes) ??
+          client("set", key, c.client.metaSet(stored, bytes, { ttl: expiry }))
+      }))
   })
 
 /**
@@ -177,13 +209,17 @@ export const setMany = (
     if (expiry === "remove") return removeAll(c, "setMany", list.map(([key]) => key))
     const flags: MetaSetFlags = { ttl: expiry }
     return Effect.flatMap(c.codec.encodeAll("setMany", list), (encoded) =>
-      withGeneration(c, "setMany", first, (generation) =>
-        Effect.flatMap(
-          client(
-            "setMany",
-            first,
-            c.client.setMany(list.map(([key], i) => ({ key: fullKey(c.prefix, generation, key), value: encoded[i]!, flags })))
-          ),
+      withGeneration(c, "setMany", first, (generation) => {
+        // Every entry is checked before anything is sent, so a value that does not fit leaves the server untouched.
+        const batch = new Array<SetManyEntry>(list.length)
+        for (let i = 0; i < list.length; i++) {
+          const stored = fullKey(c.prefix, generation, list[i]![0])
+          const refused = tooLarge(c, "setMany", list[i]![0], stored, encoded[i]!)
+          if (refused !== undefined) return refused
+          batch[i] = { key: stored, value: encoded[i]!, flags }
+        }
+        return Effect.flatMap(
+          client("setMany", first, c.client.setMany(batch)),
           (results) => {
             for (let i = 0; i < results.length; i++) {
               const result = results[i]!
@@ -191,7 +227,8 @@ export const setMany = (
             }
             return Effect.void
           }
-        )))
+        )
+      }))
   })
 }
 
@@ -211,15 +248,13 @@ export const setIfAbsent = (
     // Stores nothing and, unlike `set`, removes nothing: whatever the key holds is not this call's to drop.
     if (expiry === "remove") return Effect.succeed(false)
     return withGeneration(c, "setIfAbsent", key, (generation) =>
-      c.codec.encode("setIfAbsent", key, value, (bytes) =>
-        Effect.map(
-          client(
-            "setIfAbsent",
-            key,
-            c.client.metaSet(fullKey(c.prefix, generation, key), bytes, { ttl: expiry, mode: "add" })
-          ),
+      c.codec.encode("setIfAbsent", key, value, (bytes) => {
+        const stored = fullKey(c.prefix, generation, key)
+        return tooLarge(c, "setIfAbsent", key, stored, bytes) ?? Effect.map(
+          client("setIfAbsent", key, c.client.metaSet(stored, bytes, { ttl: expiry, mode: "add" })),
           (result) => result.kind === "stored"
-        )))
+        )
+      }))
   })
 
 /** `md <key> b`: a missing key is not an error. */
