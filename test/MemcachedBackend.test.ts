@@ -20,10 +20,9 @@ import * as Generation from "../src/core/memcached/generation.js"
 import * as MemcachedBackend from "../src/MemcachedBackend.js"
 import * as MemcachedClient from "../src/MemcachedClient.js"
 import * as RemoteCache from "../src/RemoteCache.js"
-import { RemoteCacheBackend, type RemoteCacheBackendShape } from "../src/RemoteCacheBackend.js"
+import { RemoteCacheBackend } from "../src/RemoteCacheBackend.js"
 import * as Serializer from "../src/Serializer.js"
 import * as MemcachedServer from "./utils/MemcachedServer.js"
-import { waitUntil } from "./utils/Wait.js"
 
 type Server = MemcachedServer.MemcachedServerShape
 
@@ -300,6 +299,253 @@ describe("MemcachedBackend", () => {
         expect(prefix).toBe("env:")
         const other = yield* backendOn([server!], { prefix: "env:" })
         expect(yield* other.get("k")).toStrictEqual(Option.some(1))
+      })))
+  })
+
+  describe("keys", () => {
+    it.live("hostile keys: lone surrogates, the generation key's text, digests sharing a head, the size boundary", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const cache = yield* backendOn(yield* servers(3))
+        const head = "h".repeat(200)
+        const keys = [
+          "\uD800",
+          "\uDBFF",
+          "\uFFFD",
+          "!generation",
+          "ac:!generation",
+          "0:x",
+          "1:x",
+          ":",
+          "\u0000\r\n \t",
+          // Around the 186-byte limit of a stored key: "ac:", the generation's digits and ":" come first.
+          ...Array.from({ length: 30 }, (_, i) => "b".repeat(150 + i)),
+          `${head}a`,
+          `${head}b`,
+          "é".repeat(120),
+          "é".repeat(121),
+          "x".repeat(1_000_000)
+        ]
+        yield* Effect.forEach(keys, (key, i) => cache.set(key, i), { concurrency: 16, discard: true })
+        expect(yield* cache.getMany(keys)).toStrictEqual(keys.map((_, i) => Option.some(i)))
+        for (const [i, key] of keys.entries()) expect(yield* cache.get(key)).toStrictEqual(Option.some(i))
+        yield* cache.deleteMany(keys.filter((_, i) => i % 2 === 0))
+        expect(yield* cache.getMany(keys)).toStrictEqual(keys.map((_, i) => i % 2 === 0 ? Option.none() : Option.some(i)))
+        // The counter is not an item: clearing still works after writing keys that spell it.
+        yield* cache.clear
+        expect((yield* cache.getMany(keys)).every(Option.isNone)).toBe(true)
+      })))
+
+    it.live("100 concurrent setIfAbsent of one key from two processes: exactly one stores", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const pool = yield* servers(3)
+        const a = yield* backendOn(pool)
+        const b = yield* backendOn(pool)
+        for (let round = 0; round < 5; round++) {
+          const key = `race-${round}`
+          const answers = yield* Effect.forEach(
+            Array.from({ length: 100 }, (_, i) => i),
+            (i) => (i % 2 === 0 ? a : b).setIfAbsent(key, i),
+            { concurrency: "unbounded" }
+          )
+          expect(answers.filter((stored) => stored).length).toBe(1)
+          expect(yield* a.get(key)).toStrictEqual(Option.some(answers.indexOf(true)))
+        }
+      })))
+  })
+
+  describe("failures", () => {
+    it.live("a server killed mid-run turns only its keys into misses under the default policy; back after restart", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const pool = yield* servers(3)
+        const raw = yield* rawClient(pool)
+        const backend = yield* backendOn(pool, { reconnectBaseDelay: "20 millis", reconnectMaxDelay: "200 millis" })
+        const cache = yield* RemoteCache.fromBackend(backend, RemoteCache.defaultPolicy)
+        yield* backend.get("warm")
+        const generation = (yield* storedGeneration(raw, "ac:"))!
+        const holder = raw.serverFor(generationKey("ac:"))
+        const victim = (holder + 1) % 3
+        const byServer = keysPerServer(raw, "ac:", generation, 3, 10)
+        const all = byServer.flat()
+        yield* backend.setMany(all.map((key) => [key, key]))
+        // Reads in flight while the server dies: each ends, a value or a failure, never a hang or another key's value.
+        const readers = yield* Effect.forkChild(Effect.forEach(
+          Array.from({ length: 2_000 }, (_, i) => all[i % all.length]!),
+          (key) => Effect.map(cache.get(key), (got) => [key, got] as const),
+          { concurrency: 50 }
+        ))
+        yield* pool[victim]!.kill
+        const seen = yield* Fiber.join(readers)
+        for (const [key, got] of seen) if (Option.isSome(got)) expect(got.value).toBe(key)
+        const expected = (serverIndex: number) => serverIndex === victim
+        for (const [index, keys] of byServer.entries()) {
+          for (const key of keys) {
+            expect(yield* cache.get(key)).toStrictEqual(expected(index) ? Option.none() : Option.some(key))
+            if (expected(index)) expect((yield* Effect.flip(backend.get(key)))._tag).toBe("CacheConnectionError")
+          }
+        }
+        // getMany fails whole on the backend (no partial results in the contract): all misses under the policy.
+        expect((yield* Effect.flip(backend.getMany(all)))._tag).toBe("CacheConnectionError")
+        yield* pool[victim]!.start
+        // The client reconnects in the background: its keys are writable and readable again (restarted empty).
+        yield* Effect.eventually(backend.set(byServer[victim]![0]!, "again"))
+        expect(yield* cache.get(byServer[victim]![0]!)).toStrictEqual(Option.some("again"))
+        expect(yield* cache.get(byServer[holder]![0]!)).toStrictEqual(Option.some(byServer[holder]![0]!))
+      })))
+
+    it.live("the generation's server down: the other servers' keys keep working with the generation in hand", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const pool = yield* servers(3)
+        const raw = yield* rawClient(pool)
+        const backend = yield* backendOn(pool, { generationTtl: "50 millis", commandTimeout: "300 millis" })
+        yield* backend.get("warm")
+        const generation = (yield* storedGeneration(raw, "ac:"))!
+        const holder = raw.serverFor(generationKey("ac:"))
+        const byServer = keysPerServer(raw, "ac:", generation, 3, 5)
+        const others = byServer.filter((_, i) => i !== holder).flat()
+        yield* backend.setMany(others.map((key) => [key, key]))
+        // Paused (hung): the generation's re-read times out, the value in hand is kept for another period.
+        yield* pool[holder]!.pause
+        // Time passing is the point here (not a wait for a condition): each round outlives the 50 ms window, so
+        // each tries the generation's server again.
+        for (let i = 0; i < 5; i++) {
+          expect(yield* backend.getMany(others)).toStrictEqual(others.map((key) => Option.some(key)))
+          yield* Effect.sleep("60 millis")
+        }
+        yield* pool[holder]!.resume
+        // Killed: refused at once, same outcome.
+        yield* pool[holder]!.kill
+        for (let i = 0; i < 3; i++) {
+          expect(yield* backend.getMany(others)).toStrictEqual(others.map((key) => Option.some(key)))
+          yield* Effect.sleep("60 millis")
+        }
+        // A backend that never read the generation cannot know the keys: its operations fail, typed.
+        const fresh = yield* backendOn(pool)
+        expect((yield* Effect.flip(fresh.get(others[0]!)))._tag).toBe("CacheConnectionError")
+      })))
+
+    it.live("closing the scope mid-operation fails the waiting operations, typed, and hangs nothing", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const [server] = yield* servers(1)
+        const scope = yield* Scope.make()
+        const backend = yield* backendOn([server!]).pipe(Scope.provide(scope))
+        yield* backend.set("k", 1)
+        yield* server!.pause
+        const fiber = yield* Effect.forkChild(
+          Effect.forEach(Array.from({ length: 100 }, (_, i) => i), (i) =>
+            Effect.result(i % 2 === 0 ? backend.get("k") : backend.set(`k${i}`, i)), { concurrency: "unbounded" })
+        )
+        // Whether an operation is still waiting for room, written or already failed when the scope closes, each must
+        // end typed: the close comes at any moment after they start.
+        yield* Effect.yieldNow
+        yield* Scope.close(scope, Exit.void)
+        const outcomes = yield* Fiber.join(fiber)
+        for (const outcome of outcomes) {
+          expect(Result.isFailure(outcome)).toBe(true)
+          if (Result.isFailure(outcome)) expect(Result.failureValue(outcome)._tag).toBe("CacheConnectionError")
+        }
+        yield* server!.resume
+      })))
+
+    it.live("a serializer that throws fails only its own read, as a defect naming the key", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const pool = yield* servers(1)
+        const throwing = Serializer.make({
+          name: "throwing",
+          encodeSync: Serializer.json.encodeSync!,
+          decodeSync: (bytes) => {
+            if (Buffer.from(bytes).toString() === "\"bad\"") throw new Error("boom")
+            return Serializer.json.decodeSync!(bytes)
+          }
+        })
+        const cache = yield* backendOn(pool, { serializer: throwing })
+        yield* cache.setMany([["good", "good"], ["bad", "bad"]])
+        const [good, bad] = yield* Effect.all([Effect.exit(cache.get("good")), Effect.exit(cache.get("bad"))], {
+          concurrency: "unbounded"
+        })
+        expect(good).toStrictEqual(Exit.succeed(Option.some("good")))
+        expect(Exit.isFailure(bad) && String(Cause.squash(bad.cause))).toMatch(/threw while decoding the value of key "bad"/)
+        expect(yield* cache.get("good")).toStrictEqual(Option.some("good"))
+      })))
+
+    it.live("diagnosis names the server that cannot be reached", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const [server] = yield* servers(1)
+        const cache = yield* backendOn([server!])
+        expect(cache.diagnosis?.()).toBeUndefined()
+        yield* server!.kill
+        yield* Effect.flip(cache.get("k"))
+        expect(cache.diagnosis?.()).toContain(server!.address)
+      })))
+  })
+
+  describe("model", () => {
+    type Command =
+      | { readonly op: "get"; readonly key: string; readonly via: number }
+      | { readonly op: "set"; readonly key: string; readonly value: number }
+      | { readonly op: "delete"; readonly key: string }
+      | { readonly op: "setIfAbsent"; readonly key: string; readonly value: number }
+      | { readonly op: "clear"; readonly via: number }
+
+    const keyArb = fc.constantFrom("a", "b", "", "\r\n", "é", "x".repeat(300), "!generation")
+    const commandArb: fc.Arbitrary<Command> = fc.oneof(
+      fc.record({ op: fc.constant("get" as const), key: keyArb, via: fc.nat(1) }),
+      fc.record({ op: fc.constant("set" as const), key: keyArb, value: fc.integer() }),
+      fc.record({ op: fc.constant("delete" as const), key: keyArb }),
+      fc.record({ op: fc.constant("setIfAbsent" as const), key: keyArb, value: fc.integer() }),
+      fc.record({ op: fc.constant("clear" as const), via: fc.nat(1) })
+    )
+
+    it.live("histories of get, set, delete, setIfAbsent and clear from two backends agree with a Map", () =>
+      Effect.scoped(Effect.gen(function*() {
+        const pool = yield* servers(2)
+        let run = 0
+        yield* Effect.promise(() =>
+          fc.assert(
+            fc.asyncProperty(fc.array(commandArb, { maxLength: 25 }), (commands) =>
+              Effect.runPromise(Effect.scoped(Effect.gen(function*() {
+                // A prefix per run: each starts empty. Two backends (two processes) that read the generation before
+                // every operation, so that each sees the other's clear at once, as the model does.
+                const prefix = `m${run++}:`
+                const backends = [
+                  yield* backendOn(pool, { prefix, generationTtl: 0 }),
+                  yield* backendOn(pool, { prefix, generationTtl: 0 })
+                ]
+                const model = new Map<string, number>()
+                for (const command of commands) {
+                  switch (command.op) {
+                    case "get":
+                      expect(yield* backends[command.via]!.get(command.key)).toStrictEqual(
+                        model.has(command.key) ? Option.some(model.get(command.key)) : Option.none()
+                      )
+                      break
+                    case "set":
+                      yield* backends[0]!.set(command.key, command.value)
+                      model.set(command.key, command.value)
+                      break
+                    case "delete":
+                      yield* backends[1]!.delete(command.key)
+                      model.delete(command.key)
+                      break
+                    case "setIfAbsent": {
+                      const stored = yield* backends[1]!.setIfAbsent(command.key, command.value)
+                      expect(stored).toBe(!model.has(command.key))
+                      if (stored) model.set(command.key, command.value)
+                      break
+                    }
+                    case "clear":
+                      yield* backends[command.via]!.clear
+                      model.clear()
+                  }
+                }
+                const keys = ["a", "b", "", "\r\n", "é", "x".repeat(300), "!generation"]
+                expect(yield* backends[0]!.getMany(keys)).toStrictEqual(
+                  keys.map((key) => model.has(key) ? Option.some(model.get(key)) : Option.none())
+                )
+              })))
+            ),
+            { numRuns: 40 }
+          )
+        )
       })))
   })
 })
