@@ -15,8 +15,8 @@ import * as Result from "#effect/Result"
 import * as Scope from "#effect/Scope"
 import { describe, expect, it } from "#test-effect/vitest"
 import * as fc from "fast-check"
-import { fullKey, generationKey } from "../src/core/memcached/key.js"
 import * as Generation from "../src/core/memcached/generation.js"
+import { fullKey, generationKey } from "../src/core/memcached/key.js"
 import * as MemcachedBackend from "../src/MemcachedBackend.js"
 import * as MemcachedClient from "../src/MemcachedClient.js"
 import * as RemoteCache from "../src/RemoteCache.js"
@@ -160,8 +160,12 @@ describe("MemcachedBackend", () => {
         expect(fresh).not.toBe(generation)
         expect(yield* writer.getMany(keys)).toStrictEqual(keys.map(() => Option.none()))
         // The backend that cached the old generation reads the new one once its window has passed.
-        yield* Effect.eventually(Effect.flatMap(cached.getMany(keys), (got) =>
-          got.every(Option.isNone) ? Effect.void : Effect.fail("still old")))
+        yield* Effect.eventually(
+          Effect.flatMap(
+            cached.getMany(keys),
+            (got) => got.every(Option.isNone) ? Effect.void : Effect.fail("still old")
+          )
+        )
         // And the old entries are still on the other servers, under the old generation: only unreachable.
         const survivors = yield* raw.getMany(keys.map((key) => fullKey("ac:", generation, key)))
         expect(survivors.filter((result) => result.kind === "hit").length).toBe(10)
@@ -329,7 +333,9 @@ describe("MemcachedBackend", () => {
         expect(yield* cache.getMany(keys)).toStrictEqual(keys.map((_, i) => Option.some(i)))
         for (const [i, key] of keys.entries()) expect(yield* cache.get(key)).toStrictEqual(Option.some(i))
         yield* cache.deleteMany(keys.filter((_, i) => i % 2 === 0))
-        expect(yield* cache.getMany(keys)).toStrictEqual(keys.map((_, i) => i % 2 === 0 ? Option.none() : Option.some(i)))
+        expect(yield* cache.getMany(keys)).toStrictEqual(
+          keys.map((_, i) => i % 2 === 0 ? Option.none() : Option.some(i))
+        )
         // The counter is not an item: clearing still works after writing keys that spell it.
         yield* cache.clear
         expect((yield* cache.getMany(keys)).every(Option.isNone)).toBe(true)
@@ -431,8 +437,11 @@ describe("MemcachedBackend", () => {
         yield* backend.set("k", 1)
         yield* server!.pause
         const fiber = yield* Effect.forkChild(
-          Effect.forEach(Array.from({ length: 100 }, (_, i) => i), (i) =>
-            Effect.result(i % 2 === 0 ? backend.get("k") : backend.set(`k${i}`, i)), { concurrency: "unbounded" })
+          Effect.forEach(
+            Array.from({ length: 100 }, (_, i) => i),
+            (i) => Effect.result(i % 2 === 0 ? backend.get("k") : backend.set(`k${i}`, i)),
+            { concurrency: "unbounded" }
+          )
         )
         // Whether an operation is still waiting for room, written or already failed when the scope closes, each must
         // end typed: the close comes at any moment after they start.
@@ -463,7 +472,9 @@ describe("MemcachedBackend", () => {
           concurrency: "unbounded"
         })
         expect(good).toStrictEqual(Exit.succeed(Option.some("good")))
-        expect(Exit.isFailure(bad) && String(Cause.squash(bad.cause))).toMatch(/threw while decoding the value of key "bad"/)
+        expect(Exit.isFailure(bad) && String(Cause.squash(bad.cause))).toMatch(
+          /threw while decoding the value of key "bad"/
+        )
         expect(yield* cache.get("good")).toStrictEqual(Option.some("good"))
       })))
 
@@ -529,7 +540,9 @@ describe("MemcachedBackend", () => {
                     case "setIfAbsent": {
                       const stored = yield* backends[1]!.setIfAbsent(command.key, command.value)
                       expect(stored).toBe(!model.has(command.key))
-                      if (stored) model.set(command.key, command.value)
+                      if (stored) {
+                        model.set(command.key, command.value)
+                      }
                       break
                     }
                     case "clear":
@@ -541,8 +554,7 @@ describe("MemcachedBackend", () => {
                 expect(yield* backends[0]!.getMany(keys)).toStrictEqual(
                   keys.map((key) => model.has(key) ? Option.some(model.get(key)) : Option.none())
                 )
-              })))
-            ),
+              })))),
             { numRuns: 40 }
           )
         )

@@ -359,32 +359,40 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
           yield* expectForever("c", 30)
         }))
 
-      testNeeding("expiryPast2038", "the longest TTL kept as an expiry is Number.MAX_SAFE_INTEGER ms, and getWithTtl returns it", ({ backend }) =>
-        Effect.gen(function*() {
-          const cache = yield* backend("t:")
-          yield* cache.set("max", "v", Number.MAX_SAFE_INTEGER)
-          yield* cache.setMany([["many", "w"]], Number.MAX_SAFE_INTEGER)
-          for (const [key, value] of [["max", "v"], ["many", "w"]] as const) {
-            const entry = Option.getOrThrow(yield* cache.getWithTtl(key))
-            expect(entry.value).toBe(value)
-            const left = Duration.toMillis(Option.getOrThrow(entry.remainingTtl))
-            expect(left).toBeGreaterThan(Number.MAX_SAFE_INTEGER - 60_000)
-            // A backend adding it to the current time may round by a few ms past 2^53.
-            expect(left).toBeLessThanOrEqual(Number.MAX_SAFE_INTEGER + 4)
-          }
-        }))
+      testNeeding(
+        "expiryPast2038",
+        "the longest TTL kept as an expiry is Number.MAX_SAFE_INTEGER ms, and getWithTtl returns it",
+        ({ backend }) =>
+          Effect.gen(function*() {
+            const cache = yield* backend("t:")
+            yield* cache.set("max", "v", Number.MAX_SAFE_INTEGER)
+            yield* cache.setMany([["many", "w"]], Number.MAX_SAFE_INTEGER)
+            for (const [key, value] of [["max", "v"], ["many", "w"]] as const) {
+              const entry = Option.getOrThrow(yield* cache.getWithTtl(key))
+              expect(entry.value).toBe(value)
+              const left = Duration.toMillis(Option.getOrThrow(entry.remainingTtl))
+              expect(left).toBeGreaterThan(Number.MAX_SAFE_INTEGER - 60_000)
+              // A backend adding it to the current time may round by a few ms past 2^53.
+              expect(left).toBeLessThanOrEqual(Number.MAX_SAFE_INTEGER + 4)
+            }
+          })
+      )
 
-      testNeeding("expiryPast2038", "getWithTtl returns a remaining TTL above 2^53 ms that another program set", ({ backend, writeRaw }) =>
-        Effect.gen(function*() {
-          const cache = yield* backend("t:")
-          yield* writeRaw("t:far", yield* Serializer.v8.encode({ far: true }), 1e16)
-          const entry = Option.getOrThrow(yield* cache.getWithTtl("far"))
-          expect(entry.value).toStrictEqual({ far: true })
-          const left = Duration.toMillis(Option.getOrThrow(entry.remainingTtl))
-          expect(left).toBeGreaterThan(1e16 - 60_000)
-          expect(left).toBeLessThanOrEqual(1e16 + 4)
-          expectSome(yield* cache.get("far"), { far: true })
-        }))
+      testNeeding(
+        "expiryPast2038",
+        "getWithTtl returns a remaining TTL above 2^53 ms that another program set",
+        ({ backend, writeRaw }) =>
+          Effect.gen(function*() {
+            const cache = yield* backend("t:")
+            yield* writeRaw("t:far", yield* Serializer.v8.encode({ far: true }), 1e16)
+            const entry = Option.getOrThrow(yield* cache.getWithTtl("far"))
+            expect(entry.value).toStrictEqual({ far: true })
+            const left = Duration.toMillis(Option.getOrThrow(entry.remainingTtl))
+            expect(left).toBeGreaterThan(1e16 - 60_000)
+            expect(left).toBeLessThanOrEqual(1e16 + 4)
+            expectSome(yield* cache.get("far"), { far: true })
+          })
+      )
 
       test("delete removes the key, and deleting a missing key succeeds", ({ backend }) =>
         Effect.gen(function*() {
@@ -684,18 +692,22 @@ export const contractSuite = <R, E>(target: ContractTarget<R, E>): void =>
           }
         }))
 
-      testNeeding("nestedPrefixes", "a prefix nested in another is inside its namespace: clearing the outer one removes it", ({ backend }) =>
-        Effect.gen(function*() {
-          const outer = yield* backend("a:")
-          const inner = yield* backend("a:b")
-          yield* outer.set("x", 1)
-          yield* inner.set("y", 2)
-          // "a:b" + "y" is the full key "a:by", which the outer backend also reads as its key "by".
-          expectSome(yield* outer.get("by"), 2)
-          yield* outer.clear
-          expectNone(yield* outer.get("x"))
-          expectNone(yield* inner.get("y"))
-        }))
+      testNeeding(
+        "nestedPrefixes",
+        "a prefix nested in another is inside its namespace: clearing the outer one removes it",
+        ({ backend }) =>
+          Effect.gen(function*() {
+            const outer = yield* backend("a:")
+            const inner = yield* backend("a:b")
+            yield* outer.set("x", 1)
+            yield* inner.set("y", 2)
+            // "a:b" + "y" is the full key "a:by", which the outer backend also reads as its key "by".
+            expectSome(yield* outer.get("by"), 2)
+            yield* outer.clear
+            expectNone(yield* outer.get("x"))
+            expectNone(yield* inner.get("y"))
+          })
+      )
 
       test("keys of every kind are distinct and round-trip: binary, Unicode, CRLF, NUL, 10,000 chars", ({ backend }) =>
         Effect.gen(function*() {

@@ -60,7 +60,9 @@ export const untilServerTime = (port: number, seconds: number): Effect.Effect<vo
   Effect.promise(async () => {
     const deadline = Date.now() + 30_000
     while (Date.now() < deadline) {
-      const now = Number((await exchange(port, "stats", (text) => text.endsWith("END\r\n"))).match(/STAT time (\d+)/)?.[1])
+      const now = Number(
+        (await exchange(port, "stats", (text) => text.endsWith("END\r\n"))).match(/STAT time (\d+)/)?.[1]
+      )
       if (now >= seconds) return
       await sleep(20)
     }

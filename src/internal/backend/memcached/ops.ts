@@ -112,7 +112,8 @@ export const get = (c: MemcachedContext, key: string): Effect.Effect<Option.Opti
   withGeneration(c, "get", key, (generation) =>
     Effect.flatMap(
       client("get", key, c.client.metaGet(fullKey(c.prefix, generation, key), { value: true })),
-      (got) => got.kind === "hit" && got.value !== undefined ? c.codec.decode("get", key, got.value) : Effect.succeedNone
+      (got) =>
+        got.kind === "hit" && got.value !== undefined ? c.codec.decode("get", key, got.value) : Effect.succeedNone
     ))
 
 /**
@@ -208,27 +209,30 @@ export const setMany = (
     if (list.length === 0) return Effect.void
     if (expiry === "remove") return removeAll(c, "setMany", list.map(([key]) => key))
     const flags: MetaSetFlags = { ttl: expiry }
-    return Effect.flatMap(c.codec.encodeAll("setMany", list), (encoded) =>
-      withGeneration(c, "setMany", first, (generation) => {
-        // Every entry is checked before anything is sent, so a value that does not fit leaves the server untouched.
-        const batch = new Array<SetManyEntry>(list.length)
-        for (let i = 0; i < list.length; i++) {
-          const stored = fullKey(c.prefix, generation, list[i]![0])
-          const refused = tooLarge(c, "setMany", list[i]![0], stored, encoded[i]!)
-          if (refused !== undefined) return refused
-          batch[i] = { key: stored, value: encoded[i]!, flags }
-        }
-        return Effect.flatMap(
-          client("setMany", first, c.client.setMany(batch)),
-          (results) => {
-            for (let i = 0; i < results.length; i++) {
-              const result = results[i]!
-              if (result.kind === "error") return Effect.fail(toCacheError("setMany", list[i]![0])(result.error))
-            }
-            return Effect.void
+    return Effect.flatMap(
+      c.codec.encodeAll("setMany", list),
+      (encoded) =>
+        withGeneration(c, "setMany", first, (generation) => {
+          // Every entry is checked before anything is sent, so a value that does not fit leaves the server untouched.
+          const batch = new Array<SetManyEntry>(list.length)
+          for (let i = 0; i < list.length; i++) {
+            const stored = fullKey(c.prefix, generation, list[i]![0])
+            const refused = tooLarge(c, "setMany", list[i]![0], stored, encoded[i]!)
+            if (refused !== undefined) return refused
+            batch[i] = { key: stored, value: encoded[i]!, flags }
           }
-        )
-      }))
+          return Effect.flatMap(
+            client("setMany", first, c.client.setMany(batch)),
+            (results) => {
+              for (let i = 0; i < results.length; i++) {
+                const result = results[i]!
+                if (result.kind === "error") return Effect.fail(toCacheError("setMany", list[i]![0])(result.error))
+              }
+              return Effect.void
+            }
+          )
+        })
+    )
   })
 }
 
@@ -259,8 +263,12 @@ export const setIfAbsent = (
 
 /** `md <key> b`: a missing key is not an error. */
 export const remove = (c: MemcachedContext, operation: Operation, key: string): Effect.Effect<void, CacheError> =>
-  withGeneration(c, operation, key, (generation) =>
-    Effect.asVoid(client(operation, key, c.client.metaDelete(fullKey(c.prefix, generation, key)))))
+  withGeneration(
+    c,
+    operation,
+    key,
+    (generation) => Effect.asVoid(client(operation, key, c.client.metaDelete(fullKey(c.prefix, generation, key))))
+  )
 
 /**
  * One `md` per key, pipelined on each server's connection, a bounded number in flight. Every key is attempted,
