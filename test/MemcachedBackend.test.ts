@@ -552,7 +552,9 @@ describe("MemcachedBackend", () => {
                 }
                 const keys = ["a", "b", "", "\r\n", "é", "x".repeat(300), "!generation"]
                 expect(yield* backends[0]!.getMany(keys)).toStrictEqual(
-                  keys.map((key) => model.has(key) ? Option.some(model.get(key)) : Option.none())
+                  keys.map((key) =>
+                    model.has(key) ? Option.some(model.get(key)) : Option.none()
+                  )
                 )
               })))),
             { numRuns: 40 }
