@@ -12,6 +12,14 @@
 export * as InvalidationBus from "./InvalidationBus.js"
 
 /**
+ * The Memcached backend over the library's own meta-protocol client: keys spread over several servers, `clear` by
+ * namespace generation.
+ *
+ * @since 0.2.0
+ */
+export * as MemcachedBackend from "./MemcachedBackend.js"
+
+/**
  * A memcached client on the meta protocol: one pipelined connection per server, keys spread by a ketama ring.
  *
  * @since 0.2.0
