@@ -58,7 +58,7 @@ export interface MemcachedRow {
 /** The rows measured, or why none ran. */
 export type MemcachedOutcome =
   | { readonly _tag: "Measured"; readonly version: string; readonly rows: ReadonlyArray<MemcachedRow> }
-  | { readonly _tag: "Skipped"; readonly reason: string }
+  | { readonly _tag: "Skipped"; readonly ids: ReadonlyArray<string>; readonly reason: string }
 
 /** The pairs compared, ours first. */
 const PAIRS: ReadonlyArray<readonly [ours: string, peer: string]> = [
@@ -179,9 +179,10 @@ export const runMemcached = async (
 ): Promise<MemcachedOutcome> => {
   const binary = onPath()
   if (binary === undefined) {
-    const reason = "memcached is not on PATH (install the memcached package)"
-    log(`mc-get-256, mc-getmany-100: skipped, ${reason}`)
-    return { _tag: "Skipped", reason }
+    const ids = MEMCACHED_WORKLOADS.filter((id) => only === undefined || only.includes(id))
+    const reason = "memcached is not on PATH; install the memcached package"
+    log(`${ids.join(", ")}: skipped, ${reason}`)
+    return { _tag: "Skipped", ids, reason }
   }
   const version = ChildProcess.spawnSync(binary, ["-V"], { encoding: "utf8" }).stdout.trim().replace(/^memcached /, "")
   const n = (ops: number) => Math.max(1, Math.round(ops * scale))
@@ -329,7 +330,7 @@ const fmt = (n: number, digits: number): string =>
 /** The rows as the benchmark's text output. */
 export const formatMemcached = (outcome: MemcachedOutcome | undefined): Array<string> => {
   if (outcome === undefined) return []
-  if (outcome._tag === "Skipped") return ["", `${MEMCACHED_WORKLOADS.join(", ")}: skipped (${outcome.reason})`]
+  if (outcome._tag === "Skipped") return ["", `${outcome.ids.join(", ")}: skipped (${outcome.reason})`]
   return outcome.rows.flatMap((row) => {
     const { ratios, stats } = statsOf(row)
     const width = Math.max(18, ...row.sides.map(({ name }) => name.length))
