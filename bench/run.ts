@@ -30,7 +30,8 @@
  * Options: `--json` (one JSON object on stdout, progress on stderr), `--rounds N`, `--scale X` (ops per round
  * times X), `--only id,id` (workloads: `get-seq`, `get-256`, `get-256-foreach`, `set-1k-px`, `getmany-100`,
  * `mixed-90-10`, `get-16k`, `tiered-l1-seq`, `tiered-l1-seq-compute`, `tiered-l1-256`, `tiered-l2-256`,
- * `tiered-miss-256`, `stampede`, `tiered-l1-hit`, `persisted-get`, `persisted-get-effect4`; no memory runs then),
+ * `tiered-miss-256`, `stampede`, `tiered-l1-hit`, `persisted-get`, `persisted-get-effect4`, `mc-get-256`,
+ * `mc-getmany-100`; no memory runs then),
  * `--clients name,name`, `--rss-ops N`,
  * `--no-rss`, `--face effect3|effect4`, `--profile file` (per line, a V8 CPU profile of its measured rounds only,
  * without the setup and warm-up, written to `file` with the line before the extension: `cpu.effect4.cpuprofile`;
@@ -75,6 +76,13 @@ import {
 import { startCluster } from "./cluster-nodes.js"
 import { type Dataset, makeDataset, makeWorkload, RAW_PREFIX, ROOT_PREFIX, type Workload } from "./data.js"
 import { compareFaces, FACES, formatFaces } from "./faces.js"
+import {
+  formatMemcached,
+  MEMCACHED_WORKLOADS,
+  type MemcachedOutcome,
+  runMemcached,
+  statsOf as memcachedStatsOf
+} from "./memcached.js"
 import { formatPersisted, PERSISTED_WORKLOADS, runPersisted, statsOf } from "./persisted.js"
 import {
   bentocache,
@@ -810,6 +818,13 @@ const main = async (): Promise<void> => {
       [] :
       (only ?? PERSISTED_WORKLOADS).filter((id) => (PERSISTED_WORKLOADS as ReadonlyArray<string>).includes(id))
     const persisted = persistedIds.length > 0 ? await runPersisted(url, rounds, persistedIds, log) : []
+    // The memcached rows (`bench/memcached.ts`, on a memcached of their own) run in the Effect 3 line's process only.
+    const memcachedIds = (face ?? "effect3") === "effect4" ?
+      [] :
+      (only ?? MEMCACHED_WORKLOADS).filter((id) => (MEMCACHED_WORKLOADS as ReadonlyArray<string>).includes(id))
+    const memcached: MemcachedOutcome | undefined = memcachedIds.length > 0 ?
+      await runMemcached(rounds, scale, memcachedIds, log) :
+      undefined
 
     const rss: Array<RssResult> = []
     if (withRss && only === undefined) {
@@ -870,6 +885,15 @@ const main = async (): Promise<void> => {
           Object.entries(opsPerSec).map(([name, ops]) => [name, { opsPerSec: ops } as Stats])
         )
         for (const [k, v] of Object.entries(persistedRatios)) ratios[`${row.id}/${k}`] = v
+      }
+      if (memcached?._tag === "Skipped") {
+        for (const id of memcachedIds) skipped[id] = memcached.reason
+      } else if (memcached !== undefined) {
+        for (const row of memcached.rows) {
+          const { ratios: memcachedRatios, stats } = memcachedStatsOf(row)
+          workloadsJson[row.id] = stats
+          for (const [k, v] of Object.entries(memcachedRatios)) ratios[`${row.id}/${k}`] = v
+        }
       }
       const memory: Record<string, { opsPerSec: number; peakRssMiB: number }> = {}
       for (const r of rss) memory[r.client] = { opsPerSec: r.opsPerSec, peakRssMiB: r.peakRssMiB }
@@ -986,6 +1010,7 @@ const main = async (): Promise<void> => {
       )
     }
     out.push(...formatPersisted(persisted))
+    out.push(...formatMemcached(memcached))
     if (rss.length > 0) {
       out.push("")
       out.push(
