@@ -2,17 +2,12 @@
  * The command connection's life: opening a socket (TCP or TLS), the handshake (AUTH, SELECT, CLIENT SETNAME)
  * within `connectTimeout`, and the reconnection backoff. One definition of the backoff serves both the command
  * connection (which waits it out between attempts made by commands) and the subscriber (which retries on its own).
- *
- * Time is read through Effect's `Clock`, so a `TestClock` drives the backoff. It is the clock's monotonic time, so a
- * wall clock stepped back does not delay a reconnection.
+ * The command connection's life between attempts is `connectionKeeper.ts`'s, shared with the memcached client.
  *
  * @internal
  */
-import * as Clock from "#effect/Clock"
-import * as Deferred from "#effect/Deferred"
 import * as Duration from "#effect/Duration"
 import * as Effect from "#effect/Effect"
-import * as Exit from "#effect/Exit"
 import * as Random from "#effect/Random"
 import * as Redacted from "#effect/Redacted"
 import * as Schedule from "#effect/Schedule"
@@ -22,7 +17,6 @@ import * as Tls from "node:tls"
 import { ArgumentLimit } from "../../core/client/argumentLimit.js"
 import { outcomeUnknownText } from "../../core/client/connection.js"
 import { SocketInput } from "../../core/client/socketInput.js"
-import { formatDuration, OutageTracker } from "../../core/outage.js"
 import {
   RedisAuthError,
   RedisConnectionError,
@@ -31,7 +25,7 @@ import {
   RedisTimeoutError
 } from "../../RedisError.js"
 import type * as Resp from "../../Resp.js"
-import { handled } from "../background.js"
+import { makeConnectionKeeper, reconnectDelayMillis } from "../connectionKeeper.js"
 import { makeAdmit } from "./admission.js"
 import { Connection } from "./connection.js"
 import { revealTls } from "./options.js"
@@ -40,24 +34,8 @@ import type { Command, ResolvedOptions } from "./types.js"
 
 // --- backoff
 
-/**
- * The delay before the next connection attempt after `failures` consecutive failed ones (0 after the first), for
- * a `random` number in [0, 1): `reconnectBaseDelay` doubled on each failure up to `reconnectMaxDelay`, then a jitter
- * of ±20% so that many clients that lost the same server do not reconnect in lockstep, never past
- * `reconnectMaxDelay`.
- *
- * @internal
- */
-export const reconnectDelayMillis = (
-  options: Pick<ResolvedOptions, "reconnectBaseDelayMillis" | "reconnectMaxDelayMillis">,
-  failures: number,
-  random: number
-): number => {
-  const max = options.reconnectMaxDelayMillis
-  // Past 2^1023 the power is Infinity, which the cap brings back to `max` (the base delay is positive).
-  const delay = Math.min(options.reconnectBaseDelayMillis * 2 ** failures, max)
-  return Math.min(Math.round(delay * (0.8 + random * 0.4)), max)
-}
+/** The backoff between attempts, shared with the memcached client (see `connectionKeeper.ts`). */
+export { reconnectDelayMillis }
 
 /**
  * `reconnectDelayMillis` as a `Schedule` (its output: the failures so far), with the jitter drawn from Effect's
@@ -74,9 +52,6 @@ export const reconnectSchedule = (
     ({ output: failures }) =>
       Effect.map(Random.next, (random) => Duration.millis(reconnectDelayMillis(options, failures, random)))
   )
-
-/** Effect's clock in milliseconds, read synchronously: its monotonic time. */
-const nowMillis = (clock: Clock.Clock): number => Number(Clock.monotonicTimeNanosUnsafe(clock)) / 1_000_000
 
 // --- opening a connection
 
@@ -293,30 +268,6 @@ export interface CommandConnection {
 }
 
 /**
- * Failed attempts in a row before the client says the server is unreachable: the first failure alone may be a
- * restart the background retry mends a moment later (see `OutageTracker`).
- *
- * @internal
- */
-export const unreachableThreshold = 2
-
-/**
- * How often the client says again that the server is still unreachable.
- *
- * @internal
- */
-export const unreachableRepeatMillis = 5 * 60_000
-
-/**
- * How long the background retry goes on once no command has asked for a connection: a client nobody uses any
- * more (a cluster node that left the topology, an address that is gone for good) stops dialing, and the next
- * command starts again.
- *
- * @internal
- */
-export const idleRetryMillis = 10 * 60_000
-
-/**
  * What went wrong, for a person: the failure's own words, which already name the server, with a word on what
  * kind of failure it was where the words alone do not say.
  *
@@ -359,207 +310,24 @@ export const makeCommandConnection = (
   options: ResolvedOptions
 ): Effect.Effect<CommandConnection, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const scope = yield* Effect.scope
-    const clock = yield* Effect.clockWith(Effect.succeed)
-    let closed = false
-    let connection: Connection | undefined
-    /** The attempt in progress, shared by every command that needs a connection meanwhile. */
-    let connecting: Deferred.Deferred<Connection, RedisError> | undefined
-    /** When the next attempt may start, in `nowMillis`. */
-    let nextAttemptAt = 0
-    /** Consecutive failed attempts: the backoff's step. */
-    let failures = 0
-    let lastFailure: RedisError | undefined
-    /** Why no connection is open, while none is: see `diagnosis`. */
-    let lastProblem: string | undefined
-    /** Whether a connection was ever opened: the first one is said at Info, with the server it reached. */
-    let everConnected = false
-    /** Whether the background retry (see `retry`) is running. */
-    let retrying = false
-    /** When a command last asked for a connection while none was open, in `nowMillis`. */
-    let lastDemandAt = nowMillis(clock)
-    const outage = new OutageTracker({
-      threshold: unreachableThreshold,
-      repeatEveryMillis: unreachableRepeatMillis
-    })
-    const annotations = { "redis.server": where(options) }
-
-    const closedError = () => new RedisConnectionError({ message: "the client's scope is closed" })
-
-    const recordFailure = (error: RedisError) => {
-      lastFailure = error
-      lastProblem = describeFailure(options, error)
-      nextAttemptAt = nowMillis(clock) + reconnectDelayMillis(options, failures, Math.random())
-      failures++
-    }
-
-    /** What a failed attempt means for the log: the server unreachable (said at once, then every few minutes). */
-    const failedAttempt = (error: RedisError): Effect.Effect<void> => {
-      const event = outage.failure(nowMillis(clock))
-      if (event === undefined || event._tag === "Ended" || closed) return Effect.void
-      const diagnosis = describeFailure(options, error)
-      const message = event._tag === "Started"
-        ? `redis: cannot reach ${where(options)}: ${diagnosis}; retrying in the background`
-        : `redis: ${where(options)} still unreachable after ${formatDuration(event.elapsedMillis)} ` +
-          `(${event.failures} failed attempts): ${diagnosis}`
-      return Effect.annotateLogs(Effect.logWarning(message), annotations)
-    }
-
-    /** What a successful attempt means for the log: the first connection, or the end of an outage. */
-    const connected = (): Effect.Effect<void> => {
-      const event = outage.success(nowMillis(clock))
-      const first = !everConnected
-      everConnected = true
-      if (event !== undefined && event._tag === "Ended") {
-        return Effect.annotateLogs(
-          Effect.logInfo(
-            `redis: connected to ${where(options)}${first ? "" : " again"} after ` +
-              `${formatDuration(event.durationMillis)} (${event.failures} failed attempts)`
-          ),
-          annotations
-        )
-      }
-      if (first) {
-        return Effect.annotateLogs(
-          Effect.logInfo(`redis: connected to ${where(options)}${options.tls === undefined ? "" : " (TLS)"}`),
-          annotations
-        )
-      }
-      return Effect.void
-    }
-
     const limit = new ArgumentLimit(options.maxArgumentLength)
-
-    const connect = open(
-      options,
-      (dead, error) => {
-        // A connection that dies during its handshake is a failed attempt, recorded by `attempt`.
-        if (connection !== dead) return
-        connection = undefined
-        if (!closed) lastProblem = `the connection to ${where(options)} was lost: ${error.message}`
-        // A server that accepts and then drops every connection must not be hammered: the backoff resets only when a
-        // connection that worked (it answered something other than an error) dies.
-        if (dead.successfulReplies === 0) recordFailure(error)
-        else failures = 0
-      },
-      undefined,
-      limit
-    )
-
-    /**
-     * One attempt at a time, run in the client's scope rather than in the caller's fiber: interrupting the
-     * command that started it must not fail the others waiting for it, and closing the scope must stop it.
-     */
-    const attempt = (deferred: Deferred.Deferred<Connection, RedisError>) =>
-      connect.pipe(
-        Effect.flatMap((conn) =>
-          Effect.suspend(() => {
-            if (closed) {
-              conn.destroy(closedError())
-              return Effect.fail(closedError())
-            }
-            connection = conn
-            limit.newConnection()
-            nextAttemptAt = 0
-            lastFailure = undefined
-            lastProblem = undefined
-            return Effect.as(connected(), conn)
-          })
-        ),
-        Effect.tapError((error) =>
-          Effect.suspend(() => {
-            recordFailure(error)
-            return Effect.andThen(failedAttempt(error), startRetry)
-          })
-        ),
-        Effect.exit,
-        Effect.flatMap((exit) => {
-          if (connecting === deferred) connecting = undefined
-          return Deferred.done(deferred, exit)
-        }),
-        (tell) => handled("RedisClient connect", tell),
-        Effect.forkIn(scope),
-        // A scope that is closing interrupts the fiber forked into it at once, possibly before it runs a single
-        // step (so no onInterrupt inside it would run): whatever ends the fiber, the waiting commands are told.
-        Effect.tap((fiber) =>
-          Effect.sync(() =>
-            fiber.addObserver(() => {
-              if (connecting === deferred) connecting = undefined
-              Deferred.doneUnsafe(deferred, Exit.fail(closedError()))
-            })
-          )
-        )
-      )
-
-    /** A new attempt, shared with whoever needs a connection while it runs. */
-    const newAttempt = (): Effect.Effect<Connection, RedisError> => {
-      const deferred = Deferred.makeUnsafe<Connection, RedisError>()
-      connecting = deferred
-      return Effect.andThen(attempt(deferred), Deferred.await(deferred))
-    }
-
-    const ensure: Effect.Effect<Connection, RedisError> = Effect.suspend(() => {
-      if (closed) return Effect.fail(closedError())
-      if (connection !== undefined && connection.isOpen) return Effect.succeed(connection)
-      lastDemandAt = nowMillis(clock)
-      if (connecting !== undefined) return Deferred.await(connecting)
-      const wait = Math.ceil(nextAttemptAt - nowMillis(clock))
-      if (wait > 0 && lastFailure !== undefined) return Effect.fail(unavailable(options, lastFailure, wait))
-      return newAttempt()
+    const closedError = () => new RedisConnectionError({ message: "the client's scope is closed" })
+    const { current, diagnosis, ensure } = yield* makeConnectionKeeper<Connection, RedisError>({
+      server: where(options),
+      system: "redis",
+      fiberLabel: "RedisClient",
+      annotations: { "redis.server": where(options) },
+      delays: options,
+      open: (onClose) => open(options, onClose, undefined, limit),
+      destroy: (conn) => conn.destroy(closedError()),
+      closedError,
+      describe: (error) => describeFailure(options, error),
+      unavailable: (lastFailure, wait) => unavailable(options, lastFailure, wait),
+      // A connection that worked answered something other than an error.
+      worked: (dead) => dead.successfulReplies > 0,
+      onOpen: () => limit.newConnection(),
+      connectedNote: options.tls === undefined ? "" : " (TLS)",
+      sayIdle: true
     })
-
-    /**
-     * After a failed attempt, the client keeps trying in the background, on the same backoff as commands would,
-     * until a connection opens: an outage ends (and is said to end) even when no command comes to notice it.
-     * Commands meanwhile fail fast between attempts and share an attempt in progress, as before; one that comes
-     * once the delay has passed starts the attempt itself, and the retry then waits for that one. Once no command
-     * has asked for a connection for `idleRetryMillis`, it stops (a client nobody uses does not dial forever); the
-     * next command starts again.
-     */
-    const retry: Effect.Effect<void> = Effect.suspend(() => {
-      if (closed || (connection !== undefined && connection.isOpen)) {
-        retrying = false
-        return Effect.void
-      }
-      if (nowMillis(clock) - lastDemandAt >= idleRetryMillis) {
-        retrying = false
-        return Effect.annotateLogs(
-          Effect.logDebug(
-            `redis: no command needed ${where(options)} for ${formatDuration(idleRetryMillis)}; reconnecting ` +
-              "again at the next command"
-          ),
-          annotations
-        )
-      }
-      if (connecting !== undefined) return Effect.andThen(Effect.exit(Deferred.await(connecting)), retry)
-      const wait = Math.ceil(nextAttemptAt - nowMillis(clock))
-      if (wait > 0) return Effect.andThen(Effect.sleep(wait), retry)
-      return Effect.andThen(Effect.exit(newAttempt()), retry)
-    })
-
-    const startRetry: Effect.Effect<void> = Effect.suspend(() => {
-      if (retrying || closed) return Effect.void
-      retrying = true
-      return Effect.asVoid(
-        Effect.forkIn(
-          Effect.onExit(
-            Effect.interruptible(handled("RedisClient reconnect", retry)),
-            () => Effect.sync(() => (retrying = false))
-          ),
-          scope
-        )
-      )
-    })
-
-    yield* Effect.addFinalizer(() =>
-      Effect.sync(() => {
-        closed = true
-        connection?.destroy(closedError())
-        connection = undefined
-      })
-    )
-
-    const current = () => connection
-    const diagnosis = () => connection !== undefined && connection.isOpen ? undefined : lastProblem
     return { current, ensure, limit, admit: makeAdmit(limit, ensure, current), diagnosis }
   })
