@@ -22,6 +22,7 @@ import * as Layer from "#effect/Layer"
 import * as Item from "./core/memcached/item.js"
 import * as Backend from "./internal/backend/backend.js"
 import * as Codec from "./internal/backend/codec.js"
+import * as Lease from "./internal/backend/lease.js"
 import { GenerationCache } from "./internal/backend/memcached/generation.js"
 import * as Ops from "./internal/backend/memcached/ops.js"
 import * as ConfigInput from "./internal/configInput.js"
@@ -132,7 +133,7 @@ export const make = (
       generation: new GenerationCache(client, prefix, checked.millis, run),
       maxItemSize: maxItemSize ?? Item.defaultItemSize
     }
-    return RemoteCacheBackend.of({
+    const backend = RemoteCacheBackend.of({
       prefix,
       get: (key) => Ops.get(c, key),
       getWithTtl: (key) => Ops.getWithTtl(c, key),
@@ -145,6 +146,8 @@ export const make = (
       clear: Ops.clear(c),
       diagnosis: () => client.diagnosis()
     })
+    // The leased read for `TieredCache`'s cross-process single flight (see `internal/backend/lease.ts`).
+    return Lease.attach(backend, (key, leaseMillis) => Ops.leaseRead(c, key, leaseMillis))
   })
 
 /**
