@@ -18,7 +18,7 @@ import { computeAndWrite } from "./compute.js"
 import { closedDefect, recursionDefect } from "./defects.js"
 import { countL1Hit, nowOf } from "./fiber.js"
 import { l1HitsTotal, l2HitsTotal, missesTotal } from "./metrics.js"
-import { readL2 } from "./reads.js"
+import { leasedReadL2, readL2 } from "./reads.js"
 import { refresh, serveStale, valueFor } from "./refresh.js"
 import { computingGroups, type Group, type Outcome, type Ticket, type TieredState, type View } from "./state.js"
 
@@ -46,8 +46,15 @@ const lead = <A, E, R, RV>(
       Metric.updateWithFiberUnsafe(missesTotal, 1, fiber)
       return computeAndWrite(s, key, ticket, compute, computeOptions, view, group)
     }
+    // With `distributedSingleFlight` on a backend that offers it, the read also leases the computation across
+    // processes: `undefined` then means this process should compute (see `leasedReadL2`).
+    const leaseRead = s.leaseRead
+    const read = (ticket: Ticket) =>
+      leaseRead === undefined
+        ? readL2(s, key, ticket)
+        : leasedReadL2(s, key, ticket, leaseRead, s.settings.leaseMillis!)
     const body = (ticket: Ticket) =>
-      Effect.flatMap(readL2(s, key, ticket), (read): Effect.Effect<Outcome, E, R | RV> => {
+      Effect.flatMap(read(ticket), (read): Effect.Effect<Outcome, E, R | RV> => {
         if (read === undefined || read.sentAt > read.meta.graceUntil) {
           return miss(ticket)
         }
