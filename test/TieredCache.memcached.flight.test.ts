@@ -100,4 +100,15 @@ describe("TieredCache over memcached: single flight across processes", () => {
       yield* Effect.all([callers(a, "k", compute), callers(b, "k", compute)], { concurrency: "unbounded" })
       expect(computed).toBe(2)
     })))
+
+  it.live("a leased read that fails (the server down) is computed locally, as a miss is", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* MemcachedServer.make()
+      const a = yield* instance(server, { distributedSingleFlight: true })
+      yield* server.kill
+      let computed = 0
+      const values = yield* callers(a, "k", Effect.sync(() => ++computed))
+      expect(computed).toBe(1)
+      expect(new Set(values)).toStrictEqual(new Set([1]))
+    })))
 })
