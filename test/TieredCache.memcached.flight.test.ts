@@ -111,4 +111,36 @@ describe("TieredCache over memcached: single flight across processes", () => {
       expect(computed).toBe(1)
       expect(new Set(values)).toStrictEqual(new Set([1]))
     })))
+
+  it.live(
+    "a winner whose computation fails gives the lease up: the other computes without waiting for it",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* MemcachedServer.make()
+        const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "30 seconds" } }
+        const a = yield* instance(server, options)
+        const b = yield* instance(server, options)
+        const started = yield* Deferred.make<void>()
+        const fail = yield* Deferred.make<void>()
+        const failing = yield* Effect.forkChild(
+          Effect.flip(a.getOrCompute(
+            "k",
+            Effect.andThen(
+              Deferred.succeed(started, undefined),
+              Effect.andThen(Deferred.await(fail), Effect.fail("boom"))
+            )
+          ))
+        )
+        yield* Deferred.await(started)
+        let computed = 0
+        const waiting = yield* Effect.forkChild(callers(b, "k", Effect.sync(() => ++computed)))
+        yield* Deferred.succeed(fail, undefined)
+        expect(yield* Fiber.join(failing)).toBe("boom")
+        // Within the test's timeout, far below the lease: b took the lease over as soon as a gave it up.
+        const values = yield* Fiber.join(waiting)
+        expect(computed).toBe(1)
+        expect(new Set(values)).toStrictEqual(new Set([1]))
+      })),
+    15_000
+  )
 })

@@ -7,7 +7,7 @@
  *
  * @internal
  */
-import type * as Effect from "#effect/Effect"
+import * as Effect from "#effect/Effect"
 import type { CacheError, Entry } from "../../RemoteCacheBackend.js"
 
 /** The property a backend (or a `RemoteCache`) with a leased read carries. */
@@ -20,11 +20,21 @@ export const LeaseReadTypeId: unique symbol = Symbol.for("effect-remote-cache/in
  */
 export type LeaseOutcome =
   | { readonly _tag: "Hit"; readonly entry: Entry }
-  | { readonly _tag: "Won" }
+  | Won
   | { readonly _tag: "Lost" }
 
-/** The outcomes without a value, shared. */
-export const won: LeaseOutcome = { _tag: "Won" }
+/**
+ * The lease is this process's. `release` gives it up before its time (the computation failed): it removes the
+ * placeholder if it is still there (never a value written meanwhile), so that the next reader wins at once. It
+ * never fails.
+ */
+export interface Won {
+  readonly _tag: "Won"
+  readonly release: Effect.Effect<void>
+}
+
+/** `Won` with nothing to release (no placeholder was made: a failed read, or a backend that made none). */
+export const won: LeaseOutcome = { _tag: "Won", release: Effect.void }
 export const lost: LeaseOutcome = { _tag: "Lost" }
 
 /** A read of `key` that, on a miss, takes (or reports taken) the lease on computing it, for `leaseMillis`. */

@@ -110,7 +110,8 @@ const maxPollMillis = 50
 /**
  * Reads L2 under a ticket with a lease on computing the key (`distributedSingleFlight`): the entry as
  * {@link readL2} gives it, or `undefined` when this process should compute it: it holds the lease, or another
- * process held it for longer than the lease (plus a second of memcached's clock) without writing a value.
+ * process held it for longer than the lease (plus a second of memcached's clock) without writing a value. A lease
+ * won is handed to `onWon`, so that a computation that fails can give it up.
  * Meanwhile the key is read again, leased (so that the first read after a dead winner's lease takes it over), every
  * 5 ms doubling up to 50 ms. The waits are on Effect's clock, the deadline on the monotonic one.
  */
@@ -119,7 +120,8 @@ export const leasedReadL2 = (
   key: string,
   ticket: Ticket,
   leaseRead: Lease.LeaseRead,
-  leaseMillis: number
+  leaseMillis: number,
+  onWon: (won: Lease.Won) => void
 ): Effect.Effect<L2Read | undefined> =>
   Effect.withFiber((fiber) => {
     const attempt = (delay: number, deadline: number | undefined): Effect.Effect<L2Read | undefined> =>
@@ -134,6 +136,7 @@ export const leasedReadL2 = (
               return read === undefined || !Effect.isEffect(read) ? Effect.succeed(read) : read
             }
             case "Won":
+              onWon(outcome)
               return Effect.succeed(undefined)
             case "Lost": {
               const now = performance.now()

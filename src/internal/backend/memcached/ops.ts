@@ -175,16 +175,23 @@ export const leaseRead = (
 ): Effect.Effect<Lease.LeaseOutcome, CacheError> =>
   withGeneration(c, "getWithTtl", key, (generation) => {
     const seconds = Math.min(maxLeaseSeconds, Math.max(1, Math.ceil(leaseMillis / 1000)))
+    const stored = fullKey(c.prefix, generation, key)
+    // Removes the placeholder only while its CAS is the one created with it: a value written since stays.
+    const release = (cas: bigint | undefined): Lease.LeaseOutcome =>
+      cas === undefined ? Lease.won : {
+        _tag: "Won",
+        release: Effect.ignore(c.client.metaDelete(stored, { compareCas: cas }))
+      }
     return Effect.flatMap(
       client(
         "getWithTtl",
         key,
-        c.client.metaGet(fullKey(c.prefix, generation, key), { value: true, ttl: true, vivify: seconds })
+        c.client.metaGet(stored, { value: true, ttl: true, cas: true, vivify: seconds })
       ),
       (got): Effect.Effect<Lease.LeaseOutcome, CacheError> => {
-        if (got.kind === "miss") return Effect.succeed(got.flags.alreadyWon ? Lease.lost : Lease.won)
+        if (got.kind === "miss") return Effect.succeed(got.flags.alreadyWon ? Lease.lost : release(got.flags.cas))
         if (isPlaceholder(got) || got.value === undefined) {
-          return Effect.succeed(got.flags.win ? Lease.won : Lease.lost)
+          return Effect.succeed(got.flags.win ? release(got.flags.cas) : Lease.lost)
         }
         const remainingTtl = remainingOf(got.flags.ttl) ?? Option.none()
         return Effect.map(
