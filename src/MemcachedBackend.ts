@@ -101,7 +101,9 @@ export interface MemcachedBackendOptions extends MemcachedClient.MemcachedClient
  * `setIfAbsent` is one `ms` in add mode. `getMany` and `setMany` are pipelined per server, the servers in parallel;
  * when a server fails, `getMany` fails whole, `setMany` stores the other servers' entries and fails with the first
  * failed key. `deleteMany` sends one `md` per key, pipelined. `clear` increments the prefix's generation (see
- * {@link MakeOptions.generationTtl} for when other processes see it). An invalid `generationTtl` or `maxItemSize` is a defect
+ * {@link MakeOptions.generationTtl} for when other processes see it). An empty item flagged with a win token (the
+ * placeholder of a `TieredCache` computing the key with `distributedSingleFlight`, or any `mg … N` of another
+ * client) reads as a miss. An invalid `generationTtl` or `maxItemSize` is a defect
  * (`IllegalArgumentError`; `IllegalArgumentException` on Effect 3).
  *
  * @since 0.2.0
