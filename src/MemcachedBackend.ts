@@ -22,6 +22,7 @@ import * as Layer from "#effect/Layer"
 import * as Item from "./core/memcached/item.js"
 import * as Backend from "./internal/backend/backend.js"
 import * as Codec from "./internal/backend/codec.js"
+import * as Lease from "./internal/backend/lease.js"
 import { GenerationCache } from "./internal/backend/memcached/generation.js"
 import * as Ops from "./internal/backend/memcached/ops.js"
 import * as ConfigInput from "./internal/configInput.js"
@@ -100,7 +101,9 @@ export interface MemcachedBackendOptions extends MemcachedClient.MemcachedClient
  * `setIfAbsent` is one `ms` in add mode. `getMany` and `setMany` are pipelined per server, the servers in parallel;
  * when a server fails, `getMany` fails whole, `setMany` stores the other servers' entries and fails with the first
  * failed key. `deleteMany` sends one `md` per key, pipelined. `clear` increments the prefix's generation (see
- * {@link MakeOptions.generationTtl} for when other processes see it). An invalid `generationTtl` or `maxItemSize` is a defect
+ * {@link MakeOptions.generationTtl} for when other processes see it). An empty item flagged with a win token (the
+ * placeholder of a `TieredCache` computing the key with `distributedSingleFlight`, or any `mg … N` of another
+ * client) reads as a miss. An invalid `generationTtl` or `maxItemSize` is a defect
  * (`IllegalArgumentError`; `IllegalArgumentException` on Effect 3).
  *
  * @since 0.2.0
@@ -132,7 +135,7 @@ export const make = (
       generation: new GenerationCache(client, prefix, checked.millis, run),
       maxItemSize: maxItemSize ?? Item.defaultItemSize
     }
-    return RemoteCacheBackend.of({
+    const backend = RemoteCacheBackend.of({
       prefix,
       get: (key) => Ops.get(c, key),
       getWithTtl: (key) => Ops.getWithTtl(c, key),
@@ -145,6 +148,8 @@ export const make = (
       clear: Ops.clear(c),
       diagnosis: () => client.diagnosis()
     })
+    // The leased read for `TieredCache`'s cross-process single flight (see `internal/backend/lease.ts`).
+    return Lease.attach(backend, (key, leaseMillis) => Ops.leaseRead(c, key, leaseMillis))
   })
 
 /**

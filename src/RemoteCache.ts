@@ -50,6 +50,7 @@ import * as Schema from "#effect/Schema"
 import type * as Tracer from "#effect/Tracer"
 import { formatDuration, OutageTracker } from "./core/outage.js"
 import * as Backend from "./internal/backend/backend.js"
+import * as Lease from "./internal/backend/lease.js"
 import * as Probe from "./internal/backend/probe.js"
 import { durationMillis } from "./internal/duration.js"
 import * as TypedView from "./internal/schemaView.js"
@@ -652,14 +653,29 @@ export const fromBackend = <E>(
     inner === undefined
       ? Effect.succeed(backend)
       : wrapObserved(inner, refuseUnencodable(observeErrors(backend)), observeErrors),
-    (ops) =>
-      instrumentAll<E>(
+    (ops) => {
+      const instrumented = instrumentAll<E>(
         ops,
         handlerOf(steps.map((make) => make(backend)), inner === undefined),
         inner === undefined ? Probe.probedGetOf(backend) : undefined
       )
+      const leaseRead = inner === undefined ? Lease.leaseReadOf(backend) : undefined
+      return leaseRead === undefined ? instrumented : Lease.attach(instrumented, recoveredLease(leaseRead))
+    }
   )
 }
+
+// The backend's leased read (see `internal/backend/lease.ts`) as a policy of failure-only steps sees it: a failure
+// is logged at debug level and becomes `Won`, so that the caller computes the value itself, as after a miss.
+const recoveredLease = (leaseRead: Lease.LeaseRead): Lease.LeaseRead => (key, leaseMillis) =>
+  Effect.catch(
+    leaseRead(key, leaseMillis),
+    (error) =>
+      Effect.as(
+        Effect.logDebug(`RemoteCache leased read failed, computing locally: ${describeError(error)}`),
+        Lease.won
+      )
+  )
 
 /**
  * Applies `policy` to the `RemoteCacheBackend` in context, with telemetry (see {@link fromBackend}).

@@ -12,6 +12,10 @@
  * - **Probed read** (`internal/backend/probe.ts`): a backend's `get` that tells its watcher when it settles, so that
  *   `RemoteCache` records telemetry from the backend's callback (`RedisBackend` on a single-node client). Tested in
  *   `RemoteCache.probe.test.ts` (the same values and metrics as the general path, and the fast path taken).
+ * - **Leased read** (`internal/backend/lease.ts`): a read that, on a miss, says whether this process should compute
+ *   the value or another one already is (`MemcachedBackend`, through `mg … N`), forwarded by `RemoteCache` under a
+ *   policy of failure-only steps (its failures recovered to "compute"), used by `TieredCache`'s single-flight leader
+ *   with `distributedSingleFlight`. Tested in `seams.test.ts` and `TieredCache.memcached.flight.test.ts`.
  * - **Typed views of a tiered cache** (this module, `ViewComputeId`): the view-aware `getOrCompute` that a
  *   `forSchema` view calls when the cache is the library's own.
  * - **`writingSchemaView`** (`RemoteCache.ts`): a fiber flag that only words a schema view's serialization error.

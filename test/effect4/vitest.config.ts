@@ -31,6 +31,8 @@ export default defineConfig({
       "test/MemcachedBackend.contract.test.ts",
       "test/MemcachedBackend.test.ts",
       "test/TieredCache.memcached.test.ts",
+      "test/TieredCache.memcached.flight.test.ts",
+      "test/MemcachedBackend.lease.test.ts",
       "test/RedisBackend.test.ts",
       "test/RedisClient.correctness.test.ts",
       "test/RedisClient.outages.test.ts",

@@ -4,14 +4,17 @@
  * no behaviour test would notice.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option, Schedule, Schema } from "effect"
+import { Context, Effect, Layer, Option, Schedule, Schema } from "effect"
+import { leaseReadOf } from "../../src/internal/backend/lease.js"
 import { ViewComputeId } from "../../src/internal/seams.js"
 import { WrapObservedId } from "../../src/internal/telemetry/observe.js"
 import { FusionId, fusionOf } from "../../src/internal/telemetry/observe.js"
 import * as InvalidationBus from "../../src/InvalidationBus.js"
+import * as MemcachedBackend from "../../src/MemcachedBackend.js"
 import * as MemoryBackend from "../../src/MemoryBackend.js"
 import * as Policy from "../../src/Policy.js"
 import * as RemoteCache from "../../src/RemoteCache.js"
+import { RemoteCacheBackend } from "../../src/RemoteCacheBackend.js"
 import * as TieredCache from "../../src/TieredCache.js"
 
 describe("internal seams", () => {
@@ -56,5 +59,19 @@ describe("internal seams", () => {
       )
       expect(yield* view.getOrCompute("k", Effect.succeed({ n: 1 }))).toStrictEqual({ n: 1 })
       expect(yield* view.get("k")).toStrictEqual(Option.some({ n: 1 }))
+    }))
+
+  it.scoped("MemcachedBackend offers the leased read, and RemoteCache forwards it under the default policy only", () =>
+    Effect.gen(function*() {
+      // Nothing connects before the first command: no server is needed to look at the seams.
+      const backend = MemcachedBackend.layer({ servers: ["127.0.0.1:1"] })
+      const built = yield* Layer.build(backend)
+      const remote = (policy: Policy.Policy<any, never>) =>
+        Effect.provide(RemoteCache.make(policy), Layer.succeedContext(built))
+      expect(typeof leaseReadOf(Context.get(built, RemoteCacheBackend))).toBe("function")
+      expect(typeof leaseReadOf(yield* remote(RemoteCache.defaultPolicy))).toBe("function")
+      expect(leaseReadOf(yield* remote(Policy.timeout("1 second").pipe(Policy.recoverToMiss)))).toBeUndefined()
+      expect(leaseReadOf(yield* Effect.provide(RemoteCache.make(RemoteCache.defaultPolicy), MemoryBackend.layer())))
+        .toBeUndefined()
     }))
 })

@@ -123,4 +123,18 @@ export interface TieredCacheOptions extends FreshnessOptions {
    * `TieredCache.defaultTagKeyPrefix`. Keys starting with it are reserved.
    */
   readonly tagKeyPrefix?: string | undefined
+  /**
+   * Single flight across processes, when the backend offers it: today `MemcachedBackend` under
+   * `RemoteCache.layerDefault` (or any policy made only of `Policy.log`, `RemoteCache.logOutages` and
+   * `Policy.recoverToMiss`); with any other backend or policy it changes nothing. A key missing from L2 is then
+   * computed by one process of all those sharing the servers: the first to read it takes a lease (memcached's
+   * `mg … N`), the others poll L2 (5 ms, doubling up to 50 ms) until its value appears, and compute it themselves
+   * only when the lease has passed without one (a winner that dies costs at most the lease; one whose
+   * computation fails hands the lease on at once). `true`:
+   * a lease of 5 seconds; `{ lease }`: another, rounded up to whole seconds. Make the lease longer than the
+   * computations it covers. Default `false`: each process computes on its own, one computation per process.
+   *
+   * @since 0.2.0
+   */
+  readonly distributedSingleFlight?: boolean | { readonly lease?: Duration.Input | undefined } | undefined
 }

@@ -10,6 +10,7 @@ import * as Effect from "#effect/Effect"
 import * as Metric from "#effect/Metric"
 import * as Option from "#effect/Option"
 import type { Entry as BackendEntry } from "../../RemoteCacheBackend.js"
+import * as Lease from "../backend/lease.js"
 import { wallMillisOf } from "./clock.js"
 import * as Entry from "./entry.js"
 import { countL1Hit, nowOf } from "./fiber.js"
@@ -100,6 +101,56 @@ const readL2At = (
     }
     const read = readFound(s, key, ticket, found.value, sentAt)
     return read === undefined || !Effect.isEffect(read) ? Effect.succeed(read) : read
+  })
+
+/** The first and the longest wait between two leased reads of a key another process is computing. */
+const firstPollMillis = 5
+const maxPollMillis = 50
+
+/**
+ * Reads L2 under a ticket with a lease on computing the key (`distributedSingleFlight`): the entry as
+ * {@link readL2} gives it, or `undefined` when this process should compute it: it holds the lease, or another
+ * process held it for longer than the lease (plus a second of memcached's clock) without writing a value. A lease
+ * won is handed to `onWon`, so that a computation that fails can give it up.
+ * Meanwhile the key is read again, leased (so that the first read after a dead winner's lease takes it over), every
+ * 5 ms doubling up to 50 ms. The waits are on Effect's clock, the deadline on the monotonic one.
+ */
+export const leasedReadL2 = (
+  s: TieredState,
+  key: string,
+  ticket: Ticket,
+  leaseRead: Lease.LeaseRead,
+  leaseMillis: number,
+  onWon: (won: Lease.Won) => void
+): Effect.Effect<L2Read | undefined> =>
+  Effect.withFiber((fiber) => {
+    const attempt = (delay: number, deadline: number | undefined): Effect.Effect<L2Read | undefined> =>
+      Effect.suspend(() => {
+        const sentAt = wallMillisOf(Clock.fromFiberUnsafe(fiber))
+        // `RemoteCache` recovers its failures already (to `Won`); one from elsewhere is recovered the same way.
+        const read = Effect.catch(leaseRead(key, leaseMillis), () => Effect.succeed(Lease.won))
+        return Effect.flatMap(read, (outcome) => {
+          switch (outcome._tag) {
+            case "Hit": {
+              const read = readFound(s, key, ticket, outcome.entry, sentAt)
+              return read === undefined || !Effect.isEffect(read) ? Effect.succeed(read) : read
+            }
+            case "Won":
+              onWon(outcome)
+              return Effect.succeed(undefined)
+            case "Lost": {
+              const now = performance.now()
+              const until = deadline ?? now + Math.ceil(leaseMillis / 1000) * 1000 + 1000
+              if (now >= until) return Effect.succeed(undefined)
+              return Effect.andThen(
+                Effect.sleep(Duration.millis(Math.min(delay, until - now))),
+                attempt(Math.min(delay * 2, maxPollMillis), until)
+              )
+            }
+          }
+        })
+      })
+    return attempt(firstPollMillis, undefined)
   })
 
 /** Reads L2 under a ticket: the entry with its meta (tags checked), back-filled into L1, or `undefined`. */

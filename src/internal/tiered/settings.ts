@@ -11,7 +11,10 @@ import * as Result from "#effect/Result"
 import { resolveTtl } from "../backend/ttl.js"
 import type { ComputeOptions, FreshnessOptions, TieredCacheOptions } from "./api.js"
 import { TieredCacheDefect } from "./defects.js"
-import { checkFreshness } from "./options.js"
+import { checkFreshness, millisOf } from "./options.js"
+
+/** The lease of `distributedSingleFlight: true`. */
+const defaultLeaseMillis = 5_000
 
 /**
  * The freshness settings of one call, in milliseconds.
@@ -44,7 +47,9 @@ export class Settings {
     readonly defaultTtl: Duration.Input | undefined,
     defaults: CallSettings,
     readonly channel: string,
-    readonly tagKeyPrefix: string
+    readonly tagKeyPrefix: string,
+    /** The lease of cross-process single flight (`distributedSingleFlight`), `undefined` when it is off. */
+    readonly leaseMillis: number | undefined = undefined
   ) {
     this.defaults = defaults
   }
@@ -144,6 +149,21 @@ export const resolve = (
     // An empty prefix would make a tag's key a user key: invalidateTags would overwrite it.
     return Result.fail(new Cause.IllegalArgumentError("TieredCache tagKeyPrefix must be a non-empty string"))
   }
+  const distributed = options.distributedSingleFlight
+  let leaseMillis: number | undefined = undefined
+  if (distributed === true || (typeof distributed === "object" && distributed !== null)) {
+    const lease = distributed === true ? undefined : distributed.lease
+    const checked = lease === undefined
+      ? Result.succeed(defaultLeaseMillis)
+      : millisOf(lease, "distributedSingleFlight.lease")
+    if (Result.isFailure(checked)) return Result.fail(Result.failureValue(checked))
+    leaseMillis = Result.successValue(checked)
+    if (!(leaseMillis > 0 && Number.isFinite(leaseMillis))) {
+      return Result.fail(
+        new Cause.IllegalArgumentError("TieredCache distributedSingleFlight.lease must be a positive finite duration")
+      )
+    }
+  }
   return Result.succeed(
     new Settings(
       capacity,
@@ -157,7 +177,8 @@ export const resolve = (
         early: freshness.earlyRefresh
       },
       options.channel ?? defaults.channel,
-      tagKeyPrefix
+      tagKeyPrefix,
+      leaseMillis
     )
   )
 }

@@ -4,12 +4,14 @@
  *
  * @internal
  */
+import * as Cause from "#effect/Cause"
 import * as Deferred from "#effect/Deferred"
 import * as Effect from "#effect/Effect"
 import * as Exit from "#effect/Exit"
 import * as Metric from "#effect/Metric"
 import * as Option from "#effect/Option"
 import { backingOff, earlyRefreshDue } from "../../core/tiered/freshness.js"
+import type * as Lease from "../backend/lease.js"
 import { handled } from "../background.js"
 import * as Metrics from "../telemetry/metrics.js"
 import type { ComputeOptions } from "./api.js"
@@ -18,7 +20,7 @@ import { computeAndWrite } from "./compute.js"
 import { closedDefect, recursionDefect } from "./defects.js"
 import { countL1Hit, nowOf } from "./fiber.js"
 import { l1HitsTotal, l2HitsTotal, missesTotal } from "./metrics.js"
-import { readL2 } from "./reads.js"
+import { leasedReadL2, readL2 } from "./reads.js"
 import { refresh, serveStale, valueFor } from "./refresh.js"
 import { computingGroups, type Group, type Outcome, type Ticket, type TieredState, type View } from "./state.js"
 
@@ -42,12 +44,32 @@ const lead = <A, E, R, RV>(
   group: Group
 ): Effect.Effect<void, never, R | RV> =>
   Effect.withFiber((fiber) => {
+    // The cross-process lease this leader won, if any (see `read` below).
+    let won: Lease.Won | undefined = undefined
     const miss = (ticket: Ticket): Effect.Effect<Outcome, E, R | RV> => {
       Metric.updateWithFiberUnsafe(missesTotal, 1, fiber)
-      return computeAndWrite(s, key, ticket, compute, computeOptions, view, group)
+      const computing = computeAndWrite(s, key, ticket, compute, computeOptions, view, group)
+      const lease = won
+      // A computation that fails gives its lease up, so that another process computes at once rather than after
+      // the lease; an interrupted one (the cache closing) leaves it to expire, adding no round trip to the close.
+      return lease === undefined ?
+        computing :
+        Effect.onExit(
+          computing,
+          (exit) => Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? lease.release : Effect.void
+        )
     }
+    // With `distributedSingleFlight` on a backend that offers it, the read also leases the computation across
+    // processes: `undefined` then means this process should compute (see `leasedReadL2`).
+    const leaseRead = s.leaseRead
+    const read = (ticket: Ticket) =>
+      leaseRead === undefined
+        ? readL2(s, key, ticket)
+        : leasedReadL2(s, key, ticket, leaseRead, s.settings.leaseMillis!, (lease) => {
+          won = lease
+        })
     const body = (ticket: Ticket) =>
-      Effect.flatMap(readL2(s, key, ticket), (read): Effect.Effect<Outcome, E, R | RV> => {
+      Effect.flatMap(read(ticket), (read): Effect.Effect<Outcome, E, R | RV> => {
         if (read === undefined || read.sentAt > read.meta.graceUntil) {
           return miss(ticket)
         }

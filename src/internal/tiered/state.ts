@@ -19,6 +19,7 @@ import { encodeMessage, type Message, randomId } from "../../core/tiered/message
 import { KeyTickets, type Ticket } from "../../core/tiered/tickets.js"
 import type { InvalidationBusShape } from "../../InvalidationBus.js"
 import type { RemoteCacheShape } from "../../RemoteCache.js"
+import * as Lease from "../backend/lease.js"
 import { handled } from "../background.js"
 import { currentClock, stampsOf } from "./clock.js"
 import { L1 } from "./l1.js"
@@ -110,6 +111,11 @@ export class TieredState {
   readonly tags: Tags.Tags
   /** Set when the cache's scope closes: no work may start after it. */
   closed = false
+  /**
+   * The L2 read that leases a missing key's computation across processes (`distributedSingleFlight`), when it is
+   * on and the `RemoteCache` offers one; else `undefined`.
+   */
+  readonly leaseRead: Lease.LeaseRead | undefined
 
   constructor(
     readonly settings: Settings,
@@ -120,6 +126,7 @@ export class TieredState {
     readonly context: Context.Context<never>
   ) {
     this.prefix = remote.prefix
+    this.leaseRead = settings.leaseMillis === undefined ? undefined : Lease.leaseReadOf(remote)
     this.l1 = new L1(settings.capacity)
     this.flights = new Flights(settings.capacity)
     this.tags = Tags.make({

@@ -12,7 +12,7 @@ import * as Result from "#effect/Result"
 import * as Expiry from "../../../core/memcached/expiry.js"
 import * as Item from "../../../core/memcached/item.js"
 import { fullKey } from "../../../core/memcached/key.js"
-import type { MemcachedClientShape, MetaSetFlags, SetManyEntry } from "../../../MemcachedClient.js"
+import type { MemcachedClientShape, MetaGetResult, MetaSetFlags, SetManyEntry } from "../../../MemcachedClient.js"
 import type { MemcachedError } from "../../../MemcachedError.js"
 import {
   type CacheError,
@@ -23,6 +23,7 @@ import {
 } from "../../../RemoteCacheBackend.js"
 import * as Backend from "../backend.js"
 import * as Codec from "../codec.js"
+import * as Lease from "../lease.js"
 import { resolveTtl } from "../ttl.js"
 import { toCacheError } from "./errors.js"
 import type { GenerationCache } from "./generation.js"
@@ -107,13 +108,24 @@ const expiryOf = (
   }
 }
 
+/**
+ * Whether a hit is a lease's placeholder (see `leaseRead`): the empty item `mg … N` creates, which memcached
+ * answers with a win token flag (`W` to its creator, `Z` to every other reader) until a value replaces it. It holds
+ * no value: every read takes it for a miss. A stored value is never empty with such a flag: a write clears it.
+ */
+const isPlaceholder = (got: MetaGetResult): boolean =>
+  got.kind === "hit" && (got.value === undefined || got.value.byteLength === 0) &&
+  (got.flags.win || got.flags.alreadyWon)
+
 /** `get`: `mg <key> b v`. */
 export const get = (c: MemcachedContext, key: string): Effect.Effect<Option.Option<unknown>, CacheError> =>
   withGeneration(c, "get", key, (generation) =>
     Effect.flatMap(
       client("get", key, c.client.metaGet(fullKey(c.prefix, generation, key), { value: true })),
       (got) =>
-        got.kind === "hit" && got.value !== undefined ? c.codec.decode("get", key, got.value) : Effect.succeedNone
+        got.kind === "hit" && got.value !== undefined && !isPlaceholder(got)
+          ? c.codec.decode("get", key, got.value)
+          : Effect.succeedNone
     ))
 
 /**
@@ -140,11 +152,56 @@ export const getWithTtl = (c: MemcachedContext, key: string): Effect.Effect<Opti
     Effect.flatMap(
       client("getWithTtl", key, c.client.metaGet(fullKey(c.prefix, generation, key), { value: true, ttl: true })),
       (got): Effect.Effect<Option.Option<Entry>, CacheError> => {
-        if (got.kind !== "hit" || got.value === undefined) return Effect.succeedNone
+        if (got.kind !== "hit" || got.value === undefined || isPlaceholder(got)) return Effect.succeedNone
         const remainingTtl = remainingOf(got.flags.ttl) ?? Option.none()
         return c.codec.decodeAs("getWithTtl", key, got.value, (value): Entry => ({ value, remainingTtl }))
       }
     ))
+
+/** The longest lease, in seconds: 30 days (a longer expiry would be read by memcached as a Unix time). */
+const maxLeaseSeconds = 2_592_000
+
+/**
+ * The leased read: `mg <key> b v t N<secs>`, one round trip. On a miss memcached creates an empty placeholder item
+ * living `secs` (the lease rounded up to whole seconds, at least 1) and hands the win token (`W`) to this caller
+ * alone: `Won`. Every other reader meanwhile gets the placeholder with `Z`: `Lost`. A value stored under the key
+ * replaces the placeholder; when the lease ends first, the placeholder expires and the next leased read wins.
+ * memcached's clock ticks once a second, so a placeholder may expire up to a second before its lease.
+ */
+export const leaseRead = (
+  c: MemcachedContext,
+  key: string,
+  leaseMillis: number
+): Effect.Effect<Lease.LeaseOutcome, CacheError> =>
+  withGeneration(c, "getWithTtl", key, (generation) => {
+    const seconds = Math.min(maxLeaseSeconds, Math.max(1, Math.ceil(leaseMillis / 1000)))
+    const stored = fullKey(c.prefix, generation, key)
+    // Removes the placeholder only while its CAS is the one created with it: a value written since stays.
+    const release = (cas: bigint | undefined): Lease.LeaseOutcome =>
+      cas === undefined ? Lease.won : {
+        _tag: "Won",
+        release: Effect.ignore(c.client.metaDelete(stored, { compareCas: cas }))
+      }
+    return Effect.flatMap(
+      client(
+        "getWithTtl",
+        key,
+        c.client.metaGet(stored, { value: true, ttl: true, cas: true, vivify: seconds })
+      ),
+      (got): Effect.Effect<Lease.LeaseOutcome, CacheError> => {
+        if (got.kind === "miss") return Effect.succeed(got.flags.alreadyWon ? Lease.lost : release(got.flags.cas))
+        if (isPlaceholder(got) || got.value === undefined) {
+          return Effect.succeed(got.flags.win ? release(got.flags.cas) : Lease.lost)
+        }
+        const remainingTtl = remainingOf(got.flags.ttl) ?? Option.none()
+        return Effect.map(
+          c.codec.decode("getWithTtl", key, got.value),
+          (value): Lease.LeaseOutcome =>
+            Option.isSome(value) ? { _tag: "Hit", entry: { value: value.value, remainingTtl } } : Lease.won
+        )
+      }
+    )
+  })
 
 /**
  * `getMany`: the client's pipelined batch. When a server fails, the whole call fails with its error, naming the
@@ -164,7 +221,7 @@ export const getMany = (
         for (let i = 0; i < results.length; i++) {
           const result = results[i]!
           if (result.kind === "error") return Effect.fail(toCacheError("getMany", list[i])(result.error))
-          items[i] = result.kind === "hit" ? result.value : undefined
+          items[i] = result.kind === "hit" && !isPlaceholder(result) ? result.value : undefined
         }
         return c.codec.decodeAll("getMany", list, items)
       }

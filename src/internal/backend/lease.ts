@@ -1,0 +1,49 @@
+/**
+ * The leased read: a read that, on a miss, also tells this process whether it should compute the value or another
+ * process already is (memcached's `mg … N<ttl>` win tokens). `MemcachedBackend` attaches it to the backends it
+ * makes, under a symbol, so the public `RemoteCacheBackend` contract (and every backend written by hand) is
+ * unchanged; `RemoteCache` forwards it under its default policy, and `TieredCache` uses it when asked to
+ * (`distributedSingleFlight`).
+ *
+ * @internal
+ */
+import * as Effect from "#effect/Effect"
+import type { CacheError, Entry } from "../../RemoteCacheBackend.js"
+
+/** The property a backend (or a `RemoteCache`) with a leased read carries. */
+export const LeaseReadTypeId: unique symbol = Symbol.for("effect-remote-cache/internal/LeaseRead")
+
+/**
+ * What a leased read found: the entry (as `getWithTtl` returns it), `Won` (no value: this process holds the lease
+ * and should compute and write it; a placeholder holds the others off for the lease) or `Lost` (no value: another
+ * process holds the lease and is computing it).
+ */
+export type LeaseOutcome =
+  | { readonly _tag: "Hit"; readonly entry: Entry }
+  | Won
+  | { readonly _tag: "Lost" }
+
+/**
+ * The lease is this process's. `release` gives it up before its time (the computation failed): it removes the
+ * placeholder if it is still there (never a value written meanwhile), so that the next reader wins at once. It
+ * never fails.
+ */
+export interface Won {
+  readonly _tag: "Won"
+  readonly release: Effect.Effect<void>
+}
+
+/** `Won` with nothing to release (no placeholder was made: a failed read, or a backend that made none). */
+export const won: LeaseOutcome = { _tag: "Won", release: Effect.void }
+export const lost: LeaseOutcome = { _tag: "Lost" }
+
+/** A read of `key` that, on a miss, takes (or reports taken) the lease on computing it, for `leaseMillis`. */
+export type LeaseRead = (key: string, leaseMillis: number) => Effect.Effect<LeaseOutcome, CacheError>
+
+/** `target` with `read` attached (the same object, so it stays the service value its maker returns). */
+export const attach = <A extends object>(target: A, read: LeaseRead): A =>
+  Object.defineProperty(target, LeaseReadTypeId, { value: read, enumerable: false })
+
+/** The leased read of `target`, `undefined` when it has none (another backend, a policy's view of one). */
+export const leaseReadOf = (target: object): LeaseRead | undefined =>
+  (target as { readonly [LeaseReadTypeId]?: LeaseRead })[LeaseReadTypeId]

@@ -1,0 +1,146 @@
+/**
+ * Single flight across processes: two tiered caches, each over a `MemcachedBackend` with a client of its own (two
+ * processes' worth of state), on one memcached, with `distributedSingleFlight` on. The first to read a missing key
+ * takes memcached's lease (`mg … N`); the other waits for the value instead of computing it.
+ */
+import * as Context from "#effect/Context"
+import * as Deferred from "#effect/Deferred"
+import * as Effect from "#effect/Effect"
+import * as Fiber from "#effect/Fiber"
+import * as Layer from "#effect/Layer"
+import * as Option from "#effect/Option"
+import { describe, expect, it } from "#test-effect/vitest"
+import * as MemcachedBackend from "../src/MemcachedBackend.js"
+import * as RemoteCache from "../src/RemoteCache.js"
+import * as TieredCache from "../src/TieredCache.js"
+import * as MemcachedServer from "./utils/MemcachedServer.js"
+
+/** One tiered cache with a client of its own and a bus of its own: another process, as memcached sees it. */
+const instance = (server: MemcachedServer.MemcachedServerShape, options: TieredCache.TieredCacheOptions) =>
+  Effect.map(
+    Layer.build(
+      TieredCache.layerInProcess(options).pipe(
+        Layer.provide(RemoteCache.layerDefault),
+        Layer.provide(MemcachedBackend.layer({ servers: [server.address] })),
+        Layer.orDie
+      )
+    ),
+    Context.get(TieredCache.TieredCache)
+  )
+
+/** 100 concurrent callers of `key` on `cache`, each computing with `compute`. */
+const callers = <A>(cache: TieredCache.TieredCacheShape, key: string, compute: Effect.Effect<A>) =>
+  Effect.forEach(Array.from({ length: 100 }), () => cache.getOrCompute(key, compute), { concurrency: "unbounded" })
+
+describe("TieredCache over memcached: single flight across processes", () => {
+  it.live("100 callers in each of two processes, one computation in all", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* MemcachedServer.make()
+      const a = yield* instance(server, { distributedSingleFlight: true })
+      const b = yield* instance(server, { distributedSingleFlight: true })
+      let computed = 0
+      const compute = Effect.andThen(Effect.sleep("50 millis"), Effect.sync(() => ++computed))
+      const [fromA, fromB] = yield* Effect.all([callers(a, "k", compute), callers(b, "k", compute)], {
+        concurrency: "unbounded"
+      })
+      expect(computed).toBe(1)
+      expect(new Set([...fromA, ...fromB])).toStrictEqual(new Set([1]))
+    })))
+
+  it.live("a plain read of a key being computed elsewhere is a miss, not an error", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* MemcachedServer.make()
+      const a = yield* instance(server, { distributedSingleFlight: true })
+      const b = yield* instance(server, {})
+      const started = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const computing = yield* Effect.forkChild(
+        a.getOrCompute(
+          "k",
+          Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "v"))
+        )
+      )
+      yield* Deferred.await(started)
+      // The lease's placeholder is in memcached now: every read takes it for a miss.
+      expect(yield* b.get("k")).toStrictEqual(Option.none())
+      yield* Deferred.succeed(release, undefined)
+      expect(yield* Fiber.join(computing)).toBe("v")
+      expect(yield* b.get("k")).toStrictEqual(Option.some("v"))
+    })))
+
+  it.live("a winner that never finishes costs the others at most the lease: then one of them computes", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* MemcachedServer.make()
+      const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "1 second" } }
+      const a = yield* instance(server, options)
+      const b = yield* instance(server, options)
+      const started = yield* Deferred.make<void>()
+      // a wins and hangs (a process that died mid-computation, as memcached sees it); its callers are interrupted.
+      const hung = yield* Effect.forkChild(
+        a.getOrCompute("k", Effect.andThen(Deferred.succeed(started, undefined), Effect.never))
+      )
+      yield* Deferred.await(started)
+      let computed = 0
+      const waitedFrom = Date.now()
+      const values = yield* callers(b, "k", Effect.sync(() => ++computed))
+      expect(computed).toBe(1)
+      expect(new Set(values)).toStrictEqual(new Set([1]))
+      // Held off while the lease lasted (up to a second of memcached's clock less), then computed once.
+      expect(Date.now() - waitedFrom).toBeLessThan(3_000)
+      yield* Fiber.interrupt(hung)
+    })))
+
+  it.live("with the option off, each process computes on its own", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* MemcachedServer.make()
+      const a = yield* instance(server, {})
+      const b = yield* instance(server, {})
+      let computed = 0
+      const compute = Effect.andThen(Effect.sleep("50 millis"), Effect.sync(() => ++computed))
+      yield* Effect.all([callers(a, "k", compute), callers(b, "k", compute)], { concurrency: "unbounded" })
+      expect(computed).toBe(2)
+    })))
+
+  it.live("a leased read that fails (the server down) is computed locally, as a miss is", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* MemcachedServer.make()
+      const a = yield* instance(server, { distributedSingleFlight: true })
+      yield* server.kill
+      let computed = 0
+      const values = yield* callers(a, "k", Effect.sync(() => ++computed))
+      expect(computed).toBe(1)
+      expect(new Set(values)).toStrictEqual(new Set([1]))
+    })))
+
+  it.live(
+    "a winner whose computation fails gives the lease up: the other computes without waiting for it",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* MemcachedServer.make()
+        const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "30 seconds" } }
+        const a = yield* instance(server, options)
+        const b = yield* instance(server, options)
+        const started = yield* Deferred.make<void>()
+        const fail = yield* Deferred.make<void>()
+        const failing = yield* Effect.forkChild(
+          Effect.flip(a.getOrCompute(
+            "k",
+            Effect.andThen(
+              Deferred.succeed(started, undefined),
+              Effect.andThen(Deferred.await(fail), Effect.fail("boom"))
+            )
+          ))
+        )
+        yield* Deferred.await(started)
+        let computed = 0
+        const waiting = yield* Effect.forkChild(callers(b, "k", Effect.sync(() => ++computed)))
+        yield* Deferred.succeed(fail, undefined)
+        expect(yield* Fiber.join(failing)).toBe("boom")
+        // Within the test's timeout, far below the lease: b took the lease over as soon as a gave it up.
+        const values = yield* Fiber.join(waiting)
+        expect(computed).toBe(1)
+        expect(new Set(values)).toStrictEqual(new Set([1]))
+      })),
+    15_000
+  )
+})
