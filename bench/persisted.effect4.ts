@@ -22,36 +22,8 @@ import * as OwnPersistence from "../src/Persistence.js"
 import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as Serializer from "../src/Serializer.js"
-
-// The same constants and helpers as bench/persisted.ts (which this process cannot import: it loads Effect 3 code).
-const KEYS = 1_000
-const OPS = 20_000
-const CONCURRENCY = 256
-const STORE_ID = "bench-persisted"
-
-const timeGets = async (run: (ids: ReadonlyArray<number>) => Promise<unknown>): Promise<number> => {
-  const ids = Array.from({ length: OPS }, (_, i) => (i * 7919) % KEYS)
-  const started = performance.now()
-  await run(ids)
-  return OPS / ((performance.now() - started) / 1000)
-}
-
-const rotate = async (
-  sides: ReadonlyArray<readonly [string, () => Promise<number>]>,
-  rounds: number
-): Promise<Array<Record<string, number>>> => {
-  for (const [, run] of sides) await run()
-  const out: Array<Record<string, number>> = []
-  for (let round = 0; round < rounds; round++) {
-    const result: Record<string, number> = {}
-    for (let i = 0; i < sides.length; i++) {
-      const [name, run] = sides[(round + i) % sides.length]!
-      result[name] = await run()
-    }
-    out.push(result)
-  }
-  return out
-}
+// The constants and helpers of the Effect 3 row (bench/persisted.ts loads its Effect 3 half only on demand).
+import { CONCURRENCY, KEYS, rotate, STORE_ID, timeGets } from "./persisted.js"
 
 class GetRecord extends Persistable.Class<{ payload: { readonly id: number } }>()("GetRecord", {
   primaryKey: ({ id }) => `record:${id}`,
