@@ -149,7 +149,10 @@ export const make = (
       diagnosis: () => client.diagnosis()
     })
     // The leased read for `TieredCache`'s cross-process single flight (see `internal/backend/lease.ts`).
-    return Lease.attach(backend, (key, leaseMillis) => Ops.leaseRead(c, key, leaseMillis))
+    return Lease.attach(
+      backend,
+      (key, leaseMillis, recacheSeconds) => Ops.leaseRead(c, key, leaseMillis, recacheSeconds)
+    )
   })
 
 /**

@@ -667,9 +667,9 @@ export const fromBackend = <E>(
 
 // The backend's leased read (see `internal/backend/lease.ts`) as a policy of failure-only steps sees it: a failure
 // is logged at debug level and becomes `Won`, so that the caller computes the value itself, as after a miss.
-const recoveredLease = (leaseRead: Lease.LeaseRead): Lease.LeaseRead => (key, leaseMillis) =>
+const recoveredLease = (leaseRead: Lease.LeaseRead): Lease.LeaseRead => (key, leaseMillis, recacheSeconds) =>
   Effect.catch(
-    leaseRead(key, leaseMillis),
+    leaseRead(key, leaseMillis, recacheSeconds),
     (error) =>
       Effect.as(
         Effect.logDebug(`RemoteCache leased read failed, computing locally: ${describeError(error)}`),

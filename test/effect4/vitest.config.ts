@@ -32,6 +32,7 @@ export default defineConfig({
       "test/MemcachedBackend.test.ts",
       "test/TieredCache.memcached.test.ts",
       "test/TieredCache.memcached.flight.test.ts",
+      "test/TieredCache.memcached.refresh.test.ts",
       "test/MemcachedBackend.lease.test.ts",
       "test/RedisBackend.test.ts",
       "test/RedisClient.correctness.test.ts",

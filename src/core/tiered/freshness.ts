@@ -89,6 +89,22 @@ export const earlyRefreshDue = (meta: Meta, now: number, early: number | undefin
   !(now < meta.createdAt + early * (meta.freshUntil - meta.createdAt))
 
 /**
+ * How long an entry still lives in L2 from the moment its refresh is due (its early-refresh point when that comes
+ * first, else the end of its fresh period): a claim on refreshing it across processes (memcached's `R`) asks for
+ * an entry with less than that to live. `undefined` when the entry never expires there, or leaves no such time.
+ *
+ * @internal
+ */
+export const refreshWindow = (meta: Meta, early: number | undefined): number | undefined => {
+  if (!Number.isFinite(meta.freshUntil) || !Number.isFinite(meta.graceUntil)) return undefined
+  const earlyPoint = early === undefined ? NaN : meta.createdAt + early * (meta.freshUntil - meta.createdAt)
+  // A NaN point (no early refresh, or an unknown creation) is no earlier than the end of the fresh period.
+  const due = earlyPoint < meta.freshUntil ? earlyPoint : meta.freshUntil
+  const window = meta.graceUntil - due
+  return window > 0 ? window : undefined
+}
+
+/**
  * Whether a key whose refresh failed is still backing off at `now`: refreshes wait until `until` (the failure's
  * time plus `graceBackoff`; `undefined` when none failed), serving the stale value meanwhile. Over from `until`
  * itself on.

@@ -17,9 +17,13 @@ export const LeaseReadTypeId: unique symbol = Symbol.for("effect-remote-cache/in
  * What a leased read found: the entry (as `getWithTtl` returns it), `Won` (no value: this process holds the lease
  * and should compute and write it; a placeholder holds the others off for the lease) or `Lost` (no value: another
  * process holds the lease and is computing it).
+ *
+ * A read asked to claim the entry's refresh (`recacheSeconds`) also says, on a hit, who refreshes it: `"won"` (this
+ * caller: the entry has less than `recacheSeconds` to live and nobody claimed it before), `"lost"` (another caller
+ * claimed it and has not written since), or nothing (the entry is not due by the server's count, or never expires).
  */
 export type LeaseOutcome =
-  | { readonly _tag: "Hit"; readonly entry: Entry }
+  | { readonly _tag: "Hit"; readonly entry: Entry; readonly claim?: "won" | "lost" | undefined }
   | Won
   | { readonly _tag: "Lost" }
 
@@ -37,8 +41,16 @@ export interface Won {
 export const won: LeaseOutcome = { _tag: "Won", release: Effect.void }
 export const lost: LeaseOutcome = { _tag: "Lost" }
 
-/** A read of `key` that, on a miss, takes (or reports taken) the lease on computing it, for `leaseMillis`. */
-export type LeaseRead = (key: string, leaseMillis: number) => Effect.Effect<LeaseOutcome, CacheError>
+/**
+ * A read of `key` that, on a miss, takes (or reports taken) the lease on computing it, for `leaseMillis`; with
+ * `recacheSeconds`, on a hit it also claims the entry's refresh when it has less than that to live (memcached's
+ * `mg … R<secs>`: one claim per stored value, until a write replaces it).
+ */
+export type LeaseRead = (
+  key: string,
+  leaseMillis: number,
+  recacheSeconds?: number
+) => Effect.Effect<LeaseOutcome, CacheError>
 
 /** `target` with `read` attached (the same object, so it stays the service value its maker returns). */
 export const attach = <A extends object>(target: A, read: LeaseRead): A =>

@@ -108,12 +108,29 @@ const firstPollMillis = 5
 const maxPollMillis = 50
 
 /**
+ * A leased read made for a refresh (see `claim.ts`): it also claims the entry's refresh across processes when the
+ * entry has less than `recacheSeconds` to live in L2, and takes a value found only when it is the refreshed one.
+ */
+export interface RefreshClaim {
+  /** Claim the refresh of an entry with less than this to live (memcached's `R`); `undefined`: claim nothing. */
+  readonly recacheSeconds: number | undefined
+  /** Whether a value found is the refreshed one (fresh, its early refresh not due): taken instead of computing. */
+  readonly accept: (read: L2Read) => boolean
+}
+
+/**
  * Reads L2 under a ticket with a lease on computing the key (`distributedSingleFlight`): the entry as
  * {@link readL2} gives it, or `undefined` when this process should compute it: it holds the lease, or another
  * process held it for longer than the lease (plus a second of memcached's clock) without writing a value. A lease
  * won is handed to `onWon`, so that a computation that fails can give it up.
  * Meanwhile the key is read again, leased (so that the first read after a dead winner's lease takes it over), every
  * 5 ms doubling up to 50 ms. The waits are on Effect's clock, the deadline on the monotonic one.
+ *
+ * With a `claim` (a refresh), a value found is returned only when `claim.accept`s it. Else the key is read once
+ * more, claiming its refresh (only then: a claim on a value just refreshed would take the win token that value's own
+ * refresh needs later): the refresh is this process's (`undefined`) when it won the claim or the entry could not be
+ * claimed, and when another process holds the claim the key is read again as above until the refreshed value
+ * appears or the lease has passed.
  */
 export const leasedReadL2 = (
   s: TieredState,
@@ -121,36 +138,58 @@ export const leasedReadL2 = (
   ticket: Ticket,
   leaseRead: Lease.LeaseRead,
   leaseMillis: number,
-  onWon: (won: Lease.Won) => void
+  onWon: (won: Lease.Won) => void,
+  claim?: RefreshClaim
 ): Effect.Effect<L2Read | undefined> =>
   Effect.withFiber((fiber) => {
-    const attempt = (delay: number, deadline: number | undefined): Effect.Effect<L2Read | undefined> =>
+    const attempt = (
+      delay: number,
+      deadline: number | undefined,
+      claiming: boolean
+    ): Effect.Effect<L2Read | undefined> =>
       Effect.suspend(() => {
         const sentAt = wallMillisOf(Clock.fromFiberUnsafe(fiber))
         // `RemoteCache` recovers its failures already (to `Won`); one from elsewhere is recovered the same way.
-        const read = Effect.catch(leaseRead(key, leaseMillis), () => Effect.succeed(Lease.won))
+        const read = Effect.catch(
+          leaseRead(key, leaseMillis, claiming ? claim?.recacheSeconds : undefined),
+          () => Effect.succeed(Lease.won)
+        )
+        // Another process computes (or refreshes) the key: read again after `delay`, or compute past the deadline.
+        const wait = (): Effect.Effect<L2Read | undefined> => {
+          const now = performance.now()
+          const until = deadline ?? now + Math.ceil(leaseMillis / 1000) * 1000 + 1000
+          if (now >= until) return Effect.succeed(undefined)
+          return Effect.andThen(
+            Effect.sleep(Duration.millis(Math.min(delay, until - now))),
+            attempt(Math.min(delay * 2, maxPollMillis), until, false)
+          )
+        }
         return Effect.flatMap(read, (outcome) => {
           switch (outcome._tag) {
             case "Hit": {
-              const read = readFound(s, key, ticket, outcome.entry, sentAt)
-              return read === undefined || !Effect.isEffect(read) ? Effect.succeed(read) : read
+              const found = readFound(s, key, ticket, outcome.entry, sentAt)
+              if (claim === undefined) {
+                return found === undefined || !Effect.isEffect(found) ? Effect.succeed(found) : found
+              }
+              const judge = (found: L2Read | undefined): Effect.Effect<L2Read | undefined> => {
+                if (found !== undefined && claim.accept(found)) return Effect.succeed(found)
+                // The claim's answer: another process refreshes (wait for it), or this one (won, or unclaimable).
+                if (claiming) return outcome.claim === "lost" ? wait() : Effect.succeed(undefined)
+                // Waiting for another process's value, which has not come yet.
+                if (deadline !== undefined) return wait()
+                return claim.recacheSeconds === undefined ? Effect.succeed(undefined) : attempt(delay, undefined, true)
+              }
+              return found === undefined || !Effect.isEffect(found) ? judge(found) : Effect.flatMap(found, judge)
             }
             case "Won":
               onWon(outcome)
               return Effect.succeed(undefined)
-            case "Lost": {
-              const now = performance.now()
-              const until = deadline ?? now + Math.ceil(leaseMillis / 1000) * 1000 + 1000
-              if (now >= until) return Effect.succeed(undefined)
-              return Effect.andThen(
-                Effect.sleep(Duration.millis(Math.min(delay, until - now))),
-                attempt(Math.min(delay * 2, maxPollMillis), until)
-              )
-            }
+            case "Lost":
+              return wait()
           }
         })
       })
-    return attempt(firstPollMillis, undefined)
+    return attempt(firstPollMillis, undefined, false)
   })
 
 /** Reads L2 under a ticket: the entry with its meta (tags checked), back-filled into L1, or `undefined`. */

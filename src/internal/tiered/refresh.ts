@@ -15,6 +15,7 @@ import * as Option from "#effect/Option"
 import { forkChildExit, handled, joinExit } from "../background.js"
 import * as Metrics from "../telemetry/metrics.js"
 import type { ComputeOptions } from "./api.js"
+import { claimedRefresh } from "./claim.js"
 import { currentClock, monoOf } from "./clock.js"
 import { computeAndWrite } from "./compute.js"
 import { closedDefect, recursionDefect } from "./defects.js"
@@ -77,14 +78,17 @@ const cutAt = (
 
 /**
  * Starts the key's refresh (unless one runs): a computation in the cache's scope that writes through under the
- * key's ticket, cut at `hardTimeout` (see `cutAt`); its failure starts the key's backoff.
+ * key's ticket, cut at `hardTimeout` (see `cutAt`); its failure starts the key's backoff. Across processes
+ * (`distributedSingleFlight`) the refresh is claimed first (see `claim.ts`); `window` is how long the entry had left
+ * to live in L2 when its refresh became due (`refreshWindow`), `undefined` when unknown.
  */
 export const refresh = <A, E, R, RV>(
   s: TieredState,
   key: string,
   compute: Effect.Effect<A, E, R>,
   computeOptions: ComputeOptions<A> | undefined,
-  view: View<A, RV> | undefined
+  view: View<A, RV> | undefined,
+  window: number | undefined
 ): Effect.Effect<Refresh, never, R | RV> =>
   Effect.suspend(() => {
     const running = s.flights.refreshing.get(key)
@@ -105,7 +109,14 @@ export const refresh = <A, E, R, RV>(
       computation = fiber
       return joinExit(fiber)
     })
-    const body = s.withTicket(key, (ticket) => computeAndWrite(s, key, ticket, cuttable, computeOptions, view, group))
+    const leaseRead = s.leaseRead
+    const body = s.withTicket(key, (ticket) => {
+      const computing = computeAndWrite(s, key, ticket, cuttable, computeOptions, view, group)
+      if (leaseRead === undefined) return computing
+      // A refresh cut at its hard timeout while it waited for another process's value computes nothing after.
+      const uncut = Effect.flatMap(Deferred.isDone(record.cut), (cut) => cut ? Effect.interrupt : computing)
+      return claimedRefresh(s, key, ticket, leaseRead, window, settings.early, view, uncut)
+    })
     const done = Effect.onExit(body, (exit) =>
       Effect.sync(() => {
         if (s.flights.refreshing.get(key) === record) {
@@ -165,6 +176,7 @@ export const serveStale = <A, E, R, RV>(
   computeOptions: ComputeOptions<A> | undefined,
   view: View<A, RV> | undefined,
   stored: unknown,
+  window: number | undefined,
   withinGrace: () => boolean,
   alone: () => Effect.Effect<A, E, R | RV>
 ): Effect.Effect<A, E, R | RV> =>
@@ -193,7 +205,7 @@ export const serveStale = <A, E, R, RV>(
           if (running !== undefined && groups.has(running.group)) {
             return Effect.die(recursionDefect())
           }
-          return Effect.flatMap(refresh(s, key, compute, computeOptions, view), (record) => {
+          return Effect.flatMap(refresh(s, key, compute, computeOptions, view, window), (record) => {
             const awaited: Effect.Effect<A, E, R | RV> = Effect.matchCauseEffect(
               Deferred.await(record.group) as Effect.Effect<Outcome, E>,
               {

@@ -4,17 +4,17 @@
  *
  * @internal
  */
-import * as Cause from "#effect/Cause"
 import * as Deferred from "#effect/Deferred"
 import * as Effect from "#effect/Effect"
 import * as Exit from "#effect/Exit"
 import * as Metric from "#effect/Metric"
 import * as Option from "#effect/Option"
-import { backingOff, earlyRefreshDue } from "../../core/tiered/freshness.js"
+import { backingOff, earlyRefreshDue, refreshWindow } from "../../core/tiered/freshness.js"
 import type * as Lease from "../backend/lease.js"
 import { handled } from "../background.js"
 import * as Metrics from "../telemetry/metrics.js"
 import type { ComputeOptions } from "./api.js"
+import { releasingOnFailure } from "./claim.js"
 import { currentClock, currentMillis, monoOf } from "./clock.js"
 import { computeAndWrite } from "./compute.js"
 import { closedDefect, recursionDefect } from "./defects.js"
@@ -48,16 +48,7 @@ const lead = <A, E, R, RV>(
     let won: Lease.Won | undefined = undefined
     const miss = (ticket: Ticket): Effect.Effect<Outcome, E, R | RV> => {
       Metric.updateWithFiberUnsafe(missesTotal, 1, fiber)
-      const computing = computeAndWrite(s, key, ticket, compute, computeOptions, view, group)
-      const lease = won
-      // A computation that fails gives its lease up, so that another process computes at once rather than after
-      // the lease; an interrupted one (the cache closing) leaves it to expire, adding no round trip to the close.
-      return lease === undefined ?
-        computing :
-        Effect.onExit(
-          computing,
-          (exit) => Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? lease.release : Effect.void
-        )
+      return releasingOnFailure(computeAndWrite(s, key, ticket, compute, computeOptions, view, group), won)
     }
     // With `distributedSingleFlight` on a backend that offers it, the read also leases the computation across
     // processes: `undefined` then means this process should compute (see `leasedReadL2`).
@@ -169,7 +160,10 @@ const through = <A, E, R, RV>(
         (joinedAt !== undefined && outcome.freshUntil !== undefined && joinedAt > outcome.freshUntil)
       if (staleHere) {
         const graceUntil = outcome.graceUntil ?? Infinity
-        return serveStale(s, key, compute, computeOptions, view, outcome.stored, () =>
+        const window = outcome.freshUntil === undefined || graceUntil === Infinity
+          ? undefined
+          : graceUntil - outcome.freshUntil
+        return serveStale(s, key, compute, computeOptions, view, outcome.stored, window, () =>
           currentMillis() <= graceUntil, () =>
           through(s, key, compute, computeOptions, view, 0))
       }
@@ -202,7 +196,8 @@ export const getOrComputeWith = <A, E, R, RV>(
     const meta = entry.meta
     // Kept in L1 past its fresh period: within its grace (its meta lowered by any invalidation meanwhile).
     if (now > meta.freshUntil) {
-      return serveStale(s, key, compute, computeOptions, view, entry.value, () =>
+      const window = refreshWindow(meta, undefined)
+      return serveStale(s, key, compute, computeOptions, view, entry.value, window, () =>
         monoOf(currentClock()) <= meta.graceUntil, () =>
         through(s, key, compute, computeOptions, view, 0))
     }
@@ -220,5 +215,5 @@ export const getOrComputeWith = <A, E, R, RV>(
       return hit
     }
     // Past its early-refresh point: answered now, rewritten in the background.
-    return Effect.andThen(refresh(s, key, compute, computeOptions, view), hit)
+    return Effect.andThen(refresh(s, key, compute, computeOptions, view, refreshWindow(meta, early)), hit)
   })

@@ -162,19 +162,27 @@ export const getWithTtl = (c: MemcachedContext, key: string): Effect.Effect<Opti
 const maxLeaseSeconds = 2_592_000
 
 /**
- * The leased read: `mg <key> b v t N<secs>`, one round trip. On a miss memcached creates an empty placeholder item
+ * The leased read: `mg <key> b v t c N<secs>`, one round trip. On a miss memcached creates an empty placeholder item
  * living `secs` (the lease rounded up to whole seconds, at least 1) and hands the win token (`W`) to this caller
  * alone: `Won`. Every other reader meanwhile gets the placeholder with `Z`: `Lost`. A value stored under the key
  * replaces the placeholder; when the lease ends first, the placeholder expires and the next leased read wins.
  * memcached's clock ticks once a second, so a placeholder may expire up to a second before its lease.
+ *
+ * With `recacheSeconds` the read also sends `R<secs>`: on a hit whose item has less than that to live, memcached
+ * hands the first such reader `W` (the claim on refreshing it: `"won"`) and every later reader `Z` (`"lost"`), until
+ * a write replaces the item.
  */
 export const leaseRead = (
   c: MemcachedContext,
   key: string,
-  leaseMillis: number
+  leaseMillis: number,
+  recacheSeconds?: number
 ): Effect.Effect<Lease.LeaseOutcome, CacheError> =>
   withGeneration(c, "getWithTtl", key, (generation) => {
     const seconds = Math.min(maxLeaseSeconds, Math.max(1, Math.ceil(leaseMillis / 1000)))
+    const recache = recacheSeconds === undefined
+      ? undefined
+      : Math.min(maxLeaseSeconds, Math.max(1, Math.ceil(recacheSeconds)))
     const stored = fullKey(c.prefix, generation, key)
     // Removes the placeholder only while its CAS is the one created with it: a value written since stays.
     const release = (cas: bigint | undefined): Lease.LeaseOutcome =>
@@ -186,7 +194,7 @@ export const leaseRead = (
       client(
         "getWithTtl",
         key,
-        c.client.metaGet(stored, { value: true, ttl: true, cas: true, vivify: seconds })
+        c.client.metaGet(stored, { value: true, ttl: true, cas: true, vivify: seconds, recache })
       ),
       (got): Effect.Effect<Lease.LeaseOutcome, CacheError> => {
         if (got.kind === "miss") return Effect.succeed(got.flags.alreadyWon ? Lease.lost : release(got.flags.cas))
@@ -194,10 +202,18 @@ export const leaseRead = (
           return Effect.succeed(got.flags.win ? release(got.flags.cas) : Lease.lost)
         }
         const remainingTtl = remainingOf(got.flags.ttl) ?? Option.none()
+        // `W` and `Z` on a value answer only a claim: without `R` a `Z` may be left from another reader's claim.
+        const claim = recache === undefined
+          ? undefined
+          : got.flags.win
+          ? "won"
+          : got.flags.alreadyWon
+          ? "lost"
+          : undefined
         return Effect.map(
           c.codec.decode("getWithTtl", key, got.value),
           (value): Lease.LeaseOutcome =>
-            Option.isSome(value) ? { _tag: "Hit", entry: { value: value.value, remainingTtl } } : Lease.won
+            Option.isSome(value) ? { _tag: "Hit", entry: { value: value.value, remainingTtl }, claim } : Lease.won
         )
       }
     )

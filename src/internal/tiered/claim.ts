@@ -1,0 +1,87 @@
+/**
+ * Refreshes claimed across processes (`distributedSingleFlight` over a backend with a leased read): before a
+ * refresh computes, it reads the key claiming the refresh (memcached's `mg … R<secs>` win token), so that of all
+ * the processes holding a stale or early-due copy only one computes; the others wait for its value in L2.
+ *
+ * @internal
+ */
+import * as Cause from "#effect/Cause"
+import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
+import * as Option from "#effect/Option"
+import { earlyRefreshDue } from "../../core/tiered/freshness.js"
+import type * as Lease from "../backend/lease.js"
+import { leasedReadL2, type RefreshClaim } from "./reads.js"
+import type { Outcome, Ticket, TieredState, View } from "./state.js"
+
+/**
+ * `computing` that gives its lease up when it fails, so that another process computes at once rather than after
+ * the lease; an interrupted one (the cache closing, a refresh cut) leaves it to expire, adding no round trip.
+ *
+ * @internal
+ */
+export const releasingOnFailure = <A, E, R>(
+  computing: Effect.Effect<A, E, R>,
+  lease: Lease.Won | undefined
+): Effect.Effect<A, E, R> =>
+  lease === undefined ? computing : Effect.onExit(
+    computing,
+    (exit) => Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? lease.release : Effect.void
+  )
+
+/**
+ * The slack of a claim, in seconds: memcached counts an item's time to live in whole seconds on a clock that ticks
+ * once a second, and its expiry was rounded up to whole seconds when written.
+ */
+const claimSlackSeconds = 2
+
+/**
+ * The claim of a refresh whose entry had `window` milliseconds to live in L2 when its refresh became due (see
+ * `refreshWindow`): it claims entries with less than that (plus the slack) to live, and takes a value that is fresh
+ * and not due for an early refresh at the time of its read (the one another process wrote).
+ */
+const claimOf = (window: number | undefined, early: number | undefined): RefreshClaim => ({
+  recacheSeconds: window === undefined ? undefined : window / 1000 + claimSlackSeconds,
+  accept: (read) =>
+    read.sentAt <= read.meta.freshUntil &&
+    (read.meta.createdAt === -Infinity || !earlyRefreshDue(read.meta, read.sentAt, early))
+})
+
+/**
+ * A refresh's work across processes: the claiming read, then either the value another process refreshed (its
+ * outcome, nothing computed or written here) or `compute` (this process won the claim or the lease, the entry could
+ * not be claimed, or the claim's holder wrote nothing within the lease), giving a lease won up if it fails.
+ *
+ * @internal
+ */
+export const claimedRefresh = <A, E, R, RV>(
+  s: TieredState,
+  key: string,
+  ticket: Ticket,
+  leaseRead: Lease.LeaseRead,
+  window: number | undefined,
+  early: number | undefined,
+  view: View<A, RV> | undefined,
+  compute: Effect.Effect<Outcome, E, R | RV>
+): Effect.Effect<Outcome, E, R | RV> =>
+  Effect.suspend(() => {
+    let won: Lease.Won | undefined = undefined
+    const read = leasedReadL2(s, key, ticket, leaseRead, s.settings.leaseMillis!, (lease) => {
+      won = lease
+    }, claimOf(window, early))
+    return Effect.flatMap(read, (found) => {
+      if (found === undefined) return releasingOnFailure(compute, won)
+      const decoded = view === undefined
+        ? Effect.succeedSome(found.stored)
+        : view.decode("getOrCompute", key, found.stored)
+      return Effect.flatMap(decoded, (value) =>
+        Option.isNone(value) ? releasingOnFailure(compute, won) : Effect.succeed<Outcome>({
+          stored: found.stored,
+          value: value.value,
+          view,
+          stale: false,
+          graceUntil: found.meta.graceUntil,
+          freshUntil: found.meta.freshUntil
+        }))
+    })
+  })
