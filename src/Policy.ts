@@ -658,10 +658,28 @@ export const log = (level: LogLevel.Severity): Adds<never> => {
 
 const noneOf = (keys: ReadonlyArray<string>): ReadonlyArray<Option.Option<unknown>> => keys.map(() => Option.none())
 
+// What a failed `getMany` answers once recovered: what it read of the keys that did not fail (a backend over several
+// servers, one down), else a `None` per key.
+const missesOf = (keys: ReadonlyArray<string>, error: unknown): ReadonlyArray<Option.Option<unknown>> => {
+  const partial = typeof error === "object" && error !== null
+    ? (error as { readonly partial?: ReadonlyArray<Option.Option<unknown>> }).partial
+    : undefined
+  return partial !== undefined && partial.length === keys.length ? partial : noneOf(keys)
+}
+
 // `Effect.orElseSucceed` and `Effect.ignore`, deciding exactly as they do, but from a failure handler, which a
 // success skips: the usual outcome, a working backend, costs no step here.
 const orElse = <A, E>(effect: Effect.Effect<A, E>, evaluate: () => A): Effect.Effect<A> =>
   Effect.catchCause(effect, (cause) => Effect.orElseSucceed(Effect.failCause(cause), evaluate))
+// `orElse` with the failure's error: a `getMany`'s recovery reads what the batch read (see `missesOf`).
+const orElseMisses = <E>(
+  effect: Effect.Effect<ReadonlyArray<Option.Option<unknown>>, E>,
+  keys: ReadonlyArray<string>
+): Effect.Effect<ReadonlyArray<Option.Option<unknown>>> =>
+  Effect.catchCause(
+    effect,
+    (cause) => Effect.catch(Effect.failCause(cause), (error) => Effect.succeed(missesOf(keys, error)))
+  )
 const ignore = <A, E>(effect: Effect.Effect<A, E>): Effect.Effect<void> =>
   Effect.catchCause(effect, (cause) => Effect.ignore(Effect.failCause(cause))) as Effect.Effect<void>
 
@@ -677,7 +695,7 @@ const recoverFailed = (
     case "getWithTtl":
       return orElse(failed, Option.none)
     case "getMany":
-      return orElse(failed, () => noneOf(keys ?? []))
+      return orElseMisses(failed, keys ?? [])
     case "setIfAbsent":
       return orElse(failed, () => false)
     default:
@@ -687,7 +705,8 @@ const recoverFailed = (
 
 /**
  * Turns every failure into what a cache without the value would answer: `get` and `getWithTtl` yield `None`,
- * `getMany` a `None` per key, `set` / `setMany` / `delete` / `deleteMany` / `clear` succeed without effect (`void`),
+ * `getMany` a `None` per key (per failed key, when the backend read the others: a server of several down, see
+ * `CacheErrorFields.partial`), `set` / `setMany` / `delete` / `deleteMany` / `clear` succeed without effect (`void`),
  * and `setIfAbsent` answers `false`, "not stored", which is what the caller must assume when it cannot know (the
  * write may or may not have happened: a caller that must know reads the key). The error channel becomes `never`.
  * Defects and interruptions are not failures and still propagate.
@@ -702,7 +721,7 @@ export const recoverToMiss: Recovers = withFusion(
     prefix: ops.prefix,
     get: (key) => orElse(ops.get(key), Option.none),
     getWithTtl: (key) => orElse(ops.getWithTtl(key), Option.none),
-    getMany: (keys) => orElse(ops.getMany(keys), () => noneOf(keys)),
+    getMany: (keys) => orElseMisses(ops.getMany(keys), keys),
     set: (key, value, ttl) => ignore(ops.set(key, value, ttl)),
     setMany: (entries, ttl) => ignore(ops.setMany(toList(entries), ttl)),
     setIfAbsent: (key, value, ttl) => orElse(ops.setIfAbsent(key, value, ttl), () => false),

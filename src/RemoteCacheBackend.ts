@@ -88,7 +88,25 @@ export interface CacheErrorFields {
   readonly message: string
   /** The underlying error (for `RedisBackend`, the client's `RedisError`). */
   readonly cause?: unknown
+  /**
+   * For a `getMany` that failed on some of its keys only (a backend over several servers, one of them down): what
+   * the batch read, in the keys' order, a `None` for every key that failed. `Policy.recoverToMiss` answers it,
+   * so that only the failed keys become misses. Not enumerable (see {@link withPartial}): a log or a JSON of the
+   * error never shows the values.
+   */
+  readonly partial?: ReadonlyArray<Option.Option<unknown>> | undefined
 }
+
+/**
+ * `error` carrying `partial`, the result of a `getMany` that failed on some of its keys only (see
+ * {@link CacheErrorFields.partial}), as a property that is not enumerable, so that the values never appear where
+ * the error is logged or serialized.
+ *
+ * @since 0.2.0
+ * @category errors
+ */
+export const withPartial = <E extends CacheError>(error: E, partial: ReadonlyArray<Option.Option<unknown>>): E =>
+  Object.defineProperty(error, "partial", { value: partial, enumerable: false, configurable: true })
 
 /**
  * The server could not be reached, refused the connection, closed it, or the connection was dropped while the

@@ -12,6 +12,7 @@ import * as Fiber from "#effect/Fiber"
 import * as Layer from "#effect/Layer"
 import * as Option from "#effect/Option"
 import * as Result from "#effect/Result"
+import * as Schedule from "#effect/Schedule"
 import * as Scope from "#effect/Scope"
 import { describe, expect, it } from "#test-effect/vitest"
 import * as fc from "fast-check"
@@ -19,6 +20,7 @@ import * as Generation from "../src/core/memcached/generation.js"
 import { fullKey, generationKey } from "../src/core/memcached/key.js"
 import * as MemcachedBackend from "../src/MemcachedBackend.js"
 import * as MemcachedClient from "../src/MemcachedClient.js"
+import * as Policy from "../src/Policy.js"
 import * as RemoteCache from "../src/RemoteCache.js"
 import { RemoteCacheBackend } from "../src/RemoteCacheBackend.js"
 import * as Serializer from "../src/Serializer.js"
@@ -389,8 +391,23 @@ describe("MemcachedBackend", () => {
             if (expected(index)) expect((yield* Effect.flip(backend.get(key)))._tag).toBe("CacheConnectionError")
           }
         }
-        // getMany fails whole on the backend (no partial results in the contract): all misses under the policy.
-        expect((yield* Effect.flip(backend.getMany(all)))._tag).toBe("CacheConnectionError")
+        // getMany fails on the backend, naming a key of the dead server and carrying what the others read, which
+        // the policy answers: only the dead server's keys are misses.
+        const failed = yield* Effect.flip(backend.getMany(all))
+        expect(failed._tag).toBe("CacheConnectionError")
+        expect(byServer[victim]).toContain(failed.key)
+        const partial = all.map((key) => byServer[victim]!.includes(key) ? Option.none() : Option.some(key))
+        expect(failed.partial).toStrictEqual(partial)
+        // Not enumerable: a log or a JSON of the error never shows the values.
+        expect(Object.keys(failed)).not.toContain("partial")
+        expect(JSON.stringify(failed)).not.toContain(byServer[holder]![0]!)
+        expect(yield* cache.getMany(all)).toStrictEqual(partial)
+        // The same through an explicit chain ending in recoverToMiss (its own, unfused step).
+        const chained = yield* RemoteCache.fromBackend(
+          backend,
+          Policy.timeout("2 seconds").pipe(Policy.retry(Schedule.recurs(1)), Policy.recoverToMiss)
+        )
+        expect(yield* chained.getMany(all)).toStrictEqual(partial)
         yield* pool[victim]!.start
         // The client reconnects in the background: its keys are writable and readable again (restarted empty).
         yield* Effect.eventually(backend.set(byServer[victim]![0]!, "again"))

@@ -19,7 +19,7 @@ import {
 import { expectTypeOf } from "vitest"
 import * as Policy from "../src/Policy.js"
 import * as RemoteCache from "../src/RemoteCache.js"
-import { CacheConnectionError, type CacheError, CacheTimeoutError } from "../src/RemoteCacheBackend.js"
+import { CacheConnectionError, type CacheError, CacheTimeoutError, withPartial } from "../src/RemoteCacheBackend.js"
 import { type Fault, faultMessage, FaultyBackend, layer as faultyLayer, operations } from "./utils/FaultyBackend.js"
 
 // Each test gets its own faulty backend; the policy is applied to it directly, without RemoteCache's telemetry.
@@ -543,6 +543,36 @@ describe("Policy.recoverToMiss", () => {
       }
       yield* faulty.heal
       expect(yield* cache.get("k")).toStrictEqual(Option.some("v"))
+    })))
+
+  it.effect("a getMany that failed on some keys only answers what it read of the others, else a miss per key", () =>
+    withBackend(Effect.gen(function*() {
+      const faulty = yield* FaultyBackend
+      const read = [Option.some("a"), Option.none(), Option.some("c")]
+      let partial: ReadonlyArray<Option.Option<unknown>> = read
+      const backend = {
+        ...faulty.backend,
+        getMany: () =>
+          Effect.fail(
+            withPartial(
+              new CacheConnectionError({ operation: "getMany", key: "b", message: "one server down" }),
+              partial
+            )
+          )
+      }
+      const wrapped = yield* Policy.recoverToMiss.wrap(backend)
+      const fused = yield* RemoteCache.fromBackend(backend, Policy.recoverToMiss)
+      const chained = yield* RemoteCache.fromBackend(
+        backend,
+        Policy.timeout("1 second").pipe(Policy.retry(Schedule.recurs(1)), Policy.recoverToMiss)
+      )
+      for (const cache of [wrapped, fused, chained]) {
+        partial = read
+        expect(yield* cache.getMany(["a", "b", "c"])).toStrictEqual(read)
+        // A partial result that does not match the keys is not trusted: a miss per key.
+        partial = [Option.some("a")]
+        expect(yield* cache.getMany(["a", "b", "c"])).toStrictEqual([Option.none(), Option.none(), Option.none()])
+      }
     })))
 
   it.effect("lets defects through", () =>

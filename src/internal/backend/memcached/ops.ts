@@ -19,7 +19,8 @@ import {
   CacheInputError,
   type Entry,
   isCacheError,
-  type Operation
+  type Operation,
+  withPartial
 } from "../../../RemoteCacheBackend.js"
 import * as Backend from "../backend.js"
 import * as Codec from "../codec.js"
@@ -220,8 +221,9 @@ export const leaseRead = (
   })
 
 /**
- * `getMany`: the client's pipelined batch. When a server fails, the whole call fails with its error, naming the
- * first of its keys (the contract has no partial result); the other servers' replies are read all the same.
+ * `getMany`: the client's pipelined batch, one per server, the servers in parallel. When a server fails, the call
+ * fails with its error, naming the first of its keys, and carrying what the other servers answered
+ * (`CacheErrorFields.partial`): under `Policy.recoverToMiss` only the failed server's keys are misses.
  */
 export const getMany = (
   c: MemcachedContext,
@@ -234,12 +236,19 @@ export const getMany = (
       client("getMany", list[0], c.client.getMany(list.map((key) => fullKey(c.prefix, generation, key)))),
       (results) => {
         const items = new Array<Uint8Array | undefined>(results.length)
+        let failed: CacheError | undefined = undefined
         for (let i = 0; i < results.length; i++) {
           const result = results[i]!
-          if (result.kind === "error") return Effect.fail(toCacheError("getMany", list[i])(result.error))
+          if (result.kind === "error") {
+            failed ??= toCacheError("getMany", list[i])(result.error)
+            continue
+          }
           items[i] = result.kind === "hit" && !isPlaceholder(result) ? result.value : undefined
         }
-        return c.codec.decodeAll("getMany", list, items)
+        const decoded = c.codec.decodeAll("getMany", list, items)
+        if (failed === undefined) return decoded
+        const error = failed
+        return Effect.flatMap(decoded, (partial) => Effect.fail(withPartial(error, partial)))
       }
     ))
 }
