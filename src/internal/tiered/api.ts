@@ -130,9 +130,11 @@ export interface TieredCacheOptions extends FreshnessOptions {
    * computed by one process of all those sharing the servers: the first to read it takes a lease (memcached's
    * `mg … N`), the others poll L2 (5 ms, doubling up to 50 ms) until its value appears, and compute it themselves
    * only when the lease has passed without one (a winner that dies costs at most the lease; one whose
-   * computation fails hands the lease on at once). `true`:
-   * a lease of 5 seconds; `{ lease }`: another, rounded up to whole seconds. Make the lease longer than the
-   * computations it covers. Default `false`: each process computes on its own, one computation per process.
+   * computation fails hands the lease on at once). A refresh (a value within its grace, or past its early-refresh
+   * point) is claimed the same way (memcached's `mg … R` win token): one process recomputes it, the others wait for
+   * its value, within their `timeout`. `true`: a lease of 5 seconds; `{ lease }`: another, rounded up to whole
+   * seconds. Make the lease longer than the computations it covers. Default `false`: each process computes on its
+   * own, one computation (and one refresh) per process.
    *
    * @since 0.2.0
    */
