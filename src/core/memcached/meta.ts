@@ -222,26 +222,42 @@ export type Opaque = string
 const opaquePart = (opaque: Opaque | undefined): string => opaque === undefined ? "" : ` O${opaque}`
 
 /**
+ * The flags of an `mg` after its key, as they are written (` v t c N30`, say), without `q`: what stays the same for
+ * every key a caller reads with one set of flags, so that it can be encoded once (see {@link encodeGetLine}).
+ *
+ * @internal
+ */
+export const getFlagsPart = (flags: MetaGetFlags): string => {
+  let part = ""
+  if (flags.value) part += " v"
+  if (flags.ttl) part += " t"
+  if (flags.clientFlags) part += " f"
+  if (flags.cas) part += " c"
+  if (flags.key) part += " k"
+  if (flags.size) part += " s"
+  if (flags.hit) part += " h"
+  if (flags.lastAccess) part += " l"
+  if (flags.vivify !== undefined) part += ` N${flags.vivify}`
+  if (flags.recache !== undefined) part += ` R${flags.recache}`
+  if (flags.touch !== undefined) part += ` T${flags.touch}`
+  return part
+}
+
+/**
+ * `mg <key> b<flags>[ q][ O<opaque>]`, as the line to write, `flagsPart` from {@link getFlagsPart}.
+ *
+ * @internal
+ */
+export const encodeGetLine = (key: Uint8Array, flagsPart: string, quiet: boolean, opaque?: Opaque): string =>
+  `mg ${keyToken(key)} b${flagsPart}${quiet ? " q" : ""}${opaquePart(opaque)}\r\n`
+
+/**
  * `mg <key> b …`, as the line to write. Flags are checked by {@link flagProblem} first.
  *
  * @internal
  */
-export const encodeGet = (key: Uint8Array, flags: MetaGetFlags, opaque?: Opaque): string => {
-  let line = `mg ${keyToken(key)} b`
-  if (flags.value) line += " v"
-  if (flags.ttl) line += " t"
-  if (flags.clientFlags) line += " f"
-  if (flags.cas) line += " c"
-  if (flags.key) line += " k"
-  if (flags.size) line += " s"
-  if (flags.hit) line += " h"
-  if (flags.lastAccess) line += " l"
-  if (flags.quiet) line += " q"
-  if (flags.vivify !== undefined) line += ` N${flags.vivify}`
-  if (flags.recache !== undefined) line += ` R${flags.recache}`
-  if (flags.touch !== undefined) line += ` T${flags.touch}`
-  return line + opaquePart(opaque) + "\r\n"
-}
+export const encodeGet = (key: Uint8Array, flags: MetaGetFlags, opaque?: Opaque): string =>
+  encodeGetLine(key, getFlagsPart(flags), flags.quiet === true, opaque)
 
 /**
  * `ms <key> <size> b …` and its data block, as the bytes to write.

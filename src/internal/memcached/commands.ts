@@ -51,6 +51,30 @@ const checkedFlags = (
   return problem === undefined ? undefined : inputError(command, problem)
 }
 
+/**
+ * The checked and encoded flags of `mg`s made with a frozen flags object (the backend's constants), so that a read
+ * neither checks nor encodes them again: a frozen object cannot change between two reads. Others are checked and
+ * encoded on each call.
+ */
+const frozenGetFlags = new WeakMap<MetaGetFlags, string>()
+
+/** The `mg` flags part of `flags` (see `Meta.getFlagsPart`), or why they cannot be sent. */
+const getFlagsPart = (flags: MetaGetFlags): string | MemcachedInputError => {
+  const frozen = Object.isFrozen(flags)
+  if (frozen) {
+    const known = frozenGetFlags.get(flags)
+    if (known !== undefined) return known
+  }
+  const invalid = checkedFlags("mg", flags)
+  if (invalid !== undefined) return invalid
+  const part = Meta.getFlagsPart(flags)
+  if (frozen) frozenGetFlags.set(flags, part)
+  return part
+}
+
+const noGetFlags: MetaGetFlags = Object.freeze({})
+const valueFlags: MetaGetFlags = Object.freeze({ value: true })
+
 const valueBytes = (value: Uint8Array | string): Uint8Array =>
   typeof value === "string" ? Buffer.from(value, "utf8") : value
 
@@ -113,14 +137,13 @@ const makeSingles = (
       )
     })
 
-  const metaGet = (key: Key, flags: MetaGetFlags = {}) =>
-    single(
-      "mg",
-      key,
-      flags,
-      (bytes, opaque) => Meta.encodeGet(bytes, { ...flags, quiet: false }, opaque),
-      Results.getEffect
-    )
+  const metaGet = (key: Key, flags: MetaGetFlags = noGetFlags) =>
+    Effect.suspend(() => {
+      const part = getFlagsPart(flags)
+      if (typeof part !== "string") return Effect.fail(part)
+      return single("mg", key, undefined, (bytes, opaque) =>
+        Meta.encodeGetLine(bytes, part, false, opaque), Results.getEffect)
+    })
 
   const metaSet = (key: Key, value: Uint8Array | string, flags: MetaSetFlags = {}) =>
     Effect.suspend(() => {
@@ -229,13 +252,14 @@ const makeBatches = (
 
   const getMany = (
     keys: ReadonlyArray<Key>,
-    flags: MetaGetFlags = { value: true }
+    flags: MetaGetFlags = valueFlags
   ): Effect.Effect<ReadonlyArray<MetaGetManyResult>, MemcachedInputError> =>
     Effect.suspend(() => {
-      const invalid = checkedFlags("mg", flags) ?? checkKeys("mg", keys)
+      const part = getFlagsPart(flags)
+      if (typeof part !== "string") return Effect.fail(part)
+      const invalid = checkKeys("mg", keys)
       if (invalid !== undefined) return Effect.fail(invalid)
-      const quiet = { ...flags, quiet: true }
-      return batched("mg", keys, (_, key, opaque) => Meta.encodeGet(key, quiet, opaque), Results.getManyEntry)
+      return batched("mg", keys, (_, key, opaque) => Meta.encodeGetLine(key, part, true, opaque), Results.getManyEntry)
     })
 
   const setMany = (

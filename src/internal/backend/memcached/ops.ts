@@ -12,7 +12,13 @@ import * as Result from "#effect/Result"
 import * as Expiry from "../../../core/memcached/expiry.js"
 import * as Item from "../../../core/memcached/item.js"
 import { fullKey } from "../../../core/memcached/key.js"
-import type { MemcachedClientShape, MetaGetResult, MetaSetFlags, SetManyEntry } from "../../../MemcachedClient.js"
+import type {
+  MemcachedClientShape,
+  MetaGetFlags,
+  MetaGetResult,
+  MetaSetFlags,
+  SetManyEntry
+} from "../../../MemcachedClient.js"
 import type { MemcachedError } from "../../../MemcachedError.js"
 import {
   type CacheError,
@@ -118,11 +124,15 @@ const isPlaceholder = (got: MetaGetResult): boolean =>
   got.kind === "hit" && (got.value === undefined || got.value.byteLength === 0) &&
   (got.flags.win || got.flags.alreadyWon)
 
+// Frozen, so that the client checks and encodes them once (see its `getFlagsPart`), not on every read.
+const valueFlags: MetaGetFlags = Object.freeze({ value: true })
+const valueTtlFlags: MetaGetFlags = Object.freeze({ value: true, ttl: true })
+
 /** `get`: `mg <key> b v`. */
 export const get = (c: MemcachedContext, key: string): Effect.Effect<Option.Option<unknown>, CacheError> =>
   withGeneration(c, "get", key, (generation) =>
     Effect.flatMap(
-      client("get", key, c.client.metaGet(fullKey(c.prefix, generation, key), { value: true })),
+      client("get", key, c.client.metaGet(fullKey(c.prefix, generation, key), valueFlags)),
       (got) =>
         got.kind === "hit" && got.value !== undefined && !isPlaceholder(got)
           ? c.codec.decode("get", key, got.value)
@@ -151,7 +161,7 @@ const remainingOf = (t: number | undefined): Option.Option<Duration.Duration> | 
 export const getWithTtl = (c: MemcachedContext, key: string): Effect.Effect<Option.Option<Entry>, CacheError> =>
   withGeneration(c, "getWithTtl", key, (generation) =>
     Effect.flatMap(
-      client("getWithTtl", key, c.client.metaGet(fullKey(c.prefix, generation, key), { value: true, ttl: true })),
+      client("getWithTtl", key, c.client.metaGet(fullKey(c.prefix, generation, key), valueTtlFlags)),
       (got): Effect.Effect<Option.Option<Entry>, CacheError> => {
         if (got.kind !== "hit" || got.value === undefined || isPlaceholder(got)) return Effect.succeedNone
         const remainingTtl = remainingOf(got.flags.ttl) ?? Option.none()
