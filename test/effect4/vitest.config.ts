@@ -33,6 +33,7 @@ export default defineConfig({
       "test/TieredCache.memcached.test.ts",
       "test/TieredCache.memcached.flight.test.ts",
       "test/TieredCache.memcached.refresh.test.ts",
+      "test/TieredCache.lease.test.ts",
       "test/MemcachedBackend.lease.test.ts",
       "test/RedisBackend.test.ts",
       "test/RedisClient.correctness.test.ts",

@@ -41,7 +41,8 @@ const claimSlackSeconds = 2
  * and not due for an early refresh at the time of its read (the one another process wrote).
  */
 const claimOf = (window: number | undefined, early: number | undefined): RefreshClaim => ({
-  recacheSeconds: window === undefined ? undefined : window / 1000 + claimSlackSeconds,
+  // Whole seconds (memcached's): the window's milliseconds come from clocks read a little apart.
+  recacheSeconds: window === undefined ? undefined : Math.round(window / 1000) + claimSlackSeconds,
   accept: (read) =>
     read.sentAt <= read.meta.freshUntil &&
     (read.meta.createdAt === -Infinity || !earlyRefreshDue(read.meta, read.sentAt, early))

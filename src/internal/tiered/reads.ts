@@ -11,7 +11,7 @@ import * as Metric from "#effect/Metric"
 import * as Option from "#effect/Option"
 import type { Entry as BackendEntry } from "../../RemoteCacheBackend.js"
 import * as Lease from "../backend/lease.js"
-import { wallMillisOf } from "./clock.js"
+import { monoOf, wallMillisOf } from "./clock.js"
 import * as Entry from "./entry.js"
 import { countL1Hit, nowOf } from "./fiber.js"
 import { applyTagStates, type Meta } from "./l1.js"
@@ -124,7 +124,8 @@ export interface RefreshClaim {
  * process held it for longer than the lease (plus a second of memcached's clock) without writing a value. A lease
  * won is handed to `onWon`, so that a computation that fails can give it up.
  * Meanwhile the key is read again, leased (so that the first read after a dead winner's lease takes it over), every
- * 5 ms doubling up to 50 ms. The waits are on Effect's clock, the deadline on the monotonic one.
+ * 5 ms doubling up to 50 ms. The waits and the deadline are on the caller's clock (its monotonic time), so that a
+ * `TestClock` moves both.
  *
  * With a `claim` (a refresh), a value found is returned only when `claim.accept`s it. Else the key is read once
  * more, claiming its refresh (only then: a claim on a value just refreshed would take the win token that value's own
@@ -156,7 +157,7 @@ export const leasedReadL2 = (
         )
         // Another process computes (or refreshes) the key: read again after `delay`, or compute past the deadline.
         const wait = (): Effect.Effect<L2Read | undefined> => {
-          const now = performance.now()
+          const now = monoOf(Clock.fromFiberUnsafe(fiber))
           const until = deadline ?? now + Math.ceil(leaseMillis / 1000) * 1000 + 1000
           if (now >= until) return Effect.succeed(undefined)
           return Effect.andThen(
