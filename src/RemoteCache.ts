@@ -654,19 +654,52 @@ export const fromBackend = <E>(
       ? Effect.succeed(backend)
       : wrapObserved(inner, refuseUnencodable(observeErrors(backend)), observeErrors),
     (ops) => {
+      const handler = handlerOf(steps.map((make) => make(backend)), inner === undefined)
       const instrumented = instrumentAll<E>(
         ops,
-        handlerOf(steps.map((make) => make(backend)), inner === undefined),
+        handler,
         inner === undefined ? Probe.probedGetOf(backend) : undefined
       )
       const leaseRead = inner === undefined ? Lease.leaseReadOf(backend) : undefined
-      return leaseRead === undefined ? instrumented : Lease.attach(instrumented, recoveredLease(leaseRead))
+      return leaseRead === undefined
+        ? instrumented
+        : Lease.attach(instrumented, recoveredLease(instrumentedLease(leaseRead, handler, ops.prefix)))
     }
   )
 }
 
-// The backend's leased read (see `internal/backend/lease.ts`) as a policy of failure-only steps sees it: a failure
-// is logged at debug level and becomes `Won`, so that the caller computes the value itself, as after a miss.
+const leaseOutcome: Outcome = (outcome: Lease.LeaseOutcome | Option.Option<unknown>, metrics, context) =>
+  Metric.updateUnsafe(isHit(outcome) ? metrics.hits : metrics.misses, 1, context)
+
+const isHit = (outcome: Lease.LeaseOutcome | Option.Option<unknown>): boolean =>
+  Option.isOption(outcome) ? Option.isSome(outcome) : outcome._tag === "Hit"
+
+// The backend's leased read with the telemetry and the failure steps of a `getWithTtl` (its count, duration, hit or
+// miss, errors, span, the policy's logs and outage log). A failure the steps recover becomes a miss (`None`), which
+// is `Won` here: the caller computes the value itself.
+const instrumentedLease = (leaseRead: Lease.LeaseRead, handler: Handler, prefix: string): Lease.LeaseRead => {
+  const spanOptions: Tracer.SpanOptions = {
+    kind: "client",
+    captureStackTrace: false,
+    attributes: { "cache.operation": "getWithTtl", "cache.prefix": prefix, "cache.lease": true }
+  }
+  return (key, leaseMillis, recacheSeconds) =>
+    Effect.map(
+      instrument(
+        "getWithTtl",
+        leaseRead(key, leaseMillis, recacheSeconds) as Effect.Effect<Lease.LeaseOutcome | Option.Option<unknown>, any>,
+        spanOptions,
+        leaseOutcome,
+        handler,
+        key,
+        undefined
+      ),
+      (outcome) => Option.isOption(outcome) ? Lease.won : outcome
+    )
+}
+
+// A failure no step recovered: logged at debug level and `Won`, so that the caller computes the value itself, as
+// after a miss.
 const recoveredLease = (leaseRead: Lease.LeaseRead): Lease.LeaseRead => (key, leaseMillis, recacheSeconds) =>
   Effect.catch(
     leaseRead(key, leaseMillis, recacheSeconds),

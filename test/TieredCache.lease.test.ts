@@ -9,6 +9,7 @@ import * as Exit from "#effect/Exit"
 import * as Fiber from "#effect/Fiber"
 import * as Option from "#effect/Option"
 import * as Scope from "#effect/Scope"
+import * as Metrics from "#test-effect/Metric"
 import * as TestClock from "#test-effect/TestClock"
 import { describe, expect, it } from "#test-effect/vitest"
 import * as Lease from "../src/internal/backend/lease.js"
@@ -177,6 +178,32 @@ describe("TieredCache: leased reads and refresh claims, interleavings forced", (
       yield* TestClock.adjust("10 seconds")
       expect(h.reads.length).toBe(reads)
       expect(count()).toBe(0)
+    }))
+
+  it.effect("leased reads are counted as getWithTtl: operations, hits, misses and errors", () =>
+    Effect.gen(function*() {
+      const h = yield* harness()
+      const tags = { run: "leased-reads" }
+      const count = (name: string, extra: Record<string, string> = {}) =>
+        Effect.map(
+          Metrics.seriesState(name, { operation: "getWithTtl", ...tags, ...extra }),
+          (state) => state === undefined ? 0 : Number((state as { readonly count: number | bigint }).count)
+        )
+      const { compute } = counter()
+      yield* Metrics.withTags(
+        Effect.gen(function*() {
+          yield* h.a.cache.getOrCompute("k", compute) // leased read: a miss, won
+          yield* h.b.cache.getOrCompute("k", compute) // leased read: a hit
+          h.script.miss = "fail"
+          yield* h.a.cache.getOrCompute("other", compute) // leased read: an error, computed locally
+        }),
+        tags
+      )
+      expect(yield* count("remote_cache_operations_total")).toBe(3)
+      expect(yield* count("remote_cache_hits_total")).toBe(1)
+      // The failed read, recovered by the default policy, is a miss too, as a failed `get` is.
+      expect(yield* count("remote_cache_misses_total")).toBe(2)
+      expect(yield* count("remote_cache_errors_total", { error: "CacheConnectionError" })).toBe(1)
     }))
 
   it.effect("a leased read that fails is computed locally, at once", () =>
