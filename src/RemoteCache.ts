@@ -683,6 +683,18 @@ const instrumentedLease = (leaseRead: Lease.LeaseRead, handler: Handler, prefix:
     captureStackTrace: false,
     attributes: { "cache.operation": "getWithTtl", "cache.prefix": prefix, "cache.lease": true }
   }
+  const writeSpanOptions: Tracer.SpanOptions = {
+    kind: "client",
+    captureStackTrace: false,
+    attributes: { "cache.operation": "set", "cache.prefix": prefix, "cache.lease": true }
+  }
+  // The write under the lease, as a `set`: a failure the steps recover (`void`) counts as written, as an ignored
+  // failed `set` does.
+  const instrumentedWrite = (key: string, write: Lease.Write): Lease.Write => (value, ttl) =>
+    Effect.map(
+      instrument("set", write(value, ttl), writeSpanOptions, undefined, handler, key, undefined),
+      (written) => written !== false
+    )
   return (key, leaseMillis, recacheSeconds) =>
     Effect.map(
       instrument(
@@ -694,7 +706,12 @@ const instrumentedLease = (leaseRead: Lease.LeaseRead, handler: Handler, prefix:
         key,
         undefined
       ),
-      (outcome) => Option.isOption(outcome) ? Lease.won : outcome
+      (outcome): Lease.LeaseOutcome =>
+        Option.isOption(outcome)
+          ? Lease.won
+          : outcome._tag === "Lost" || outcome.write === undefined
+          ? outcome
+          : { ...outcome, write: instrumentedWrite(key, outcome.write) }
     )
 }
 

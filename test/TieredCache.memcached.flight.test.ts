@@ -19,7 +19,9 @@ import * as MemcachedServer from "./utils/MemcachedServer.js"
 const instance = (server: MemcachedServer.MemcachedServerShape, options: TieredCache.TieredCacheOptions) =>
   Effect.map(
     Layer.build(
-      TieredCache.layerInProcess(options).pipe(
+      TieredCache.layer(options).pipe(
+        // A bus of its own: nothing this instance writes reaches another's L1 but through memcached.
+        Layer.provide(TieredCache.layerMemoryBus),
         Layer.provide(RemoteCache.layerDefault),
         Layer.provide(MemcachedBackend.layer({ servers: [server.address] })),
         Layer.orDie
@@ -89,6 +91,49 @@ describe("TieredCache over memcached: single flight across processes", () => {
       expect(Date.now() - waitedFrom).toBeLessThan(3_000)
       yield* Fiber.interrupt(hung)
     })))
+
+  it.live("a value another process writes while the winner computes is kept: the winner's write is refused", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* MemcachedServer.make()
+      const a = yield* instance(server, { distributedSingleFlight: true })
+      const b = yield* instance(server, {})
+      const started = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const computing = yield* Effect.forkChild(
+        a.getOrCompute(
+          "k",
+          Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "computed"))
+        )
+      )
+      yield* Deferred.await(started)
+      // Newer than the computation, which read its data before: it must stand.
+      yield* b.set("k", "newer")
+      yield* Deferred.succeed(release, undefined)
+      // The callers that asked before the write get the computed value; the caches, the newer one.
+      expect(yield* Fiber.join(computing)).toBe("computed")
+      expect(yield* a.get("k")).toStrictEqual(Option.some("newer"))
+      const c = yield* instance(server, {})
+      expect(yield* c.get("k")).toStrictEqual(Option.some("newer"))
+    })))
+
+  it.live(
+    "a winner that outlives its lease still writes its value when nobody else did",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* MemcachedServer.make()
+        const a = yield* instance(server, { distributedSingleFlight: { lease: "1 second" } })
+        const gone = Effect.gen(function*() {
+          // The placeholder (1 s, up to a second less on memcached's clock) has expired once a plain read misses
+          // and memcached's second has turned.
+          yield* Effect.sleep("2100 millis")
+          return "late"
+        })
+        expect(yield* a.getOrCompute("k", gone)).toBe("late")
+        const c = yield* instance(server, {})
+        expect(yield* c.get("k")).toStrictEqual(Option.some("late"))
+      })),
+    15_000
+  )
 
   it.live("with the option off, each process computes on its own", () =>
     Effect.scoped(Effect.gen(function*() {

@@ -23,7 +23,9 @@ import * as MemcachedServer from "./utils/MemcachedServer.js"
 const instance = (server: MemcachedServer.MemcachedServerShape, options: TieredCache.TieredCacheOptions) =>
   Effect.map(
     Layer.build(
-      TieredCache.layerInProcess(options).pipe(
+      TieredCache.layer(options).pipe(
+        // A bus of its own: nothing this instance writes reaches another's L1 but through memcached.
+        Layer.provide(TieredCache.layerMemoryBus),
         Layer.provide(RemoteCache.layerDefault),
         Layer.provide(MemcachedBackend.layer({ servers: [server.address] })),
         Layer.orDie
@@ -126,6 +128,35 @@ describe("TieredCache over memcached: stale-while-revalidate across processes", 
         // b's refresh takes a's value once it is written.
         yield* eventually(Effect.map(b.get("k"), (v) => Option.getOrUndefined(v) === "v2"), 10_000)
         expect(computedB).toBe(0)
+      })),
+    30_000
+  )
+
+  it.live(
+    "a value another process writes while the claim's holder refreshes is kept: the refresh is refused",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* MemcachedServer.make()
+        const [a, b] = (yield* instances(server, 2, { distributedSingleFlight: true })) as [
+          TieredCache.TieredCacheShape,
+          TieredCache.TieredCacheShape
+        ]
+        yield* a.getOrCompute("k", Effect.succeed("v1"), swr)
+        yield* untilStale(a, "k")
+        const started = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const refreshing = yield* Effect.forkChild(a.getOrCompute(
+          "k",
+          Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "refreshed")),
+          swr
+        ))
+        yield* Deferred.await(started)
+        yield* b.set("k", "newer", swr)
+        yield* Deferred.succeed(release, undefined)
+        expect(yield* Fiber.join(refreshing)).toBe("refreshed")
+        expect(yield* a.get("k")).toStrictEqual(Option.some("newer"))
+        const [c] = yield* instances(server, 1, {})
+        expect(yield* c!.get("k")).toStrictEqual(Option.some("newer"))
       })),
     30_000
   )

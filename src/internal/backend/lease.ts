@@ -7,6 +7,7 @@
  *
  * @internal
  */
+import type * as Duration from "#effect/Duration"
 import * as Effect from "#effect/Effect"
 import type { CacheError, Entry } from "../../RemoteCacheBackend.js"
 
@@ -23,9 +24,23 @@ export const LeaseReadTypeId: unique symbol = Symbol.for("effect-remote-cache/in
  * claimed it and has not written since), or nothing (the entry is not due by the server's count, or never expires).
  */
 export type LeaseOutcome =
-  | { readonly _tag: "Hit"; readonly entry: Entry; readonly claim?: "won" | "lost" | undefined }
+  | {
+    readonly _tag: "Hit"
+    readonly entry: Entry
+    readonly claim?: "won" | "lost" | undefined
+    /** With a claim won: the write of the refreshed value, refused when another came first (see {@link Write}). */
+    readonly write?: Write | undefined
+  }
   | Won
   | { readonly _tag: "Lost" }
+
+/**
+ * The write of a value computed under a lease or a claim: it stores the value only while the key still holds what
+ * the leased read saw (the placeholder, the stale value; memcached's `ms … C<cas>`), or nothing at all (the
+ * placeholder expired), and answers `false`, storing nothing, when another write came first: that write is newer
+ * than the computation, which read its data before it. A TTL that stores nothing removes the key, as `set` does.
+ */
+export type Write = (value: unknown, ttl: Duration.Input | undefined) => Effect.Effect<boolean, CacheError>
 
 /**
  * The lease is this process's. `release` gives it up before its time (the computation failed): it removes the
@@ -35,6 +50,8 @@ export type LeaseOutcome =
 export interface Won {
   readonly _tag: "Won"
   readonly release: Effect.Effect<void>
+  /** The write of the computed value (see {@link Write}); `undefined`: write it as any other. */
+  readonly write?: Write | undefined
 }
 
 /** `Won` with nothing to release (no placeholder was made: a failed read, or a backend that made none). */

@@ -51,7 +51,8 @@ const claimOf = (window: number | undefined, early: number | undefined): Refresh
 /**
  * A refresh's work across processes: the claiming read, then either the value another process refreshed (its
  * outcome, nothing computed or written here) or `compute` (this process won the claim or the lease, the entry could
- * not be claimed, or the claim's holder wrote nothing within the lease), giving a lease won up if it fails.
+ * not be claimed, or the claim's holder wrote nothing within the lease), given the write of the claim or lease won
+ * (see `Lease.Write`), giving a lease won up if it fails.
  *
  * @internal
  */
@@ -63,7 +64,7 @@ export const claimedRefresh = <A, E, R, RV>(
   window: number | undefined,
   early: number | undefined,
   view: View<A, RV> | undefined,
-  compute: Effect.Effect<Outcome, E, R | RV>
+  compute: (leased: Lease.Write | undefined) => Effect.Effect<Outcome, E, R | RV>
 ): Effect.Effect<Outcome, E, R | RV> =>
   Effect.suspend(() => {
     let won: Lease.Won | undefined = undefined
@@ -71,12 +72,13 @@ export const claimedRefresh = <A, E, R, RV>(
       won = lease
     }, claimOf(window, early))
     return Effect.flatMap(read, (found) => {
-      if (found === undefined) return releasingOnFailure(compute, won)
+      const computing = () => releasingOnFailure(compute(won?.write), won)
+      if (found === undefined) return computing()
       const decoded = view === undefined
         ? Effect.succeedSome(found.stored)
         : view.decode("getOrCompute", key, found.stored)
       return Effect.flatMap(decoded, (value) =>
-        Option.isNone(value) ? releasingOnFailure(compute, won) : Effect.succeed<Outcome>({
+        Option.isNone(value) ? computing() : Effect.succeed<Outcome>({
           stored: found.stored,
           value: value.value,
           view,

@@ -7,6 +7,7 @@
  */
 import * as Effect from "#effect/Effect"
 import * as Metric from "#effect/Metric"
+import type * as Lease from "../backend/lease.js"
 import type { ComputeOptions } from "./api.js"
 import { currentMillis } from "./clock.js"
 import { computesTotal } from "./metrics.js"
@@ -16,7 +17,9 @@ import { planWrite } from "./writePlan.js"
 /**
  * Writes a computed value through: L2, then L1 with an expiry counted from before the write was sent. Skipped
  * when the key was invalidated since the leader started: that change is newer than the computation. `tags` are
- * the ones the computation was stamped with (their keys made sure of), read once from the options.
+ * the ones the computation was stamped with (their keys made sure of), read once from the options. Under a lease
+ * or a claim (`write`, see `Lease.Write`) the L2 write is refused when another process wrote the key first: that
+ * value is newer, so this one is not kept in L1 either.
  */
 const writeComputed = <A>(
   s: TieredState,
@@ -26,7 +29,8 @@ const writeComputed = <A>(
   stored: unknown,
   computeOptions: ComputeOptions<A> | undefined,
   tags: ReadonlyArray<string>,
-  createdAt: number
+  createdAt: number,
+  leased: Lease.Write | undefined
 ) =>
   Effect.suspend(() => {
     if (ticket.stale) return Effect.void
@@ -46,12 +50,16 @@ const writeComputed = <A>(
         createdAt,
         sentAt
       )
-      return Effect.as(s.remote.set(key, plan.stored, plan.l2Ttl), { plan, sentAt })
+      const l2 = leased === undefined
+        ? Effect.as(s.remote.set(key, plan.stored, plan.l2Ttl), true)
+        // A failure no step recovered is as a failed `set`: ignored.
+        : Effect.orElseSucceed(leased(plan.stored, plan.l2Ttl), () => true)
+      return Effect.map(l2, (kept) => ({ plan, sentAt, kept }))
     })
     return Effect.flatMap(s.chained([key], write), (written) => {
       if (written === undefined) return Effect.void
       s.tickets.markStale(key, ticket)
-      if (ticket.stale || ticket.notInL1 || written.plan.meta === undefined) {
+      if (!written.kept || ticket.stale || ticket.notInL1 || written.plan.meta === undefined) {
         s.l1.delete(key)
       } else {
         s.l1.put(key, stored, written.sentAt + s.settings.l1TtlMillis, written.plan.meta)
@@ -60,7 +68,10 @@ const writeComputed = <A>(
     })
   })
 
-/** Runs `compute` as the computation of `group` (so that it cannot wait for itself), then writes it through. */
+/**
+ * Runs `compute` as the computation of `group` (so that it cannot wait for itself), then writes it through: with
+ * `leased`, the write of the lease or claim this process holds.
+ */
 export const computeAndWrite = <A, E, R, RV>(
   s: TieredState,
   key: string,
@@ -68,7 +79,8 @@ export const computeAndWrite = <A, E, R, RV>(
   compute: Effect.Effect<A, E, R>,
   computeOptions: ComputeOptions<A> | undefined,
   view: View<A, RV> | undefined,
-  group: Group
+  group: Group,
+  leased?: Lease.Write | undefined
 ): Effect.Effect<Outcome, E, R | RV> =>
   Effect.withFiber((fiber) => {
     Metric.updateWithFiberUnsafe(computesTotal, 1, fiber)
@@ -92,7 +104,7 @@ export const computeAndWrite = <A, E, R, RV>(
           Effect.flatMap(
             view === undefined ? Effect.succeed<unknown>(value) : view.encode(value),
             (stored) =>
-              Effect.as(writeComputed(s, key, ticket, value, stored, computeOptions, tags, createdAt), {
+              Effect.as(writeComputed(s, key, ticket, value, stored, computeOptions, tags, createdAt, leased), {
                 stored,
                 value,
                 view,

@@ -175,7 +175,12 @@ export const leasedReadL2 = (
               const judge = (found: L2Read | undefined): Effect.Effect<L2Read | undefined> => {
                 if (found !== undefined && claim.accept(found)) return Effect.succeed(found)
                 // The claim's answer: another process refreshes (wait for it), or this one (won, or unclaimable).
-                if (claiming) return outcome.claim === "lost" ? wait() : Effect.succeed(undefined)
+                if (claiming) {
+                  if (outcome.claim === "lost") return wait()
+                  // Won: nothing to give back (the token goes with the next write), but the write is the claim's.
+                  if (outcome.claim === "won") onWon({ _tag: "Won", release: Effect.void, write: outcome.write })
+                  return Effect.succeed(undefined)
+                }
                 // Waiting for another process's value, which has not come yet.
                 if (deadline !== undefined) return wait()
                 return claim.recacheSeconds === undefined ? Effect.succeed(undefined) : attempt(delay, undefined, true)

@@ -12,6 +12,7 @@ import * as Exit from "#effect/Exit"
 import * as Fiber from "#effect/Fiber"
 import * as Metric from "#effect/Metric"
 import * as Option from "#effect/Option"
+import type * as Lease from "../backend/lease.js"
 import { forkChildExit, handled, joinExit } from "../background.js"
 import * as Metrics from "../telemetry/metrics.js"
 import type { ComputeOptions } from "./api.js"
@@ -111,10 +112,12 @@ export const refresh = <A, E, R, RV>(
     })
     const leaseRead = s.leaseRead
     const body = s.withTicket(key, (ticket) => {
-      const computing = computeAndWrite(s, key, ticket, cuttable, computeOptions, view, group)
-      if (leaseRead === undefined) return computing
+      const computing = (leased?: Lease.Write) =>
+        computeAndWrite(s, key, ticket, cuttable, computeOptions, view, group, leased)
+      if (leaseRead === undefined) return computing()
       // A refresh cut at its hard timeout while it waited for another process's value computes nothing after.
-      const uncut = Effect.flatMap(Deferred.isDone(record.cut), (cut) => cut ? Effect.interrupt : computing)
+      const uncut = (leased: Lease.Write | undefined) =>
+        Effect.flatMap(Deferred.isDone(record.cut), (cut) => cut ? Effect.interrupt : computing(leased))
       return claimedRefresh(s, key, ticket, leaseRead, window, settings.early, view, uncut)
     })
     const done = Effect.onExit(body, (exit) =>

@@ -48,7 +48,10 @@ const lead = <A, E, R, RV>(
     let won: Lease.Won | undefined = undefined
     const miss = (ticket: Ticket): Effect.Effect<Outcome, E, R | RV> => {
       Metric.updateWithFiberUnsafe(missesTotal, 1, fiber)
-      return releasingOnFailure(computeAndWrite(s, key, ticket, compute, computeOptions, view, group), won)
+      return releasingOnFailure(
+        computeAndWrite(s, key, ticket, compute, computeOptions, view, group, won?.write),
+        won
+      )
     }
     // With `distributedSingleFlight` on a backend that offers it, the read also leases the computation across
     // processes: `undefined` then means this process should compute (see `leasedReadL2`).

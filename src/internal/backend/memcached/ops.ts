@@ -199,7 +199,8 @@ export const leaseRead = (
     const release = (cas: bigint | undefined): Lease.LeaseOutcome =>
       cas === undefined ? Lease.won : {
         _tag: "Won",
-        release: Effect.ignore(c.client.metaDelete(stored, { compareCas: cas }))
+        release: Effect.ignore(c.client.metaDelete(stored, { compareCas: cas })),
+        write: casWrite(c, key, stored, cas)
       }
     return Effect.flatMap(
       client(
@@ -221,13 +222,41 @@ export const leaseRead = (
           : got.flags.alreadyWon
           ? "lost"
           : undefined
+        const write = claim === "won" && got.flags.cas !== undefined
+          ? casWrite(c, key, stored, got.flags.cas)
+          : undefined
         return Effect.map(
           c.codec.decode("getWithTtl", key, got.value),
           (value): Lease.LeaseOutcome =>
-            Option.isSome(value) ? { _tag: "Hit", entry: { value: value.value, remainingTtl }, claim } : Lease.won
+            Option.isSome(value)
+              ? { _tag: "Hit", entry: { value: value.value, remainingTtl }, claim, write }
+              : Lease.won
         )
       }
     )
+  })
+
+/**
+ * The write of a value computed under a lease or a claim (see `Lease.Write`): `ms … C<cas>`, stored only while the
+ * item is the one the leased read saw; when it is gone (the placeholder expired, the stale value's grace ended), an
+ * add (`MA`), stored only while nothing else is. `false` when another write came first. `stored` is the key the
+ * leased read used, its generation included: after a `clear` the write goes to the old generation, where nobody
+ * reads it any more.
+ */
+const casWrite = (c: MemcachedContext, key: string, stored: Uint8Array, cas: bigint): Lease.Write => (value, ttl) =>
+  Effect.suspend(() => {
+    const expiry = expiryOf("set", key, ttl)
+    if (typeof expiry === "object") return expiry
+    if (expiry === "remove") return Effect.as(remove(c, "set", key), true)
+    return c.codec.encode("set", key, value, (bytes) =>
+      tooLarge(c, "set", key, stored, bytes) ?? Effect.flatMap(
+        client("set", key, c.client.metaSet(stored, bytes, { ttl: expiry, compareCas: cas })),
+        (result) =>
+          result.kind !== "notFound" ? Effect.succeed(result.kind === "stored") : Effect.map(
+            client("set", key, c.client.metaSet(stored, bytes, { ttl: expiry, mode: "add" })),
+            (added) => added.kind === "stored"
+          )
+      ))
   })
 
 /**
