@@ -116,6 +116,29 @@ describe("TieredCache over memcached: single flight across processes", () => {
       expect(yield* c.get("k")).toStrictEqual(Option.some("newer"))
     })))
 
+  it.live("a key deleted while the winner computes stays deleted: the computed value is not written", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* MemcachedServer.make()
+      const a = yield* instance(server, { distributedSingleFlight: true })
+      const b = yield* instance(server, {})
+      const started = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const computing = yield* Effect.forkChild(
+        a.getOrCompute(
+          "k",
+          Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "computed"))
+        )
+      )
+      yield* Deferred.await(started)
+      // The data changed and the key was invalidated: the computation read the old data.
+      yield* b.delete("k")
+      yield* Deferred.succeed(release, undefined)
+      expect(yield* Fiber.join(computing)).toBe("computed")
+      const c = yield* instance(server, {})
+      expect(yield* c.get("k")).toStrictEqual(Option.none())
+      expect(yield* a.get("k")).toStrictEqual(Option.none())
+    })))
+
   it.live(
     "a winner that outlives its lease still writes its value when nobody else did",
     () =>

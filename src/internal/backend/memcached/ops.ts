@@ -195,12 +195,14 @@ export const leaseRead = (
       ? undefined
       : Math.min(maxLeaseSeconds, Math.max(1, Math.ceil(recacheSeconds)))
     const stored = fullKey(c.prefix, generation, key)
-    // Removes the placeholder only while its CAS is the one created with it: a value written since stays.
+    const readAt = performance.now()
+    // Removes the placeholder only while its CAS is the one created with it: a value written since stays. The
+    // placeholder may expire on its own a second before its `secs` (memcached's clock).
     const release = (cas: bigint | undefined): Lease.LeaseOutcome =>
       cas === undefined ? Lease.won : {
         _tag: "Won",
         release: Effect.ignore(c.client.metaDelete(stored, { compareCas: cas })),
-        write: casWrite(c, key, stored, cas)
+        write: casWrite(c, key, stored, cas, readAt + (seconds - 1) * 1000)
       }
     return Effect.flatMap(
       client(
@@ -222,8 +224,9 @@ export const leaseRead = (
           : got.flags.alreadyWon
           ? "lost"
           : undefined
+        const ttl = got.flags.ttl
         const write = claim === "won" && got.flags.cas !== undefined
-          ? casWrite(c, key, stored, got.flags.cas)
+          ? casWrite(c, key, stored, got.flags.cas, ttl === undefined || ttl < 0 ? Infinity : readAt + (ttl - 1) * 1000)
           : undefined
         return Effect.map(
           c.codec.decode("getWithTtl", key, got.value),
@@ -238,12 +241,21 @@ export const leaseRead = (
 
 /**
  * The write of a value computed under a lease or a claim (see `Lease.Write`): `ms … C<cas>`, stored only while the
- * item is the one the leased read saw; when it is gone (the placeholder expired, the stale value's grace ended), an
- * add (`MA`), stored only while nothing else is. `false` when another write came first. `stored` is the key the
- * leased read used, its generation included: after a `clear` the write goes to the old generation, where nobody
- * reads it any more.
+ * item is the one the leased read saw (`EX`: another write came first). When the item is gone (`NF`), an add
+ * (`MA`, stored only while nothing else is) once it may have expired on its own (`expiresFrom`, monotonic
+ * milliseconds: the placeholder's lease or the stale value's grace over, so that a computation longer than the lease
+ * is still stored), and nothing before: gone earlier, it was deleted, and the deletion is newer than the
+ * computation. `stored` is the key the leased read used, its generation included: after a `clear` the write goes to
+ * the old generation, where nobody reads it any more.
  */
-const casWrite = (c: MemcachedContext, key: string, stored: Uint8Array, cas: bigint): Lease.Write => (value, ttl) =>
+const casWrite = (
+  c: MemcachedContext,
+  key: string,
+  stored: Uint8Array,
+  cas: bigint,
+  expiresFrom: number
+): Lease.Write =>
+(value, ttl) =>
   Effect.suspend(() => {
     const expiry = expiryOf("set", key, ttl)
     if (typeof expiry === "object") return expiry
@@ -251,11 +263,14 @@ const casWrite = (c: MemcachedContext, key: string, stored: Uint8Array, cas: big
     return c.codec.encode("set", key, value, (bytes) =>
       tooLarge(c, "set", key, stored, bytes) ?? Effect.flatMap(
         client("set", key, c.client.metaSet(stored, bytes, { ttl: expiry, compareCas: cas })),
-        (result) =>
-          result.kind !== "notFound" ? Effect.succeed(result.kind === "stored") : Effect.map(
+        (result) => {
+          if (result.kind !== "notFound") return Effect.succeed(result.kind === "stored")
+          if (performance.now() < expiresFrom) return Effect.succeed(false)
+          return Effect.map(
             client("set", key, c.client.metaSet(stored, bytes, { ttl: expiry, mode: "add" })),
             (added) => added.kind === "stored"
           )
+        }
       ))
   })
 
