@@ -18,7 +18,8 @@
  *   write). memjs 1.3 has no multi-get (no `getMulti`, nor the text protocol's multi-key `get`): its users send the
  *   100 `get`s at once and await them together (`Promise.all`), which is what it runs.
  *
- * Run by the Effect 3 line's process only, and skipped, with a message, when `memcached` is not on `PATH`.
+ * Run by each line's process (the Effect 3 and the Effect 4 build), and skipped, with a message, when `memcached` is
+ * not on `PATH`.
  */
 import * as Effect from "#effect/Effect"
 import * as Exit from "#effect/Exit"

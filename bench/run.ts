@@ -818,10 +818,10 @@ const main = async (): Promise<void> => {
       [] :
       (only ?? PERSISTED_WORKLOADS).filter((id) => (PERSISTED_WORKLOADS as ReadonlyArray<string>).includes(id))
     const persisted = persistedIds.length > 0 ? await runPersisted(url, rounds, persistedIds, log) : []
-    // The memcached rows (`bench/memcached.ts`, on a memcached of their own) run in the Effect 3 line's process only.
-    const memcachedIds = (face ?? "effect3") === "effect4" ?
-      [] :
-      (only ?? MEMCACHED_WORKLOADS).filter((id) => (MEMCACHED_WORKLOADS as ReadonlyArray<string>).includes(id))
+    // The memcached rows (`bench/memcached.ts`, on a memcached of their own) run in each line's process.
+    const memcachedIds = (only ?? MEMCACHED_WORKLOADS).filter((id) =>
+      (MEMCACHED_WORKLOADS as ReadonlyArray<string>).includes(id)
+    )
     const memcached: MemcachedOutcome | undefined = memcachedIds.length > 0 ?
       await runMemcached(rounds, scale, memcachedIds, log) :
       undefined
