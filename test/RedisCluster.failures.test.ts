@@ -6,7 +6,7 @@
  * the reply); a real cluster with a paused (SIGSTOP) node shows the hung-node cases.
  */
 import { describe, expect, it, layer } from "@effect/vitest"
-import { Effect, Exit } from "effect"
+import { Effect, Exit, Option } from "effect"
 import * as Net from "node:net"
 import { isSafeToRunTwice, mayResend, mergeReplies } from "../src/core/cluster/command.js"
 import { PartFailure } from "../src/core/cluster/partFailure.js"
@@ -16,6 +16,7 @@ import * as RedisBackend from "../src/RedisBackend.js"
 import * as RedisClient from "../src/RedisClient.js"
 import * as RedisCluster from "../src/RedisCluster.js"
 import { type RedisError, RedisTimeoutError } from "../src/RedisError.js"
+import * as RemoteCache from "../src/RemoteCache.js"
 import * as Resp from "../src/Resp.js"
 import * as FakeServer from "./utils/FakeServer.js"
 import { RedisCluster as TestCluster } from "./utils/RedisCluster.js"
@@ -512,6 +513,39 @@ describe("RedisCluster when a node hangs (real cluster, SIGSTOP)", () => {
         expect(healthy).toBeGreaterThan(150)
         expect(healthyAnswered).toBe(healthy)
         expect(stoppedFailed).toBe(stopped)
+      }))
+
+    it.scoped("RedisBackend.getMany with one primary paused: its keys fail, typed, carrying the others' values", () =>
+      Effect.gen(function*() {
+        const cluster = yield* TestCluster
+        const client = yield* RedisCluster.make({
+          nodes: cluster.urls,
+          commandTimeout: "500 millis",
+          failoverWait: "500 millis"
+        })
+        const backend = yield* Effect.provideService(
+          RedisBackend.make({ prefix: "gmp:" }),
+          RedisClient.RedisClient,
+          client
+        )
+        const cache = yield* RemoteCache.fromBackend(backend, RemoteCache.defaultPolicy)
+        const keys = Array.from({ length: 200 }, (_, i) => `k:${i}`)
+        yield* backend.setMany(keys.map((key) => [key, key]))
+        const primaries = yield* cluster.primaries
+        const victim = primaries[1]!
+        const owners = yield* Effect.forEach(
+          keys,
+          (key) => Effect.flatMap(cluster.keySlot(`gmp:${key}`), cluster.ownerOf)
+        )
+        yield* pausing(cluster, victim)
+        const expected = keys.map((key, i) => owners[i] === victim ? Option.none() : Option.some(key))
+        expect(expected.filter(Option.isNone).length).toBeGreaterThan(20)
+        const failed = yield* Effect.flip(backend.getMany(keys))
+        expect(["CacheTimeoutError", "CacheConnectionError"]).toContain(failed._tag)
+        expect(failed.operation).toBe("getMany")
+        expect(failed.partial).toStrictEqual(expected)
+        // Under the default policy only the paused node's keys are misses.
+        expect(yield* cache.getMany(keys)).toStrictEqual(expected)
       }))
 
     it.scoped("PING and PUBLISH with one primary paused: all answered, by healthy primaries", () =>

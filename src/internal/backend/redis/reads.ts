@@ -8,10 +8,11 @@ import * as Cause from "#effect/Cause"
 import * as Duration from "#effect/Duration"
 import * as Effect from "#effect/Effect"
 import * as Option from "#effect/Option"
+import * as Result from "#effect/Result"
 import { askAloneAfter } from "../../../core/client/batch.js"
 import { PartFailure } from "../../../core/cluster/partFailure.js"
 import type { RedisError } from "../../../RedisError.js"
-import type { CacheError, Entry, Operation } from "../../../RemoteCacheBackend.js"
+import { type CacheError, type Entry, type Operation, withPartial } from "../../../RemoteCacheBackend.js"
 import * as Resp from "../../../Resp.js"
 import type { RedisContext } from "./context.js"
 import { exitOf, failWith, isWrongType, replyErrorOf, unexpected } from "./errors.js"
@@ -56,11 +57,12 @@ export const askAgain = (c: RedisContext, cause: Cause.Cause<RedisError>): boole
 export const getAlone = (
   c: RedisContext,
   sent: Effect.Effect<Resp.RespValue, RedisError>,
-  key: string
+  key: string,
+  operation: Operation = "get"
 ): Effect.Effect<Option.Option<unknown>, CacheError> =>
   Effect.matchCauseEffect(sent, {
-    onFailure: (cause) => isWrongType(cause) ? Effect.succeedNone : failWith(cause, "get", key),
-    onSuccess: (reply) => readReply(c, "get", key, reply)
+    onFailure: (cause) => isWrongType(cause) ? Effect.succeedNone : failWith(cause, operation, key),
+    onSuccess: (reply) => readReply(c, operation, key, reply)
   })
 
 /**
@@ -112,22 +114,65 @@ export const getOutcome = (
   return isWrongType(exit.cause) ? Effect.succeedNone : failWith(exit.cause, "get", key)
 }
 
-/** One `MGET` of every key, each value decoded on its own. */
+/**
+ * One `MGET` of every key, each value decoded on its own. On a cluster it is split by slot and settled: a node that
+ * fails its share leaves a `PartFailure` in its keys' places while the other nodes' values arrive; those keys are
+ * asked again alone (see {@link askPartsAgain}).
+ */
 export const getMany = (c: RedisContext, keys: ReadonlyArray<string>) => {
   if (keys.length === 0) return Effect.succeed([])
   const command: Array<string> = ["MGET"]
   for (const key of keys) command.push(c.prefix + key)
-  return Effect.matchCauseEffect(c.client.send(command), {
+  return Effect.matchCauseEffect(c.sendBatch(command), {
     onFailure: (cause) => failWith(cause, "getMany", keys[0]),
     onSuccess: (reply): Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheError> => {
       if (!Array.isArray(reply) || reply.length !== keys.length) {
         return Effect.fail(unexpected("getMany", keys[0], reply))
       }
+      let failed: Array<number> | undefined = undefined
       for (let i = 0; i < reply.length; i++) {
         const item: Resp.RespValue = reply[i]
-        if (item !== null && !(item instanceof Uint8Array)) return Effect.fail(unexpected("getMany", keys[i], item))
+        if (item instanceof PartFailure) (failed ??= []).push(i)
+        else if (item !== null && !(item instanceof Uint8Array)) {
+          return Effect.fail(unexpected("getMany", keys[i], item))
+        }
       }
-      return c.codec.decodeAll("getMany", keys, reply as ReadonlyArray<Uint8Array | null>)
+      if (failed === undefined) return c.codec.decodeAll("getMany", keys, reply as ReadonlyArray<Uint8Array | null>)
+      const parts = failed
+      const items = reply.map((item) => item instanceof PartFailure ? null : item) as Array<Uint8Array | null>
+      return Effect.flatMap(
+        c.codec.decodeAll("getMany", keys, items),
+        (values) => askPartsAgain(c, keys, values, parts)
+      )
     }
   })
 }
+
+/**
+ * The keys of a `getMany` whose cluster node failed its share, asked again alone (a lone read rides out a failover
+ * for up to `failoverWait`, as `get` does). What still fails is reported with what the batch read of the others
+ * (`CacheErrorFields.partial`), so that `Policy.recoverToMiss` turns only those keys into misses.
+ */
+const askPartsAgain = (
+  c: RedisContext,
+  keys: ReadonlyArray<string>,
+  values: ReadonlyArray<Option.Option<unknown>>,
+  failed: ReadonlyArray<number>
+): Effect.Effect<ReadonlyArray<Option.Option<unknown>>, CacheError> =>
+  Effect.flatMap(
+    Effect.forEach(
+      failed,
+      (i) => Effect.result(getAlone(c, c.client.send(["GET", c.prefix + keys[i]!]), keys[i]!, "getMany")),
+      { concurrency: "unbounded" }
+    ),
+    (results) => {
+      const answered = Array.from(values)
+      let error: CacheError | undefined = undefined
+      for (let j = 0; j < results.length; j++) {
+        const result = results[j]!
+        if (Result.isSuccess(result)) answered[failed[j]!] = Result.successValue(result)
+        else error ??= Result.failureValue(result)
+      }
+      return error === undefined ? Effect.succeed(answered) : Effect.fail(withPartial(error, answered))
+    }
+  )
