@@ -6,6 +6,7 @@
  * @internal
  */
 import * as Cause from "#effect/Cause"
+import * as Deferred from "#effect/Deferred"
 import * as Effect from "#effect/Effect"
 import * as Exit from "#effect/Exit"
 import * as Option from "#effect/Option"
@@ -64,13 +65,20 @@ export const claimedRefresh = <A, E, R, RV>(
   window: number | undefined,
   early: number | undefined,
   view: View<A, RV> | undefined,
+  cut: Deferred.Deferred<void>,
   compute: (leased: Lease.Write | undefined) => Effect.Effect<Outcome, E, R | RV>
 ): Effect.Effect<Outcome, E, R | RV> =>
   Effect.suspend(() => {
     let won: Lease.Won | undefined = undefined
-    const read = leasedReadL2(s, key, ticket, leaseRead, s.settings.leaseMillis!, (lease) => {
+    const leased = leasedReadL2(s, key, ticket, leaseRead, s.settings.leaseMillis!, (lease) => {
       won = lease
     }, claimOf(window, early))
+    // The refresh cut at its hard timeout while it reads or waits for another process's value: it ends there, as
+    // a cut computation does (its callers without a stale value then compute on their own).
+    const read = Effect.flatMap(
+      Effect.raceFirst(Effect.map(leased, (found) => ({ found })), Effect.as(Deferred.await(cut), undefined)),
+      (read) => read === undefined ? Effect.interrupt : Effect.succeed(read.found)
+    )
     return Effect.flatMap(read, (found) => {
       const computing = () => releasingOnFailure(compute(won?.write), won)
       if (found === undefined) return computing()

@@ -64,7 +64,10 @@ const writeComputed = <A>(
       } else {
         s.l1.put(key, stored, written.sentAt + s.settings.l1TtlMillis, written.plan.meta)
       }
-      return Effect.andThen(s.publish("s", key), s.undoIfOvertaken(key, ticket))
+      // A leased write refused stored nothing: there is nothing to undo, and the key holds a newer value.
+      return written.kept
+        ? Effect.andThen(s.publish("s", key), s.undoIfOvertaken(key, ticket))
+        : s.publish("s", key)
     })
   })
 

@@ -118,7 +118,7 @@ export const refresh = <A, E, R, RV>(
       // A refresh cut at its hard timeout while it waited for another process's value computes nothing after.
       const uncut = (leased: Lease.Write | undefined) =>
         Effect.flatMap(Deferred.isDone(record.cut), (cut) => cut ? Effect.interrupt : computing(leased))
-      return claimedRefresh(s, key, ticket, leaseRead, window, settings.early, view, uncut)
+      return claimedRefresh(s, key, ticket, leaseRead, window, settings.early, view, record.cut, uncut)
     })
     const done = Effect.onExit(body, (exit) =>
       Effect.sync(() => {

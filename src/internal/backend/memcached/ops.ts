@@ -5,8 +5,10 @@
  *
  * @internal
  */
+import * as Cause from "#effect/Cause"
 import * as Duration from "#effect/Duration"
 import * as Effect from "#effect/Effect"
+import * as Exit from "#effect/Exit"
 import * as Option from "#effect/Option"
 import * as Result from "#effect/Result"
 import * as Expiry from "../../../core/memcached/expiry.js"
@@ -202,7 +204,7 @@ export const leaseRead = (
       cas === undefined ? Lease.won : {
         _tag: "Won",
         release: Effect.ignore(c.client.metaDelete(stored, { compareCas: cas })),
-        write: casWrite(c, key, stored, cas, readAt + (seconds - 1) * 1000)
+        write: casWrite(c, key, stored, cas, readAt + (seconds - 1) * 1000, true)
       }
     return Effect.flatMap(
       client(
@@ -226,7 +228,14 @@ export const leaseRead = (
           : undefined
         const ttl = got.flags.ttl
         const write = claim === "won" && got.flags.cas !== undefined
-          ? casWrite(c, key, stored, got.flags.cas, ttl === undefined || ttl < 0 ? Infinity : readAt + (ttl - 1) * 1000)
+          ? casWrite(
+            c,
+            key,
+            stored,
+            got.flags.cas,
+            ttl === undefined || ttl < 0 ? Infinity : readAt + (ttl - 1) * 1000,
+            false
+          )
           : undefined
         return Effect.map(
           c.codec.decode("getWithTtl", key, got.value),
@@ -245,21 +254,31 @@ export const leaseRead = (
  * (`MA`, stored only while nothing else is) once it may have expired on its own (`expiresFrom`, monotonic
  * milliseconds: the placeholder's lease or the stale value's grace over, so that a computation longer than the lease
  * is still stored), and nothing before: gone earlier, it was deleted, and the deletion is newer than the
- * computation. `stored` is the key the leased read used, its generation included: after a `clear` the write goes to
- * the old generation, where nobody reads it any more.
+ * computation. A TTL that stores nothing removes the item only while it is the one read (`md … C<cas>`).
+ *
+ * A write that fails (the value too large, the server gone) gives a lease's placeholder up (`placeholder`), as a
+ * failed computation does, so that the other processes do not wait out the lease; a claimed stale value stays.
+ * `stored` is the key the leased read used, its generation included: after a `clear` the write goes to the old
+ * generation, where nobody reads it any more.
  */
 const casWrite = (
   c: MemcachedContext,
   key: string,
   stored: Uint8Array,
   cas: bigint,
-  expiresFrom: number
+  expiresFrom: number,
+  placeholder: boolean
 ): Lease.Write =>
-(value, ttl) =>
-  Effect.suspend(() => {
+(value, ttl) => {
+  const write = Effect.suspend((): Effect.Effect<boolean, CacheError> => {
     const expiry = expiryOf("set", key, ttl)
     if (typeof expiry === "object") return expiry
-    if (expiry === "remove") return Effect.as(remove(c, "set", key), true)
+    if (expiry === "remove") {
+      return Effect.map(
+        client("set", key, c.client.metaDelete(stored, { compareCas: cas })),
+        (result) => result.kind !== "exists"
+      )
+    }
     return c.codec.encode("set", key, value, (bytes) =>
       tooLarge(c, "set", key, stored, bytes) ?? Effect.flatMap(
         client("set", key, c.client.metaSet(stored, bytes, { ttl: expiry, compareCas: cas })),
@@ -273,6 +292,14 @@ const casWrite = (
         }
       ))
   })
+  // A defect (a serializer that throws) gives the placeholder up too; an interruption leaves it to expire.
+  return placeholder
+    ? Effect.onExit(write, (exit) =>
+      Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
+        ? Effect.ignore(c.client.metaDelete(stored, { compareCas: cas }))
+        : Effect.void)
+    : write
+}
 
 /**
  * `getMany`: the client's pipelined batch, one per server, the servers in parallel. When a server fails, the call
