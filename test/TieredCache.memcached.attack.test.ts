@@ -24,6 +24,8 @@ interface InstanceOptions {
   readonly prefix?: string
   readonly commandTimeout?: Duration.Input
   readonly bus?: TieredCache.InvalidationBusShape
+  readonly maxItemSize?: number
+  readonly generationTtl?: Duration.Input
 }
 
 /** One tiered cache with a client of its own: another process, as memcached sees it. */
@@ -44,7 +46,9 @@ const instance = (
         Layer.provide(MemcachedBackend.layer({
           servers: [server.address],
           ...(extra.prefix === undefined ? {} : { prefix: extra.prefix }),
-          ...(extra.commandTimeout === undefined ? {} : { commandTimeout: extra.commandTimeout })
+          ...(extra.commandTimeout === undefined ? {} : { commandTimeout: extra.commandTimeout }),
+          ...(extra.maxItemSize === undefined ? {} : { maxItemSize: extra.maxItemSize }),
+          ...(extra.generationTtl === undefined ? {} : { generationTtl: extra.generationTtl })
         })),
         Layer.orDie
       )
@@ -420,6 +424,30 @@ describe("TieredCache over memcached: distributedSingleFlight under attack", () 
     15_000
   )
 
+  // DEFECT: src/internal/backend/memcached/ops.ts:264 (casWrite fails with CacheInputError before sending) with
+  // src/RemoteCache.ts:696 (the recovered failure counts as written) and src/internal/tiered/compute.ts:56: a winner
+  // whose leased write fails leaves its placeholder in place (only a failed computation releases it), so every
+  // other process's getOrCompute of the key waits out the whole lease (here 10 s) before computing, and again after
+  // each new placeholder. Expected: the lease given up when the write fails (md … C<cas>), b answered at once;
+  // actual: b answered after ~10 s.
+  it.live.skip(
+    "a computed value too large to store: the winner gives its lease up, the other process is not held off",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* MemcachedServer.make()
+        const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "10 seconds" } }
+        const a = yield* instance(server, options, { maxItemSize: 2048 })
+        const b = yield* instance(server, options, { maxItemSize: 2048 })
+        const big = "x".repeat(10_000)
+        // The write fails (CacheInputError, recovered by the default policy): the caller still gets its value.
+        expect(yield* a.getOrCompute("k", Effect.succeed(big))).toBe(big)
+        const waitedFrom = Date.now()
+        expect(yield* b.getOrCompute("k", Effect.succeed("small"))).toBe("small")
+        expect(Date.now() - waitedFrom).toBeLessThan(2_000)
+      })),
+    30_000
+  )
+
   it.live(
     "a local delete while a claimed refresh polls: the refresh is not answered with the deleted value",
     () =>
@@ -464,6 +492,9 @@ type Op =
   | { readonly _tag: "set"; readonly cache: number; readonly key: number }
   | { readonly _tag: "delete"; readonly cache: number; readonly key: number }
   | { readonly _tag: "get"; readonly cache: number; readonly key: number }
+  | { readonly _tag: "expire"; readonly cache: number; readonly key: number }
+  | { readonly _tag: "invalidate"; readonly cache: number; readonly key: number }
+  | { readonly _tag: "clear"; readonly cache: number }
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   fc.record({
@@ -474,7 +505,10 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   }),
   fc.record({ _tag: fc.constant("set" as const), cache: fc.nat(2), key: fc.nat(2) }),
   fc.record({ _tag: fc.constant("delete" as const), cache: fc.nat(2), key: fc.nat(2) }),
-  fc.record({ _tag: fc.constant("get" as const), cache: fc.nat(2), key: fc.nat(2) })
+  fc.record({ _tag: fc.constant("get" as const), cache: fc.nat(2), key: fc.nat(2) }),
+  fc.record({ _tag: fc.constant("expire" as const), cache: fc.nat(2), key: fc.nat(2) }),
+  fc.record({ _tag: fc.constant("invalidate" as const), cache: fc.nat(2), key: fc.nat(2) }),
+  fc.record({ _tag: fc.constant("clear" as const), cache: fc.nat(2) })
 )
 
 describe("TieredCache over memcached: random histories with distributedSingleFlight", () => {
@@ -497,9 +531,9 @@ describe("TieredCache over memcached: random histories with distributedSingleFli
                   const prefix = `run${run++}:`
                   const bus = TieredCache.makeMemoryBus()
                   const caches = [
-                    yield* instance(server, on, { prefix, bus }),
-                    yield* instance(server, on, { prefix, bus }),
-                    yield* instance(server, on, { prefix, bus })
+                    yield* instance(server, on, { prefix, bus, generationTtl: 0 }),
+                    yield* instance(server, on, { prefix, bus, generationTtl: 0 }),
+                    yield* instance(server, on, { prefix, bus, generationTtl: 0 })
                   ]
                   const produced = new Map<string, Set<string>>()
                   const note = (key: string, value: string) => {
@@ -516,8 +550,13 @@ describe("TieredCache over memcached: random histories with distributedSingleFli
                   for (const step of steps) {
                     yield* Effect.forEach(step, (op) => {
                       const cache = caches[op.cache]!
+                      if (op._tag === "clear") return cache.clear
                       const key = `k${op.key}`
                       switch (op._tag) {
+                        case "expire":
+                          return cache.expire(key)
+                        case "invalidate":
+                          return cache.invalidateTags([`t${op.key}`])
                         case "compute":
                           return Effect.map(
                             cache.getOrCompute(
@@ -525,7 +564,8 @@ describe("TieredCache over memcached: random histories with distributedSingleFli
                               Effect.andThen(
                                 Effect.sleep(`${op.delay} millis`),
                                 Effect.sync(() => note(key, `c${counter++}`))
-                              )
+                              ),
+                              { tags: [`t${op.key}`], grace: "1 minute" }
                             ),
                             (value) => check("getOrCompute", key, value as string)
                           )
@@ -542,7 +582,7 @@ describe("TieredCache over memcached: random histories with distributedSingleFli
                     }, { concurrency: "unbounded" })
                   }
                   // Quiescence: every instance agrees with L2, as a fresh process reads it.
-                  const fresh = yield* instance(server, {}, { prefix })
+                  const fresh = yield* instance(server, {}, { prefix, generationTtl: 0 })
                   for (let k = 0; k < 3; k++) {
                     const key = `k${k}`
                     const inL2 = Option.getOrUndefined(yield* fresh.get(key))
@@ -557,7 +597,7 @@ describe("TieredCache over memcached: random histories with distributedSingleFli
                   if (problems.length > 0) throw new Error(problems.join("\n"))
                 })))
             ),
-            { numRuns: 40, seed: 1 }
+            { numRuns: Number(process.env.ATTACK_RUNS ?? 40), seed: Number(process.env.ATTACK_SEED ?? 1) }
           )
         )
       })),
