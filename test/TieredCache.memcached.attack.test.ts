@@ -448,6 +448,118 @@ describe("TieredCache over memcached: distributedSingleFlight under attack", () 
     30_000
   )
 
+  it.live("a key being computed elsewhere: getMany and getOrComputeMany take the placeholder for a miss", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* MemcachedServer.make()
+      const a = yield* instance(server, on)
+      const b = yield* instance(server, {})
+      const remote = yield* Effect.map(
+        Layer.build(
+          RemoteCache.layerDefault.pipe(
+            Layer.provide(MemcachedBackend.layer({ servers: [server.address] })),
+            Layer.orDie
+          )
+        ),
+        Context.get(RemoteCache.RemoteCache)
+      )
+      const started = yield* Deferred.make<void>()
+      const release = yield* Deferred.make<void>()
+      const computing = yield* Effect.forkChild(
+        a.getOrCompute(
+          "k",
+          Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "a"))
+        )
+      )
+      yield* Deferred.await(started)
+      yield* remote.set("other", "o")
+      expect(yield* remote.getMany(["k", "other"])).toStrictEqual([Option.none(), Option.some("o")])
+      expect(yield* remote.get("k")).toStrictEqual(Option.none())
+      const many = yield* b.getOrComputeMany(["k", "other"], (missing) => Effect.succeed(missing.map((k) => [k, "b"])))
+      expect(many.get("k")).toBe("b")
+      expect(many.get("other")).toBe("o")
+      yield* Deferred.succeed(release, undefined)
+      expect(yield* Fiber.join(computing)).toBe("a")
+      // b's batch wrote first (a plain write over the placeholder): it stands, a's leased write is refused.
+      const c = yield* instance(server, {})
+      expect(yield* c.get("k")).toStrictEqual(Option.some("b"))
+      expect(yield* a.get("k")).toStrictEqual(Option.some("b"))
+    })))
+
+  it.live(
+    "an early refresh due in two processes at once is computed by one of them",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* MemcachedServer.make()
+        const a = yield* instance(server, { distributedSingleFlight: true, earlyRefresh: 0.5 })
+        const b = yield* instance(server, { distributedSingleFlight: true, earlyRefresh: 0.5 })
+        let computed = 0
+        const compute = Effect.andThen(Effect.sleep("100 millis"), Effect.sync(() => ++computed))
+        const options = { ttl: "6 seconds" } as const
+        expect(yield* a.getOrCompute("k", compute, options)).toBe(1)
+        expect(yield* b.getOrCompute("k", compute, options)).toBe(1)
+        // Past the early point (3 s), still fresh: both answer 1 and refresh in the background.
+        yield* Effect.sleep("3200 millis")
+        const answered = yield* Effect.all([
+          a.getOrCompute("k", compute, options),
+          b.getOrCompute("k", compute, options)
+        ], {
+          concurrency: "unbounded"
+        })
+        expect(answered).toStrictEqual([1, 1])
+        yield* eventually(
+          Effect.map(
+            Effect.all([a.get("k"), b.get("k")]),
+            ([x, y]) => Option.getOrUndefined(x) === 2 && Option.getOrUndefined(y) === 2
+          ),
+          5_000
+        )
+        expect(computed).toBe(2)
+      })),
+    20_000
+  )
+
+  it.live(
+    "hostile keys under refresh claims: one refresh per key across two processes",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* MemcachedServer.make()
+        const a = yield* instance(server, on)
+        const b = yield* instance(server, on)
+        const swr = { ttl: "2 seconds", grace: "1 minute" } as const
+        const computed = new Map<string, number>()
+        const compute = (key: string) =>
+          Effect.andThen(
+            Effect.sleep("50 millis"),
+            Effect.sync(() => {
+              const n = (computed.get(key) ?? 0) + 1
+              computed.set(key, n)
+              return n
+            })
+          )
+        for (const key of hostileKeys) {
+          expect(yield* a.getOrCompute(key, compute(key), swr)).toBe(1)
+          expect(yield* b.getOrCompute(key, compute(key), swr)).toBe(1)
+        }
+        for (const key of hostileKeys) {
+          yield* eventually(Effect.map(a.get(key), Option.isNone), 5_000)
+          yield* eventually(Effect.map(b.get(key), Option.isNone), 5_000)
+        }
+        const values = yield* Effect.forEach(
+          hostileKeys,
+          (key) =>
+            Effect.all([a.getOrCompute(key, compute(key), swr), b.getOrCompute(key, compute(key), swr)], {
+              concurrency: "unbounded"
+            }),
+          { concurrency: "unbounded" }
+        )
+        hostileKeys.forEach((key, i) => {
+          expect(computed.get(key)).toBe(2)
+          expect(values[i]).toStrictEqual([2, 2])
+        })
+      })),
+    20_000
+  )
+
   it.live(
     "a local delete while a claimed refresh polls: the refresh is not answered with the deleted value",
     () =>
