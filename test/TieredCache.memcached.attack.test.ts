@@ -16,6 +16,7 @@ import * as Option from "#effect/Option"
 import { describe, expect, it } from "#test-effect/vitest"
 import * as fc from "fast-check"
 import * as MemcachedBackend from "../src/MemcachedBackend.js"
+import * as Policy from "../src/Policy.js"
 import * as RemoteCache from "../src/RemoteCache.js"
 import * as TieredCache from "../src/TieredCache.js"
 import * as MemcachedServer from "./utils/MemcachedServer.js"
@@ -559,6 +560,76 @@ describe("TieredCache over memcached: distributedSingleFlight under attack", () 
       })),
     20_000
   )
+
+  it.live(
+    "a claimed refresh outliving the stale entry still stores its value (the add after it expired)",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* MemcachedServer.make()
+        const a = yield* instance(server, on)
+        const options = { ttl: "1 second", grace: "2 seconds" } as const
+        expect(yield* a.getOrCompute("k", Effect.succeed("v1"), options)).toBe("v1")
+        yield* eventually(Effect.map(a.get("k"), Option.isNone), 5_000)
+        // The refresh claims the stale entry (about 2 s left), then computes past its end.
+        const slow = Effect.andThen(Effect.sleep("3500 millis"), Effect.succeed("v2"))
+        expect(yield* a.getOrCompute("k", slow, options)).toBe("v2")
+        const c = yield* instance(server, {})
+        expect(yield* c.get("k")).toStrictEqual(Option.some("v2"))
+      })),
+    20_000
+  )
+
+  it.live(
+    "a winner outliving its lease, taken over by another process: the newer value stands everywhere",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* MemcachedServer.make()
+        const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "1 second" } }
+        const a = yield* instance(server, options)
+        const b = yield* instance(server, options)
+        const started = yield* Deferred.make<void>()
+        const release = yield* Deferred.make<void>()
+        const slow = yield* Effect.forkChild(
+          a.getOrCompute(
+            "k",
+            Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "a"))
+          )
+        )
+        yield* Deferred.await(started)
+        // b waits out a's lease, then takes it over and writes.
+        expect(yield* b.getOrCompute("k", Effect.succeed("b"))).toBe("b")
+        yield* Deferred.succeed(release, undefined)
+        expect(yield* Fiber.join(slow)).toBe("a")
+        const c = yield* instance(server, {})
+        expect(yield* c.get("k")).toStrictEqual(Option.some("b"))
+        expect(yield* a.get("k")).toStrictEqual(Option.some("b"))
+      })),
+    20_000
+  )
+
+  it.live("under a policy with a timeout the option changes nothing: each process computes, no placeholder left", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const server = yield* MemcachedServer.make()
+      const make = Effect.map(
+        Layer.build(
+          TieredCache.layer(on).pipe(
+            Layer.provide(TieredCache.layerMemoryBus),
+            Layer.provide(RemoteCache.layer(Policy.timeout("2 seconds").pipe(Policy.recoverToMiss))),
+            Layer.provide(MemcachedBackend.layer({ servers: [server.address] })),
+            Layer.orDie
+          )
+        ),
+        Context.get(TieredCache.TieredCache)
+      )
+      const a = yield* make
+      const b = yield* make
+      let computed = 0
+      const compute = Effect.andThen(Effect.sleep("50 millis"), Effect.sync(() => ++computed))
+      yield* Effect.all([callers(a, "k", compute, 10), callers(b, "k", compute, 10)], { concurrency: "unbounded" })
+      expect(computed).toBe(2)
+      const c = yield* instance(server, {})
+      expect(Option.isSome(yield* c.get("k"))).toBe(true)
+    })))
 
   it.live(
     "a local delete while a claimed refresh polls: the refresh is not answered with the deleted value",
