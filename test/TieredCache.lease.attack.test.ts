@@ -97,8 +97,8 @@ describe("TieredCache: leased reads and refresh claims, adversarial interleaving
       expect(count()).toBe(0)
     }))
 
-  // DEFECT: src/internal/tiered/reads.ts:170-178 (`wait` in leasedReadL2) with src/internal/tiered/refresh.ts:146-150
-  // (`uncut`): a refresh cut at its hardTimeout while polling a claim held elsewhere keeps polling until the lease
+  // DEFECT: src/internal/tiered/reads.ts:159-167 (`wait` in leasedReadL2) with src/internal/tiered/refresh.ts:76
+  // and 119-120 (`uncut`): a refresh cut at its hardTimeout while polling a claim held elsewhere keeps polling until the lease
   // (rounded up, plus a second) has passed; the cut only interrupts a computation fiber, which does not exist yet.
   // Expected (docs/memcached.md: "no longer than hardTimeout, at which the refresh ends without computing"): no more
   // reads after the cut; actual: ~116 more leased reads over the next 6 s.
