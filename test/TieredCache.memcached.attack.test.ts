@@ -367,11 +367,9 @@ describe("TieredCache over memcached: distributedSingleFlight under attack", () 
     20_000
   )
 
-  // DEFECT: src/internal/backend/memcached/ops.ts:262 (casWrite): a write whose TTL stores nothing (a `ttl` function
-  // answering 0, "do not cache this") is sent as a plain `md` of the key, not one guarded by the leased read's CAS
-  // (`md … C<cas>`), so it deletes a value another process wrote while the winner computed. Expected: the newer
-  // value stands (as for any other leased write); actual: the key is gone.
-  it.live.skip("a \"do not cache\" result (TTL 0) under a lease leaves a value another process wrote meanwhile", () =>
+  // Found by this test, since fixed: a computed TTL that stores nothing was sent as a plain `md`, not one guarded by
+  // the leased read's CAS, so it deleted a value another process wrote while the winner computed.
+  it.live("a \"do not cache\" result (TTL 0) under a lease leaves a value another process wrote meanwhile", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* MemcachedServer.make()
       const a = yield* instance(server, on)
@@ -393,9 +391,8 @@ describe("TieredCache over memcached: distributedSingleFlight under attack", () 
       expect(yield* c.get("k")).toStrictEqual(Option.some("newer"))
     })))
 
-  // DEFECT: same cause as above (ops.ts:262), for a refresh claim: the claimed refresh answering TTL 0 removes the
-  // value another process wrote after the claim. Expected: "newer" stands; actual: the key is gone.
-  it.live.skip(
+  // Found by this test, since fixed (the same cause), for a refresh claim.
+  it.live(
     "a \"do not cache\" refresh (TTL 0) under a claim leaves a value another process wrote meanwhile",
     () =>
       Effect.scoped(Effect.gen(function*() {
@@ -425,13 +422,9 @@ describe("TieredCache over memcached: distributedSingleFlight under attack", () 
     15_000
   )
 
-  // DEFECT: src/internal/backend/memcached/ops.ts:264 (casWrite fails with CacheInputError before sending) with
-  // src/RemoteCache.ts:696 (the recovered failure counts as written) and src/internal/tiered/compute.ts:56: a winner
-  // whose leased write fails leaves its placeholder in place (only a failed computation releases it), so every
-  // other process's getOrCompute of the key waits out the whole lease (here 10 s) before computing, and again after
-  // each new placeholder. Expected: the lease given up when the write fails (md … C<cas>), b answered at once;
-  // actual: b answered after ~10 s.
-  it.live.skip(
+  // Found by this test, since fixed: a winner whose write failed (the value too large) kept its placeholder, so the
+  // other processes waited out the whole lease before computing.
+  it.live(
     "a computed value too large to store: the winner gives its lease up, the other process is not held off",
     () =>
       Effect.scoped(Effect.gen(function*() {

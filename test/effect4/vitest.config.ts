@@ -34,6 +34,8 @@ export default defineConfig({
       "test/TieredCache.memcached.flight.test.ts",
       "test/TieredCache.memcached.refresh.test.ts",
       "test/TieredCache.lease.test.ts",
+      "test/TieredCache.lease.attack.test.ts",
+      "test/TieredCache.memcached.attack.test.ts",
       "test/MemcachedBackend.lease.test.ts",
       "test/RedisBackend.test.ts",
       "test/RedisClient.correctness.test.ts",
