@@ -7,7 +7,6 @@
 import * as Cause from "#effect/Cause"
 import * as Context from "#effect/Context"
 import * as Deferred from "#effect/Deferred"
-import type * as Duration from "#effect/Duration"
 import * as Effect from "#effect/Effect"
 import * as Exit from "#effect/Exit"
 import * as Fiber from "#effect/Fiber"
@@ -19,43 +18,8 @@ import * as MemcachedBackend from "../src/MemcachedBackend.js"
 import * as Policy from "../src/Policy.js"
 import * as RemoteCache from "../src/RemoteCache.js"
 import * as TieredCache from "../src/TieredCache.js"
+import { gate, instance } from "./utils/MemcachedInstance.js"
 import * as MemcachedServer from "./utils/MemcachedServer.js"
-
-interface InstanceOptions {
-  readonly prefix?: string
-  readonly commandTimeout?: Duration.Input
-  readonly bus?: TieredCache.InvalidationBusShape
-  readonly maxItemSize?: number
-  readonly generationTtl?: Duration.Input
-}
-
-/** One tiered cache with a client of its own: another process, as memcached sees it. */
-const instance = (
-  server: MemcachedServer.MemcachedServerShape,
-  options: TieredCache.TieredCacheOptions,
-  extra: InstanceOptions = {}
-) =>
-  Effect.map(
-    Layer.build(
-      TieredCache.layer(options).pipe(
-        Layer.provide(
-          extra.bus === undefined
-            ? TieredCache.layerMemoryBus
-            : Layer.succeed(TieredCache.InvalidationBus, extra.bus)
-        ),
-        Layer.provide(RemoteCache.layerDefault),
-        Layer.provide(MemcachedBackend.layer({
-          servers: [server.address],
-          ...(extra.prefix === undefined ? {} : { prefix: extra.prefix }),
-          ...(extra.commandTimeout === undefined ? {} : { commandTimeout: extra.commandTimeout }),
-          ...(extra.maxItemSize === undefined ? {} : { maxItemSize: extra.maxItemSize }),
-          ...(extra.generationTtl === undefined ? {} : { generationTtl: extra.generationTtl })
-        })),
-        Layer.orDie
-      )
-    ),
-    Context.get(TieredCache.TieredCache)
-  )
 
 const on: TieredCache.TieredCacheOptions = { distributedSingleFlight: true }
 
@@ -192,17 +156,16 @@ describe("TieredCache over memcached: distributedSingleFlight under attack", () 
         const server = yield* MemcachedServer.make()
         const a = yield* instance(server, on)
         const b = yield* instance(server, on)
-        const started = yield* Deferred.make<void>()
-        const release = yield* Deferred.make<void>()
+        const held = yield* gate
         const computing = yield* Effect.forkChild(
           a.getOrCompute(
             "k",
-            Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "old"))
+            held.compute("old")
           )
         )
-        yield* Deferred.await(started)
+        yield* held.started
         yield* b.clear
-        yield* Deferred.succeed(release, undefined)
+        yield* held.release
         expect(yield* Fiber.join(computing)).toBe("old")
         // The new generation is empty: b (and any fresh process) computes; it is not held off by a's lease.
         const waitedFrom = Date.now()
@@ -374,18 +337,17 @@ describe("TieredCache over memcached: distributedSingleFlight under attack", () 
       const server = yield* MemcachedServer.make()
       const a = yield* instance(server, on)
       const b = yield* instance(server, {})
-      const started = yield* Deferred.make<void>()
-      const release = yield* Deferred.make<void>()
+      const held = yield* gate
       const computing = yield* Effect.forkChild(
         a.getOrCompute(
           "k",
-          Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "empty")),
+          held.compute("empty"),
           { ttl: () => 0 }
         )
       )
-      yield* Deferred.await(started)
+      yield* held.started
       yield* b.set("k", "newer")
-      yield* Deferred.succeed(release, undefined)
+      yield* held.release
       expect(yield* Fiber.join(computing)).toBe("empty")
       const c = yield* instance(server, {})
       expect(yield* c.get("k")).toStrictEqual(Option.some("newer"))
@@ -402,18 +364,17 @@ describe("TieredCache over memcached: distributedSingleFlight under attack", () 
         const swr = { ttl: "2 seconds", grace: "1 minute" } as const
         yield* a.getOrCompute("k", Effect.succeed("v1"), swr)
         yield* eventually(Effect.map(a.get("k"), Option.isNone), 5_000)
-        const started = yield* Deferred.make<void>()
-        const release = yield* Deferred.make<void>()
+        const held = yield* gate
         const refreshing = yield* Effect.forkChild(
           a.getOrCompute(
             "k",
-            Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "empty")),
+            held.compute("empty"),
             { ...swr, ttl: () => 0 }
           )
         )
-        yield* Deferred.await(started)
+        yield* held.started
         yield* b.set("k", "newer", swr)
-        yield* Deferred.succeed(release, undefined)
+        yield* held.release
         expect(["v1", "empty"]).toContain(yield* Fiber.join(refreshing))
         yield* eventually(Effect.map(a.get("k"), (v) => Option.isNone(v) || v.value === "newer"), 5_000)
         const c = yield* instance(server, {})
@@ -456,22 +417,21 @@ describe("TieredCache over memcached: distributedSingleFlight under attack", () 
         ),
         Context.get(RemoteCache.RemoteCache)
       )
-      const started = yield* Deferred.make<void>()
-      const release = yield* Deferred.make<void>()
+      const held = yield* gate
       const computing = yield* Effect.forkChild(
         a.getOrCompute(
           "k",
-          Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "a"))
+          held.compute("a")
         )
       )
-      yield* Deferred.await(started)
+      yield* held.started
       yield* remote.set("other", "o")
       expect(yield* remote.getMany(["k", "other"])).toStrictEqual([Option.none(), Option.some("o")])
       expect(yield* remote.get("k")).toStrictEqual(Option.none())
       const many = yield* b.getOrComputeMany(["k", "other"], (missing) => Effect.succeed(missing.map((k) => [k, "b"])))
       expect(many.get("k")).toBe("b")
       expect(many.get("other")).toBe("o")
-      yield* Deferred.succeed(release, undefined)
+      yield* held.release
       expect(yield* Fiber.join(computing)).toBe("a")
       // b's batch wrote first (a plain write over the placeholder): it stands, a's leased write is refused.
       const c = yield* instance(server, {})
@@ -580,18 +540,17 @@ describe("TieredCache over memcached: distributedSingleFlight under attack", () 
         const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "1 second" } }
         const a = yield* instance(server, options)
         const b = yield* instance(server, options)
-        const started = yield* Deferred.make<void>()
-        const release = yield* Deferred.make<void>()
+        const held = yield* gate
         const slow = yield* Effect.forkChild(
           a.getOrCompute(
             "k",
-            Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "a"))
+            held.compute("a")
           )
         )
-        yield* Deferred.await(started)
+        yield* held.started
         // b waits out a's lease, then takes it over and writes.
         expect(yield* b.getOrCompute("k", Effect.succeed("b"))).toBe("b")
-        yield* Deferred.succeed(release, undefined)
+        yield* held.release
         expect(yield* Fiber.join(slow)).toBe("a")
         const c = yield* instance(server, {})
         expect(yield* c.get("k")).toStrictEqual(Option.some("b"))
@@ -636,22 +595,21 @@ describe("TieredCache over memcached: distributedSingleFlight under attack", () 
         yield* b.getOrCompute("k", Effect.succeed("v1"), swr)
         yield* eventually(Effect.map(a.get("k"), Option.isNone), 5_000)
         yield* eventually(Effect.map(b.get("k"), Option.isNone), 5_000)
-        const started = yield* Deferred.make<void>()
-        const release = yield* Deferred.make<void>()
+        const held = yield* gate
         // a holds the refresh claim, computing slowly.
         const refreshing = yield* Effect.forkChild(
           a.getOrCompute(
             "k",
-            Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "v2")),
+            held.compute("v2"),
             swr
           )
         )
-        yield* Deferred.await(started)
+        yield* held.started
         // b's refresh waits for a's value; meanwhile b's own process deletes the key, then sets a newer one.
         const waiting = yield* Effect.forkChild(b.getOrCompute("k", Effect.succeed("b-computed"), swr))
         yield* Effect.sleep("50 millis")
         yield* b.set("k", "b-set", swr)
-        yield* Deferred.succeed(release, undefined)
+        yield* held.release
         expect(["v1", "v2", "b-set", "b-computed"]).toContain(yield* Fiber.join(refreshing))
         expect(["v1", "v2", "b-set", "b-computed"]).toContain(yield* Fiber.join(waiting))
         // The set is the newest write: it stands in L2, and b's L1 agrees.

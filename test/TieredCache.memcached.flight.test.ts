@@ -3,32 +3,14 @@
  * processes' worth of state), on one memcached, with `distributedSingleFlight` on. The first to read a missing key
  * takes memcached's lease (`mg … N`); the other waits for the value instead of computing it.
  */
-import * as Context from "#effect/Context"
 import * as Deferred from "#effect/Deferred"
 import * as Effect from "#effect/Effect"
 import * as Fiber from "#effect/Fiber"
-import * as Layer from "#effect/Layer"
 import * as Option from "#effect/Option"
 import { describe, expect, it } from "#test-effect/vitest"
-import * as MemcachedBackend from "../src/MemcachedBackend.js"
-import * as RemoteCache from "../src/RemoteCache.js"
 import * as TieredCache from "../src/TieredCache.js"
+import { gate, instance } from "./utils/MemcachedInstance.js"
 import * as MemcachedServer from "./utils/MemcachedServer.js"
-
-/** One tiered cache with a client of its own and a bus of its own: another process, as memcached sees it. */
-const instance = (server: MemcachedServer.MemcachedServerShape, options: TieredCache.TieredCacheOptions) =>
-  Effect.map(
-    Layer.build(
-      TieredCache.layer(options).pipe(
-        // A bus of its own: nothing this instance writes reaches another's L1 but through memcached.
-        Layer.provide(TieredCache.layerMemoryBus),
-        Layer.provide(RemoteCache.layerDefault),
-        Layer.provide(MemcachedBackend.layer({ servers: [server.address] })),
-        Layer.orDie
-      )
-    ),
-    Context.get(TieredCache.TieredCache)
-  )
 
 /** 100 concurrent callers of `key` on `cache`, each computing with `compute`. */
 const callers = <A>(cache: TieredCache.TieredCacheShape, key: string, compute: Effect.Effect<A>) =>
@@ -54,18 +36,17 @@ describe("TieredCache over memcached: single flight across processes", () => {
       const server = yield* MemcachedServer.make()
       const a = yield* instance(server, { distributedSingleFlight: true })
       const b = yield* instance(server, {})
-      const started = yield* Deferred.make<void>()
-      const release = yield* Deferred.make<void>()
+      const held = yield* gate
       const computing = yield* Effect.forkChild(
         a.getOrCompute(
           "k",
-          Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "v"))
+          held.compute("v")
         )
       )
-      yield* Deferred.await(started)
+      yield* held.started
       // The lease's placeholder is in memcached now: every read takes it for a miss.
       expect(yield* b.get("k")).toStrictEqual(Option.none())
-      yield* Deferred.succeed(release, undefined)
+      yield* held.release
       expect(yield* Fiber.join(computing)).toBe("v")
       expect(yield* b.get("k")).toStrictEqual(Option.some("v"))
     })))
@@ -97,18 +78,17 @@ describe("TieredCache over memcached: single flight across processes", () => {
       const server = yield* MemcachedServer.make()
       const a = yield* instance(server, { distributedSingleFlight: true })
       const b = yield* instance(server, {})
-      const started = yield* Deferred.make<void>()
-      const release = yield* Deferred.make<void>()
+      const held = yield* gate
       const computing = yield* Effect.forkChild(
         a.getOrCompute(
           "k",
-          Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "computed"))
+          held.compute("computed")
         )
       )
-      yield* Deferred.await(started)
+      yield* held.started
       // Newer than the computation, which read its data before: it must stand.
       yield* b.set("k", "newer")
-      yield* Deferred.succeed(release, undefined)
+      yield* held.release
       // The callers that asked before the write get the computed value; the caches, the newer one.
       expect(yield* Fiber.join(computing)).toBe("computed")
       expect(yield* a.get("k")).toStrictEqual(Option.some("newer"))
@@ -121,18 +101,17 @@ describe("TieredCache over memcached: single flight across processes", () => {
       const server = yield* MemcachedServer.make()
       const a = yield* instance(server, { distributedSingleFlight: true })
       const b = yield* instance(server, {})
-      const started = yield* Deferred.make<void>()
-      const release = yield* Deferred.make<void>()
+      const held = yield* gate
       const computing = yield* Effect.forkChild(
         a.getOrCompute(
           "k",
-          Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "computed"))
+          held.compute("computed")
         )
       )
-      yield* Deferred.await(started)
+      yield* held.started
       // The data changed and the key was invalidated: the computation read the old data.
       yield* b.delete("k")
-      yield* Deferred.succeed(release, undefined)
+      yield* held.release
       expect(yield* Fiber.join(computing)).toBe("computed")
       const c = yield* instance(server, {})
       expect(yield* c.get("k")).toStrictEqual(Option.none())

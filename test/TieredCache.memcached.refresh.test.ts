@@ -7,35 +7,14 @@
  * memcached counts time to live in whole seconds of the real clock, so these tests run on it (`it.live`): each
  * waits, by polling, for an entry's fresh period to pass.
  */
-import * as Context from "#effect/Context"
 import * as Deferred from "#effect/Deferred"
 import * as Effect from "#effect/Effect"
 import * as Fiber from "#effect/Fiber"
-import * as Layer from "#effect/Layer"
 import * as Option from "#effect/Option"
 import { describe, expect, it } from "#test-effect/vitest"
-import * as MemcachedBackend from "../src/MemcachedBackend.js"
-import * as RemoteCache from "../src/RemoteCache.js"
 import * as TieredCache from "../src/TieredCache.js"
+import { gate, instances } from "./utils/MemcachedInstance.js"
 import * as MemcachedServer from "./utils/MemcachedServer.js"
-
-/** One tiered cache with a client of its own and a bus of its own: another process, as memcached sees it. */
-const instance = (server: MemcachedServer.MemcachedServerShape, options: TieredCache.TieredCacheOptions) =>
-  Effect.map(
-    Layer.build(
-      TieredCache.layer(options).pipe(
-        // A bus of its own: nothing this instance writes reaches another's L1 but through memcached.
-        Layer.provide(TieredCache.layerMemoryBus),
-        Layer.provide(RemoteCache.layerDefault),
-        Layer.provide(MemcachedBackend.layer({ servers: [server.address] })),
-        Layer.orDie
-      )
-    ),
-    Context.get(TieredCache.TieredCache)
-  )
-
-const instances = (server: MemcachedServer.MemcachedServerShape, n: number, options: TieredCache.TieredCacheOptions) =>
-  Effect.forEach(Array.from({ length: n }), () => instance(server, options))
 
 /** 50 concurrent callers of `key` on `cache`. */
 const callers = <A>(
@@ -65,6 +44,26 @@ const eventually = (check: Effect.Effect<boolean>, millis: number) =>
   })
 
 const swr = { ttl: "2 seconds", grace: "1 minute" } as const
+
+/**
+ * Two processes (a lease of one second) holding a stale copy of `k`; `a` has claimed its refresh and hangs in it (a
+ * process that died mid-refresh, as memcached sees it). The hung fiber is `hung`; `b` is the other process.
+ */
+const hungClaimHolder = Effect.gen(function*() {
+  const server = yield* MemcachedServer.make()
+  const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "1 second" } }
+  const [a, b] = (yield* instances(server, 2, options)) as [TieredCache.TieredCacheShape, TieredCache.TieredCacheShape]
+  yield* a.getOrCompute("k", Effect.succeed(1), swr)
+  yield* b.getOrCompute("k", Effect.succeed(1), swr)
+  yield* untilStale(a, "k")
+  yield* untilStale(b, "k")
+  const started = yield* Deferred.make<void>()
+  const hung = yield* Effect.forkChild(
+    a.getOrCompute("k", Effect.andThen(Deferred.succeed(started, undefined), Effect.never), swr)
+  )
+  yield* Deferred.await(started)
+  return { b, hung }
+})
 
 describe("TieredCache over memcached: stale-while-revalidate across processes", () => {
   it.live(
@@ -116,15 +115,14 @@ describe("TieredCache over memcached: stale-while-revalidate across processes", 
         yield* b.getOrCompute("k", Effect.succeed("v1"), options)
         yield* untilStale(a, "k")
         yield* untilStale(b, "k")
-        const started = yield* Deferred.make<void>()
-        const release = yield* Deferred.make<void>()
-        const slow = Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "v2"))
+        const held = yield* gate
+        const slow = held.compute("v2")
         // a claims the refresh and computes slowly; b, which lost the claim, answers stale and computes nothing.
         expect(yield* a.getOrCompute("k", slow, options)).toBe("v1")
-        yield* Deferred.await(started)
+        yield* held.started
         let computedB = 0
         expect(yield* b.getOrCompute("k", Effect.sync(() => `b${++computedB}`), options)).toBe("v1")
-        yield* Deferred.succeed(release, undefined)
+        yield* held.release
         // b's refresh takes a's value once it is written.
         yield* eventually(Effect.map(b.get("k"), (v) => Option.getOrUndefined(v) === "v2"), 10_000)
         expect(computedB).toBe(0)
@@ -143,16 +141,15 @@ describe("TieredCache over memcached: stale-while-revalidate across processes", 
         ]
         yield* a.getOrCompute("k", Effect.succeed("v1"), swr)
         yield* untilStale(a, "k")
-        const started = yield* Deferred.make<void>()
-        const release = yield* Deferred.make<void>()
+        const held = yield* gate
         const refreshing = yield* Effect.forkChild(a.getOrCompute(
           "k",
-          Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), "refreshed")),
+          held.compute("refreshed"),
           swr
         ))
-        yield* Deferred.await(started)
+        yield* held.started
         yield* b.set("k", "newer", swr)
-        yield* Deferred.succeed(release, undefined)
+        yield* held.release
         expect(yield* Fiber.join(refreshing)).toBe("refreshed")
         expect(yield* a.get("k")).toStrictEqual(Option.some("newer"))
         const [c] = yield* instances(server, 1, {})
@@ -193,22 +190,8 @@ describe("TieredCache over memcached: stale-while-revalidate across processes", 
     "a claim holder that never writes costs the others at most the lease: then they compute",
     () =>
       Effect.scoped(Effect.gen(function*() {
-        const server = yield* MemcachedServer.make()
-        const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "1 second" } }
-        const [a, b] = (yield* instances(server, 2, options)) as [
-          TieredCache.TieredCacheShape,
-          TieredCache.TieredCacheShape
-        ]
-        yield* a.getOrCompute("k", Effect.succeed(1), swr)
-        yield* b.getOrCompute("k", Effect.succeed(1), swr)
-        yield* untilStale(a, "k")
-        yield* untilStale(b, "k")
-        const started = yield* Deferred.make<void>()
         // a claims the refresh and hangs (a process that died mid-refresh, as memcached sees it).
-        const hung = yield* Effect.forkChild(
-          a.getOrCompute("k", Effect.andThen(Deferred.succeed(started, undefined), Effect.never), swr)
-        )
-        yield* Deferred.await(started)
+        const { b, hung } = yield* hungClaimHolder
         let computed = 0
         const from = Date.now()
         const values = yield* callers(b, "k", Effect.sync(() => ++computed + 1), swr)
@@ -224,21 +207,7 @@ describe("TieredCache over memcached: stale-while-revalidate across processes", 
     "a refresh cut at its hard timeout while another process holds the claim computes nothing after",
     () =>
       Effect.scoped(Effect.gen(function*() {
-        const server = yield* MemcachedServer.make()
-        const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "1 second" } }
-        const [a, b] = (yield* instances(server, 2, options)) as [
-          TieredCache.TieredCacheShape,
-          TieredCache.TieredCacheShape
-        ]
-        yield* a.getOrCompute("k", Effect.succeed(1), swr)
-        yield* b.getOrCompute("k", Effect.succeed(1), swr)
-        yield* untilStale(a, "k")
-        yield* untilStale(b, "k")
-        const started = yield* Deferred.make<void>()
-        const hung = yield* Effect.forkChild(
-          a.getOrCompute("k", Effect.andThen(Deferred.succeed(started, undefined), Effect.never), swr)
-        )
-        yield* Deferred.await(started)
+        const { b, hung } = yield* hungClaimHolder
         let computed = 0
         const from = Date.now()
         // Released with the stale value at the hard timeout, long before the lease would have let b compute.
