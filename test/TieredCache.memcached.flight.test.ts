@@ -137,6 +137,28 @@ describe("TieredCache over memcached: single flight across processes", () => {
     15_000
   )
 
+  it.live(
+    "a winner whose write is skipped (its tag invalidated meanwhile) gives the lease up: no one waits it out",
+    () =>
+      Effect.scoped(Effect.gen(function*() {
+        const server = yield* MemcachedServer.make()
+        const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "30 seconds" } }
+        const a = yield* instance(server, options)
+        const b = yield* instance(server, options)
+        const held = yield* gate
+        const computing = yield* Effect.forkChild(a.getOrCompute("k", held.compute("old"), { tags: ["t"] }))
+        yield* held.started
+        // The data behind the tag changed: what the computation read before is stale for every process.
+        yield* a.invalidateTags(["t"])
+        yield* held.release
+        expect(yield* Fiber.join(computing)).toBe("old")
+        const from = Date.now()
+        expect(yield* b.getOrCompute("k", Effect.succeed("new"), { tags: ["t"] })).toBe("new")
+        expect(Date.now() - from).toBeLessThan(2_000)
+      })),
+    15_000
+  )
+
   it.live("with the option off, each process computes on its own", () =>
     Effect.scoped(Effect.gen(function*() {
       const server = yield* MemcachedServer.make()

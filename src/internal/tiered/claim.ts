@@ -16,19 +16,35 @@ import { leasedReadL2, type RefreshClaim } from "./reads.js"
 import type { Outcome, Ticket, TieredState, View } from "./state.js"
 
 /**
- * `computing` that gives its lease up when it fails, so that another process computes at once rather than after
- * the lease; an interrupted one (the cache closing, a refresh cut) leaves it to expire, adding no round trip.
+ * Computes and writes under `lease` (when this process holds one): `compute` is given the lease's write. The lease
+ * is given up when the computation fails, so that another process computes at once rather than after the lease, and
+ * when it ended without writing through the lease (its write skipped because the key changed here meanwhile), so
+ * that no placeholder is left for the others to wait out. An interrupted one (the cache closing, a refresh cut)
+ * leaves it to expire, adding no round trip.
  *
  * @internal
  */
-export const releasingOnFailure = <A, E, R>(
-  computing: Effect.Effect<A, E, R>,
-  lease: Lease.Won | undefined
-): Effect.Effect<A, E, R> =>
-  lease === undefined ? computing : Effect.onExit(
-    computing,
-    (exit) => Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause) ? lease.release : Effect.void
+export const underLease = <A, E, R>(
+  lease: Lease.Won | undefined,
+  compute: (write: Lease.Write | undefined) => Effect.Effect<A, E, R>
+): Effect.Effect<A, E, R> => {
+  if (lease === undefined) return compute(undefined)
+  const leased = lease.write
+  let wrote = false
+  const write: Lease.Write | undefined = leased === undefined ? undefined : (value, ttl) => {
+    wrote = true
+    return leased(value, ttl)
+  }
+  return Effect.onExit(
+    compute(write),
+    (exit) =>
+      Exit.isSuccess(exit)
+        ? (wrote || leased === undefined ? Effect.void : lease.release)
+        : !Cause.hasInterruptsOnly(exit.cause)
+        ? lease.release
+        : Effect.void
   )
+}
 
 /**
  * The slack of a claim, in seconds: memcached counts an item's time to live in whole seconds on a clock that ticks
@@ -80,7 +96,7 @@ export const claimedRefresh = <A, E, R, RV>(
       (read) => read === undefined ? Effect.interrupt : Effect.succeed(read.found)
     )
     return Effect.flatMap(read, (found) => {
-      const computing = () => releasingOnFailure(compute(won?.write), won)
+      const computing = () => underLease(won, compute)
       if (found === undefined) return computing()
       const decoded = view === undefined
         ? Effect.succeedSome(found.stored)

@@ -14,7 +14,7 @@ import type * as Lease from "../backend/lease.js"
 import { handled } from "../background.js"
 import * as Metrics from "../telemetry/metrics.js"
 import type { ComputeOptions } from "./api.js"
-import { releasingOnFailure } from "./claim.js"
+import { underLease } from "./claim.js"
 import { currentClock, currentMillis, monoOf } from "./clock.js"
 import { computeAndWrite } from "./compute.js"
 import { closedDefect, recursionDefect } from "./defects.js"
@@ -48,9 +48,9 @@ const lead = <A, E, R, RV>(
     let won: Lease.Won | undefined = undefined
     const miss = (ticket: Ticket): Effect.Effect<Outcome, E, R | RV> => {
       Metric.updateWithFiberUnsafe(missesTotal, 1, fiber)
-      return releasingOnFailure(
-        computeAndWrite(s, key, ticket, compute, computeOptions, view, group, won?.write),
-        won
+      return underLease(
+        won,
+        (write) => computeAndWrite(s, key, ticket, compute, computeOptions, view, group, write)
       )
     }
     // With `distributedSingleFlight` on a backend that offers it, the read also leases the computation across
