@@ -9,6 +9,7 @@ import * as Exit from "#effect/Exit"
 import * as Option from "#effect/Option"
 import * as Result from "#effect/Result"
 import * as Schedule from "#effect/Schedule"
+import * as Schema from "#effect/Schema"
 import * as Logs from "#test-effect/Logger"
 import * as Metrics from "#test-effect/Metric"
 import { describe, expect, it } from "#test-effect/vitest"
@@ -291,6 +292,15 @@ describe("partial getMany through policies (hand-made backends)", () => {
       }
     })))
 
+  it.effect("forSchema's getMany over a partial: a value the schema refuses is a miss, the others decoded", () =>
+    withFaulty(Effect.gen(function*() {
+      const faulty = yield* FaultyBackend
+      const backend = partialBackend(faulty.backend, () => [Option.some(1), Option.none(), Option.some("c")])
+      const cache = yield* RemoteCache.fromBackend(backend, RemoteCache.defaultPolicy)
+      const strings = yield* Effect.provideService(RemoteCache.forSchema(Schema.String), RemoteCache.RemoteCache, cache)
+      expect(yield* strings.getMany(["a", "b", "c"])).toStrictEqual([Option.none(), Option.none(), Option.some("c")])
+    })))
+
   it.effect("the error's printed forms never show a partial's value", () =>
     withFaulty(Effect.gen(function*() {
       const faulty = yield* FaultyBackend
@@ -398,6 +408,29 @@ describe("partial getMany over memcached", () => {
       // Only the victim's keys: a whole failure, partial all None (or none at all), a miss per key either way.
       const only = [...byServer[victim]!, byServer[victim]![0]!]
       expect(yield* cache.getMany(only)).toStrictEqual(only.map(() => Option.none()))
+    })))
+
+  it.live("two servers of three killed, then all three, then the generation's holder alone: never a wrong value", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const { backend, byServer, holder, pool, victim } = yield* setup(3, 5)
+      const all = byServer.flat()
+      yield* backend.setMany(all.map((key) => [key, `v:${key}`]))
+      const cache = yield* RemoteCache.fromBackend(backend, RemoteCache.defaultPolicy)
+      const third = 3 - holder - victim
+      yield* pool[victim]!.kill
+      yield* pool[third]!.kill
+      // Only the holder answers.
+      expect(yield* cache.getMany(all)).toStrictEqual(
+        all.map((key) => byServer[holder]!.includes(key) ? Option.some(`v:${key}`) : Option.none())
+      )
+      yield* pool[holder]!.kill
+      expect(yield* cache.getMany(all)).toStrictEqual(all.map(() => Option.none()))
+      // The others back (empty), the holder still down: nothing stored is found, nothing wrong is answered.
+      yield* pool[victim]!.start
+      yield* pool[third]!.start
+      const answer = yield* cache.getMany(all)
+      for (const [i, got] of answer.entries()) if (Option.isSome(got)) expect(got.value).toBe(`v:${all[i]}`)
+      yield* pool[holder]!.start
     })))
 
   it.live("1,000 keys over three servers, one paused: no hang, no value for a wrong key", () =>
