@@ -30,6 +30,7 @@ import {
 import * as Serializer from "../src/Serializer.js"
 import * as TieredCache from "../src/TieredCache.js"
 import * as FakeServer from "./utils/FakeServer.js"
+import * as FaultProxy from "./utils/FaultProxy.js"
 import { FaultyBackend, layer as faultyLayer } from "./utils/FaultyBackend.js"
 import * as MemcachedServer from "./utils/MemcachedServer.js"
 
@@ -401,6 +402,9 @@ describe("partial getMany over memcached", () => {
       )
       const failed = yield* Effect.flip(backend.getMany(batch))
       expect(failed.partial).toStrictEqual(expected)
+      // docs/memcached.md: the error names the first of the failed server's keys.
+      expect(failed.key).toBe(batch.find(onVictim))
+      expect(failed.operation).toBe("getMany")
       const cache = yield* RemoteCache.fromBackend(backend, RemoteCache.defaultPolicy)
       expect(yield* cache.getMany(batch)).toStrictEqual(expected)
       expect(yield* cache.getMany([])).toStrictEqual([])
@@ -431,6 +435,49 @@ describe("partial getMany over memcached", () => {
       const answer = yield* cache.getMany(all)
       for (const [i, got] of answer.entries()) if (Option.isSome(got)) expect(got.value).toBe(`v:${all[i]}`)
       yield* pool[holder]!.start
+    })))
+
+  it.live("a server whose batch reply is cut mid-value, again and again: each key its own value or a miss", () =>
+    Effect.scoped(Effect.gen(function*() {
+      const pool = yield* servers(3)
+      const proxy = yield* FaultProxy.make({ upstreamPort: pool[2]!.port })
+      const through = [pool[0]!.address, pool[1]!.address, `${proxy.host}:${proxy.port}`]
+      const backend = yield* Effect.flatMap(
+        MemcachedClient.make({
+          servers: through,
+          commandTimeout: "300 millis",
+          reconnectBaseDelay: "10 millis",
+          reconnectMaxDelay: "50 millis"
+        }),
+        (client) => Effect.provideService(MemcachedBackend.make(), MemcachedClient.MemcachedClient, client)
+      )
+      const cache = yield* RemoteCache.fromBackend(backend, RemoteCache.defaultPolicy)
+      const keys = Array.from({ length: 300 }, (_, i) => `cut-${i}`)
+      // Values of varied lengths, each naming its key, so a value read for another key shows.
+      const valueOf = (key: string) => `${key}:${"x".repeat(key.length * 37 % 500)}`
+      yield* Effect.eventually(backend.setMany(keys.map((key) => [key, valueOf(key)])))
+      const modes = [FaultProxy.dropMidReply, FaultProxy.truncate("close"), FaultProxy.truncate("stall")]
+      let partials = 0
+      for (let round = 0; round < 24; round++) {
+        yield* proxy.setMode(modes[round % modes.length]!)
+        const exit = yield* Effect.exit(backend.getMany(keys))
+        if (Exit.isSuccess(exit)) {
+          for (const [i, got] of exit.value.entries()) if (Option.isSome(got)) expect(got.value).toBe(valueOf(keys[i]!))
+        } else {
+          const failure = Cause.findErrorOption(exit.cause)
+          if (Option.isSome(failure) && failure.value.partial !== undefined) {
+            partials++
+            expect(failure.value.partial.length).toBe(keys.length)
+            for (const [i, got] of failure.value.partial.entries()) {
+              if (Option.isSome(got)) expect(got.value).toBe(valueOf(keys[i]!))
+            }
+          }
+        }
+        yield* proxy.setMode(FaultProxy.pass)
+        const answer = yield* cache.getMany(keys)
+        for (const [i, got] of answer.entries()) if (Option.isSome(got)) expect(got.value).toBe(valueOf(keys[i]!))
+      }
+      console.log(`cut replies: ${partials} of 24 rounds failed with a partial`)
     })))
 
   it.live("1,000 keys over three servers, one paused: no hang, no value for a wrong key", () =>
@@ -480,20 +527,22 @@ describe("partial getMany over memcached", () => {
       const remote = yield* RemoteCache.fromBackend(backend, RemoteCache.defaultPolicy)
       yield* remote.setMany(all.map((key) => [key, `stored:${key}`]))
       yield* pool[victim]!.kill
-      const tiered = yield* TieredCache.make().pipe(
-        Effect.provideService(RemoteCache.RemoteCache, remote),
-        Effect.provide(TieredCache.layerMemoryBus)
-      )
-      const asked: Array<ReadonlyArray<string>> = []
-      const got = yield* tiered.getOrComputeMany(all, (missing) =>
-        Effect.sync(() => {
-          asked.push(missing)
-          return missing.map((key) => [key, `computed:${key}`] as const)
-        }))
-      expect(asked.length).toBe(1)
-      expect([...asked[0]!].sort()).toStrictEqual([...byServer[victim]!].sort())
-      for (const key of all) {
-        expect(got.get(key)).toBe(byServer[victim]!.includes(key) ? `computed:${key}` : `stored:${key}`)
+      for (const options of [{}, { distributedSingleFlight: true }, { capacity: 1 }]) {
+        const tiered = yield* TieredCache.make(options).pipe(
+          Effect.provideService(RemoteCache.RemoteCache, remote),
+          Effect.provide(TieredCache.layerMemoryBus)
+        )
+        const asked: Array<ReadonlyArray<string>> = []
+        const got = yield* tiered.getOrComputeMany(all, (missing) =>
+          Effect.sync(() => {
+            asked.push(missing)
+            return missing.map((key) => [key, `computed:${key}`] as const)
+          }))
+        expect([options, asked.length]).toStrictEqual([options, 1])
+        expect([...asked[0]!].sort()).toStrictEqual([...byServer[victim]!].sort())
+        for (const key of all) {
+          expect(got.get(key)).toBe(byServer[victim]!.includes(key) ? `computed:${key}` : `stored:${key}`)
+        }
       }
     })))
 
