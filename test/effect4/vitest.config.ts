@@ -58,7 +58,8 @@ export default defineConfig({
       "test/TieredCache.refresh.test.ts",
       "test/TieredCache.writes.test.ts",
       "test/TieredCache.redis.test.ts",
-      "test/TieredCache.model.test.ts"
+      "test/TieredCache.model.test.ts",
+      "test/Partial.attack.test.ts"
     ],
     fileParallelism: true,
     maxWorkers: 2,
