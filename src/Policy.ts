@@ -659,12 +659,20 @@ export const log = (level: LogLevel.Severity): Adds<never> => {
 const noneOf = (keys: ReadonlyArray<string>): ReadonlyArray<Option.Option<unknown>> => keys.map(() => Option.none())
 
 // What a failed `getMany` answers once recovered: what it read of the keys that did not fail (a backend over several
-// servers, one down), else a `None` per key.
+// servers, one down), else a `None` per key. The partial result is the backend's (a hand-made one may set anything):
+// taken only when it is an array of one Option per key, and copied, so that no caller's answer is another's.
 const missesOf = (keys: ReadonlyArray<string>, error: unknown): ReadonlyArray<Option.Option<unknown>> => {
-  const partial = typeof error === "object" && error !== null
-    ? (error as { readonly partial?: ReadonlyArray<Option.Option<unknown>> }).partial
+  const partial: unknown = typeof error === "object" && error !== null
+    ? (error as { readonly partial?: unknown }).partial
     : undefined
-  return partial !== undefined && partial.length === keys.length ? partial : noneOf(keys)
+  if (!Array.isArray(partial) || partial.length !== keys.length) return noneOf(keys)
+  const answered = new Array<Option.Option<unknown>>(keys.length)
+  for (let i = 0; i < keys.length; i++) {
+    const item: unknown = partial[i]
+    if (!Option.isOption(item)) return noneOf(keys)
+    answered[i] = item
+  }
+  return answered
 }
 
 // `Effect.orElseSucceed` and `Effect.ignore`, deciding exactly as they do, but from a failure handler, which a

@@ -130,7 +130,7 @@ describe("MemcachedClient", () => {
         expect(valueOf(yield* client.metaGet(keys[0]!, { value: true }))).toBe("v0")
       })))
 
-    it.live("flags: a frozen set is checked and encoded once, a mutable one on every call, a bad one never sent", () =>
+    it.live("flags: checked and sent as read on each call, frozen or not; a bad set is never sent", () =>
       Effect.scoped(Effect.gen(function*() {
         const server = yield* MemcachedServer.make()
         const client = yield* clientFor([server])

@@ -10,6 +10,7 @@ import { Buffer } from "node:buffer"
 import * as Meta from "../../core/memcached/meta.js"
 import type { Ring } from "../../core/memcached/ring.js"
 import { type MemcachedError, MemcachedInputError } from "../../MemcachedError.js"
+import { type FlagCommand, getFlagsPart, prepareGetFlags, snapshot } from "./flags.js"
 import type { ResolvedMemcachedOptions } from "./options.js"
 import { run } from "./reply.js"
 import * as Results from "./results.js"
@@ -41,39 +42,7 @@ const checkedKey = (command: string, key: Key): Uint8Array | MemcachedInputError
   return problem === undefined ? bytes : inputError(command, problem)
 }
 
-const checkedFlags = (
-  command: keyof typeof Meta.numericFlags,
-  flags: object | undefined
-): MemcachedInputError | undefined => {
-  if (flags === undefined) return undefined
-  const { int32, uint32, uint64 } = Meta.numericFlags[command]
-  const problem = Meta.flagProblem(flags as Record<string, unknown>, int32, uint32, uint64)
-  return problem === undefined ? undefined : inputError(command, problem)
-}
-
-/**
- * The checked and encoded flags of `mg`s made with a frozen flags object (the backend's constants), so that a read
- * neither checks nor encodes them again: a frozen object cannot change between two reads. Others are checked and
- * encoded on each call.
- */
-const frozenGetFlags = new WeakMap<MetaGetFlags, string>()
-
-/** The `mg` flags part of `flags` (see `Meta.getFlagsPart`), or why they cannot be sent. */
-const getFlagsPart = (flags: MetaGetFlags): string | MemcachedInputError => {
-  const frozen = Object.isFrozen(flags)
-  if (frozen) {
-    const known = frozenGetFlags.get(flags)
-    if (known !== undefined) return known
-  }
-  const invalid = checkedFlags("mg", flags)
-  if (invalid !== undefined) return invalid
-  const part = Meta.getFlagsPart(flags)
-  if (frozen) frozenGetFlags.set(flags, part)
-  return part
-}
-
-const noGetFlags: MetaGetFlags = Object.freeze({})
-const valueFlags: MetaGetFlags = Object.freeze({ value: true })
+const valueFlags: MetaGetFlags = prepareGetFlags({ value: true })
 
 const valueBytes = (value: Uint8Array | string): Uint8Array =>
   typeof value === "string" ? Buffer.from(value, "utf8") : value
@@ -115,37 +84,40 @@ const makeSingles = (
   ring: Ring
 ): Pick<Commands, "metaGet" | "metaSet" | "metaDelete" | "metaArithmetic"> => {
   const serverOf = (key: Uint8Array): ServerConnection => servers[ring.serverFor(key)]!
-  /** One request on the key's server, checked first; nothing is sent when the check fails. */
+  /**
+   * One request on the key's server, its key and flags checked first (nothing is sent when either fails); `encode`
+   * is given the flags as copied and checked (see `flags.ts`), never the caller's object.
+   */
   const single = <A>(
-    command: keyof typeof Meta.numericFlags,
+    command: FlagCommand,
     key: Key,
-    flags: object | undefined,
-    encode: (bytes: Uint8Array, opaque: string) => string | Uint8Array,
+    flags: unknown,
+    encode: (bytes: Uint8Array, flags: Record<string, unknown>, opaque: string) => string | Uint8Array,
     result: (reply: Meta.MetaReply, server: string) => Effect.Effect<A, MemcachedError>
   ): Effect.Effect<A, MemcachedError> =>
     Effect.suspend(() => {
       const bytes = checkedKey(command, key)
       if (!(bytes instanceof Uint8Array)) return Effect.fail(bytes)
-      const invalid = checkedFlags(command, flags)
-      if (invalid !== undefined) return Effect.fail(invalid)
+      const checked = snapshot(command, flags)
+      if (checked instanceof MemcachedInputError) return Effect.fail(checked)
       const server = serverOf(bytes)
       const where = server.address.where
       return run(
         server,
-        (conn) => conn.submit(command, (opaque) => encode(bytes, opaque)),
+        (conn) => conn.submit(command, (opaque) => encode(bytes, checked, opaque)),
         (exchange) => result(exchange.reply!, where)
       )
     })
 
-  const metaGet = (key: Key, flags: MetaGetFlags = noGetFlags) =>
+  const metaGet = (key: Key, flags?: MetaGetFlags) =>
     Effect.suspend(() => {
       const part = getFlagsPart(flags)
       if (typeof part !== "string") return Effect.fail(part)
-      return single("mg", key, undefined, (bytes, opaque) =>
+      return single("mg", key, undefined, (bytes, _, opaque) =>
         Meta.encodeGetLine(bytes, part, false, opaque), Results.getEffect)
     })
 
-  const metaSet = (key: Key, value: Uint8Array | string, flags: MetaSetFlags = {}) =>
+  const metaSet = (key: Key, value: Uint8Array | string, flags?: MetaSetFlags) =>
     Effect.suspend(() => {
       const bytes = valueBytes(value)
       if (bytes.byteLength > resolved.maxValueLength) {
@@ -157,26 +129,26 @@ const makeSingles = (
         "ms",
         key,
         flags,
-        (k, opaque) => Meta.encodeSet(k, bytes, { ...flags, quiet: false }, opaque),
+        (k, checked, opaque) => Meta.encodeSet(k, bytes, checked as MetaSetFlags, opaque),
         Results.setEffect
       )
     })
 
-  const metaDelete = (key: Key, flags: MetaDeleteFlags = {}) =>
+  const metaDelete = (key: Key, flags?: MetaDeleteFlags) =>
     single(
       "md",
       key,
       flags,
-      (bytes, opaque) => Meta.encodeDelete(bytes, { ...flags, quiet: false }, opaque),
+      (bytes, checked, opaque) => Meta.encodeDelete(bytes, checked as MetaDeleteFlags, opaque),
       Results.deleteEffect
     )
 
-  const metaArithmetic = (key: Key, flags: MetaArithmeticFlags = {}) =>
+  const metaArithmetic = (key: Key, flags?: MetaArithmeticFlags) =>
     single(
       "ma",
       key,
       flags,
-      (bytes, opaque) => Meta.encodeArithmetic(bytes, { ...flags, quiet: false }, opaque),
+      (bytes, checked, opaque) => Meta.encodeArithmetic(bytes, checked as MetaArithmeticFlags, opaque),
       Results.arithmeticEffect
     )
 
@@ -270,9 +242,11 @@ const makeBatches = (
       const invalid = checkKeys("ms", keys)
       if (invalid !== undefined) return Effect.fail(invalid)
       const values = new Array<Uint8Array>(entries.length)
+      const flags = new Array<MetaSetFlags>(entries.length)
       for (let i = 0; i < entries.length; i++) {
-        const problem = checkedFlags("ms", entries[i]!.flags)
-        if (problem !== undefined) return Effect.fail(problem)
+        const checked = snapshot("ms", entries[i]!.flags)
+        if (checked instanceof MemcachedInputError) return Effect.fail(checked)
+        flags[i] = checked as MetaSetFlags
         values[i] = valueBytes(entries[i]!.value)
         if (values[i]!.byteLength > resolved.maxValueLength) {
           return Effect.fail(
@@ -288,7 +262,7 @@ const makeBatches = (
         keys,
         // Not quiet: an error line (a value too large) carries no token, and with every success answered it
         // falls between two answered requests, so it is pinned on exactly one entry instead of on all the silent ones.
-        (i, key, opaque) => Meta.encodeSet(key, values[i]!, { ...entries[i]!.flags, quiet: false }, opaque),
+        (i, key, opaque) => Meta.encodeSet(key, values[i]!, flags[i]!, opaque),
         Results.setManyEntry
       )
     })

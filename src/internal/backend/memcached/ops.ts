@@ -30,6 +30,7 @@ import {
   type Operation,
   withPartial
 } from "../../../RemoteCacheBackend.js"
+import { prepareGetFlags } from "../../memcached/flags.js"
 import * as Backend from "../backend.js"
 import * as Codec from "../codec.js"
 import * as Lease from "../lease.js"
@@ -126,9 +127,9 @@ const isPlaceholder = (got: MetaGetResult): boolean =>
   got.kind === "hit" && (got.value === undefined || got.value.byteLength === 0) &&
   (got.flags.win || got.flags.alreadyWon)
 
-// Frozen, so that the client checks and encodes them once (see its `getFlagsPart`), not on every read.
-const valueFlags: MetaGetFlags = Object.freeze({ value: true })
-const valueTtlFlags: MetaGetFlags = Object.freeze({ value: true, ttl: true })
+// Prepared, so that the client checks and encodes them once (see `internal/memcached/flags.ts`), not on every read.
+const valueFlags: MetaGetFlags = prepareGetFlags({ value: true })
+const valueTtlFlags: MetaGetFlags = prepareGetFlags({ value: true, ttl: true })
 
 /** `get`: `mg <key> b v`. */
 export const get = (c: MemcachedContext, key: string): Effect.Effect<Option.Option<unknown>, CacheError> =>
