@@ -18,7 +18,7 @@ import * as MemcachedBackend from "../src/MemcachedBackend.js"
 import * as Policy from "../src/Policy.js"
 import * as RemoteCache from "../src/RemoteCache.js"
 import * as TieredCache from "../src/TieredCache.js"
-import { gate, instance } from "./utils/MemcachedInstance.js"
+import { gate, instance, pair } from "./utils/MemcachedInstance.js"
 import * as MemcachedServer from "./utils/MemcachedServer.js"
 
 const on: TieredCache.TieredCacheOptions = { distributedSingleFlight: true }
@@ -181,10 +181,8 @@ describe("TieredCache over memcached: distributedSingleFlight under attack", () 
     "a computed value the serializer cannot encode dies loudly, and the lease is given up at once",
     () =>
       Effect.scoped(Effect.gen(function*() {
-        const server = yield* MemcachedServer.make()
         const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "30 seconds" } }
-        const a = yield* instance(server, options)
-        const b = yield* instance(server, options)
+        const { a, b } = yield* pair(options)
         // v8 cannot serialize a function: the CAS write fails to encode.
         const exit = yield* Effect.exit(a.getOrCompute("k", Effect.succeed<unknown>(() => 1)))
         expect(Exit.isFailure(exit) && Cause.hasDies(exit.cause)).toBe(true)
@@ -536,10 +534,8 @@ describe("TieredCache over memcached: distributedSingleFlight under attack", () 
     "a winner outliving its lease, taken over by another process: the newer value stands everywhere",
     () =>
       Effect.scoped(Effect.gen(function*() {
-        const server = yield* MemcachedServer.make()
         const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "1 second" } }
-        const a = yield* instance(server, options)
-        const b = yield* instance(server, options)
+        const { server, a, b } = yield* pair(options)
         const held = yield* gate
         const slow = yield* Effect.forkChild(
           a.getOrCompute(

@@ -9,7 +9,7 @@ import * as Fiber from "#effect/Fiber"
 import * as Option from "#effect/Option"
 import { describe, expect, it } from "#test-effect/vitest"
 import * as TieredCache from "../src/TieredCache.js"
-import { gate, instance } from "./utils/MemcachedInstance.js"
+import { gate, instance, pair } from "./utils/MemcachedInstance.js"
 import * as MemcachedServer from "./utils/MemcachedServer.js"
 
 /** 100 concurrent callers of `key` on `cache`, each computing with `compute`. */
@@ -53,10 +53,8 @@ describe("TieredCache over memcached: single flight across processes", () => {
 
   it.live("a winner that never finishes costs the others at most the lease: then one of them computes", () =>
     Effect.scoped(Effect.gen(function*() {
-      const server = yield* MemcachedServer.make()
       const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "1 second" } }
-      const a = yield* instance(server, options)
-      const b = yield* instance(server, options)
+      const { a, b } = yield* pair(options)
       const started = yield* Deferred.make<void>()
       // a wins and hangs (a process that died mid-computation, as memcached sees it); its callers are interrupted.
       const hung = yield* Effect.forkChild(
@@ -141,10 +139,8 @@ describe("TieredCache over memcached: single flight across processes", () => {
     "a winner whose write is skipped (its tag invalidated meanwhile) gives the lease up: no one waits it out",
     () =>
       Effect.scoped(Effect.gen(function*() {
-        const server = yield* MemcachedServer.make()
         const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "30 seconds" } }
-        const a = yield* instance(server, options)
-        const b = yield* instance(server, options)
+        const { a, b } = yield* pair(options)
         const held = yield* gate
         const computing = yield* Effect.forkChild(a.getOrCompute("k", held.compute("old"), { tags: ["t"] }))
         yield* held.started
@@ -185,10 +181,8 @@ describe("TieredCache over memcached: single flight across processes", () => {
     "a winner whose computation fails gives the lease up: the other computes without waiting for it",
     () =>
       Effect.scoped(Effect.gen(function*() {
-        const server = yield* MemcachedServer.make()
         const options: TieredCache.TieredCacheOptions = { distributedSingleFlight: { lease: "30 seconds" } }
-        const a = yield* instance(server, options)
-        const b = yield* instance(server, options)
+        const { a, b } = yield* pair(options)
         const started = yield* Deferred.make<void>()
         const fail = yield* Deferred.make<void>()
         const failing = yield* Effect.forkChild(

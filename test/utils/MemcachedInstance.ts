@@ -12,6 +12,7 @@ import * as MemcachedBackend from "../../src/MemcachedBackend.js"
 import * as RemoteCache from "../../src/RemoteCache.js"
 import * as TieredCache from "../../src/TieredCache.js"
 import type * as MemcachedServer from "./MemcachedServer.js"
+import * as MemcachedServerUtil from "./MemcachedServer.js"
 
 /** What an instance may set beyond the cache's own options. */
 export interface InstanceOptions {
@@ -72,3 +73,10 @@ export const gate = Effect.gen(function*() {
       Effect.andThen(Deferred.succeed(started, undefined), Effect.as(Deferred.await(release), value))
   }
 })
+
+/** A memcached of its own (stopped with the scope) and two instances over it with the same options. */
+export const pair = (options: TieredCache.TieredCacheOptions) =>
+  Effect.gen(function*() {
+    const server = yield* MemcachedServerUtil.make()
+    return { server, a: yield* instance(server, options), b: yield* instance(server, options) }
+  })
