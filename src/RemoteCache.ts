@@ -331,23 +331,27 @@ const instrument = <A, E>(
 
 const spanNames = Metrics.byOperation((operation) => `RemoteCache.${operation}`)
 
+// The options of an operation's span. Stack traces off: capturing one per call would cost more than the rest of the
+// telemetry together.
+const clientSpan = (
+  operation: Operation,
+  prefix: string,
+  attributes?: Record<string, unknown>
+): Tracer.SpanOptions => ({
+  kind: "client",
+  captureStackTrace: false,
+  attributes: { "cache.operation": operation, "cache.prefix": prefix, ...attributes }
+})
+
 const instrumentAll = <E>(
   ops: Policy.CacheOps<any>,
   handler?: Handler,
   probed?: Probe.ProbedGet | undefined
 ): Policy.CacheOps<E> => {
   const prefix = ops.prefix
-  // Stack traces off: capturing one per call would cost more than the rest of the telemetry together.
-  const spanOptions = (operation: Operation): Tracer.SpanOptions => ({
-    kind: "client",
-    captureStackTrace: false,
-    attributes: { "cache.operation": operation, "cache.prefix": prefix }
-  })
-  const batchOptions = (operation: Operation, count: number): Tracer.SpanOptions => ({
-    kind: "client",
-    captureStackTrace: false,
-    attributes: { "cache.operation": operation, "cache.prefix": prefix, "cache.keys": count }
-  })
+  const spanOptions = (operation: Operation): Tracer.SpanOptions => clientSpan(operation, prefix)
+  const batchOptions = (operation: Operation, count: number): Tracer.SpanOptions =>
+    clientSpan(operation, prefix, { "cache.keys": count })
   const get = spanOptions("get")
   const getWithTtl = spanOptions("getWithTtl")
   const set = spanOptions("set")
@@ -678,16 +682,8 @@ const isHit = (outcome: Lease.LeaseOutcome | Option.Option<unknown>): boolean =>
 // miss, errors, span, the policy's logs and outage log). A failure the steps recover becomes a miss (`None`), which
 // is `Won` here: the caller computes the value itself.
 const instrumentedLease = (leaseRead: Lease.LeaseRead, handler: Handler, prefix: string): Lease.LeaseRead => {
-  const spanOptions: Tracer.SpanOptions = {
-    kind: "client",
-    captureStackTrace: false,
-    attributes: { "cache.operation": "getWithTtl", "cache.prefix": prefix, "cache.lease": true }
-  }
-  const writeSpanOptions: Tracer.SpanOptions = {
-    kind: "client",
-    captureStackTrace: false,
-    attributes: { "cache.operation": "set", "cache.prefix": prefix, "cache.lease": true }
-  }
+  const spanOptions = clientSpan("getWithTtl", prefix, { "cache.lease": true })
+  const writeSpanOptions = clientSpan("set", prefix, { "cache.lease": true })
   // The write under the lease, as a `set`: a failure the steps recover (`void`) counts as written, as an ignored
   // failed `set` does.
   const instrumentedWrite = (key: string, write: Lease.Write): Lease.Write => (value, ttl) =>

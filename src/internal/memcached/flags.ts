@@ -11,17 +11,53 @@
  */
 import * as Meta from "../../core/memcached/meta.js"
 import { MemcachedInputError } from "../../MemcachedError.js"
-import type { MetaGetFlags } from "./types.js"
+import type { MetaArithmeticFlags, MetaDeleteFlags, MetaGetFlags, MetaSetFlags } from "./types.js"
 
 /** A command that takes flags. */
 export type FlagCommand = keyof typeof Meta.numericFlags
 
+/**
+ * The names of every flag of `Flags`, from an object that must name each exactly once: a flag added to a public
+ * flags type and not here fails to compile, rather than being silently dropped from the copy.
+ */
+const every = <Flags>() => (names: { readonly [K in keyof Required<Flags>]: true }): ReadonlyArray<string> =>
+  Object.keys(names)
+
 /** The flags each command reads (`q` is the client's own). */
 const names: Record<FlagCommand, ReadonlyArray<string>> = {
-  mg: ["value", "ttl", "clientFlags", "cas", "key", "size", "hit", "lastAccess", "vivify", "recache", "touch"],
-  ms: ["ttl", "clientFlags", "compareCas", "invalidate", "mode", "returnCas"],
-  md: ["invalidate", "ttl", "compareCas"],
-  ma: ["mode", "delta", "vivify", "initial", "ttl", "compareCas", "value", "returnTtl", "returnCas"]
+  mg: every<MetaGetFlags>()({
+    value: true,
+    ttl: true,
+    clientFlags: true,
+    cas: true,
+    key: true,
+    size: true,
+    hit: true,
+    lastAccess: true,
+    vivify: true,
+    recache: true,
+    touch: true
+  }),
+  ms: every<MetaSetFlags>()({
+    ttl: true,
+    clientFlags: true,
+    compareCas: true,
+    invalidate: true,
+    mode: true,
+    returnCas: true
+  }),
+  md: every<MetaDeleteFlags>()({ invalidate: true, ttl: true, compareCas: true }),
+  ma: every<MetaArithmeticFlags>()({
+    mode: true,
+    delta: true,
+    vivify: true,
+    initial: true,
+    ttl: true,
+    compareCas: true,
+    value: true,
+    returnTtl: true,
+    returnCas: true
+  })
 }
 
 const modes: Partial<Record<FlagCommand, ReadonlyArray<string>>> = {

@@ -172,6 +172,13 @@ export const getWithTtl = (c: MemcachedContext, key: string): Effect.Effect<Opti
       }
     ))
 
+/**
+ * Gives a lease up: removes its placeholder only while its CAS is the one created with it, so a value written since
+ * stays. It never fails.
+ */
+const giveUp = (c: MemcachedContext, stored: Uint8Array, cas: bigint): Effect.Effect<void> =>
+  Effect.ignore(c.client.metaDelete(stored, { compareCas: cas }))
+
 /** The longest lease, in seconds: 30 days (a longer expiry would be read by memcached as a Unix time). */
 const maxLeaseSeconds = 2_592_000
 
@@ -199,12 +206,12 @@ export const leaseRead = (
       : Math.min(maxLeaseSeconds, Math.max(1, Math.ceil(recacheSeconds)))
     const stored = fullKey(c.prefix, generation, key)
     const readAt = performance.now()
-    // Removes the placeholder only while its CAS is the one created with it: a value written since stays. The
-    // placeholder may expire on its own a second before its `secs` (memcached's clock).
-    const release = (cas: bigint | undefined): Lease.LeaseOutcome =>
+    // The lease won, with the CAS of its placeholder, which may expire on its own a second before its `secs`
+    // (memcached's clock).
+    const won = (cas: bigint | undefined): Lease.LeaseOutcome =>
       cas === undefined ? Lease.won : {
         _tag: "Won",
-        release: Effect.ignore(c.client.metaDelete(stored, { compareCas: cas })),
+        release: giveUp(c, stored, cas),
         write: casWrite(c, key, stored, cas, readAt + (seconds - 1) * 1000, true)
       }
     return Effect.flatMap(
@@ -214,9 +221,9 @@ export const leaseRead = (
         c.client.metaGet(stored, { value: true, ttl: true, cas: true, vivify: seconds, recache })
       ),
       (got): Effect.Effect<Lease.LeaseOutcome, CacheError> => {
-        if (got.kind === "miss") return Effect.succeed(got.flags.alreadyWon ? Lease.lost : release(got.flags.cas))
+        if (got.kind === "miss") return Effect.succeed(got.flags.alreadyWon ? Lease.lost : won(got.flags.cas))
         if (isPlaceholder(got) || got.value === undefined) {
-          return Effect.succeed(got.flags.win ? release(got.flags.cas) : Lease.lost)
+          return Effect.succeed(got.flags.win ? won(got.flags.cas) : Lease.lost)
         }
         const remainingTtl = remainingOf(got.flags.ttl) ?? Option.none()
         // `W` and `Z` on a value answer only a claim: without `R` a `Z` may be left from another reader's claim.
@@ -297,7 +304,7 @@ const casWrite = (
   return placeholder
     ? Effect.onExit(write, (exit) =>
       Exit.isFailure(exit) && !Cause.hasInterruptsOnly(exit.cause)
-        ? Effect.ignore(c.client.metaDelete(stored, { compareCas: cas }))
+        ? giveUp(c, stored, cas)
         : Effect.void)
     : write
 }
